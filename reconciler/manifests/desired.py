@@ -1,0 +1,85 @@
+"""Desired state: validated manifests with their content hashes, ready for the planner."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from reconciler.errors import SourceLocation
+from reconciler.manifests.model import BatchJobManifest
+
+
+@dataclass(frozen=True, slots=True)
+class MediaRef:
+    """A local file referenced by a request part (`file_data: {path: ...}`); apply uploads it."""
+
+    path: str
+    """Relative to the project root."""
+    sha256: str
+    mime_type: str
+    bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class SourceDigest:
+    """What the planner needs to know of a source without reading it again."""
+
+    sha256: str
+    """Hex sha256 of the source content: the file's bytes, or canonical JSON of inline requests."""
+    bytes: int
+    request_count: int
+    keys_sha256: str
+    """Hex sha256 over the sorted (key, request digest) pairs: equal iff every request is equal."""
+    key_digests: Mapping[str, str] = field(default_factory=dict)
+    """Request key -> digest of its request (hex, 16 chars). Used to list changed keys and for
+    incremental re-runs. May be empty for very large inputs when the caller asked not to keep it."""
+
+
+@dataclass(frozen=True, slots=True)
+class DesiredResource:
+    """One BatchJob manifest as the planner sees it."""
+
+    name: str
+    manifest: BatchJobManifest
+    location: SourceLocation
+    """Where `metadata.name` was declared."""
+    source: SourceDigest
+    media: tuple[MediaRef, ...]
+    spec_hash: str
+    """Hex sha256 over the replacing fields (model, task, config, source content, media content).
+    Equal hashes mean the job need not be created again."""
+
+    def replacing_fields(self) -> dict[str, Any]:
+        """The fields whose change makes a new job, as recorded in state and diffed in plans."""
+        spec = self.manifest.spec
+        return {
+            "model": spec.model,
+            "task": spec.task.value,
+            "config": spec.config.model_dump(mode="json", exclude_none=True),
+            "source": {
+                "file": spec.source.file,
+                "inline": spec.source.requests is not None,
+                "sha256": self.source.sha256,
+                "requests": self.source.request_count,
+            },
+            "media": {m.path: m.sha256 for m in self.media},
+        }
+
+    def in_place_fields(self) -> dict[str, Any]:
+        """Fields that change only the state and the results copy, never the job."""
+        spec = self.manifest.spec
+        return {
+            "output": spec.output,
+            "labels": dict(self.manifest.metadata.labels),
+            "policy": spec.policy.model_dump(mode="json"),
+            "shards": spec.shards.model_dump(mode="json"),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Desired:
+    """Every desired resource by name, plus the manifests' combined hash (for saved plans)."""
+
+    resources: Mapping[str, DesiredResource]
+    manifests_sha256: str

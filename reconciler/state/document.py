@@ -1,0 +1,146 @@
+"""The state document: what reconciler created, from what, and where the results went.
+
+It is a public contract (a JSON file users commit to git, or a PostgreSQL row), so it is
+versioned: `format_version` moves only with a migration in `state.migrations`.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+FORMAT_VERSION = 1
+
+
+class _Doc(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class JobState(enum.StrEnum):
+    """A batch job's state, without the service's `BATCH_STATE_`/`JOB_STATE_` prefix."""
+
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+    EXPIRED = "EXPIRED"
+    UNKNOWN = "UNKNOWN"
+    """Recorded intent whose create call's outcome is not known (crash between call and save)."""
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in _TERMINAL
+
+    @property
+    def is_success(self) -> bool:
+        return self is JobState.SUCCEEDED
+
+
+_TERMINAL = frozenset(
+    {JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, JobState.EXPIRED}
+)
+
+
+class AttemptPurpose(enum.StrEnum):
+    FULL = "full"
+    """The whole source (or one shard of it)."""
+    RETRY_FAILED = "retry_failed"
+    """Only the requests whose previous results were errors."""
+    INCREMENTAL = "incremental"
+    """Only the requests that are new or changed since the previous results."""
+
+
+class InputRecord(_Doc):
+    """An uploaded input file (or the inline payload's digest)."""
+
+    sha256: str
+    bytes: int
+    request_count: int
+    file_name: str | None = None
+    """Service file name (`files/abc`) for file sources; None for inline sources."""
+    uploaded_at: datetime | None = None
+    expires_at: datetime | None = None
+
+
+class JobAttempt(_Doc):
+    """One job created (or about to be created) for a resource."""
+
+    number: int
+    """1-based attempt number within the resource; part of the identity tag."""
+    tag: str
+    """Identity tag carried in the job's display_name (see live.tags)."""
+    spec_hash: str
+    purpose: AttemptPurpose = AttemptPurpose.FULL
+    shard: int | None = None
+    job_name: str | None = None
+    """`batches/...`; None while only the intent is recorded."""
+    input_file: str | None = None
+    state: JobState = JobState.UNKNOWN
+    intent_at: datetime
+    """When the intent to create was recorded, before the create call."""
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    ended_at: datetime | None = None
+    error: str | None = None
+    output_file: str | None = None
+    """`files/batch-...` for file jobs once the service reports it."""
+    request_keys_file: str | None = None
+    """For partial attempts (retry/incremental): which keys this job ran, stored beside the state."""
+
+
+class ResultsRecord(_Doc):
+    """Results saved to durable storage."""
+
+    location: str
+    """A path under the project root, or a gs:// URL."""
+    sha256: str
+    bytes: int
+    succeeded: int
+    failed: int
+    collected_at: datetime
+    from_attempts: tuple[int, ...] = ()
+    """Attempt numbers whose results are merged into this copy."""
+
+
+class ResourceRecord(_Doc):
+    """Everything reconciler knows about one managed resource."""
+
+    name: str
+    spec_hash: str
+    replacing: dict[str, Any] = Field(default_factory=dict)
+    """The replacing fields as last applied (DesiredResource.replacing_fields), for diffs."""
+    in_place: dict[str, Any] = Field(default_factory=dict)
+    """The in-place fields as last applied (DesiredResource.in_place_fields), for diffs."""
+    input: InputRecord | None = None
+    attempts: tuple[JobAttempt, ...] = ()
+    results: ResultsRecord | None = None
+    key_digests_ref: str | None = None
+    """Content address of the per-key digest index of the applied source (stored beside the state)."""
+
+    @property
+    def current_attempt(self) -> JobAttempt | None:
+        return self.attempts[-1] if self.attempts else None
+
+
+class State(_Doc):
+    """The whole state document."""
+
+    format_version: int = FORMAT_VERSION
+    lineage: str
+    """A uuid fixed when the state is created; a plan or a push from another lineage is refused."""
+    serial: int = 0
+    """+1 on every write that changes content."""
+    resources: dict[str, ResourceRecord] = Field(default_factory=dict)
+
+    def with_resource(self, record: ResourceRecord) -> State:
+        resources = dict(self.resources)
+        resources[record.name] = record
+        return self.model_copy(update={"resources": dict(sorted(resources.items()))})
+
+    def without_resource(self, name: str) -> State:
+        resources = {k: v for k, v in self.resources.items() if k != name}
+        return self.model_copy(update={"resources": resources})
