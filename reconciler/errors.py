@@ -150,7 +150,25 @@ class ServiceError(ReconcilerError):
 
 
 class TransientServiceError(ServiceError):
-    """429, 5xx, timeouts and connection resets: the same call may succeed later."""
+    """429, 5xx, timeouts and connection resets: the same call may succeed later.
+
+    `ambiguous` is True when the request may have taken effect although no answer arrived (a
+    create that timed out after sending): resending could duplicate a paid job, so the caller
+    must first look for the job by its identity tag.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        call: str | None = None,
+        resource: str | None = None,
+        status_code: int | None = None,
+        hint: str | None = None,
+        ambiguous: bool = False,
+    ) -> None:
+        super().__init__(message, call=call, resource=resource, status_code=status_code, hint=hint)
+        self.ambiguous = ambiguous
 
 
 class PermanentServiceError(ServiceError):
