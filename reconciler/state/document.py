@@ -1,7 +1,8 @@
 """The state document: what reconciler created, from what, and where the results went.
 
 It is a public contract (a JSON file users commit to git, or a PostgreSQL row), so it is
-versioned: `format_version` moves only with a migration in `state.migrations`.
+versioned: `format_version` moves only with a migration in `state.migrations`. This module is
+plain data (no I/O): the planner reads it, `state.codec` turns it into bytes and back.
 """
 
 from __future__ import annotations
@@ -40,9 +41,7 @@ class JobState(enum.StrEnum):
         return self is JobState.SUCCEEDED
 
 
-_TERMINAL = frozenset(
-    {JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, JobState.EXPIRED}
-)
+_TERMINAL = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, JobState.EXPIRED})
 
 
 class AttemptPurpose(enum.StrEnum):
@@ -52,6 +51,18 @@ class AttemptPurpose(enum.StrEnum):
     """Only the requests whose previous results were errors."""
     INCREMENTAL = "incremental"
     """Only the requests that are new or changed since the previous results."""
+
+
+class InputShard(_Doc):
+    """One uploaded part of a sharded input (`spec.shards`): its own file, hash and size."""
+
+    index: int
+    """0-based shard number; the attempt's identity tag carries it as `.s<index>`."""
+    sha256: str
+    bytes: int
+    request_count: int
+    file_name: str | None = None
+    """Service file name (`files/abc`) once uploaded; None before the upload finished."""
 
 
 class InputRecord(_Doc):
@@ -64,6 +75,16 @@ class InputRecord(_Doc):
     """Service file name (`files/abc`) for file sources; None for inline sources."""
     uploaded_at: datetime | None = None
     expires_at: datetime | None = None
+    shards: tuple[InputShard, ...] = ()
+    """The parts of a sharded input, in order; empty when the input went up as one file."""
+
+    @property
+    def file_names(self) -> tuple[str, ...]:
+        """Every uploaded service file name (the whole file, or each shard's)."""
+        names = [s.file_name for s in self.shards if s.file_name]
+        if not names and self.file_name:
+            names = [self.file_name]
+        return tuple(names)
 
 
 class JobAttempt(_Doc):
@@ -90,6 +111,15 @@ class JobAttempt(_Doc):
     """`files/batch-...` for file jobs once the service reports it."""
     request_keys_file: str | None = None
     """For partial attempts (retry/incremental): which keys this job ran, stored beside the state."""
+
+    @property
+    def is_intent(self) -> bool:
+        """Only the intent is recorded: the create call may or may not have reached the service.
+
+        Apply writes this record (state UNKNOWN, no job_name) *before* calling create, so after a
+        crash the next run knows to look for a live job carrying `tag` and adopt it (DESIGN §7).
+        """
+        return self.job_name is None
 
 
 class ResultsRecord(_Doc):
@@ -144,3 +174,24 @@ class State(_Doc):
     def without_resource(self, name: str) -> State:
         resources = {k: v for k, v in self.resources.items() if k != name}
         return self.model_copy(update={"resources": resources})
+
+    def with_resource_renamed(self, old: str, new: str) -> State:
+        """The same records with `old` now known as `new` (`reconciler state mv`).
+
+        Raises:
+            KeyError: `old` is not in the state, or `new` already is.
+        """
+        if old not in self.resources:
+            raise KeyError(old)
+        if new in self.resources:
+            raise KeyError(new)
+        record = self.resources[old].model_copy(update={"name": new})
+        return self.without_resource(old).with_resource(record)
+
+    def same_content(self, other: State) -> bool:
+        """Whether the two documents differ in nothing but their serial.
+
+        Writes bump the serial only when this is false, so re-saving an unchanged state (apply
+        saves after every step) does not make saved plans look stale.
+        """
+        return self.model_copy(update={"serial": other.serial}) == other

@@ -1,0 +1,306 @@
+"""The local backend: the state as a JSON file (default `state/reconciler.state.json`).
+
+Writes are atomic (temp file in the same directory, fsync, rename, fsync of the directory) and
+keep the previous version as `<file>.backup`, so a kill at any instant leaves a readable state.
+The lock is an OS-level `flock` on `<file>.lock`, which the kernel drops when the holder dies,
+so a crashed run never blocks the next; the lock file's content names the holder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import random
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from reconciler.clock import Clock
+from reconciler.errors import StaleWriteError, StateError
+from reconciler.state import codec
+from reconciler.state.backend import (
+    LineageFactory,
+    LockHeldError,
+    LockInfo,
+    Sleep,
+    check_blob,
+    retry_lock,
+)
+from reconciler.state.document import State
+from reconciler.state.migrations import StateFormatError
+
+_StatKey = tuple[int, int, int, int]
+
+
+def _stat_key(st: os.stat_result) -> _StatKey:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+@dataclass(frozen=True, slots=True)
+class _Held:
+    fd: int
+
+
+class LocalBackend:
+    """State in a local JSON file, with a backup, an flock lock and a blob directory beside it."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        clock: Clock,
+        lineage_factory: LineageFactory,
+        sleep: Sleep,
+        rng: random.Random,
+    ) -> None:
+        self.path = path
+        self.backup_path = path.with_name(path.name + ".backup")
+        self.lock_path = path.with_name(path.name + ".lock")
+        self.blobs_dir = path.parent / "blobs"
+        self._clock = clock
+        self._lineage_factory = lineage_factory
+        self._sleep = sleep
+        self._rng = rng
+        # The last document read or written, keyed by the file's identity: apply writes after
+        # every step, and re-reading + validating 1,000 records each time would dominate.
+        self._cache: tuple[_StatKey, State] | None = None
+
+    @property
+    def location(self) -> str:
+        return str(self.path)
+
+    def close(self) -> None:
+        self._cache = None
+
+    # -- read ---------------------------------------------------------------------------------
+
+    def read(self) -> State:
+        stored = self._stored()
+        return stored if stored is not None else State(lineage=self._lineage_factory())
+
+    def _stored(self) -> State | None:
+        """The state on disk (None if there is none yet), from the cache when unchanged."""
+        try:
+            with open(self.path, "rb") as f:
+                key = _stat_key(os.fstat(f.fileno()))
+                if self._cache is not None and self._cache[0] == key:
+                    return self._cache[1]
+                data = f.read()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise StateError(f"cannot read state file {self.path}: {exc.strerror}") from None
+        try:
+            state = codec.decode(data, source=f"state file {self.path}")
+        except StateFormatError as exc:
+            hint = (
+                f"the previous version is in {self.backup_path}; inspect it and copy it over "
+                f"{self.path} to restore"
+                if self.backup_path.exists()
+                else "no backup exists; restore the file from version control"
+            )
+            raise StateFormatError(exc.message, hint=hint) from None
+        self._cache = (key, state)
+        return state
+
+    # -- write --------------------------------------------------------------------------------
+
+    def write(self, state: State, expected_serial: int) -> State:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # The state lock keeps writers apart; this short directory lock also makes the serial
+        # check and the rename one step for callers that write without it.
+        with self._dir_lock() as dir_fd:
+            stored = self._stored()
+            stored_serial = stored.serial if stored is not None else 0
+            if expected_serial != stored_serial:
+                raise StaleWriteError(
+                    f"state {self.path} is at serial {stored_serial}, but this write was "
+                    f"based on serial {expected_serial}: someone else wrote it meanwhile",
+                    hint="re-run the command so it starts from the current state",
+                )
+            if stored is not None and stored.lineage != state.lineage:
+                raise StateError(
+                    f"refusing to write lineage {state.lineage} over state {self.path} "
+                    f"of lineage {stored.lineage}"
+                )
+            if stored is not None and stored.same_content(state):
+                return stored
+            new = state.model_copy(update={"serial": stored_serial + 1})
+            self._replace(codec.encode(new), dir_fd)
+            self._cache = (_stat_key(os.stat(self.path)), new)
+            return new
+
+    @contextlib.contextmanager
+    def _dir_lock(self) -> Iterator[int]:
+        fd = os.open(self.path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield fd
+        finally:
+            os.close(fd)
+
+    def _replace(self, data: bytes, dir_fd: int) -> None:
+        tmp = self._write_temp(self.path, data)
+        try:
+            self._on_staged()
+            if self.path.exists():
+                self._backup_current()
+            os.replace(tmp, self.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        # Without this the renames may not survive a power cut even though the data did.
+        os.fsync(dir_fd)
+
+    def _on_staged(self) -> None:
+        """Called when the new document is durable in its temp file but not yet published.
+
+        A no-op; the torn-write tests kill the process here to prove the old state survives.
+        """
+
+    def _backup_current(self) -> None:
+        # A hard link makes the backup free; the temp name + rename keeps `.backup` whole.
+        tmp_backup = self.path.with_name(f".{self.path.name}.backup.tmp")
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp_backup)
+        try:
+            os.link(self.path, tmp_backup)
+        except OSError as exc:
+            if exc.errno not in (errno.EPERM, errno.EXDEV, errno.EMLINK, errno.ENOTSUP):
+                raise
+            shutil.copy2(self.path, tmp_backup)  # filesystems without hard links
+        os.replace(tmp_backup, self.backup_path)
+
+    @staticmethod
+    def _write_temp(target: Path, data: bytes) -> str:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.chmod(tmp, 0o644)  # mkstemp makes 0600; the state file is meant to be shared
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        return tmp
+
+    # -- lock ---------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def lock(self, info: LockInfo, timeout: float = 0.0) -> Iterator[LockInfo]:
+        info = replace(info, path=self.location)
+        held = retry_lock(
+            lambda: self._try_lock(info),
+            timeout=timeout,
+            clock=self._clock,
+            sleep=self._sleep,
+            rng=self._rng,
+            location=self.location,
+        )
+        try:
+            yield info
+        finally:
+            self._release(held)
+
+    def _try_lock(self, info: LockInfo) -> _Held:
+        self.lock_path.parent.mkdir(parents=True, exist_ok=True)
+        while True:
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = LockInfo.from_json(_read_fd(fd))
+                os.close(fd)
+                raise LockHeldError(self.location, holder) from None
+            # force-unlock unlinks the file; if that happened between our open and flock we
+            # hold a lock on an orphan inode that nobody else will see, so start over.
+            try:
+                same = os.path.samestat(os.fstat(fd), os.stat(self.lock_path))
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, info.to_json().encode(), 0)
+        self._remove_stale_temps()
+        return _Held(fd)
+
+    @staticmethod
+    def _release(held: _Held) -> None:
+        # Truncate rather than unlink: unlinking would race with a waiter that has the file
+        # open and is about to flock it.
+        with contextlib.suppress(OSError):
+            os.ftruncate(held.fd, 0)
+        os.close(held.fd)  # closing drops the flock
+
+    def _remove_stale_temps(self) -> None:
+        """Delete temp files a killed writer left; only a lock holder writes, so none is live."""
+        for leftover in self.path.parent.glob(f".{self.path.name}.*.tmp"):
+            with contextlib.suppress(OSError):
+                leftover.unlink()
+
+    def force_unlock(self, lock_id: str) -> LockInfo:
+        try:
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise StateError(f"state {self.location} is not locked") from None
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                pass
+            else:
+                raise StateError(f"state {self.location} is not locked")
+            holder = LockInfo.from_json(_read_fd(fd))
+        finally:
+            os.close(fd)
+        if holder is None or holder.id != lock_id:
+            held_by = f"lock id {holder.id}" if holder else "a holder whose lock info is unreadable"
+            raise StateError(
+                f"lock id {lock_id} does not match the lock on {self.location} (held under "
+                f"{held_by})"
+            )
+        # The stuck holder keeps its flock on the unlinked inode; everyone else now opens a
+        # fresh file. Its later writes still meet the serial check.
+        os.unlink(self.lock_path)
+        return holder
+
+    # -- blobs --------------------------------------------------------------------------------
+
+    def put_blob(self, kind: str, sha256: str, data: bytes) -> None:
+        check_blob(kind, sha256, data)
+        target = self.blobs_dir / kind / sha256
+        if target.exists():
+            return  # content-addressed: same name, same bytes
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self._write_temp(target, data)
+        os.replace(tmp, target)
+        dir_fd = os.open(target.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+    def get_blob(self, kind: str, sha256: str) -> bytes | None:
+        check_blob(kind, sha256)
+        try:
+            return (self.blobs_dir / kind / sha256).read_bytes()
+        except FileNotFoundError:
+            return None
+
+
+def _read_fd(fd: int) -> bytes:
+    chunks = []
+    offset = 0
+    while chunk := os.pread(fd, 65536, offset):
+        chunks.append(chunk)
+        offset += len(chunk)
+    return b"".join(chunks)

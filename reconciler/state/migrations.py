@@ -1,0 +1,86 @@
+"""Forward migration of older state documents to the current `FORMAT_VERSION`.
+
+A migration is a pure function from the raw JSON mapping of version N to that of version N+1.
+`migrate` chains them, so a document from any supported older version loads; a document from a
+newer version is refused, because an older reconciler rewriting it would silently drop whatever
+the newer one recorded (possibly the only record of a paid, running job).
+
+Version 1 is the baseline: no older format has been released, so `MIGRATIONS` is empty. The day
+the format changes, bump `document.FORMAT_VERSION` and add `MIGRATIONS[1] = _v1_to_v2`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from reconciler.errors import StateError
+from reconciler.state.document import FORMAT_VERSION
+
+RawDocument = dict[str, Any]
+Migration = Callable[[RawDocument], RawDocument]
+
+MIGRATIONS: Mapping[int, Migration] = {}
+"""Migration from version N (the key) to N+1. Each must set `format_version` to N+1."""
+
+
+class StateFormatError(StateError):
+    """The document is not a state document this reconciler can read (corrupt or unreadable)."""
+
+
+def document_version(raw: Mapping[str, Any], *, source: str) -> int:
+    """The `format_version` of a raw document.
+
+    Raises:
+        StateFormatError: the field is missing or not an integer.
+    """
+    version = raw.get("format_version")
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise StateFormatError(f"{source} is not a reconciler state: no integer `format_version`")
+    return version
+
+
+def migrate(
+    raw: RawDocument,
+    *,
+    source: str,
+    steps: Mapping[int, Migration] = MIGRATIONS,
+    current: int = FORMAT_VERSION,
+) -> RawDocument:
+    """Bring a raw document up to version `current` by chaining `steps`.
+
+    Args:
+        raw: the decoded JSON object; it is not modified.
+        source: where the document came from, for messages (never a URL with a password).
+        steps: the migration registry (tests pass a synthetic one to prove the mechanism).
+        current: the version this reconciler writes.
+
+    Raises:
+        StateError: the document is newer than `current` (upgrade reconciler), or no migration
+            leads from its version to `current`.
+    """
+    version = document_version(raw, source=source)
+    if version > current:
+        raise StateError(
+            f"{source} has state format version {version}, newer than this reconciler "
+            f"supports ({current}); it was written by a newer reconciler",
+            hint="upgrade reconciler; an older one must not rewrite a newer state",
+        )
+    doc = dict(raw)
+    while version < current:
+        step = steps.get(version)
+        if step is None:
+            raise StateFormatError(
+                f"{source} has state format version {version}, and no migration to version "
+                f"{version + 1} exists"
+            )
+        doc = step(doc)
+        new_version = document_version(doc, source=source)
+        if new_version != version + 1:
+            # A step that forgets to bump the version would loop forever or skip a step.
+            raise StateFormatError(
+                f"migration of {source} from format version {version} produced version "
+                f"{new_version}, expected {version + 1}"
+            )
+        version = new_version
+    return doc

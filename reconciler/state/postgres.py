@@ -1,0 +1,453 @@
+"""The PostgreSQL backend: one row per workspace, serial-checked writes, an advisory lock.
+
+The URL is `postgresql://user:password@host:port/db?workspace=name` (workspace defaults to
+`default`). Tables are created on first use. A write runs in one transaction that locks the row
+and checks the serial (optimistic concurrency). The state lock is a *session* advisory lock held
+on a dedicated connection for the lock's lifetime, so it dies with the process; who holds it is
+recorded in a lock table. The password never appears in a message: see `redact_url`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import random
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from typing import Any, NoReturn
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import psycopg
+from psycopg import errors as pg_errors
+
+from reconciler.clock import Clock
+from reconciler.errors import ConfigError, StaleWriteError, StateError
+from reconciler.state import codec
+from reconciler.state.backend import (
+    LineageFactory,
+    LockHeldError,
+    LockInfo,
+    Sleep,
+    check_blob,
+    retry_lock,
+)
+from reconciler.state.document import State
+
+DEFAULT_WORKSPACE = "default"
+_WORKSPACE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+_SECRET_QUERY_KEYS = frozenset({"password", "sslpassword"})
+CONNECT_TIMEOUT_SECONDS = 10
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS reconciler_state (
+    workspace      text PRIMARY KEY,
+    lineage        text NOT NULL,
+    serial         bigint NOT NULL,
+    format_version integer NOT NULL,
+    document       text NOT NULL,
+    updated_at     timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS reconciler_state_locks (
+    workspace   text PRIMARY KEY,
+    lock_id     text NOT NULL,
+    backend_pid integer NOT NULL,
+    info        text NOT NULL,
+    locked_at   timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS reconciler_state_blobs (
+    workspace text NOT NULL,
+    kind      text NOT NULL,
+    sha256    text NOT NULL,
+    data      bytea NOT NULL,
+    PRIMARY KEY (workspace, kind, sha256)
+);
+"""
+# Concurrent `CREATE TABLE IF NOT EXISTS` can still collide in the catalog (unique violation on
+# pg_type), so first use serialises on this transaction-scoped advisory key.
+_SCHEMA_LOCK_KEY = 0x7265636F6E63696C  # "reconcil"
+
+
+@dataclass(frozen=True, slots=True)
+class PostgresTarget:
+    """A parsed state URL: what to connect to, which row, and how to name it safely."""
+
+    conninfo: str
+    """The URL without `workspace` (psycopg rejects unknown parameters); holds the password."""
+    workspace: str
+    redacted: str
+    """The URL with its password replaced by `***`: the only form that may be printed."""
+    secrets: tuple[str, ...]
+    """Password strings to scrub from any driver message before it is shown."""
+
+
+def redact_url(url: str) -> str:
+    """`url` with any password (userinfo or `password=` query) replaced by `***`."""
+    try:
+        parts = urlsplit(url)
+        netloc = parts.netloc
+        if "@" in netloc:
+            userinfo, hostinfo = netloc.rsplit("@", 1)
+            if ":" in userinfo:
+                userinfo = userinfo.split(":", 1)[0] + ":***"
+            netloc = f"{userinfo}@{hostinfo}"
+        query = urlencode(
+            [
+                (k, "***" if k in _SECRET_QUERY_KEYS else v)
+                for k, v in parse_qsl(parts.query, keep_blank_values=True)
+            ],
+            safe="*",
+        )
+        return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    except ValueError:
+        return "postgresql://***"  # unparseable: show nothing that might be a secret
+
+
+def parse_url(url: str) -> PostgresTarget:
+    """Split a state URL into conninfo and workspace.
+
+    Raises:
+        ConfigError: malformed URL or invalid workspace name (the message is redacted).
+    """
+    redacted = redact_url(url)
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+        query = parse_qsl(parts.query, keep_blank_values=True)
+    except ValueError as exc:
+        raise ConfigError(f"invalid PostgreSQL state URL {redacted}: {exc}") from None
+    workspaces = [v for k, v in query if k == "workspace"]
+    workspace = workspaces[-1] if workspaces else DEFAULT_WORKSPACE
+    if not _WORKSPACE.fullmatch(workspace):
+        raise ConfigError(
+            f"invalid workspace {workspace!r} in state URL {redacted}: use letters, digits, "
+            "_ . - (at most 63)"
+        )
+    rest = [(k, v) for k, v in query if k != "workspace"]
+    conninfo = urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(rest), ""))
+    secrets = [p for p in (password, *(v for k, v in rest if k in _SECRET_QUERY_KEYS)) if p]
+    # The URL may carry the password percent-encoded; scrub both spellings.
+    secrets += [s for s in (_raw_password(parts.netloc),) if s]
+    return PostgresTarget(
+        conninfo, workspace, redacted, tuple(sorted(set(secrets), key=len, reverse=True))
+    )
+
+
+def _raw_password(netloc: str) -> str | None:
+    userinfo = netloc.rsplit("@", 1)[0] if "@" in netloc else ""
+    return userinfo.split(":", 1)[1] if ":" in userinfo else None
+
+
+def _advisory_key(workspace: str) -> int:
+    """A signed 64-bit advisory lock key derived from the workspace (stable across versions)."""
+    digest = hashlib.sha256(f"reconciler-state:{workspace}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+class PostgresBackend:
+    """State in a PostgreSQL row per workspace; see the module docstring for the protocol."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        clock: Clock,
+        lineage_factory: LineageFactory,
+        sleep: Sleep,
+        rng: random.Random,
+        connect_timeout: int = CONNECT_TIMEOUT_SECONDS,
+    ) -> None:
+        self._target = parse_url(url)
+        self._clock = clock
+        self._lineage_factory = lineage_factory
+        self._sleep = sleep
+        self._rng = rng
+        self._connect_timeout = connect_timeout
+        self._conn: psycopg.Connection[Any] | None = None
+        self._key = _advisory_key(self._target.workspace)
+        # The last state read or written: lets a write decide "unchanged" without fetching
+        # and decoding the stored document (apply writes after every step).
+        self._cache: State | None = None
+
+    @property
+    def location(self) -> str:
+        return self._target.redacted
+
+    @property
+    def workspace(self) -> str:
+        return self._target.workspace
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    # -- connections and errors -----------------------------------------------------------------
+
+    def _scrub(self, text: str) -> str:
+        for secret in self._target.secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def _fail(self, doing: str, exc: psycopg.Error) -> NoReturn:
+        detail = self._scrub(
+            str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        )
+        if "password authentication failed" in detail:
+            raise StateError(
+                f"cannot connect to PostgreSQL state {self.location}: {detail}",
+                hint="check the user and password in the state URL",
+            ) from None
+        if isinstance(exc, psycopg.OperationalError) and doing == "connect":
+            raise StateError(
+                f"cannot connect to PostgreSQL state {self.location}: {detail}",
+                hint="check that the server is running and reachable at that host and port",
+            ) from None
+        raise StateError(f"PostgreSQL state {self.location}: {doing} failed: {detail}") from None
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        try:
+            conn = psycopg.connect(
+                self._target.conninfo,
+                autocommit=True,
+                connect_timeout=self._connect_timeout,
+                application_name="reconciler",
+            )
+        except psycopg.Error as exc:
+            self._fail("connect", exc)
+        return conn
+
+    def _connection(self) -> psycopg.Connection[Any]:
+        if self._conn is not None and self._conn.closed:
+            self._conn = None
+        if self._conn is None:
+            conn = self._connect()
+            try:
+                with conn.transaction():
+                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK_KEY,))
+                    conn.execute(_SCHEMA)
+            except psycopg.Error as exc:
+                conn.close()
+                self._fail("creating the state tables", exc)
+            self._conn = conn
+        return self._conn
+
+    # -- read ---------------------------------------------------------------------------------
+
+    def read(self) -> State:
+        try:
+            row = (
+                self._connection()
+                .execute(
+                    "SELECT document FROM reconciler_state WHERE workspace = %s",
+                    (self.workspace,),
+                )
+                .fetchone()
+            )
+        except psycopg.Error as exc:
+            self._fail("reading the state", exc)
+        if row is None:
+            return State(lineage=self._lineage_factory())
+        state = codec.decode(row[0], source=f"PostgreSQL state {self.location}")
+        self._cache = state
+        return state
+
+    # -- write --------------------------------------------------------------------------------
+
+    def write(self, state: State, expected_serial: int) -> State:
+        conn = self._connection()
+        try:
+            with conn.transaction():
+                row = conn.execute(
+                    "SELECT serial, lineage FROM reconciler_state WHERE workspace = %s FOR UPDATE",
+                    (self.workspace,),
+                ).fetchone()
+                stored_serial = int(row[0]) if row is not None else 0
+                if expected_serial != stored_serial:
+                    raise StaleWriteError(
+                        f"state {self.location} is at serial {stored_serial}, but this write "
+                        f"was based on serial {expected_serial}: someone else wrote it meanwhile",
+                        hint="re-run the command so it starts from the current state",
+                    )
+                if row is not None and row[1] != state.lineage:
+                    raise StateError(
+                        f"refusing to write lineage {state.lineage} over state {self.location} "
+                        f"of lineage {row[1]}"
+                    )
+                if row is not None:
+                    stored = self._stored_at(conn, stored_serial)
+                    if stored.same_content(state):
+                        return stored
+                new = state.model_copy(update={"serial": stored_serial + 1})
+                document = codec.encode(new).decode()
+                if row is None:
+                    conn.execute(
+                        "INSERT INTO reconciler_state"
+                        " (workspace, lineage, serial, format_version, document)"
+                        " VALUES (%s, %s, %s, %s, %s)",
+                        (self.workspace, new.lineage, new.serial, new.format_version, document),
+                    )
+                else:
+                    conn.execute(
+                        "UPDATE reconciler_state SET serial = %s, format_version = %s,"
+                        " document = %s, updated_at = now() WHERE workspace = %s",
+                        (new.serial, new.format_version, document, self.workspace),
+                    )
+                self._on_staged()
+        except pg_errors.UniqueViolation:
+            # Two first writes raced to insert the row: the loser's serial 0 is stale.
+            raise StaleWriteError(
+                f"state {self.location} was created by someone else while this write was based "
+                "on an empty state",
+                hint="re-run the command so it starts from the current state",
+            ) from None
+        except psycopg.Error as exc:
+            self._fail("writing the state", exc)
+        self._cache = new
+        return new
+
+    def _stored_at(self, conn: psycopg.Connection[Any], serial: int) -> State:
+        if self._cache is not None and self._cache.serial == serial:
+            return self._cache
+        row = conn.execute(
+            "SELECT document FROM reconciler_state WHERE workspace = %s", (self.workspace,)
+        ).fetchone()
+        assert row is not None  # the caller holds the row lock
+        return codec.decode(row[0], source=f"PostgreSQL state {self.location}")
+
+    def _on_staged(self) -> None:
+        """Called inside the write transaction after the new row is written, before COMMIT.
+
+        A no-op; the torn-write tests kill the process here to prove the old state survives.
+        """
+
+    # -- lock ---------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def lock(self, info: LockInfo, timeout: float = 0.0) -> Iterator[LockInfo]:
+        info = replace(info, path=self.location)
+        self._connection()  # create tables (and report connection errors) before waiting
+        conn = retry_lock(
+            lambda: self._try_lock(info),
+            timeout=timeout,
+            clock=self._clock,
+            sleep=self._sleep,
+            rng=self._rng,
+            location=self.location,
+        )
+        try:
+            yield info
+        finally:
+            self._release(conn, info)
+
+    def _try_lock(self, info: LockInfo) -> psycopg.Connection[Any]:
+        # A dedicated connection: the session advisory lock lives exactly as long as it does,
+        # so a killed holder's lock is released when the server sees its socket close.
+        conn = self._connect()
+        try:
+            row = conn.execute("SELECT pg_try_advisory_lock(%s)", (self._key,)).fetchone()
+            if row is None or not row[0]:
+                holder_row = conn.execute(
+                    "SELECT info FROM reconciler_state_locks WHERE workspace = %s",
+                    (self.workspace,),
+                ).fetchone()
+                conn.close()
+                holder = LockInfo.from_json(holder_row[0]) if holder_row else None
+                raise LockHeldError(self.location, holder)
+            conn.execute(
+                "INSERT INTO reconciler_state_locks (workspace, lock_id, backend_pid, info)"
+                " VALUES (%s, %s, pg_backend_pid(), %s)"
+                " ON CONFLICT (workspace) DO UPDATE SET lock_id = EXCLUDED.lock_id,"
+                " backend_pid = EXCLUDED.backend_pid, info = EXCLUDED.info, locked_at = now()",
+                (self.workspace, info.id, info.to_json()),
+            )
+        except psycopg.Error as exc:
+            conn.close()
+            self._fail("taking the state lock", exc)
+        return conn
+
+    def _release(self, conn: psycopg.Connection[Any], info: LockInfo) -> None:
+        # Closing the session releases the advisory lock even if these statements fail (e.g.
+        # after force-unlock terminated it); the row is only holder info.
+        with contextlib.suppress(psycopg.Error):
+            conn.execute(
+                "DELETE FROM reconciler_state_locks WHERE workspace = %s AND lock_id = %s",
+                (self.workspace, info.id),
+            )
+            conn.execute("SELECT pg_advisory_unlock(%s)", (self._key,))
+        conn.close()
+
+    def force_unlock(self, lock_id: str) -> LockInfo:
+        conn = self._connection()
+        unsigned = self._key & 0xFFFF_FFFF_FFFF_FFFF
+        try:
+            row = conn.execute(
+                "SELECT lock_id, backend_pid, info FROM reconciler_state_locks"
+                " WHERE workspace = %s",
+                (self.workspace,),
+            ).fetchone()
+            holders = conn.execute(
+                "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted"
+                " AND classid::bigint = %s AND objid::bigint = %s AND objsubid = 1",
+                (unsigned >> 32, unsigned & 0xFFFF_FFFF),
+            ).fetchall()
+        except psycopg.Error as exc:
+            self._fail("reading the state lock", exc)
+        if not holders:
+            raise StateError(f"state {self.location} is not locked")
+        if row is None or row[0] != lock_id:
+            held_by = f"lock id {row[0]}" if row else "a holder that recorded no lock info"
+            raise StateError(
+                f"lock id {lock_id} does not match the lock on {self.location} (held under "
+                f"{held_by})"
+            )
+        holder = LockInfo.from_json(row[2]) or LockInfo(
+            id=lock_id,
+            operation="(unknown)",
+            who="(unknown)",
+            host="(unknown)",
+            pid=int(row[1]),
+            created=self._clock.now(),
+            path=self.location,
+        )
+        try:
+            # Terminating the holder's session is what releases a session advisory lock; the
+            # holder's later writes (if it is merely stuck) still meet the serial check.
+            for (pid,) in holders:
+                conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            conn.execute(
+                "DELETE FROM reconciler_state_locks WHERE workspace = %s AND lock_id = %s",
+                (self.workspace, lock_id),
+            )
+        except psycopg.Error as exc:
+            self._fail("breaking the state lock", exc)
+        return holder
+
+    # -- blobs --------------------------------------------------------------------------------
+
+    def put_blob(self, kind: str, sha256: str, data: bytes) -> None:
+        check_blob(kind, sha256, data)
+        try:
+            self._connection().execute(
+                "INSERT INTO reconciler_state_blobs (workspace, kind, sha256, data)"
+                " VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                (self.workspace, kind, sha256, data),
+            )
+        except psycopg.Error as exc:
+            self._fail("storing a blob", exc)
+
+    def get_blob(self, kind: str, sha256: str) -> bytes | None:
+        check_blob(kind, sha256)
+        try:
+            row = (
+                self._connection()
+                .execute(
+                    "SELECT data FROM reconciler_state_blobs"
+                    " WHERE workspace = %s AND kind = %s AND sha256 = %s",
+                    (self.workspace, kind, sha256),
+                )
+                .fetchone()
+            )
+        except psycopg.Error as exc:
+            self._fail("reading a blob", exc)
+        return bytes(row[0]) if row is not None else None
