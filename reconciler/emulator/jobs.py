@@ -1,0 +1,214 @@
+"""Batch job lifecycle: the state derived from stored timestamps, and lazy, atomic completion.
+
+A job's state is never advanced by a background task: it is computed from its row and the clock
+whenever the job is read (PENDING → RUNNING → end), so an emulator that lives for one command, or
+is restarted, still behaves like a remote service. When a read finds a job past its deadline the
+outputs are generated (streaming, line by line, so a 1 GiB input never sits in memory) into a
+temporary blob, and state + output are committed in one transaction (store.end_batch).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from reconciler.emulator import model
+from reconciler.emulator.store import BatchRow, FileRow, Store
+
+PENDING = "PENDING"
+RUNNING = "RUNNING"
+SUCCEEDED = "SUCCEEDED"
+FAILED = "FAILED"
+CANCELLED = "CANCELLED"
+EXPIRED = "EXPIRED"
+TERMINAL = frozenset({SUCCEEDED, FAILED, CANCELLED, EXPIRED})
+
+_INTERNAL_MESSAGE = "An internal error has occurred. Please retry or report in https://developers.generativeai.google/guide/troubleshooting"
+
+
+@dataclass(frozen=True, slots=True)
+class Phase:
+    state: str
+    end_time: float | None
+
+
+def derive(batch: BatchRow, now: float) -> Phase:
+    """The state a job has at `now`, from its row alone (no I/O)."""
+    if batch.state is not None:
+        return Phase(batch.state, batch.end_time)
+    deadline = batch.create_time + batch.job_seconds
+    expiry = batch.create_time + batch.expire_after
+    if expiry < deadline and now >= expiry:
+        # Pending/running longer than the (scaled) 48 h: the service gives up on the job.
+        return Phase(EXPIRED, expiry)
+    if now >= deadline:
+        return Phase(batch.forced_end or SUCCEEDED, deadline)
+    if now < batch.create_time + batch.pending_seconds:
+        return Phase(PENDING, None)
+    return Phase(RUNNING, None)
+
+
+def settle(store: Store, batch: BatchRow, now: float) -> BatchRow:
+    """Return the job as of `now`, storing its end state (and outputs) if it just ended."""
+    phase = derive(batch, now)
+    if batch.state is not None or phase.state not in TERMINAL or phase.end_time is None:
+        return batch
+    end = phase.end_time
+    if phase.state != SUCCEEDED:
+        store.end_batch(batch.id, phase.state, end)
+    elif batch.inline:
+        _complete_inline(store, batch, end)
+    else:
+        _complete_file(store, batch, end)
+    refreshed = store.get_batch(batch.id)
+    return refreshed if refreshed is not None else batch
+
+
+def _error_by_key_hash(batch: BatchRow, key: str) -> bool:
+    """Deterministic per-request fault: the same key fails on every run of the same job."""
+    if batch.request_error_rate <= 0:
+        return False
+    digest = hashlib.sha256(f"{batch.id}|{key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < batch.request_error_rate
+
+
+def _answer(
+    store: Store, batch: BatchRow, request: Any, key: str, cache: dict[str, bool]
+) -> dict[str, Any]:
+    """`{"response": ...}` or `{"error": ...}` for one request."""
+
+    def file_exists(file_id: str) -> bool:
+        if file_id not in cache:
+            cache[file_id] = store.file_exists(file_id)
+        return cache[file_id]
+
+    try:
+        if _error_by_key_hash(batch, key):
+            raise model.RequestError(model.INTERNAL, _INTERNAL_MESSAGE)
+        if batch.kind == "embed":
+            return {"response": model.embed(batch.model, request, file_exists)}
+        return {"response": model.generate(batch.model, request, file_exists)}
+    except model.RequestError as error:
+        return {"error": error.to_status()}
+
+
+def _complete_file(store: Store, batch: BatchRow, end: float) -> None:
+    """Stream the input JSONL into a results JSONL, one output line per non-blank input line."""
+    source = store.file_blob(batch.input_file or "")
+    temp = store.temp_path()
+    success = failed = size = 0
+    sha = hashlib.sha256()
+    cache: dict[str, bool] = {}
+    with temp.open("wb") as out:
+        lines = source.open("rb") if source.exists() else None
+        try:
+            for number, raw in enumerate(lines or (), start=1):
+                if not raw.strip():
+                    continue
+                line = _file_line(store, batch, raw, number, cache)
+                success, failed = (
+                    (success + 1, failed) if "response" in line else (success, failed + 1)
+                )
+                data = (json.dumps(line, separators=(",", ":"), ensure_ascii=False) + "\n").encode()
+                out.write(data)
+                sha.update(data)
+                size += len(data)
+        finally:
+            if lines is not None:
+                lines.close()
+    output = FileRow(
+        id=f"batch-{batch.id}",
+        display_name=f"batch-{batch.id}",
+        mime_type="application/jsonl",
+        size_bytes=size,
+        sha256=base64.b64encode(sha.digest()).decode(),
+        create_time=end,
+        expire_time=end + batch.file_ttl,
+        source="GENERATED",
+        available_time=end + batch.results_delay,
+        undeletable=batch.undeletable_results,
+    )
+    if not store.end_batch(batch.id, SUCCEEDED, end, success, failed, output, temp):
+        temp.unlink(missing_ok=True)
+
+
+def _file_line(
+    store: Store, batch: BatchRow, raw: bytes, number: int, cache: dict[str, bool]
+) -> dict[str, Any]:
+    # Lines are checked when the job runs, not at create: a malformed line becomes a
+    # per-request error (gRPC 3) and the job still SUCCEEDS, as the service does.
+    try:
+        item = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return {
+            "error": {
+                "code": model.INVALID_ARGUMENT,
+                "message": f"line {number}: invalid JSON: {exc}",
+            }
+        }
+    if not isinstance(item, dict):
+        return {
+            "error": {
+                "code": model.INVALID_ARGUMENT,
+                "message": f"line {number}: expected an object",
+            }
+        }
+    key = item.get("key")
+    key_text = key if isinstance(key, str) else (None if key is None else json.dumps(key))
+    if "request" not in item:
+        result: dict[str, Any] = {
+            "error": {
+                "code": model.INVALID_ARGUMENT,
+                "message": f"line {number}: request is required",
+            }
+        }
+    else:
+        result = _answer(store, batch, item["request"], key_text or str(number), cache)
+    # Real lines serialise `response`/`error` before `key`; `key` is echoed verbatim.
+    if key_text is not None:
+        result["key"] = key_text
+    return result
+
+
+def _complete_inline(store: Store, batch: BatchRow, end: float) -> None:
+    requests_blob = store.inline_blob(batch.id, "requests")
+    with requests_blob.open("rb") as handle:
+        items: list[dict[str, Any]] = json.load(handle)
+    cache: dict[str, bool] = {}
+    responses: list[dict[str, Any]] = []
+    for index, item in enumerate(items):
+        metadata = item.get("metadata")
+        key = metadata.get("key") if isinstance(metadata, dict) else None
+        answer = _answer(
+            store, batch, item.get("request"), str(key) if key is not None else str(index), cache
+        )
+        if isinstance(metadata, dict):
+            answer["metadata"] = metadata
+        responses.append(answer)
+    if batch.shuffle:
+        # Quirk (python-genai #1909/#1886): order lost and `metadata` missing.
+        random.Random(batch.id).shuffle(responses)
+        for answer in responses:
+            answer.pop("metadata", None)
+    success = sum(1 for r in responses if "response" in r)
+    temp = store.temp_path()
+    temp.write_text(json.dumps(responses, separators=(",", ":")))
+    target = store.inline_blob(batch.id, "responses")
+    # The responses blob only becomes visible through the row's end state, so writing it first
+    # (under its final name) and committing the state second keeps both atomic for readers.
+    Path(temp).replace(target)
+    store.end_batch(batch.id, SUCCEEDED, end, success, len(responses) - success)
+
+
+def inline_responses(store: Store, batch: BatchRow) -> list[dict[str, Any]]:
+    blob = store.inline_blob(batch.id, "responses")
+    if batch.state != SUCCEEDED or not blob.exists():
+        return []
+    with blob.open("rb") as handle:
+        loaded: list[dict[str, Any]] = json.load(handle)
+    return loaded

@@ -1,0 +1,148 @@
+"""Runners: the emulator under uvicorn, in the foreground (`serve`) or in a background thread.
+
+`running_emulator` is what tests, the demo and `--endpoint emulator` use: it binds a free port on
+127.0.0.1 itself (no race between picking and binding) and hands back an `EmulatorHandle`.
+The uvicorn protocol is h11's, subclassed only to register each connection's transport so the
+fault injector can drop a connection without answering (ASGI offers no way to do that).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import logging
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from reconciler.emulator.app import EmulatorState, create_app
+from reconciler.emulator.faults import ConnectionRegistry
+from reconciler.emulator.settings import EmulatorSettings, SettingsHolder, coerce_changes
+from reconciler.emulator.store import Store
+
+logger = logging.getLogger(__name__)
+
+
+def _protocol_class(registry: ConnectionRegistry) -> type[H11Protocol]:
+    class DroppableH11Protocol(H11Protocol):
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            registry.add(self.client, transport)
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            registry.discard(self.client)
+            super().connection_lost(exc)
+
+    return DroppableH11Protocol
+
+
+def build_server(
+    data_dir: Path,
+    settings: EmulatorSettings,
+    host: str,
+    port: int,
+    log_level: str = "warning",
+) -> tuple[uvicorn.Server, EmulatorState]:
+    """A configured (not yet started) uvicorn server and the state its routes share."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    connections = ConnectionRegistry()
+    state = EmulatorState(Store(data_dir), SettingsHolder(settings), connections)
+    config = uvicorn.Config(
+        create_app(state),
+        host=host,
+        port=port,
+        log_level=log_level,
+        lifespan="off",
+        http=_protocol_class(connections),
+        access_log=False,
+    )
+    return uvicorn.Server(config), state
+
+
+def serve(
+    data_dir: Path,
+    settings: EmulatorSettings,
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    log_level: str = "info",
+) -> None:
+    """Run the emulator in the foreground until interrupted (`reconciler emulator serve`)."""
+    server, _ = build_server(data_dir, settings, host, port, log_level)
+    server.run()
+
+
+@dataclasses.dataclass
+class EmulatorHandle:
+    """A running in-process emulator."""
+
+    base_url: str
+    """`http://127.0.0.1:PORT`, to pass as the SDK's `http_options.base_url`."""
+    data_dir: Path
+    _state: EmulatorState
+
+    @property
+    def settings(self) -> EmulatorSettings:
+        return self._state.settings.get()
+
+    def configure(self, **settings: Any) -> EmulatorSettings:
+        """Change settings (faults, quirks, durations) at run time; returns the new settings.
+
+        Raises:
+            ValueError: an unknown setting or a bad value.
+        """
+        return self._state.settings.update(**coerce_changes(json.loads(json.dumps(settings))))
+
+    def calls(self) -> dict[str, int]:
+        """Calls per route (e.g. `batches.get`) since start or the last reset."""
+        return self._state.faults.calls()
+
+    def reset_calls(self) -> None:
+        self._state.faults.reset_calls()
+
+
+@contextlib.contextmanager
+def running_emulator(data_dir: Path, **settings: Any) -> Iterator[EmulatorHandle]:
+    """Start the emulator on a free port of 127.0.0.1 in a background thread.
+
+    Args:
+        data_dir: where the SQLite database and blobs live; reuse it to see earlier jobs.
+        **settings: any `EmulatorSettings` field, e.g. `job_seconds=0.2, rate_503=0.5`.
+
+    Yields:
+        An `EmulatorHandle`; the server stops when the block exits.
+    """
+    server, state = build_server(Path(data_dir), EmulatorSettings(**settings), "127.0.0.1", 0)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            server.run(sockets=[sock])
+        except BaseException as exc:  # surfaced to the caller below
+            errors.append(exc)
+
+    thread = threading.Thread(target=run, name=f"emulator:{port}", daemon=True)
+    thread.start()
+    while not server.started:
+        if errors or not thread.is_alive():
+            sock.close()
+            raise RuntimeError(
+                f"emulator failed to start: {errors[0] if errors else 'thread exited'}"
+            )
+        threading.Event().wait(0.005)
+    try:
+        yield EmulatorHandle(f"http://127.0.0.1:{port}", Path(data_dir), state)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()

@@ -1,0 +1,157 @@
+"""Emulator settings: one frozen value, plus a thread-safe holder that changes it at run time.
+
+Settings are process state, not stored on disk: everything that must survive a restart (a job's
+duration, its forced end state, the quirks it was created under) is copied onto the job's row
+when the job is created, so changing a setting never rewrites the history of existing jobs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import typing
+from dataclasses import dataclass
+from typing import Any
+
+HOURS_48 = 48 * 3600.0
+GIB = 1024**3
+
+
+@dataclass(frozen=True, slots=True)
+class EmulatorSettings:
+    """Behaviour switches of the emulator. Every fault and quirk is off by default."""
+
+    api_key: str | None = None
+    """Accept only this exact `x-goog-api-key`; None accepts any non-empty key."""
+    job_seconds: float = 2.0
+    """Real seconds from create to SUCCEEDED."""
+    pending_fraction: float = 0.3
+    """Share of `job_seconds` a job spends PENDING before RUNNING."""
+    time_scale: float = 1.0
+    """Emulated seconds per real second for the 48 h lifetimes (file expiry, job expiry)."""
+    file_ttl_seconds: float = HOURS_48
+    """Emulated lifetime of a file after creation (the service deletes files after 48 h)."""
+    job_ttl_seconds: float = HOURS_48
+    """Emulated time after which a job still pending/running becomes EXPIRED."""
+    max_file_bytes: int = 2 * GIB
+    """Per-file size limit of the Files API (2 GB)."""
+    storage_quota_bytes: int = 20 * GIB
+    """Total bytes of live files (20 GB per project)."""
+    max_concurrent_jobs: int = 100
+    """Pending + running jobs allowed; create answers 429 RESOURCE_EXHAUSTED past it."""
+    page_size: int = 10
+    """Default list page size when the client sends none."""
+    seed: int = 0
+    """Seed of the fault RNG: the same seed and call sequence give the same faults."""
+    rate_429: float = 0.0
+    """Probability that a call answers 429 RESOURCE_EXHAUSTED."""
+    rate_500: float = 0.0
+    """Probability that a call answers 500 INTERNAL."""
+    rate_503: float = 0.0
+    """Probability that a call answers 503 UNAVAILABLE."""
+    drop_rate: float = 0.0
+    """Probability that a call's connection is closed without any response."""
+    latency_seconds: float = 0.0
+    """Delay added before answering every call."""
+    request_error_rate: float = 0.0
+    """Share of requests inside a job that end with a per-request error (by key hash)."""
+    fail_next_jobs: int = 0
+    """The next N created jobs end FAILED instead of SUCCEEDED."""
+    expire_next_jobs: int = 0
+    """The next N created jobs end EXPIRED instead of SUCCEEDED."""
+    results_delay_seconds: float = 0.0
+    """Quirk: a results file answers 404 on download for this long after SUCCEEDED."""
+    shuffle_inline_responses: bool = False
+    """Quirk (python-genai #1909, #1886): inline responses reordered and without `metadata`."""
+    undeletable_result_files: bool = False
+    """Quirk (python-genai #1759): deleting a `files/batch-*` results file answers 400."""
+
+    def __post_init__(self) -> None:
+        for name in ("rate_429", "rate_500", "rate_503", "drop_rate", "request_error_rate"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be within [0, 1], got {value}")
+        for name in ("job_seconds", "latency_seconds", "results_delay_seconds"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must not be negative")
+        if self.time_scale <= 0:
+            raise ValueError("time_scale must be positive")
+        if not 0.0 <= self.pending_fraction <= 1.0:
+            raise ValueError("pending_fraction must be within [0, 1]")
+        for name in ("max_concurrent_jobs", "page_size", "fail_next_jobs", "expire_next_jobs"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must not be negative")
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON view (for GET /_emulator/settings); the API key is never echoed."""
+        data = dataclasses.asdict(self)
+        data["api_key"] = None if self.api_key is None else "<set>"
+        return data
+
+
+_TYPES: dict[str, Any] = typing.get_type_hints(EmulatorSettings)
+SETTING_NAMES: frozenset[str] = frozenset(f.name for f in dataclasses.fields(EmulatorSettings))
+
+
+def coerce_changes(changes: dict[str, object]) -> dict[str, Any]:
+    """Validate a partial settings mapping from JSON (admin endpoint) into typed values.
+
+    Raises:
+        ValueError: an unknown name or a value of the wrong type.
+    """
+    typed: dict[str, Any] = {}
+    for name, value in changes.items():
+        if name not in SETTING_NAMES:
+            raise ValueError(f"unknown setting {name!r}; known: {', '.join(sorted(SETTING_NAMES))}")
+        expected = _TYPES[name]
+        if expected is bool:
+            if not isinstance(value, bool):
+                raise ValueError(f"{name} must be a boolean")
+            typed[name] = value
+        elif expected is int:
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(f"{name} must be an integer")
+            typed[name] = value
+        elif expected is float:
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValueError(f"{name} must be a number")
+            typed[name] = float(value)
+        else:  # str | None
+            if value is not None and not isinstance(value, str):
+                raise ValueError(f"{name} must be a string or null")
+            typed[name] = value or None
+    return typed
+
+
+class SettingsHolder:
+    """The current settings of one running emulator; readers get an immutable snapshot."""
+
+    def __init__(self, settings: EmulatorSettings) -> None:
+        self._lock = threading.Lock()
+        self._settings = settings
+
+    def get(self) -> EmulatorSettings:
+        with self._lock:
+            return self._settings
+
+    def update(self, **changes: Any) -> EmulatorSettings:
+        """Apply a partial change atomically; raises ValueError/TypeError on bad values."""
+        with self._lock:
+            self._settings = dataclasses.replace(self._settings, **changes)
+            return self._settings
+
+    def take_forced_end(self) -> str | None:
+        """Consume one "force the next job" ticket: FAILED first, then EXPIRED."""
+        with self._lock:
+            current = self._settings
+            if current.fail_next_jobs > 0:
+                self._settings = dataclasses.replace(
+                    current, fail_next_jobs=current.fail_next_jobs - 1
+                )
+                return "FAILED"
+            if current.expire_next_jobs > 0:
+                self._settings = dataclasses.replace(
+                    current, expire_next_jobs=current.expire_next_jobs - 1
+                )
+                return "EXPIRED"
+            return None

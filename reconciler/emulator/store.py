@@ -1,0 +1,450 @@
+"""On-disk state of the emulator: one SQLite database (WAL) plus blob files under the data dir.
+
+Several processes may open the same data dir one after another or at once (an in-process
+emulator per CLI command, a `serve` in another terminal), so every operation opens its own short
+transaction with a busy timeout, and every change that must appear at once (a job's end state and
+its output) is one transaction. Blobs are written under a temporary name and renamed into place
+before the row that points at them is committed; a crash leaves at worst an orphan blob.
+This module knows rows and files, not HTTP or the lifecycle rules.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import os
+import secrets
+import sqlite3
+import string
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS files (
+    id TEXT PRIMARY KEY, display_name TEXT, mime_type TEXT NOT NULL, size_bytes INTEGER NOT NULL,
+    sha256 TEXT NOT NULL, create_time REAL NOT NULL, expire_time REAL NOT NULL,
+    source TEXT NOT NULL, available_time REAL NOT NULL, undeletable INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS files_order ON files (create_time DESC, id DESC);
+CREATE TABLE IF NOT EXISTS uploads (
+    id TEXT PRIMARY KEY, file_id TEXT NOT NULL, display_name TEXT, mime_type TEXT NOT NULL,
+    declared_size INTEGER, received INTEGER NOT NULL, create_time REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS batches (
+    id TEXT PRIMARY KEY, kind TEXT NOT NULL, model TEXT NOT NULL, display_name TEXT,
+    create_time REAL NOT NULL, job_seconds REAL NOT NULL, pending_seconds REAL NOT NULL,
+    expire_after REAL NOT NULL, forced_end TEXT, input_file TEXT, inline INTEGER NOT NULL,
+    request_count INTEGER NOT NULL, state TEXT, end_time REAL, success_count INTEGER NOT NULL,
+    failed_count INTEGER NOT NULL, output_file TEXT, request_error_rate REAL NOT NULL,
+    shuffle INTEGER NOT NULL, undeletable_results INTEGER NOT NULL, results_delay REAL NOT NULL,
+    file_ttl REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS batches_order ON batches (create_time DESC, id DESC);
+"""
+
+_ID_ALPHABET = string.ascii_lowercase + string.digits
+
+
+def new_id(length: int) -> str:
+    """A random id of lower-case alphanumerics: the SDK cuts file URIs to `[a-z0-9]+` (pitfall 15)."""
+    return "".join(secrets.choice(_ID_ALPHABET) for _ in range(length))
+
+
+@dataclass(frozen=True, slots=True)
+class FileRow:
+    id: str
+    display_name: str | None
+    mime_type: str
+    size_bytes: int
+    sha256: str
+    create_time: float
+    expire_time: float
+    source: str
+    available_time: float
+    undeletable: bool
+
+
+@dataclass(frozen=True, slots=True)
+class UploadRow:
+    id: str
+    file_id: str
+    display_name: str | None
+    mime_type: str
+    declared_size: int | None
+    received: int
+    create_time: float
+
+
+@dataclass(frozen=True, slots=True)
+class BatchRow:
+    id: str
+    kind: str
+    """"generate" or "embed"."""
+    model: str
+    display_name: str | None
+    create_time: float
+    job_seconds: float
+    pending_seconds: float
+    expire_after: float
+    """Real seconds after create at which a job still open becomes EXPIRED."""
+    forced_end: str | None
+    input_file: str | None
+    inline: bool
+    request_count: int
+    state: str | None
+    """Stored terminal state; None while the state is derived from the clock."""
+    end_time: float | None
+    success_count: int
+    failed_count: int
+    output_file: str | None
+    request_error_rate: float
+    shuffle: bool
+    undeletable_results: bool
+    results_delay: float
+    file_ttl: float
+    """Real seconds a results file lives."""
+
+
+@dataclass(frozen=True, slots=True)
+class PageToken:
+    """Keyset position (create_time, id) of the last item of a page: stable under inserts."""
+
+    create_time: float
+    id: str
+
+    def encode(self) -> str:
+        return base64.urlsafe_b64encode(f"{self.create_time!r}|{self.id}".encode()).decode()
+
+    @staticmethod
+    def decode(token: str) -> PageToken:
+        """Raises ValueError for a token this emulator did not issue."""
+        try:
+            raw = base64.urlsafe_b64decode(token.encode()).decode()
+            time_text, ident = raw.split("|", 1)
+            return PageToken(float(time_text), ident)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ValueError(f"invalid page token {token!r}") from exc
+
+
+class Store:
+    """The emulator's database and blob directories under one data dir."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.files_dir = data_dir / "blobs" / "files"
+        self.uploads_dir = data_dir / "blobs" / "uploads"
+        self.inline_dir = data_dir / "blobs" / "inline"
+        self.tmp_dir = data_dir / "blobs" / "tmp"
+        for directory in (self.files_dir, self.uploads_dir, self.inline_dir, self.tmp_dir):
+            directory.mkdir(parents=True, exist_ok=True)
+        self._db_path = data_dir / "emulator.sqlite3"
+        db = sqlite3.connect(self._db_path, timeout=30.0, isolation_level=None)
+        try:
+            # WAL lets readers in other processes proceed while one process writes; the mode
+            # is stored in the database file, so setting it once here is enough.
+            db.execute("PRAGMA busy_timeout=30000")
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(_SCHEMA)
+        finally:
+            db.close()
+
+    @contextlib.contextmanager
+    def transaction(self, immediate: bool = False) -> Iterator[sqlite3.Connection]:
+        """One connection, one transaction; `immediate` takes the write lock up front so a
+        read-check-write sequence cannot interleave with another process doing the same."""
+        db = sqlite3.connect(self._db_path, timeout=30.0, isolation_level=None)
+        try:
+            db.execute("PRAGMA busy_timeout=30000")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+        finally:
+            db.close()
+
+    # ---- blobs -----------------------------------------------------------------------------
+
+    def file_blob(self, file_id: str) -> Path:
+        return self.files_dir / file_id
+
+    def upload_blob(self, upload_id: str) -> Path:
+        return self.uploads_dir / f"{upload_id}.part"
+
+    def inline_blob(self, batch_id: str, what: str) -> Path:
+        return self.inline_dir / f"{batch_id}.{what}.json"
+
+    def temp_path(self) -> Path:
+        return self.tmp_dir / f"{new_id(16)}.tmp"
+
+    # ---- files -----------------------------------------------------------------------------
+
+    def purge_expired_files(self, now: float) -> None:
+        """Files vanish 48 h (scaled) after creation, as the service deletes them."""
+        with self.transaction(immediate=True) as db:
+            ids = [r[0] for r in db.execute("SELECT id FROM files WHERE expire_time <= ?", (now,))]
+            db.execute("DELETE FROM files WHERE expire_time <= ?", (now,))
+        for file_id in ids:
+            self.file_blob(file_id).unlink(missing_ok=True)
+
+    def used_bytes(self) -> int:
+        with self.transaction() as db:
+            files = db.execute("SELECT COALESCE(SUM(size_bytes), 0) FROM files").fetchone()[0]
+            pending = db.execute(
+                "SELECT COALESCE(SUM(COALESCE(declared_size, received)), 0) FROM uploads"
+            ).fetchone()[0]
+        return int(files) + int(pending)
+
+    def file_exists(self, file_id: str) -> bool:
+        with self.transaction() as db:
+            row = db.execute("SELECT 1 FROM files WHERE id = ?", (file_id,)).fetchone()
+            if row is None:
+                row = db.execute("SELECT 1 FROM uploads WHERE file_id = ?", (file_id,)).fetchone()
+        return row is not None
+
+    def get_file(self, file_id: str) -> FileRow | None:
+        with self.transaction() as db:
+            row = db.execute("SELECT * FROM files WHERE id = ?", (file_id,)).fetchone()
+        return None if row is None else _file_row(row)
+
+    def list_files(
+        self, page_size: int, token: PageToken | None
+    ) -> tuple[list[FileRow], PageToken | None]:
+        with self.transaction() as db:
+            rows = _page(db, "files", page_size, token)
+        items = [_file_row(r) for r in rows[:page_size]]
+        next_token = (
+            PageToken(items[-1].create_time, items[-1].id) if len(rows) > page_size else None
+        )
+        return items, next_token
+
+    def delete_file(self, file_id: str) -> bool:
+        with self.transaction(immediate=True) as db:
+            deleted = db.execute("DELETE FROM files WHERE id = ?", (file_id,)).rowcount
+        if deleted:
+            self.file_blob(file_id).unlink(missing_ok=True)
+        return bool(deleted)
+
+    # ---- uploads ---------------------------------------------------------------------------
+
+    def start_upload(self, upload: UploadRow) -> None:
+        self.upload_blob(upload.id).touch()
+        with self.transaction(immediate=True) as db:
+            db.execute(
+                "INSERT INTO uploads VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    upload.id,
+                    upload.file_id,
+                    upload.display_name,
+                    upload.mime_type,
+                    upload.declared_size,
+                    upload.received,
+                    upload.create_time,
+                ),
+            )
+
+    def get_upload(self, upload_id: str) -> UploadRow | None:
+        with self.transaction() as db:
+            row = db.execute("SELECT * FROM uploads WHERE id = ?", (upload_id,)).fetchone()
+        return None if row is None else UploadRow(*row)
+
+    def set_upload_received(self, upload_id: str, received: int) -> None:
+        with self.transaction(immediate=True) as db:
+            db.execute("UPDATE uploads SET received = ? WHERE id = ?", (received, upload_id))
+
+    def finalize_upload(self, upload: UploadRow, file: FileRow) -> None:
+        """Move the received bytes into place and turn the upload session into a file."""
+        os.replace(self.upload_blob(upload.id), self.file_blob(file.id))
+        with self.transaction(immediate=True) as db:
+            db.execute("DELETE FROM uploads WHERE id = ?", (upload.id,))
+            _insert_file(db, file)
+
+    # ---- batches ---------------------------------------------------------------------------
+
+    def insert_batch(self, batch: BatchRow) -> None:
+        with self.transaction(immediate=True) as db:
+            db.execute(
+                f"INSERT INTO batches VALUES ({', '.join('?' * 22)})",
+                (
+                    batch.id,
+                    batch.kind,
+                    batch.model,
+                    batch.display_name,
+                    batch.create_time,
+                    batch.job_seconds,
+                    batch.pending_seconds,
+                    batch.expire_after,
+                    batch.forced_end,
+                    batch.input_file,
+                    int(batch.inline),
+                    batch.request_count,
+                    batch.state,
+                    batch.end_time,
+                    batch.success_count,
+                    batch.failed_count,
+                    batch.output_file,
+                    batch.request_error_rate,
+                    int(batch.shuffle),
+                    int(batch.undeletable_results),
+                    batch.results_delay,
+                    batch.file_ttl,
+                ),
+            )
+
+    def get_batch(self, batch_id: str) -> BatchRow | None:
+        with self.transaction() as db:
+            row = db.execute("SELECT * FROM batches WHERE id = ?", (batch_id,)).fetchone()
+        return None if row is None else _batch_row(row)
+
+    def list_batches(
+        self, page_size: int, token: PageToken | None
+    ) -> tuple[list[BatchRow], PageToken | None]:
+        with self.transaction() as db:
+            rows = _page(db, "batches", page_size, token)
+        items = [_batch_row(r) for r in rows[:page_size]]
+        next_token = (
+            PageToken(items[-1].create_time, items[-1].id) if len(rows) > page_size else None
+        )
+        return items, next_token
+
+    def open_batches_due_before(self, now: float) -> int:
+        """How many jobs have no stored end state and are not past their deadline: the jobs
+        that count against the concurrent-job cap."""
+        with self.transaction() as db:
+            row = db.execute(
+                "SELECT COUNT(*) FROM batches WHERE state IS NULL"
+                " AND create_time + MIN(job_seconds, expire_after) > ?",
+                (now,),
+            ).fetchone()
+        return int(row[0])
+
+    def end_batch(
+        self,
+        batch_id: str,
+        state: str,
+        end_time: float,
+        success: int = 0,
+        failed: int = 0,
+        output: FileRow | None = None,
+        output_blob: Path | None = None,
+    ) -> bool:
+        """Store a terminal state (and its output) atomically, only if the job is still open.
+
+        The output blob is renamed into place inside the write transaction, so a reader sees
+        either no end state and no file, or both (the service has been seen to report SUCCEEDED
+        before the file exists; clients should not have to poll twice here).
+        Returns False when another request or process ended the job first.
+        """
+        with self.transaction(immediate=True) as db:
+            current = db.execute("SELECT state FROM batches WHERE id = ?", (batch_id,)).fetchone()
+            if current is None or current[0] is not None:
+                return False
+            if output is not None:
+                if output_blob is not None:
+                    os.replace(output_blob, self.file_blob(output.id))
+                db.execute("DELETE FROM files WHERE id = ?", (output.id,))
+                _insert_file(db, output)
+            db.execute(
+                "UPDATE batches SET state = ?, end_time = ?, success_count = ?, failed_count = ?,"
+                " output_file = ? WHERE id = ?",
+                (state, end_time, success, failed, None if output is None else output.id, batch_id),
+            )
+        return True
+
+    def delete_batch(self, batch_id: str) -> bool:
+        with self.transaction(immediate=True) as db:
+            deleted = db.execute("DELETE FROM batches WHERE id = ?", (batch_id,)).rowcount
+        if deleted:
+            for what in ("requests", "responses"):
+                self.inline_blob(batch_id, what).unlink(missing_ok=True)
+        return bool(deleted)
+
+
+def _page(
+    db: sqlite3.Connection, table: str, page_size: int, token: PageToken | None
+) -> list[tuple[object, ...]]:
+    # Newest first, like the service; one extra row tells whether another page exists.
+    if token is None:
+        cursor = db.execute(
+            f"SELECT * FROM {table} ORDER BY create_time DESC, id DESC LIMIT ?", (page_size + 1,)
+        )
+    else:
+        cursor = db.execute(
+            f"SELECT * FROM {table} WHERE (create_time < ?) OR (create_time = ? AND id < ?)"
+            " ORDER BY create_time DESC, id DESC LIMIT ?",
+            (token.create_time, token.create_time, token.id, page_size + 1),
+        )
+    return list(cursor)
+
+
+def _insert_file(db: sqlite3.Connection, file: FileRow) -> None:
+    db.execute(
+        "INSERT INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            file.id,
+            file.display_name,
+            file.mime_type,
+            file.size_bytes,
+            file.sha256,
+            file.create_time,
+            file.expire_time,
+            file.source,
+            file.available_time,
+            int(file.undeletable),
+        ),
+    )
+
+
+def _file_row(row: tuple[object, ...]) -> FileRow:
+    (ident, display, mime, size, sha, created, expires, source, available, undeletable) = row
+    return FileRow(
+        str(ident),
+        None if display is None else str(display),
+        str(mime),
+        int(str(size)),
+        str(sha),
+        float(str(created)),
+        float(str(expires)),
+        str(source),
+        float(str(available)),
+        bool(undeletable),
+    )
+
+
+def _batch_row(row: tuple[object, ...]) -> BatchRow:
+    values = list(row)
+
+    def opt_str(value: object) -> str | None:
+        return None if value is None else str(value)
+
+    def opt_float(value: object) -> float | None:
+        return None if value is None else float(str(value))
+
+    return BatchRow(
+        id=str(values[0]),
+        kind=str(values[1]),
+        model=str(values[2]),
+        display_name=opt_str(values[3]),
+        create_time=float(str(values[4])),
+        job_seconds=float(str(values[5])),
+        pending_seconds=float(str(values[6])),
+        expire_after=float(str(values[7])),
+        forced_end=opt_str(values[8]),
+        input_file=opt_str(values[9]),
+        inline=bool(values[10]),
+        request_count=int(str(values[11])),
+        state=opt_str(values[12]),
+        end_time=opt_float(values[13]),
+        success_count=int(str(values[14])),
+        failed_count=int(str(values[15])),
+        output_file=opt_str(values[16]),
+        request_error_rate=float(str(values[17])),
+        shuffle=bool(values[18]),
+        undeletable_results=bool(values[19]),
+        results_delay=float(str(values[20])),
+        file_ttl=float(str(values[21])),
+    )
