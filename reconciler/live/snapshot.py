@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeAlias
 
 from reconciler.state.document import JobState
 
@@ -41,6 +42,9 @@ class LiveFile:
     source: str | None = None
     """UPLOADED or GENERATED."""
     uri: str | None = None
+    create_time: datetime | None = None
+    download_uri: str | None = None
+    """Set only for generated files (batch results): the SDK downloads only those."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,3 +56,32 @@ class Live:
     files: Mapping[str, LiveFile] = field(default_factory=dict)
     files_listed: bool = False
     """False when files were not read; the planner then treats every recorded file as unknown."""
+
+
+JsonValue: TypeAlias = "str | int | float | bool | list[JsonValue] | dict[str, JsonValue] | None"
+JsonObject: TypeAlias = "dict[str, JsonValue]"
+
+
+@dataclass(frozen=True, slots=True)
+class InlineError:
+    """A per-request failure inside a job: a google.rpc.Status (gRPC code, not HTTP)."""
+
+    code: int | None
+    message: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class InlineResult:
+    """One inline response of a finished job, in the order the service returned it.
+
+    Exactly one of `response` and `error` is set (both None only if the service sent neither).
+    """
+
+    index: int
+    """Position in the service's answer; the only link to a request when `key` is None."""
+    key: str | None
+    """The `key` echoed in the response metadata, when the request carried one. Inline embedding
+    requests cannot carry metadata through the SDK, so theirs are matched by position."""
+    response: JsonObject | None
+    """The GenerateContentResponse (or embedding response) in its REST shape: camelCase keys."""
+    error: InlineError | None = None

@@ -1,0 +1,113 @@
+"""Where the batch service is and which key opens it: the one place endpoints are resolved.
+
+`ProjectConfig.endpoint` names the service: `gemini` (Google's Developer API), `emulator` (the
+embedded emulator, started in-process), or an http(s) URL (an emulator or proxy already running).
+A future `vertex` kind belongs here too, so the adapter never parses endpoint strings itself.
+
+Pure: reads only the environment mapping it is given; imports no SDK. The key is kept out of
+`repr` so a logged endpoint never shows it (DESIGN §7: the key never appears in logs or errors).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import assert_never
+from urllib.parse import urlsplit
+
+from reconciler.errors import ConfigError
+
+API_KEY_VARIABLES = ("GOOGLE_API_KEY", "GEMINI_API_KEY")
+"""Checked in this order, as the SDK's `get_env_api_key` does: GOOGLE_API_KEY wins when both
+are set; an empty value counts as unset."""
+
+EMULATOR_API_KEY = "emulator"
+"""The key sent to an emulator when the environment has none: the SDK needs a non-empty key to
+send `x-goog-api-key`, and the emulator accepts any (gemini-batch-protocol.md §1)."""
+
+
+class EndpointKind(enum.StrEnum):
+    GEMINI = "gemini"
+    """Google's Gemini Developer API at the SDK's default base URL."""
+    EMULATOR = "emulator"
+    """The embedded emulator, started in-process on a free port for the adapter's lifetime."""
+    URL = "url"
+    """An http(s) base URL: a running emulator or a proxy speaking the same REST protocol."""
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """A resolved endpoint: what kind, where (None = the SDK's default) and with which key."""
+
+    kind: EndpointKind
+    base_url: str | None
+    api_key: str = field(repr=False)
+    api_version: str
+
+    def __str__(self) -> str:
+        return self.base_url or self.kind.value
+
+
+def api_key_from_env(environ: Mapping[str, str]) -> str | None:
+    """The API key exactly as the SDK would pick it from the environment, or None."""
+    for name in API_KEY_VARIABLES:
+        value = environ.get(name, "").strip()
+        if value:
+            return value
+    return None
+
+
+def endpoint_kind(value: str) -> EndpointKind:
+    """Classify an `endpoint` setting.
+
+    Raises:
+        ConfigError: not `gemini`, `emulator` or an http(s) URL with a host.
+    """
+    text = value.strip()
+    if text.lower() == EndpointKind.GEMINI.value:
+        return EndpointKind.GEMINI
+    if text.lower() == EndpointKind.EMULATOR.value:
+        return EndpointKind.EMULATOR
+    parts = urlsplit(text)
+    if parts.scheme in ("http", "https") and parts.netloc:
+        return EndpointKind.URL
+    raise ConfigError(
+        f"setting `endpoint`: {value!r} is not `gemini`, `emulator` or an http(s) URL",
+        hint="e.g. endpoint: emulator, or endpoint: http://127.0.0.1:8765",
+    )
+
+
+def resolve_endpoint(
+    value: str,
+    *,
+    api_version: str,
+    environ: Mapping[str, str],
+    emulator_base_url: str | None = None,
+) -> Endpoint:
+    """Resolve an `endpoint` setting to a base URL and key.
+
+    For `emulator`, `emulator_base_url` is the address of the emulator the caller started.
+
+    Raises:
+        ConfigError: the setting is invalid, or `gemini` is chosen and no key is set.
+    """
+    kind = endpoint_kind(value)
+    key = api_key_from_env(environ)
+    match kind:
+        case EndpointKind.GEMINI:
+            if key is None:
+                raise ConfigError(
+                    "no API key for the Gemini API",
+                    hint="set GEMINI_API_KEY (or GOOGLE_API_KEY), or use `--endpoint emulator`",
+                )
+            return Endpoint(kind, None, key, api_version)
+        case EndpointKind.EMULATOR:
+            if emulator_base_url is None:
+                raise ConfigError("the embedded emulator has no address (it was not started)")
+            # A real key from the environment is not sent to a throwaway local server.
+            return Endpoint(kind, emulator_base_url, EMULATOR_API_KEY, api_version)
+        case EndpointKind.URL:
+            return Endpoint(kind, value.strip().rstrip("/"), key or EMULATOR_API_KEY, api_version)
+        case _:
+            assert_never(kind)

@@ -1,0 +1,747 @@
+"""The Gemini batch adapter: the ONLY module that imports google.genai, and the error boundary.
+
+Every call goes through the real SDK's async client (`client.aio`), so the emulator and Google
+see the same requests (DESIGN §8). Everything leaving this module is the tool's own type:
+`Live`, `LiveJob`, `LiveFile`, `InlineResult` (snapshot.py), and every failure is a
+`ServiceError` -- no `google.genai.errors`, httpx or pydantic exception escapes (STYLE §2, the
+httpx `map_exceptions` pattern). Messages never contain the API key.
+
+Retries (gemini-batch-protocol.md §4: the SDK retries nothing by default):
+
+- JSON calls: the client carries `HttpRetryOptions` (408/429/500/502/503/504, connect errors
+  and timeouts), configured from `AdapterSettings`.
+- Uploads and downloads: the SDK's chunk loop and its streamed download bypass those options
+  (§2.1), so a tenacity loop here restarts the whole transfer on transient failures.
+- `create_job` is NOT idempotent at the service (DESIGN §7): it is resent only when the
+  service's answer proves nothing was created (429, 503, 408, or no connection made). Any other
+  failure after the request may have been sent raises `TransientServiceError(ambiguous=True)`,
+  and the caller adopts the job by its identity tag instead of creating it again.
+
+Safe to call concurrently from many asyncio tasks: the adapter holds no per-call state, and the
+SDK's httpx client is a connection pool. Bounding concurrency is the caller's job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import io
+import json
+import logging
+import os
+import warnings
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Final, Literal, NoReturn
+
+import httpx2
+import pydantic
+import tenacity
+from google import genai
+from google.genai import errors as genai_errors
+from google.genai import types
+from typing_extensions import Buffer
+
+from reconciler.clock import Clock
+from reconciler.errors import (
+    ConfigError,
+    PermanentServiceError,
+    ServiceError,
+    TransientServiceError,
+)
+from reconciler.live.endpoint import Endpoint, EndpointKind, endpoint_kind, resolve_endpoint
+from reconciler.live.snapshot import (
+    InlineError,
+    InlineResult,
+    JsonObject,
+    Live,
+    LiveFile,
+    LiveJob,
+)
+from reconciler.live.wire import (
+    job_state_from_service,
+    split_embed_requests,
+    split_generate_request,
+    strip_prefix,
+)
+
+if TYPE_CHECKING:
+    from reconciler.config import Project
+
+logger = logging.getLogger(__name__)
+
+# The SDK warns on every create_embeddings call that the method is experimental; it is the only
+# way to reach asyncBatchEmbedContent, and the warning would reach users' terminals.
+warnings.filterwarnings("ignore", message=r"batches\.create_embeddings\(\) is experimental")
+
+Task = Literal["generate", "embed"]
+
+RETRYABLE_STATUS: Final = (408, 429, 500, 502, 503, 504)
+"""The SDK's own default set (protocol §4): timeouts, quota, and server-side failures."""
+
+CREATE_RESENDABLE_STATUS: Final = frozenset({408, 429, 503})
+"""Answers that prove the create was not carried out: the request timed out before the server
+read it (408), was refused for quota (429), or the service was unavailable (503). A 500/502/504
+may come after the job was made, so those are ambiguous."""
+
+MAX_PAGE_SIZE: Final = 100
+"""Largest page the Files API documents for files.list (pageSize ≤ 100); batches.list has no
+documented maximum, so the same value is used. Fewer pages = fewer calls per snapshot."""
+
+_REDACTED = "<redacted>"
+
+
+@dataclass(frozen=True, slots=True)
+class AdapterSettings:
+    """How hard the adapter retries and how long it waits; tests shrink the delays."""
+
+    retry_attempts: int = 5
+    """Attempts per call, the first included (the SDK's default)."""
+    retry_initial_delay: float = 1.0
+    """Seconds before the first retry; doubles each time, with jitter."""
+    retry_max_delay: float = 30.0
+    retry_jitter: float = 1.0
+    """Up to this many random seconds added to each delay."""
+    request_timeout: float = 120.0
+    """Seconds per HTTP request (the SDK sends none by default, so a hung socket waits forever)."""
+    transfer_attempts: int = 3
+    """Whole-transfer attempts for uploads and downloads (each already retries its start)."""
+    page_size: int = MAX_PAGE_SIZE
+
+
+# --- the error boundary -----------------------------------------------------------------------
+
+
+def _status_of(exc: BaseException) -> int | None:
+    return exc.code if isinstance(exc, genai_errors.APIError) else None
+
+
+def _is_transient(exc: BaseException) -> bool:
+    """What the SDK's own retry predicate accepts, plus resets (a dropped connection)."""
+    if isinstance(exc, genai_errors.APIError):
+        return exc.code in RETRYABLE_STATUS
+    return isinstance(exc, httpx2.TransportError)
+
+
+def _create_resendable(exc: BaseException) -> bool:
+    """True only when no job can have been created by the failed create request."""
+    if isinstance(exc, genai_errors.APIError):
+        return exc.code in CREATE_RESENDABLE_STATUS
+    # No connection was made, so no request was sent.
+    return isinstance(exc, httpx2.ConnectError | httpx2.ConnectTimeout | httpx2.PoolTimeout)
+
+
+class _Boundary:
+    """Turns SDK, httpx and validation failures into ServiceErrors with the key scrubbed."""
+
+    def __init__(self, secrets: Sequence[str]) -> None:
+        self._secrets = tuple(s for s in secrets if s)
+
+    def redact(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, _REDACTED)
+        return text
+
+    def error(
+        self,
+        exc: BaseException,
+        call: str,
+        *,
+        ambiguous: bool = False,
+        resource: str | None = None,
+    ) -> ServiceError:
+        """The ServiceError for `exc` raised by `call` (a name like "batches.create")."""
+        if isinstance(exc, ServiceError):
+            return exc
+        if isinstance(exc, genai_errors.APIError):
+            detail = exc.message or exc.status or ""
+            status = f" {exc.status}" if exc.status else ""
+            message = self.redact(f"HTTP {exc.code}{status}: {detail}".rstrip(": "))
+            if exc.code in RETRYABLE_STATUS:
+                return TransientServiceError(
+                    message, call=call, resource=resource, status_code=exc.code, ambiguous=ambiguous
+                )
+            return PermanentServiceError(
+                message, call=call, resource=resource, status_code=exc.code
+            )
+        if isinstance(exc, httpx2.TimeoutException):
+            return TransientServiceError(
+                f"timed out ({type(exc).__name__})",
+                call=call,
+                resource=resource,
+                ambiguous=ambiguous,
+            )
+        if isinstance(exc, httpx2.TransportError):
+            return TransientServiceError(
+                f"connection failed ({type(exc).__name__})",
+                call=call,
+                resource=resource,
+                ambiguous=ambiguous,
+            )
+        if isinstance(exc, pydantic.ValidationError | json.JSONDecodeError | KeyError | ValueError):
+            # The SDK raises ValueError/KeyError for answers it cannot use (an upload that never
+            # finalises, a missing upload URL, an unparsable body).
+            message = self.redact(f"malformed answer: {type(exc).__name__}: {exc}")
+            if ambiguous:
+                return TransientServiceError(message, call=call, resource=resource, ambiguous=True)
+            return PermanentServiceError(message, call=call, resource=resource)
+        if isinstance(exc, OSError):
+            return PermanentServiceError(
+                self.redact(f"local I/O failed: {exc}"), call=call, resource=resource
+            )
+        return PermanentServiceError(
+            self.redact(f"unexpected failure: {type(exc).__name__}: {exc}"),
+            call=call,
+            resource=resource,
+        )
+
+    @contextlib.contextmanager
+    def mapping(self, call: str) -> Iterator[None]:
+        try:
+            yield
+        except ServiceError:
+            raise
+        except (
+            genai_errors.APIError,
+            httpx2.HTTPError,
+            pydantic.ValidationError,
+            ValueError,
+            KeyError,
+            OSError,
+        ) as exc:
+            raise self.error(exc, call) from exc
+
+
+# --- SDK objects -> the tool's own values -----------------------------------------------------
+
+
+def _malformed(call: str, what: str) -> NoReturn:
+    raise PermanentServiceError(f"malformed answer: {what}", call=call)
+
+
+def _live_job(job: types.BatchJob, call: str) -> LiveJob:
+    if not job.name:
+        _malformed(call, "batch job without a name")
+    dest = job.dest
+    inline = bool(dest and (dest.inlined_responses or dest.inlined_embed_content_responses))
+    return LiveJob(
+        name=job.name,
+        display_name=job.display_name,
+        state=job_state_from_service(strip_prefix(job.state.name) if job.state else None),
+        model=job.model,
+        create_time=job.create_time,
+        update_time=job.update_time,
+        end_time=job.end_time,
+        output_file=dest.file_name if dest else None,
+        has_inline_output=inline,
+    )
+
+
+def _live_file(file: types.File, call: str) -> LiveFile:
+    if not file.name:
+        _malformed(call, "file without a name")
+    return LiveFile(
+        name=file.name,
+        display_name=file.display_name,
+        size_bytes=file.size_bytes or 0,
+        sha256_b64=file.sha256_hash,
+        state=strip_prefix(file.state.name if file.state else None) or "STATE_UNSPECIFIED",
+        expiration_time=file.expiration_time,
+        source=strip_prefix(file.source.name) if file.source else None,
+        uri=file.uri,
+        create_time=file.create_time,
+        download_uri=file.download_uri,
+    )
+
+
+def _json_object(model: pydantic.BaseModel | None) -> JsonObject | None:
+    """A response model back in its REST shape (camelCase), dropping unset fields."""
+    if model is None:
+        return None
+    dumped: JsonObject = model.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return dumped
+
+
+def _inline_error(error: types.JobError | None) -> InlineError | None:
+    return InlineError(code=error.code, message=error.message) if error else None
+
+
+def _metadata_key(metadata: Mapping[str, object] | None) -> str | None:
+    if not metadata:
+        return None
+    key = metadata.get("key")
+    return None if key is None else str(key)
+
+
+# --- the adapter ------------------------------------------------------------------------------
+
+
+class _HashingWriter(io.RawIOBase):
+    """The download destination the SDK streams into: hashes and counts while writing.
+
+    Writes are synchronous: the SDK hands over 1 MiB chunks, which land in the page cache in
+    well under a millisecond, cheaper than a thread hop per chunk.
+    """
+
+    def __init__(self, handle: IO[bytes]) -> None:
+        super().__init__()
+        self._handle = handle
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, chunk: Buffer) -> int:
+        data = bytes(chunk)
+        self.sha256.update(data)
+        self.size += len(data)
+        return self._handle.write(data)
+
+
+class GeminiAdapter:
+    """Files and Batches calls over a `genai.Client`; results are plain values (snapshot.py).
+
+    Every method raises only `ServiceError`s: `TransientServiceError` (worth retrying later) or
+    `PermanentServiceError` (the same call will fail again), each naming the SDK call.
+    """
+
+    def __init__(
+        self,
+        client: genai.Client,
+        *,
+        clock: Clock,
+        settings: AdapterSettings | None = None,
+        secrets: Sequence[str] = (),
+    ) -> None:
+        """Wrap `client` (build it with `build_client` so it carries the retry options).
+
+        Args:
+            secrets: strings never to show in an error (the API key).
+        """
+        self._client = client
+        self._aio = client.aio
+        self._clock = clock
+        self._settings = settings or AdapterSettings()
+        self._boundary = _Boundary(secrets)
+
+    # -- reading -------------------------------------------------------------------------------
+
+    async def snapshot(self, *, include_files: bool) -> Live:
+        """Every batch job (one paginated `batches.list` walk, not a `get` per job) and, when
+        asked, every file (`files.list`). `observed_at` is taken before the first call, so
+        anything that changes during the walk is newer than the snapshot says."""
+        observed_at = self._clock.now()
+        jobs_task = asyncio.ensure_future(self._list_jobs())
+        try:
+            files = await self._list_files() if include_files else None
+            jobs = await jobs_task
+        finally:
+            if not jobs_task.done():
+                jobs_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, ServiceError):
+                    await jobs_task
+        return Live(
+            observed_at=observed_at,
+            jobs=dict(sorted(jobs.items())),
+            files=dict(sorted((files or {}).items())),
+            files_listed=files is not None,
+        )
+
+    async def _list_jobs(self) -> dict[str, LiveJob]:
+        call = "batches.list"
+        jobs: dict[str, LiveJob] = {}
+        with self._boundary.mapping(call):
+            pager = await self._aio.batches.list(
+                config=types.ListBatchJobsConfig(page_size=self._settings.page_size)
+            )
+            async for job in pager:
+                live = _live_job(job, call)
+                jobs[live.name] = live
+        return jobs
+
+    async def _list_files(self) -> dict[str, LiveFile]:
+        call = "files.list"
+        files: dict[str, LiveFile] = {}
+        with self._boundary.mapping(call):
+            pager = await self._aio.files.list(
+                config=types.ListFilesConfig(page_size=self._settings.page_size)
+            )
+            async for file in pager:
+                live = _live_file(file, call)
+                files[live.name] = live
+        return files
+
+    async def get_job(self, name: str) -> LiveJob | None:
+        """The job now, or None when the service does not know it (404)."""
+        call = "batches.get"
+        try:
+            with self._boundary.mapping(call):
+                job = await self._aio.batches.get(name=name)
+        except PermanentServiceError as exc:
+            if exc.status_code == 404:
+                return None
+            raise
+        return _live_job(job, call)
+
+    async def inline_results(self, job_name: str) -> list[InlineResult]:
+        """The inline responses of a finished job, in the service's order.
+
+        Keys come from each response's `metadata.key`; items without one (inline embeddings,
+        or a service that drops metadata -- python-genai #1909) have `key=None` and only their
+        `index`. Empty when the job has no inline output (yet).
+        """
+        call = "batches.get"
+        with self._boundary.mapping(call):
+            job = await self._aio.batches.get(name=job_name)
+            dest = job.dest
+            results: list[InlineResult] = []
+            if dest is None:
+                return results
+            for index, item in enumerate(dest.inlined_responses or ()):
+                results.append(
+                    InlineResult(
+                        index=index,
+                        key=_metadata_key(item.metadata),
+                        response=_json_object(item.response),
+                        error=_inline_error(item.error),
+                    )
+                )
+            for index, embed in enumerate(dest.inlined_embed_content_responses or ()):
+                results.append(
+                    InlineResult(
+                        index=index,
+                        key=_metadata_key(embed.metadata),
+                        response=_json_object(embed.response),
+                        error=_inline_error(embed.error),
+                    )
+                )
+        return results
+
+    # -- files ---------------------------------------------------------------------------------
+
+    async def upload_file(self, path: Path, *, display_name: str, mime_type: str) -> LiveFile:
+        """Upload `path` with the SDK's resumable protocol, streamed from disk in 8 MiB chunks.
+
+        A transient failure restarts the upload in a new session: the SDK does not retry chunks
+        (protocol §2.1), and resuming needs the server's offset, which the SDK does not expose.
+        A lost final answer can leave an orphan file; it expires after 48 h (protocol §5).
+        """
+        call = "files.upload"
+        with self._boundary.mapping(call):
+            async for attempt in self._transfer_retrying():
+                with attempt:
+                    file = await self._aio.files.upload(
+                        file=os.fspath(path),
+                        config=types.UploadFileConfig(
+                            display_name=display_name, mime_type=mime_type
+                        ),
+                    )
+        return _live_file(file, call)
+
+    async def download_file(self, name: str, dest: Path) -> tuple[str, int]:
+        """Stream file `name` into `dest` (created or truncated); return (sha256 hex, bytes).
+
+        Memory stays bounded by one chunk: the SDK's `files.download(destination=...)` streams
+        with its own authenticated client. A transient failure restarts from byte 0 with a
+        truncated file and a fresh hash. Callers wanting atomicity pass a temporary path and
+        rename it after checking the digest.
+        """
+        call = "files.download"
+        with self._boundary.mapping(call):
+            async for attempt in self._transfer_retrying():
+                with attempt:
+                    writer = await self._download_once(name, dest)
+        return writer.sha256.hexdigest(), writer.size
+
+    async def _download_once(self, name: str, dest: Path) -> _HashingWriter:
+        handle = await asyncio.to_thread(dest.open, "wb")
+        try:
+            writer = _HashingWriter(handle)
+            await self._aio.files.download(file=name, destination=writer)
+        finally:
+            await asyncio.to_thread(handle.close)
+        return writer
+
+    async def delete_file(self, name: str) -> None:
+        """Delete a file; one already gone (404, or the 403 the service sometimes sends for
+        missing files -- protocol §4) counts as deleted."""
+        call = "files.delete"
+        try:
+            with self._boundary.mapping(call):
+                await self._aio.files.delete(name=name)
+        except PermanentServiceError as exc:
+            if exc.status_code not in (403, 404):
+                raise
+
+    # -- jobs ----------------------------------------------------------------------------------
+
+    async def create_job(
+        self,
+        *,
+        model: str,
+        task: Task,
+        display_name: str,
+        file_name: str | None = None,
+        inline_requests: Sequence[Mapping[str, object]] | None = None,
+    ) -> LiveJob:
+        """Create one batch job from an uploaded file or inline requests.
+
+        Inline requests have the shape of JSONL input lines: `{"key": str, "request": {...}}`
+        with `request` a REST GenerateContentRequest (generate) or EmbedContentRequest (embed),
+        either spelling (camelCase or snake_case). Generate keys travel as
+        `metadata.key` and come back on each inline response; inline embeddings must share
+        their options and are matched by position (the SDK's EmbedContentBatch has one config and
+        no metadata).
+
+        Raises:
+            PermanentServiceError: bad arguments (before any call), or a 4xx answer.
+            TransientServiceError: the service was busy or unreachable; `ambiguous` is True when
+                the job may exist anyway -- look it up by its tag before creating it again.
+        """
+        call = "batches.create" if task == "generate" else "batches.create_embeddings"
+        if (file_name is None) == (inline_requests is None):
+            raise PermanentServiceError(
+                "give exactly one of file_name and inline_requests", call=call
+            )
+        try:
+            if task == "generate":
+                source: types.BatchJobSource = self._generate_source(file_name, inline_requests)
+            else:
+                embed_source = self._embed_source(file_name, inline_requests)
+        except (ValueError, pydantic.ValidationError) as exc:
+            raise PermanentServiceError(
+                self._boundary.redact(f"invalid inline request: {exc}"), call=call
+            ) from exc
+        # Per-call options replace the client's retry policy for this one request: the SDK would
+        # otherwise resend after a read timeout, which may duplicate the job.
+        once = types.HttpOptions(retry_options=types.HttpRetryOptions(attempts=1))
+        retrying = self._retrying(_create_resendable, self._settings.retry_attempts)
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    if task == "generate":
+                        job = await self._aio.batches.create(
+                            model=model,
+                            src=source,
+                            config=types.CreateBatchJobConfig(
+                                display_name=display_name, http_options=once
+                            ),
+                        )
+                    else:
+                        job = await self._aio.batches.create_embeddings(
+                            model=model,
+                            src=embed_source,
+                            config=types.CreateEmbeddingsBatchJobConfig(
+                                display_name=display_name, http_options=once
+                            ),
+                        )
+        except (
+            genai_errors.APIError,
+            httpx2.HTTPError,
+            pydantic.ValidationError,
+            ValueError,
+            KeyError,
+        ) as exc:
+            # A refused request (4xx other than 408/429) or one that never left is not
+            # ambiguous; everything else may have created the job.
+            status = _status_of(exc)
+            refused = (
+                status is not None
+                and 400 <= status < 500
+                and status not in CREATE_RESENDABLE_STATUS
+            )
+            ambiguous = not refused and not _create_resendable(exc)
+            raise self._boundary.error(exc, call, ambiguous=ambiguous) from exc
+        return _live_job(job, call)
+
+    @staticmethod
+    def _generate_source(
+        file_name: str | None, inline_requests: Sequence[Mapping[str, object]] | None
+    ) -> types.BatchJobSource:
+        if file_name is not None:
+            return types.BatchJobSource(file_name=file_name)
+        assert inline_requests is not None
+        inlined: list[types.InlinedRequest] = []
+        for index, line in enumerate(inline_requests):
+            request = line.get("request")
+            if not isinstance(request, Mapping):
+                raise ValueError(f"inline request {index} has no `request` object")
+            parts = split_generate_request(request)
+            key = line.get("key")
+            inlined.append(
+                types.InlinedRequest.model_validate(
+                    {
+                        "model": parts.model,
+                        "contents": parts.contents,
+                        "config": parts.config or None,
+                        "metadata": {"key": str(key)} if key is not None else None,
+                    }
+                )
+            )
+        return types.BatchJobSource(inlined_requests=inlined)
+
+    @staticmethod
+    def _embed_source(
+        file_name: str | None, inline_requests: Sequence[Mapping[str, object]] | None
+    ) -> types.EmbeddingsBatchJobSource:
+        if file_name is not None:
+            return types.EmbeddingsBatchJobSource(file_name=file_name)
+        assert inline_requests is not None
+        requests: list[Mapping[str, object]] = []
+        for index, line in enumerate(inline_requests):
+            request = line.get("request")
+            if not isinstance(request, Mapping):
+                raise ValueError(f"inline request {index} has no `request` object")
+            requests.append(request)
+        parts = split_embed_requests(requests)
+        return types.EmbeddingsBatchJobSource(
+            inlined_requests=types.EmbedContentBatch.model_validate(
+                {"contents": parts.contents, "config": parts.config or None}
+            )
+        )
+
+    async def cancel_job(self, name: str) -> None:
+        """Ask the service to cancel a job. Idempotent: cancelling a job that already ended or
+        no longer exists is not an error (what the service answers then is undocumented --
+        protocol §4 -- so a 4xx is checked against the job's state)."""
+        call = "batches.cancel"
+        try:
+            with self._boundary.mapping(call):
+                await self._aio.batches.cancel(name=name)
+        except PermanentServiceError as exc:
+            if exc.status_code == 404:
+                return
+            job = await self.get_job(name)
+            if job is None or job.state.is_terminal:
+                return
+            raise
+
+    async def delete_job(self, name: str) -> None:
+        """Delete a job resource; one already gone (404) counts as deleted."""
+        call = "batches.delete"
+        try:
+            with self._boundary.mapping(call):
+                await self._aio.batches.delete(name=name)
+        except PermanentServiceError as exc:
+            if exc.status_code != 404:
+                raise
+
+    async def aclose(self) -> None:
+        """Close the SDK's connection pools."""
+        with contextlib.suppress(Exception):
+            await self._aio.aclose()
+        with contextlib.suppress(Exception):
+            self._client.close()
+
+    # -- retry plumbing ------------------------------------------------------------------------
+
+    def _retrying(
+        self, predicate: Callable[[BaseException], bool], attempts: int
+    ) -> tenacity.AsyncRetrying:
+        s = self._settings
+        return tenacity.AsyncRetrying(
+            retry=tenacity.retry_if_exception(predicate),
+            stop=tenacity.stop_after_attempt(max(1, attempts)),
+            wait=tenacity.wait_exponential_jitter(
+                initial=s.retry_initial_delay, max=s.retry_max_delay, jitter=s.retry_jitter
+            ),
+            sleep=self._clock.sleep,
+            reraise=True,
+            before_sleep=self._log_retry,
+        )
+
+    def _transfer_retrying(self) -> tenacity.AsyncRetrying:
+        return self._retrying(_is_transient, self._settings.transfer_attempts)
+
+    def _log_retry(self, state: tenacity.RetryCallState) -> None:
+        outcome = state.outcome
+        exc = outcome.exception() if outcome else None
+        logger.info(
+            "retrying after %s (attempt %d)",
+            self._boundary.redact(type(exc).__name__ if exc else "?"),
+            state.attempt_number,
+        )
+
+
+# --- construction -----------------------------------------------------------------------------
+
+
+def build_client(endpoint: Endpoint, settings: AdapterSettings) -> genai.Client:
+    """A Developer-API client for `endpoint` with our retry options and timeout."""
+    retry = types.HttpRetryOptions(
+        attempts=settings.retry_attempts,
+        initial_delay=settings.retry_initial_delay,
+        max_delay=settings.retry_max_delay,
+        jitter=settings.retry_jitter,
+        http_status_codes=list(RETRYABLE_STATUS),
+    )
+    options = types.HttpOptions(
+        api_version=endpoint.api_version,
+        # The SDK takes milliseconds and also sends them as X-Server-Timeout (protocol §1).
+        timeout=int(settings.request_timeout * 1000),
+        retry_options=retry,
+    )
+    if endpoint.base_url is not None:
+        options.base_url = endpoint.base_url
+    # vertexai=False pins Developer-API mode even if GOOGLE_GENAI_USE_VERTEXAI is set.
+    return genai.Client(api_key=endpoint.api_key, vertexai=False, http_options=options)
+
+
+@contextlib.asynccontextmanager
+async def open_adapter(
+    project: Project,
+    *,
+    clock: Clock,
+    settings: AdapterSettings | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> AsyncIterator[GeminiAdapter]:
+    """The adapter for `project.config.endpoint`, open for the `async with` block.
+
+    `emulator` starts the embedded emulator in-process for the block's duration, keeping its
+    data under `<project root>/<emulator.data_dir>` so jobs outlive one command.
+
+    Raises:
+        ConfigError: the endpoint setting is invalid, or the Gemini API has no key.
+    """
+    config = project.config
+    environ = os.environ if environ is None else environ
+    settings = settings or AdapterSettings()
+    with contextlib.ExitStack() as stack:
+        emulator_url: str | None = None
+        if endpoint_kind(config.endpoint) is EndpointKind.EMULATOR:
+            emulator_url = _start_emulator(project, stack)
+        endpoint = resolve_endpoint(
+            config.endpoint,
+            api_version=config.api_version,
+            environ=environ,
+            emulator_base_url=emulator_url,
+        )
+        logger.debug("batch service endpoint: %s", endpoint)
+        adapter = GeminiAdapter(
+            build_client(endpoint, settings),
+            clock=clock,
+            settings=settings,
+            secrets=(endpoint.api_key,),
+        )
+        try:
+            yield adapter
+        finally:
+            await adapter.aclose()
+
+
+def _start_emulator(project: Project, stack: contextlib.ExitStack) -> str:
+    # Imported here: only `--endpoint emulator` needs the server stack.
+    from reconciler.emulator import running_emulator
+
+    data_dir = project.path(project.config.emulator.data_dir)
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create the emulator data directory {data_dir}: {exc}") from None
+    emulator = stack.enter_context(
+        running_emulator(data_dir, job_seconds=project.config.emulator.job_seconds)
+    )
+    return str(emulator.base_url)
