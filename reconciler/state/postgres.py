@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any, NoReturn
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -112,7 +112,7 @@ def parse_url(url: str) -> PostgresTarget:
     redacted = redact_url(url)
     try:
         parts = urlsplit(url)
-        password = parts.password
+        password = unquote(parts.password) if parts.password else None
         query = parse_qsl(parts.query, keep_blank_values=True)
     except ValueError as exc:
         raise ConfigError(f"invalid PostgreSQL state URL {redacted}: {exc}") from None

@@ -1,0 +1,208 @@
+"""`reconciler state list|show|rm|mv|pull|push` and `reconciler force-unlock`.
+
+stdout carries only the artefact (names, a record, the document); messages go to stderr.
+Commands that write take the state lock (`--lock-timeout` to wait for it) and write with the
+serial they read, so a concurrent writer is refused rather than overwritten.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+
+from reconciler.cli.main import CliContext
+from reconciler.errors import ConfigError, StateError
+from reconciler.manifests.model import RESOURCE_NAME_PATTERN
+from reconciler.state import codec
+from reconciler.state.backend import LockInfo, StateBackend, open_backend
+from reconciler.state.document import State
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(text: str) -> float:
+    """`30s`, `5m`, `1h`, `500ms` or plain seconds -> seconds.
+
+    Raises:
+        ConfigError: not a duration.
+    """
+    match = _DURATION.match(text)
+    if match is None:
+        raise ConfigError(f"invalid duration {text!r}: expected e.g. 0, 30s, 5m, 1h, 500ms")
+    return float(match.group(1)) * _UNIT_SECONDS[match.group(2) or "s"]
+
+
+def _lock_timeout_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--lock-timeout",
+        default="0s",
+        show_default=True,
+        metavar="DURATION",
+        help="How long to wait for the state lock (e.g. 30s, 5m); 0 fails at once if it is held.",
+    )(f)
+
+
+@contextmanager
+def _backend(obj: CliContext) -> Iterator[StateBackend]:
+    backend = open_backend(obj.project())
+    try:
+        yield backend
+    finally:
+        backend.close()
+
+
+@contextmanager
+def _locked(obj: CliContext, lock_timeout: str) -> Iterator[StateBackend]:
+    """The backend with the lock held, for a command that reads, changes and writes the state."""
+    timeout = parse_duration(lock_timeout)
+    # The command path only, never argv: flags may carry a URL with a password.
+    operation = click.get_current_context().command_path
+    with _backend(obj) as backend, backend.lock(LockInfo.new(operation), timeout=timeout):
+        yield backend
+
+
+def _say(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def _require(state: State, name: str) -> None:
+    if name not in state.resources:
+        raise StateError(f"no resource named {name!r} in the state")
+
+
+@click.group("state")
+def state() -> None:
+    """Inspect and edit the state (advanced: prefer `apply`)."""
+
+
+@state.command("list")
+@click.pass_obj
+def list_(obj: CliContext) -> None:
+    """Print the name of every resource in the state, one per line."""
+    with _backend(obj) as backend:
+        current = backend.read()
+    for name in sorted(current.resources):
+        click.echo(name)
+
+
+@state.command("show")
+@click.argument("name")
+@click.pass_obj
+def show(obj: CliContext, name: str) -> None:
+    """Print one resource's record as JSON."""
+    with _backend(obj) as backend:
+        current = backend.read()
+    _require(current, name)
+    record = current.resources[name].model_dump(mode="json")
+    click.echo(json.dumps(record, sort_keys=True, indent=2, ensure_ascii=False))
+
+
+@state.command("rm")
+@click.argument("names", nargs=-1, required=True)
+@_lock_timeout_option
+@click.pass_obj
+def rm(obj: CliContext, names: tuple[str, ...], lock_timeout: str) -> None:
+    """Forget resources: the state stops tracking them; their jobs and results are untouched."""
+    with _locked(obj, lock_timeout) as backend:
+        current = backend.read()
+        for name in names:
+            _require(current, name)
+        updated = current
+        for name in names:
+            updated = updated.without_resource(name)
+        stored = backend.write(updated, current.serial)
+    _say(f"Removed {len(names)} resource(s) from the state (serial {stored.serial}).")
+
+
+@state.command("mv")
+@click.argument("old")
+@click.argument("new")
+@_lock_timeout_option
+@click.pass_obj
+def mv(obj: CliContext, old: str, new: str, lock_timeout: str) -> None:
+    """Rename a resource in the state (after renaming its manifest's metadata.name)."""
+    if not re.fullmatch(RESOURCE_NAME_PATTERN, new):
+        raise ConfigError(
+            f"invalid resource name {new!r}: lower-case letters, digits and -, at most 63"
+        )
+    with _locked(obj, lock_timeout) as backend:
+        current = backend.read()
+        _require(current, old)
+        if new in current.resources:
+            raise StateError(f"a resource named {new!r} is already in the state")
+        stored = backend.write(current.with_resource_renamed(old, new), current.serial)
+    _say(f"Moved {old} to {new} (serial {stored.serial}).")
+
+
+@state.command("pull")
+@click.pass_obj
+def pull(obj: CliContext) -> None:
+    """Print the whole state document (JSON) as stored."""
+    with _backend(obj) as backend:
+        current = backend.read()
+    sys.stdout.buffer.write(codec.encode(current))
+    sys.stdout.flush()
+
+
+@state.command("push")
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
+@click.option("--force", is_flag=True, help="Overwrite even a state with a newer serial.")
+@_lock_timeout_option
+@click.pass_obj
+def push(obj: CliContext, file: Path, force: bool, lock_timeout: str) -> None:
+    """Replace the stored state with FILE (`-` for stdin).
+
+    FILE must have the stored state's lineage. A FILE whose serial is older than the stored
+    one, or equal but different, is refused unless --force: it would undo someone's writes.
+    """
+    source = "stdin" if str(file) == "-" else str(file)
+    try:
+        data = sys.stdin.buffer.read() if str(file) == "-" else file.read_bytes()
+    except OSError as exc:
+        raise StateError(f"cannot read {source}: {exc.strerror}") from None
+    pushed = codec.decode(data, source=source)
+    with _locked(obj, lock_timeout) as backend:
+        current = backend.read()
+        exists = current.serial > 0
+        if exists and pushed.lineage != current.lineage:
+            raise StateError(
+                f"{source} has lineage {pushed.lineage}, but the stored state has lineage "
+                f"{current.lineage}: it belongs to another state",
+                hint="pull the stored state and edit that instead",
+            )
+        if exists and not force:
+            if pushed.serial < current.serial:
+                raise StateError(
+                    f"{source} has serial {pushed.serial}, older than the stored state's "
+                    f"{current.serial}: pushing it would undo later writes",
+                    hint="pull the current state and re-apply your edit, or pass --force",
+                )
+            if pushed.serial == current.serial and not current.same_content(pushed):
+                raise StateError(
+                    f"{source} has the stored state's serial {current.serial} but different "
+                    "content: both changed since they diverged",
+                    hint="pull the current state and re-apply your edit, or pass --force",
+                )
+        stored = backend.write(pushed, current.serial)
+    _say(f"Pushed {source} (serial {stored.serial}).")
+
+
+@click.command("force-unlock")
+@click.argument("lock_id")
+@click.pass_obj
+def force_unlock(obj: CliContext, lock_id: str) -> None:
+    """Break the state lock held under LOCK_ID (when its holder is stuck or gone).
+
+    The id is the one an error names: `state ... is locked by ... lock id <LOCK_ID>`.
+    """
+    with _backend(obj) as backend:
+        holder = backend.force_unlock(lock_id)
+    _say(f"Released the lock {lock_id} held by {holder.describe()}.")
