@@ -132,6 +132,10 @@ def main() -> None:
 
 def _register() -> None:
     """Attach every subcommand. Each lives in its own module of this package."""
+    from reconciler.cli import state_cmd
+
+    cli.add_command(state_cmd.state)
+    cli.add_command(state_cmd.force_unlock)
     from reconciler.cli import emulator_cmd
 
     cli.add_command(emulator_cmd.emulator)
