@@ -1,0 +1,401 @@
+"""The plan vocabulary: what an action does (ActionKind), why (Reason), and the frozen Plan.
+
+Kinds and reasons are two closed enums, as Terraform keeps `Action` and `ResourceInstanceChange
+ActionReason` apart: renderers and the executor `match` on them, never on strings. Every type here
+is a pydantic dataclass so a Plan can be written to a plan file and read back unchanged
+(see plan.planfile) while staying a plain frozen value in process.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import Counter
+from datetime import datetime
+from typing import assert_never
+
+from pydantic import JsonValue
+from pydantic.dataclasses import dataclass
+
+from reconciler.state.document import AttemptPurpose
+
+PLAN_FORMAT_VERSION = 1
+
+
+class ActionKind(enum.StrEnum):
+    """What applying an action does to one resource (the closed vocabulary of DESIGN §5)."""
+
+    CREATE = "create"
+    """Upload the input if needed, record the intent, create the job."""
+    ADOPT = "adopt"
+    """Record in the state a live job that carries this resource's identity tag (crash recovery)."""
+    REFRESH = "refresh"
+    """The job is pending/running: record its progress, nothing else."""
+    COLLECT = "collect"
+    """The job ended: download + checksum its results (if it succeeded) and record its end state."""
+    REPLACE = "replace"
+    """A replacing field changed: cancel the old job if it still runs, then create a new one."""
+    UPDATE = "update"
+    """Only in-place fields changed: move/copy the results and edit the state; no job."""
+    RESUBMIT = "resubmit"
+    """The job ended badly (or some requests failed) and policy allows another attempt."""
+    RECREATE = "recreate"
+    """Drift: the state records a job the service no longer has, and its results were never saved."""
+    CANCEL = "cancel"
+    """The manifest is gone and its job still runs: cancel it, then forget the resource."""
+    FORGET = "forget"
+    """The manifest is gone and nothing runs: drop the record (results stay where they are)."""
+    NOOP = "noop"
+    """Nothing to do; the reason says whether that is "up to date" or something to report."""
+
+    @property
+    def symbol(self) -> str:
+        """The marker renderers print before the resource, in Terraform's spirit."""
+        match self:
+            case ActionKind.CREATE:
+                return "+"
+            case ActionKind.ADOPT:
+                return "=>"
+            case ActionKind.REFRESH:
+                return "<-"
+            case ActionKind.COLLECT:
+                return "<="
+            case ActionKind.REPLACE:
+                return "-/+"
+            case ActionKind.UPDATE:
+                return "~"
+            case ActionKind.RESUBMIT:
+                return "+>"
+            case ActionKind.RECREATE:
+                return "+!"
+            case ActionKind.CANCEL:
+                return "-"
+            case ActionKind.FORGET:
+                return "x"
+            case ActionKind.NOOP:
+                return " "
+            case _:
+                assert_never(self)
+
+    @property
+    def changes_world(self) -> bool:
+        """True when applying it calls the service to create/cancel a job or writes results.
+
+        ADOPT, REFRESH and FORGET only edit the state; NOOP does nothing.
+        """
+        match self:
+            case (
+                ActionKind.CREATE
+                | ActionKind.REPLACE
+                | ActionKind.RESUBMIT
+                | ActionKind.RECREATE
+                | ActionKind.CANCEL
+                | ActionKind.COLLECT
+                | ActionKind.UPDATE
+            ):
+                return True
+            case ActionKind.ADOPT | ActionKind.REFRESH | ActionKind.FORGET | ActionKind.NOOP:
+                return False
+            case _:
+                assert_never(self)
+
+    @property
+    def creates_job(self) -> bool:
+        """True when applying it creates at least one new (paid) batch job."""
+        return self in (
+            ActionKind.CREATE,
+            ActionKind.REPLACE,
+            ActionKind.RESUBMIT,
+            ActionKind.RECREATE,
+        )
+
+    @property
+    def is_replace(self) -> bool:
+        """True for the delete-then-create kind, as Terraform's `Action.IsReplace`."""
+        return self is ActionKind.REPLACE
+
+    @property
+    def is_change(self) -> bool:
+        """What `--detailed-exitcode` counts: anything but NOOP and REFRESH.
+
+        REFRESH is left out on purpose: a PR opened while a job runs must not look like a change.
+        """
+        return self not in (ActionKind.NOOP, ActionKind.REFRESH)
+
+
+class Reason(enum.StrEnum):
+    """Why an action was planned; renderers turn it into the "# ... because ..." line."""
+
+    NEW_RESOURCE = "new_resource"
+    PREVIOUS_CREATE_LOST = "previous_create_lost"
+    """The state holds an intent whose job never appeared at the service: create it again."""
+    NO_JOB_RECORDED = "no_job_recorded"
+    TAGGED_JOB_FOUND = "tagged_job_found"
+    JOB_IN_PROGRESS = "job_in_progress"
+    JOB_SUCCEEDED = "job_succeeded"
+    JOB_FAILED = "job_failed"
+    JOB_EXPIRED = "job_expired"
+    JOB_CANCELLED = "job_cancelled"
+    JOB_GONE = "job_gone"
+    FAILED_REQUESTS = "failed_requests"
+    MODEL_CHANGED = "model_changed"
+    TASK_CHANGED = "task_changed"
+    SOURCE_CHANGED = "source_changed"
+    MEDIA_CHANGED = "media_changed"
+    CONFIG_CHANGED = "config_changed"
+    SPEC_CHANGED = "spec_changed"
+    """The spec hash moved but the state holds no field record to say which field."""
+    REPLACE_REQUESTED = "replace_requested"
+    OUTPUT_MOVED = "output_moved"
+    LABELS_CHANGED = "labels_changed"
+    POLICY_CHANGED = "policy_changed"
+    SHARDS_CHANGED = "shards_changed"
+    NO_REQUESTS_TO_RUN = "no_requests_to_run"
+    """The source changed but every remaining request already has a result (rerun: changed)."""
+    NOT_DESIRED = "not_desired"
+    UP_TO_DATE = "up_to_date"
+    RESULTS_COLLECTED = "results_collected"
+    """The job is gone at the service, which is expected once its results were saved."""
+    ATTEMPTS_EXHAUSTED = "attempts_exhausted"
+    POLICY_SAYS_NO = "policy_says_no"
+
+    @property
+    def is_report(self) -> bool:
+        """A NOOP with this reason is something a human should hear about."""
+        return self in (Reason.ATTEMPTS_EXHAUSTED, Reason.POLICY_SAYS_NO)
+
+    @property
+    def text(self) -> str:
+        """The clause after "because" in rendered plans."""
+        match self:
+            case Reason.NEW_RESOURCE:
+                return "it is not in the state"
+            case Reason.PREVIOUS_CREATE_LOST:
+                return "the previous create did not reach the service"
+            case Reason.NO_JOB_RECORDED:
+                return "the state records no job for it"
+            case Reason.TAGGED_JOB_FOUND:
+                return "a live job carries its identity tag (a crash happened after create)"
+            case Reason.JOB_IN_PROGRESS:
+                return "its job is still in progress"
+            case Reason.JOB_SUCCEEDED:
+                return "its job succeeded"
+            case Reason.JOB_FAILED:
+                return "its job failed"
+            case Reason.JOB_EXPIRED:
+                return "its job expired"
+            case Reason.JOB_CANCELLED:
+                return "its job was cancelled"
+            case Reason.JOB_GONE:
+                return "its job is gone at the service and its results were not collected"
+            case Reason.FAILED_REQUESTS:
+                return "some requests failed and policy retries them"
+            case Reason.MODEL_CHANGED:
+                return "the model changed"
+            case Reason.TASK_CHANGED:
+                return "the task changed"
+            case Reason.SOURCE_CHANGED:
+                return "the source changed"
+            case Reason.MEDIA_CHANGED:
+                return "referenced media changed"
+            case Reason.CONFIG_CHANGED:
+                return "the job config changed"
+            case Reason.SPEC_CHANGED:
+                return "its spec changed"
+            case Reason.REPLACE_REQUESTED:
+                return "a replace was requested"
+            case Reason.OUTPUT_MOVED:
+                return "the output location changed"
+            case Reason.LABELS_CHANGED:
+                return "its labels changed"
+            case Reason.POLICY_CHANGED:
+                return "its policy changed"
+            case Reason.SHARDS_CHANGED:
+                return "its shard limits changed"
+            case Reason.NO_REQUESTS_TO_RUN:
+                return "the source changed but no new or changed request needs a run"
+            case Reason.NOT_DESIRED:
+                return "its manifest was removed"
+            case Reason.UP_TO_DATE:
+                return "it is up to date"
+            case Reason.RESULTS_COLLECTED:
+                return "its results were collected"
+            case Reason.ATTEMPTS_EXHAUSTED:
+                return "attempts are exhausted (policy.max_attempts)"
+            case Reason.POLICY_SAYS_NO:
+                return "policy.resubmit does not include its end state"
+            case _:
+                assert_never(self)
+
+
+class DiffChange(enum.StrEnum):
+    ADDED = "added"
+    REMOVED = "removed"
+    CHANGED = "changed"
+
+
+@dataclass(frozen=True, slots=True)
+class DiffEntry:
+    """One leaf that differs between what the state recorded and what is desired."""
+
+    path: str
+    """Dotted path, e.g. `source.sha256`, `labels.team`, `policy.resubmit[1]`."""
+    change: DiffChange
+    old: JsonValue = None
+    """The recorded value; None when ADDED."""
+    new: JsonValue = None
+    """The desired value; None when REMOVED."""
+    forces_replacement: bool = False
+    """True for replacing fields (a new job), False for in-place ones."""
+
+
+@dataclass(frozen=True, slots=True)
+class RequestChanges:
+    """Request keys added, removed or changed between the applied source and the desired one."""
+
+    added: int
+    removed: int
+    changed: int
+    unchanged: int
+    added_keys: tuple[str, ...] = ()
+    """The first few keys of each kind, sorted; the counts are the truth."""
+    removed_keys: tuple[str, ...] = ()
+    changed_keys: tuple[str, ...] = ()
+
+    @property
+    def to_run(self) -> int:
+        """Requests an incremental re-run sends: the new and the changed ones."""
+        return self.added + self.changed
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """One resource's planned step. The executor dispatches on `kind`; renderers describe it."""
+
+    kind: ActionKind
+    resource: str
+    reason: Reason
+    detail: str = ""
+    """One human sentence with the specifics (job name, end state, why not resubmitted)."""
+    diff: tuple[DiffEntry, ...] = ()
+    """Recorded vs desired fields. Every action on a desired resource also brings the in-place
+    fields up to date when applied, so the diff shows them even when the kind is not UPDATE."""
+    request_changes: RequestChanges | None = None
+    job_names: tuple[str, ...] = ()
+    """Live jobs it concerns: to refresh, collect, adopt or cancel (REPLACE: the one to cancel)."""
+    attempt: int | None = None
+    """The recorded attempt it concerns (refresh/collect/adopt/the failed one), if any."""
+    next_attempt: int | None = None
+    """The attempt number a job-creating action records its intent under."""
+    purpose: AttemptPurpose | None = None
+    """For job-creating actions: full run, retry of failed requests, or incremental re-run."""
+    cancel_first: bool = False
+    """REPLACE only: the old job still runs and is cancelled before the new one is created."""
+    model: str | None = None
+    jobs: int = 0
+    """How many jobs it would create (more than one when the input is sharded)."""
+    requests: int = 0
+    """Requests it would send to the service."""
+    reused_requests: int = 0
+    """Requests whose previous results are kept instead of run again (rerun: changed)."""
+    bytes: int = 0
+    """Input bytes it would send (estimated in proportion for partial runs)."""
+    estimated_input_tokens: int = 0
+    estimated_cost_usd: float | None = None
+    """Batch-price input cost of what it would run; None when the model has no known price."""
+
+    @property
+    def job_name(self) -> str | None:
+        """The first live job it concerns, for the common one-job case."""
+        return self.job_names[0] if self.job_names else None
+
+
+class Guardrail(enum.StrEnum):
+    """Which `guardrails` setting of reconciler.yaml a violation comes from."""
+
+    MAX_ESTIMATED_COST = "max_estimated_cost_usd"
+    ALLOWED_MODELS = "allowed_models"
+    MAX_REQUESTS_PER_JOB = "max_requests_per_job"
+    MAX_CONCURRENT_JOBS = "max_concurrent_jobs"
+    MAX_ENQUEUED_TOKENS = "max_enqueued_tokens"
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    guardrail: Guardrail
+    message: str
+    resource: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """Totals over the plan; token and cost figures are estimates (bytes/4, batch input price)."""
+
+    counts: dict[ActionKind, int]
+    """Actions per kind, every kind present (zero included) so consumers need no defaults."""
+    jobs: int
+    requests: int
+    reused_requests: int
+    bytes: int
+    estimated_input_tokens: int
+    estimated_cost_usd: float
+    """Sum over priced actions; see `unpriced_models` for what it leaves out."""
+    unpriced_models: tuple[str, ...]
+    price_table_as_of: str
+    is_estimate: bool = True
+
+    @property
+    def has_changes(self) -> bool:
+        return any(n for kind, n in self.counts.items() if kind.is_change)
+
+
+def summarise(actions: tuple[Action, ...], *, price_table_as_of: str) -> Summary:
+    """Totals of `actions`: counts per kind and the sums of what job-creating actions would run."""
+    counts: Counter[ActionKind] = Counter(a.kind for a in actions)
+    running = [a for a in actions if a.kind.creates_job]
+    unpriced = sorted({a.model for a in running if a.estimated_cost_usd is None and a.model})
+    return Summary(
+        counts={kind: counts.get(kind, 0) for kind in ActionKind},
+        jobs=sum(a.jobs for a in running),
+        requests=sum(a.requests for a in running),
+        reused_requests=sum(a.reused_requests for a in running),
+        bytes=sum(a.bytes for a in running),
+        estimated_input_tokens=sum(a.estimated_input_tokens for a in running),
+        estimated_cost_usd=round(sum(a.estimated_cost_usd or 0.0 for a in running), 6),
+        unpriced_models=tuple(unpriced),
+        price_table_as_of=price_table_as_of,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """An immutable plan and what it was made against. Apply trusts only the fields that say so."""
+
+    created_at: datetime
+    """The record of truth for when the plan was made (passed in; the planner reads no clock)."""
+    state_lineage: str
+    """Apply refuses the plan against a state of another lineage."""
+    state_serial: int
+    """Apply refuses the plan if the state has moved on since (serial differs)."""
+    manifests_sha256: str
+    """Apply refuses the plan if the manifests changed since."""
+    actions: tuple[Action, ...]
+    """One per resource in scope, sorted by resource name; NOOPs included."""
+    summary: Summary
+    violations: tuple[Violation, ...] = ()
+    """Guardrails the plan breaks; `raise_for_violations` turns them into a PlanError."""
+    targets: tuple[str, ...] = ()
+    """`--target` names the plan was restricted to (empty: every resource). For display only."""
+    force_replace: tuple[str, ...] = ()
+    refresh_only: bool = False
+    format_version: int = PLAN_FORMAT_VERSION
+
+    @property
+    def has_changes(self) -> bool:
+        """What `--detailed-exitcode` reports as 2."""
+        return self.summary.has_changes
+
+    def action_for(self, resource: str) -> Action | None:
+        for action in self.actions:
+            if action.resource == resource:
+                return action
+        return None

@@ -1,0 +1,108 @@
+"""Cost estimates: the shipped price table, its overrides, and the bytes -> tokens rule of thumb.
+
+Everything here is an *estimate* and says so: tokens are guessed from bytes (about 4 bytes per
+token for English text in JSON; images, audio and other languages differ), and only input tokens
+are priced because output length is unknown before a job runs. The batch price is the standard
+price times `batch_discount` (50 % at the time of the table).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from types import MappingProxyType
+
+from reconciler.config import ModelPrice
+
+BYTES_PER_TOKEN = 4
+"""Rule of thumb for UTF-8 English text; a documented estimate, not a tokenizer."""
+
+_SIZE = re.compile(r"^\s*(?P<n>\d+(?:\.\d+)?)\s*(?P<unit>[KMGT]i?B|B)?\s*$", re.IGNORECASE)
+_UNITS = {
+    "b": 1,
+    "kb": 1000,
+    "mb": 1000**2,
+    "gb": 1000**3,
+    "tb": 1000**4,
+    "kib": 1024,
+    "mib": 1024**2,
+    "gib": 1024**3,
+    "tib": 1024**4,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PriceTable:
+    """USD per million tokens by model id, standard (non-batch) prices."""
+
+    as_of: str
+    """Date the shipped prices were taken; renderers print it beside every cost."""
+    models: Mapping[str, ModelPrice] = field(default_factory=lambda: MappingProxyType({}))
+    batch_discount: float = 0.5
+    """Batch price = standard price x this."""
+
+    def with_overrides(self, overrides: Mapping[str, ModelPrice]) -> PriceTable:
+        """This table with the project's `prices:` entries taking precedence."""
+        if not overrides:
+            return self
+        merged = {**self.models, **overrides}
+        return PriceTable(self.as_of, MappingProxyType(merged), self.batch_discount)
+
+    def price_for(self, model: str) -> ModelPrice | None:
+        """The price of `model` (`models/` prefix and version suffixes tolerated), or None.
+
+        The longest known id that prefixes the model wins, so `gemini-2.5-flash-lite-001` is priced
+        as `gemini-2.5-flash-lite`, not as `gemini-2.5-flash`.
+        """
+        name = model.removeprefix("models/")
+        exact = self.models.get(name)
+        if exact is not None:
+            return exact
+        candidates = [known for known in self.models if name.startswith(known + "-")]
+        if not candidates:
+            return None
+        return self.models[max(candidates, key=len)]
+
+    def batch_input_cost(self, model: str, tokens: int) -> float | None:
+        """Estimated batch-price USD for `tokens` input tokens, or None for an unknown model."""
+        price = self.price_for(model)
+        if price is None:
+            return None
+        return round(tokens / 1_000_000 * price.input_per_million * self.batch_discount, 6)
+
+
+@functools.cache
+def default_price_table() -> PriceTable:
+    """The table shipped as reconciler/plan/prices.json (package data, read once)."""
+    raw = json.loads(resources.files("reconciler.plan").joinpath("prices.json").read_text("utf-8"))
+    models = {name: ModelPrice.model_validate(entry) for name, entry in raw["models"].items()}
+    return PriceTable(
+        as_of=str(raw["as_of"]),
+        models=MappingProxyType(models),
+        batch_discount=float(raw["batch_discount"]),
+    )
+
+
+def estimate_tokens(n_bytes: int) -> int:
+    """Estimated input tokens for `n_bytes` of request JSON (bytes / 4, rounded up)."""
+    return math.ceil(max(n_bytes, 0) / BYTES_PER_TOKEN)
+
+
+def parse_size(value: int | str) -> int:
+    """Bytes for a size given as an int or text such as `500MiB`, `1GiB`, `20MB`.
+
+    Raises:
+        ValueError: the text is not a size.
+    """
+    if isinstance(value, int):
+        return value
+    match = _SIZE.match(value)
+    if match is None:
+        raise ValueError(f"not a size: {value!r}")
+    unit = (match.group("unit") or "B").lower()
+    return int(float(match.group("n")) * _UNITS[unit])

@@ -1,0 +1,98 @@
+"""Field-level and request-key diffs between what the state recorded and what is desired.
+
+Field diffs go through deepdiff (tree view) and come out as flat leaf entries, so a whole new
+sub-mapping shows as one line per leaf rather than one opaque blob.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from deepdiff import DeepDiff
+from pydantic import JsonValue
+
+from reconciler.plan.actions import DiffChange, DiffEntry, RequestChanges
+
+REQUEST_KEYS_SHOWN = 10
+"""How many keys of each kind a RequestChanges lists; the counts are always complete."""
+
+_ADDED = ("dictionary_item_added", "iterable_item_added", "attribute_added")
+_REMOVED = ("dictionary_item_removed", "iterable_item_removed", "attribute_removed")
+_CHANGED = ("values_changed", "type_changes")
+
+
+def _path_text(parts: list[Any]) -> str:
+    text = ""
+    for part in parts:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text
+
+
+def _leaves(path: str, value: Any) -> Iterator[tuple[str, JsonValue]]:
+    """Leaves of a JSON value under `path`; an empty mapping is a leaf of its own."""
+    if isinstance(value, Mapping) and value:
+        for key in sorted(value):
+            yield from _leaves(f"{path}.{key}" if path else str(key), value[key])
+    else:
+        yield path, value
+
+
+def field_diff(
+    old: Mapping[str, Any], new: Mapping[str, Any], *, forces_replacement: bool
+) -> tuple[DiffEntry, ...]:
+    """Leaf differences from `old` (recorded) to `new` (desired), sorted by path."""
+    if not old and not new:
+        return ()
+    if not old or not new:
+        # deepdiff reports an empty side as one root-level change; list the leaves instead.
+        if not old:
+            return tuple(
+                DiffEntry(p, DiffChange.ADDED, None, v, forces_replacement)
+                for p, v in _leaves("", new)
+            )
+        return tuple(
+            DiffEntry(p, DiffChange.REMOVED, v, None, forces_replacement)
+            for p, v in _leaves("", old)
+        )
+    tree = DeepDiff(dict(old), dict(new), view="tree", verbose_level=2)
+    entries: list[DiffEntry] = []
+    for category in (*_ADDED, *_REMOVED, *_CHANGED):
+        for level in tree.get(category, ()):
+            path = _path_text(level.path(output_format="list"))
+            if category in _ADDED:
+                entries.extend(
+                    DiffEntry(p, DiffChange.ADDED, None, v, forces_replacement)
+                    for p, v in _leaves(path, level.t2)
+                )
+            elif category in _REMOVED:
+                entries.extend(
+                    DiffEntry(p, DiffChange.REMOVED, v, None, forces_replacement)
+                    for p, v in _leaves(path, level.t1)
+                )
+            else:
+                entries.append(
+                    DiffEntry(path, DiffChange.CHANGED, level.t1, level.t2, forces_replacement)
+                )
+    return tuple(sorted(entries, key=lambda e: e.path))
+
+
+def request_changes(
+    old: Mapping[str, str], new: Mapping[str, str], *, shown: int = REQUEST_KEYS_SHOWN
+) -> RequestChanges:
+    """Keys added, removed and changed (different request digest) from `old` to `new`."""
+    added = sorted(k for k in new if k not in old)
+    removed = sorted(k for k in old if k not in new)
+    changed = sorted(k for k in new if k in old and old[k] != new[k])
+    return RequestChanges(
+        added=len(added),
+        removed=len(removed),
+        changed=len(changed),
+        unchanged=len(new) - len(added) - len(changed),
+        added_keys=tuple(added[:shown]),
+        removed_keys=tuple(removed[:shown]),
+        changed_keys=tuple(changed[:shown]),
+    )
