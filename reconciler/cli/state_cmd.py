@@ -161,7 +161,8 @@ def push(obj: CliContext, file: Path, force: bool, lock_timeout: str) -> None:
     """Replace the stored state with FILE (`-` for stdin).
 
     FILE must have the stored state's lineage. A FILE whose serial is older than the stored
-    one, or equal but different, is refused unless --force: it would undo someone's writes.
+    one is refused unless --force: someone wrote since it was pulled, and pushing it would
+    undo their writes. (Pull, edit, push keeps the serial, so it is accepted.)
     """
     source = "stdin" if str(file) == "-" else str(file)
     try:
@@ -178,19 +179,12 @@ def push(obj: CliContext, file: Path, force: bool, lock_timeout: str) -> None:
                 f"{current.lineage}: it belongs to another state",
                 hint="pull the stored state and edit that instead",
             )
-        if exists and not force:
-            if pushed.serial < current.serial:
-                raise StateError(
-                    f"{source} has serial {pushed.serial}, older than the stored state's "
-                    f"{current.serial}: pushing it would undo later writes",
-                    hint="pull the current state and re-apply your edit, or pass --force",
-                )
-            if pushed.serial == current.serial and not current.same_content(pushed):
-                raise StateError(
-                    f"{source} has the stored state's serial {current.serial} but different "
-                    "content: both changed since they diverged",
-                    hint="pull the current state and re-apply your edit, or pass --force",
-                )
+        if exists and not force and pushed.serial < current.serial:
+            raise StateError(
+                f"{source} has serial {pushed.serial}, older than the stored state's "
+                f"{current.serial}: pushing it would undo later writes",
+                hint="pull the current state and re-apply your edit, or pass --force",
+            )
         stored = backend.write(pushed, current.serial)
     _say(f"Pushed {source} (serial {stored.serial}).")
 

@@ -1,0 +1,117 @@
+"""PostgreSQL backend specifics against a real server: connection errors, redaction, rows."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from reconciler.errors import StateError
+from reconciler.state.backend import LockInfo, open_backend
+from reconciler.state.postgres import PostgresBackend
+from tests.fixtures.postgres import PostgresServer
+from tests.integration.state.helpers import project_for, record
+
+pytestmark = pytest.mark.postgres
+
+
+def backend_at(tmp_path: Path, url: str) -> PostgresBackend:
+    backend = open_backend(project_for(tmp_path, url))
+    assert isinstance(backend, PostgresBackend)
+    return backend
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])  # nothing listens once the socket is closed
+
+
+def test_unreachable_database_is_a_clear_error_without_password(tmp_path: Path) -> None:
+    url = f"postgresql://reconciler:Sup3rSecret@127.0.0.1:{closed_port()}/db"
+    with pytest.raises(StateError) as caught:
+        backend_at(tmp_path, url).read()
+    message = str(caught.value)
+    assert message.startswith(
+        "cannot connect to PostgreSQL state postgresql://reconciler:***@127.0.0.1"
+    )
+    assert "Connection refused" in message
+    assert caught.value.hint is not None and "running and reachable" in caught.value.hint
+    assert "Sup3rSecret" not in message + caught.value.hint
+
+
+def test_wrong_password_is_a_clear_error_without_password(
+    tmp_path: Path, postgres_server: PostgresServer
+) -> None:
+    wrong = "Wr0ng-pass/word@x"
+    url = postgres_server.url(password=wrong)
+    with pytest.raises(StateError) as caught:
+        backend_at(tmp_path, url).read()
+    message = str(caught.value)
+    assert "password authentication failed for user" in message
+    assert caught.value.hint == "check the user and password in the state URL"
+    for secret in (wrong, postgres_server.password, "Wr0ng-pass%2Fword%40x"):
+        assert secret not in message
+    assert ":***@" in message
+
+
+def test_password_never_appears_in_lock_or_stale_errors(tmp_path: Path, postgres_url: str) -> None:
+    from reconciler.errors import StaleWriteError
+
+    url = f"{postgres_url}?workspace=redact"
+    password = psycopg.conninfo.conninfo_to_dict(postgres_url)["password"]
+    a, b = backend_at(tmp_path, url), backend_at(tmp_path, url)
+    base = a.read()
+    a.write(base.with_resource(record("x")), 0)
+    messages = [a.location]
+    with pytest.raises(StaleWriteError) as stale:
+        b.write(base, 0)
+    messages.append(str(stale.value))
+    with (
+        a.lock(LockInfo.new("t")) as info,
+        pytest.raises(StateError) as locked,
+        b.lock(LockInfo.new("u")),
+    ):
+        pass
+    messages += [str(locked.value), str(locked.value.hint), info.path]
+    assert all(password not in m for m in messages)
+    a.close()
+    b.close()
+
+
+def test_newer_format_version_in_the_row_is_refused(tmp_path: Path, postgres_url: str) -> None:
+    backend = backend_at(tmp_path, f"{postgres_url}?workspace=newer")
+    backend.write(backend.read().with_resource(record("a")), 0)
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(
+            "UPDATE reconciler_state SET document = replace(document, '\"format_version\": 1',"
+            " '\"format_version\": 7') WHERE workspace = 'newer'"
+        )
+    with pytest.raises(StateError, match="format version 7, newer than this reconciler supports"):
+        backend_at(tmp_path, f"{postgres_url}?workspace=newer").read()
+    backend.close()
+
+
+def test_workspaces_are_separate_states(tmp_path: Path, postgres_url: str) -> None:
+    a = backend_at(tmp_path, f"{postgres_url}?workspace=ws-a")
+    b = backend_at(tmp_path, f"{postgres_url}?workspace=ws-b")
+    a.write(a.read().with_resource(record("only-a")), 0)
+    assert b.read().resources == {}
+    with a.lock(LockInfo.new("a")), b.lock(LockInfo.new("b")):  # separate locks too
+        pass
+    a.close()
+    b.close()
+
+
+def test_row_holds_document_serial_and_lineage(tmp_path: Path, postgres_url: str) -> None:
+    backend = backend_at(tmp_path, f"{postgres_url}?workspace=row")
+    stored = backend.write(backend.read().with_resource(record("a")), 0)
+    with psycopg.connect(postgres_url) as conn:
+        row = conn.execute(
+            "SELECT serial, lineage, format_version, document::jsonb -> 'resources' ? 'a'"
+            " FROM reconciler_state WHERE workspace = 'row'"
+        ).fetchone()
+    assert row == (1, stored.lineage, 1, True)
+    backend.close()
