@@ -64,16 +64,16 @@ class FaultInjector:
         self._settings = settings
         self._lock = threading.Lock()
         self._calls: Counter[str] = Counter()
-        self._seed = settings.get().seed
-        self._rng = random.Random(self._seed)
+        self._generation = settings.seed_generation
+        self._rng = random.Random(settings.get().seed)
 
     def decide(self, route: str) -> Decision:
         current = self._settings.get()
         with self._lock:
             self._calls[route] += 1
-            if current.seed != self._seed:
-                self._seed = current.seed
-                self._rng = random.Random(self._seed)
+            if self._settings.seed_generation != self._generation:
+                self._generation = self._settings.seed_generation
+                self._rng = random.Random(current.seed)
             draw = self._rng.random()
         # One draw per call split into bands keeps the sequence stable when a rate changes.
         threshold = current.drop_rate

@@ -129,6 +129,8 @@ class SettingsHolder:
     def __init__(self, settings: EmulatorSettings) -> None:
         self._lock = threading.Lock()
         self._settings = settings
+        self.seed_generation = 0
+        """Bumped whenever `seed` is set (even to its current value): the fault RNG restarts."""
 
     def get(self) -> EmulatorSettings:
         with self._lock:
@@ -138,6 +140,8 @@ class SettingsHolder:
         """Apply a partial change atomically; raises ValueError/TypeError on bad values."""
         with self._lock:
             self._settings = dataclasses.replace(self._settings, **changes)
+            if "seed" in changes:
+                self.seed_generation += 1
             return self._settings
 
     def take_forced_end(self) -> str | None:
