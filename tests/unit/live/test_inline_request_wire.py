@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import httpx2
 import pytest
 from google import genai
+from google.genai import types
 
 from reconciler.clock import FakeClock
 from reconciler.errors import PermanentServiceError, TransientServiceError
@@ -46,11 +47,11 @@ def _run(
     async def main() -> T:
         client = genai.Client(
             api_key=KEY,
-            http_options={
-                "base_url": "http://service.test",
-                "api_version": "v1beta",
-                "httpx_async_client": httpx2.AsyncClient(transport=httpx2.MockTransport(handler)),
-            },
+            http_options=types.HttpOptions(
+                base_url="http://service.test",
+                api_version="v1beta",
+                httpx_async_client=httpx2.AsyncClient(transport=httpx2.MockTransport(handler)),
+            ),
         )
         adapter = GeminiAdapter(
             client,
