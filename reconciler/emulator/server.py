@@ -35,6 +35,11 @@ def _protocol_class(registry: ConnectionRegistry) -> type[H11Protocol]:
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
             registry.add(self.client, transport)
+            # h11 writes headers and body separately; without TCP_NODELAY the body waits for
+            # the client's delayed ACK (~40 ms per call on a kept-alive connection).
+            sock = transport.get_extra_info("socket")
+            if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
         def connection_lost(self, exc: Exception | None) -> None:
             registry.discard(self.client)
