@@ -7,15 +7,18 @@ The API key is never part of the config: it comes only from the environment, as 
 
 from __future__ import annotations
 
+import difflib
 import os
-from collections.abc import Mapping
+import types
+import typing
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from reconciler.errors import ConfigError, SourceLocation
+from reconciler.errors import ConfigError, Diagnostic, SourceLocation
 
 PROJECT_FILE = "reconciler.yaml"
 DEFAULT_STATE = "state/reconciler.state.json"
@@ -78,8 +81,11 @@ class ProjectConfig(_Strict):
     parallelism: Annotated[int, Field(ge=1, le=256)] = 8
     """How many service calls apply makes at once."""
     emulator: EmulatorSettings = Field(default_factory=EmulatorSettings)
+    """Settings of the embedded emulator (`endpoint: emulator`)."""
     guardrails: Guardrails = Field(default_factory=Guardrails)
+    """Limits that make `plan` refuse instead of spending money by mistake."""
     poll: PollSettings = Field(default_factory=PollSettings)
+    """How `apply --wait` polls running jobs."""
     prices: dict[str, ModelPrice] = Field(default_factory=dict)
     """Overrides of the shipped price table, by model id."""
 
@@ -106,24 +112,338 @@ def find_project_root(start: Path) -> tuple[Path, Path | None]:
     return start, None
 
 
-def _read_yaml_mapping(path: Path) -> dict[str, Any]:
+# ---------------------------------------------------------------------------------------------
+# Safe YAML with positions, shared with reconciler.manifests. It lives here because config sits
+# below manifests in the layer contract (manifests may import config, not the reverse).
+
+MAX_YAML_BYTES = 10 * 1024 * 1024
+"""Larger YAML files are refused unread: manifests are small; big inputs belong in a JSONL file."""
+MAX_ALIASES = 100
+"""Alias (`*name`) uses allowed per document; a billion-laughs file needs few aliases but
+expands them exponentially, so expansion is also capped by MAX_NODES."""
+MAX_NODES = 1_000_000
+"""Nodes a document may expand to, aliases included."""
+
+JsonPath = tuple[str | int, ...]
+
+_PLAIN_TAGS = {
+    "tag:yaml.org,2002:str",
+    "tag:yaml.org,2002:int",
+    "tag:yaml.org,2002:float",
+    "tag:yaml.org,2002:bool",
+    "tag:yaml.org,2002:null",
+}
+_MAP_TAG = "tag:yaml.org,2002:map"
+_SEQ_TAG = "tag:yaml.org,2002:seq"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
+
+
+@dataclass(frozen=True, slots=True)
+class YamlDocument:
+    """One YAML document as plain JSON-like data, with the position of every value and key."""
+
+    path: str
+    """The file as shown to the user (relative to the project root where possible)."""
+    data: Any
+    values: dict[JsonPath, tuple[int, int]]
+    """JSON path -> 1-based (line, column) of the value."""
+    keys: dict[JsonPath, tuple[int, int]]
+    """JSON path -> 1-based (line, column) of the mapping key that holds the value."""
+    start: tuple[int, int] = (1, 1)
+
+    def at(self, path: JsonPath, *, key: bool = False) -> SourceLocation:
+        """The location of `path` (its key if `key`), else of its nearest present ancestor."""
+        probe = tuple(path)
+        while True:
+            table = self.keys if key and probe in self.keys else self.values
+            if probe in table:
+                line, column = table[probe]
+                return SourceLocation(self.path, line, column)
+            if not probe:
+                return SourceLocation(self.path, *self.start)
+            probe = probe[:-1]
+
+    def resolve(self, loc: Sequence[str | int]) -> tuple[JsonPath, JsonPath]:
+        """Split a validator's `loc` into the part present in the data and the rest.
+
+        Validators add steps the data does not have (a union member's name, a model validator);
+        those are skipped while later steps still match, so errors land on the right node."""
+        found: JsonPath = ()
+        node = self.data
+        rest: list[str | int] = []
+        for step in loc:
+            in_mapping = isinstance(node, dict) and isinstance(step, str) and step in node
+            in_list = isinstance(node, list) and isinstance(step, int) and 0 <= step < len(node)
+            if in_mapping or in_list:
+                node = node[step]
+                found = (*found, step)
+                rest = []
+            else:
+                rest.append(step)
+        return found, tuple(rest)
+
+
+class _Budget:
+    def __init__(self) -> None:
+        self.nodes = 0
+        self.aliases = 0
+
+
+class _YamlRefused(Exception):
+    def __init__(self, diagnostic: Diagnostic) -> None:
+        super().__init__(diagnostic.message)
+        self.diagnostic = diagnostic
+
+
+def _position(node: Any) -> tuple[int, int]:
+    mark = node.start_mark
+    return (mark.line + 1, mark.column + 1)
+
+
+class _Converter:
+    """Turns a composed node graph into plain data, refusing what safe manifests never need."""
+
+    def __init__(self, display: str, constructor: Any) -> None:
+        self.display = display
+        self.constructor = constructor
+        self.values: dict[JsonPath, tuple[int, int]] = {}
+        self.keys: dict[JsonPath, tuple[int, int]] = {}
+        self.diagnostics: list[Diagnostic] = []
+        self.budget = _Budget()
+        self.seen: set[int] = set()
+
+    def where(self, node: Any) -> SourceLocation:
+        return SourceLocation(self.display, *_position(node))
+
+    def convert(self, node: Any, path: JsonPath, alias_site: Any = None) -> Any:
+        self.budget.nodes += 1
+        if self.budget.nodes > MAX_NODES:
+            raise _YamlRefused(
+                Diagnostic(
+                    f"document expands to more than {MAX_NODES:,} nodes; refusing to expand it (alias bomb?)",
+                    self.where(alias_site or node),
+                    hint="write the values out instead of nesting aliases",
+                )
+            )
+        if id(node) in self.seen and (node.anchor or alias_site is not None):
+            self.budget.aliases += 1
+            if self.budget.aliases > MAX_ALIASES:
+                raise _YamlRefused(
+                    Diagnostic(
+                        f"more than {MAX_ALIASES} alias uses (`*name`) in one document; refusing to expand them",
+                        self.where(alias_site or node),
+                        hint="YAML aliases are allowed sparingly; repeat the values or split the manifest",
+                    )
+                )
+        self.seen.add(id(node))
+        self.values.setdefault(path, _position(node))
+        kind = type(node).__name__
+        if kind == "MappingNode":
+            if node.tag != _MAP_TAG:
+                return self.refuse_tag(node)
+            return self.mapping(node, path)
+        if kind == "SequenceNode":
+            if node.tag != _SEQ_TAG:
+                return self.refuse_tag(node)
+            return [
+                self.convert(item, (*path, i), item if item.anchor else None)
+                for i, item in enumerate(node.value)
+            ]
+        if node.tag == _TIMESTAMP_TAG:
+            # Manifests hold no dates; a date-looking scalar is kept as the text the user wrote.
+            return node.value
+        if node.tag not in _PLAIN_TAGS:
+            return self.refuse_tag(node)
+        return self.constructor.construct_object(node, deep=True)
+
+    def refuse_tag(self, node: Any) -> None:
+        self.diagnostics.append(
+            Diagnostic(
+                f"YAML tag `{node.tag}` is not allowed: manifests are plain data (mappings, lists, strings, numbers, booleans)",
+                self.where(node),
+                hint="remove the tag",
+            )
+        )
+        return None
+
+    def mapping(self, node: Any, path: JsonPath) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        first_key: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE_TAG:
+                merged = self.convert(value_node, path, value_node)
+                sources = merged if isinstance(merged, list) else [merged]
+                for source in sources:
+                    if isinstance(source, dict):
+                        for k, v in source.items():
+                            result.setdefault(k, v)
+                continue
+            if type(key_node).__name__ != "ScalarNode" or key_node.tag not in _PLAIN_TAGS:
+                self.diagnostics.append(
+                    Diagnostic("mapping keys must be plain scalars", self.where(key_node))
+                )
+                continue
+            key = self.constructor.construct_object(key_node, deep=True)
+            if not isinstance(key, str):
+                key = str(key).lower() if isinstance(key, bool) else str(key)
+            if key in first_key:
+                self.diagnostics.append(
+                    Diagnostic(
+                        f"duplicate key `{key}` (first at line {_position(first_key[key])[0]})",
+                        self.where(key_node),
+                        hint="each key may appear once in a mapping",
+                    )
+                )
+                continue
+            first_key[key] = key_node
+            child = (*path, key)
+            self.keys[child] = _position(key_node)
+            result[key] = self.convert(value_node, child, value_node if value_node.anchor else None)
+        return result
+
+
+def read_yaml_documents(
+    path: Path, display: str | None = None, *, max_bytes: int = MAX_YAML_BYTES
+) -> tuple[list[YamlDocument], list[Diagnostic]]:
+    """Safely read every document of a YAML file, keeping positions; never raises for bad input.
+
+    Refuses (with a diagnostic) files over `max_bytes`, non-UTF-8 text, syntax errors, tags that
+    would construct objects, duplicate keys, and alias expansion beyond MAX_ALIASES / MAX_NODES.
+    Empty documents are skipped.
+    """
     from ruamel.yaml import YAML
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-    yaml = YAML(typ="safe", pure=True)
+    shown = display or str(path)
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"))
+        size = path.stat().st_size
+        if size > max_bytes:
+            return [], [
+                Diagnostic(
+                    f"file is {size:,} bytes, over the {max_bytes:,}-byte limit for YAML; refusing to read it",
+                    SourceLocation(shown),
+                    hint="put large request sets in a JSONL file referenced by `source.file`",
+                )
+            ]
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return [], [Diagnostic(f"file is not UTF-8 text (byte {exc.start})", SourceLocation(shown))]
+    except OSError as exc:
+        return [], [Diagnostic(f"cannot read file: {exc.strerror or exc}", SourceLocation(shown))]
+    yaml = YAML(typ="safe", pure=True)
+    documents: list[YamlDocument] = []
+    diagnostics: list[Diagnostic] = []
+    try:
+        for node in yaml.compose_all(text):
+            if node is None:
+                continue
+            converter = _Converter(shown, yaml.constructor)
+            try:
+                data = converter.convert(node, ())
+            except _YamlRefused as refused:
+                diagnostics.append(refused.diagnostic)
+                continue
+            diagnostics.extend(converter.diagnostics)
+            if data is None and not converter.diagnostics:
+                continue
+            documents.append(
+                YamlDocument(shown, data, converter.values, converter.keys, _position(node))
+            )
     except MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        location = SourceLocation(str(path), mark.line + 1, mark.column + 1) if mark else None
-        raise ConfigError(f"invalid YAML: {exc.problem}", location=location) from None
-    except (YAMLError, OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read project file: {exc}", location=SourceLocation(str(path))) from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError("expected a mapping at the top of the project file", location=SourceLocation(str(path), 1, 1))
-    return data
+        mark = exc.problem_mark or exc.context_mark
+        location = (
+            SourceLocation(shown, mark.line + 1, mark.column + 1) if mark else SourceLocation(shown)
+        )
+        problem = exc.problem or exc.context or "invalid YAML"
+        diagnostics.append(Diagnostic(f"YAML syntax error: {problem}", location))
+    except YAMLError as exc:
+        diagnostics.append(Diagnostic(f"YAML error: {exc}", SourceLocation(shown)))
+    return documents, diagnostics
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
+    """A `did you mean X?` hint when `name` is close to one of `candidates` (difflib)."""
+    pool = sorted(set(candidates))
+    lowered = {c.lower().replace("_", ""): c for c in pool}
+    folded = name.lower().replace("_", "").replace("-", "")
+    if folded in lowered:
+        return f"did you mean `{lowered[folded]}`?"
+    close = difflib.get_close_matches(name, pool, n=1, cutoff=0.7)
+    return f"did you mean `{close[0]}`?" if close else None
+
+
+def _unwrap(annotation: Any) -> list[Any]:
+    """The concrete types an annotation may hold (Annotated, Optional and unions unwrapped)."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _unwrap(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        return [t for arg in typing.get_args(annotation) for t in _unwrap(arg)]
+    return [annotation]
+
+
+def model_fields_at(model: type[BaseModel], path: Sequence[str | int]) -> set[str] | None:
+    """The field names the model accepts at `path` (for did-you-mean hints), if it is a model."""
+    current: list[Any] = [model]
+    for step in path:
+        following: list[Any] = []
+        for candidate in current:
+            origin = typing.get_origin(candidate)
+            if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+                field = candidate.model_fields.get(str(step))
+                if field is not None:
+                    following.extend(_unwrap(field.annotation))
+            elif origin in (list, tuple) and isinstance(step, int):
+                following.extend(_unwrap(typing.get_args(candidate)[0]))
+            elif origin is dict and isinstance(step, str):
+                following.extend(_unwrap(typing.get_args(candidate)[1]))
+        current = following
+    for candidate in current:
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return set(candidate.model_fields)
+    return None
+
+
+def validation_diagnostics(
+    error: ValidationError, document: YamlDocument, model: type[BaseModel], base: JsonPath = ()
+) -> list[Diagnostic]:
+    """Turn pydantic errors into located diagnostics: unknown fields at their key (with a
+    did-you-mean), missing fields at their parent mapping, wrong values at the value."""
+    diagnostics: list[Diagnostic] = []
+    for item in error.errors(include_url=False, include_input=False):
+        loc = tuple(item["loc"])
+        found, rest = document.resolve((*base, *loc))
+        kind = item["type"]
+        message = str(item["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
+        shown = _dotted(found) or "the document"
+        if kind == "missing" and len(rest) == 1:
+            diagnostics.append(
+                Diagnostic(f"missing required field `{rest[0]}` in `{shown}`", document.at(found))
+            )
+        elif kind == "extra_forbidden":
+            fields = model_fields_at(model, loc[:-1]) or set()
+            name = str(loc[-1])
+            hint = did_you_mean(name, fields)
+            if hint is None and fields:
+                hint = "allowed here: " + ", ".join(sorted(fields))
+            diagnostics.append(
+                Diagnostic(
+                    f"unknown field `{name}` in `{_dotted(found[:-1]) or 'the document'}`",
+                    document.at(found, key=True),
+                    hint=hint,
+                )
+            )
+        else:
+            diagnostics.append(Diagnostic(f"`{shown}`: {message}", document.at(found)))
+    return diagnostics
+
+
+def _dotted(path: Sequence[str | int]) -> str:
+    text = ""
+    for step in path:
+        text += f"[{step}]" if isinstance(step, int) else (f".{step}" if text else str(step))
+    return text
 
 
 def env_overrides(environ: Mapping[str, str]) -> dict[str, str]:
@@ -153,19 +473,71 @@ def load_project(
         root = project_dir.resolve()
         if not root.is_dir():
             raise ConfigError(f"project directory {project_dir} does not exist")
-        config_path: Path | None = root / PROJECT_FILE
-        if not config_path.is_file():
-            config_path = None
+        candidate = root / PROJECT_FILE
+        config_path: Path | None = candidate if candidate.is_file() else None
     else:
         root, config_path = find_project_root(Path.cwd())
-    data: dict[str, Any] = _read_yaml_mapping(config_path) if config_path else {}
-    data.update(env_overrides(environ))
-    data.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    data: dict[str, Any] = {}
+    document: YamlDocument | None = None
+    if config_path is not None:
+        document = _read_project_file(config_path, root)
+        data = dict(document.data)
+    from_env = env_overrides(environ)
+    from_flags = {k: v for k, v in (overrides or {}).items() if v is not None}
+    data.update(from_env)
+    data.update(from_flags)
     try:
         config = ProjectConfig.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"])
-        where = SourceLocation(str(config_path)) if config_path else None
-        raise ConfigError(f"setting `{field}`: {err['msg']}", location=where) from None
+        raise _config_error(exc, document, set(from_env), set(from_flags)) from None
     return Project(root=root, config=config, config_path=config_path)
+
+
+def _read_project_file(path: Path, root: Path) -> YamlDocument:
+    documents, diagnostics = read_yaml_documents(path, _shown(path, root))
+    if diagnostics:
+        first = diagnostics[0]
+        more = f" (and {len(diagnostics) - 1} more)" if len(diagnostics) > 1 else ""
+        raise ConfigError(first.message + more, location=first.location, hint=first.hint)
+    if len(documents) > 1:
+        raise ConfigError(
+            "the project file must hold one YAML document",
+            location=SourceLocation(documents[1].path, *documents[1].start),
+        )
+    if not documents:
+        return YamlDocument(_shown(path, root), {}, {}, {})
+    document = documents[0]
+    if not isinstance(document.data, dict):
+        raise ConfigError(
+            "expected a mapping at the top of the project file", location=document.at(())
+        )
+    return document
+
+
+def _shown(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+def _config_error(
+    exc: ValidationError, document: YamlDocument | None, from_env: set[str], from_flags: set[str]
+) -> ConfigError:
+    """The first problem, located in reconciler.yaml, or attributed to the flag/variable that set it."""
+    first_loc = tuple(exc.errors()[0]["loc"])
+    top = str(first_loc[0]) if first_loc else ""
+    if top in from_flags or top in from_env or document is None:
+        item = exc.errors()[0]
+        source = (
+            f"--{top.replace('_', '-')}"
+            if top in from_flags
+            else f"{ENV_PREFIX}{top.upper()}"
+            if top in from_env
+            else "setting"
+        )
+        return ConfigError(f"{source}: `{'.'.join(map(str, item['loc']))}`: {item['msg']}")
+    diagnostics = validation_diagnostics(exc, document, ProjectConfig)
+    first = diagnostics[0]
+    more = f" (and {len(diagnostics) - 1} more)" if len(diagnostics) > 1 else ""
+    return ConfigError(first.message + more, location=first.location, hint=first.hint)

@@ -139,3 +139,7 @@ def _register() -> None:
     from reconciler.cli import emulator_cmd
 
     cli.add_command(emulator_cmd.emulator)
+    from reconciler.cli import validate_cmd
+
+    cli.add_command(validate_cmd.validate)
+    cli.add_command(validate_cmd.schema)

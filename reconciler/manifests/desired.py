@@ -30,9 +30,12 @@ class SourceDigest:
     bytes: int
     request_count: int
     keys_sha256: str
-    """Hex sha256 over the sorted (key, request digest) pairs: equal iff every request is equal."""
+    """Hex sha256 over the (key, request digest) pairs in key order (JSON of the sorted keys, then
+    their 8-byte digests): equal iff the same keys carry the same requests, whatever the order."""
     key_digests: Mapping[str, str] = field(default_factory=dict)
-    """Request key -> digest of its request (hex, 16 chars). Used to list changed keys and for
+    """Request key -> digest of its request (hex, 16 chars: sha256 of the request's canonical JSON,
+    keys sorted, compact; camelCase and snake_case spellings are not unified). Inline requests
+    without a key are keyed `request-1`, `request-2`, ... in order. Used to list changed keys and for
     incremental re-runs. May be empty for very large inputs when the caller asked not to keep it."""
 
 
@@ -57,8 +60,8 @@ class DesiredResource:
             "model": spec.model,
             "task": spec.task.value,
             "config": spec.config.model_dump(mode="json", exclude_none=True),
+            # Content, not path: moving an input file does not make a new job (DESIGN §5).
             "source": {
-                "file": spec.source.file,
                 "inline": spec.source.requests is not None,
                 "sha256": self.source.sha256,
                 "requests": self.source.request_count,

@@ -6,11 +6,55 @@ Field docstrings are written for users: they become the JSON Schema descriptions
 from __future__ import annotations
 
 import enum
+import re
+from pathlib import PurePosixPath, PureWindowsPath
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 RESOURCE_NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
+GCS_URL_PATTERN = re.compile(
+    r"^gs://(?P<bucket>[a-z0-9][a-z0-9._-]{1,220}[a-z0-9])/(?P<prefix>[^\s]*)$"
+)
+"""`gs://bucket/prefix/`; bucket names as Cloud Storage allows them (lower case, 3..222 chars)."""
+SIZE_PATTERN = r"^\s*(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|KiB|MiB|GiB)?\s*$"
+_SIZE_UNITS = {
+    None: 1,
+    "B": 1,
+    "KB": 10**3,
+    "MB": 10**6,
+    "GB": 10**9,
+    "KiB": 2**10,
+    "MiB": 2**20,
+    "GiB": 2**30,
+}
+MAX_INPUT_FILE_BYTES = 2 * 10**9
+"""The Files API's per-file limit: a batch input file (one shard) may not be larger."""
+
+
+def parse_size(value: int | str) -> int:
+    """`1GiB` -> 1073741824; integers are bytes. Raises ValueError on anything else."""
+    if isinstance(value, int):
+        return value
+    match = re.match(SIZE_PATTERN, value)
+    if match is None:
+        raise ValueError(f"{value!r} is not a size (use bytes, or e.g. 500MiB, 1GiB, 1.5GB)")
+    return int(float(match.group(1)) * _SIZE_UNITS[match.group(2)])
+
+
+def _relative_path_problem(value: str) -> str | None:
+    """Why `value` cannot be a project-relative path, or None. Symlinks are checked at load time."""
+    if not value.strip():
+        return "path is empty"
+    if (
+        PurePosixPath(value).is_absolute()
+        or PureWindowsPath(value).is_absolute()
+        or value.startswith("~")
+    ):
+        return f"`{value}` is absolute; paths are relative to the project root"
+    if ".." in PurePosixPath(value.replace("\\", "/")).parts:
+        return f"`{value}` leaves the project root (`..`); paths must stay inside it"
+    return None
 
 
 class _Strict(BaseModel):
@@ -33,11 +77,15 @@ class EndState(enum.StrEnum):
 
 
 class Rerun(enum.StrEnum):
+    """Which requests run again when the input changes."""
+
     CHANGED = "changed"
     ALL = "all"
 
 
 class Metadata(_Strict):
+    """Identity and labels of the resource."""
+
     name: Annotated[str, Field(pattern=RESOURCE_NAME_PATTERN, max_length=63)]
     """Unique name of this batch job resource: its identity in the state. Lower-case letters,
     digits and '-', at most 63 characters. Renaming a resource is `reconciler state mv`."""
@@ -47,14 +95,26 @@ class Metadata(_Strict):
 
 
 class Source(_Strict):
+    """Where the requests come from: exactly one of `file` or `requests`."""
+
     file: str | None = None
     """Path (relative to the project root) of a JSONL input: one `{"key": ..., "request": {...}}`
     per line, `request` in the REST shape of a GenerateContentRequest (or EmbedContentRequest for
     `task: embed`)."""
 
-    requests: list[dict[str, Any]] | None = None
+    requests: Annotated[list[dict[str, Any]], Field(min_length=1)] | None = None
     """Inline requests for small jobs (under 20 MB in all): each a REST GenerateContentRequest
-    (or EmbedContentRequest), or `{"key": ..., "request": {...}}` to name it."""
+    (or EmbedContentRequest), or `{"key": ..., "request": {...}}` to name it. Unnamed requests
+    are keyed `request-1`, `request-2`, ... in order. A part may name a local file with
+    `fileData: {path: images/cat.jpg}`: apply uploads it and substitutes its URI."""
+
+    @field_validator("file")
+    @classmethod
+    def _relative_file(cls, value: str | None) -> str | None:
+        problem = None if value is None else _relative_path_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Source:
@@ -64,13 +124,20 @@ class Source(_Strict):
 
 
 class JobConfig(_Strict):
-    model_config = ConfigDict(frozen=True, extra="allow", use_attribute_docstrings=True)
+    """Options sent to the service with the job (the SDK's CreateBatchJobConfig and the batch's
+    own fields). Changing any of them makes a new job."""
 
-    display_name: str | None = None
+    display_name: Annotated[str, Field(max_length=100)] | None = None
     """Human-readable job name shown by the service; reconciler appends its identity tag."""
+
+    priority: int | None = None
+    """Batch priority: jobs with a higher value are processed first; negative values are allowed
+    (service default 0)."""
 
 
 class Policy(_Strict):
+    """What apply does after failures and input changes. Changing it never re-runs a job."""
+
     resubmit: list[EndState] = Field(default_factory=lambda: [EndState.FAILED, EndState.EXPIRED])
     """End states after which the next apply creates the job again (self-healing)."""
 
@@ -87,14 +154,32 @@ class Policy(_Strict):
 
 
 class Shards(_Strict):
+    """Limits above which one input becomes several jobs (each within the service's limits)."""
+
     max_requests: Annotated[int, Field(ge=1)] = 100_000
     """Split an input with more requests than this into several jobs."""
 
-    max_bytes: Annotated[int | str, Field()] = "1GiB"
-    """Split an input larger than this (bytes, or a size such as `500MiB`, `1GiB`) into several jobs."""
+    max_bytes: Annotated[int, Field(ge=1)] | Annotated[str, Field(pattern=SIZE_PATTERN)] = "1GiB"
+    """Split an input larger than this (bytes, or a size such as `500MiB`, `1GiB`) into several
+    jobs. At most 2 GB, the Files API's limit for one input file."""
+
+    @field_validator("max_bytes")
+    @classmethod
+    def _within_file_limit(cls, value: int | str) -> int | str:
+        if parse_size(value) > MAX_INPUT_FILE_BYTES:
+            raise ValueError(
+                "at most 2GB: one shard is one uploaded file, and the Files API takes up to 2 GB"
+            )
+        return value
+
+    def max_bytes_value(self) -> int:
+        """`max_bytes` in bytes."""
+        return parse_size(self.max_bytes)
 
 
 class BatchJobSpec(_Strict):
+    """What the job does and where its results go."""
+
     model: Annotated[str, Field(min_length=1)]
     """Model id, e.g. `gemini-3-flash-preview`, `gemini-embedding-001`, `gemini-2.5-flash-image`."""
 
@@ -109,7 +194,7 @@ class BatchJobSpec(_Strict):
 
     output: Annotated[str, Field(min_length=1)]
     """Where results go: a path under the project root (a `.jsonl` file, or a folder ending in `/`
-    for image outputs), or `gs://bucket/prefix/`."""
+    for image outputs), or `gs://bucket/prefix/`. Local outputs may not leave the project root."""
 
     policy: Policy = Field(default_factory=Policy)
     """What apply does after failures and input changes."""
@@ -117,15 +202,41 @@ class BatchJobSpec(_Strict):
     shards: Shards = Field(default_factory=Shards)
     """Limits above which one input becomes several jobs."""
 
+    @field_validator("model")
+    @classmethod
+    def _bare_model_id(cls, value: str) -> str:
+        if value != value.strip() or "/" in value.removeprefix("models/"):
+            raise ValueError(f"{value!r} is not a model id (e.g. `gemini-3-flash-preview`)")
+        return value
+
+    @field_validator("output")
+    @classmethod
+    def _output_shape(cls, value: str) -> str:
+        if value.startswith("gs://"):
+            if GCS_URL_PATTERN.match(value) is None:
+                raise ValueError(
+                    f"`{value}` is not a Cloud Storage URL of the form gs://bucket/prefix/"
+                )
+            return value
+        if "://" in value:
+            raise ValueError(f"`{value}`: outputs are a local path or a gs:// URL")
+        problem = _relative_path_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
 
 class BatchJobManifest(_Strict):
     """A Gemini Batch API job, declared."""
 
-    apiVersion: Literal["reconciler/v1"]  # noqa: N815 - the manifest's own spelling
+    apiVersion: Literal["reconciler/v1"]  # the manifest format spells it so
     """Always `reconciler/v1`."""
 
     kind: Literal["BatchJob"]
     """Always `BatchJob`."""
 
     metadata: Metadata
+    """Identity (`name`) and `labels`."""
+
     spec: BatchJobSpec
+    """What the job does and where its results go."""

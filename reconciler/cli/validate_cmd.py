@@ -1,0 +1,128 @@
+"""`reconciler validate` (manifests and their inputs, all problems at once) and `reconciler schema`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Protocol
+
+import click
+
+from reconciler.config import Project
+from reconciler.errors import ConfigError, Diagnostic, ExitCode, Severity
+
+
+class _ProjectSource(Protocol):
+    """What these commands need of main.CliContext (not imported: main imports this module)."""
+
+    def project(self) -> Project: ...
+
+
+def _as_object(diagnostic: Diagnostic) -> dict[str, object]:
+    location = diagnostic.location
+    return {
+        "file": location.path if location else None,
+        "line": location.line if location and location.line else None,
+        "column": location.column if location and location.column else None,
+        "message": diagnostic.message,
+        "severity": diagnostic.severity.value,
+        "hint": diagnostic.hint,
+    }
+
+
+@click.command("validate")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="text: `file:line:col: severity: message` lines on stderr. json: one document on stdout.",
+)
+@click.pass_obj
+def validate(ctx: _ProjectSource, paths: tuple[Path, ...], output_format: str) -> int:
+    """Check manifests and their JSONL inputs without calling the service.
+
+    PATHS are manifest files or directories (searched recursively for *.yaml and *.yml); by
+    default the project's `manifests` directory. Every problem is reported, each with its file,
+    line and column. Exit status: 0 valid, 1 invalid.
+    """
+    from reconciler.manifests.loader import load
+
+    try:
+        project = ctx.project()
+    except ConfigError as exc:
+        if output_format != "json":
+            raise
+        problem = Diagnostic(exc.message, exc.location, hint=exc.hint)
+        click.echo(
+            json.dumps(
+                {
+                    "valid": False,
+                    "files": [],
+                    "resources": [],
+                    "diagnostics": [_as_object(problem)],
+                },
+                indent=2,
+            )
+        )
+        return ExitCode.ERROR
+    result = load(project, list(paths) or None)
+    valid = not result.errors
+    if output_format == "json":
+        document = {
+            "valid": valid,
+            "files": list(result.files),
+            "resources": sorted(result.desired.resources) if result.desired else [],
+            "diagnostics": [_as_object(d) for d in result.diagnostics],
+        }
+        click.echo(json.dumps(document, indent=2))
+        return ExitCode.OK if valid else ExitCode.ERROR
+    for diagnostic in result.diagnostics:
+        click.echo(str(diagnostic), err=True)
+    warnings = sum(1 for d in result.diagnostics if d.severity is Severity.WARNING)
+    if valid:
+        count = len(result.desired.resources) if result.desired else 0
+        suffix = f", {warnings} warning(s)" if warnings else ""
+        click.echo(f"{count} manifest(s) valid in {len(result.files)} file(s){suffix}")
+        return ExitCode.OK
+    click.echo(f"Error: {len(result.errors)} error(s) in manifests", err=True)
+    return ExitCode.ERROR
+
+
+@click.command("schema")
+@click.option(
+    "--project",
+    "for_project",
+    is_flag=True,
+    help="The schema of reconciler.yaml instead of a manifest's.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the schema to this file instead of stdout.",
+)
+def schema(for_project: bool, output: Path | None) -> None:
+    """Print the JSON Schema of a BatchJob manifest (or, with --project, of reconciler.yaml).
+
+    \b
+    Editors that run yaml-language-server (VS Code's YAML extension, Neovim, Helix...) validate
+    and complete a manifest when its first line names the schema:
+        # yaml-language-server: $schema=../schemas/batchjob.schema.json
+    (a path relative to the manifest, or a URL). For the project file:
+        # yaml-language-server: $schema=schemas/project.schema.json
+    The repository keeps both in schemas/; regenerate them with
+        reconciler schema -o schemas/batchjob.schema.json
+        reconciler schema --project -o schemas/project.schema.json
+    """
+    from reconciler.manifests.schema import manifest_schema, project_schema, render
+
+    text = render(project_schema() if for_project else manifest_schema())
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {output}", err=True)

@@ -1,0 +1,370 @@
+"""Manifest files -> Desired: discovery, safe YAML, model validation, source checks, hashing.
+
+Every problem of a run is collected as a Diagnostic (file:line:col, message, hint) and reported
+together; nothing here raises for bad input except `load_desired`, which raises one ManifestError
+carrying all of them. Reads files; knows nothing of state or the service.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from reconciler.config import (
+    JsonPath,
+    Project,
+    YamlDocument,
+    read_yaml_documents,
+    validation_diagnostics,
+)
+from reconciler.errors import Diagnostic, ManifestError, Severity, SourceLocation
+from reconciler.manifests.desired import Desired, DesiredResource, MediaRef, SourceDigest
+from reconciler.manifests.jsonl import HexDigests, keys_sha256, scan_jsonl
+from reconciler.manifests.model import BatchJobManifest, Task
+from reconciler.manifests.paths import confine, resolve_media
+from reconciler.manifests.requests import (
+    LINE_FIELDS,
+    canonical_json,
+    check_request,
+    request_digest,
+)
+
+MANIFEST_SUFFIXES = (".yaml", ".yml")
+MAX_INLINE_BYTES = 20 * 10**6
+"""The service takes inline requests only below 20 MB per create call (measured as compact JSON)."""
+
+
+@dataclass(frozen=True, slots=True)
+class LoadResult:
+    """Everything one validation run found: the desired state if there were no errors."""
+
+    desired: Desired | None
+    diagnostics: tuple[Diagnostic, ...]
+    files: tuple[str, ...]
+    """The manifest files read, as shown to the user."""
+
+    @property
+    def errors(self) -> tuple[Diagnostic, ...]:
+        return tuple(d for d in self.diagnostics if d.severity is Severity.ERROR)
+
+
+def load_desired(project: Project, paths: Sequence[Path] | None = None) -> Desired:
+    """Load, validate and hash every manifest (default: the project's `manifests` setting).
+
+    Raises:
+        ManifestError: carrying every diagnostic of the run, if any of them is an error.
+    """
+    result = load(project, paths)
+    if result.desired is None:
+        raise ManifestError(result.diagnostics)
+    return result.desired
+
+
+def validate_paths(project: Project, paths: Sequence[Path] | None = None) -> list[Diagnostic]:
+    """Every diagnostic (errors and warnings) for the given manifest files or directories."""
+    return list(load(project, paths).diagnostics)
+
+
+def load(project: Project, paths: Sequence[Path] | None = None) -> LoadResult:
+    """The whole run: never raises for bad input; `desired` is None when there are errors."""
+    root = project.root.resolve()
+    diagnostics: list[Diagnostic] = []
+    files = _discover(project, paths, diagnostics)
+    resources: dict[str, DesiredResource] = {}
+    shown_files: list[str] = []
+    for file in files:
+        shown = _shown(file, root)
+        shown_files.append(shown)
+        documents, problems = read_yaml_documents(file, shown)
+        diagnostics.extend(problems)
+        for document in documents:
+            resource = _load_document(project, document, diagnostics)
+            if resource is None:
+                continue
+            first = resources.get(resource.name)
+            if first is not None:
+                diagnostics.append(
+                    Diagnostic(
+                        f"duplicate metadata.name `{resource.name}`: also declared at {first.location}",
+                        resource.location,
+                        hint="every manifest needs its own name; it is the resource's identity in the state",
+                    )
+                )
+                continue
+            resources[resource.name] = resource
+    if files == [] and not diagnostics and paths:
+        diagnostics.append(Diagnostic("no manifest files (*.yaml, *.yml) found in the given paths"))
+    diagnostics = _ordered(diagnostics)
+    if any(d.severity is Severity.ERROR for d in diagnostics):
+        return LoadResult(None, tuple(diagnostics), tuple(shown_files))
+    ordered = dict(sorted(resources.items()))
+    return LoadResult(
+        Desired(ordered, _manifests_sha256(ordered)), tuple(diagnostics), tuple(shown_files)
+    )
+
+
+def _discover(
+    project: Project, paths: Sequence[Path] | None, diagnostics: list[Diagnostic]
+) -> list[Path]:
+    """Manifest files: each path as given (a file, or a directory searched recursively)."""
+    targets = list(paths) if paths else [project.path(project.config.manifests)]
+    found: list[Path] = []
+    for target in targets:
+        target = target.absolute()
+        if target.is_dir():
+            found.extend(
+                sorted(
+                    p
+                    for p in target.rglob("*")
+                    if p.suffix in MANIFEST_SUFFIXES and p.is_file() and not _hidden(p, target)
+                )
+            )
+        elif target.is_file():
+            found.append(target)
+        else:
+            what = "manifests directory" if not paths else "path"
+            diagnostics.append(
+                Diagnostic(
+                    f"{what} `{_shown(target, project.root)}` does not exist",
+                    hint=None if paths else "create it, or set `manifests:` in reconciler.yaml",
+                )
+            )
+    unique: dict[Path, None] = {}
+    for file in found:
+        unique.setdefault(file.resolve(), None)
+    return list(unique)
+
+
+def _hidden(path: Path, base: Path) -> bool:
+    return any(part.startswith(".") for part in path.relative_to(base).parts)
+
+
+def _load_document(
+    project: Project, document: YamlDocument, diagnostics: list[Diagnostic]
+) -> DesiredResource | None:
+    if not isinstance(document.data, dict):
+        diagnostics.append(
+            Diagnostic(
+                "a manifest must be a mapping (apiVersion, kind, metadata, spec)", document.at(())
+            )
+        )
+        return None
+    try:
+        manifest = BatchJobManifest.model_validate(document.data)
+    except ValidationError as exc:
+        diagnostics.extend(validation_diagnostics(exc, document, BatchJobManifest))
+        return None
+    before = len(_errors(diagnostics))
+    spec = manifest.spec
+    root = project.root.resolve()
+    _check_output(project, document, spec.output, diagnostics)
+    _check_model(project, document, manifest, diagnostics)
+    if spec.source.file is not None:
+        source, media = _file_source(root, document, spec.source.file, spec.task, diagnostics)
+    else:
+        source, media = _inline_source(
+            root, document, spec.source.requests or [], spec.task, diagnostics
+        )
+    if source is None or len(_errors(diagnostics)) > before:
+        return None
+    resource = DesiredResource(
+        name=manifest.metadata.name,
+        manifest=manifest,
+        location=document.at(("metadata", "name")),
+        source=source,
+        media=media,
+        spec_hash="",
+    )
+    spec_hash = hashlib.sha256(canonical_json(resource.replacing_fields())).hexdigest()
+    return dataclasses.replace(resource, spec_hash=spec_hash)
+
+
+def _errors(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:
+    return [d for d in diagnostics if d.severity is Severity.ERROR]
+
+
+def _check_output(
+    project: Project, document: YamlDocument, output: str, diagnostics: list[Diagnostic]
+) -> None:
+    """Local outputs must resolve (symlinks followed) inside the project's output root."""
+    if output.startswith("gs://"):
+        return
+    where = document.at(("spec", "output"))
+    target, problem = confine(project.root, output)
+    if target is None:
+        diagnostics.append(
+            Diagnostic(
+                f"output {problem}", where, hint="outputs are written under the project root only"
+            )
+        )
+        return
+    output_root = project.path(project.config.output_root)
+    if target != output_root and output_root not in target.parents:
+        diagnostics.append(
+            Diagnostic(
+                f"output `{output}` is outside the configured output_root `{project.config.output_root}`",
+                where,
+            )
+        )
+
+
+def _check_model(
+    project: Project,
+    document: YamlDocument,
+    manifest: BatchJobManifest,
+    diagnostics: list[Diagnostic],
+) -> None:
+    spec = manifest.spec
+    allowed = project.config.guardrails.allowed_models
+    model = spec.model.removeprefix("models/")
+    where = document.at(("spec", "model"))
+    if allowed is not None and model not in allowed:
+        diagnostics.append(
+            Diagnostic(
+                f"model `{model}` is not in guardrails.allowed_models of reconciler.yaml",
+                where,
+                hint="allowed: " + ", ".join(allowed),
+            )
+        )
+    is_embedding = "embedding" in model
+    if is_embedding != (spec.task is Task.EMBED):
+        expected = "task: embed" if is_embedding else "task: generate (the default)"
+        diagnostics.append(
+            Diagnostic(
+                f"model `{model}` looks like {'an embedding' if is_embedding else 'a generation'} model but the job has task: {spec.task.value}",
+                where,
+                Severity.WARNING,
+                hint=f"did you mean {expected}?",
+            )
+        )
+
+
+def _file_source(
+    root: Path, document: YamlDocument, file: str, task: Task, diagnostics: list[Diagnostic]
+) -> tuple[SourceDigest | None, tuple[MediaRef, ...]]:
+    where = document.at(("spec", "source", "file"))
+    target, problem = confine(root, file)
+    if target is None:
+        diagnostics.append(Diagnostic(f"source file {problem}", where))
+        return None, ()
+    if not target.is_file():
+        diagnostics.append(
+            Diagnostic(
+                f"source file `{file}` does not exist (paths are relative to the project root {root})",
+                where,
+            )
+        )
+        return None, ()
+    scan = scan_jsonl(target, task, root, display=_shown(target, root))
+    diagnostics.extend(scan.diagnostics)
+    return (scan.digest if scan.ok else None), scan.media
+
+
+def _inline_source(
+    root: Path,
+    document: YamlDocument,
+    requests: list[dict[str, Any]],
+    task: Task,
+    diagnostics: list[Diagnostic],
+) -> tuple[SourceDigest | None, tuple[MediaRef, ...]]:
+    base: JsonPath = ("spec", "source", "requests")
+    digests: dict[str, bytes] = {}
+    first_at: dict[str, SourceLocation] = {}
+    media: dict[str, MediaRef] = {}
+    ok = True
+    for index, item in enumerate(requests):
+        item_path: JsonPath = (*base, index)
+        named = "request" in item and set(item) <= LINE_FIELDS
+        if named:
+            key = item.get("key")
+            request = item["request"]
+            request_path: JsonPath = (*item_path, "request")
+            if not isinstance(key, str) or not key:
+                diagnostics.append(
+                    Diagnostic(
+                        "`key` must be a non-empty string when a request is named",
+                        document.at((*item_path, "key")),
+                    )
+                )
+                ok = False
+                continue
+        else:
+            key, request, request_path = f"request-{index + 1}", item, item_path
+        if key in first_at:
+            diagnostics.append(
+                Diagnostic(
+                    f"duplicate key {key!r} (first used at {first_at[key]})",
+                    document.at((*item_path, "key")),
+                    hint="every key must be unique within the job",
+                )
+            )
+            ok = False
+            continue
+        first_at[key] = document.at(item_path)
+        problems, uses = check_request(request, task, request_path)
+        for found in problems:
+            diagnostics.append(
+                Diagnostic(found.message, document.at(found.path, key=True), hint=found.hint)
+            )
+        ok = ok and not problems
+        for use in uses:
+            if use.path in media:
+                continue
+            resolved = resolve_media(root, use.path, use.mime_type, document.at(use.where))
+            if isinstance(resolved, MediaRef):
+                media[use.path] = resolved
+            else:
+                diagnostics.append(resolved)
+                ok = False
+        digests[key] = request_digest(request)
+    payload = canonical_json(requests)
+    if len(payload) >= MAX_INLINE_BYTES:
+        diagnostics.append(
+            Diagnostic(
+                f"inline requests are {len(payload):,} bytes as JSON; the service takes less than {MAX_INLINE_BYTES:,}",
+                document.at(base),
+                hint="move them to a JSONL file and use `source.file`",
+            )
+        )
+        ok = False
+    if not ok:
+        return None, ()
+    digest = SourceDigest(
+        sha256=hashlib.sha256(payload).hexdigest(),
+        bytes=len(payload),
+        request_count=len(digests),
+        keys_sha256=keys_sha256(digests),
+        key_digests=HexDigests(digests),
+    )
+    return digest, tuple(media[p] for p in sorted(media))
+
+
+def _manifests_sha256(resources: dict[str, DesiredResource]) -> str:
+    summary = {
+        name: {"spec_hash": r.spec_hash, "in_place": r.in_place_fields()}
+        for name, r in resources.items()
+    }
+    return hashlib.sha256(canonical_json(summary)).hexdigest()
+
+
+def _shown(path: Path, root: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(root.resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _ordered(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
+    """File order, then position; stable, so diagnostics without a location keep their place."""
+
+    def key(d: Diagnostic) -> tuple[str, int, int]:
+        loc = d.location
+        return (loc.path, loc.line, loc.column) if loc else ("", 0, 0)
+
+    return sorted(diagnostics, key=key)

@@ -1,0 +1,72 @@
+"""Project-relative paths: confinement to the project root, and local media files for requests."""
+
+from __future__ import annotations
+
+import hashlib
+import mimetypes
+from pathlib import Path
+
+from reconciler.errors import Diagnostic, SourceLocation
+from reconciler.manifests.desired import MediaRef
+
+MEDIA_TYPES = {
+    # What Gemini accepts as file parts; guessed from the extension, as the Files API would be told.
+    "image/png", "image/jpeg", "image/webp", "image/heic", "image/heif", "image/gif",
+    "audio/wav", "audio/x-wav", "audio/mpeg", "audio/mp3", "audio/aiff", "audio/aac", "audio/ogg", "audio/flac",
+    "video/mp4", "video/mpeg", "video/quicktime", "video/x-msvideo", "video/x-flv", "video/webm",
+    "video/x-ms-wmv", "video/3gpp",
+    "application/pdf", "text/plain", "text/html", "text/css", "text/csv", "text/markdown", "text/xml",
+    "application/json", "text/x-python",
+}  # fmt: skip
+_EXTRA_TYPES = {
+    ".webp": "image/webp",
+    ".heic": "image/heic",
+    ".heif": "image/heif",
+    ".md": "text/markdown",
+}
+
+
+def confine(root: Path, relative: str) -> tuple[Path | None, str | None]:
+    """Resolve `relative` under `root` (symlinks followed); (path, None) or (None, why not).
+
+    The resolved path must stay inside the resolved root, so `..` and symlinks pointing outside
+    are refused alike: writing results through such a link would touch files outside the repo.
+    """
+    base = root.resolve()
+    target = (base / relative).resolve()
+    if target != base and base not in target.parents:
+        return None, f"`{relative}` resolves to {target}, outside the project root"
+    return target, None
+
+
+def guess_mime(path: str) -> str | None:
+    suffix = Path(path).suffix.lower()
+    return _EXTRA_TYPES.get(suffix) or mimetypes.guess_type(path, strict=False)[0]
+
+
+def resolve_media(
+    root: Path, relative: str, declared_mime: str | None, location: SourceLocation
+) -> MediaRef | Diagnostic:
+    """Check a local media file named by a request part and describe it for apply's upload."""
+    target, problem = confine(root, relative)
+    if target is None:
+        return Diagnostic(f"media file {problem}", location)
+    if not target.is_file():
+        return Diagnostic(
+            f"media file `{relative}` does not exist (paths are relative to the project root)",
+            location,
+        )
+    mime = declared_mime or guess_mime(relative)
+    if mime is None or mime not in MEDIA_TYPES:
+        return Diagnostic(
+            f"media file `{relative}` has an unknown or unsupported type ({mime or 'unrecognised extension'})",
+            location,
+            hint="use an image, audio, video, PDF or text file, or set `mimeType`",
+        )
+    digest = hashlib.sha256()
+    size = 0
+    with target.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+            size += len(block)
+    return MediaRef(path=relative, sha256=digest.hexdigest(), mime_type=mime, bytes=size)
