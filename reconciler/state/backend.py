@@ -202,6 +202,16 @@ class StateBackend(StateReader, StateWriter, StateLocker, BlobStore, Protocol):
         ...
 
 
+def detached(state: State) -> State:
+    """A copy of `state` whose `resources` dict is its own.
+
+    Backends cache the last state they read or wrote to make writes cheap; handing out the
+    cached object would let a caller's in-place `resources[...] = ...` edit the cache too, and
+    the next write would then look unchanged and be skipped. Records themselves are immutable.
+    """
+    return state.model_copy(update={"resources": dict(state.resources)})
+
+
 def check_blob(kind: str, sha256: str, data: bytes | None = None) -> None:
     """Refuse blob keys that could escape a directory and content that does not match its hash."""
     import hashlib

@@ -3,6 +3,10 @@
 It is a public contract (a JSON file users commit to git, or a PostgreSQL row), so it is
 versioned: `format_version` moves only with a migration in `state.migrations`. This module is
 plain data (no I/O): the planner reads it, `state.codec` turns it into bytes and back.
+
+Every model is frozen: change a record by building a new one (`model_copy(update=...)`,
+`State.with_resource`), never by mutating a nested dict in place. The codec caches each record's
+JSON form by identity, so an in-place edit of, say, `record.replacing` would not be saved.
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ from reconciler.state.backend import (
     LockInfo,
     Sleep,
     check_blob,
+    detached,
     retry_lock,
 )
 from reconciler.state.document import State
@@ -80,7 +81,7 @@ class LocalBackend:
 
     def read(self) -> State:
         stored = self._stored()
-        return stored if stored is not None else State(lineage=self._lineage_factory())
+        return detached(stored) if stored is not None else State(lineage=self._lineage_factory())
 
     def _stored(self) -> State | None:
         """The state on disk (None if there is none yet), from the cache when unchanged."""
@@ -128,11 +129,11 @@ class LocalBackend:
                     f"of lineage {stored.lineage}"
                 )
             if stored is not None and stored.same_content(state):
-                return stored
-            new = state.model_copy(update={"serial": stored_serial + 1})
+                return detached(stored)
+            new = detached(state.model_copy(update={"serial": stored_serial + 1}))
             self._replace(codec.encode(new), dir_fd)
             self._cache = (_stat_key(os.stat(self.path)), new)
-            return new
+            return detached(new)
 
     @contextlib.contextmanager
     def _dir_lock(self) -> Iterator[int]:

@@ -30,6 +30,7 @@ from reconciler.state.backend import (
     LockInfo,
     Sleep,
     check_blob,
+    detached,
     retry_lock,
 )
 from reconciler.state.document import State
@@ -268,7 +269,7 @@ class PostgresBackend:
             return State(lineage=self._lineage_factory())
         state = codec.decode(row[0], source=f"PostgreSQL state {self.location}")
         self._cache = state
-        return state
+        return detached(state)
 
     # -- write --------------------------------------------------------------------------------
 
@@ -295,8 +296,8 @@ class PostgresBackend:
                 if row is not None:
                     stored = self._stored_at(conn, stored_serial)
                     if stored.same_content(state):
-                        return stored
-                new = state.model_copy(update={"serial": stored_serial + 1})
+                        return detached(stored)
+                new = detached(state.model_copy(update={"serial": stored_serial + 1}))
                 document = codec.encode(new).decode()
                 if row is None:
                     conn.execute(
@@ -322,7 +323,7 @@ class PostgresBackend:
         except psycopg.Error as exc:
             self._fail("writing the state", exc)
         self._cache = new
-        return new
+        return detached(new)
 
     def _stored_at(self, conn: psycopg.Connection[Any], serial: int) -> State:
         if self._cache is not None and self._cache.serial == serial:

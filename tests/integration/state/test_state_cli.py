@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import multiprocessing
 import os
@@ -74,6 +75,10 @@ def test_list_prints_only_names_on_stdout(project: Path) -> None:
     result = run(project, "state", "list")
     assert result.returncode == 0, result.stderr
     assert result.stdout == b"alpha\nbeta\n"
+    # --state overrides reconciler.yaml (and RECONCILER_STATE).
+    seed(project, "elsewhere.json", "gamma")
+    flagged = run(project, "--state", "elsewhere.json", "state", "list", state="ignored.json")
+    assert flagged.stdout == b"gamma\n", flagged.stderr
 
 
 def test_show_prints_the_record_as_json_and_missing_name_fails(project: Path) -> None:
@@ -146,8 +151,7 @@ def test_push_refuses_an_older_serial_unless_forced(project: Path) -> None:
 
 def _hold(project: str, setting: str, ready: object, lock_id: str) -> None:
     backend = open_backend(project_for(Path(project), setting))
-    info = LockInfo.new("reconciler apply")
-    info = type(info)(**{**{f: getattr(info, f) for f in info.__slots__}, "id": lock_id})  # type: ignore[attr-defined]
+    info = dataclasses.replace(LockInfo.new("reconciler apply"), id=lock_id)
     with backend.lock(info):
         ready.set()  # type: ignore[attr-defined]
         time.sleep(120)

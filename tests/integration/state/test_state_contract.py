@@ -52,6 +52,17 @@ def test_unchanged_write_keeps_serial(open_state: OpenBackend) -> None:
     assert open_state().write(first, 1).serial == 1
 
 
+def test_editing_a_read_state_in_place_does_not_fool_the_next_write(
+    open_state: OpenBackend,
+) -> None:
+    backend = open_state()
+    first = backend.write(backend.read().with_resource(record("a")), 0)
+    current = backend.read()
+    current.resources["b"] = record("b")  # frozen model, mutable dict: callers may do this
+    stored = backend.write(current, first.serial)
+    assert stored.serial == 2 and set(open_state().read().resources) == {"a", "b"}
+
+
 def test_stale_write_is_refused(open_state: OpenBackend) -> None:
     a, b = open_state(), open_state()
     base = a.read()
