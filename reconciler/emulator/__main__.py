@@ -31,7 +31,12 @@ def main() -> None:
             convert = kind if kind in (int, float) else str
             parser.add_argument(flag, dest=field.name, type=convert, default=field.default)
     args = vars(parser.parse_args())
-    host, port, data_dir, log_level = args.pop("host"), args.pop("port"), args.pop("data_dir"), args.pop("log_level")
+    host, port, data_dir, log_level = (
+        args.pop("host"),
+        args.pop("port"),
+        args.pop("data_dir"),
+        args.pop("log_level"),
+    )
     serve(data_dir, EmulatorSettings(**args), host=host, port=port, log_level=log_level)
 
 

@@ -99,7 +99,7 @@ def _answer(
 
 def _complete_file(store: Store, batch: BatchRow, end: float) -> None:
     """Stream the input JSONL into a results JSONL, one output line per non-blank input line."""
-    source = store.file_blob(batch.input_file or "")
+    source = store.input_snapshot(batch.id)
     temp = store.temp_path()
     success = failed = size = 0
     sha = hashlib.sha256()
@@ -133,7 +133,9 @@ def _complete_file(store: Store, batch: BatchRow, end: float) -> None:
         available_time=end + batch.results_delay,
         undeletable=batch.undeletable_results,
     )
-    if not store.end_batch(batch.id, SUCCEEDED, end, success, failed, output, temp):
+    if store.end_batch(batch.id, SUCCEEDED, end, success, failed, output, temp):
+        source.unlink(missing_ok=True)
+    else:
         temp.unlink(missing_ok=True)
 
 

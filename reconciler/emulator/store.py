@@ -14,6 +14,7 @@ import base64
 import contextlib
 import os
 import secrets
+import shutil
 import sqlite3
 import string
 from collections.abc import Iterator
@@ -177,6 +178,18 @@ class Store:
 
     def inline_blob(self, batch_id: str, what: str) -> Path:
         return self.inline_dir / f"{batch_id}.{what}.json"
+
+    def input_snapshot(self, batch_id: str) -> Path:
+        return self.inline_dir / f"{batch_id}.input.jsonl"
+
+    def snapshot_input(self, file_id: str, batch_id: str) -> None:
+        """Pin a job's input at create time (a hard link: O(1), no copy), so deleting or
+        expiring the input file later does not change what the job reads when it runs."""
+        source, target = self.file_blob(file_id), self.input_snapshot(batch_id)
+        try:
+            os.link(source, target)
+        except OSError:
+            shutil.copyfile(source, target)
 
     def temp_path(self) -> Path:
         return self.tmp_dir / f"{new_id(16)}.tmp"
@@ -361,6 +374,7 @@ class Store:
         if deleted:
             for what in ("requests", "responses"):
                 self.inline_blob(batch_id, what).unlink(missing_ok=True)
+            self.input_snapshot(batch_id).unlink(missing_ok=True)
         return bool(deleted)
 
 

@@ -159,3 +159,17 @@ def test_two_emulators_share_one_data_dir_at_once(tmp_path: Path) -> None:
         texts_a = [r.response.text for r in client_a.batches.get(name=names[0]).dest.inlined_responses]
         texts_b = [r.response.text for r in client_b.batches.get(name=names[0]).dest.inlined_responses]
         assert texts_a == texts_b
+
+
+def test_job_reads_its_input_as_it_was_at_create(client: genai.Client, tmp_path: Path) -> None:
+    source = upload_jsonl(
+        client, tmp_path / "in.jsonl", [text_request("a", "b"), text_request("c", "d")]
+    )
+    name = client.batches.create(model=MODEL, src=source.name).name
+    client.files.delete(name=source.name)  # a common clean-up right after create
+    done = wait_for_end(client, name)
+    keys = [
+        json.loads(line)["key"]
+        for line in client.files.download(file=done.dest.file_name).splitlines()
+    ]
+    assert keys == ["a", "c"]
