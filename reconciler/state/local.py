@@ -18,6 +18,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from reconciler.clock import Clock
 from reconciler.errors import StaleWriteError, StateError
@@ -27,6 +28,7 @@ from reconciler.state.backend import (
     LockHeldError,
     LockInfo,
     Sleep,
+    StateBackend,
     check_blob,
     detached,
     retry_lock,
@@ -305,3 +307,9 @@ def _read_fd(fd: int) -> bytes:
         chunks.append(chunk)
         offset += len(chunk)
     return b"".join(chunks)
+
+
+if TYPE_CHECKING:
+    # Fails type checking if LocalBackend stops satisfying the whole protocol.
+    def _satisfies_protocol(backend: LocalBackend) -> StateBackend:
+        return backend

@@ -15,7 +15,7 @@ import random
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 import psycopg
@@ -29,6 +29,7 @@ from reconciler.state.backend import (
     LockHeldError,
     LockInfo,
     Sleep,
+    StateBackend,
     check_blob,
     detached,
     retry_lock,
@@ -470,3 +471,9 @@ class PostgresBackend:
         except psycopg.Error as exc:
             self._fail("reading a blob", exc)
         return bytes(row[0]) if row is not None else None
+
+
+if TYPE_CHECKING:
+    # Fails type checking if PostgresBackend stops satisfying the whole protocol.
+    def _satisfies_protocol(backend: PostgresBackend) -> StateBackend:
+        return backend

@@ -61,7 +61,7 @@ def test_password_never_appears_in_lock_or_stale_errors(tmp_path: Path, postgres
     from reconciler.errors import StaleWriteError
 
     url = f"{postgres_url}?workspace=redact"
-    password = psycopg.conninfo.conninfo_to_dict(postgres_url)["password"]
+    password = str(psycopg.conninfo.conninfo_to_dict(postgres_url)["password"])
     a, b = backend_at(tmp_path, url), backend_at(tmp_path, url)
     base = a.read()
     a.write(base.with_resource(record("x")), 0)

@@ -56,13 +56,12 @@ def test_retry_lock_backs_off_with_jitter_until_deadline() -> None:
 
 def test_retry_lock_returns_once_free_and_zero_timeout_fails_at_once() -> None:
     clock = FakeClock()
-    calls = iter([LockHeldError("s", None), LockHeldError("s", None), 42])
+    failures = [LockHeldError("s", None), LockHeldError("s", None)]
 
     def attempt() -> int:
-        result = next(calls)
-        if isinstance(result, Exception):
-            raise result
-        return result
+        if failures:
+            raise failures.pop()
+        return 42
 
     got = retry_lock(
         attempt, timeout=10, clock=clock, sleep=clock.advance, rng=random.Random(1), location="s"
