@@ -345,7 +345,9 @@ def read_yaml_documents(
                 diagnostics.append(refused.diagnostic)
                 continue
             diagnostics.extend(converter.diagnostics)
-            if data is None and not converter.diagnostics:
+            if converter.diagnostics or data is None:
+                # A document with refused content is not validated further: the placeholders
+                # left for refused values would only add misleading "wrong type" errors.
                 continue
             documents.append(
                 YamlDocument(shown, data, converter.values, converter.keys, _position(node))
@@ -416,7 +418,7 @@ def validation_diagnostics(
         found, rest = document.resolve((*base, *loc))
         kind = item["type"]
         message = str(item["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
-        shown = _dotted(found) or "the document"
+        shown = _dotted(found) or "the top level"
         if kind == "missing" and len(rest) == 1:
             diagnostics.append(
                 Diagnostic(f"missing required field `{rest[0]}` in `{shown}`", document.at(found))
@@ -427,9 +429,10 @@ def validation_diagnostics(
             hint = did_you_mean(name, fields)
             if hint is None and fields:
                 hint = "allowed here: " + ", ".join(sorted(fields))
+            parent = f"`{_dotted(found[:-1])}`" if found[:-1] else "the top level"
             diagnostics.append(
                 Diagnostic(
-                    f"unknown field `{name}` in `{_dotted(found[:-1]) or 'the document'}`",
+                    f"unknown field `{name}` in {parent}",
                     document.at(found, key=True),
                     hint=hint,
                 )

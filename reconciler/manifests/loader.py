@@ -256,7 +256,7 @@ def _file_source(
     if not target.is_file():
         diagnostics.append(
             Diagnostic(
-                f"source file `{file}` does not exist (paths are relative to the project root {root})",
+                f"source file `{file}` does not exist (paths are relative to the project root)",
                 where,
             )
         )

@@ -90,6 +90,18 @@ class Metadata(_Strict):
     """Unique name of this batch job resource: its identity in the state. Lower-case letters,
     digits and '-', at most 63 characters. Renaming a resource is `reconciler state mv`."""
 
+    @field_validator("name", mode="before")
+    @classmethod
+    def _friendly_name(cls, value: object) -> object:
+        if isinstance(value, str) and (
+            len(value) > 63 or re.match(RESOURCE_NAME_PATTERN, value) is None
+        ):
+            raise ValueError(
+                f"{value!r} is not a valid name: use lower-case letters, digits and '-', starting and "
+                "ending with a letter or digit, at most 63 characters"
+            )
+        return value
+
     labels: dict[str, str] = Field(default_factory=dict)
     """Free-form labels (team, owner, purpose). Changing them never re-runs a job."""
 

@@ -225,12 +225,10 @@ class _Checker:
         }
         fields = self.fields(request, path, EMBED_FIELDS, "EmbedContentRequest", misplaced)
         if "content" not in fields:
-            hint = (
-                misplaced["contents"]
-                if any(snake(k) == "contents" for k in request)
-                else "add `content: {parts: [{text: ...}]}`"
-            )
-            self.add(path, "missing `content` in EmbedContentRequest", hint)
+            # `contents` instead of `content` was already reported, with the fix, as unknown.
+            if not any(snake(k) == "contents" for k in request):
+                hint = "add `content: {parts: [{text: ...}]}`"
+                self.add(path, "missing `content` in EmbedContentRequest", hint)
         else:
             name, content = fields["content"]
             self.content(content, (*path, name), role_allowed=True)
@@ -441,10 +439,6 @@ def request_digest(value: Any) -> bytes:
 # accepts; it is deliberately a subset. Encoding a Struct with `order="sorted"` omits unset fields
 # and sorts names, giving the same canonical bytes as the plain value: digests agree across paths.
 
-SLOW_PATH_MARK = b'ata"'
-"""Lines containing this (`inlineData"`, `file_data"`, ...) skip the typed decoder: a text part
-cannot hold a second data field there, so the part oneof needs no per-part Python check."""
-
 _UNSET = msgspec.UNSET
 _Unset = msgspec.UnsetType
 _NonEmpty = msgspec.Meta(min_length=1)
@@ -462,6 +456,8 @@ def _optional(names: Iterable[str]) -> list[tuple[str, Any, Any]]:
 
 
 class _TextPart(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    # Only text parts: `text` is required and no other data field is declared, so the part oneof
+    # holds without a per-part Python check; media parts take the slow path.
     text: str
     thought: bool | _Unset = _UNSET
     thoughtSignature: str | _Unset = _UNSET
@@ -516,7 +512,7 @@ def line_decoder(task: Task) -> msgspec.json.Decoder[Any]:
     """A decoder that parses and shape-checks a common line in C; `.key` and `.request` on success.
 
     Raises msgspec.DecodeError (msgspec.ValidationError for a shape it does not accept); the
-    caller then decides with `check_line`. Lines containing SLOW_PATH_MARK must not be given to it.
+    caller then decides with `check_line`.
     """
     line_type: type[msgspec.Struct] = _EmbedLine if task is Task.EMBED else _GenerateLine
     return msgspec.json.Decoder(line_type)

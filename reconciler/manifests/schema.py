@@ -20,13 +20,21 @@ PROJECT_SCHEMA_FILE = "schemas/project.schema.json"
 def manifest_schema() -> dict[str, Any]:
     """The JSON Schema of a `kind: BatchJob` manifest."""
     schema = BatchJobManifest.model_json_schema(mode="validation")
-    return {"$schema": DRAFT, "title": "reconciler BatchJob manifest (reconciler/v1)", **_without_title(schema)}
+    return {
+        "$schema": DRAFT,
+        "title": "reconciler BatchJob manifest (reconciler/v1)",
+        **_without_title(schema),
+    }
 
 
 def project_schema() -> dict[str, Any]:
     """The JSON Schema of the project file `reconciler.yaml`."""
     schema = ProjectConfig.model_json_schema(mode="validation")
-    return {"$schema": DRAFT, "title": "reconciler project file (reconciler.yaml)", **_without_title(schema)}
+    return {
+        "$schema": DRAFT,
+        "title": "reconciler project file (reconciler.yaml)",
+        **_without_title(schema),
+    }
 
 
 def render(schema: dict[str, Any]) -> str:
