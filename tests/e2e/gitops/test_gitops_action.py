@@ -69,7 +69,7 @@ def test_apply_of_saved_plan_commits_state_back_and_pushes_it(gitops_repo: GitOp
     assert git(gitops_repo.remote, "rev-parse", "main").strip() == head
     committed = json.loads(git(gitops_repo.root, "show", f"HEAD:{STATE_FILE}"))
     assert committed["serial"] >= 1
-    assert "succeeded" in run.summary.lower() or "apply" in run.summary
+    assert "### reconciler apply (`.`): succeeded" in run.summary
     assert (gitops_repo.root / "results" / "eval.jsonl").exists()
 
     again = gitops_repo.run("plan")
