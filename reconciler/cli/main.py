@@ -56,7 +56,7 @@ def _print_error(error: ReconcilerError) -> None:
 class ReconcilerGroup(click.Group):
     """A click group that turns errors into one clear line and Terraform's exit codes."""
 
-    def main(self, *args: Any, **kwargs: Any) -> NoReturn:  # type: ignore[override]
+    def main(self, *args: Any, **kwargs: Any) -> NoReturn:
         kwargs["standalone_mode"] = False
         debug = "--debug" in sys.argv
         try:
@@ -139,6 +139,14 @@ def _register() -> None:
     from reconciler.cli import emulator_cmd
 
     cli.add_command(emulator_cmd.emulator)
+    from reconciler.cli import apply_cmd, plan_cmd, resources_cmd
+
+    cli.add_command(plan_cmd.plan)
+    cli.add_command(apply_cmd.apply)
+    cli.add_command(resources_cmd.status)
+    cli.add_command(resources_cmd.results)
+    cli.add_command(resources_cmd.destroy)
+    cli.add_command(resources_cmd.import_)
     from reconciler.cli import validate_cmd
 
     cli.add_command(validate_cmd.validate)

@@ -1,0 +1,295 @@
+"""Durable result copies: stream, checksum, then rename into place (or upload to gs://).
+
+A results copy is written to a temporary file beside its final place and renamed over it only
+once complete and checksummed, so a crash never leaves a half-written output that looks whole.
+Image parts (`inlineData` with an image MIME type) are decoded to PNG/JPEG files when the output
+is a folder, and the JSONL then names the file instead of carrying megabytes of base64.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import hashlib
+import os
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import msgspec
+
+from reconciler.errors import ConfigError
+
+RESULTS_FILE_IN_FOLDER = "results.jsonl"
+_IMAGE_EXTENSIONS = {
+    "image/png": ".png",
+    "image/jpeg": ".jpg",
+    "image/webp": ".webp",
+    "image/gif": ".gif",
+}
+_BLOCK = 1 << 20
+
+_decoder = msgspec.json.Decoder()
+_encoder = msgspec.json.Encoder()
+
+
+@dataclass(frozen=True, slots=True)
+class OutputTarget:
+    """Where one resource's results go, resolved against the project root."""
+
+    spec: str
+    """As written in the manifest (recorded in state, shown to users)."""
+    local_path: Path | None
+    """The file (or folder, for folder outputs) on disk; None for gs:// outputs."""
+    gcs_bucket: str | None = None
+    gcs_prefix: str = ""
+
+    @property
+    def is_folder(self) -> bool:
+        return self.spec.endswith("/")
+
+    @property
+    def is_gcs(self) -> bool:
+        return self.gcs_bucket is not None
+
+    @property
+    def results_location(self) -> str:
+        """The location of the JSONL results, as recorded in state."""
+        if self.is_folder:
+            return self.spec + RESULTS_FILE_IN_FOLDER
+        return self.spec
+
+
+def resolve_output(spec: str, project_root: Path, output_root: str = ".") -> OutputTarget:
+    """Resolve a manifest's `output` and confine local paths under the output root.
+
+    Raises:
+        ConfigError: the path escapes the output root (`..`, absolute, or through a symlink).
+    """
+    if spec.startswith("gs://"):
+        rest = spec[len("gs://") :]
+        bucket, _, prefix = rest.partition("/")
+        if not bucket:
+            raise ConfigError(f"output {spec!r}: a gs:// URL needs a bucket name")
+        return OutputTarget(spec=spec, local_path=None, gcs_bucket=bucket, gcs_prefix=prefix)
+    root = (project_root / output_root).resolve()
+    candidate = (project_root / spec).resolve()
+    if Path(spec).is_absolute() or not candidate.is_relative_to(root):
+        raise ConfigError(f"output {spec!r} is outside the project's output root {root}")
+    return OutputTarget(spec=spec, local_path=candidate)
+
+
+@dataclass(frozen=True, slots=True)
+class WrittenResults:
+    """What a results copy holds, for the state's ResultsRecord."""
+
+    location: str
+    sha256: str
+    bytes: int
+    succeeded: int
+    failed: int
+    failed_keys: tuple[str, ...]
+    """Keys whose result is an error (for `retry_failed_requests`)."""
+
+
+@dataclass(slots=True)
+class _Tally:
+    succeeded: int = 0
+    failed: int = 0
+    failed_keys: list[str] = field(default_factory=list)
+
+
+class _HashingWriter:
+    """A binary file writer that hashes what it writes."""
+
+    def __init__(self, handle: IO[bytes]) -> None:
+        self._handle = handle
+        self.sha256 = hashlib.sha256()
+        self.bytes = 0
+
+    def write(self, data: bytes) -> None:
+        self._handle.write(data)
+        self.sha256.update(data)
+        self.bytes += len(data)
+
+
+@contextlib.contextmanager
+def atomic_file(final: Path) -> Iterator[IO[bytes]]:
+    """A temp file beside `final`, fsynced and renamed over it only if the block succeeds."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".partial", dir=final.parent)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, final)
+        dir_fd = os.open(final.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def iter_jsonl_lines(path: Path) -> Iterator[bytes]:
+    """Every non-blank line of a JSONL file, read in large blocks (bounded memory)."""
+    with path.open("rb") as handle:
+        pending = b""
+        while block := handle.read(_BLOCK):
+            pending += block
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                if line.strip():
+                    yield line
+        if pending.strip():
+            yield pending
+
+
+def _tally(line: Mapping[str, Any], tally: _Tally) -> None:
+    if line.get("error") is not None or line.get("status") is not None:
+        tally.failed += 1
+        tally.failed_keys.append(str(line.get("key", "")))
+    else:
+        tally.succeeded += 1
+
+
+def _extract_images(line: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """Write each inline image of a response to `folder` and replace its data by the file name."""
+    response = line.get("response")
+    if not isinstance(response, dict):
+        return line
+    key = str(line.get("key", "result"))
+    safe_key = "".join(c if c.isalnum() or c in "-_." else "_" for c in key) or "result"
+    index = 0
+    for candidate in response.get("candidates") or []:
+        for part in (candidate.get("content") or {}).get("parts") or []:
+            blob = part.get("inlineData") or part.get("inline_data")
+            if not isinstance(blob, dict):
+                continue
+            mime = str(blob.get("mimeType") or blob.get("mime_type") or "")
+            extension = _IMAGE_EXTENSIONS.get(mime)
+            data = blob.get("data")
+            if extension is None or not isinstance(data, str):
+                continue
+            try:
+                raw = base64.b64decode(data, validate=True)
+            except (binascii.Error, ValueError):
+                continue
+            name = f"{safe_key}{'-' + str(index) if index else ''}{extension}"
+            with atomic_file(folder / name) as handle:
+                handle.write(raw)
+            part.pop("inlineData", None)
+            part.pop("inline_data", None)
+            part["file"] = {"path": name, "mimeType": mime, "bytes": len(raw)}
+            index += 1
+    return line
+
+
+def write_results(
+    lines: Iterable[bytes | dict[str, Any]],
+    target: OutputTarget,
+    staging_dir: Path,
+) -> WrittenResults:
+    """Write normalised result lines (`{"key", "response"|"error"}`) to the target, atomically.
+
+    For a folder target, images are decoded into files beside `results.jsonl`. For gs:// targets
+    the copy is staged in `staging_dir` and then uploaded.
+    """
+    folder: Path | None = None
+    if target.local_path is not None:
+        final = (
+            target.local_path / RESULTS_FILE_IN_FOLDER if target.is_folder else target.local_path
+        )
+        folder = target.local_path if target.is_folder else None
+    else:
+        staging_dir.mkdir(parents=True, exist_ok=True)
+        final = staging_dir / "results.jsonl"
+        folder = staging_dir / "files" if target.is_folder else None
+    tally = _Tally()
+    with atomic_file(final) as handle:
+        writer = _HashingWriter(handle)
+        for item in lines:
+            needs_rewrite = folder is not None or not isinstance(item, bytes)
+            decoded: dict[str, Any] = _decoder.decode(item) if isinstance(item, bytes) else item
+            _tally(decoded, tally)
+            if folder is not None:
+                decoded = _extract_images(decoded, folder)
+            raw = _encoder.encode(decoded) if needs_rewrite else item
+            assert isinstance(raw, bytes)
+            writer.write(raw)
+            writer.write(b"\n")
+    if target.is_gcs:
+        _upload_to_gcs(final, folder, target)
+    return WrittenResults(
+        location=target.results_location,
+        sha256=writer.sha256.hexdigest(),
+        bytes=writer.bytes,
+        succeeded=tally.succeeded,
+        failed=tally.failed,
+        failed_keys=tuple(tally.failed_keys),
+    )
+
+
+def _gcs_object(target: OutputTarget, name: str) -> str:
+    prefix = target.gcs_prefix
+    if target.is_folder or not prefix:
+        return f"{prefix}{name}"
+    return prefix
+
+
+def _upload_to_gcs(results: Path, folder: Path | None, target: OutputTarget) -> None:
+    """Upload a staged copy. Import here: google-cloud-storage is the optional `gcs` extra."""
+    try:
+        from google.cloud import storage
+    except ImportError:  # pragma: no cover - depends on the installed extras
+        raise ConfigError(
+            f"output {target.spec} needs google-cloud-storage",
+            hint="pip install 'reconciler[gcs]'",
+        ) from None
+    assert target.gcs_bucket is not None
+    client = storage.Client()
+    bucket = client.bucket(target.gcs_bucket)
+    if folder is not None and folder.is_dir():
+        for path in sorted(folder.iterdir()):
+            bucket.blob(_gcs_object(target, path.name)).upload_from_filename(str(path))
+    bucket.blob(_gcs_object(target, RESULTS_FILE_IN_FOLDER)).upload_from_filename(
+        str(results), content_type="application/jsonl"
+    )
+
+
+def read_results(location: Path) -> Iterator[dict[str, Any]]:
+    """Every result line of a local results copy, decoded."""
+    for line in iter_jsonl_lines(location):
+        decoded = _decoder.decode(line)
+        if isinstance(decoded, dict):
+            yield decoded
+
+
+def merge_by_key(
+    previous: Iterable[dict[str, Any]], replacements: Iterable[dict[str, Any]]
+) -> Iterator[dict[str, Any]]:
+    """Previous results with the lines whose key has a replacement swapped in, in previous order.
+
+    Replacement keys absent from `previous` are appended. Used by `retry_failed_requests` and
+    incremental re-runs, which run only some keys again.
+    """
+    new_by_key = {str(line.get("key")): line for line in replacements}
+    for line in previous:
+        key = str(line.get("key"))
+        yield new_by_key.pop(key, line)
+    yield from new_by_key.values()
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(_BLOCK):
+            digest.update(block)
+    return digest.hexdigest()

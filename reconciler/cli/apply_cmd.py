@@ -1,0 +1,170 @@
+"""`reconciler apply` and `reconciler destroy`: make the service match git, then wait and collect."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from reconciler.apply.executor import ApplyOptions, Executor
+from reconciler.apply.store import StateStore
+from reconciler.cli.main import CliContext
+from reconciler.cli.plan_cmd import plan_options, render
+from reconciler.cli.reporting import PlainReporter
+from reconciler.cli.session import (
+    PlanRequest,
+    build_plan,
+    load_project_desired,
+    lock_timeout_option,
+    locked_backend,
+    parse_duration,
+    run_with_adapter,
+    system_clock,
+)
+from reconciler.config import Project
+from reconciler.errors import ConfigError, ExitCode
+from reconciler.live.gemini import GeminiAdapter
+from reconciler.manifests.desired import Desired
+from reconciler.plan import planfile
+from reconciler.plan.actions import Plan
+from reconciler.plan.guardrails import raise_for_violations
+from reconciler.state.backend import StateBackend
+
+
+def _confirm(auto_approve: bool, question: str) -> bool:
+    """Ask before changing the world; refuse (as Terraform) when nobody can answer."""
+    if auto_approve:
+        return True
+    if not sys.stdin.isatty():
+        raise ConfigError(
+            "apply needs confirmation, but standard input is not a terminal",
+            hint="pass --auto-approve (CI), or run it in a terminal",
+        )
+    return click.confirm(question, default=False, err=True)
+
+
+def _execute(
+    obj: CliContext,
+    project: Project,
+    desired: Desired,
+    backend: StateBackend,
+    plan: Plan,
+    options: ApplyOptions,
+) -> int:
+    clock = system_clock()
+    reporter = PlainReporter(color=obj.color and sys.stderr.isatty())
+    store = StateStore(backend, backend.read())
+
+    async def work(adapter: GeminiAdapter) -> None:
+        executor = Executor(
+            project=project,
+            desired=desired,
+            adapter=adapter,
+            store=store,
+            clock=clock,
+            reporter=reporter,
+            options=options,
+        )
+        report = await executor.run(plan)
+        if report.unsettled:
+            click.echo(
+                f"{len(report.unsettled)} job(s) still running: {', '.join(report.unsettled)}. "
+                "Run `reconciler apply` again later to collect their results.",
+                err=True,
+            )
+
+    run_with_adapter(project, clock, work)
+    click.echo("Apply complete.", err=True)
+    return ExitCode.OK
+
+
+@click.command("apply")
+@click.argument(
+    "planfile_path",
+    metavar="[PLANFILE]",
+    required=False,
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+)
+@plan_options
+@click.option(
+    "--auto-approve",
+    is_flag=True,
+    help="Do not ask for confirmation (required without a terminal).",
+)
+@click.option(
+    "--wait/--no-wait",
+    default=None,
+    help="Poll until every job settles and collect results (default: on a terminal).",
+)
+@click.option(
+    "--timeout",
+    "timeout",
+    metavar="DURATION",
+    help="Stop waiting after this long (e.g. 30m); the next apply collects.",
+)
+@click.option(
+    "--parallelism",
+    type=click.IntRange(1, 256),
+    help="Service calls at once (default from reconciler.yaml).",
+)
+@click.option(
+    "--prune", is_flag=True, help="Also delete service-side files of forgotten resources."
+)
+@lock_timeout_option
+@click.pass_obj
+def apply(
+    obj: CliContext,
+    planfile_path: Path | None,
+    targets: tuple[str, ...],
+    force_replace: tuple[str, ...],
+    refresh_only: bool,
+    auto_approve: bool,
+    wait: bool | None,
+    timeout: str | None,
+    parallelism: int | None,
+    prune: bool,
+    lock_timeout: str,
+) -> int:
+    """Create, cancel and collect jobs until the service matches the manifests."""
+    project = obj.project()
+    desired = load_project_desired(project)
+    options = ApplyOptions(
+        wait=sys.stdin.isatty() if wait is None else wait,
+        timeout_seconds=parse_duration(timeout) if timeout else None,
+        parallelism=parallelism or project.config.parallelism,
+        prune=prune,
+        targets=targets,
+    )
+    clock = system_clock()
+    with locked_backend(project, lock_timeout) as backend:
+        state = backend.read()
+        if planfile_path is not None:
+            if targets or force_replace or refresh_only:
+                raise ConfigError(
+                    "--target, --replace and --refresh-only are set when planning, not with a saved plan"
+                )
+            made = planfile.loads(planfile_path.read_bytes())
+            planfile.check_plan_current(made, state, desired.manifests_sha256)
+            approved = True
+        else:
+            live = run_with_adapter(
+                project, clock, lambda adapter: adapter.snapshot(include_files=False)
+            )
+            made = build_plan(
+                project,
+                desired,
+                state,
+                live,
+                backend,
+                PlanRequest(targets, force_replace, refresh_only),
+                clock,
+            )
+            click.echo(render(made, "text", color=obj.color and sys.stdout.isatty()), nl=False)
+            raise_for_violations(made)
+            approved = not made.has_changes or _confirm(auto_approve, "Apply these changes?")
+        raise_for_violations(made)
+        if not approved:
+            click.echo("Apply cancelled.", err=True)
+            return ExitCode.ERROR
+        return _execute(obj, project, desired, backend, made, options)

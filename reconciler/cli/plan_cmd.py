@@ -1,0 +1,123 @@
+"""`reconciler plan`: what apply would do, for reviewers (text, JSON, Markdown) and for apply."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from reconciler.cli.main import CliContext
+from reconciler.cli.session import (
+    PlanRequest,
+    build_plan,
+    load_project_desired,
+    opened_backend,
+    run_with_adapter,
+    system_clock,
+)
+from reconciler.errors import ExitCode
+from reconciler.plan import planfile
+from reconciler.plan.actions import Plan
+from reconciler.plan.guardrails import raise_for_violations
+
+
+def render(plan: Plan, output_format: str, *, color: bool) -> str:
+    """The plan in the asked format (imports kept local: only one renderer is needed per run)."""
+    if output_format == "json":
+        from reconciler.render.json import render_json
+
+        return render_json(plan)
+    if output_format == "markdown":
+        from reconciler.render.markdown import render_markdown
+
+        return render_markdown(plan)
+    from reconciler.render.text import render_text
+
+    return render_text(plan, color=color)
+
+
+def plan_options(f: click.decorators.FC) -> click.decorators.FC:
+    for option in reversed(
+        [
+            click.option(
+                "--target",
+                "targets",
+                multiple=True,
+                metavar="NAME",
+                help="Plan only this resource (repeatable).",
+            ),
+            click.option(
+                "--replace",
+                "force_replace",
+                multiple=True,
+                metavar="NAME",
+                help="Replace this resource even if unchanged (repeatable).",
+            ),
+            click.option(
+                "--refresh-only",
+                is_flag=True,
+                help="Only adopt, refresh and collect; never create, replace or cancel.",
+            ),
+        ]
+    ):
+        f = option(f)
+    return f
+
+
+@click.command("plan")
+@plan_options
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Save the plan for `reconciler apply PLANFILE`.",
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json", "markdown"]),
+    default="text",
+    show_default=True,
+)
+@click.option(
+    "--detailed-exitcode", is_flag=True, help="Exit 0 with no changes, 2 with changes, 1 on error."
+)
+@click.pass_obj
+def plan(
+    obj: CliContext,
+    targets: tuple[str, ...],
+    force_replace: tuple[str, ...],
+    refresh_only: bool,
+    out: Path | None,
+    output_format: str,
+    detailed_exitcode: bool,
+) -> int:
+    """Show what apply would change and what it would cost."""
+    project = obj.project()
+    clock = system_clock()
+    desired = load_project_desired(project)
+    with opened_backend(project) as backend:
+        state = backend.read()
+        live = run_with_adapter(
+            project, clock, lambda adapter: adapter.snapshot(include_files=False)
+        )
+        made = build_plan(
+            project,
+            desired,
+            state,
+            live,
+            backend,
+            PlanRequest(targets, force_replace, refresh_only),
+            clock,
+        )
+    color = obj.color and sys.stdout.isatty()
+    click.echo(render(made, output_format, color=color), nl=False)
+    raise_for_violations(made)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(planfile.dumps(made))
+        click.echo(f"Saved the plan to {out}; apply it with `reconciler apply {out}`.", err=True)
+    if detailed_exitcode and made.has_changes:
+        return ExitCode.CHANGES
+    return ExitCode.OK

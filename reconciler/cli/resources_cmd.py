@@ -1,0 +1,192 @@
+"""`reconciler results`, `destroy` and `import`: per-resource commands around apply."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from reconciler.apply.executor import ApplyOptions
+from reconciler.cli.apply_cmd import _confirm, _execute
+from reconciler.cli.main import CliContext
+from reconciler.cli.plan_cmd import render
+from reconciler.cli.session import (
+    PlanRequest,
+    build_plan,
+    load_project_desired,
+    lock_timeout_option,
+    locked_backend,
+    opened_backend,
+    run_with_adapter,
+    system_clock,
+)
+from reconciler.errors import ExitCode, PlanError, StateError
+from reconciler.live.tags import IdentityTag
+from reconciler.manifests.desired import Desired
+from reconciler.state.document import JobAttempt, ResourceRecord
+
+
+@click.command("results")
+@click.argument("name")
+@click.option("--print", "print_", is_flag=True, help="Stream the results JSONL to stdout.")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+)
+@click.pass_obj
+def results(obj: CliContext, name: str, print_: bool, output_format: str) -> int:
+    """Where a resource's results are, and how many succeeded and failed."""
+    project = obj.project()
+    with opened_backend(project) as backend:
+        state = backend.read()
+    record = state.resources.get(name)
+    if record is None:
+        raise StateError(
+            f"no resource named {name!r} in the state", hint="see `reconciler state list`"
+        )
+    collected = record.results
+    if collected is None:
+        current = record.current_attempt
+        where = f" (attempt {current.number} is {current.state.value})" if current else ""
+        raise StateError(
+            f"{name} has no collected results yet{where}", hint="run `reconciler apply`"
+        )
+    if print_:
+        if collected.location.startswith("gs://"):
+            from google.cloud import storage
+
+            bucket, _, blob = collected.location[len("gs://") :].partition("/")
+            with storage.Client().bucket(bucket).blob(blob).open("rb") as handle:
+                while chunk := handle.read(1 << 20):
+                    sys.stdout.buffer.write(chunk)
+        else:
+            with (project.root / collected.location).open("rb") as handle:
+                while chunk := handle.read(1 << 20):
+                    sys.stdout.buffer.write(chunk)
+        return ExitCode.OK
+    if output_format == "json":
+        click.echo(
+            json.dumps(
+                {"resource": name, **collected.model_dump(mode="json")}, indent=2, sort_keys=True
+            )
+        )
+        return ExitCode.OK
+    click.echo(
+        f"{name}: {collected.succeeded} succeeded, {collected.failed} failed\n"
+        f"  location:  {collected.location}\n"
+        f"  sha256:    {collected.sha256}\n"
+        f"  bytes:     {collected.bytes}\n"
+        f"  collected: {collected.collected_at.isoformat(timespec='seconds')}\n"
+        f"  attempts:  {', '.join(str(n) for n in collected.from_attempts)}"
+    )
+    return ExitCode.OK
+
+
+@click.command("destroy")
+@click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
+@click.option(
+    "--target", "targets", multiple=True, metavar="NAME", help="Only this resource (repeatable)."
+)
+@click.option("--prune", is_flag=True, help="Also delete service-side input and output files.")
+@lock_timeout_option
+@click.pass_obj
+def destroy(
+    obj: CliContext, auto_approve: bool, targets: tuple[str, ...], prune: bool, lock_timeout: str
+) -> int:
+    """Cancel every managed running job and forget every resource. Results stay where they are."""
+    project = obj.project()
+    clock = system_clock()
+    nothing = Desired(resources={}, manifests_sha256="destroy")
+    with locked_backend(project, lock_timeout) as backend:
+        state = backend.read()
+        live = run_with_adapter(project, clock, lambda a: a.snapshot(include_files=False))
+        made = build_plan(
+            project, nothing, state, live, backend, PlanRequest(targets=targets), clock
+        )
+        click.echo(render(made, "text", color=obj.color and sys.stdout.isatty()), nl=False)
+        if not made.has_changes:
+            return ExitCode.OK
+        if not _confirm(auto_approve, "Cancel and forget these resources?"):
+            click.echo("Destroy cancelled.", err=True)
+            return ExitCode.ERROR
+        options = ApplyOptions(wait=False, parallelism=project.config.parallelism, prune=prune)
+        return _execute(obj, project, nothing, backend, made, options)
+
+
+@click.command("import")
+@click.argument("name")
+@click.argument("job_name", metavar="BATCH_JOB_NAME")
+@lock_timeout_option
+@click.pass_obj
+def import_(obj: CliContext, name: str, job_name: str, lock_timeout: str) -> int:
+    """Adopt an existing service job (batches/...) as the current attempt of manifest NAME."""
+    project = obj.project()
+    clock = system_clock()
+    desired = load_project_desired(project)
+    resource = desired.resources.get(name)
+    if resource is None:
+        raise PlanError(
+            f"no manifest named {name!r}", hint="import needs the manifest the job belongs to"
+        )
+    if not job_name.startswith("batches/"):
+        job_name = f"batches/{job_name}"
+
+    with locked_backend(project, lock_timeout) as backend:
+        state = backend.read()
+        if any(a.job_name == job_name for r in state.resources.values() for a in r.attempts):
+            raise StateError(f"{job_name} is already in the state")
+        job = run_with_adapter(project, clock, lambda a: a.get_job(job_name))
+        if job is None:
+            raise StateError(f"the service has no job {job_name}")
+        existing = state.resources.get(name)
+        number = max((a.number for a in existing.attempts), default=0) + 1 if existing else 1
+        attempt = JobAttempt(
+            number=number,
+            tag=str(IdentityTag(name, resource.spec_hash, number)),
+            spec_hash=resource.spec_hash,
+            job_name=job.name,
+            state=job.state,
+            intent_at=job.create_time or clock.now(),
+            created_at=job.create_time,
+            updated_at=job.update_time,
+            ended_at=job.end_time,
+            output_file=job.output_file,
+        )
+        base = existing or ResourceRecord(name=name, spec_hash=resource.spec_hash)
+        record = base.model_copy(
+            update={
+                "spec_hash": resource.spec_hash,
+                "replacing": resource.replacing_fields(),
+                "in_place": resource.in_place_fields(),
+                "attempts": (*base.attempts, attempt),
+            }
+        )
+        backend.write(state.with_resource(record), state.serial)
+    click.echo(f"Imported {job.name} ({job.state.value}) as attempt {number} of {name}.", err=True)
+    return ExitCode.OK
+
+
+@click.command("status")
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.pass_obj
+def status(obj: CliContext, output_format: str) -> int:
+    """Per resource: desired vs recorded vs live state, attempts, results and the next action."""
+    from reconciler.render.status import render_status_json, render_status_text, status_rows
+
+    project = obj.project()
+    clock = system_clock()
+    desired = load_project_desired(project)
+    with opened_backend(project) as backend:
+        state = backend.read()
+        live = run_with_adapter(project, clock, lambda a: a.snapshot(include_files=False))
+        made = build_plan(project, desired, state, live, backend, PlanRequest(), clock)
+    rows = status_rows(desired, state, live, made)
+    if output_format == "json":
+        click.echo(render_status_json(rows))
+    else:
+        click.echo(render_status_text(rows, color=obj.color and sys.stdout.isatty()), nl=False)
+    return ExitCode.OK

@@ -1,0 +1,126 @@
+"""Wiring shared by plan, apply, status and friends: desired, state, live, plan, in one place."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import click
+
+from reconciler.apply.executor import load_key_digests
+from reconciler.clock import Clock, SystemClock
+from reconciler.config import Project
+from reconciler.errors import ConfigError
+from reconciler.live.gemini import GeminiAdapter, open_adapter
+from reconciler.live.snapshot import Live
+from reconciler.manifests.loader import load_desired
+from reconciler.manifests.desired import Desired
+from reconciler.plan.actions import Plan
+from reconciler.plan.cost import default_price_table
+from reconciler.plan.planner import make_plan
+from reconciler.state.backend import LockInfo, StateBackend, open_backend
+from reconciler.state.document import State
+
+T = TypeVar("T")
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(text: str) -> float:
+    """`30s`, `5m`, `1h`, `500ms` or plain seconds -> seconds.
+
+    Raises:
+        ConfigError: not a duration.
+    """
+    match = _DURATION.match(text)
+    if match is None:
+        raise ConfigError(f"invalid duration {text!r}: expected e.g. 0, 30s, 5m, 1h, 500ms")
+    return float(match.group(1)) * _UNIT_SECONDS[match.group(2) or "s"]
+
+
+def lock_timeout_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--lock-timeout",
+        default="0s",
+        show_default=True,
+        metavar="DURATION",
+        help="How long to wait for the state lock (e.g. 30s, 5m); 0 fails at once if it is held.",
+    )(f)
+
+
+@contextmanager
+def opened_backend(project: Project) -> Iterator[StateBackend]:
+    backend = open_backend(project)
+    try:
+        yield backend
+    finally:
+        backend.close()
+
+
+@contextmanager
+def locked_backend(project: Project, lock_timeout: str) -> Iterator[StateBackend]:
+    """The backend with the lock held, for a command that reads, changes and writes the state."""
+    timeout = parse_duration(lock_timeout)
+    # The command path only, never argv: flags may carry a URL with a password.
+    operation = click.get_current_context().command_path
+    with opened_backend(project) as backend, backend.lock(LockInfo.new(operation), timeout=timeout):
+        yield backend
+
+
+def run_with_adapter(
+    project: Project, clock: Clock, work: Callable[[GeminiAdapter], Awaitable[T]]
+) -> T:
+    """Open the adapter for the project's endpoint, run `work`, close it. One event loop."""
+
+    async def main() -> T:
+        async with open_adapter(project, clock=clock) as adapter:
+            return await work(adapter)
+
+    return asyncio.run(main())
+
+
+@dataclass(frozen=True, slots=True)
+class PlanRequest:
+    targets: tuple[str, ...] = ()
+    force_replace: tuple[str, ...] = ()
+    refresh_only: bool = False
+
+
+def build_plan(
+    project: Project,
+    desired: Desired,
+    state: State,
+    live: Live,
+    backend: StateBackend,
+    request: PlanRequest,
+    clock: Clock,
+) -> Plan:
+    """The plan for this project now, with its price table and guardrails."""
+    config = project.config
+    return make_plan(
+        desired,
+        state,
+        live,
+        created_at=clock.now(),
+        previous_key_digests=load_key_digests(backend, state),
+        targets=request.targets,
+        force_replace=request.force_replace,
+        refresh_only=request.refresh_only,
+        prices=default_price_table().with_overrides(config.prices),
+        guardrails=config.guardrails,
+    )
+
+
+def load_project_desired(project: Project, paths: Sequence[str] = ()) -> Desired:
+    from pathlib import Path
+
+    return load_desired(project, [Path(p) for p in paths] or None)
+
+
+def system_clock() -> Clock:
+    return SystemClock()
