@@ -149,6 +149,11 @@ PY
 commit_state() {
   local state_file top branch
   state_file="$(state_path)"
+  if [ ! -f "$state_file" ]; then
+    log "no state file at $state_file (nothing was applied); nothing to commit"
+    set_output state_committed false
+    return 0
+  fi
   top="$(git -C "$(dirname "$state_file")" rev-parse --show-toplevel)"
   local paths=("$state_file")
   if [ -d "$(dirname "$state_file")/blobs" ]; then paths+=("$(dirname "$state_file")/blobs"); fi
