@@ -460,13 +460,16 @@ class Routes:
             file_ttl=settings.file_ttl_seconds / settings.time_scale,
         )
         await run_in_threadpool(self.s.store.insert_batch, row)
+        row = await run_in_threadpool(jobs.settle, self.s.store, row, now)  # job_seconds=0
         return JSONResponse(wire.operation_json(row, now, None))
 
-    async def _settled(self, batch_id: str) -> BatchRow:
+    async def _settled(self, batch_id: str, now: float) -> BatchRow:
+        # One `now` for settling and rendering: with two clock reads a job could be settled as
+        # RUNNING and rendered as SUCCEEDED, without its output.
         batch = await run_in_threadpool(self.s.store.get_batch, batch_id)
         if batch is None:
             raise _Reject(wire.error(404, f"Batch batches/{batch_id} not found."))
-        return await run_in_threadpool(jobs.settle, self.s.store, batch, self.s.clock())
+        return await run_in_threadpool(jobs.settle, self.s.store, batch, now)
 
     async def batch_item(self, request: Request) -> Response:
         _version(request)
@@ -475,12 +478,11 @@ class Routes:
             await self._guard(request, "batches.cancel" if verb == "cancel" else "batches.unknown")
             if verb != "cancel":
                 return wire.error(404, f"Method {verb!r} not found.")
-            batch = await self._settled(batch_id)
+            now = self.s.clock()
+            batch = await self._settled(batch_id, now)
             # Cancel is instantly terminal (no CANCELLING state); on a finished job it is a no-op.
-            if jobs.derive(batch, self.s.clock()).state not in jobs.TERMINAL:
-                await run_in_threadpool(
-                    self.s.store.end_batch, batch_id, jobs.CANCELLED, self.s.clock()
-                )
+            if jobs.derive(batch, now).state not in jobs.TERMINAL:
+                await run_in_threadpool(self.s.store.end_batch, batch_id, jobs.CANCELLED, now)
             return JSONResponse({})
         if request.method == "DELETE":
             await self._guard(request, "batches.delete")
@@ -490,9 +492,10 @@ class Routes:
         await self._guard(request, "batches.get")
         if verb:
             return wire.error(404, f"Method {verb!r} not found.")
-        batch = await self._settled(batch_id)
+        now = self.s.clock()
+        batch = await self._settled(batch_id, now)
         responses = await run_in_threadpool(jobs.inline_responses, self.s.store, batch)
-        return JSONResponse(wire.operation_json(batch, self.s.clock(), responses))
+        return JSONResponse(wire.operation_json(batch, now, responses))
 
     async def batches_list(self, request: Request) -> Response:
         await self._guard(request, "batches.list")
