@@ -152,7 +152,8 @@ def _explain(line: bytes, lineno: int, task: Task, out: _Partial) -> None:
         if "truncated" in text:
             problem(len(line.rstrip()) + 1, "invalid JSON: the line ends before the value does")
         else:
-            problem(_byte_column(text), f"invalid JSON: {text.removeprefix('JSON is malformed: ')}")
+            reason = _BYTE_AT.sub("", text.removeprefix("JSON is malformed: ")).strip()
+            problem(_byte_column(text), f"invalid JSON: {reason}")
         return
     problems, media = check_line(value, task)
     for item in problems:
@@ -293,7 +294,7 @@ def scan_jsonl(
     hasher.join()
     sha256, total = hashed
 
-    keys, repeats, media_uses = _merge(partials, diagnostics, shown)
+    keys, repeats, media_uses, hidden = _merge(partials, diagnostics, shown)
     if repeats:
         diagnostics.extend(_duplicate_diagnostics(path, shown, {key for key, _ in repeats}))
     if not keys and not diagnostics:
@@ -316,9 +317,11 @@ def scan_jsonl(
         keys_sha256=keys_sha256(keys, _merged_order(partials, len(keys))),
         key_digests=HexDigests(keys),
     )
-    diagnostics.sort(
-        key=lambda d: (d.location.line if d.location else 0, d.location.column if d.location else 0)
-    )
+    diagnostics.sort(key=lambda d: (d.location.line, d.location.column) if d.location else (0, 0))
+    if hidden > 0:
+        # Last, after the lines it summarises.
+        more = f"{hidden:,} more problem(s) in this file not shown"
+        diagnostics.append(Diagnostic(more, SourceLocation(shown)))
     return JsonlScan(digest, tuple(diagnostics), media)
 
 
@@ -334,7 +337,7 @@ def _merged_order(partials: list[_Partial], distinct: int) -> list[str]:
 
 def _merge(
     partials: list[_Partial], diagnostics: list[Diagnostic], shown: str
-) -> tuple[dict[str, bytes], list[tuple[str, int]], list[tuple[str, str | None, int, int]]]:
+) -> tuple[dict[str, bytes], list[tuple[str, int]], list[tuple[str, str | None, int, int]], int]:
     """Join the workers' findings: renumber lines, and count keys seen in both halves as repeats
     (their exact lines are found again by `_duplicate_diagnostics`; workers keep no line per key)."""
     keys = partials[0].keys
@@ -354,11 +357,8 @@ def _merge(
                 reported += 1
         media.extend((path, mime, offset + line, column) for path, mime, line, column in part.media)
         offset += part.lines
-    total = sum(p.problem_count for p in partials)
-    if total > reported:
-        more = f"{total - reported:,} more problem(s) in this file not shown"
-        diagnostics.append(Diagnostic(more, SourceLocation(shown)))
-    return keys, repeats, media
+    hidden = sum(p.problem_count for p in partials) - reported
+    return keys, repeats, media, hidden
 
 
 def _duplicate_diagnostics(path: Path, shown: str, wanted: set[str]) -> list[Diagnostic]:

@@ -1,0 +1,125 @@
+"""The streamed JSONL scanner: one pass, same answers on the fast and slow paths and in parallel."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from reconciler.manifests import jsonl
+from reconciler.manifests.jsonl import iter_requests, scan_jsonl
+from reconciler.manifests.model import Task
+from reconciler.manifests.requests import check_line, line_decoder, request_digest
+
+
+def _lines(count: int, start: int = 0) -> str:
+    return "".join(
+        json.dumps({"key": f"k{i}", "request": {"contents": [{"parts": [{"text": f"t{i}"}]}]}})
+        + "\n"
+        for i in range(start, start + count)
+    )
+
+
+def test_fast_and_slow_paths_give_the_same_digest() -> None:
+    line = b'{"key": "a", "request": {"contents": [{"role": "user", "parts": [{"text": "x"}]}], "generationConfig": {"temperature": 0.2}}}'
+    typed = line_decoder(Task.GENERATE).decode(line)
+    plain = msgspec.json.decode(line)
+    assert request_digest(typed.request) == request_digest(plain["request"])
+    assert check_line(plain, Task.GENERATE) == ([], [])
+
+
+def test_two_workers_find_exactly_what_one_finds(tmp_path: Path) -> None:
+    path = tmp_path / "in.jsonl"
+    text = (
+        _lines(3000) + "not json\n" + _lines(3000, 3000) + _lines(1, 10)
+    )  # k10 repeats, far apart
+    path.write_text(text)
+    one = scan_jsonl(path, Task.GENERATE, tmp_path, workers=1)
+    two = scan_jsonl(path, Task.GENERATE, tmp_path, workers=2)
+    assert one.digest == two.digest or (
+        one.digest.sha256 == two.digest.sha256
+        and one.digest.keys_sha256 == two.digest.keys_sha256
+        and dict(one.digest.key_digests) == dict(two.digest.key_digests)
+        and one.digest.request_count == two.digest.request_count == 6001
+    )
+    assert [str(d) for d in one.diagnostics] == [str(d) for d in two.diagnostics]
+    assert [str(d.location) for d in two.diagnostics] == ["in.jsonl:3001:5", "in.jsonl:6002:1"]
+    assert two.diagnostics[1].message == "duplicate key 'k10' (first used at line 11)"
+
+
+def test_duplicate_keys_straddling_the_worker_split_are_found(tmp_path: Path) -> None:
+    path = tmp_path / "in.jsonl"
+    path.write_text(_lines(2000) + _lines(1, 5))
+    scan = scan_jsonl(path, Task.GENERATE, tmp_path, workers=2)
+    assert [(str(d.location), d.message) for d in scan.diagnostics] == [
+        ("in.jsonl:2001:1", "duplicate key 'k5' (first used at line 6)")
+    ]
+
+
+def test_last_line_without_newline_blank_lines_and_crlf_are_accepted(tmp_path: Path) -> None:
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(
+        _lines(2).replace("\n", "\r\n").encode() + b"\n\n" + _lines(1, 2).rstrip("\n").encode()
+    )
+    scan = scan_jsonl(path, Task.GENERATE, tmp_path)
+    assert scan.diagnostics == ()
+    assert sorted(scan.digest.key_digests) == ["k0", "k1", "k2"]
+
+
+def test_a_flood_of_bad_lines_is_summarised_after_the_first_fifty(tmp_path: Path) -> None:
+    path = tmp_path / "in.jsonl"
+    path.write_text("oops\n" * 500)
+    scan = scan_jsonl(path, Task.GENERATE, tmp_path)
+    assert len(scan.diagnostics) == 51
+    assert scan.diagnostics[0].message == "invalid JSON: invalid character"
+    assert scan.diagnostics[-1].message == "450 more problem(s) in this file not shown"
+
+
+def test_input_over_the_files_api_limit_suggests_shards(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(jsonl, "MAX_INPUT_FILE_BYTES", 100)
+    path = tmp_path / "in.jsonl"
+    path.write_text(_lines(5))
+    scan = scan_jsonl(path, Task.GENERATE, tmp_path)
+    assert len(scan.diagnostics) == 1
+    assert scan.diagnostics[0].message.startswith("input file is ")
+    assert (
+        scan.diagnostics[0].hint
+        == "set `spec.shards.max_bytes` (e.g. 1GiB) so apply splits it into several jobs"
+    )
+
+
+def test_embed_lines_accept_both_spellings_and_reject_generation_fields(tmp_path: Path) -> None:
+    path = tmp_path / "in.jsonl"
+    path.write_text(
+        '{"key": "a", "request": {"content": {"parts": [{"text": "x"}]}, "output_dimensionality": 8}}\n'
+        '{"key": "b", "request": {"content": {"parts": [{"text": "y"}]}, "outputDimensionality": 8, "taskType": "RETRIEVAL_DOCUMENT"}}\n'
+        '{"key": "c", "request": {"content": {"parts": [{"text": "z"}]}, "generationConfig": {}}}\n'
+        '{"key": "d", "request": {"content": {"parts": [{"text": "z"}]}, "output_dimensionality": 0}}\n'
+    )
+    scan = scan_jsonl(path, Task.EMBED, tmp_path)
+    assert [(str(d.location), d.hint) for d in scan.diagnostics] == [
+        ("in.jsonl:3:65", "embed requests take `output_dimensionality` and `task_type` directly"),
+        ("in.jsonl:4:65", None),
+    ]
+    assert (
+        scan.diagnostics[1].message
+        == "request.output_dimensionality: `output_dimensionality` must be a positive integer, got 0"
+    )
+
+
+def test_iter_requests_streams_keys_and_request_bytes_as_written(tmp_path: Path) -> None:
+    path = tmp_path / "in.jsonl"
+    path.write_text(
+        '{"key": "a", "request": {"contents": []}}\n\n{"key": "b", "request": {"x": 1}}'
+    )
+    assert list(iter_requests(path)) == [(1, "a", b'{"contents": []}'), (3, "b", b'{"x": 1}')]
+
+
+def test_an_unreadable_input_is_a_diagnostic_not_an_exception(tmp_path: Path) -> None:
+    scan = scan_jsonl(tmp_path / "missing.jsonl", Task.GENERATE, tmp_path)
+    assert not scan.ok
+    assert "cannot be read" in scan.diagnostics[0].message
