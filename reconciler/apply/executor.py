@@ -310,6 +310,9 @@ class Executor:
         resource = self._resource(action.resource)
         number = action.next_attempt or 1
         purpose = action.purpose or AttemptPurpose.FULL
+        if action.kind is not ActionKind.REPLACE and action.job_names:
+            # A resubmit follows jobs that ended badly: record how they ended first.
+            await self._record_live_states(action.resource, action.job_names)
         only_keys = await self._keys_to_run(resource, purpose)
         if only_keys is not None and not only_keys:
             self._emit(EventKind.WARNING, resource.name, "no request needs a run; nothing created")
@@ -589,18 +592,24 @@ class Executor:
         await self._store.update_record(action.resource, adopt)
         self._emit(EventKind.STEP, action.resource, f"adopted {', '.join(action.job_names)}")
 
-    async def _refresh(self, action: Action) -> None:
+    async def _record_live_states(self, resource: str, job_names: Sequence[str]) -> None:
+        """Copy the live state of these jobs into their recorded attempts."""
         live = self._live
         assert live is not None
+        if resource not in self._store.state.resources:
+            return
 
         def refresh(record: ResourceRecord) -> ResourceRecord:
-            for name in action.job_names:
+            for name in job_names:
                 job = live.jobs.get(name)
                 if job is not None:
                     record = _with_live_state(record, job)
             return record
 
-        await self._store.update_record(action.resource, refresh)
+        await self._store.update_record(resource, refresh)
+
+    async def _refresh(self, action: Action) -> None:
+        await self._record_live_states(action.resource, action.job_names)
         await self._sync_fields(action.resource)
 
     async def _collect(self, action: Action) -> None:

@@ -70,7 +70,16 @@ def check_plan_current(plan: Plan, state: State, manifests_sha256: str) -> None:
         StalePlanError: a different lineage ("does not match the state"), or a different serial
             or manifests hash ("stale").
     """
-    if plan.state_lineage != state.lineage:
+    # A state that was never written gets a fresh lineage on every read, so a plan made before
+    # the first apply cannot name it: as Terraform, accept it while the state is still empty.
+    never_written = plan.state_serial == 0 and state.serial == 0 and not state.resources
+    if plan.state_lineage != state.lineage and plan.state_serial == 0 and state.serial > 0:
+        raise StalePlanError(
+            f"saved plan is stale: it was made before the state was first written, and the "
+            f"state is now at serial {state.serial}",
+            hint="make a new plan: the state changed since this one was saved",
+        )
+    if plan.state_lineage != state.lineage and not never_written:
         raise StalePlanError(
             f"saved plan does not match the given state: it was made for state lineage "
             f"{plan.state_lineage}, the state's lineage is {state.lineage}",
