@@ -85,11 +85,6 @@ def test_apply_of_saved_plan_commits_state_back_and_pushes_it(gitops_repo: GitOp
     assert git(gitops_repo.root, "status", "--porcelain", "--", STATE_FILE) == ""
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="planfile.check_plan_current compares the lineage of a state that was never written "
-    "(each command invents a fresh one), so a project's first saved plan is refused",
-)
 def test_plan_saved_before_the_first_apply_can_be_applied(gitops_repo: GitOpsRepo) -> None:
     # The first pull request of a project is planned before any state exists; its apply on
     # merge must accept that plan (Terraform skips the lineage check for a state never written).
