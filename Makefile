@@ -6,7 +6,8 @@ setup:
 
 # The main job: apply the repository's own manifests/ against the embedded emulator (no API key).
 demo: setup
-	.venv/bin/reconciler --endpoint emulator emulator demo
+	.venv/bin/reconciler apply --auto-approve --wait
+	.venv/bin/reconciler status
 
 # Everything CI runs: lint, types, architecture contracts, and the test suite (not the slow marks).
 test: setup
