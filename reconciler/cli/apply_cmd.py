@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from reconciler.apply.executor import ApplyOptions, Executor
 from reconciler.apply.store import StateStore
 from reconciler.cli.main import CliContext
 from reconciler.cli.plan_cmd import plan_options, render
-from reconciler.cli.reporting import PlainReporter
+from reconciler.cli.reporting import PlainReporter, RichReporter
 from reconciler.cli.session import (
     PlanRequest,
     build_plan,
@@ -53,7 +54,10 @@ def _execute(
     options: ApplyOptions,
 ) -> int:
     clock = system_clock()
-    reporter = PlainReporter(color=obj.color and sys.stderr.isatty())
+    interactive = sys.stderr.isatty()
+    reporter: PlainReporter | RichReporter = (
+        RichReporter(color=obj.color) if interactive else PlainReporter(color=False)
+    )
     store = StateStore(backend, backend.read())
 
     async def work(adapter: GeminiAdapter) -> None:
@@ -74,7 +78,10 @@ def _execute(
                 err=True,
             )
 
-    run_with_adapter(project, clock, work)
+    with contextlib.ExitStack() as stack:
+        if isinstance(reporter, RichReporter):
+            stack.enter_context(reporter)
+        run_with_adapter(project, clock, work)
     click.echo("Apply complete.", err=True)
     return ExitCode.OK
 
