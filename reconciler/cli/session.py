@@ -17,8 +17,8 @@ from reconciler.config import Project
 from reconciler.errors import ConfigError
 from reconciler.live.gemini import GeminiAdapter, open_adapter
 from reconciler.live.snapshot import Live
-from reconciler.manifests.loader import load_desired
 from reconciler.manifests.desired import Desired
+from reconciler.manifests.loader import load_desired
 from reconciler.plan.actions import Plan
 from reconciler.plan.cost import default_price_table
 from reconciler.plan.planner import make_plan
