@@ -10,63 +10,20 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import click
 
 from reconciler.cli.main import CliContext
+from reconciler.cli.session import (
+    lock_timeout_option,
+    locked_backend,
+    opened_backend,
+)
 from reconciler.errors import ConfigError, StateError
 from reconciler.manifests.model import RESOURCE_NAME_PATTERN
 from reconciler.state import codec
-from reconciler.state.backend import LockInfo, StateBackend, open_backend
 from reconciler.state.document import State
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
-def parse_duration(text: str) -> float:
-    """`30s`, `5m`, `1h`, `500ms` or plain seconds -> seconds.
-
-    Raises:
-        ConfigError: not a duration.
-    """
-    match = _DURATION.match(text)
-    if match is None:
-        raise ConfigError(f"invalid duration {text!r}: expected e.g. 0, 30s, 5m, 1h, 500ms")
-    return float(match.group(1)) * _UNIT_SECONDS[match.group(2) or "s"]
-
-
-def _lock_timeout_option(f: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option(
-        "--lock-timeout",
-        default="0s",
-        show_default=True,
-        metavar="DURATION",
-        help="How long to wait for the state lock (e.g. 30s, 5m); 0 fails at once if it is held.",
-    )(f)
-
-
-@contextmanager
-def _backend(obj: CliContext) -> Iterator[StateBackend]:
-    backend = open_backend(obj.project())
-    try:
-        yield backend
-    finally:
-        backend.close()
-
-
-@contextmanager
-def _locked(obj: CliContext, lock_timeout: str) -> Iterator[StateBackend]:
-    """The backend with the lock held, for a command that reads, changes and writes the state."""
-    timeout = parse_duration(lock_timeout)
-    # The command path only, never argv: flags may carry a URL with a password.
-    operation = click.get_current_context().command_path
-    with _backend(obj) as backend, backend.lock(LockInfo.new(operation), timeout=timeout):
-        yield backend
 
 
 def _say(message: str) -> None:
@@ -87,7 +44,7 @@ def state() -> None:
 @click.pass_obj
 def list_(obj: CliContext) -> None:
     """Print the name of every resource in the state, one per line."""
-    with _backend(obj) as backend:
+    with opened_backend(obj.project()) as backend:
         current = backend.read()
     for name in sorted(current.resources):
         click.echo(name)
@@ -98,7 +55,7 @@ def list_(obj: CliContext) -> None:
 @click.pass_obj
 def show(obj: CliContext, name: str) -> None:
     """Print one resource's record as JSON."""
-    with _backend(obj) as backend:
+    with opened_backend(obj.project()) as backend:
         current = backend.read()
     _require(current, name)
     record = current.resources[name].model_dump(mode="json")
@@ -107,11 +64,11 @@ def show(obj: CliContext, name: str) -> None:
 
 @state.command("rm")
 @click.argument("names", nargs=-1, required=True)
-@_lock_timeout_option
+@lock_timeout_option
 @click.pass_obj
 def rm(obj: CliContext, names: tuple[str, ...], lock_timeout: str) -> None:
     """Forget resources: the state stops tracking them; their jobs and results are untouched."""
-    with _locked(obj, lock_timeout) as backend:
+    with locked_backend(obj.project(), lock_timeout) as backend:
         current = backend.read()
         for name in names:
             _require(current, name)
@@ -125,7 +82,7 @@ def rm(obj: CliContext, names: tuple[str, ...], lock_timeout: str) -> None:
 @state.command("mv")
 @click.argument("old")
 @click.argument("new")
-@_lock_timeout_option
+@lock_timeout_option
 @click.pass_obj
 def mv(obj: CliContext, old: str, new: str, lock_timeout: str) -> None:
     """Rename a resource in the state (after renaming its manifest's metadata.name)."""
@@ -133,7 +90,7 @@ def mv(obj: CliContext, old: str, new: str, lock_timeout: str) -> None:
         raise ConfigError(
             f"invalid resource name {new!r}: lower-case letters, digits and -, at most 63"
         )
-    with _locked(obj, lock_timeout) as backend:
+    with locked_backend(obj.project(), lock_timeout) as backend:
         current = backend.read()
         _require(current, old)
         if new in current.resources:
@@ -146,7 +103,7 @@ def mv(obj: CliContext, old: str, new: str, lock_timeout: str) -> None:
 @click.pass_obj
 def pull(obj: CliContext) -> None:
     """Print the whole state document (JSON) as stored."""
-    with _backend(obj) as backend:
+    with opened_backend(obj.project()) as backend:
         current = backend.read()
     sys.stdout.buffer.write(codec.encode(current))
     sys.stdout.flush()
@@ -155,7 +112,7 @@ def pull(obj: CliContext) -> None:
 @state.command("push")
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
 @click.option("--force", is_flag=True, help="Overwrite even a state with a newer serial.")
-@_lock_timeout_option
+@lock_timeout_option
 @click.pass_obj
 def push(obj: CliContext, file: Path, force: bool, lock_timeout: str) -> None:
     """Replace the stored state with FILE (`-` for stdin).
@@ -170,7 +127,7 @@ def push(obj: CliContext, file: Path, force: bool, lock_timeout: str) -> None:
     except OSError as exc:
         raise StateError(f"cannot read {source}: {exc.strerror}") from None
     pushed = codec.decode(data, source=source)
-    with _locked(obj, lock_timeout) as backend:
+    with locked_backend(obj.project(), lock_timeout) as backend:
         current = backend.read()
         exists = current.serial > 0
         if exists and pushed.lineage != current.lineage:
@@ -197,6 +154,6 @@ def force_unlock(obj: CliContext, lock_id: str) -> None:
 
     The id is the one an error names: `state ... is locked by ... lock id <LOCK_ID>`.
     """
-    with _backend(obj) as backend:
+    with opened_backend(obj.project()) as backend:
         holder = backend.force_unlock(lock_id)
     _say(f"Released the lock {lock_id} held by {holder.describe()}.")

@@ -202,7 +202,7 @@ def test_locked_state_names_holder_and_force_unlock_frees_it(
     [("0", 0.0), ("30s", 30.0), ("5m", 300.0), ("1h", 3600.0), ("250ms", 0.25), ("1.5", 1.5)],
 )
 def test_lock_timeout_durations(text: str, seconds: float) -> None:
-    from reconciler.cli.state_cmd import parse_duration
+    from reconciler.cli.session import parse_duration
 
     assert parse_duration(text) == seconds
 
