@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any
@@ -294,6 +294,13 @@ def _plan_replace(
         and all(e.path.startswith("source.") for e in replacing)
     )
     if incremental and changes is not None and changes.to_run == 0:
+        retry = _settled(
+            ctx, resource, record, max((m.attempt.number for m in members), default=0), diff
+        )
+        if retry.kind is ActionKind.RESUBMIT:
+            # Nothing new to run, but kept results include failures the policy retries.
+            reused = max(changes.unchanged - retry.requests, 0)
+            return replace(retry, request_changes=changes, reused_requests=reused)
         return Action(
             ActionKind.UPDATE,
             resource.name,
@@ -338,7 +345,10 @@ def _plan_existing(ctx: _Context, resource: DesiredResource, record: ResourceRec
     number, members = _members(ctx, record)
     applied_hash = members[-1].attempt.spec_hash if members else record.spec_hash
     forced = name in ctx.force_replace
-    hash_changed = applied_hash != resource.spec_hash or record.spec_hash != resource.spec_hash
+    # Either hash matching means the desired spec is applied: the record's spec_hash may lag
+    # behind an intent recorded for a new spec (replacing on it would duplicate that intent's
+    # job), and an UPDATE that needed no run moves the record's hash but not the attempt's.
+    hash_changed = resource.spec_hash not in (applied_hash, record.spec_hash)
 
     # A record written without field copies (import, older tool) cannot be diffed; skip it.
     diff: tuple[DiffEntry, ...] = ()
@@ -367,6 +377,20 @@ def _plan_existing(ctx: _Context, resource: DesiredResource, record: ResourceRec
 
     if hash_changed or forced:
         return _plan_replace(ctx, resource, record, members, diff, forced)
+
+    if members and applied_hash != resource.spec_hash:
+        # The record already carries the desired spec but its newest attempt ran an older one:
+        # an UPDATE found nothing to re-run, so the results stand for the desired spec.
+        if _running_jobs(ctx, record):
+            return _plan_replace(ctx, resource, record, members, diff, forced)
+        if record.results is not None:
+            return _settled(ctx, resource, record, number, diff)
+        return action(
+            ActionKind.CREATE,
+            Reason.NO_JOB_RECORDED,
+            next_attempt=_next_attempt(record),
+            **_sized(ctx, resource, record, AttemptPurpose.FULL, None),
+        )
 
     if not members:
         if record.results is None:
@@ -464,6 +488,10 @@ def _plan_existing(ctx: _Context, resource: DesiredResource, record: ResourceRec
     if not collected:
         gone = [m for m in members if m.gone]
         if gone:
+            if attempts_used >= policy.max_attempts and any(not e.forces_replacement for e in diff):
+                return action(
+                    ActionKind.UPDATE, _first_reason(diff, _UPDATE_REASONS, Reason.SPEC_CHANGED)
+                )
             if attempts_used >= policy.max_attempts:
                 return action(
                     ActionKind.NOOP,
@@ -532,7 +560,7 @@ def _settled(
             next_attempt=next_number,
             **_sized(ctx, resource, record, AttemptPurpose.RETRY_FAILED, None),
         )
-    if diff:
+    if diff or record.spec_hash != resource.spec_hash:
         return Action(
             ActionKind.UPDATE,
             name,
