@@ -49,10 +49,12 @@ def field_diff(
         return ()
     if not old or not new:
         # deepdiff reports an empty side as one root-level change; list the leaves instead.
+        # A new resource's empty mappings (no labels, no media) say nothing; leave them out.
         if not old:
             return tuple(
                 DiffEntry(p, DiffChange.ADDED, None, v, forces_replacement)
                 for p, v in _leaves("", new)
+                if v != {}
             )
         return tuple(
             DiffEntry(p, DiffChange.REMOVED, v, None, forces_replacement)

@@ -1,0 +1,209 @@
+"""Wording and number formatting shared by the plan renderers, so text and Markdown agree."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import assert_never
+
+from pydantic import JsonValue
+
+from reconciler.plan.actions import Action, ActionKind, DiffChange, Plan
+
+
+def verb(kind: ActionKind) -> str:
+    """How the "# <resource> ..." heading line describes what happens to the resource."""
+    match kind:
+        case ActionKind.CREATE:
+            return "will be created"
+        case ActionKind.ADOPT:
+            return "will be adopted"
+        case ActionKind.REFRESH:
+            return "will be refreshed"
+        case ActionKind.COLLECT:
+            return "will be collected"
+        case ActionKind.REPLACE:
+            return "will be replaced"
+        case ActionKind.UPDATE:
+            return "will be updated in place"
+        case ActionKind.RESUBMIT:
+            return "will be resubmitted"
+        case ActionKind.RECREATE:
+            return "will be recreated"
+        case ActionKind.CANCEL:
+            return "will be cancelled, then forgotten"
+        case ActionKind.FORGET:
+            return "will be forgotten"
+        case ActionKind.NOOP:
+            return "needs no action"
+        case _:
+            assert_never(kind)
+
+
+def count_phrase(kind: ActionKind, n: int) -> str:
+    """`2 to create` ... as in Terraform's "Plan:" line."""
+    match kind:
+        case ActionKind.NOOP:
+            return f"{n} unchanged"
+        case (
+            ActionKind.CREATE
+            | ActionKind.ADOPT
+            | ActionKind.REFRESH
+            | ActionKind.COLLECT
+            | ActionKind.REPLACE
+            | ActionKind.UPDATE
+            | ActionKind.RESUBMIT
+            | ActionKind.RECREATE
+            | ActionKind.CANCEL
+            | ActionKind.FORGET
+        ):
+            return f"{n} to {kind.value}"
+        case _:
+            assert_never(kind)
+
+
+def headline(action: Action) -> str:
+    """`eval-summaries will be replaced because the source changed`."""
+    return f"{action.resource} {verb(action.kind)} because {action.reason.text}"
+
+
+def plan_line(plan: Plan) -> str:
+    """`Plan: 2 to create, 1 to replace.` or the no-changes sentence."""
+    if not plan.has_changes:
+        running = plan.summary.counts.get(ActionKind.REFRESH, 0)
+        tail = f" {running} job(s) still running." if running else ""
+        return "No changes. The live jobs match the manifests." + tail
+    parts = [
+        count_phrase(kind, n)
+        for kind, n in plan.summary.counts.items()
+        if n and kind is not ActionKind.NOOP
+    ]
+    return "Plan: " + ", ".join(parts) + "."
+
+
+def value(v: JsonValue) -> str:
+    return json.dumps(v, sort_keys=True, ensure_ascii=False)
+
+
+def size(n: int) -> str:
+    """Bytes in SI units, one decimal: `4.0 kB`, `1.2 GB`."""
+    if n < 1000:
+        return f"{n} B"
+    amount = float(n)
+    for unit in ("kB", "MB", "GB", "TB"):
+        amount /= 1000
+        if amount < 1000 or unit == "TB":
+            break
+    return f"{amount:.1f} {unit}"
+
+
+def money(usd: float) -> str:
+    if usd == 0:
+        return "$0.00"
+    if usd < 0.0001:
+        return "<$0.0001"
+    if usd < 0.01:
+        return f"${usd:.4f}"
+    return f"${usd:,.2f}"
+
+
+def about(usd: float) -> str:
+    """An estimated amount: `~$0.15`, or `<$0.0001` when it rounds to nothing."""
+    text = money(usd)
+    return text if text.startswith("<") else "~" + text
+
+
+def cost_line(plan: Plan) -> str:
+    """The estimate with every caveat it needs."""
+    s = plan.summary
+    text = (
+        f"Estimated cost: {about(s.estimated_cost_usd)} at batch price for "
+        f"~{s.estimated_input_tokens:,} input tokens ({size(s.bytes)}, {s.requests:,} requests"
+    )
+    if s.reused_requests:
+        text += f", {s.reused_requests:,} reused"
+    text += f"). Input tokens only, estimated as bytes/4; prices as of {s.price_table_as_of}."
+    if s.unpriced_models:
+        text += f" Not priced: {', '.join(s.unpriced_models)}."
+    return text
+
+
+def workload_line(action: Action) -> str | None:
+    """What a job-creating action would run, or None for the others."""
+    if not action.kind.creates_job:
+        return None
+    text = f"runs {action.requests:,} request(s) in {action.jobs} job(s)"
+    if action.reused_requests:
+        text += f" ({action.reused_requests:,} reused)"
+    text += f", {size(action.bytes)}, ~{action.estimated_input_tokens:,} input tokens"
+    cost = action.estimated_cost_usd
+    text += f", {about(cost)}" if cost is not None else ", cost unknown (model not priced)"
+    return text
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """A body line: `sign` is `+`, `-`, `~` or ` ` (information)."""
+
+    sign: str
+    text: str
+
+
+def diff_lines(action: Action) -> list[Line]:
+    """The field diff as `+ path: new`, `- path: old`, `~ path: old -> new` lines."""
+    lines: list[Line] = []
+    for entry in action.diff:
+        note = "  # forces replacement" if entry.forces_replacement else ""
+        match entry.change:
+            case DiffChange.ADDED:
+                lines.append(Line("+", f"{entry.path}: {value(entry.new)}{note}"))
+            case DiffChange.REMOVED:
+                lines.append(Line("-", f"{entry.path}: {value(entry.old)}{note}"))
+            case DiffChange.CHANGED:
+                lines.append(
+                    Line("~", f"{entry.path}: {value(entry.old)} -> {value(entry.new)}{note}")
+                )
+            case _:
+                assert_never(entry.change)
+    return lines
+
+
+def request_lines(action: Action) -> list[Line]:
+    """Request keys added, removed and changed (the first few of each, then a count)."""
+    changes = action.request_changes
+    if changes is None:
+        return []
+    lines = [
+        Line(
+            " ",
+            f"requests: {changes.added} added, {changes.removed} removed, "
+            f"{changes.changed} changed, {changes.unchanged} unchanged",
+        )
+    ]
+    for sign, keys, total in (
+        ("+", changes.added_keys, changes.added),
+        ("-", changes.removed_keys, changes.removed),
+        ("~", changes.changed_keys, changes.changed),
+    ):
+        if keys:
+            more = f" (+{total - len(keys)} more)" if total > len(keys) else ""
+            lines.append(Line(sign, "key " + ", ".join(keys) + more))
+    return lines
+
+
+def body_lines(action: Action) -> list[Line]:
+    """Everything shown under an action's heading, in order."""
+    lines: list[Line] = []
+    if action.detail:
+        lines.append(Line(" ", action.detail))
+    lines.extend(diff_lines(action))
+    lines.extend(request_lines(action))
+    work = workload_line(action)
+    if work:
+        lines.append(Line(" ", work))
+    return lines
+
+
+def shown(plan: Plan) -> list[Action]:
+    """Actions worth showing: every change and refresh, and no-ops that report something."""
+    return [a for a in plan.actions if a.kind is not ActionKind.NOOP or a.reason.is_report]

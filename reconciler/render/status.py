@@ -1,0 +1,135 @@
+"""Per-resource status (desired vs state vs live, and the next action) as rows, text and JSON.
+
+Pure: the status command gathers the three inputs (and, if it made one, the plan) and prints
+what these functions return.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from reconciler.live.snapshot import Live
+from reconciler.live.tags import SPEC_HASH_CHARS
+from reconciler.manifests.desired import Desired
+from reconciler.plan.actions import ActionKind, Plan, Reason
+from reconciler.state.document import JobState, State
+
+STATUS_FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class StatusRow:
+    resource: str
+    desired: bool
+    """A manifest declares it."""
+    desired_hash: str | None
+    """First 12 hex characters of the desired spec hash."""
+    state_hash: str | None
+    """First 12 hex characters of the spec hash the state recorded."""
+    attempt: int | None
+    job_name: str | None
+    recorded: JobState | None
+    """The current attempt's state as last saved."""
+    live: JobState | None
+    """The job's state at the service now; None when it is not listed (or nothing is recorded)."""
+    results: str | None
+    """Where the collected results are."""
+    succeeded: int | None
+    failed: int | None
+    next_action: ActionKind | None
+    next_reason: Reason | None
+
+    @property
+    def in_sync(self) -> bool:
+        return self.desired and self.desired_hash == self.state_hash and self.results is not None
+
+
+def status_rows(
+    desired: Desired, state: State, live: Live, plan: Plan | None = None
+) -> tuple[StatusRow, ...]:
+    """One row per resource known to the manifests or the state, sorted by name."""
+    rows: list[StatusRow] = []
+    for name in sorted(set(desired.resources) | set(state.resources)):
+        want = desired.resources.get(name)
+        record = state.resources.get(name)
+        current = record.current_attempt if record else None
+        job = live.jobs.get(current.job_name) if current and current.job_name else None
+        action = plan.action_for(name) if plan else None
+        results = record.results if record else None
+        rows.append(
+            StatusRow(
+                resource=name,
+                desired=want is not None,
+                desired_hash=want.spec_hash[:SPEC_HASH_CHARS] if want else None,
+                state_hash=record.spec_hash[:SPEC_HASH_CHARS] if record else None,
+                attempt=current.number if current else None,
+                job_name=current.job_name if current else None,
+                recorded=current.state if current else None,
+                live=job.state if job else None,
+                results=results.location if results else None,
+                succeeded=results.succeeded if results else None,
+                failed=results.failed if results else None,
+                next_action=action.kind if action else None,
+                next_reason=action.reason if action else None,
+            )
+        )
+    return tuple(rows)
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+_HEADERS = ("RESOURCE", "DESIRED", "STATE", "ATTEMPT", "RECORDED", "LIVE", "RESULTS", "NEXT")
+
+
+def render_status_text(rows: tuple[StatusRow, ...], *, color: bool = False) -> str:
+    """An aligned table; NEXT shows the plan's action for the resource when a plan was given."""
+    table = [list(_HEADERS)]
+    for row in rows:
+        results = row.results
+        if results is not None:
+            results += f" ({row.succeeded} ok, {row.failed} failed)"
+        table.append(
+            [
+                row.resource,
+                _cell(row.desired_hash) if row.desired else "(removed)",
+                _cell(row.state_hash),
+                _cell(row.attempt),
+                _cell(row.recorded),
+                _cell(row.live) if row.job_name else "-",
+                _cell(results),
+                _cell(row.next_action),
+            ]
+        )
+    widths = [max(len(r[i]) for r in table) for i in range(len(_HEADERS))]
+    lines = []
+    for index, cells in enumerate(table):
+        text = "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
+        if color and index == 0:
+            text = f"\033[1m{text}\033[0m"
+        lines.append(text)
+    if not rows:
+        lines.append("(no resources in the manifests or the state)")
+    return "\n".join(lines) + "\n"
+
+
+def _row_json(row: StatusRow) -> dict[str, Any]:
+    data = asdict(row)
+    data["in_sync"] = row.in_sync
+    return data
+
+
+def render_status_json(rows: tuple[StatusRow, ...]) -> str:
+    """`{"format_version": 1, "resources": [...]}` with one object per row."""
+    document = {
+        "format_version": STATUS_FORMAT_VERSION,
+        "resources": [_row_json(r) for r in rows],
+    }
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
