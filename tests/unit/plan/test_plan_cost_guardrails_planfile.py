@@ -212,3 +212,11 @@ def test_importing_plan_and_render_does_not_import_the_sdk() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_plan_file_round_trips_every_action_kind() -> None:
+    from tests.unit.render.samples import zoo_plan
+
+    p = zoo_plan()
+    assert {a.kind for a in p.actions} == set(ActionKind)
+    assert loads(dumps(p)) == p

@@ -476,3 +476,14 @@ def test_plan_records_what_it_was_made_against_and_sorts_actions() -> None:
     assert [a.resource for a in p.actions] == ["alpha", "zeta"]
     assert (p.state_serial, p.manifests_sha256, p.created_at) == (41, d.manifests_sha256, T0)
     assert p.summary.counts[ActionKind.CREATE] == 2 and p.has_changes
+
+
+def test_refresh_only_plan_adopts_tagged_jobs_and_skips_new_resources() -> None:
+    crashed, fresh = resource("crashed"), resource("fresh")
+    p = plan(
+        desired(crashed, fresh),
+        state(),
+        live(job(crashed, name="batches/c")),
+        refresh_only=True,
+    )
+    assert [(a.resource, a.kind) for a in p.actions] == [("crashed", ActionKind.ADOPT)]
