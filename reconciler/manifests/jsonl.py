@@ -47,6 +47,7 @@ MAX_REPORTED = 50
 not bury the first (usually telling) errors under a million lines of output."""
 
 _BOM = b"\xef\xbb\xbf"
+_NO_DIGEST = b""
 _BYTE_AT = re.compile(r"\(byte (\d+)\)|at byte (\d+)")
 
 
@@ -129,7 +130,7 @@ def _byte_column(message: str) -> int:
     return int(match.group(1) or match.group(2)) + 1
 
 
-def _explain(line: bytes, lineno: int, task: Task, out: _Partial) -> None:
+def _explain(line: bytes, lineno: int, task: Task, out: _Partial, digests: bool) -> None:
     """The slow path, authoritative: decode as plain JSON, check, and say exactly what is wrong.
 
     Valid lines the typed decoder does not cover (media parts, rarer fields) end here too, so
@@ -165,12 +166,12 @@ def _explain(line: bytes, lineno: int, task: Task, out: _Partial) -> None:
         if key in out.keys:
             out.repeats.append((key, lineno))
         else:
-            out.keys[key] = request_digest(value.get("request"))
+            out.keys[key] = request_digest(value.get("request")) if digests else _NO_DIGEST
     for use in media:
         out.media.append((use.path, use.mime_type, lineno, 1))
 
 
-def _scan_range(path: str, start: int, end: int, task: Task) -> _Partial:
+def _scan_range(path: str, start: int, end: int, task: Task, digests: bool) -> _Partial:
     """Check the lines in [start, end) of `path`; `start` and `end` fall on line starts."""
     decode = line_decoder(task).decode
     digest_of = request_digest
@@ -195,27 +196,27 @@ def _scan_range(path: str, start: int, end: int, task: Task) -> _Partial:
                     parsed = decode(line)
                 except msgspec.DecodeError:  # ValidationError is a DecodeError too
                     if line.strip():
-                        _explain(line, lineno, task, out)
+                        _explain(line, lineno, task, out, digests)
                     continue
                 key = parsed.key
                 if key in keys:
                     repeats.append((key, lineno))
                 else:
-                    keys[key] = digest_of(parsed.request)
+                    keys[key] = digest_of(parsed.request) if digests else _NO_DIGEST
         if tail:
             lineno += 1
             if tail.strip():
                 # The last line has no newline: the slow path handles it, once per file.
-                _explain(tail, lineno, task, out)
+                _explain(tail, lineno, task, out, digests)
     out.lines = lineno
-    out.ordered = sorted(keys)
+    out.ordered = sorted(keys) if digests else []
     return out
 
 
-def _scan_range_packed(path: str, start: int, end: int, task: Task) -> bytes:
+def _scan_range_packed(path: str, start: int, end: int, task: Task, digests: bool) -> bytes:
     """`_scan_range` for a worker process: msgpack is several times cheaper than pickle for a
     dict of a million keys, and the pool then pickles one bytes object."""
-    return msgspec.msgpack.encode(_scan_range(path, start, end, task))
+    return msgspec.msgpack.encode(_scan_range(path, start, end, task, digests))
 
 
 def _hash_file(path: str, result: list[Any]) -> None:
@@ -238,12 +239,21 @@ def _split_point(path: str, size: int) -> int:
         return min(handle.tell(), size)
 
 
-def _workers(size: int, requested: int | None) -> int:
+def _workers(size: int, requested: int | None, digests: bool) -> int:
+    """How many processes check the file. Without digests one process keeps up with a plain read
+    (the typed decoder is faster than a generic one, and hashing runs in a thread), so a second
+    only pays for itself when digests are computed, the file is large, and a core is idle:
+    on a busy machine a second process competes with the first and makes the scan slower."""
     if requested is not None:
         return max(1, min(requested, 2))
-    if size < PARALLEL_MIN_BYTES or "fork" not in multiprocessing.get_all_start_methods():
+    if (
+        not digests
+        or size < PARALLEL_MIN_BYTES
+        or "fork" not in multiprocessing.get_all_start_methods()
+    ):
         return 1
-    return 2 if (os.cpu_count() or 1) >= 2 else 1
+    cores = os.cpu_count() or 1
+    return 2 if cores >= 2 and os.getloadavg()[0] < cores - 1 else 1
 
 
 def scan_jsonl(
@@ -253,6 +263,7 @@ def scan_jsonl(
     *,
     display: str | None = None,
     workers: int | None = None,
+    digests: bool = True,
 ) -> JsonlScan:
     """Check a JSONL batch input and digest it in one streamed pass.
 
@@ -266,7 +277,10 @@ def scan_jsonl(
         project_root: media paths are relative to it and confined to it.
         display: how diagnostics name the file (default: `path` relative to the root).
         workers: 1 to stay in this process, 2 to check half the file in a forked worker;
-            default: 2 for files over PARALLEL_MIN_BYTES on a multi-core machine.
+            default: decided by `_workers` (size, digests, idle cores).
+        digests: compute per-key request digests and keys_sha256 (the planner needs them;
+            `validate` does not, and skipping them halves the per-line cost). Without them
+            `key_digests` is empty and `keys_sha256` is "".
 
     Returns:
         The digest (sha256 of the bytes, request count, per-key digests, keys_sha256), every
@@ -280,16 +294,16 @@ def scan_jsonl(
         message = f"input file `{shown}` cannot be read: {exc.strerror or exc}"
         return JsonlScan(_empty_digest(), (Diagnostic(message, SourceLocation(shown)),), ())
     hashed: list[Any] = []
-    count = _workers(size, workers)
+    count = _workers(size, workers, digests)
     hasher = threading.Thread(target=_hash_file, args=(str(path), hashed), daemon=True)
     hasher.start()
     if count == 1:
-        partials = [_scan_range(str(path), 0, size, task)]
+        partials = [_scan_range(str(path), 0, size, task, digests)]
     else:
         middle = _split_point(str(path), size)
         with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as pool:
-            second = pool.submit(_scan_range_packed, str(path), middle, size, task)
-            first = _scan_range(str(path), 0, middle, task)
+            second = pool.submit(_scan_range_packed, str(path), middle, size, task, digests)
+            first = _scan_range(str(path), 0, middle, task, digests)
             partials = [first, msgspec.msgpack.decode(second.result(), type=_Partial)]
     hasher.join()
     sha256, total = hashed
@@ -314,8 +328,8 @@ def scan_jsonl(
         sha256=sha256,
         bytes=total,
         request_count=len(keys) + len(repeats),
-        keys_sha256=keys_sha256(keys, _merged_order(partials, len(keys))),
-        key_digests=HexDigests(keys),
+        keys_sha256=keys_sha256(keys, _merged_order(partials, len(keys))) if digests else "",
+        key_digests=HexDigests(keys) if digests else {},
     )
     diagnostics.sort(key=lambda d: (d.location.line, d.location.column) if d.location else (0, 0))
     if hidden > 0:

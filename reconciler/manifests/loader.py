@@ -67,12 +67,19 @@ def load_desired(project: Project, paths: Sequence[Path] | None = None) -> Desir
 
 
 def validate_paths(project: Project, paths: Sequence[Path] | None = None) -> list[Diagnostic]:
-    """Every diagnostic (errors and warnings) for the given manifest files or directories."""
-    return list(load(project, paths).diagnostics)
+    """Every diagnostic (errors and warnings) for the given manifest files or directories.
+
+    Checks exactly what `load_desired` checks, without computing per-key request digests."""
+    return list(load(project, paths, key_digests=False).diagnostics)
 
 
-def load(project: Project, paths: Sequence[Path] | None = None) -> LoadResult:
-    """The whole run: never raises for bad input; `desired` is None when there are errors."""
+def load(
+    project: Project, paths: Sequence[Path] | None = None, *, key_digests: bool = True
+) -> LoadResult:
+    """The whole run: never raises for bad input; `desired` is None when there are errors.
+
+    `key_digests=False` skips the per-key digests of JSONL inputs (SourceDigest.key_digests
+    empty, keys_sha256 ""): validation needs only the checks, the planner needs the digests."""
     root = project.root.resolve()
     diagnostics: list[Diagnostic] = []
     files = _discover(project, paths, diagnostics)
@@ -84,7 +91,7 @@ def load(project: Project, paths: Sequence[Path] | None = None) -> LoadResult:
         documents, problems = read_yaml_documents(file, shown)
         diagnostics.extend(problems)
         for document in documents:
-            resource = _load_document(project, document, diagnostics)
+            resource = _load_document(project, document, diagnostics, key_digests)
             if resource is None:
                 continue
             first = resources.get(resource.name)
@@ -146,7 +153,7 @@ def _hidden(path: Path, base: Path) -> bool:
 
 
 def _load_document(
-    project: Project, document: YamlDocument, diagnostics: list[Diagnostic]
+    project: Project, document: YamlDocument, diagnostics: list[Diagnostic], key_digests: bool
 ) -> DesiredResource | None:
     if not isinstance(document.data, dict):
         diagnostics.append(
@@ -166,7 +173,9 @@ def _load_document(
     _check_output(project, document, spec.output, diagnostics)
     _check_model(project, document, manifest, diagnostics)
     if spec.source.file is not None:
-        source, media = _file_source(root, document, spec.source.file, spec.task, diagnostics)
+        source, media = _file_source(
+            root, document, spec.source.file, spec.task, diagnostics, key_digests
+        )
     else:
         source, media = _inline_source(
             root, document, spec.source.requests or [], spec.task, diagnostics
@@ -246,7 +255,12 @@ def _check_model(
 
 
 def _file_source(
-    root: Path, document: YamlDocument, file: str, task: Task, diagnostics: list[Diagnostic]
+    root: Path,
+    document: YamlDocument,
+    file: str,
+    task: Task,
+    diagnostics: list[Diagnostic],
+    key_digests: bool,
 ) -> tuple[SourceDigest | None, tuple[MediaRef, ...]]:
     where = document.at(("spec", "source", "file"))
     target, problem = confine(root, file)
@@ -261,7 +275,7 @@ def _file_source(
             )
         )
         return None, ()
-    scan = scan_jsonl(target, task, root, display=_shown(target, root))
+    scan = scan_jsonl(target, task, root, display=_shown(target, root), digests=key_digests)
     diagnostics.extend(scan.diagnostics)
     return (scan.digest if scan.ok else None), scan.media
 
