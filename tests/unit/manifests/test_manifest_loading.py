@@ -142,3 +142,18 @@ def test_manifests_hash_changes_with_any_manifest_change(tmp_project: Project) -
     before = load_desired(tmp_project).manifests_sha256
     manifest.write_text(_manifest("combined", output="results/other.jsonl"))
     assert load_desired(tmp_project).manifests_sha256 != before
+
+
+def test_validate_paths_checks_everything_but_skips_per_key_digests(tmp_project: Project) -> None:
+    from reconciler.manifests.loader import validate_paths
+
+    (tmp_project.root / "data" / "in.jsonl").write_text(LINE % ("a", "a") + LINE % ("a", "b"))
+    (tmp_project.root / "manifests" / "m.yaml").write_text(_manifest("checked"))
+    assert [str(d.location) for d in validate_paths(tmp_project)] == ["data/in.jsonl:2:1"]
+    (tmp_project.root / "data" / "in.jsonl").write_text(LINE % ("a", "a"))
+    assert validate_paths(tmp_project) == []
+    fast = load(tmp_project, key_digests=False).desired
+    assert fast is not None
+    assert dict(fast.resources["checked"].source.key_digests) == {}
+    assert fast.resources["checked"].source.keys_sha256 == ""
+    assert dict(load_desired(tmp_project).resources["checked"].source.key_digests) != {}
