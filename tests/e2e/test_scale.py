@@ -1,0 +1,180 @@
+"""Sharding and incremental re-runs end to end: the CLI in a subprocess against the emulator."""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+from reconciler.emulator import EmulatorHandle
+from tests.e2e.conftest import Project, file_job_spec, jsonl, text_request
+
+
+def _lines(keys: list[str], variant: str = "") -> str:
+    return jsonl([{"key": k, "request": text_request(f"question {k}{variant}")} for k in keys])
+
+
+def _result_keys(project: Project, relative: str) -> list[str]:
+    text = (project.root / relative).read_text()
+    return [json.loads(line)["key"] for line in text.splitlines() if line]
+
+
+def _jobs(emulator: EmulatorHandle, resource: str) -> list[tuple[str, int]]:
+    """(display name, request count) of every job the service holds for `resource`, oldest first.
+
+    Read over raw REST: the SDK's BatchJob does not expose `batchStats`.
+    """
+    url = f"{emulator.base_url}/v1beta/batches"
+    found: list[tuple[str, str, int]] = []
+    token = ""
+    while True:
+        query = urllib.parse.urlencode({"pageSize": 100, "pageToken": token})
+        request = urllib.request.Request(f"{url}?{query}", headers={"x-goog-api-key": "test"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            body = json.loads(response.read())
+        for op in body.get("operations", []):
+            meta = op["metadata"]
+            name = meta.get("displayName", "")
+            if f"[rc:{resource}@" in name:
+                count = int(meta.get("batchStats", {}).get("requestCount", "0"))
+                found.append((meta["createTime"], name, count))
+        token = body.get("nextPageToken", "")
+        if not token:
+            break
+    return [(name, count) for _, name, count in sorted(found)]
+
+
+def _apply(project: Project) -> None:
+    result = project.run("apply", "--auto-approve", "--wait", "--timeout", "60")
+    assert result.returncode == 0, result.stderr + result.stdout
+
+
+def _plan(project: Project) -> str:
+    result = project.run("plan", "--detailed-exitcode")
+    assert result.returncode in (0, 2), result.stderr
+    return result.stdout if result.returncode == 2 else ""
+
+
+def _sharded(project: Project, keys: list[str], extra: str = "") -> None:
+    project.write("data/big.jsonl", _lines(keys))
+    shards = "  shards:\n    max_requests: 3\n"
+    project.manifest("big", file_job_spec("data/big.jsonl", "results/big.jsonl", extra=shards + extra))
+    project.commit()
+
+
+KEYS = [f"k{i:02d}" for i in (7, 3, 11, 0, 5, 9, 1, 4)]  # deliberately not sorted
+
+
+def test_apply_splits_source_over_max_requests_and_merges_shards_in_input_order(
+    project: Project, emulator: EmulatorHandle
+) -> None:
+    _sharded(project, KEYS)
+    plan = project.run("plan")
+    assert plan.returncode == 0, plan.stderr
+    assert "3 job" in plan.stdout, plan.stdout
+
+    _apply(project)
+
+    assert sorted(count for _, count in _jobs(emulator, "big")) == [2, 3, 3]
+    assert _result_keys(project, "results/big.jsonl") == KEYS
+    record = project.state()["resources"]["big"]
+    shards = sorted(a["shard"] for a in record["attempts"])
+    assert shards == [0, 1, 2]
+    assert {a["state"] for a in record["attempts"]} == {"SUCCEEDED"}
+    assert record["results"]["succeeded"] == len(KEYS)
+    assert _plan(project) == ""
+
+
+def test_apply_resubmits_after_one_shard_fails_and_collects_every_key(
+    project: Project, emulator: EmulatorHandle
+) -> None:
+    _sharded(project, KEYS)
+    emulator.configure(fail_next_jobs=1)
+
+    _apply(project)
+
+    record = project.state()["resources"]["big"]
+    attempts = sorted({a["number"] for a in record["attempts"]})
+    assert attempts == [1, 2]
+    first = [a["state"] for a in record["attempts"] if a["number"] == 1]
+    assert first.count("FAILED") == 1
+    # The whole attempt group runs again (shard results of a failed group are not collected).
+    assert [a["state"] for a in record["attempts"] if a["number"] == 2] == ["SUCCEEDED"] * 3
+    assert _result_keys(project, "results/big.jsonl") == KEYS
+    assert record["results"]["from_attempts"] == [2]
+    assert _plan(project) == ""
+
+
+def test_incremental_rerun_submits_only_new_and_changed_requests(
+    project: Project, emulator: EmulatorHandle
+) -> None:
+    keys = [f"r{i}" for i in range(10)]
+    project.write("data/eval.jsonl", _lines(keys))
+    project.manifest("eval", file_job_spec("data/eval.jsonl", "results/eval.jsonl"))
+    project.commit()
+    _apply(project)
+    before = {
+        json.loads(line)["key"]: line
+        for line in (project.root / "results/eval.jsonl").read_text().splitlines()
+    }
+
+    # r2 changes, r5 is removed, n1 and n2 are new: three requests run, eight are reused.
+    edited = [k for k in keys if k != "r5"] + ["n1", "n2"]
+    text = "".join(
+        _lines([k], " edited" if k == "r2" else "") for k in edited
+    )
+    project.write("data/eval.jsonl", text)
+    project.commit()
+    plan = _plan(project)
+    assert "2 added, 1 removed, 1 changed, 8 unchanged" in plan, plan
+    assert "runs 3 request(s) in 1 job(s) (8 reused)" in plan, plan
+
+    _apply(project)
+
+    jobs = _jobs(emulator, "eval")
+    assert [count for _, count in jobs] == [10, 3]
+    after_lines = (project.root / "results/eval.jsonl").read_text().splitlines()
+    after = {json.loads(line)["key"]: line for line in after_lines}
+    assert sorted(after) == sorted(edited)
+    for key in edited:
+        if key not in ("r2", "n1", "n2"):
+            assert after[key] == before[key], key  # carried over unchanged, byte for byte
+    assert "edited" in after["r2"] or after["r2"] != before["r2"]
+    assert _plan(project) == ""
+
+
+def test_removal_only_edit_rewrites_results_without_a_job_and_converges(
+    project: Project, emulator: EmulatorHandle
+) -> None:
+    keys = [f"r{i}" for i in range(6)]
+    project.write("data/eval.jsonl", _lines(keys))
+    project.manifest("eval", file_job_spec("data/eval.jsonl", "results/eval.jsonl"))
+    project.commit()
+    _apply(project)
+
+    project.write("data/eval.jsonl", _lines([k for k in keys if k not in ("r1", "r4")]))
+    project.commit()
+    plan = _plan(project)
+    assert "update" in plan.lower(), plan
+
+    _apply(project)
+
+    assert len(_jobs(emulator, "eval")) == 1
+    assert _result_keys(project, "results/eval.jsonl") == ["r0", "r2", "r3", "r5"]
+    record = project.state()["resources"]["eval"]
+    assert record["results"]["succeeded"] == 4
+    assert _plan(project) == ""
+    # A second apply changes nothing either.
+    serial = project.state()["serial"]
+    _apply(project)
+    assert project.state()["serial"] == serial
+
+
+def test_state_records_every_shard_input_file(project: Project, emulator: EmulatorHandle) -> None:
+    _sharded(project, KEYS)
+    _apply(project)
+    record = project.state()["resources"]["big"]
+    inputs = [a["input_file"] for a in record["attempts"]]
+    assert len(set(inputs)) == 3 and all(inputs)
+    assert not any(Path(project.root, ".reconciler/staging/big").rglob("*.jsonl"))
