@@ -816,18 +816,11 @@ class Executor:
                 self._emit(EventKind.STEP, resource.name, f"results copied to {written.location}")
         digests_ref = await self._store_key_digests(resource)
 
+        # Attempts keep the spec hash they ran under: the record's spec_hash moving to the
+        # desired spec is what tells the planner these results now answer it (no re-run needed).
         def update(state: State) -> State:
             record = self._record_for(state, resource, digests_ref)
-            attempts = (
-                tuple(
-                    a.model_copy(update={"spec_hash": resource.spec_hash}) for a in record.attempts
-                )
-                if record.spec_hash != state.resources[resource.name].spec_hash
-                else record.attempts
-            )
-            return state.with_resource(
-                record.model_copy(update={"results": new_results, "attempts": attempts})
-            )
+            return state.with_resource(record.model_copy(update={"results": new_results}))
 
         await self._store.update(update)
         self._emit(EventKind.STEP, resource.name, f"updated ({action.reason.text})")
