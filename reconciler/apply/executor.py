@@ -40,10 +40,13 @@ from reconciler.apply.inputs import (
 from reconciler.apply.outputs import (
     OutputTarget,
     WrittenResults,
+    can_keep_in_place,
     iter_jsonl_lines,
+    keep_downloaded,
     merge_by_key,
     read_results,
     resolve_output,
+    temp_beside,
     write_results,
 )
 from reconciler.apply.store import StateStore
@@ -674,6 +677,17 @@ class Executor:
     ) -> WrittenResults | None:
         staging = self._staging(resource.name) / f"collect-{group[0].number}"
         staging.mkdir(parents=True, exist_ok=True)
+        target = self._output(resource)
+        only = jobs[group[0].job_name] if len(group) == 1 else None
+        if (
+            only is not None
+            and only.output_file
+            and group[0].purpose is AttemptPurpose.FULL
+            and can_keep_in_place(target)
+        ):
+            written = await self._download_in_place(resource, only.output_file, target)
+            shutil.rmtree(staging, ignore_errors=True)
+            return written
         parts: list[Path] = []
         inline_lines: list[dict[str, Any]] = []
         for attempt in group:
@@ -681,13 +695,12 @@ class Executor:
             assert job is not None
             if job.output_file:
                 part = staging / f"part-{attempt.shard or 0}.jsonl"
-                if not await self._download_when_ready(resource.name, job.output_file, part):
+                if await self._download_when_ready(resource.name, job.output_file, part) is None:
                     return None
                 parts.append(part)
             else:
                 inline_lines.extend(await self._inline_lines(resource, attempt, job))
         crash_point("results-downloaded")
-        target = self._output(resource)
         partial = group[0].purpose is not AttemptPurpose.FULL
 
         def write() -> WrittenResults:
@@ -713,14 +726,35 @@ class Executor:
         shutil.rmtree(staging, ignore_errors=True)
         return written
 
-    async def _download_when_ready(self, resource: str, file_name: str, dest: Path) -> bool:
-        """Download a results file; one not downloadable yet right after SUCCEEDED is retried."""
+    async def _download_in_place(
+        self, resource: DesiredResource, file_name: str, target: OutputTarget
+    ) -> WrittenResults | None:
+        """One job's whole results straight into a temp file beside the output, then renamed.
+
+        The common case (one job, a local file output) so costs one download and one read:
+        no staging copy, and the hash the download computed is the output's.
+        """
+        assert target.local_path is not None
+        downloaded = await asyncio.to_thread(temp_beside, target.local_path)
+        try:
+            measured = await self._download_when_ready(resource.name, file_name, downloaded)
+            if measured is None:
+                return None
+            crash_point("results-downloaded")
+            return await asyncio.to_thread(keep_downloaded, downloaded, target, *measured)
+        finally:
+            downloaded.unlink(missing_ok=True)
+
+    async def _download_when_ready(
+        self, resource: str, file_name: str, dest: Path
+    ) -> tuple[str, int] | None:
+        """Download a results file, returning its (sha256, bytes); None if it is still not
+        downloadable (as right after SUCCEEDED) when the retry window closes."""
         deadline = self._clock.monotonic() + self._options.results_retry_seconds
         delay = 0.5
         while True:
             try:
-                await self._adapter.download_file(file_name, dest)
-                return True
+                return await self._adapter.download_file(file_name, dest)
             except PermanentServiceError as exc:
                 if exc.status_code not in (403, 404):
                     raise
@@ -731,7 +765,7 @@ class Executor:
                         f"results file {file_name} is not downloadable yet; the next apply "
                         "collects it",
                     )
-                    return False
+                    return None
             await self._clock.sleep(self._rng.uniform(delay / 2, delay))
             delay = min(10.0, delay * 2)
 
