@@ -59,7 +59,9 @@ def _plan(project: Project) -> str:
 def _sharded(project: Project, keys: list[str], extra: str = "") -> None:
     project.write("data/big.jsonl", _lines(keys))
     shards = "  shards:\n    max_requests: 3\n"
-    project.manifest("big", file_job_spec("data/big.jsonl", "results/big.jsonl", extra=shards + extra))
+    project.manifest(
+        "big", file_job_spec("data/big.jsonl", "results/big.jsonl", extra=shards + extra)
+    )
     project.commit()
 
 
@@ -121,9 +123,7 @@ def test_incremental_rerun_submits_only_new_and_changed_requests(
 
     # r2 changes, r5 is removed, n1 and n2 are new: three requests run, eight are reused.
     edited = [k for k in keys if k != "r5"] + ["n1", "n2"]
-    text = "".join(
-        _lines([k], " edited" if k == "r2" else "") for k in edited
-    )
+    text = "".join(_lines([k], " edited" if k == "r2" else "") for k in edited)
     project.write("data/eval.jsonl", text)
     project.commit()
     plan = _plan(project)

@@ -1,0 +1,139 @@
+"""apply/outputs.py: durable result copies, their summary, merges by key, image extraction."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reconciler.apply.outputs import (
+    atomic_file,
+    iter_jsonl_lines,
+    keep_downloaded,
+    merge_by_key,
+    resolve_output,
+    temp_beside,
+    write_results,
+)
+from reconciler.errors import ConfigError, ReconcilerError
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
+
+
+def _ok(key: str, text: str = "fine") -> dict[str, Any]:
+    return {"key": key, "response": {"candidates": [{"content": {"parts": [{"text": text}]}}]}}
+
+
+def _bad(key: str) -> dict[str, Any]:
+    return {"key": key, "error": {"code": 13, "message": "internal"}}
+
+
+def _raw(*lines: dict[str, Any]) -> bytes:
+    return b"".join(json.dumps(line).encode() + b"\n" for line in lines)
+
+
+def test_write_results_keeps_raw_lines_and_counts_failures(tmp_path: Path) -> None:
+    data = _raw(_ok("a"), _bad("b"), {"key": "c", "error": None, "response": {}}, _ok("d"))
+    source = tmp_path / "in.jsonl"
+    source.write_bytes(data)
+    target = resolve_output("results/out.jsonl", tmp_path)
+    written = write_results(iter_jsonl_lines(source), target, tmp_path / "staging")
+    out = (tmp_path / "results/out.jsonl").read_bytes()
+    assert out == data
+    assert (written.succeeded, written.failed, written.failed_keys) == (3, 1, ("b",))
+    assert written.sha256 == hashlib.sha256(out).hexdigest() and written.bytes == len(out)
+
+
+def test_atomic_write_leaves_no_partial_file_on_error(tmp_path: Path) -> None:
+    target = resolve_output("results/out.jsonl", tmp_path)
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results/out.jsonl").write_text("previous\n")
+
+    def lines() -> Iterator[dict[str, Any]]:
+        yield _ok("a")
+        raise OSError("disk gone")
+
+    with pytest.raises(OSError):
+        write_results(lines(), target, tmp_path / "staging")
+    assert (tmp_path / "results/out.jsonl").read_text() == "previous\n"
+    assert [p.name for p in (tmp_path / "results").iterdir()] == ["out.jsonl"]
+
+
+def test_atomic_file_replaces_only_on_success(tmp_path: Path) -> None:
+    final = tmp_path / "f.txt"
+    with atomic_file(final) as handle:
+        handle.write(b"one")
+    with pytest.raises(RuntimeError), atomic_file(final) as handle:
+        handle.write(b"two")
+        raise RuntimeError("stop")
+    assert final.read_bytes() == b"one" and len(list(tmp_path.iterdir())) == 1
+
+
+def test_images_of_a_folder_output_become_files(tmp_path: Path) -> None:
+    data = base64.b64encode(PNG).decode()
+    line = {
+        "key": "img/1",
+        "response": {
+            "candidates": [
+                {"content": {"parts": [{"inlineData": {"mimeType": "image/png", "data": data}}]}}
+            ]
+        },
+    }
+    target = resolve_output("results/images/", tmp_path)
+    written = write_results([_raw(line).rstrip(b"\n")], target, tmp_path / "staging")
+    assert written.location == "results/images/results.jsonl"
+    assert (tmp_path / "results/images/img_1.png").read_bytes() == PNG
+    [out] = [json.loads(x) for x in (tmp_path / "results/images/results.jsonl").read_text().split()]
+    part = out["response"]["candidates"][0]["content"]["parts"][0]
+    assert part == {"file": {"path": "img_1.png", "mimeType": "image/png", "bytes": len(PNG)}}
+
+
+def test_merge_by_key_swaps_replacements_in_previous_order_and_appends_new_keys() -> None:
+    previous = [_ok("a"), _bad("b"), _ok("c")]
+    merged = list(merge_by_key(previous, [_ok("b", "retried"), _ok("z")]))
+    assert [m["key"] for m in merged] == ["a", "b", "c", "z"]
+    assert merged[1] == _ok("b", "retried")
+
+
+def test_keep_downloaded_makes_the_download_the_output_and_summarises_it(tmp_path: Path) -> None:
+    target = resolve_output("results/out.jsonl", tmp_path)
+    assert target.local_path is not None
+    data = _raw(_ok("a"), _bad("b"), _ok("c", 'says "error" in text')) + b"\n"
+    downloaded = temp_beside(target.local_path)
+    downloaded.write_bytes(data)
+    written = keep_downloaded(downloaded, target, hashlib.sha256(data).hexdigest(), len(data))
+    assert (tmp_path / "results/out.jsonl").read_bytes() == data
+    assert not downloaded.exists()
+    assert (written.succeeded, written.failed, written.failed_keys) == (2, 1, ("b",))
+
+
+def test_keep_downloaded_adds_a_missing_final_line_break(tmp_path: Path) -> None:
+    target = resolve_output("out.jsonl", tmp_path)
+    assert target.local_path is not None
+    data = _raw(_ok("a")).rstrip(b"\n")
+    downloaded = temp_beside(target.local_path)
+    downloaded.write_bytes(data)
+    written = keep_downloaded(downloaded, target, hashlib.sha256(data).hexdigest(), len(data))
+    out = (tmp_path / "out.jsonl").read_bytes()
+    assert out == data + b"\n"
+    assert written.sha256 == hashlib.sha256(out).hexdigest() and written.bytes == len(out)
+
+
+def test_keep_downloaded_refuses_a_file_that_is_not_json_lines(tmp_path: Path) -> None:
+    target = resolve_output("out.jsonl", tmp_path)
+    assert target.local_path is not None
+    downloaded = temp_beside(target.local_path)
+    downloaded.write_bytes(b'{"key": "a"}\nnot json\n')
+    with pytest.raises(ReconcilerError, match="not JSON Lines"):
+        keep_downloaded(downloaded, target, "0" * 64, 22)
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_output_outside_the_project_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError):
+        resolve_output("../escape.jsonl", tmp_path)
