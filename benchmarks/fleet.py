@@ -110,7 +110,9 @@ def _seed_loop(base_url: str, inputs: list[Path], poll: float, work: Path) -> fl
             config=types.UploadFileConfig(display_name=f"seed-{index}", mime_type="jsonl"),
         )
         job = client.batches.create(
-            model="gemini-2.5-flash", src=uploaded.name, config={"display_name": f"seed-{index}"}
+            model="gemini-2.5-flash",
+            src=uploaded.name or "",
+            config={"display_name": f"seed-{index}"},
         )
         while True:
             job = client.batches.get(name=job.name or "")

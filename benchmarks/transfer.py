@@ -288,6 +288,15 @@ def report(figures: dict[str, Any]) -> list[str]:
             f"{_harness.mib(tool['peak_kib']):6.1f} MiB, floor "
             f"{_harness.mib(floor['peak_kib']):6.1f} MiB (target < 200 MiB)"
         )
+        # Where the time went, so a missed ratio names its stage.
+        stages = [
+            f"{side} {stage} {float(best[side][f'{stage}_seconds']):.2f} s"
+            for side in (case, f"{case}-floor")
+            for stage in ("scan", "download")
+            if f"{stage}_seconds" in best[side]
+        ]
+        if stages:
+            lines.append("         " + ", ".join(stages))
     return lines
 
 
