@@ -410,13 +410,13 @@ class Executor:
             return None
         data = json.dumps(dict(sorted(digests.items())), separators=(",", ":")).encode()
         address = hashlib.sha256(data).hexdigest()
-        backend = self._store._backend
+        backend = self._store.backend
         await asyncio.to_thread(backend.put_blob, KEY_DIGESTS_BLOB, address, data)
         return address
 
     def load_key_digests(self, state: State) -> dict[str, dict[str, str]]:
         """Per resource, the request-key index of the source last applied (for the planner)."""
-        backend = self._store._backend
+        backend = self._store.backend
         return load_key_digests(backend, state)
 
     async def _upload_media(self, resource: DesiredResource) -> None:
@@ -450,7 +450,7 @@ class Executor:
         if prepared.keys is not None and purpose is not AttemptPurpose.FULL:
             data = json.dumps(list(prepared.keys)).encode()
             keys_ref = hashlib.sha256(data).hexdigest()
-            backend = self._store._backend
+            backend = self._store.backend
             await asyncio.to_thread(backend.put_blob, "request-keys", keys_ref, data)
         intent = JobAttempt(
             number=number,
@@ -775,7 +775,7 @@ class Executor:
         """Inline responses as result lines, keys restored (by metadata, else by position)."""
         results = await self._adapter.inline_results(job.name)
         if attempt.request_keys_file:
-            backend = self._store._backend
+            backend = self._store.backend
             blob = await asyncio.to_thread(
                 backend.get_blob, "request-keys", attempt.request_keys_file
             )
