@@ -520,10 +520,15 @@ class Executor:
         record = self._store.state.resources.get(resource.name)
         if whole and record is not None and record.input is not None:
             previous = record.input
-            live_file = self._live.files.get(previous.file_name or "") if self._live else None
+            live_file = None
+            if previous.sha256 == resource.source.sha256 and previous.file_name:
+                live_file = (
+                    self._live.files.get(previous.file_name)
+                    if self._live is not None and self._live.files_listed
+                    else await self._adapter.get_file(previous.file_name)
+                )
             if (
-                previous.sha256 == resource.source.sha256
-                and live_file is not None
+                live_file is not None
                 and live_file.state == "ACTIVE"
                 and (
                     live_file.expiration_time is None

@@ -386,6 +386,19 @@ class GeminiAdapter:
             raise
         return _live_job(job, call)
 
+    async def get_file(self, name: str) -> LiveFile | None:
+        """The file now, or None when the service does not have it (404, or the 403 it sometimes
+        sends for files that expired -- protocol §4)."""
+        call = "files.get"
+        try:
+            with self._boundary.mapping(call):
+                file = await self._aio.files.get(name=name)
+        except PermanentServiceError as exc:
+            if exc.status_code in (403, 404):
+                return None
+            raise
+        return _live_file(file, call)
+
     async def inline_results(self, job_name: str) -> list[InlineResult]:
         """The inline responses of a finished job, in the service's order.
 

@@ -255,6 +255,22 @@ def test_delete_file_twice_is_fine(emulator: EmulatorHandle, tmp_path: Path) -> 
     assert run(emulator, body).files == {}
 
 
+def test_get_file_answers_the_file_then_none_once_deleted(
+    emulator: EmulatorHandle, tmp_path: Path
+) -> None:
+    source = write_jsonl(tmp_path / "in.jsonl", generate_lines(1))
+
+    async def body(adapter: GeminiAdapter) -> Any:
+        file = await adapter.upload_file(source, display_name="x", mime_type="jsonl")
+        found = await adapter.get_file(file.name)
+        await adapter.delete_file(file.name)
+        return file, found, await adapter.get_file(file.name)
+
+    uploaded, found, gone = run(emulator, body)
+    assert found is not None and (found.name, found.state) == (uploaded.name, "ACTIVE")
+    assert gone is None
+
+
 # --- inline jobs -----------------------------------------------------------------------------
 
 
