@@ -485,6 +485,7 @@ class Executor:
                 display_name=display_name,
                 file_name=file_name,
                 inline_requests=inline,
+                batch_fields=batch_fields(spec.config.model_extra or {}),
             )
         except TransientServiceError as exc:
             if not getattr(exc, "ambiguous", False):
@@ -952,6 +953,17 @@ def _with_live_state(record: ResourceRecord, job: LiveJob) -> ResourceRecord:
         for a in record.attempts
     )
     return record.model_copy(update={"attempts": attempts})
+
+
+def batch_fields(extra: Mapping[str, Any]) -> dict[str, Any]:
+    """Service options a manifest's `config` carries besides display_name, in the REST spelling
+    (`priority` stays `priority`; `some_field` becomes `someField`)."""
+
+    def camel(name: str) -> str:
+        head, *rest = name.split("_")
+        return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+    return {camel(name): value for name, value in sorted(extra.items())}
 
 
 def load_key_digests(backend: Any, state: State) -> dict[str, dict[str, str]]:

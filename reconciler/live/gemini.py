@@ -499,6 +499,7 @@ class GeminiAdapter:
         display_name: str,
         file_name: str | None = None,
         inline_requests: Sequence[Mapping[str, object]] | None = None,
+        batch_fields: Mapping[str, object] | None = None,
     ) -> LiveJob:
         """Create one batch job from an uploaded file or inline requests.
 
@@ -507,7 +508,8 @@ class GeminiAdapter:
         either spelling (camelCase or snake_case). Generate keys travel as
         `metadata.key` and come back on each inline response; inline embeddings must share
         their options and are matched by position (the SDK's EmbedContentBatch has one config and
-        no metadata).
+        no metadata). `batch_fields` are further fields of the REST batch resource, camelCase
+        (e.g. `{"priority": 5}`), sent as given.
 
         Raises:
             PermanentServiceError: bad arguments (before any call), or a 4xx answer.
@@ -530,7 +532,12 @@ class GeminiAdapter:
             ) from exc
         # Per-call options replace the client's retry policy for this one request: the SDK would
         # otherwise resend after a read timeout, which may duplicate the job.
-        once = types.HttpOptions(retry_options=types.HttpRetryOptions(attempts=1))
+        # Batch fields the SDK's config has no slot for (e.g. `priority`) ride in `extra_body`,
+        # which the SDK merges into the request's `batch` object.
+        extra = {"batch": dict(batch_fields)} if batch_fields else None
+        once = types.HttpOptions(
+            retry_options=types.HttpRetryOptions(attempts=1), extra_body=extra
+        )
         retrying = self._retrying(_create_resendable, self._settings.retry_attempts)
         try:
             async for attempt in retrying:

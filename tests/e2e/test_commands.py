@@ -113,3 +113,17 @@ def test_an_unchanged_input_is_not_uploaded_again_for_a_resubmit(
     calls = emulator.calls()
     assert calls.get("files.upload_start") == 1
     assert calls.get("batches.create_generate") == 2
+
+
+def test_service_options_in_config_are_sent_and_the_job_runs(project: Project) -> None:
+    project.write("data/eval.jsonl", jsonl([{"key": "k0", "request": text_request("p0")}]))
+    project.manifest(
+        "eval",
+        file_job_spec("data/eval.jsonl", "results/eval.jsonl", extra="  config:\n    display_name: nightly\n    priority: 5\n"),
+    )
+    project.commit()
+
+    applied = project.run("apply", "--auto-approve", "--wait")
+
+    assert applied.returncode == 0, applied.stderr
+    assert project.state()["resources"]["eval"]["results"]["succeeded"] == 1

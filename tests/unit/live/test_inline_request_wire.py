@@ -107,6 +107,29 @@ def test_inline_generate_request_reaches_the_wire_as_the_rest_request_with_its_k
     assert _normalise(item["request"]) == _normalise(REST_REQUEST)
 
 
+def test_extra_batch_fields_such_as_priority_reach_the_batch_object() -> None:
+    seen: list[dict[str, Any]] = []
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        seen.append(json.loads(request.content))
+        return httpx2.Response(200, json=OPERATION)
+
+    _run(
+        handler,
+        lambda a: a.create_job(
+            model="gemini-2.5-flash",
+            task="generate",
+            display_name="d",
+            file_name="files/abc",
+            batch_fields={"priority": 5},
+        ),
+    )
+    batch = seen[0]["batch"]
+    assert batch["priority"] == 5
+    assert batch["displayName"] == "d"
+    assert _normalise(batch["inputConfig"]) == {"fileName": "files/abc"}
+
+
 def test_inline_embed_requests_share_their_config_on_the_wire() -> None:
     seen: list[dict[str, Any]] = []
 
