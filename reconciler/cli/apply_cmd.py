@@ -15,11 +15,11 @@ from reconciler.cli.plan_cmd import plan_options, render
 from reconciler.cli.reporting import PlainReporter, RichReporter
 from reconciler.cli.session import (
     PlanRequest,
-    build_plan,
     load_project_desired,
     lock_timeout_option,
     locked_backend,
     parse_duration,
+    plan_against_live,
     run_with_adapter,
     system_clock,
 )
@@ -155,14 +155,10 @@ def apply(
             planfile.check_plan_current(made, state, desired.manifests_sha256)
             approved = True
         else:
-            live = run_with_adapter(
-                project, clock, lambda adapter: adapter.snapshot(include_files=False)
-            )
-            made = build_plan(
+            _, made = plan_against_live(
                 project,
                 desired,
                 state,
-                live,
                 backend,
                 PlanRequest(targets, force_replace, refresh_only),
                 clock,

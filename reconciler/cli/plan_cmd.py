@@ -10,10 +10,9 @@ import click
 from reconciler.cli.main import CliContext
 from reconciler.cli.session import (
     PlanRequest,
-    build_plan,
     load_project_desired,
     opened_backend,
-    run_with_adapter,
+    plan_against_live,
     system_clock,
 )
 from reconciler.errors import ExitCode
@@ -99,14 +98,10 @@ def plan(
     desired = load_project_desired(project)
     with opened_backend(project) as backend:
         state = backend.read()
-        live = run_with_adapter(
-            project, clock, lambda adapter: adapter.snapshot(include_files=False)
-        )
-        made = build_plan(
+        _, made = plan_against_live(
             project,
             desired,
             state,
-            live,
             backend,
             PlanRequest(targets, force_replace, refresh_only),
             clock,

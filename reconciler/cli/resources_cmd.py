@@ -13,11 +13,11 @@ from reconciler.cli.main import CliContext
 from reconciler.cli.plan_cmd import render
 from reconciler.cli.session import (
     PlanRequest,
-    build_plan,
     load_project_desired,
     lock_timeout_option,
     locked_backend,
     opened_backend,
+    plan_against_live,
     run_with_adapter,
     system_clock,
 )
@@ -103,9 +103,8 @@ def destroy(
     nothing = Desired(resources={}, manifests_sha256="destroy")
     with locked_backend(project, lock_timeout) as backend:
         state = backend.read()
-        live = run_with_adapter(project, clock, lambda a: a.snapshot(include_files=False))
-        made = build_plan(
-            project, nothing, state, live, backend, PlanRequest(targets=targets), clock
+        _, made = plan_against_live(
+            project, nothing, state, backend, PlanRequest(targets=targets), clock
         )
         click.echo(render(made, "text", color=obj.color and sys.stdout.isatty()), nl=False)
         if not made.has_changes:
@@ -171,7 +170,13 @@ def import_(obj: CliContext, name: str, job_name: str, lock_timeout: str) -> int
 
 
 @click.command("status")
-@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+)
 @click.pass_obj
 def status(obj: CliContext, output_format: str) -> int:
     """Per resource: desired vs recorded vs live state, attempts, results and the next action."""
@@ -182,8 +187,7 @@ def status(obj: CliContext, output_format: str) -> int:
     desired = load_project_desired(project)
     with opened_backend(project) as backend:
         state = backend.read()
-        live = run_with_adapter(project, clock, lambda a: a.snapshot(include_files=False))
-        made = build_plan(project, desired, state, live, backend, PlanRequest(), clock)
+        live, made = plan_against_live(project, desired, state, backend, PlanRequest(), clock)
     rows = status_rows(desired, state, live, made)
     if output_format == "json":
         click.echo(render_status_json(rows))

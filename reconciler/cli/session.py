@@ -116,6 +116,19 @@ def build_plan(
     )
 
 
+def plan_against_live(
+    project: Project,
+    desired: Desired,
+    state: State,
+    backend: StateBackend,
+    request: PlanRequest,
+    clock: Clock,
+) -> tuple[Live, Plan]:
+    """Read the live jobs (one paginated list) and plan against them."""
+    live = run_with_adapter(project, clock, lambda adapter: adapter.snapshot(include_files=False))
+    return live, build_plan(project, desired, state, live, backend, request, clock)
+
+
 def load_project_desired(project: Project, paths: Sequence[str] = ()) -> Desired:
     from pathlib import Path
 
