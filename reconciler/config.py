@@ -8,11 +8,13 @@ The API key is never part of the config: it comes only from the environment, as 
 from __future__ import annotations
 
 import difflib
+import functools
+import importlib
 import os
 import types
 import typing
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -151,9 +153,22 @@ class YamlDocument:
     keys: dict[JsonPath, tuple[int, int]]
     """JSON path -> 1-based (line, column) of the mapping key that holds the value."""
     start: tuple[int, int] = (1, 1)
+    careful: Callable[[], YamlDocument | None] | None = field(
+        default=None, compare=False, repr=False
+    )
+    """For a document read on the fast path: re-reads it with the position-keeping parser.
+    Positions above then come from libyaml's marks, which agree with it for what the fast path
+    accepts; `at` still asks the careful parser, so every diagnostic is located by one parser."""
 
-    def at(self, path: JsonPath, *, key: bool = False) -> SourceLocation:
-        """The location of `path` (its key if `key`), else of its nearest present ancestor."""
+    def at(self, path: JsonPath, *, key: bool = False, exact: bool = True) -> SourceLocation:
+        """The location of `path` (its key if `key`), else of its nearest present ancestor.
+
+        `exact=False` skips re-reading a fast-path document: for recording where something was
+        declared, when no diagnostic is being made (that would cost a slow parse per file)."""
+        if exact and self.careful is not None:
+            precise = self.careful()
+            if precise is not None:
+                return precise.at(path, key=key)
         probe = tuple(path)
         while True:
             table = self.keys if key and probe in self.keys else self.values
@@ -204,9 +219,10 @@ def _position(node: Any) -> tuple[int, int]:
 class _Converter:
     """Turns a composed node graph into plain data, refusing what safe manifests never need."""
 
-    def __init__(self, display: str, constructor: Any) -> None:
+    def __init__(self, display: str, constructor: Any, *, no_aliases: bool = False) -> None:
         self.display = display
         self.constructor = constructor
+        self.no_aliases = no_aliases
         self.values: dict[JsonPath, tuple[int, int]] = {}
         self.keys: dict[JsonPath, tuple[int, int]] = {}
         self.diagnostics: list[Diagnostic] = []
@@ -226,6 +242,10 @@ class _Converter:
                     hint="write the values out instead of nesting aliases",
                 )
             )
+        if self.no_aliases and id(node) in self.seen:
+            # A node reached twice is reached through an alias. libyaml's composer leaves
+            # `anchor` unset, so alias uses cannot be counted as below: the careful parser does.
+            raise _YamlRefused(Diagnostic("aliases are counted by the careful parser"))
         if id(node) in self.seen and (node.anchor or alias_site is not None):
             self.budget.aliases += 1
             if self.budget.aliases > MAX_ALIASES:
@@ -303,34 +323,139 @@ class _Converter:
         return result
 
 
-def read_yaml_documents(
-    path: Path, display: str | None = None, *, max_bytes: int = MAX_YAML_BYTES
-) -> tuple[list[YamlDocument], list[Diagnostic]]:
-    """Safely read every document of a YAML file, keeping positions; never raises for bad input.
-
-    Refuses (with a diagnostic) files over `max_bytes`, non-UTF-8 text, syntax errors, tags that
-    would construct objects, duplicate keys, and alias expansion beyond MAX_ALIASES / MAX_NODES.
-    Empty documents are skipped.
-    """
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import MarkedYAMLError, YAMLError
-
-    shown = display or str(path)
+def _read_text(path: Path, shown: str, max_bytes: int) -> tuple[str | None, list[Diagnostic]]:
+    """The file as text, or why not: refused over `max_bytes` (before reading) or not UTF-8."""
     try:
         size = path.stat().st_size
         if size > max_bytes:
-            return [], [
+            return None, [
                 Diagnostic(
                     f"file is {size:,} bytes, over the {max_bytes:,}-byte limit for YAML; refusing to read it",
                     SourceLocation(shown),
                     hint="put large request sets in a JSONL file referenced by `source.file`",
                 )
             ]
-        text = path.read_bytes().decode("utf-8")
+        return path.read_bytes().decode("utf-8"), []
     except UnicodeDecodeError as exc:
-        return [], [Diagnostic(f"file is not UTF-8 text (byte {exc.start})", SourceLocation(shown))]
+        return None, [
+            Diagnostic(f"file is not UTF-8 text (byte {exc.start})", SourceLocation(shown))
+        ]
     except OSError as exc:
-        return [], [Diagnostic(f"cannot read file: {exc.strerror or exc}", SourceLocation(shown))]
+        return None, [Diagnostic(f"cannot read file: {exc.strerror or exc}", SourceLocation(shown))]
+
+
+def read_yaml_documents(
+    path: Path,
+    display: str | None = None,
+    *,
+    max_bytes: int = MAX_YAML_BYTES,
+    fast: bool = False,
+) -> tuple[list[YamlDocument], list[Diagnostic]]:
+    """Safely read every document of a YAML file, keeping positions; never raises for bad input.
+
+    Refuses (with a diagnostic) files over `max_bytes`, non-UTF-8 text, syntax errors, tags that
+    would construct objects, duplicate keys, and alias expansion beyond MAX_ALIASES / MAX_NODES.
+    Empty documents are skipped.
+
+    `fast` parses with libyaml (ruamel.yaml.clib) when it is installed, about 4x faster than the
+    pure-Python parser, and applies the same checks to its node graph. A file with any problem is
+    read again by the pure-Python parser, which alone makes the diagnostics; the documents of a
+    clean file re-read themselves that way only when asked for an exact location (`at`).
+    """
+    shown = display or str(path)
+    text, problems = _read_text(path, shown, max_bytes)
+    if text is None:
+        return [], problems
+    if fast:
+        documents = _fast_documents(text, shown)
+        if documents is not None:
+            return documents, []
+    return _careful_documents(text, shown)
+
+
+@functools.cache
+def _c_loader() -> type[Any] | None:
+    """libyaml's parser + composer with ruamel's safe constructor and YAML 1.2 resolver: the
+    combination `YAML(typ="safe")` builds per call, built once. None without ruamel.yaml.clib."""
+    try:
+        # Imported by name: the extension ships no type information.
+        CParser: Any = importlib.import_module("_ruamel_yaml").CParser
+    except ImportError:
+        return None
+    from ruamel.yaml.constructor import SafeConstructor
+    from ruamel.yaml.resolver import VersionedResolver
+
+    class Loader(CParser, SafeConstructor, VersionedResolver):  # type: ignore[misc]
+        def __init__(self, text: str) -> None:
+            CParser.__init__(self, text)
+            self._parser = self._composer = self
+            SafeConstructor.__init__(self, loader=self)
+            VersionedResolver.__init__(self, version=None, loadumper=self)
+
+    return Loader
+
+
+def _fast_documents(text: str, shown: str) -> list[YamlDocument] | None:
+    """The documents as parsed by libyaml, or None when the careful parser must decide: libyaml
+    missing, a `%` directive (the C parser would not switch YAML versions as the pure one does),
+    or any problem at all (so diagnostics always come from the position-keeping parser)."""
+    loader_class = _c_loader()
+    if loader_class is None or text.startswith("%") or "\n%" in text:
+        return None
+    careful = _CarefulRead(text, shown)
+    documents: list[YamlDocument] = []
+    loader = loader_class(text)
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            if node is None:
+                continue
+            converter = _Converter(shown, loader, no_aliases=True)
+            data = converter.convert(node, ())
+            if converter.diagnostics:
+                return None
+            if data is None:
+                continue
+            documents.append(
+                YamlDocument(
+                    shown,
+                    data,
+                    converter.values,
+                    converter.keys,
+                    _position(node),
+                    functools.partial(careful.document, len(documents)),
+                )
+            )
+    except Exception:
+        # Anything libyaml or the checks object to (syntax, refused expansion, a constructor's
+        # complaint) is for the careful parser to locate and word.
+        return None
+    finally:
+        loader.dispose()
+    return documents
+
+
+class _CarefulRead:
+    """One file's text, parsed by the position-keeping parser on first demand, then kept."""
+
+    __slots__ = ("_documents", "shown", "text")
+
+    def __init__(self, text: str, shown: str) -> None:
+        self.text = text
+        self.shown = shown
+        self._documents: list[YamlDocument] | None = None
+
+    def document(self, index: int) -> YamlDocument | None:
+        if self._documents is None:
+            self._documents = _careful_documents(self.text, self.shown)[0]
+        return self._documents[index] if index < len(self._documents) else None
+
+
+def _careful_documents(text: str, shown: str) -> tuple[list[YamlDocument], list[Diagnostic]]:
+    """The pure-Python, position-keeping parse: slow, and the authority on every diagnostic."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
     yaml = YAML(typ="safe", pure=True)
     documents: list[YamlDocument] = []
     diagnostics: list[Diagnostic] = []

@@ -23,7 +23,7 @@ from reconciler.config import (
     read_yaml_documents,
     validation_diagnostics,
 )
-from reconciler.errors import Diagnostic, ManifestError, Severity, SourceLocation
+from reconciler.errors import Diagnostic, ManifestError, Severity
 from reconciler.manifests.desired import Desired, DesiredResource, MediaRef, SourceDigest
 from reconciler.manifests.jsonl import HexDigests, keys_sha256, scan_jsonl
 from reconciler.manifests.model import BatchJobManifest, Task
@@ -84,27 +84,31 @@ def load(
     diagnostics: list[Diagnostic] = []
     files = _discover(project, paths, diagnostics)
     resources: dict[str, DesiredResource] = {}
+    declared: dict[str, YamlDocument] = {}
     shown_files: list[str] = []
     for file in files:
         shown = _shown(file, root)
         shown_files.append(shown)
-        documents, problems = read_yaml_documents(file, shown)
+        documents, problems = read_yaml_documents(file, shown, fast=True)
         diagnostics.extend(problems)
         for document in documents:
             resource = _load_document(project, document, diagnostics, key_digests)
             if resource is None:
                 continue
-            first = resources.get(resource.name)
+            first = declared.get(resource.name)
             if first is not None:
+                # Both locations exact: only these two files are parsed again, carefully.
+                name_path: JsonPath = ("metadata", "name")
                 diagnostics.append(
                     Diagnostic(
-                        f"duplicate metadata.name `{resource.name}`: also declared at {first.location}",
-                        resource.location,
+                        f"duplicate metadata.name `{resource.name}`: also declared at {first.at(name_path)}",
+                        document.at(name_path),
                         hint="every manifest needs its own name; it is the resource's identity in the state",
                     )
                 )
                 continue
             resources[resource.name] = resource
+            declared[resource.name] = document
     if files == [] and not diagnostics and paths:
         diagnostics.append(Diagnostic("no manifest files (*.yaml, *.yml) found in the given paths"))
     diagnostics = _ordered(diagnostics)
@@ -185,7 +189,7 @@ def _load_document(
     resource = DesiredResource(
         name=manifest.metadata.name,
         manifest=manifest,
-        location=document.at(("metadata", "name")),
+        location=document.at(("metadata", "name"), exact=False),
         source=source,
         media=media,
         spec_hash="",
@@ -204,12 +208,14 @@ def _check_output(
     """Local outputs must resolve (symlinks followed) inside the project's output root."""
     if output.startswith("gs://"):
         return
-    where = document.at(("spec", "output"))
+    where: JsonPath = ("spec", "output")
     target, problem = confine(project.root, output)
     if target is None:
         diagnostics.append(
             Diagnostic(
-                f"output {problem}", where, hint="outputs are written under the project root only"
+                f"output {problem}",
+                document.at(where),
+                hint="outputs are written under the project root only",
             )
         )
         return
@@ -218,7 +224,7 @@ def _check_output(
         diagnostics.append(
             Diagnostic(
                 f"output `{output}` is outside the configured output_root `{project.config.output_root}`",
-                where,
+                document.at(where),
             )
         )
 
@@ -232,12 +238,12 @@ def _check_model(
     spec = manifest.spec
     allowed = project.config.guardrails.allowed_models
     model = spec.model.removeprefix("models/")
-    where = document.at(("spec", "model"))
+    where: JsonPath = ("spec", "model")
     if allowed is not None and model not in allowed:
         diagnostics.append(
             Diagnostic(
                 f"model `{model}` is not in guardrails.allowed_models of reconciler.yaml",
-                where,
+                document.at(where),
                 hint="allowed: " + ", ".join(allowed),
             )
         )
@@ -247,7 +253,7 @@ def _check_model(
         diagnostics.append(
             Diagnostic(
                 f"model `{model}` looks like {'an embedding' if is_embedding else 'a generation'} model but the job has task: {spec.task.value}",
-                where,
+                document.at(where),
                 Severity.WARNING,
                 hint=f"did you mean {expected}?",
             )
@@ -262,16 +268,16 @@ def _file_source(
     diagnostics: list[Diagnostic],
     key_digests: bool,
 ) -> tuple[SourceDigest | None, tuple[MediaRef, ...]]:
-    where = document.at(("spec", "source", "file"))
+    where: JsonPath = ("spec", "source", "file")
     target, problem = confine(root, file)
     if target is None:
-        diagnostics.append(Diagnostic(f"source file {problem}", where))
+        diagnostics.append(Diagnostic(f"source file {problem}", document.at(where)))
         return None, ()
     if not target.is_file():
         diagnostics.append(
             Diagnostic(
                 f"source file `{file}` does not exist (paths are relative to the project root)",
-                where,
+                document.at(where),
             )
         )
         return None, ()
@@ -289,7 +295,7 @@ def _inline_source(
 ) -> tuple[SourceDigest | None, tuple[MediaRef, ...]]:
     base: JsonPath = ("spec", "source", "requests")
     digests: dict[str, bytes] = {}
-    first_at: dict[str, SourceLocation] = {}
+    first_at: dict[str, JsonPath] = {}
     media: dict[str, MediaRef] = {}
     ok = True
     for index, item in enumerate(requests):
@@ -313,14 +319,14 @@ def _inline_source(
         if key in first_at:
             diagnostics.append(
                 Diagnostic(
-                    f"duplicate key {key!r} (first used at {first_at[key]})",
+                    f"duplicate key {key!r} (first used at {document.at(first_at[key])})",
                     document.at((*item_path, "key")),
                     hint="every key must be unique within the job",
                 )
             )
             ok = False
             continue
-        first_at[key] = document.at(item_path)
+        first_at[key] = item_path
         problems, uses = check_request(request, task, request_path)
         for found in problems:
             diagnostics.append(
