@@ -24,7 +24,7 @@ import shutil
 import signal
 import tempfile
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -388,7 +388,7 @@ class Executor:
             ]
 
     @contextlib.contextmanager
-    def _previous_results(self, resource: DesiredResource, record: ResourceRecord) -> Any:
+    def _previous_results(self, resource: DesiredResource, record: ResourceRecord) -> Iterator[Path | None]:
         """The last collected results copy as a local file (downloaded for gs:// outputs)."""
         assert record.results is not None
         location = record.results.location
@@ -710,7 +710,7 @@ class Executor:
         partial = group[0].purpose is not AttemptPurpose.FULL
 
         def write() -> WrittenResults:
-            def new_lines() -> Any:
+            def new_lines() -> Iterator[bytes | dict[str, Any]]:
                 for part in parts:
                     yield from iter_jsonl_lines(part)
                 yield from inline_lines
