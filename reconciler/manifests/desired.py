@@ -30,13 +30,17 @@ class SourceDigest:
     bytes: int
     request_count: int
     keys_sha256: str
-    """Hex sha256 over the (key, request digest) pairs in key order (JSON of the sorted keys, then
-    their 8-byte digests): equal iff the same keys carry the same requests, whatever the order."""
+    """Hex sha256 over the (key, request digest) pairs: equal iff the same keys carry the same
+    requests, whatever the order. Inline requests: JSON of the sorted keys, then their 8-byte
+    digests. JSONL files: the key count and the sum of the pairs' hashes (`file_keys_sha256`),
+    which the streamed scan computes without a sorted key list."""
     key_digests: Mapping[str, str] = field(default_factory=dict)
     """Request key -> digest of its request (hex, 16 chars: sha256 of the request's canonical JSON,
     keys sorted, compact; camelCase and snake_case spellings are not unified). Inline requests
     without a key are keyed `request-1`, `request-2`, ... in order. Used to list changed keys and for
-    incremental re-runs. May be empty for very large inputs when the caller asked not to keep it."""
+    incremental re-runs. May be empty for very large inputs when the caller asked not to keep it.
+    For JSONL files it is a `SpilledDigests`: its length is known at once, the pairs are read from
+    a temporary file on first use, so unchanged sources never hold them in memory."""
 
 
 @dataclass(frozen=True, slots=True)

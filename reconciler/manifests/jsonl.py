@@ -3,8 +3,13 @@
 A multi-GB input never sits in memory: the file is read in large binary blocks, split into lines
 here, and each line is decoded by a typed msgspec decoder that checks the request's shape in C
 (see `requests`). Only lines that fail (or name local media) are decoded a second time, as plain
-values, to explain the problem. What stays in memory is one entry per key (its 8-byte digest),
-which key uniqueness needs anyway.
+values, to explain the problem.
+
+Memory stays flat whatever the input's size. Key uniqueness keeps 8 bytes per key: the key's
+(per-process) hash in one of 16 arrays, checked with a set per array at the end; only when a
+hash repeats is the file read again to find the keys and both lines (which also rules out hash
+collisions). The per-key digests the planner needs are written to a temporary file block by
+block, and read back into a dict only if a consumer asks for them (`SpilledDigests`).
 
 Large files are split at a line boundary and the second half is checked in a forked worker while
 this process checks the first half and a thread hashes the whole file: hashing releases the GIL,
@@ -13,11 +18,16 @@ and decoding is the cost (DESIGN §9), so two cores bring a 1 GiB check close to
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import multiprocessing
 import os
 import re
+import struct
+import tempfile
 import threading
+import weakref
+from array import array
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -47,7 +57,10 @@ MAX_REPORTED = 50
 not bury the first (usually telling) errors under a million lines of output."""
 
 _BOM = b"\xef\xbb\xbf"
-_NO_DIGEST = b""
+_BUCKETS = 16
+"""Key hashes are spread over this many arrays so the final uniqueness check builds a set of
+1/16 of the keys at a time."""
+_FRAME = struct.Struct("<I")
 _BYTE_AT = re.compile(r"\(byte (\d+)\)|at byte (\d+)")
 
 
@@ -70,6 +83,65 @@ class HexDigests(Mapping[str, str]):
 
     def raw(self) -> Mapping[str, bytes]:
         return self._raw
+
+
+class SpilledDigests(Mapping[str, str]):
+    """key -> 16-hex-char request digest, kept in temporary files written during the scan.
+
+    Length is known without reading them; the first lookup or iteration reads them into a dict
+    (raw 8-byte digests) once. So a planner that never compares this source's keys (the source is
+    unchanged, or nothing was recorded before) never holds them in memory. The files belong to
+    this object and are removed when it is collected."""
+
+    __slots__ = ("__weakref__", "_count", "_paths", "_raw")
+
+    def __init__(self, paths: list[str], count: int) -> None:
+        self._paths = tuple(paths)
+        self._count = count
+        self._raw: dict[str, bytes] | None = None
+        weakref.finalize(self, _remove_files, self._paths)
+
+    def _load(self) -> dict[str, bytes]:
+        if self._raw is None:
+            raw: dict[str, bytes] = {}
+            for path in self._paths:
+                with open(path, "rb") as handle:
+                    while header := handle.read(_FRAME.size):
+                        (length,) = _FRAME.unpack(header)
+                        keys, digests = msgspec.msgpack.decode(handle.read(length))
+                        raw.update(zip(keys, _chunks(digests), strict=True))
+            self._raw = raw
+        return self._raw
+
+    def __getitem__(self, key: str) -> str:
+        return self._load()[key].hex()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._load())
+
+    def __len__(self) -> int:
+        return self._count if self._raw is None else len(self._raw)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._load()
+
+
+def _chunks(digests: bytes) -> Iterator[bytes]:
+    return (digests[i : i + DIGEST_BYTES] for i in range(0, len(digests), DIGEST_BYTES))
+
+
+def _remove_files(paths: tuple[str, ...]) -> None:
+    for path in paths:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+
+
+def file_keys_sha256(count: int, pair_sum: int) -> str:
+    """keys_sha256 of a JSONL input: from the count of keys and the sum (mod 2**64) of the first
+    8 bytes of sha256(key, NUL, request digest) over every key. A sum does not depend on line
+    order and needs no sorted key list, so it is computed in the streamed pass; two different
+    (key, digest) sets collide with probability about 2**-64."""
+    return hashlib.sha256(b"%d:%d" % (count, pair_sum)).hexdigest()
 
 
 def keys_sha256(digests: Mapping[str, bytes], ordered: list[str] | None = None) -> str:
@@ -101,14 +173,68 @@ class JsonlScan:
 class _Partial:
     """What one worker found in its byte range; line numbers are relative to the range."""
 
-    keys: dict[str, bytes] = field(default_factory=dict)
+    buckets: list[bytes] = field(default_factory=list)
+    """array('q') bytes of hash(key) for every keyed line, by `hash & (_BUCKETS - 1)`. Python's
+    str hash is per process, and a forked worker shares its parent's."""
+    keyed: int = 0
     lines: int = 0
     problems: list[tuple[int, int, str, str | None]] = field(default_factory=list)
     problem_count: int = 0
-    repeats: list[tuple[str, int]] = field(default_factory=list)
     media: list[tuple[str, str | None, int, int]] = field(default_factory=list)
-    ordered: list[str] = field(default_factory=list)
-    """The keys, sorted: done by each worker so the merge is a cheap merge of two sorted runs."""
+    pair_sum: int = 0
+    """Sum of the (key, digest) pair hashes, mod 2**64 (see `file_keys_sha256`)."""
+    spill: str = ""
+    """The temporary file holding this range's (key, digest) frames, if digests were asked."""
+
+
+class _Keys:
+    """Per-range key bookkeeping: hash arrays, and the current block's keys and digests until
+    they are written to the spill file."""
+
+    def __init__(self, digests: bool) -> None:
+        self.buckets = [array("q") for _ in range(_BUCKETS)]
+        self.count = 0
+        self.digests = digests
+        self.keys: list[str] = []
+        self.digest_bytes = bytearray()
+        self.pairs = bytearray()
+        self.pair_sum = 0
+        self.spill = (
+            tempfile.NamedTemporaryFile(prefix="reconciler-keys-", delete=False)  # noqa: SIM115
+            if digests
+            else None
+        )
+
+    def add(self, key: str, request: Any) -> None:
+        """One keyed line (the slow path's way; `_scan_range` inlines the same steps)."""
+        value = hash(key)
+        self.buckets[value & (_BUCKETS - 1)].append(value)
+        self.count += 1
+        if self.digests:
+            digest = request_digest(request)
+            self.keys.append(key)
+            self.digest_bytes += digest
+            self.pairs += hashlib.sha256(key.encode() + b"\0" + digest).digest()[:8]
+
+    def flush(self) -> None:
+        """Write the block's keys and digests as one frame; fold its pair hashes into the sum."""
+        if self.spill is None or not self.keys:
+            return
+        frame = msgspec.msgpack.encode((self.keys, bytes(self.digest_bytes)))
+        self.spill.write(_FRAME.pack(len(frame)) + frame)
+        self.pair_sum = (self.pair_sum + sum(memoryview(self.pairs).cast("Q"))) % (1 << 64)
+        self.keys.clear()
+        self.digest_bytes.clear()
+        self.pairs.clear()
+
+    def finish(self, out: _Partial) -> None:
+        self.flush()
+        out.buckets = [bucket.tobytes() for bucket in self.buckets]
+        out.keyed = self.count
+        out.pair_sum = self.pair_sum
+        if self.spill is not None:
+            self.spill.close()
+            out.spill = self.spill.name
 
 
 def _field_column(line: bytes, path: tuple[str | int, ...]) -> int:
@@ -130,7 +256,7 @@ def _byte_column(message: str) -> int:
     return int(match.group(1) or match.group(2)) + 1
 
 
-def _explain(line: bytes, lineno: int, task: Task, out: _Partial, digests: bool) -> None:
+def _explain(line: bytes, lineno: int, task: Task, out: _Partial, keys: _Keys) -> None:
     """The slow path, authoritative: decode as plain JSON, check, and say exactly what is wrong.
 
     Valid lines the typed decoder does not cover (media parts, rarer fields) end here too, so
@@ -162,11 +288,7 @@ def _explain(line: bytes, lineno: int, task: Task, out: _Partial, digests: bool)
         message = f"{where}: {item.message}" if where else item.message
         problem(_field_column(line, item.path), message, item.hint)
     if isinstance(value, dict) and isinstance(value.get("key"), str) and value["key"]:
-        key = value["key"]
-        if key in out.keys:
-            out.repeats.append((key, lineno))
-        else:
-            out.keys[key] = request_digest(value.get("request")) if digests else _NO_DIGEST
+        keys.add(value["key"], value.get("request"))
     for use in media:
         out.media.append((use.path, use.mime_type, lineno, 1))
 
@@ -175,9 +297,15 @@ def _scan_range(path: str, start: int, end: int, task: Task, digests: bool) -> _
     """Check the lines in [start, end) of `path`; `start` and `end` fall on line starts."""
     decode = line_decoder(task).decode
     digest_of = request_digest
+    sha256 = hashlib.sha256
     out = _Partial()
-    keys = out.keys
-    repeats = out.repeats
+    state = _Keys(digests)
+    buckets = state.buckets
+    mask = _BUCKETS - 1
+    block_keys = state.keys
+    digest_bytes = state.digest_bytes
+    pairs = state.pairs
+    keyed = 0
     lineno = 0
     tail = b""
     remaining = end - start
@@ -196,20 +324,26 @@ def _scan_range(path: str, start: int, end: int, task: Task, digests: bool) -> _
                     parsed = decode(line)
                 except msgspec.DecodeError:  # ValidationError is a DecodeError too
                     if line.strip():
-                        _explain(line, lineno, task, out, digests)
+                        _explain(line, lineno, task, out, state)
                     continue
                 key = parsed.key
-                if key in keys:
-                    repeats.append((key, lineno))
-                else:
-                    keys[key] = digest_of(parsed.request) if digests else _NO_DIGEST
+                value = hash(key)
+                buckets[value & mask].append(value)
+                keyed += 1
+                if digests:
+                    digest = digest_of(parsed.request)
+                    block_keys.append(key)
+                    digest_bytes += digest
+                    pairs += sha256(key.encode() + b"\0" + digest).digest()[:8]
+            state.flush()
         if tail:
             lineno += 1
             if tail.strip():
                 # The last line has no newline: the slow path handles it, once per file.
-                _explain(tail, lineno, task, out, digests)
+                _explain(tail, lineno, task, out, state)
+    state.count += keyed
+    state.finish(out)
     out.lines = lineno
-    out.ordered = sorted(keys) if digests else []
     return out
 
 
@@ -308,10 +442,15 @@ def scan_jsonl(
     hasher.join()
     sha256, total = hashed
 
-    keys, repeats, media_uses, hidden = _merge(partials, diagnostics, shown)
-    if repeats:
-        diagnostics.extend(_duplicate_diagnostics(path, shown, {key for key, _ in repeats}))
-    if not keys and not diagnostics:
+    media_uses, hidden = _merge(partials, diagnostics, shown)
+    count = sum(part.keyed for part in partials)
+    spills = [part.spill for part in partials if part.spill]
+    # Owned from here: the files go when the mapping does, or now if no mapping is made.
+    key_digests: Mapping[str, str] = SpilledDigests(spills, count) if digests else {}
+    repeated = _repeated_hashes(partials)
+    if repeated:
+        diagnostics.extend(_duplicate_diagnostics(path, shown, repeated))
+    if not count and not diagnostics:
         diagnostics.append(
             Diagnostic(f"input file `{shown}` holds no requests", SourceLocation(shown))
         )
@@ -327,9 +466,11 @@ def scan_jsonl(
     digest = SourceDigest(
         sha256=sha256,
         bytes=total,
-        request_count=len(keys) + len(repeats),
-        keys_sha256=keys_sha256(keys, _merged_order(partials, len(keys))) if digests else "",
-        key_digests=HexDigests(keys) if digests else {},
+        request_count=count,
+        keys_sha256=file_keys_sha256(count, sum(p.pair_sum for p in partials) % (1 << 64))
+        if digests
+        else "",
+        key_digests=key_digests,
     )
     diagnostics.sort(key=lambda d: (d.location.line, d.location.column) if d.location else (0, 0))
     if hidden > 0:
@@ -339,31 +480,31 @@ def scan_jsonl(
     return JsonlScan(digest, tuple(diagnostics), media)
 
 
-def _merged_order(partials: list[_Partial], distinct: int) -> list[str]:
-    """All keys sorted: timsort finds the workers' two sorted runs and merges them in O(n)."""
-    if len(partials) == 1:
-        return partials[0].ordered
-    merged = [key for part in partials for key in part.ordered]
-    merged.sort()
-    # A key in both halves appears twice here but once in the digest mapping.
-    return list(dict.fromkeys(merged)) if len(merged) != distinct else merged
+def _repeated_hashes(partials: list[_Partial]) -> set[int]:
+    """Key hashes seen more than once, over all ranges: a set per bucket, so at most 1/16 of the
+    keys are Python ints at any moment."""
+    repeated: set[int] = set()
+    for index in range(_BUCKETS):
+        values = array("q")
+        for part in partials:
+            values.frombytes(part.buckets[index])
+        if len(set(values)) != len(values):
+            seen: set[int] = set()
+            for value in values:
+                if value in seen:
+                    repeated.add(value)
+                seen.add(value)
+    return repeated
 
 
 def _merge(
     partials: list[_Partial], diagnostics: list[Diagnostic], shown: str
-) -> tuple[dict[str, bytes], list[tuple[str, int]], list[tuple[str, str | None, int, int]], int]:
-    """Join the workers' findings: renumber lines, and count keys seen in both halves as repeats
-    (their exact lines are found again by `_duplicate_diagnostics`; workers keep no line per key)."""
-    keys = partials[0].keys
+) -> tuple[list[tuple[str, str | None, int, int]], int]:
+    """Join the workers' problems and media uses, renumbering lines."""
     offset = 0
-    repeats: list[tuple[str, int]] = []
     media: list[tuple[str, str | None, int, int]] = []
     reported = 0
-    for index, part in enumerate(partials):
-        if index:
-            repeats.extend((key, 0) for key in keys.keys() & part.keys.keys())
-            keys.update(part.keys)
-        repeats.extend((key, offset + line) for key, line in part.repeats)
+    for part in partials:
         for line, column, message, hint in part.problems:
             if reported < MAX_REPORTED:
                 location = SourceLocation(shown, offset + line, column)
@@ -372,17 +513,19 @@ def _merge(
         media.extend((path, mime, offset + line, column) for path, mime, line, column in part.media)
         offset += part.lines
     hidden = sum(p.problem_count for p in partials) - reported
-    return keys, repeats, media, hidden
+    return media, hidden
 
 
-def _duplicate_diagnostics(path: Path, shown: str, wanted: set[str]) -> list[Diagnostic]:
-    """Locate every occurrence of repeated keys with a second pass; only runs when keys repeat."""
-    lines: dict[str, list[int]] = {key: [] for key in wanted}
+def _duplicate_diagnostics(path: Path, shown: str, repeated: set[int]) -> list[Diagnostic]:
+    """Locate every occurrence of repeated keys with a second pass; only runs when a key hash
+    repeats. Keys whose hash merely collides with another's occur once and are not reported."""
+    lines: dict[str, list[int]] = {}
     for lineno, key, _request in iter_requests(path):
-        if key in wanted:
-            lines[key].append(lineno)
+        if hash(key) in repeated:
+            lines.setdefault(key, []).append(lineno)
+    wanted = [key for key, found in lines.items() if len(found) > 1]
     found: list[Diagnostic] = []
-    for key in sorted(wanted, key=lambda k: lines[k][1:2] or [0]):
+    for key in sorted(wanted, key=lambda k: lines[k][1]):
         first, *others = lines[key]
         for other in others[:MAX_REPORTED]:
             found.append(
@@ -459,4 +602,13 @@ def _empty_digest() -> SourceDigest:
     return SourceDigest(sha256=empty, bytes=0, request_count=0, keys_sha256=keys_sha256({}))
 
 
-__all__ = ["DIGEST_BYTES", "HexDigests", "JsonlScan", "iter_requests", "keys_sha256", "scan_jsonl"]
+__all__ = [
+    "DIGEST_BYTES",
+    "HexDigests",
+    "JsonlScan",
+    "SpilledDigests",
+    "file_keys_sha256",
+    "iter_requests",
+    "keys_sha256",
+    "scan_jsonl",
+]

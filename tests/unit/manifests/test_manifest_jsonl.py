@@ -123,3 +123,48 @@ def test_an_unreadable_input_is_a_diagnostic_not_an_exception(tmp_path: Path) ->
     scan = scan_jsonl(tmp_path / "missing.jsonl", Task.GENERATE, tmp_path)
     assert not scan.ok
     assert "cannot be read" in scan.diagnostics[0].message
+
+
+def test_key_digests_are_spilled_and_read_only_when_asked(tmp_path: Path) -> None:
+    import gc
+
+    from reconciler.manifests.jsonl import SpilledDigests
+
+    path = tmp_path / "in.jsonl"
+    path.write_text(_lines(500))
+    scan = scan_jsonl(path, Task.GENERATE, tmp_path, workers=2)
+    digests = scan.digest.key_digests
+    assert isinstance(digests, SpilledDigests)
+    files = list(digests._paths)
+    assert len(digests) == 500 and digests._raw is None  # counted without reading the files
+    assert all(Path(f).is_file() for f in files)
+    assert sorted(digests) == sorted(f"k{i}" for i in range(500))
+    assert "k7" in digests and "nope" not in digests and len(digests["k7"]) == 16
+    del digests, scan
+    gc.collect()
+    assert not any(Path(f).exists() for f in files)
+
+
+def test_keys_sha256_ignores_line_order_and_follows_keys_and_requests(tmp_path: Path) -> None:
+    def keys_sha(text: str) -> str:
+        path = tmp_path / "in.jsonl"
+        path.write_text(text)
+        return scan_jsonl(path, Task.GENERATE, tmp_path).digest.keys_sha256
+
+    lines = _lines(50).splitlines(keepends=True)
+    base = keys_sha("".join(lines))
+    assert keys_sha("".join(reversed(lines))) == base
+    assert keys_sha("".join(lines).replace('"k3"', '"k3x"')) != base
+    assert keys_sha("".join(lines[:-1])) != base
+
+
+def test_a_hash_that_repeats_without_a_repeated_key_reports_nothing(tmp_path: Path) -> None:
+    from reconciler.manifests.jsonl import _duplicate_diagnostics
+
+    path = tmp_path / "in.jsonl"
+    path.write_text(_lines(10) + _lines(1, 4))
+    # As if "k2" collided with another key's hash: the re-read finds it once, so no report.
+    found = _duplicate_diagnostics(path, "in.jsonl", {hash("k2"), hash("k4")})
+    assert [(str(d.location), d.message) for d in found] == [
+        ("in.jsonl:11:1", "duplicate key 'k4' (first used at line 5)")
+    ]
