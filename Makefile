@@ -12,6 +12,7 @@ demo: setup
 # Everything CI runs: lint, types, architecture contracts, and the test suite (not the slow marks).
 test: setup
 	.venv/bin/ruff check reconciler tests benchmarks
+	.venv/bin/ruff format --check reconciler tests benchmarks
 	.venv/bin/mypy
 	.venv/bin/lint-imports
 	.venv/bin/python -m pytest -m "not slow" -n 2 -q

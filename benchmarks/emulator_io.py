@@ -61,7 +61,9 @@ def _peak_rss_mib(pid: int) -> float:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--size-mib", type=int, default=1024)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="emulator-io-") as tmp:
@@ -71,8 +73,17 @@ def main() -> int:
         expected = _write_input(source, args.size_mib)
         port = _free_port()
         server = subprocess.Popen(
-            [sys.executable, "-m", "reconciler.emulator", "--port", str(port), "--data-dir", str(work / "data"),
-             "--max-file-bytes", str(max(2 * 1024**3, (args.size_mib + 1) * _BLOCK))],
+            [
+                sys.executable,
+                "-m",
+                "reconciler.emulator",
+                "--port",
+                str(port),
+                "--data-dir",
+                str(work / "data"),
+                "--max-file-bytes",
+                str(max(2 * 1024**3, (args.size_mib + 1) * _BLOCK)),
+            ],
             cwd=Path(__file__).resolve().parent.parent,
         )
         try:
@@ -104,7 +115,9 @@ def main() -> int:
         print(f"upload   (SDK)       {upload_s:7.2f} s  {mib / upload_s:8.1f} MiB/s")
         print(f"download (SDK)       {download_s:7.2f} s  {mib / download_s:8.1f} MiB/s")
         print(f"server RSS idle      {idle_rss:7.1f} MiB")
-        print(f"server RSS peak      {peak_rss:7.1f} MiB  (limit {RSS_LIMIT_MIB:.0f} MiB: {'ok' if peak_rss < RSS_LIMIT_MIB else 'EXCEEDED'})")
+        print(
+            f"server RSS peak      {peak_rss:7.1f} MiB  (limit {RSS_LIMIT_MIB:.0f} MiB: {'ok' if peak_rss < RSS_LIMIT_MIB else 'EXCEEDED'})"
+        )
         print(f"round trip sha256    {'identical' if ok else 'MISMATCH'}")
         return 0 if ok and peak_rss < RSS_LIMIT_MIB else 1
 

@@ -98,7 +98,9 @@ class ManifestError(ReconcilerError):
         errors = [d for d in self.diagnostics if d.severity is Severity.ERROR]
         first = errors[0] if errors else (self.diagnostics[0] if self.diagnostics else None)
         summary = message or (
-            f"{len(errors)} error(s) in manifests" if len(errors) != 1 or first is None else first.message
+            f"{len(errors)} error(s) in manifests"
+            if len(errors) != 1 or first is None
+            else first.message
         )
         super().__init__(summary, location=first.location if first and len(errors) == 1 else None)
 
@@ -145,7 +147,9 @@ class ServiceError(ReconcilerError):
         self.status_code = status_code
 
     def __str__(self) -> str:
-        where = ", ".join(p for p in (self.resource and f"resource {self.resource}", self.call) if p)
+        where = ", ".join(
+            p for p in (self.resource and f"resource {self.resource}", self.call) if p
+        )
         return f"{self.message} ({where})" if where else self.message
 
 

@@ -388,7 +388,9 @@ class Executor:
             ]
 
     @contextlib.contextmanager
-    def _previous_results(self, resource: DesiredResource, record: ResourceRecord) -> Iterator[Path | None]:
+    def _previous_results(
+        self, resource: DesiredResource, record: ResourceRecord
+    ) -> Iterator[Path | None]:
         """The last collected results copy as a local file (downloaded for gs:// outputs)."""
         assert record.results is not None
         location = record.results.location

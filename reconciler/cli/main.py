@@ -90,16 +90,26 @@ class ReconcilerGroup(click.Group):
 @click.group(cls=ReconcilerGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="reconciler")
 @click.option(
-    "-C", "--project-dir", type=click.Path(file_okay=False, path_type=Path),
+    "-C",
+    "--project-dir",
+    type=click.Path(file_okay=False, path_type=Path),
     envvar="RECONCILER_PROJECT_DIR",
     help="Project root (the directory holding reconciler.yaml). Default: searched upwards from here.",
 )
 @click.option(
-    "--endpoint", envvar="RECONCILER_ENDPOINT",
+    "--endpoint",
+    envvar="RECONCILER_ENDPOINT",
     help="gemini (real API), emulator (embedded, no key needed), or a URL of a running emulator.",
 )
-@click.option("--state", "state", envvar="RECONCILER_STATE", help="State file path or postgresql:// URL.")
-@click.option("--no-color", is_flag=True, envvar="RECONCILER_NO_COLOR", help="Never colour output (NO_COLOR is respected too).")
+@click.option(
+    "--state", "state", envvar="RECONCILER_STATE", help="State file path or postgresql:// URL."
+)
+@click.option(
+    "--no-color",
+    is_flag=True,
+    envvar="RECONCILER_NO_COLOR",
+    help="Never colour output (NO_COLOR is respected too).",
+)
 @click.option("-v", "--verbose", count=True, help="Log for maintainers on stderr (-vv for more).")
 @click.option("--debug", is_flag=True, help="Show tracebacks of internal errors.")
 @click.pass_context

@@ -77,13 +77,19 @@ class RichReporter:
 
         match event.kind:
             case EventKind.STEP:
-                self._console.print(f"[bold]{escape(event.resource or '')}[/]: {escape(event.message)}")
+                self._console.print(
+                    f"[bold]{escape(event.resource or '')}[/]: {escape(event.message)}"
+                )
             case EventKind.WARNING:
                 who = f"{event.resource}: " if event.resource else ""
                 self._console.print(f"[yellow]Warning: {escape(who + event.message)}[/]")
             case EventKind.FAILED:
-                self._console.print(f"[red]{escape(event.resource or '')}: failed: {escape(event.message)}[/]")
+                self._console.print(
+                    f"[red]{escape(event.resource or '')}: failed: {escape(event.message)}[/]"
+                )
             case EventKind.PROGRESS:
                 counts = ", ".join(f"{n} {state.lower()}" for state, n in event.counts) or "no jobs"
-                elapsed = f"{event.elapsed_seconds:.0f}s" if event.elapsed_seconds is not None else ""
+                elapsed = (
+                    f"{event.elapsed_seconds:.0f}s" if event.elapsed_seconds is not None else ""
+                )
                 self._status.update(f"waiting for jobs: {counts} [dim]({elapsed})[/]")

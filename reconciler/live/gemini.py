@@ -535,9 +535,7 @@ class GeminiAdapter:
         # Batch fields the SDK's config has no slot for (e.g. `priority`) ride in `extra_body`,
         # which the SDK merges into the request's `batch` object.
         extra = {"batch": dict(batch_fields)} if batch_fields else None
-        once = types.HttpOptions(
-            retry_options=types.HttpRetryOptions(attempts=1), extra_body=extra
-        )
+        once = types.HttpOptions(retry_options=types.HttpRetryOptions(attempts=1), extra_body=extra)
         retrying = self._retrying(_create_resendable, self._settings.retry_attempts)
         try:
             async for attempt in retrying:

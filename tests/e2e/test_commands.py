@@ -15,7 +15,10 @@ def _client(emulator: EmulatorHandle) -> genai.Client:
 
 
 def _eval(project: Project, n: int = 2) -> None:
-    project.write("data/eval.jsonl", jsonl([{"key": f"k{i}", "request": text_request(f"p{i}")} for i in range(n)]))
+    project.write(
+        "data/eval.jsonl",
+        jsonl([{"key": f"k{i}", "request": text_request(f"p{i}")} for i in range(n)]),
+    )
     project.manifest("eval", file_job_spec("data/eval.jsonl", "results/eval.jsonl"))
 
 
@@ -30,7 +33,10 @@ def test_status_and_results_report_where_everything_stands(project: Project) -> 
 
     row = status["resources"][0]
     assert (row["resource"], row["live"], row["results"], row["succeeded"]) == (
-        "eval", "SUCCEEDED", "results/eval.jsonl", 2,
+        "eval",
+        "SUCCEEDED",
+        "results/eval.jsonl",
+        2,
     )
     assert row["next_action"] == "noop"
     assert "2 succeeded, 0 failed" in results.stdout and "results/eval.jsonl" in results.stdout
@@ -67,8 +73,12 @@ def test_import_adopts_a_job_created_by_hand(project: Project, emulator: Emulato
     _eval(project)
     project.commit()
     client = _client(emulator)
-    uploaded = client.files.upload(file=str(project.root / "data/eval.jsonl"), config={"mime_type": "jsonl"})
-    job = client.batches.create(model="gemini-2.5-flash", src=uploaded.name, config={"display_name": "by hand"})
+    uploaded = client.files.upload(
+        file=str(project.root / "data/eval.jsonl"), config={"mime_type": "jsonl"}
+    )
+    job = client.batches.create(
+        model="gemini-2.5-flash", src=uploaded.name, config={"display_name": "by hand"}
+    )
 
     imported = project.run("import", "eval", job.name)
 
@@ -119,7 +129,11 @@ def test_service_options_in_config_are_sent_and_the_job_runs(project: Project) -
     project.write("data/eval.jsonl", jsonl([{"key": "k0", "request": text_request("p0")}]))
     project.manifest(
         "eval",
-        file_job_spec("data/eval.jsonl", "results/eval.jsonl", extra="  config:\n    display_name: nightly\n    priority: 5\n"),
+        file_job_spec(
+            "data/eval.jsonl",
+            "results/eval.jsonl",
+            extra="  config:\n    display_name: nightly\n    priority: 5\n",
+        ),
     )
     project.commit()
 

@@ -44,12 +44,20 @@ def _blob_text(host: str, name: str) -> str:
     return client.bucket(BUCKET).blob(name).download_as_text()
 
 
-def test_apply_writes_results_to_a_gcs_bucket(project: Project, emulator: EmulatorHandle, gcs: str) -> None:
-    project.write("data/eval.jsonl", jsonl([{"key": f"k{i}", "request": text_request(f"p{i}")} for i in range(3)]))
+def test_apply_writes_results_to_a_gcs_bucket(
+    project: Project, emulator: EmulatorHandle, gcs: str
+) -> None:
+    project.write(
+        "data/eval.jsonl",
+        jsonl([{"key": f"k{i}", "request": text_request(f"p{i}")} for i in range(3)]),
+    )
     project.manifest("eval", file_job_spec("data/eval.jsonl", f"gs://{BUCKET}/evals/eval.jsonl"))
     project.write("data/images.jsonl", jsonl([{"key": "img", "request": text_request("A lake")}]))
     project.manifest(
-        "images", file_job_spec("data/images.jsonl", f"gs://{BUCKET}/images/", model="gemini-2.5-flash-image")
+        "images",
+        file_job_spec(
+            "data/images.jsonl", f"gs://{BUCKET}/images/", model="gemini-2.5-flash-image"
+        ),
     )
     project.commit()
 
@@ -59,7 +67,11 @@ def test_apply_writes_results_to_a_gcs_bucket(project: Project, emulator: Emulat
     lines = [json.loads(line) for line in _blob_text(gcs, "evals/eval.jsonl").splitlines()]
     assert [line["key"] for line in lines] == ["k0", "k1", "k2"]
     index = [json.loads(line) for line in _blob_text(gcs, "images/results.jsonl").splitlines()]
-    image = next(p["file"]["path"] for p in index[0]["response"]["candidates"][0]["content"]["parts"] if "file" in p)
+    image = next(
+        p["file"]["path"]
+        for p in index[0]["response"]["candidates"][0]["content"]["parts"]
+        if "file" in p
+    )
     assert image.endswith(".png")
     state = project.state()["resources"]
     assert state["eval"]["results"]["location"] == f"gs://{BUCKET}/evals/eval.jsonl"

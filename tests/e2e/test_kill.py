@@ -77,7 +77,9 @@ def test_apply_killed_after_cancel_forgets_the_resource_next_time(
     (project.root / "manifests/inline.yaml").unlink()
     project.commit("remove inline")
 
-    killed = project.run("apply", "--auto-approve", "--no-wait", env={CRASH_HOOK_ENV: "cancel-sent"})
+    killed = project.run(
+        "apply", "--auto-approve", "--no-wait", env={CRASH_HOOK_ENV: "cancel-sent"}
+    )
     assert killed.returncode == -signal.SIGKILL, killed.stderr
 
     again = project.run("apply", "--auto-approve", "--no-wait")

@@ -15,7 +15,10 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _one_job(project: Project, output: str = "results/eval.jsonl") -> None:
-    project.write("data/eval.jsonl", jsonl([{"key": f"k{i}", "request": text_request(f"p{i}")} for i in range(2)]))
+    project.write(
+        "data/eval.jsonl",
+        jsonl([{"key": f"k{i}", "request": text_request(f"p{i}")} for i in range(2)]),
+    )
     project.manifest("eval", file_job_spec("data/eval.jsonl", output))
     project.commit()
 
@@ -38,9 +41,13 @@ def test_job_created_directly_with_the_identity_tag_is_adopted_not_created_again
     from google import genai
 
     client = genai.Client(api_key="test", http_options={"base_url": emulator.base_url})
-    uploaded = client.files.upload(file=str(project.root / "data/eval.jsonl"), config={"mime_type": "jsonl"})
+    uploaded = client.files.upload(
+        file=str(project.root / "data/eval.jsonl"), config={"mime_type": "jsonl"}
+    )
     tag = IdentityTag("eval", desired_hash, 1)
-    job = client.batches.create(model="gemini-2.5-flash", src=uploaded.name, config={"display_name": tag.display_name(None)})
+    job = client.batches.create(
+        model="gemini-2.5-flash", src=uploaded.name, config={"display_name": tag.display_name(None)}
+    )
 
     plan = _plan_json(project)
 

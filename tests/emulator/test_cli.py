@@ -10,8 +10,16 @@ from reconciler.cli.emulator_cmd import emulator
 def test_serve_help_lists_fault_and_quirk_flags() -> None:
     result = CliRunner().invoke(emulator, ["serve", "--help"])
     assert result.exit_code == 0
-    for flag in ("--job-seconds", "--api-key", "--rate-429", "--drop-rate", "--fail-next-jobs",
-                 "--results-delay", "--shuffle-inline-responses", "--undeletable-result-files"):
+    for flag in (
+        "--job-seconds",
+        "--api-key",
+        "--rate-429",
+        "--drop-rate",
+        "--fail-next-jobs",
+        "--results-delay",
+        "--shuffle-inline-responses",
+        "--undeletable-result-files",
+    ):
         assert flag in result.output
 
 

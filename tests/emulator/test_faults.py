@@ -34,8 +34,12 @@ def test_retry_options_rescue_calls_through_injected_429s(emu: EmulatorHandle) -
     assert emu.calls()["batches.create_generate"] > 3
 
 
-@pytest.mark.parametrize(("setting", "code", "status"), [("rate_500", 500, "INTERNAL"), ("rate_503", 503, "UNAVAILABLE")])
-def test_server_errors_surface_as_server_error(emu: EmulatorHandle, setting: str, code: int, status: str) -> None:
+@pytest.mark.parametrize(
+    ("setting", "code", "status"), [("rate_500", 500, "INTERNAL"), ("rate_503", 503, "UNAVAILABLE")]
+)
+def test_server_errors_surface_as_server_error(
+    emu: EmulatorHandle, setting: str, code: int, status: str
+) -> None:
     emu.configure(**{setting: 1.0})
     client = make_client(emu)
     with pytest.raises(errors.ServerError) as caught:
@@ -91,24 +95,39 @@ def test_latency_delays_every_call(emu: EmulatorHandle) -> None:
     assert time.monotonic() - started >= 0.25
 
 
-def test_request_error_rate_fails_some_requests_deterministically(emu: EmulatorHandle, tmp_path: Path) -> None:
+def test_request_error_rate_fails_some_requests_deterministically(
+    emu: EmulatorHandle, tmp_path: Path
+) -> None:
     client = make_client(emu)
     emu.configure(request_error_rate=0.5)
-    source = upload_jsonl(client, tmp_path / "in.jsonl", [text_request(f"k{i}", f"prompt {i}") for i in range(40)])
+    source = upload_jsonl(
+        client, tmp_path / "in.jsonl", [text_request(f"k{i}", f"prompt {i}") for i in range(40)]
+    )
     job = wait_for_end(client, client.batches.create(model=MODEL, src=source.name).name)
-    lines = [json.loads(line) for line in client.files.download(file=job.dest.file_name).splitlines()]
+    lines = [
+        json.loads(line) for line in client.files.download(file=job.dest.file_name).splitlines()
+    ]
     failed = [line["key"] for line in lines if "error" in line]
     assert 5 < len(failed) < 35
     assert {line["error"]["code"] for line in lines if "error" in line} == {13}
     again = client.files.download(file=job.dest.file_name)  # computed once, stored
-    assert [json.loads(line).get("error") is not None for line in again.splitlines()] == ["error" in line for line in lines]
+    assert [json.loads(line).get("error") is not None for line in again.splitlines()] == [
+        "error" in line for line in lines
+    ]
 
 
 def test_forced_failed_and_expired_jobs(emu: EmulatorHandle) -> None:
     client = make_client(emu)
     emu.configure(fail_next_jobs=1, expire_next_jobs=1)
-    states = [wait_for_end(client, client.batches.create(model=MODEL, src=[{"contents": "x"}]).name) for _ in range(3)]
-    assert [job.state.name for job in states] == ["JOB_STATE_FAILED", "JOB_STATE_EXPIRED", "JOB_STATE_SUCCEEDED"]
+    states = [
+        wait_for_end(client, client.batches.create(model=MODEL, src=[{"contents": "x"}]).name)
+        for _ in range(3)
+    ]
+    assert [job.state.name for job in states] == [
+        "JOB_STATE_FAILED",
+        "JOB_STATE_EXPIRED",
+        "JOB_STATE_SUCCEEDED",
+    ]
     assert states[0].dest is None
     assert emu.settings.fail_next_jobs == 0 and emu.settings.expire_next_jobs == 0
 
@@ -125,7 +144,9 @@ def test_files_disappear_after_scaled_48_hours(emu: EmulatorHandle, tmp_path: Pa
     client = make_client(emu)
     emu.configure(time_scale=48 * 3600 / 0.2)
     uploaded = upload_jsonl(client, tmp_path / "in.jsonl", [text_request("a", "b")])
-    assert (uploaded.expiration_time - uploaded.create_time).total_seconds() == pytest.approx(0.2, abs=0.01)
+    assert (uploaded.expiration_time - uploaded.create_time).total_seconds() == pytest.approx(
+        0.2, abs=0.01
+    )
     time.sleep(0.25)
     with pytest.raises(errors.ClientError) as caught:
         client.files.get(name=uploaded.name)
@@ -144,7 +165,9 @@ def test_concurrent_job_cap_answers_429_on_create(emu: EmulatorHandle) -> None:
     assert client.batches.create(model=MODEL, src=[{"contents": "x"}]).name
 
 
-def test_results_file_is_not_downloadable_right_after_success(emu: EmulatorHandle, tmp_path: Path) -> None:
+def test_results_file_is_not_downloadable_right_after_success(
+    emu: EmulatorHandle, tmp_path: Path
+) -> None:
     client = make_client(emu)
     emu.configure(results_delay_seconds=0.4)
     source = upload_jsonl(client, tmp_path / "in.jsonl", [text_request("a", "b")])
@@ -160,7 +183,9 @@ def test_results_file_is_not_downloadable_right_after_success(emu: EmulatorHandl
 def test_shuffled_inline_responses_lose_order_and_metadata(emu: EmulatorHandle) -> None:
     client = make_client(emu)
     emu.configure(shuffle_inline_responses=True)
-    src = [types.InlinedRequest(contents=f"prompt {i}", metadata={"key": f"k{i}"}) for i in range(8)]
+    src = [
+        types.InlinedRequest(contents=f"prompt {i}", metadata={"key": f"k{i}"}) for i in range(8)
+    ]
     job = wait_for_end(client, client.batches.create(model=MODEL, src=src).name)
     responses = job.dest.inlined_responses
     assert all(r.metadata is None for r in responses)
@@ -172,7 +197,9 @@ def test_inline_responses_keep_order_and_metadata_by_default(client: object) -> 
     from google import genai
 
     assert isinstance(client, genai.Client)
-    src = [types.InlinedRequest(contents=f"prompt {i}", metadata={"key": f"k{i}"}) for i in range(5)]
+    src = [
+        types.InlinedRequest(contents=f"prompt {i}", metadata={"key": f"k{i}"}) for i in range(5)
+    ]
     job = wait_for_end(client, client.batches.create(model=MODEL, src=src).name)
     assert [r.metadata for r in job.dest.inlined_responses] == [{"key": f"k{i}"} for i in range(5)]
 
@@ -192,7 +219,9 @@ def test_undeletable_result_files_answer_400_on_delete(emu: EmulatorHandle, tmp_
 def test_admin_endpoint_reads_and_changes_settings_and_counts(emu: EmulatorHandle) -> None:
     admin = f"{emu.base_url}/_emulator"
     assert httpx.get(f"{admin}/settings").json()["rate_503"] == 0.0
-    changed = httpx.patch(f"{admin}/settings", json={"rate_503": 1.0, "shuffle_inline_responses": True}).json()
+    changed = httpx.patch(
+        f"{admin}/settings", json={"rate_503": 1.0, "shuffle_inline_responses": True}
+    ).json()
     assert changed["rate_503"] == 1.0 and emu.settings.shuffle_inline_responses
     client = make_client(emu)
     with pytest.raises(errors.ServerError):
@@ -217,7 +246,11 @@ def test_api_key_flag_accepts_only_that_key(tmp_path: Path) -> None:
         from google import genai
 
         client = genai.Client(api_key="secret", http_options={"base_url": emu.base_url})
-        source = upload_jsonl(client, tmp_path / "in.jsonl", [text_request("a", "b")])  # chunks carry no key
+        source = upload_jsonl(
+            client, tmp_path / "in.jsonl", [text_request("a", "b")]
+        )  # chunks carry no key
         assert client.files.get(name=source.name).size_bytes == source.size_bytes
         missing = httpx.get(f"{emu.base_url}/v1/files")
-        assert missing.status_code == 403 and missing.json()["error"]["status"] == "PERMISSION_DENIED"
+        assert (
+            missing.status_code == 403 and missing.json()["error"]["status"] == "PERMISSION_DENIED"
+        )

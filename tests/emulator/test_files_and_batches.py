@@ -19,7 +19,9 @@ from tests.emulator.conftest import make_client, text_request, upload_jsonl, wai
 MODEL = "gemini-2.5-flash"
 
 
-def test_large_upload_goes_in_8_mib_chunks_and_downloads_identically(emu: EmulatorHandle, tmp_path: Path) -> None:
+def test_large_upload_goes_in_8_mib_chunks_and_downloads_identically(
+    emu: EmulatorHandle, tmp_path: Path
+) -> None:
     client = make_client(emu)
     data = os.urandom(17 * 1024 * 1024 + 123)
     path = tmp_path / "blob.bin"
@@ -46,7 +48,10 @@ def test_download_alias_path_accepts_key_in_query(emu: EmulatorHandle, tmp_path:
 
 def test_files_list_pages_and_delete_removes(emu: EmulatorHandle, tmp_path: Path) -> None:
     client = make_client(emu)
-    names = [upload_jsonl(client, tmp_path / f"f{i}.jsonl", [text_request("a", str(i))]).name for i in range(5)]
+    names = [
+        upload_jsonl(client, tmp_path / f"f{i}.jsonl", [text_request("a", str(i))]).name
+        for i in range(5)
+    ]
     emu.reset_calls()
     assert [f.name for f in client.files.list(config={"page_size": 2})] == list(reversed(names))
     assert emu.calls()["files.list"] == 3
@@ -56,7 +61,9 @@ def test_files_list_pages_and_delete_removes(emu: EmulatorHandle, tmp_path: Path
     assert caught.value.code == 404 and caught.value.status == "NOT_FOUND"
 
 
-def test_file_size_limit_and_storage_quota_refuse_uploads(emu: EmulatorHandle, tmp_path: Path) -> None:
+def test_file_size_limit_and_storage_quota_refuse_uploads(
+    emu: EmulatorHandle, tmp_path: Path
+) -> None:
     client = make_client(emu)
     path = tmp_path / "big.bin"
     path.write_bytes(b"x" * 2000)
@@ -73,10 +80,13 @@ def test_file_size_limit_and_storage_quota_refuse_uploads(emu: EmulatorHandle, t
 
 def test_operation_wire_shape_matches_the_service(emu: EmulatorHandle, tmp_path: Path) -> None:
     client = make_client(emu)
-    source = upload_jsonl(client, tmp_path / "in.jsonl", [text_request("a", "b"), {"key": "bad", "request": {}}])
+    source = upload_jsonl(
+        client, tmp_path / "in.jsonl", [text_request("a", "b"), {"key": "bad", "request": {}}]
+    )
     headers = {"x-goog-api-key": "k"}
     created = httpx.post(
-        f"{emu.base_url}/v1beta/models/{MODEL}:batchGenerateContent", headers=headers,
+        f"{emu.base_url}/v1beta/models/{MODEL}:batchGenerateContent",
+        headers=headers,
         json={"batch": {"input_config": {"file_name": source.name}}},  # snake_case accepted
     ).json()
     meta = created["metadata"]
@@ -88,7 +98,11 @@ def test_operation_wire_shape_matches_the_service(emu: EmulatorHandle, tmp_path:
     wait_for_end(client, created["name"])
     done = httpx.get(f"{emu.base_url}/v1/{created['name']}", headers=headers).json()
     assert done["done"] is True and done["metadata"]["state"] == "BATCH_STATE_SUCCEEDED"
-    assert done["metadata"]["batchStats"] == {"requestCount": "2", "successfulRequestCount": "1", "failedRequestCount": "1"}
+    assert done["metadata"]["batchStats"] == {
+        "requestCount": "2",
+        "successfulRequestCount": "1",
+        "failedRequestCount": "1",
+    }
     assert done["response"]["responsesFile"] == done["metadata"]["output"]["responsesFile"]
     assert done["response"]["@type"].endswith("GenerateContentBatchOutput")
     assert done["metadata"]["endTime"] >= done["metadata"]["createTime"]
@@ -110,11 +124,25 @@ def test_answers_depend_on_prompt_and_config_not_on_spelling(client: genai.Clien
 
 
 def test_file_lines_accept_snake_and_camel_case_alike(client: genai.Client, tmp_path: Path) -> None:
-    camel = {"key": "c", "request": {"contents": [{"parts": [{"text": "q"}]}], "generationConfig": {"maxOutputTokens": 5}}}
-    snake = {"key": "s", "request": {"contents": [{"parts": [{"text": "q"}]}], "generation_config": {"max_output_tokens": 5}}}
+    camel = {
+        "key": "c",
+        "request": {
+            "contents": [{"parts": [{"text": "q"}]}],
+            "generationConfig": {"maxOutputTokens": 5},
+        },
+    }
+    snake = {
+        "key": "s",
+        "request": {
+            "contents": [{"parts": [{"text": "q"}]}],
+            "generation_config": {"max_output_tokens": 5},
+        },
+    }
     source = upload_jsonl(client, tmp_path / "in.jsonl", [camel, snake])
     job = wait_for_end(client, client.batches.create(model=MODEL, src=source.name).name)
-    lines = [json.loads(line) for line in client.files.download(file=job.dest.file_name).splitlines()]
+    lines = [
+        json.loads(line) for line in client.files.download(file=job.dest.file_name).splitlines()
+    ]
     texts = [line["response"]["candidates"][0]["content"]["parts"][0]["text"] for line in lines]
     assert texts[0] == texts[1]
 
@@ -151,13 +179,22 @@ def test_job_survives_restart_and_keeps_progressing(tmp_path: Path) -> None:
 
 def test_two_emulators_share_one_data_dir_at_once(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
-    with running_emulator(data_dir, job_seconds=0.3) as a, running_emulator(data_dir, job_seconds=0.3) as b:
+    with (
+        running_emulator(data_dir, job_seconds=0.3) as a,
+        running_emulator(data_dir, job_seconds=0.3) as b,
+    ):
         client_a, client_b = make_client(a), make_client(b)
-        names = [client_a.batches.create(model=MODEL, src=[{"contents": f"p{i}"}]).name for i in range(5)]
+        names = [
+            client_a.batches.create(model=MODEL, src=[{"contents": f"p{i}"}]).name for i in range(5)
+        ]
         finished = [wait_for_end(client_b if i % 2 else client_a, n) for i, n in enumerate(names)]
         assert {job.state.name for job in finished} == {"JOB_STATE_SUCCEEDED"}
-        texts_a = [r.response.text for r in client_a.batches.get(name=names[0]).dest.inlined_responses]
-        texts_b = [r.response.text for r in client_b.batches.get(name=names[0]).dest.inlined_responses]
+        texts_a = [
+            r.response.text for r in client_a.batches.get(name=names[0]).dest.inlined_responses
+        ]
+        texts_b = [
+            r.response.text for r in client_b.batches.get(name=names[0]).dest.inlined_responses
+        ]
         assert texts_a == texts_b
 
 

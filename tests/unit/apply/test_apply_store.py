@@ -70,7 +70,9 @@ def test_a_failing_change_fails_alone(tmp_path: Path) -> None:
 
     async def main() -> list[object]:
         return await asyncio.gather(
-            store.update(_add("a")), store.update(broken), store.update(_add("b")),
+            store.update(_add("a")),
+            store.update(broken),
+            store.update(_add("b")),
             return_exceptions=True,
         )
 
