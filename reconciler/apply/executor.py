@@ -227,6 +227,7 @@ class Executor:
                 )
             )
             if not running and not acting:
+                self._fail_settled_without_results(plan)
                 return
             if timeout is not None and elapsed >= timeout:
                 self.report.unsettled = running
@@ -242,6 +243,15 @@ class Executor:
                 pause = min(pause, max(0.0, timeout - elapsed))
             await self._clock.sleep(pause)
             delay = min(max_delay, delay * 2)
+
+    def _fail_settled_without_results(self, plan: Plan) -> None:
+        """A job that ended badly and will not run again is a failure of its resource, so CI
+        goes red instead of reporting success with results missing."""
+        for action in plan.actions:
+            if action.kind is ActionKind.NOOP and action.reason.is_report:
+                message = f"{action.detail}; not resubmitted because {action.reason.text}"
+                self.report.failures.setdefault(action.resource, ReconcilerError(message))
+                self._emit(EventKind.FAILED, action.resource, message)
 
     def _is_ours(self, job: LiveJob) -> bool:
         tag = parse_tag(job.display_name)

@@ -306,3 +306,24 @@ def test_results_keep_image_bytes_decodable(project: Project) -> None:
     parts = line["response"]["candidates"][0]["content"]["parts"]
     data = next(p["inlineData"]["data"] for p in parts if "inlineData" in p)
     assert base64.b64decode(data).startswith(PNG_SIGNATURE)
+
+
+def test_a_failed_job_that_policy_does_not_resubmit_fails_the_apply(
+    project: Project, emulator: EmulatorHandle
+) -> None:
+    emulator.configure(fail_next_jobs=1)
+    project.write("data/eval.jsonl", _texts(2))
+    project.manifest(
+        "eval",
+        file_job_spec(
+            "data/eval.jsonl", "results/eval.jsonl", extra="  policy:\n    resubmit: []\n"
+        ),
+    )
+    project.commit()
+
+    applied = project.run("apply", "--auto-approve", "--wait")
+
+    assert applied.returncode == 1
+    assert "eval" in applied.stderr and "FAILED" in applied.stderr
+    assert "policy.resubmit" in applied.stderr
+    assert project.state()["resources"]["eval"]["attempts"][0]["state"] == "FAILED"
