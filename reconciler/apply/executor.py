@@ -64,6 +64,7 @@ from reconciler.live.snapshot import Live, LiveJob
 from reconciler.live.tags import IdentityTag, parse_tag
 from reconciler.manifests.desired import Desired, DesiredResource
 from reconciler.manifests.model import Task
+from reconciler.manifests.requests import camel
 from reconciler.plan.actions import Action, ActionKind, Plan
 from reconciler.plan.planner import make_plan
 from reconciler.state.document import (
@@ -970,11 +971,6 @@ def _with_live_state(record: ResourceRecord, job: LiveJob) -> ResourceRecord:
 def batch_fields(extra: Mapping[str, Any]) -> dict[str, Any]:
     """Service options a manifest's `config` carries besides display_name, in the REST spelling
     (`priority` stays `priority`; `some_field` becomes `someField`)."""
-
-    def camel(name: str) -> str:
-        head, *rest = name.split("_")
-        return head + "".join(part[:1].upper() + part[1:] for part in rest)
-
     return {camel(name): value for name, value in sorted(extra.items())}
 
 
