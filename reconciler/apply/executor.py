@@ -25,7 +25,7 @@ import signal
 import tempfile
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, assert_never
@@ -57,6 +57,7 @@ from reconciler.errors import (
     PermanentServiceError,
     ReconcilerError,
     ServiceError,
+    StateError,
     TransientServiceError,
 )
 from reconciler.live.gemini import GeminiAdapter
@@ -263,10 +264,9 @@ class Executor:
         for name, record in state.resources.items():
             if self._options.targets and name not in self._options.targets:
                 continue
-            current = record.current_attempt
-            if current is None:
+            if not record.attempts:
                 continue
-            group = [a for a in record.attempts if a.number == current.number]
+            group = record.attempt_group(record.current_number)
             if any(not a.state.is_terminal for a in group if a.job_name is not None):
                 names.append(name)
         return sorted(names)
@@ -327,6 +327,9 @@ class Executor:
         if action.kind is not ActionKind.REPLACE and action.job_names:
             # A resubmit follows jobs that ended badly: record how they ended first.
             await self._record_live_states(action.resource, action.job_names)
+        if action.shards:
+            await self._rerun_shards(resource, number, purpose, action.shards)
+            return
         only_keys = await self._keys_to_run(resource, purpose)
         if only_keys is not None and not only_keys:
             self._emit(EventKind.WARNING, resource.name, "no request needs a run; nothing created")
@@ -351,6 +354,108 @@ class Executor:
         )
         if purpose is not AttemptPurpose.FULL or len(inputs) > 1:
             shutil.rmtree(staging, ignore_errors=True)
+
+    async def _rerun_shards(
+        self,
+        resource: DesiredResource,
+        number: int,
+        purpose: AttemptPurpose,
+        shards: Sequence[int],
+    ) -> None:
+        """Run these shards of attempt `number` again alone: each one that ended badly, went
+        missing, or whose create never reached the service. Its siblings keep their jobs."""
+        record = self._store.state.resources[resource.name]
+        group = {a.shard: a for a in record.attempt_group(number)}
+        missing = sorted(set(shards) - {s for s in group if s is not None})
+        if missing:
+            raise StateError(
+                f"{resource.name}: attempt {number} records no shard {missing[0]}; plan again"
+            )
+        await self._upload_media(resource)
+        staging = self._staging(resource.name) / f"attempt-{number}-rerun"
+        runs = []
+        for index in shards:
+            previous = group[index]
+            # A lost intent's tag is carried by no job, so it is reused; otherwise a new rerun.
+            rerun = previous.rerun if previous.is_intent else previous.rerun + 1
+            reused = await self._usable_file(previous.input_file)
+            if reused is not None and previous.request_count is not None:
+                prepared = PreparedInput(index, previous.request_count, None)
+            else:
+                reused = None
+                prepared = await self._shard_input(resource, previous, len(group), staging)
+            runs.append(
+                self._create_one(
+                    resource,
+                    number,
+                    purpose,
+                    prepared,
+                    rerun=rerun,
+                    file_name=reused,
+                    keys_ref=previous.request_keys_file,
+                )
+            )
+        await asyncio.gather(*runs)
+        shutil.rmtree(staging, ignore_errors=True)
+
+    async def _shard_input(
+        self, resource: DesiredResource, shard: JobAttempt, shards: int, staging: Path
+    ) -> PreparedInput:
+        """The input shard `shard` sent, written again from the source.
+
+        Its request keys are stored beside the state; a state written before they were (a full
+        run) splits the source the same way again, which gives the same shard.
+        """
+        index = shard.shard or 0
+        keys: frozenset[str] | None = None
+        if shard.request_keys_file is not None:
+            backend = self._store.backend
+            blob = await asyncio.to_thread(
+                backend.get_blob, "request-keys", shard.request_keys_file
+            )
+            if blob is None:
+                raise StateError(
+                    f"{resource.name}: the request keys of shard {index} are missing from the "
+                    f"state's storage (request-keys/{shard.request_keys_file})"
+                )
+            keys = frozenset(str(k) for k in json.loads(blob))
+        elif shard.purpose is not AttemptPurpose.FULL:
+            raise StateError(
+                f"{resource.name}: shard {index} ran a subset of the requests that the state "
+                "does not record; replace the resource (`--replace`) to run it again"
+            )
+        inputs = await asyncio.to_thread(
+            prepare_inputs,
+            resource,
+            self._project.root,
+            staging / f"shard-{index}",
+            shards=1 if keys is not None else shards,
+            only_keys=keys,
+            media_uris=self._media_uris,
+        )
+        if keys is not None:
+            return replace(inputs[0], shard=index)
+        return next(item for item in inputs if item.shard == index)
+
+    async def _usable_file(self, file_name: str | None) -> str | None:
+        """`file_name` if the service still has it, active, and not about to expire."""
+        if file_name is None:
+            return None
+        live_file = (
+            self._live.files.get(file_name)
+            if self._live is not None and self._live.files_listed
+            else await self._adapter.get_file(file_name)
+        )
+        if (
+            live_file is not None
+            and live_file.state == "ACTIVE"
+            and (
+                live_file.expiration_time is None
+                or live_file.expiration_time > self._clock.now() + _UPLOAD_REUSE_MARGIN
+            )
+        ):
+            return live_file.name
+        return None
 
     def _record_for(
         self, state: State, resource: DesiredResource, digests_ref: str | None
@@ -452,15 +557,30 @@ class Executor:
         number: int,
         purpose: AttemptPurpose,
         prepared: PreparedInput,
+        *,
+        rerun: int = 0,
+        file_name: str | None = None,
+        keys_ref: str | None = None,
     ) -> None:
+        """Record the intent, then create one job (one shard) and record it.
+
+        Args:
+            rerun: which run of its shard this is within the attempt (0: the first).
+            file_name: an input already at the service to send instead of `prepared.file`.
+            keys_ref: the stored request keys it sends, when already stored.
+        """
         spec = resource.manifest.spec
-        tag = IdentityTag(resource.name, resource.spec_hash, number, prepared.shard)
-        file_name: str | None = None
-        if prepared.file is not None:
+        tag = IdentityTag(resource.name, resource.spec_hash, number, prepared.shard, rerun)
+        if file_name is None and prepared.file is not None:
             file_name = await self._upload_input(resource, prepared)
         now = self._clock.now()
-        keys_ref = None
-        if prepared.keys is not None and purpose is not AttemptPurpose.FULL:
+        # A partial run or a shard records which keys it sends: results merge by them, and a
+        # shard that fails is run again alone from them.
+        if (
+            keys_ref is None
+            and prepared.keys is not None
+            and (purpose is not AttemptPurpose.FULL or prepared.shard is not None)
+        ):
             data = json.dumps(list(prepared.keys)).encode()
             keys_ref = hashlib.sha256(data).hexdigest()
             backend = self._store.backend
@@ -471,6 +591,8 @@ class Executor:
             spec_hash=resource.spec_hash,
             purpose=purpose,
             shard=prepared.shard,
+            rerun=rerun,
+            request_count=prepared.request_count,
             input_file=file_name,
             state=JobState.UNKNOWN,
             intent_at=now,
@@ -479,7 +601,9 @@ class Executor:
 
         def add_intent(record: ResourceRecord) -> ResourceRecord:
             kept = tuple(
-                a for a in record.attempts if not (a.number == number and a.shard == prepared.shard)
+                a
+                for a in record.attempts
+                if (a.number, a.shard, a.rerun) != (number, prepared.shard, rerun)
             )
             return record.model_copy(update={"attempts": (*kept, intent)})
 
@@ -510,10 +634,13 @@ class Executor:
             job = found
         crash_point("job-created")
         await self._store.update_record(
-            resource.name, lambda record: _with_job(record, number, prepared.shard, job, now)
+            resource.name,
+            lambda record: _with_job(record, (number, prepared.shard, rerun), job, now),
         )
         crash_point("job-recorded")
         shard = f" shard {prepared.shard}" if prepared.shard is not None else ""
+        if rerun:
+            shard += f" run {rerun + 1}"
         self._emit(
             EventKind.STEP,
             resource.name,
@@ -534,22 +661,10 @@ class Executor:
         record = self._store.state.resources.get(resource.name)
         if whole and record is not None and record.input is not None:
             previous = record.input
-            live_file = None
-            if previous.sha256 == resource.source.sha256 and previous.file_name:
-                live_file = (
-                    self._live.files.get(previous.file_name)
-                    if self._live is not None and self._live.files_listed
-                    else await self._adapter.get_file(previous.file_name)
-                )
-            if (
-                live_file is not None
-                and live_file.state == "ACTIVE"
-                and (
-                    live_file.expiration_time is None
-                    or live_file.expiration_time > self._clock.now() + _UPLOAD_REUSE_MARGIN
-                )
-            ):
-                return live_file.name
+            if previous.sha256 == resource.source.sha256:
+                reused = await self._usable_file(previous.file_name)
+                if reused is not None:
+                    return reused
         uploaded = await self._adapter.upload_file(
             prepared.file,
             display_name=f"rc-{resource.name}-{resource.source.sha256[:12]}",
@@ -590,8 +705,8 @@ class Executor:
                 tag = parse_tag(job.display_name)
                 if tag is None:
                     continue
-                number, shard = tag.attempt, tag.shard
-                existing = [a for a in record.attempts if a.number == number and a.shard == shard]
+                key = (tag.attempt, tag.shard, tag.rerun)
+                existing = [a for a in record.attempts if (a.number, a.shard, a.rerun) == key]
                 if not existing:
                     spec_hash = resource.spec_hash if resource else record.spec_hash
                     record = record.model_copy(
@@ -599,16 +714,17 @@ class Executor:
                             "attempts": (
                                 *record.attempts,
                                 JobAttempt(
-                                    number=number,
+                                    number=tag.attempt,
                                     tag=str(tag),
                                     spec_hash=spec_hash,
-                                    shard=shard,
+                                    shard=tag.shard,
+                                    rerun=tag.rerun,
                                     intent_at=job.create_time or now,
                                 ),
                             )
                         }
                     )
-                record = _with_job(record, number, shard, job, job.create_time or now)
+                record = _with_job(record, key, job, job.create_time or now)
             return record
 
         await self._store.update_record(action.resource, adopt)
@@ -639,10 +755,8 @@ class Executor:
         live = self._live
         assert live is not None
         record = self._store.state.resources[name]
-        number = action.attempt or (record.current_attempt.number if record.current_attempt else 0)
-        group = sorted(
-            (a for a in record.attempts if a.number == number), key=lambda a: a.shard or 0
-        )
+        number = action.attempt or record.current_number
+        group = record.attempt_group(number)
         jobs = {a.job_name: live.jobs.get(a.job_name or "") for a in group}
 
         def settle(record: ResourceRecord) -> ResourceRecord:
@@ -930,9 +1044,9 @@ class Executor:
 
 
 def _with_job(
-    record: ResourceRecord, number: int, shard: int | None, job: LiveJob, now: Any
+    record: ResourceRecord, key: tuple[int, int | None, int], job: LiveJob, now: Any
 ) -> ResourceRecord:
-    """Fill the attempt (number, shard) with the created or adopted job."""
+    """Fill the attempt `key` = (number, shard, rerun) with the created or adopted job."""
     attempts = tuple(
         a.model_copy(
             update={
@@ -944,7 +1058,7 @@ def _with_job(
                 "output_file": job.output_file,
             }
         )
-        if a.number == number and a.shard == shard
+        if (a.number, a.shard, a.rerun) == key
         else a
         for a in record.attempts
     )

@@ -2,6 +2,10 @@
 
 It lives in the job's display_name (the only free-form field the Developer API echoes back), so
 a job created just before a crash can be found and adopted instead of created twice.
+
+`[rc:<resource>@<spec hash 12>:<attempt>]`, with `.s<shard>` for one shard of a sharded input and
+`r<rerun>` after it when that shard alone was run again (a failed shard is resubmitted without
+its siblings, and stays part of the same attempt, so adoption by tag rebuilds the group).
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from dataclasses import dataclass
 
 SPEC_HASH_CHARS = 12
 _TAG = re.compile(
-    r"\[rc:(?P<resource>[a-z0-9][a-z0-9-]*)@(?P<hash>[0-9a-f]{12}):(?P<attempt>\d+)(?:\.s(?P<shard>\d+))?\]$"
+    r"\[rc:(?P<resource>[a-z0-9][a-z0-9-]*)@(?P<hash>[0-9a-f]{12}):(?P<attempt>\d+)(?:\.s(?P<shard>\d+)(?:r(?P<rerun>\d+))?)?\]$"
 )
 DISPLAY_NAME_MAX = 128
 """The service's display_name limit is not documented; we stay well inside typical proto limits."""
@@ -24,9 +28,13 @@ class IdentityTag:
     """The first 12 hex characters of the spec hash."""
     attempt: int
     shard: int | None = None
+    rerun: int = 0
+    """How many times this shard was run again alone within the attempt (0: the first run)."""
 
     def __str__(self) -> str:
         shard = f".s{self.shard}" if self.shard is not None else ""
+        if self.shard is not None and self.rerun:
+            shard += f"r{self.rerun}"
         return f"[rc:{self.resource}@{self.spec_hash[:SPEC_HASH_CHARS]}:{self.attempt}{shard}]"
 
     def display_name(self, user_display_name: str | None) -> str:
@@ -45,9 +53,11 @@ def parse_tag(display_name: str | None) -> IdentityTag | None:
     if match is None:
         return None
     shard = match.group("shard")
+    rerun = match.group("rerun")
     return IdentityTag(
         resource=match.group("resource"),
         spec_hash=match.group("hash"),
         attempt=int(match.group("attempt")),
         shard=int(shard) if shard is not None else None,
+        rerun=int(rerun) if rerun is not None else 0,
     )

@@ -286,6 +286,9 @@ class Action:
     """The recorded attempt it concerns (refresh/collect/adopt/the failed one), if any."""
     next_attempt: int | None = None
     """The attempt number a job-creating action records its intent under."""
+    shards: tuple[int, ...] = ()
+    """Job-creating actions on a sharded attempt: the shards of `next_attempt` to (re)create
+    alone -- the failed or lost ones -- while the others keep their jobs. Empty: every shard."""
     purpose: AttemptPurpose | None = None
     """For job-creating actions: full run, retry of failed requests, or incremental re-run."""
     cancel_first: bool = False

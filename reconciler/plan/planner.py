@@ -120,6 +120,7 @@ def _live_for(ctx: _Context, resource: str, attempt: JobAttempt) -> LiveJob | No
             tag.spec_hash == _hash12(attempt.spec_hash)
             and tag.attempt == attempt.number
             and tag.shard == attempt.shard
+            and tag.rerun == attempt.rerun
         ):
             return job
     return None
@@ -231,9 +232,47 @@ def _running_jobs(ctx: _Context, record: ResourceRecord) -> tuple[str, ...]:
 def _members(ctx: _Context, record: ResourceRecord) -> tuple[int, tuple[_Member, ...]]:
     if not record.attempts:
         return 0, ()
-    number = max(a.number for a in record.attempts)
-    group = [a for a in record.attempts if a.number == number]
+    number = record.current_number
+    group = record.attempt_group(number)
     return number, tuple(_Member(a, _live_for(ctx, record.name, a)) for a in group)
+
+
+def _is_sharded(members: Sequence[_Member]) -> bool:
+    return any(m.attempt.shard is not None for m in members)
+
+
+def _shard_subset(
+    ctx: _Context,
+    resource: DesiredResource,
+    members: Sequence[_Member],
+    subset: Sequence[_Member],
+    purpose: AttemptPurpose,
+) -> dict[str, Any]:
+    """The workload fields of re-creating only `subset` of a sharded attempt's jobs."""
+    total = resource.source.request_count
+    # States written before request counts were recorded: assume equal shards.
+    even = -(-total // max(len(members), 1))
+    requests = sum(
+        m.attempt.request_count if m.attempt.request_count is not None else even for m in subset
+    )
+    n_bytes = resource.source.bytes * requests // total if total else 0
+    tokens = estimate_tokens(n_bytes)
+    model = resource.manifest.spec.model
+    return {
+        "purpose": purpose,
+        "model": model,
+        "jobs": len(subset),
+        "requests": requests,
+        "bytes": n_bytes,
+        "estimated_input_tokens": tokens,
+        "estimated_cost_usd": ctx.prices.batch_input_cost(model, tokens),
+        "shards": tuple(m.attempt.shard or 0 for m in subset),
+    }
+
+
+def _shard_names(subset: Sequence[_Member]) -> str:
+    shards = [str(m.attempt.shard) for m in subset]
+    return f"shard {shards[0]}" if len(shards) == 1 else f"shards {', '.join(shards)}"
 
 
 def _collected(record: ResourceRecord, number: int) -> bool:
@@ -413,7 +452,18 @@ def _plan_existing(ctx: _Context, resource: DesiredResource, record: ResourceRec
             job_names=jobs,
             attempt=number,
         )
-    if any(m.lost for m in members):
+    lost = [m for m in members if m.lost]
+    if lost and _is_sharded(members):
+        # Only the lost shards: the others have jobs, and creating them again would pay twice.
+        return action(
+            ActionKind.CREATE,
+            Reason.PREVIOUS_CREATE_LOST,
+            detail=f"{_shard_names(lost)} of attempt {number} never reached the service",
+            attempt=number,
+            next_attempt=number,
+            **_shard_subset(ctx, resource, members, lost, purpose),
+        )
+    if lost:
         # Reuse the intent's attempt number: no job carries its tag, so the number is still free.
         return action(
             ActionKind.CREATE,
@@ -422,6 +472,29 @@ def _plan_existing(ctx: _Context, resource: DesiredResource, record: ResourceRec
             attempt=number,
             next_attempt=number,
             **_sized(ctx, resource, record, purpose, _incremental_changes(ctx, resource, purpose)),
+        )
+    attempts_used = _attempts_used(record, resource.spec_hash)
+    bad = [m for m in members if m.state in _BAD_END]
+    # A shard run again alone counts as one more attempt of it against policy.max_attempts.
+    tries = attempts_used + max((m.attempt.rerun for m in bad), default=0)
+    refusal: Reason | None = None
+    if any(m.state.value not in {s.value for s in policy.resubmit} for m in bad):
+        refusal = Reason.POLICY_SAYS_NO
+    elif tries >= policy.max_attempts:
+        refusal = Reason.ATTEMPTS_EXHAUSTED
+    if bad and refusal is None and _is_sharded(members):
+        # A shard that ended badly is resubmitted alone, at once: its siblings' jobs (running
+        # or done) stay, and the attempt's results are merged from every shard's newest run.
+        return action(
+            ActionKind.RESUBMIT,
+            _BAD_END[bad[0].state],
+            detail=f"{_shard_names(bad)} of attempt {number} ended "
+            f"{'/'.join(sorted({m.state.value for m in bad}))}; run again alone "
+            f"(try {tries + 1} of at most {policy.max_attempts})",
+            job_names=tuple(m.live.name for m in bad if m.live is not None),
+            attempt=number,
+            next_attempt=number,
+            **_shard_subset(ctx, resource, members, bad, purpose),
         )
     running = tuple(m.live.name for m in members if m.in_progress and m.live is not None)
     if running:
@@ -435,21 +508,12 @@ def _plan_existing(ctx: _Context, resource: DesiredResource, record: ResourceRec
         )
 
     collected = _collected(record, number)
-    bad = [m for m in members if m.state in _BAD_END]
-    attempts_used = _attempts_used(record, resource.spec_hash)
     if bad:
         end = bad[0].state
         reason = _BAD_END[end]
-        if end.value not in {s.value for s in policy.resubmit}:
-            refusal: Reason | None = Reason.POLICY_SAYS_NO
-        elif attempts_used >= policy.max_attempts:
-            refusal = Reason.ATTEMPTS_EXHAUSTED
-        else:
-            refusal = None
         live_bad = tuple(m.live.name for m in bad if m.live is not None)
         if refusal is None:
-            # The whole attempt group runs again: a shard-level resubmit would need per-shard
-            # request keys the planner does not have.
+            # An unsharded attempt runs again as a new attempt.
             next_number = _next_attempt(record)
             return action(
                 ActionKind.RESUBMIT,
@@ -487,12 +551,24 @@ def _plan_existing(ctx: _Context, resource: DesiredResource, record: ResourceRec
     # Every member succeeded (by live state, or by the state's record for a job now gone).
     if not collected:
         gone = [m for m in members if m.gone]
+        tries = attempts_used + max((m.attempt.rerun for m in gone), default=0)
+        if gone and _is_sharded(members) and tries < policy.max_attempts:
+            return action(
+                ActionKind.RECREATE,
+                Reason.JOB_GONE,
+                detail=f"{_shard_names(gone)} of attempt {number} "
+                f"({', '.join(m.attempt.job_name or '' for m in gone)}) not found; run again "
+                "alone",
+                attempt=number,
+                next_attempt=number,
+                **_shard_subset(ctx, resource, members, gone, purpose),
+            )
         if gone:
-            if attempts_used >= policy.max_attempts and any(not e.forces_replacement for e in diff):
+            if tries >= policy.max_attempts and any(not e.forces_replacement for e in diff):
                 return action(
                     ActionKind.UPDATE, _first_reason(diff, _UPDATE_REASONS, Reason.SPEC_CHANGED)
                 )
-            if attempts_used >= policy.max_attempts:
+            if tries >= policy.max_attempts:
                 return action(
                     ActionKind.NOOP,
                     Reason.ATTEMPTS_EXHAUSTED,

@@ -78,6 +78,8 @@ class ActionDocument(_Doc):
     """Live jobs the action concerns (refresh, collect, adopt, cancel)."""
     attempt: int | None
     next_attempt: int | None
+    shards: list[int]
+    """The shards of `next_attempt` it runs again alone (failed, gone or lost); empty: all."""
     purpose: AttemptPurpose | None
     cancel_first: bool
     model: str | None
@@ -175,6 +177,7 @@ def _action(action: Action) -> ActionDocument:
         job_names=list(action.job_names),
         attempt=action.attempt,
         next_attempt=action.next_attempt,
+        shards=list(action.shards),
         purpose=action.purpose,
         cancel_first=action.cancel_first,
         model=action.model,

@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 class _Doc(BaseModel):
@@ -101,6 +101,11 @@ class JobAttempt(_Doc):
     spec_hash: str
     purpose: AttemptPurpose = AttemptPurpose.FULL
     shard: int | None = None
+    rerun: int = 0
+    """0 for a shard's first run in this attempt; n for its n-th run alone after it ended badly.
+    The newest rerun of each shard is the one the attempt's results come from."""
+    request_count: int | None = None
+    """Requests this job sends; None in states written before it was recorded."""
     job_name: str | None = None
     """`batches/...`; None while only the intent is recorded."""
     input_file: str | None = None
@@ -158,6 +163,26 @@ class ResourceRecord(_Doc):
     @property
     def current_attempt(self) -> JobAttempt | None:
         return self.attempts[-1] if self.attempts else None
+
+    @property
+    def current_number(self) -> int:
+        """The newest attempt number (0 when nothing was ever attempted)."""
+        return max((a.number for a in self.attempts), default=0)
+
+    def attempt_group(self, number: int) -> tuple[JobAttempt, ...]:
+        """The jobs attempt `number` currently stands on: per shard its newest rerun, by shard.
+
+        Older runs of a shard that was resubmitted alone stay in `attempts` as history; they are
+        not part of the group any more, so their end state no longer decides the attempt's.
+        """
+        newest: dict[int | None, JobAttempt] = {}
+        for attempt in self.attempts:
+            if attempt.number != number:
+                continue
+            kept = newest.get(attempt.shard)
+            if kept is None or attempt.rerun >= kept.rerun:
+                newest[attempt.shard] = attempt
+        return tuple(sorted(newest.values(), key=lambda a: a.shard or 0))
 
 
 class State(_Doc):

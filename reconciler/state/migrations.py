@@ -5,8 +5,9 @@ A migration is a pure function from the raw JSON mapping of version N to that of
 newer version is refused, because an older reconciler rewriting it would silently drop whatever
 the newer one recorded (possibly the only record of a paid, running job).
 
-Version 1 is the baseline: no older format has been released, so `MIGRATIONS` is empty. The day
-the format changes, bump `document.FORMAT_VERSION` and add `MIGRATIONS[1] = _v1_to_v2`.
+Version 1 is the baseline. Version 2 records, per job attempt, which rerun of its shard it is
+(`rerun`) and how many requests it sends (`request_count`), so a failed shard can be resubmitted
+alone.
 """
 
 from __future__ import annotations
@@ -20,7 +21,14 @@ from reconciler.state.document import FORMAT_VERSION
 RawDocument = dict[str, Any]
 Migration = Callable[[RawDocument], RawDocument]
 
-MIGRATIONS: Mapping[int, Migration] = {}
+
+def _v1_to_v2(doc: RawDocument) -> RawDocument:
+    """Every attempt so far was its shard's first run and its request count was not recorded:
+    exactly what the new fields' defaults say, so only the version moves."""
+    return {**doc, "format_version": 2}
+
+
+MIGRATIONS: Mapping[int, Migration] = {1: _v1_to_v2}
 """Migration from version N (the key) to N+1. Each must set `format_version` to N+1."""
 
 

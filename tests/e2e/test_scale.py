@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import signal
 import urllib.parse
 import urllib.request
 from pathlib import Path
 
+import pytest
+
+from reconciler.apply.executor import CRASH_HOOK_ENV
 from reconciler.emulator import EmulatorHandle
 from tests.e2e.conftest import Project, file_job_spec, jsonl, text_request
 
@@ -88,7 +92,7 @@ def test_apply_splits_source_over_max_requests_and_merges_shards_in_input_order(
     assert _plan(project) == ""
 
 
-def test_apply_resubmits_after_one_shard_fails_and_collects_every_key(
+def test_a_failed_shard_is_resubmitted_alone_and_every_key_is_collected(
     project: Project, emulator: EmulatorHandle
 ) -> None:
     _sharded(project, KEYS)
@@ -97,14 +101,41 @@ def test_apply_resubmits_after_one_shard_fails_and_collects_every_key(
     _apply(project)
 
     record = project.state()["resources"]["big"]
-    attempts = sorted({a["number"] for a in record["attempts"]})
-    assert attempts == [1, 2]
-    first = [a["state"] for a in record["attempts"] if a["number"] == 1]
-    assert first.count("FAILED") == 1
-    # The whole attempt group runs again (shard results of a failed group are not collected).
-    assert [a["state"] for a in record["attempts"] if a["number"] == 2] == ["SUCCEEDED"] * 3
+    assert {a["number"] for a in record["attempts"]} == {1}
+    failed = [a for a in record["attempts"] if a["state"] == "FAILED"]
+    assert len(failed) == 1
+    shard = failed[0]["shard"]
+    rerun = [a for a in record["attempts"] if a["rerun"] == 1]
+    assert [(a["shard"], a["state"]) for a in rerun] == [(shard, "SUCCEEDED")]
+    assert rerun[0]["tag"].endswith(f":1.s{shard}r1]")
+    # The service ran four jobs: three shards, then the failed one again with the same requests.
+    jobs = _jobs(emulator, "big")
+    assert len(jobs) == 4
+    assert jobs[-1][0].endswith(f".s{shard}r1]")
+    assert jobs[-1][1] == failed[0]["request_count"]
     assert _result_keys(project, "results/big.jsonl") == KEYS
-    assert record["results"]["from_attempts"] == [2]
+    assert record["results"]["from_attempts"] == [1]
+    assert _plan(project) == ""
+
+
+@pytest.mark.parametrize("point", ["intent-recorded", "job-created", "job-recorded"])
+def test_apply_killed_while_rerunning_a_failed_shard_runs_it_exactly_once(
+    project: Project, emulator: EmulatorHandle, point: str
+) -> None:
+    _sharded(project, KEYS)
+    emulator.configure(fail_next_jobs=1)
+    first = project.run("apply", "--auto-approve", "--no-wait")
+    assert first.returncode == 0, first.stderr
+
+    # The only job this run creates is the failed shard's second run: killed around it.
+    killed = project.run("apply", "--auto-approve", "--wait", env={CRASH_HOOK_ENV: point})
+    assert killed.returncode == -signal.SIGKILL, killed.stderr + killed.stdout
+    _apply(project)
+
+    jobs = _jobs(emulator, "big")
+    assert len(jobs) == 4, jobs
+    assert sum(1 for name, _ in jobs if name.endswith("r1]")) == 1
+    assert _result_keys(project, "results/big.jsonl") == KEYS
     assert _plan(project) == ""
 
 

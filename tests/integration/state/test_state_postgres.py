@@ -10,6 +10,7 @@ import pytest
 
 from reconciler.errors import StateError
 from reconciler.state.backend import LockInfo, open_backend
+from reconciler.state.document import FORMAT_VERSION
 from reconciler.state.postgres import PostgresBackend
 from tests.fixtures.postgres import PostgresServer
 from tests.integration.state.helpers import project_for, record
@@ -86,8 +87,9 @@ def test_newer_format_version_in_the_row_is_refused(tmp_path: Path, postgres_url
     backend.write(backend.read().with_resource(record("a")), 0)
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         conn.execute(
-            "UPDATE reconciler_state SET document = replace(document, '\"format_version\": 1',"
-            " '\"format_version\": 7') WHERE workspace = 'newer'"
+            "UPDATE reconciler_state SET document = replace(document,"
+            f" '\"format_version\": {FORMAT_VERSION}', '\"format_version\": 7')"
+            " WHERE workspace = 'newer'"
         )
     with pytest.raises(StateError, match="format version 7, newer than this reconciler supports"):
         backend_at(tmp_path, f"{postgres_url}?workspace=newer").read()
@@ -113,5 +115,5 @@ def test_row_holds_document_serial_and_lineage(tmp_path: Path, postgres_url: str
             "SELECT serial, lineage, format_version, document::jsonb -> 'resources' ? 'a'"
             " FROM reconciler_state WHERE workspace = 'row'"
         ).fetchone()
-    assert row == (1, stored.lineage, 1, True)
+    assert row == (1, stored.lineage, FORMAT_VERSION, True)
     backend.close()

@@ -104,8 +104,8 @@ def desired(*resources: DesiredResource) -> Desired:
     )
 
 
-def tag(name: str, spec_hash: str, number: int, shard: int | None = None) -> str:
-    return str(IdentityTag(name, spec_hash[:12], number, shard))
+def tag(name: str, spec_hash: str, number: int, shard: int | None = None, rerun: int = 0) -> str:
+    return str(IdentityTag(name, spec_hash[:12], number, shard, rerun))
 
 
 def attempt(
@@ -116,18 +116,23 @@ def attempt(
     job_name: str | None = "auto",
     purpose: AttemptPurpose = AttemptPurpose.FULL,
     shard: int | None = None,
+    rerun: int = 0,
+    request_count: int | None = None,
     spec_hash: str | None = None,
 ) -> JobAttempt:
     """An attempt; `job_name="auto"` derives `batches/<name>-<n>`, None records only the intent."""
     spec_hash = spec_hash or res.spec_hash
     if job_name == "auto":
         job_name = f"batches/{res.name}-{number}" + (f"-s{shard}" if shard is not None else "")
+        job_name += f"r{rerun}" if rerun else ""
     return JobAttempt(
         number=number,
-        tag=tag(res.name, spec_hash, number, shard),
+        tag=tag(res.name, spec_hash, number, shard, rerun),
         spec_hash=spec_hash,
         purpose=purpose,
         shard=shard,
+        rerun=rerun,
+        request_count=request_count,
         job_name=job_name,
         state=JobState.UNKNOWN if job_name is None else state,
         intent_at=T0,

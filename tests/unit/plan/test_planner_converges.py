@@ -72,9 +72,11 @@ def worlds(draw: st.DrawFn) -> tuple[Desired, State, Live, dict[str, dict[str, s
             attempts = []
             for number in range(1, draw(st.integers(0, 3)) + 1):
                 spec = draw(st.sampled_from([was.spec_hash, want.spec_hash]))
-                shards: list[int | None] = draw(st.sampled_from([[None], [0, 1]]))
+                shards: list[tuple[int | None, int]] = draw(
+                    st.sampled_from([[(None, 0)], [(0, 0), (1, 0)], [(0, 0), (1, 0), (1, 1)]])
+                )
                 purpose = draw(st.sampled_from(list(AttemptPurpose)))
-                for shard in shards:
+                for shard, rerun in shards:
                     intent = draw(st.booleans()) and draw(st.booleans())
                     att = attempt(
                         was,
@@ -85,6 +87,7 @@ def worlds(draw: st.DrawFn) -> tuple[Desired, State, Live, dict[str, dict[str, s
                         job_name=None if intent else f"batches/j{next(counter)}",
                         purpose=purpose,
                         shard=shard,
+                        rerun=rerun,
                         spec_hash=spec,
                     )
                     attempts.append(att)
@@ -143,8 +146,9 @@ class Simulator:
     def finish(self, rec: ResourceRecord, res: DesiredResource, number: int) -> ResourceRecord:
         """Every job of attempt `number` succeeded and its results are merged into the output."""
         attempts = []
+        group = set(rec.attempt_group(number))
         for a in rec.attempts:
-            if a.number == number and a.job_name:
+            if a in group and a.job_name:
                 self.set_job(a.job_name, JobState.SUCCEEDED)
                 a = a.model_copy(update={"state": JobState.SUCCEEDED})
             attempts.append(a)
@@ -181,17 +185,30 @@ class Simulator:
         number: int,
         jobs: int,
         purpose: AttemptPurpose,
+        only_shards: tuple[int, ...] = (),
     ) -> ResourceRecord:
         rec = rec or record(res)
-        kept = tuple(a for a in rec.attempts if a.number != number)
-        shards: list[int | None] = [None] if jobs <= 1 else list(range(jobs))
+        reruns: dict[int | None, int] = {}
+        if only_shards:
+            # Those shards run again alone; a lost intent's rerun number is reused.
+            group = {a.shard: a for a in rec.attempt_group(number)}
+            reruns = {k: group[k].rerun + (0 if group[k].is_intent else 1) for k in only_shards}
+            kept = tuple(
+                a
+                for a in rec.attempts
+                if not (a.is_intent and a.number == number and a.shard in reruns)
+            )
+        else:
+            kept = tuple(a for a in rec.attempts if a.number != number)
+            reruns = dict.fromkeys([None] if jobs <= 1 else list(range(jobs)), 0)
         new = []
-        for shard in shards:
+        for shard, rerun in reruns.items():
             att = attempt(
                 res,
                 number,
                 job_name=f"batches/sim{next(self.counter)}",
                 shard=shard,
+                rerun=rerun,
                 purpose=purpose,
                 state=JobState.RUNNING,
             )
@@ -222,7 +239,9 @@ class Simulator:
                     for job in action.job_names:
                         self.set_job(job, JobState.CANCELLED)
                 assert action.next_attempt is not None and action.purpose is not None
-                rec = self.create(rec, res, action.next_attempt, action.jobs, action.purpose)
+                rec = self.create(
+                    rec, res, action.next_attempt, action.jobs, action.purpose, action.shards
+                )
                 previous[name] = dict(res.source.key_digests)
             elif kind is ActionKind.ADOPT:
                 rec = rec or record(res)
@@ -231,7 +250,9 @@ class Simulator:
                     t = parse_tag(self.jobs[job_name].display_name)
                     assert t is not None
                     attempts = [
-                        a for a in attempts if not (a.number == t.attempt and a.shard == t.shard)
+                        a
+                        for a in attempts
+                        if (a.number, a.shard, a.rerun) != (t.attempt, t.shard, t.rerun)
                     ]
                     attempts.append(
                         attempt(
@@ -239,6 +260,7 @@ class Simulator:
                             t.attempt,
                             job_name=job_name,
                             shard=t.shard,
+                            rerun=t.rerun,
                             state=self.jobs[job_name].state,
                         )
                     )

@@ -10,7 +10,7 @@ import pytest
 from reconciler.errors import StateError
 from reconciler.state import codec
 from reconciler.state.document import FORMAT_VERSION, ResourceRecord, State
-from reconciler.state.migrations import MIGRATIONS, StateFormatError, migrate
+from reconciler.state.migrations import StateFormatError, migrate
 
 
 def sample() -> State:
@@ -25,7 +25,7 @@ def test_encoding_is_sorted_indented_and_round_trips() -> None:
     data = codec.encode(sample())
     text = data.decode()
     assert text.endswith("}\n")
-    assert text.startswith('{\n  "format_version": 1,\n  "lineage": "l",')
+    assert text.startswith('{\n  "format_version": 2,\n  "lineage": "l",')
     assert text.index('"a"') < text.index('"b"')
     assert codec.decode(data, source="s") == sample()
     assert codec.encode(codec.decode(data, source="s")) == data
@@ -61,15 +61,43 @@ def test_newer_format_version_is_refused_with_upgrade_hint() -> None:
     with pytest.raises(StateError) as caught:
         codec.decode(json.dumps(raw), source="state file x.json")
     assert not isinstance(caught.value, StateFormatError)  # not "corrupt": it is just newer
-    assert "format version 2, newer than this reconciler supports (1)" in str(caught.value)
+    assert "format version 3, newer than this reconciler supports (2)" in str(caught.value)
     assert caught.value.hint is not None and "upgrade reconciler" in caught.value.hint
 
 
-def test_version_one_is_the_baseline() -> None:
-    assert FORMAT_VERSION == 1
-    assert MIGRATIONS == {}
+def test_current_version_document_needs_no_migration() -> None:
     raw = json.loads(codec.encode(sample()))
     assert migrate(raw, source="s") == raw
+
+
+def test_version_one_state_loads_with_every_attempt_a_first_run() -> None:
+    """Version 1 did not record shard reruns or request counts; its attempts are first runs."""
+    v1 = {
+        "format_version": 1,
+        "lineage": "l",
+        "serial": 3,
+        "resources": {
+            "a": {
+                "name": "a",
+                "spec_hash": "ha",
+                "attempts": [
+                    {
+                        "number": 1,
+                        "tag": "[rc:a@000000000000:1.s0]",
+                        "spec_hash": "ha",
+                        "shard": 0,
+                        "job_name": "batches/1",
+                        "state": "FAILED",
+                        "intent_at": "2026-01-01T00:00:00Z",
+                    }
+                ],
+            }
+        },
+    }
+    state = codec.decode(json.dumps(v1), source="s")
+    assert state.format_version == FORMAT_VERSION == 2
+    attempt = state.resources["a"].attempts[0]
+    assert (attempt.rerun, attempt.request_count, attempt.job_name) == (0, None, "batches/1")
 
 
 def _v0_to_v1(doc: dict[str, Any]) -> dict[str, Any]:
