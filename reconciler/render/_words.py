@@ -133,6 +133,11 @@ def workload_line(action: Action) -> str | None:
     if not action.kind.creates_job:
         return None
     text = f"runs {action.requests:,} request(s) in {action.jobs} job(s)"
+    if action.shards:
+        named = ", ".join(str(shard) for shard in action.shards)
+        text += f" (shard{'s' if len(action.shards) > 1 else ''} {named} alone)"
+    elif action.jobs > 1:
+        text += f" (shards of up to {-(-action.requests // action.jobs):,} requests)"
     if action.reused_requests:
         text += f" ({action.reused_requests:,} reused)"
     text += f", {size(action.bytes)}, ~{action.estimated_input_tokens:,} input tokens"

@@ -78,7 +78,7 @@ def test_apply_splits_source_over_max_requests_and_merges_shards_in_input_order(
     _sharded(project, KEYS)
     plan = project.run("plan")
     assert plan.returncode == 0, plan.stderr
-    assert "3 job" in plan.stdout, plan.stdout
+    assert "runs 8 request(s) in 3 job(s) (shards of up to 3 requests)" in plan.stdout, plan.stdout
 
     _apply(project)
 
