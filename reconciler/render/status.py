@@ -30,16 +30,20 @@ class StatusRow:
     """First 12 hex characters of the spec hash the state recorded."""
     attempt: int | None
     job_name: str | None
+    """The current attempt's job; the first shard's when it has several."""
     recorded: JobState | None
-    """The current attempt's state as last saved."""
+    """The current attempt's state as last saved (of a sharded attempt: its least settled job)."""
     live: JobState | None
-    """The job's state at the service now; None when it is not listed (or nothing is recorded)."""
+    """The job's state at the service now; None when it is not listed (or nothing is recorded).
+    Of a sharded attempt: its least settled listed job."""
     results: str | None
     """Where the collected results are."""
     succeeded: int | None
     failed: int | None
     next_action: ActionKind | None
     next_reason: Reason | None
+    jobs: int = 0
+    """Jobs the current attempt stands on (one per shard)."""
 
     @property
     def in_sync(self) -> bool:
@@ -54,8 +58,9 @@ def status_rows(
     for name in sorted(set(desired.resources) | set(state.resources)):
         want = desired.resources.get(name)
         record = state.resources.get(name)
-        current = record.current_attempt if record else None
-        job = live.jobs.get(current.job_name) if current and current.job_name else None
+        group = record.attempt_group(record.current_number) if record else ()
+        current = group[0] if group else None
+        listed = [live.jobs[a.job_name] for a in group if a.job_name and a.job_name in live.jobs]
         action = plan.action_for(name) if plan else None
         results = record.results if record else None
         rows.append(
@@ -66,16 +71,33 @@ def status_rows(
                 state_hash=record.spec_hash[:SPEC_HASH_CHARS] if record else None,
                 attempt=current.number if current else None,
                 job_name=current.job_name if current else None,
-                recorded=current.state if current else None,
-                live=job.state if job else None,
+                recorded=_least_settled([a.state for a in group]),
+                live=_least_settled([job.state for job in listed]),
                 results=results.location if results else None,
                 succeeded=results.succeeded if results else None,
                 failed=results.failed if results else None,
                 next_action=action.kind if action else None,
                 next_reason=action.reason if action else None,
+                jobs=len(group),
             )
         )
     return tuple(rows)
+
+
+# Which state stands for several shards: one still moving, else one that ended badly.
+_SETTLING_ORDER = (
+    JobState.UNKNOWN,
+    JobState.PENDING,
+    JobState.RUNNING,
+    JobState.FAILED,
+    JobState.EXPIRED,
+    JobState.CANCELLED,
+    JobState.SUCCEEDED,
+)
+
+
+def _least_settled(states: list[JobState]) -> JobState | None:
+    return min(states, key=_SETTLING_ORDER.index) if states else None
 
 
 def _cell(value: object) -> str:
@@ -101,7 +123,7 @@ def render_status_text(rows: tuple[StatusRow, ...], *, color: bool = False) -> s
                 row.resource,
                 _cell(row.desired_hash) if row.desired else "(removed)",
                 _cell(row.state_hash),
-                _cell(row.attempt),
+                _cell(row.attempt) + (f" ({row.jobs} jobs)" if row.jobs > 1 else ""),
                 _cell(row.recorded),
                 _cell(row.live) if row.job_name else "-",
                 _cell(results),
