@@ -1,0 +1,291 @@
+"""The adapter's byte transfers: the SDK builds the requests, the adapter streams the bodies.
+
+Against the emulator for the protocol (both API versions, call counts), and against a tiny
+scripted HTTP server for what the emulator cannot do on demand: a body cut off mid-stream, an
+upload session that holds part of the file, an error that echoes the key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reconciler.clock import SystemClock
+from reconciler.emulator import EmulatorHandle, running_emulator
+from reconciler.errors import PermanentServiceError
+from reconciler.live import gemini
+from reconciler.live.endpoint import Endpoint, EndpointKind
+from reconciler.live.gemini import AdapterSettings, GeminiAdapter, build_client
+
+API_KEY = "AIzaSy-transfer-secret-0123456789"
+
+FAST = AdapterSettings(
+    retry_attempts=4,
+    retry_initial_delay=0.0,
+    retry_max_delay=0.0,
+    retry_jitter=0.0,
+    request_timeout=10.0,
+    transfer_attempts=3,
+)
+
+
+def adapter_for(base_url: str, api_version: str = "v1beta") -> GeminiAdapter:
+    endpoint = Endpoint(EndpointKind.URL, base_url, API_KEY, api_version)
+    return GeminiAdapter(
+        build_client(endpoint, FAST), clock=SystemClock(), settings=FAST, secrets=(API_KEY,)
+    )
+
+
+def payload(size: int) -> bytes:
+    line = b'{"key": "k", "response": {"text": "some words about bread"}}\n'
+    return (line * (size // len(line) + 1))[:size]
+
+
+# --- against the emulator ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def emulator(tmp_path: Path) -> Iterator[EmulatorHandle]:
+    with running_emulator(tmp_path / "emulator", job_seconds=0.1) as emu:
+        yield emu
+
+
+@pytest.mark.parametrize("api_version", ["v1", "v1beta"])
+def test_upload_is_one_start_and_one_request_and_download_one_get(
+    emulator: EmulatorHandle, tmp_path: Path, api_version: str
+) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_bytes(payload(3 * (8 << 20) + 123))  # the SDK would have sent 4 chunks
+    dest = tmp_path / "copy.jsonl"
+
+    async def main() -> tuple[Any, tuple[str, int]]:
+        adapter = adapter_for(emulator.base_url, api_version)
+        try:
+            file = await adapter.upload_file(source, display_name="big", mime_type="jsonl")
+            # Uploaded files cannot be downloaded from the real service; the emulator allows it.
+            return file, await adapter.download_file(file.name, dest)
+        finally:
+            await adapter.aclose()
+
+    file, (digest, size) = asyncio.run(main())
+    assert file.size_bytes == source.stat().st_size and file.display_name == "big"
+    assert dest.read_bytes() == source.read_bytes()
+    assert (digest, size) == (hashlib.sha256(source.read_bytes()).hexdigest(), file.size_bytes)
+    calls = emulator.calls()
+    assert (calls["files.upload_start"], calls["files.upload_chunk"], calls["files.download"]) == (
+        1,
+        1,
+        1,
+    )
+
+
+def test_without_the_sdk_internals_the_public_sdk_calls_are_used(
+    emulator: EmulatorHandle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(gemini._SdkTransport, "of", classmethod(lambda cls, client: None))
+    source = tmp_path / "in.jsonl"
+    source.write_bytes(payload((8 << 20) + 5))
+    dest = tmp_path / "copy.jsonl"
+
+    async def main() -> tuple[str, int]:
+        adapter = adapter_for(emulator.base_url)
+        try:
+            file = await adapter.upload_file(source, display_name="x", mime_type="jsonl")
+            return await adapter.download_file(file.name, dest)
+        finally:
+            await adapter.aclose()
+
+    digest, size = asyncio.run(main())
+    assert digest == hashlib.sha256(source.read_bytes()).hexdigest() and size == dest.stat().st_size
+    assert emulator.calls()["files.upload_chunk"] == 2, "the SDK's 8 MiB chunks"
+
+
+# --- against a scripted server -------------------------------------------------------------------
+
+
+@dataclass
+class Seen:
+    method: str
+    target: str
+    headers: dict[str, str]
+    body: bytes
+
+
+Reply = Callable[[Seen, asyncio.StreamReader, asyncio.StreamWriter], Awaitable[bool]]
+"""Answers one request; returns False to close the connection afterwards."""
+
+
+@dataclass
+class Script:
+    replies: list[Reply]
+    seen: list[Seen] = field(default_factory=list)
+
+
+async def _serve(
+    script: Script, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+) -> None:
+    try:
+        while script.replies:
+            head = await reader.readuntil(b"\r\n\r\n")
+            request_line, *header_lines = head.decode("latin-1").split("\r\n")
+            method, target, _ = request_line.split(" ")
+            headers = {
+                name.strip().lower(): value.strip()
+                for name, _, value in (h.partition(":") for h in header_lines if h)
+            }
+            seen = Seen(method, target, headers, b"")
+            script.seen.append(seen)
+            if not await script.replies.pop(0)(seen, reader, writer):
+                break
+    except (asyncio.IncompleteReadError, ConnectionError):
+        pass
+    finally:
+        writer.close()
+
+
+def respond(
+    writer: asyncio.StreamWriter,
+    status: int,
+    body: bytes = b"",
+    headers: dict[str, str] | None = None,
+    length: int | None = None,
+) -> None:
+    lines = [f"HTTP/1.1 {status} X", f"Content-Length: {len(body) if length is None else length}"]
+    lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+    writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+
+
+async def run_scripted(
+    script: Script, body: Callable[[GeminiAdapter, str], Awaitable[Any]], api_version: str
+) -> Any:
+    server = await asyncio.start_server(lambda r, w: _serve(script, r, w), "127.0.0.1", 0)
+    base_url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    adapter = adapter_for(base_url, api_version)
+    try:
+        return await body(adapter, base_url)
+    finally:
+        await adapter.aclose()
+        server.close()
+
+
+@pytest.mark.parametrize("api_version", ["v1", "v1beta"])
+def test_download_cut_mid_stream_restarts_and_hashes_only_the_complete_copy(
+    tmp_path: Path, api_version: str
+) -> None:
+    content = payload(3 << 20)
+    dest = tmp_path / "out.jsonl"
+
+    async def cut(seen: Seen, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        respond(writer, 200, content[: len(content) // 2], length=len(content))
+        await writer.drain()
+        return False  # the connection drops halfway through the body
+
+    async def whole(seen: Seen, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        respond(writer, 200, content)
+        await writer.drain()
+        return False
+
+    script = Script([cut, whole])
+    digest, size = asyncio.run(
+        run_scripted(script, lambda a, _: a.download_file("files/batch-abc", dest), api_version)
+    )
+    assert (digest, size) == (hashlib.sha256(content).hexdigest(), len(content))
+    assert dest.read_bytes() == content
+    assert [s.target for s in script.seen] == [
+        f"/{api_version}/files/batch-abc:download?alt=media"
+    ] * 2
+    assert all(s.headers["x-goog-api-key"] == API_KEY for s in script.seen)
+
+
+@pytest.mark.parametrize("api_version", ["v1", "v1beta"])
+def test_upload_resumes_from_the_offset_the_session_reports(
+    tmp_path: Path, api_version: str
+) -> None:
+    content = payload((2 << 20) + 77)
+    source = tmp_path / "in.jsonl"
+    source.write_bytes(content)
+    received = bytearray()
+    kept = 1 << 20  # what the session holds after the first request broke off
+
+    async def start(seen: Seen, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        seen.body = await reader.readexactly(int(seen.headers["content-length"]))
+        respond(writer, 200, b"{}", {"X-Goog-Upload-URL": upload_url[0]})
+        return True
+
+    async def broken(
+        seen: Seen, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> bool:
+        received.extend(await reader.readexactly(kept))
+        respond(writer, 503, b'{"error": {"code": 503, "message": "busy"}}')
+        await writer.drain()
+        return False
+
+    async def query(seen: Seen, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        respond(
+            writer,
+            200,
+            headers={"X-Goog-Upload-Status": "active", "X-Goog-Upload-Size-Received": str(kept)},
+        )
+        return True
+
+    async def rest(seen: Seen, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        received.extend(await reader.readexactly(int(seen.headers["content-length"])))
+        file = {"name": "files/abc123", "sizeBytes": str(len(received)), "state": "ACTIVE"}
+        body = json.dumps({"file": file}).encode()
+        respond(writer, 200, body, {"X-Goog-Upload-Status": "final"})
+        return True
+
+    upload_url: list[str] = []
+
+    async def body(adapter: GeminiAdapter, base_url: str) -> Any:
+        upload_url.append(f"{base_url}/upload/{api_version}/files?upload_id=u1")
+        return await adapter.upload_file(source, display_name="in", mime_type="jsonl")
+
+    script = Script([start, broken, query, rest])
+    file = asyncio.run(run_scripted(script, body, api_version))
+    assert file.name == "files/abc123" and bytes(received) == content
+    first, *uploads = script.seen
+    assert first.target == f"/upload/{api_version}/files"
+    assert first.headers["x-goog-upload-command"] == "start"
+    assert first.headers["x-goog-upload-header-content-length"] == str(len(content))
+    assert json.loads(first.body) == {
+        "file": {"display_name": "in", "mime_type": "jsonl", "size_bytes": len(content)}
+    }
+    assert [
+        (s.headers["x-goog-upload-command"], s.headers.get("x-goog-upload-offset")) for s in uploads
+    ] == [
+        ("upload, finalize", "0"),
+        ("query", None),
+        ("upload, finalize", str(kept)),
+    ]
+    assert all(s.target == f"/upload/{api_version}/files?upload_id=u1" for s in uploads)
+    assert all("x-goog-api-key" not in s.headers for s in uploads), (
+        "the upload id is the credential"
+    )
+
+
+def test_a_download_error_that_echoes_the_key_is_redacted(tmp_path: Path) -> None:
+    async def refuse(
+        seen: Seen, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> bool:
+        message = f"API key {seen.headers['x-goog-api-key']} not valid"
+        respond(writer, 400, json.dumps({"error": {"code": 400, "message": message}}).encode())
+        return False
+
+    with pytest.raises(PermanentServiceError) as caught:
+        asyncio.run(
+            run_scripted(
+                Script([refuse]),
+                lambda a, _: a.download_file("files/x", tmp_path / "out"),
+                "v1beta",
+            )
+        )
+    assert caught.value.status_code == 400 and caught.value.call == "files.download"
+    assert API_KEY not in str(caught.value) and "<redacted>" in str(caught.value)
