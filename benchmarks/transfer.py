@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import http.client
 import json
 import random
@@ -77,6 +78,14 @@ def generate_results(path: Path, size_mib: int, seed: int = 11) -> int:
             handle.write(data)
             written += len(data)
     return lines
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(_BLOCK):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _connection(base_url: str) -> http.client.HTTPConnection:
@@ -169,8 +178,14 @@ def _tool_ingest(base_url: str, path: Path) -> dict[str, Any]:
             await adapter.aclose()
         return str(live.name)
 
+    began = time.perf_counter()
     name = asyncio.run(upload())
-    return {"requests": scanned.digest.request_count, "file": name, "scan_seconds": scan_seconds}
+    return {
+        "requests": scanned.digest.request_count,
+        "file": name,
+        "scan_seconds": scan_seconds,
+        "upload_seconds": time.perf_counter() - began,
+    }
 
 
 def _tool_collect(base_url: str, name: str, work: Path) -> dict[str, Any]:
@@ -192,12 +207,14 @@ def _tool_collect(base_url: str, name: str, work: Path) -> dict[str, Any]:
     began = time.perf_counter()
     measured = asyncio.run(download())
     download_seconds = time.perf_counter() - began
+    began = time.perf_counter()
     written = keep_downloaded(downloaded, target, *measured)
     return {
         "succeeded": written.succeeded,
         "failed": written.failed,
         "sha256": written.sha256,
         "download_seconds": download_seconds,
+        "keep_seconds": time.perf_counter() - began,
     }
 
 
@@ -215,7 +232,9 @@ def _child(kind: str, base_url: str, path: Path, name: str) -> None:
         if kind == "ingest-floor":
             outcome: dict[str, Any] = dict(scan_floor(path))
             outcome["scan_seconds"] = time.perf_counter() - start
+            began = time.perf_counter()
             outcome["file"] = plain_upload(base_url, path)
+            outcome["upload_seconds"] = time.perf_counter() - began
         elif kind == "ingest":
             outcome = _tool_ingest(base_url, path)
         elif kind == "collect-floor":
@@ -268,6 +287,7 @@ def measure(
     best = {kind: min(rs, key=lambda r: float(r["seconds"])) for kind, rs in runs.items()}
     assert best["ingest"]["requests"] == best["ingest-floor"]["requests"]
     assert best["collect"]["succeeded"] + best["collect"]["failed"] > 0
+    assert all(r["sha256"] == _sha256(results) for r in runs["collect"]), "collect's sha256"
     return {
         "input_mib": source.stat().st_size / 2**20,
         "results_mib": results.stat().st_size / 2**20,
@@ -292,7 +312,7 @@ def report(figures: dict[str, Any]) -> list[str]:
         stages = [
             f"{side} {stage} {float(best[side][f'{stage}_seconds']):.2f} s"
             for side in (case, f"{case}-floor")
-            for stage in ("scan", "download")
+            for stage in ("scan", "upload", "download", "keep")
             if f"{stage}_seconds" in best[side]
         ]
         if stages:
