@@ -67,6 +67,7 @@ from reconciler.manifests.desired import Desired, DesiredResource
 from reconciler.manifests.model import Task
 from reconciler.manifests.requests import camel
 from reconciler.plan.actions import Action, ActionKind, Plan
+from reconciler.plan.cost import parse_size
 from reconciler.plan.planner import make_plan
 from reconciler.state.document import (
     AttemptPurpose,
@@ -344,7 +345,15 @@ class Executor:
             shards=max(1, action.jobs),
             only_keys=only_keys,
             media_uris=self._media_uris,
+            max_bytes=_shard_max_bytes(resource),
         )
+        if action.jobs and len(inputs) > action.jobs:
+            self._emit(
+                EventKind.WARNING,
+                resource.name,
+                f"split into {len(inputs)} jobs, not the {action.jobs} planned: its requests vary "
+                "in size, and no input file may exceed shards.max_bytes",
+            )
         digests_ref = await self._store_key_digests(resource)
         await self._store.update(
             lambda state: state.with_resource(self._record_for(state, resource, digests_ref))
@@ -1080,6 +1089,14 @@ def _with_live_state(record: ResourceRecord, job: LiveJob) -> ResourceRecord:
         for a in record.attempts
     )
     return record.model_copy(update={"attempts": attempts})
+
+
+def _shard_max_bytes(resource: DesiredResource) -> int:
+    """The manifest's `shards.max_bytes` in bytes (validation has already checked it parses)."""
+    try:
+        return parse_size(resource.manifest.spec.shards.max_bytes)
+    except ValueError:
+        return 0
 
 
 def batch_fields(extra: Mapping[str, Any]) -> dict[str, Any]:

@@ -8,7 +8,7 @@ many, or when requests reference local media whose paths must become uploaded fi
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -96,11 +96,15 @@ def prepare_inputs(
     shards: int,
     only_keys: frozenset[str] | None,
     media_uris: Mapping[str, tuple[str, str]],
+    max_bytes: int = 0,
 ) -> list[PreparedInput]:
     """Split the source into `shards` inputs, keeping only `only_keys` when given.
 
     Shards are contiguous runs of requests of near-equal count, so their results concatenate
-    back in input order.
+    back in input order. With `max_bytes`, a shard is also closed before a line would take its
+    file over that size: the service refuses larger input files, and the planner, which knows
+    only the source's totals, counts shards as if lines were of equal size. When they are not,
+    the split yields more shards than `shards`, never a file over the limit.
     """
     source = resource.manifest.spec.source
     total = resource.source.request_count if only_keys is None else len(only_keys)
@@ -112,52 +116,88 @@ def prepare_inputs(
 
     if source.file is not None and shards == 1 and only_keys is None and not needs_media:
         path = project_root / source.file
-        return [PreparedInput(None, total, None, file=path, bytes=path.stat().st_size)]
+        size = path.stat().st_size
+        if max_bytes <= 0 or size <= max_bytes:
+            return [PreparedInput(None, total, None, file=path, bytes=size)]
 
     per_shard = -(-total // shards)  # ceiling division
-    inputs: list[PreparedInput] = []
     staging.mkdir(parents=True, exist_ok=True)
     lines = iter_source_lines(resource, project_root)
-    inline = source.requests is not None
-    for index in range(shards):
-        shard = index if shards > 1 else None
+    if source.requests is not None:
+        return _inline_shards(lines, shards, per_shard, keep, media_uris if needs_media else None)
+    inputs: list[PreparedInput] = []
+    pending: tuple[bytes, str] | None = None  # a line that did not fit the previous shard
+    exhausted = False
+    while not exhausted:
+        index = len(inputs)
         keys: list[str] = []
-        items: list[dict[str, Any]] = []
         size = 0
         target = staging / f"input-{index}.jsonl"
-        if inline:
-            for line in lines:
-                decoded = _decoded(line)
-                if not keep(str(decoded["key"])):
-                    continue
-                if needs_media:
-                    decoded = substitute_media(decoded, media_uris)
-                items.append(decoded)
-                keys.append(str(decoded["key"]))
-                if len(keys) == per_shard:
-                    break
-            inputs.append(
-                PreparedInput(shard, len(items), tuple(keys), inline_requests=tuple(items))
-            )
-            continue
         with atomic_file(target) as handle:
-            for line in lines:
-                decoded = _decoded(line)
-                key = str(decoded.get("key"))
-                if not keep(key):
-                    continue
-                raw = (
-                    _encoder.encode(substitute_media(decoded, media_uris)) if needs_media else line
-                )
-                assert isinstance(raw, bytes)
+            while len(keys) < per_shard:
+                if pending is not None:
+                    raw, key = pending
+                    pending = None
+                else:
+                    line = next(lines, None)
+                    if line is None:
+                        exhausted = True
+                        break
+                    decoded = _decoded(line)
+                    key = str(decoded.get("key"))
+                    if not keep(key):
+                        continue
+                    encoded = (
+                        _encoder.encode(substitute_media(decoded, media_uris))
+                        if needs_media
+                        else line
+                    )
+                    assert isinstance(encoded, bytes)
+                    raw = encoded
+                if max_bytes > 0 and keys and size + len(raw) + 1 > max_bytes:
+                    pending = (raw, key)
+                    break
                 handle.write(raw)
                 handle.write(b"\n")
                 size += len(raw) + 1
                 keys.append(key)
-                if len(keys) == per_shard:
-                    break
-        inputs.append(PreparedInput(shard, len(keys), tuple(keys), file=target, bytes=size))
-    return [item for item in inputs if item.request_count > 0]
+        if keys:
+            inputs.append(PreparedInput(index, len(keys), tuple(keys), file=target, bytes=size))
+        else:
+            target.unlink(missing_ok=True)
+    if len(inputs) == 1:
+        inputs[0] = replace(inputs[0], shard=None)
+    return inputs
+
+
+def _inline_shards(
+    lines: Iterator[bytes | dict[str, Any]],
+    shards: int,
+    per_shard: int,
+    keep: Callable[[str], bool],
+    media_uris: Mapping[str, tuple[str, str]] | None,
+) -> list[PreparedInput]:
+    """Inline requests in `shards` runs of at most `per_shard` (inline payloads are small)."""
+    inputs: list[PreparedInput] = []
+    for index in range(shards):
+        keys: list[str] = []
+        items: list[dict[str, Any]] = []
+        for line in lines:
+            decoded = _decoded(line)
+            if not keep(str(decoded["key"])):
+                continue
+            if media_uris is not None:
+                decoded = substitute_media(decoded, media_uris)
+            items.append(decoded)
+            keys.append(str(decoded["key"]))
+            if len(keys) == per_shard:
+                break
+        if items:
+            shard = index if shards > 1 else None
+            inputs.append(
+                PreparedInput(shard, len(items), tuple(keys), inline_requests=tuple(items))
+            )
+    return inputs
 
 
 def keys_in_order(resource: DesiredResource, project_root: Path) -> list[str]:

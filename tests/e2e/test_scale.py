@@ -139,6 +139,32 @@ def test_apply_killed_while_rerunning_a_failed_shard_runs_it_exactly_once(
     assert _plan(project) == ""
 
 
+def test_no_shard_exceeds_max_bytes_when_requests_vary_in_size(
+    project: Project, emulator: EmulatorHandle
+) -> None:
+    lines = [
+        {"key": k, "request": text_request(("long " * 80) if k in ("k07", "k03") else k)}
+        for k in KEYS
+    ]
+    project.write("data/big.jsonl", jsonl(lines))
+    shards = "  shards:\n    max_bytes: 700\n"
+    project.manifest("big", file_job_spec("data/big.jsonl", "results/big.jsonl", extra=shards))
+    project.commit()
+    size = (project.root / "data/big.jsonl").stat().st_size
+    planned = -(-size // 700)
+
+    result = project.run("apply", "--auto-approve", "--wait", "--timeout", "60")
+
+    assert result.returncode == 0, result.stderr + result.stdout
+    jobs = _jobs(emulator, "big")
+    assert len(jobs) > planned
+    assert (
+        f"split into {len(jobs)} jobs, not the {planned} planned" in result.stdout + result.stderr
+    )
+    assert _result_keys(project, "results/big.jsonl") == KEYS
+    assert _plan(project) == ""
+
+
 def test_incremental_rerun_submits_only_new_and_changed_requests(
     project: Project, emulator: EmulatorHandle
 ) -> None:

@@ -122,3 +122,41 @@ def test_substitute_media_keeps_an_explicit_mime_type_and_other_values() -> None
 def test_keys_in_order_lists_the_source_keys(tmp_path: Path) -> None:
     res = _source(tmp_path, KEYS)
     assert keys_in_order(res, tmp_path) == KEYS
+
+
+def test_no_shard_file_exceeds_max_bytes_even_when_lines_vary_in_size(tmp_path: Path) -> None:
+    long = {"contents": [{"parts": [{"text": "x" * 400}]}]}
+    res = _source(tmp_path, KEYS, extra={"k7": long, "k3": long})
+    limit = 600
+    inputs = prepare_inputs(
+        res,
+        tmp_path,
+        tmp_path / "staging",
+        shards=2,
+        only_keys=None,
+        media_uris={},
+        max_bytes=limit,
+    )
+    # Two shards were planned from the totals; the two long lines cannot share one.
+    assert len(inputs) > 2
+    assert all(p.bytes <= limit for p in inputs)
+    assert [p.shard for p in inputs] == list(range(len(inputs)))
+    assert [key for p in inputs for key in _keys(p.file or Path())] == KEYS
+
+
+def test_whole_source_over_max_bytes_is_split_though_one_shard_was_planned(
+    tmp_path: Path,
+) -> None:
+    res = _source(tmp_path, KEYS)
+    size = (tmp_path / "data" / "eval-summaries.jsonl").stat().st_size
+    inputs = prepare_inputs(
+        res,
+        tmp_path,
+        tmp_path / "staging",
+        shards=1,
+        only_keys=None,
+        media_uris={},
+        max_bytes=size // 2,
+    )
+    assert len(inputs) >= 2
+    assert [key for p in inputs for key in _keys(p.file or Path())] == KEYS
