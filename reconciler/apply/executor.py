@@ -830,18 +830,24 @@ class Executor:
             written = await self._download_in_place(resource, only.output_file, target)
             shutil.rmtree(staging, ignore_errors=True)
             return written
-        parts: list[Path] = []
-        inline_lines: list[dict[str, Any]] = []
-        for attempt in group:
+        # Shards download concurrently (bounded like every other step); merged in shard order.
+        gate = asyncio.Semaphore(max(1, self._options.parallelism))
+
+        async def fetch(attempt: JobAttempt) -> Path | list[dict[str, Any]] | None:
             job = jobs[attempt.job_name]
             assert job is not None
-            if job.output_file:
-                part = staging / f"part-{attempt.shard or 0}.jsonl"
-                if await self._download_when_ready(resource.name, job.output_file, part) is None:
-                    return None
-                parts.append(part)
-            else:
-                inline_lines.extend(await self._inline_lines(resource, attempt, job))
+            async with gate:
+                if not job.output_file:
+                    return await self._inline_lines(resource, attempt, job)
+                part = staging / f"part-{attempt.shard or 0}-{attempt.rerun}.jsonl"
+                measured = await self._download_when_ready(resource.name, job.output_file, part)
+                return None if measured is None else part
+
+        fetched = await asyncio.gather(*(fetch(attempt) for attempt in group))
+        if any(item is None for item in fetched):
+            return None
+        parts = [item for item in fetched if isinstance(item, Path)]
+        inline_lines = [line for item in fetched if isinstance(item, list) for line in item]
         crash_point("results-downloaded")
         partial = group[0].purpose is not AttemptPurpose.FULL
 

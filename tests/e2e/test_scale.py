@@ -165,6 +165,25 @@ def test_no_shard_exceeds_max_bytes_when_requests_vary_in_size(
     assert _plan(project) == ""
 
 
+def test_inline_requests_are_sharded_and_merged_in_order(
+    project: Project, emulator: EmulatorHandle
+) -> None:
+    items = "".join(f"      - contents: [{{parts: [{{text: 'q{i}'}}]}}]\n" for i in range(5))
+    project.manifest(
+        "small",
+        "  model: gemini-2.5-flash\n  source:\n    requests:\n"
+        + items
+        + "  output: results/small.jsonl\n  shards:\n    max_requests: 2\n",
+    )
+    project.commit()
+
+    _apply(project)
+
+    assert sorted(count for _, count in _jobs(emulator, "small")) == [1, 2, 2]
+    assert _result_keys(project, "results/small.jsonl") == [f"request-{i}" for i in range(1, 6)]
+    assert _plan(project) == ""
+
+
 def test_incremental_rerun_submits_only_new_and_changed_requests(
     project: Project, emulator: EmulatorHandle
 ) -> None:
