@@ -26,6 +26,7 @@ import re
 import struct
 import tempfile
 import threading
+import time
 import weakref
 from array import array
 from collections.abc import Iterator, Mapping
@@ -373,21 +374,46 @@ def _split_point(path: str, size: int) -> int:
         return min(handle.tell(), size)
 
 
+def _idle_cores(window: float = 0.03) -> float:
+    """How many cores sat idle over the next `window` seconds (/proc/stat), this process's
+    own included; on systems without /proc/stat, cores minus the 1-minute load average.
+
+    Sampled now rather than read from the load average: that one decays over a minute, so it
+    still counts work that just ended (the previous command, a benchmark's other side) and kept
+    a 1 GiB scan in one process on a machine with a core free."""
+    cores = os.cpu_count() or 1
+
+    def ticks() -> tuple[int, int]:
+        with open("/proc/stat", "rb") as stat:
+            fields = [int(v) for v in stat.readline().split()[1:]]
+        return fields[3] + fields[4], sum(fields[:8])  # idle + iowait, all but guest time
+
+    try:
+        idle_before, total_before = ticks()
+        time.sleep(window)
+        idle_after, total_after = ticks()
+    except (OSError, ValueError, IndexError):
+        return max(0.0, cores - os.getloadavg()[0])
+    elapsed = total_after - total_before
+    return cores * (idle_after - idle_before) / elapsed if elapsed > 0 else 0.0
+
+
 def _workers(size: int, requested: int | None, digests: bool) -> int:
     """How many processes check the file. Without digests one process keeps up with a plain read
     (the typed decoder is faster than a generic one, and hashing runs in a thread), so a second
     only pays for itself when digests are computed, the file is large, and a core is idle:
-    on a busy machine a second process competes with the first and makes the scan slower."""
+    on a busy machine a second process competes with the first and makes the scan slower.
+    "Idle" means more than half a core free besides the one this process will use."""
     if requested is not None:
         return max(1, min(requested, 2))
     if (
         not digests
         or size < PARALLEL_MIN_BYTES
         or "fork" not in multiprocessing.get_all_start_methods()
+        or (os.cpu_count() or 1) < 2
     ):
         return 1
-    cores = os.cpu_count() or 1
-    return 2 if cores >= 2 and os.getloadavg()[0] < cores - 1 else 1
+    return 2 if _idle_cores() >= 1.5 else 1
 
 
 def scan_jsonl(
