@@ -6,6 +6,7 @@ sub-mapping shows as one line per leaf rather than one opaque blob.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -60,6 +61,10 @@ def field_diff(
             DiffEntry(p, DiffChange.REMOVED, v, None, forces_replacement)
             for p, v in _leaves("", old)
         )
+    if old == new and json.dumps(old, sort_keys=True) == json.dumps(new, sort_keys=True):
+        # The common case (nothing changed) without deepdiff's tree walk: over 1,000 resources
+        # that walk was half of `plan`'s time. JSON text equality keeps `1` vs `1.0` a change.
+        return ()
     tree = DeepDiff(dict(old), dict(new), view="tree", verbose_level=2)
     entries: list[DiffEntry] = []
     for category in (*_ADDED, *_REMOVED, *_CHANGED):
