@@ -20,6 +20,7 @@ import asyncio
 import hashlib
 import http.client
 import json
+import os
 import random
 import shutil
 import sys
@@ -269,6 +270,10 @@ def measure(
             for kind in KINDS:  # interleaved, so a burst of load elsewhere hits every side
                 for path in (source, results):
                     _harness.warm(path)
+                # Start every side with nothing left to write back: a side that does not
+                # fsync (the floors) would otherwise leave the next side its 1 GiB of dirty
+                # pages to flush, and the sides' order would decide the ratios.
+                os.sync()
                 runs[kind].append(
                     _harness.run_child(
                         "benchmarks.transfer",

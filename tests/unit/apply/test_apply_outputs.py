@@ -5,11 +5,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from reconciler.apply.outputs import (
     atomic_file,
@@ -137,3 +140,61 @@ def test_keep_downloaded_refuses_a_file_that_is_not_json_lines(tmp_path: Path) -
 def test_output_outside_the_project_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError):
         resolve_output("../escape.jsonl", tmp_path)
+
+
+def _kept(tmp_path: Path, data: bytes) -> tuple[int, int, tuple[str, ...]]:
+    target = resolve_output("out.jsonl", tmp_path)
+    assert target.local_path is not None
+    downloaded = temp_beside(target.local_path)
+    downloaded.write_bytes(data)
+    written = keep_downloaded(downloaded, target, hashlib.sha256(data).hexdigest(), len(data))
+    return written.succeeded, written.failed, written.failed_keys
+
+
+def test_summary_reads_error_and_status_only_at_the_top_level(tmp_path: Path) -> None:
+    data = _raw(
+        _ok("a", 'the "error" was mine; "status": fine'),
+        _bad("b"),
+        {"key": "c", "status": {"code": 4, "message": "deadline"}},
+        {"key": "d", "response": {"status": "ok", "error": None}},
+        {"key": "e", "error": None, "response": {}},
+        _ok("f"),
+    )
+    assert _kept(tmp_path, data) == (4, 2, ("b", "c"))
+
+
+def test_summary_counts_the_same_with_blank_lines_and_crlf(tmp_path: Path) -> None:
+    data = b"\n" + _raw(_ok("a"), _bad("b")) + b"\n\n" + _raw(_ok("c")).replace(b"\n", b"\r\n")
+    assert _kept(tmp_path, data) == (2, 1, ("b",))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["ok", "bad", "status", "mention", "null-error"]),
+            st.sampled_from(["", "\n"]),
+        ),
+        max_size=40,
+    )
+)
+def test_summary_fast_path_agrees_with_decoding_every_line(
+    lines: list[tuple[str, str]],
+) -> None:
+    shapes = {
+        "ok": lambda k: _ok(k),
+        "bad": lambda k: _bad(k),
+        "status": lambda k: {"key": k, "status": {"code": 4}},
+        "mention": lambda k: _ok(k, '"error": "status"'),
+        "null-error": lambda k: {"key": k, "error": None, "status": None, "response": {}},
+    }
+    data = b"".join(
+        json.dumps(shapes[shape](f"k{i}")).encode() + b"\n" + blank.encode()
+        for i, (shape, blank) in enumerate(lines)
+    )
+    decoded = [json.loads(line) for line in data.splitlines() if line.strip()]
+    failed = [
+        d["key"] for d in decoded if d.get("error") is not None or d.get("status") is not None
+    ]
+    with tempfile.TemporaryDirectory() as tmp:
+        assert _kept(Path(tmp), data) == (len(decoded) - len(failed), len(failed), tuple(failed))
