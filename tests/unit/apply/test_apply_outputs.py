@@ -178,7 +178,7 @@ def test_summary_counts_the_same_with_blank_lines_and_crlf(tmp_path: Path) -> No
         max_size=40,
     )
 )
-def test_summary_fast_path_agrees_with_decoding_every_line(
+def test_summary_agrees_with_a_full_decode_of_every_line(
     lines: list[tuple[str, str]],
 ) -> None:
     shapes = {
