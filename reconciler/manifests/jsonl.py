@@ -26,7 +26,6 @@ import re
 import struct
 import tempfile
 import threading
-import time
 import weakref
 from array import array
 from collections.abc import Iterator, Mapping
@@ -37,6 +36,7 @@ from typing import Any
 
 import msgspec
 
+from reconciler.cpu import next_line_start, second_process_pays
 from reconciler.errors import Diagnostic, SourceLocation
 from reconciler.manifests.desired import MediaRef, SourceDigest
 from reconciler.manifests.model import MAX_INPUT_FILE_BYTES, Task
@@ -366,54 +366,16 @@ def _hash_file(path: str, result: list[Any]) -> None:
     result.extend((hasher.hexdigest(), size))
 
 
-def _split_point(path: str, size: int) -> int:
-    """The start of the first line at or after the middle of the file."""
-    with open(path, "rb") as handle:
-        handle.seek(size // 2)
-        handle.readline()
-        return min(handle.tell(), size)
-
-
-def _idle_cores(window: float = 0.03) -> float:
-    """How many cores sat idle over the next `window` seconds (/proc/stat), this process's
-    own included; on systems without /proc/stat, cores minus the 1-minute load average.
-
-    Sampled now rather than read from the load average: that one decays over a minute, so it
-    still counts work that just ended (the previous command, a benchmark's other side) and kept
-    a 1 GiB scan in one process on a machine with a core free."""
-    cores = os.cpu_count() or 1
-
-    def ticks() -> tuple[int, int]:
-        with open("/proc/stat", "rb") as stat:
-            fields = [int(v) for v in stat.readline().split()[1:]]
-        return fields[3] + fields[4], sum(fields[:8])  # idle + iowait, all but guest time
-
-    try:
-        idle_before, total_before = ticks()
-        time.sleep(window)
-        idle_after, total_after = ticks()
-    except (OSError, ValueError, IndexError):
-        return max(0.0, cores - os.getloadavg()[0])
-    elapsed = total_after - total_before
-    return cores * (idle_after - idle_before) / elapsed if elapsed > 0 else 0.0
-
-
 def _workers(size: int, requested: int | None, digests: bool) -> int:
     """How many processes check the file. Without digests one process keeps up with a plain read
     (the typed decoder is faster than a generic one, and hashing runs in a thread), so a second
-    only pays for itself when digests are computed, the file is large, and a core is idle:
-    on a busy machine a second process competes with the first and makes the scan slower.
-    "Idle" means more than half a core free besides the one this process will use."""
+    only pays for itself when digests are computed, the file is large, and a core is idle
+    (`cpu.second_process_pays`)."""
     if requested is not None:
         return max(1, min(requested, 2))
-    if (
-        not digests
-        or size < PARALLEL_MIN_BYTES
-        or "fork" not in multiprocessing.get_all_start_methods()
-        or (os.cpu_count() or 1) < 2
-    ):
+    if not digests or size < PARALLEL_MIN_BYTES:
         return 1
-    return 2 if _idle_cores() >= 1.5 else 1
+    return 2 if second_process_pays() else 1
 
 
 def scan_jsonl(
@@ -460,7 +422,7 @@ def scan_jsonl(
     if count == 1:
         partials = [_scan_range(str(path), 0, size, task, digests)]
     else:
-        middle = _split_point(str(path), size)
+        middle = next_line_start(str(path), size // 2, size)
         with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as pool:
             second = pool.submit(_scan_range_packed, str(path), middle, size, task, digests)
             first = _scan_range(str(path), 0, middle, task, digests)

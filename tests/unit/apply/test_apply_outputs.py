@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from reconciler.apply import outputs
 from reconciler.apply.outputs import (
     atomic_file,
     iter_jsonl_lines,
@@ -198,3 +199,14 @@ def test_summary_agrees_with_a_full_decode_of_every_line(
     ]
     with tempfile.TemporaryDirectory() as tmp:
         assert _kept(Path(tmp), data) == (len(decoded) - len(failed), len(failed), tuple(failed))
+
+
+@pytest.mark.parametrize("second_process", [True, False])
+def test_a_large_results_file_is_summarised_the_same_split_in_two(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, second_process: bool
+) -> None:
+    monkeypatch.setattr(outputs, "PARALLEL_SUMMARY_MIN_BYTES", 1)
+    monkeypatch.setattr(outputs, "second_process_pays", lambda: second_process)
+    data = _raw(*(_bad(f"k{i}") if i % 7 == 3 else _ok(f"k{i}") for i in range(200)))
+    failed = tuple(f"k{i}" for i in range(200) if i % 7 == 3)
+    assert _kept(tmp_path, data) == (200 - len(failed), len(failed), failed)

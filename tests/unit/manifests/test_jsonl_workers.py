@@ -9,26 +9,21 @@ from reconciler.manifests import jsonl
 BIG = jsonl.PARALLEL_MIN_BYTES
 
 
-@pytest.mark.parametrize(("idle", "expected"), [(2.0, 2), (1.6, 2), (1.4, 1), (0.2, 1)])
-def test_a_second_worker_needs_a_core_idle_besides_this_one(
-    monkeypatch: pytest.MonkeyPatch, idle: float, expected: int
+@pytest.mark.parametrize("pays", [True, False])
+def test_a_large_digesting_scan_takes_a_second_worker_when_one_pays(
+    monkeypatch: pytest.MonkeyPatch, pays: bool
 ) -> None:
-    monkeypatch.setattr(jsonl, "_idle_cores", lambda: idle)
-    monkeypatch.setattr(jsonl.os, "cpu_count", lambda: 2)
-    assert jsonl._workers(BIG, None, digests=True) == expected
+    monkeypatch.setattr(jsonl, "second_process_pays", lambda: pays)
+    assert jsonl._workers(BIG, None, digests=True) == (2 if pays else 1)
 
 
 def test_small_files_undigested_scans_and_explicit_requests_skip_the_sampling(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    def never() -> float:
+    def never() -> bool:
         raise AssertionError("sampled")
 
-    monkeypatch.setattr(jsonl, "_idle_cores", never)
+    monkeypatch.setattr(jsonl, "second_process_pays", never)
     assert jsonl._workers(BIG - 1, None, digests=True) == 1
     assert jsonl._workers(BIG, None, digests=False) == 1
     assert jsonl._workers(BIG, 2, digests=True) == 2
-
-
-def test_idle_cores_is_within_the_machine() -> None:
-    assert 0.0 <= jsonl._idle_cores(0.01) <= (jsonl.os.cpu_count() or 1) + 0.01
