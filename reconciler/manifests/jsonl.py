@@ -39,7 +39,7 @@ import msgspec
 from reconciler.cpu import next_line_start, second_process_pays
 from reconciler.errors import Diagnostic, SourceLocation
 from reconciler.manifests.desired import MediaRef, SourceDigest
-from reconciler.manifests.model import MAX_INPUT_FILE_BYTES, Task
+from reconciler.manifests.model import Task
 from reconciler.manifests.paths import resolve_media
 from reconciler.manifests.requests import (
     DIGEST_BYTES,
@@ -441,14 +441,6 @@ def scan_jsonl(
     if not count and not diagnostics:
         diagnostics.append(
             Diagnostic(f"input file `{shown}` holds no requests", SourceLocation(shown))
-        )
-    if total > MAX_INPUT_FILE_BYTES:
-        diagnostics.append(
-            Diagnostic(
-                f"input file is {total:,} bytes; the Files API takes at most {MAX_INPUT_FILE_BYTES:,} per file",
-                SourceLocation(shown),
-                hint="set `spec.shards.max_bytes` (e.g. 1GiB) so apply splits it into several jobs",
-            )
         )
     media = _resolve_media(project_root, media_uses, shown, diagnostics)
     digest = SourceDigest(

@@ -6,9 +6,7 @@ import json
 from pathlib import Path
 
 import msgspec
-import pytest
 
-from reconciler.manifests import jsonl
 from reconciler.manifests.jsonl import iter_requests, scan_jsonl
 from reconciler.manifests.model import Task
 from reconciler.manifests.requests import check_line, line_decoder, request_digest
@@ -75,21 +73,6 @@ def test_a_flood_of_bad_lines_is_summarised_after_the_first_fifty(tmp_path: Path
     assert len(scan.diagnostics) == 51
     assert scan.diagnostics[0].message == "invalid JSON: invalid character"
     assert scan.diagnostics[-1].message == "450 more problem(s) in this file not shown"
-
-
-def test_input_over_the_files_api_limit_suggests_shards(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(jsonl, "MAX_INPUT_FILE_BYTES", 100)
-    path = tmp_path / "in.jsonl"
-    path.write_text(_lines(5))
-    scan = scan_jsonl(path, Task.GENERATE, tmp_path)
-    assert len(scan.diagnostics) == 1
-    assert scan.diagnostics[0].message.startswith("input file is ")
-    assert (
-        scan.diagnostics[0].hint
-        == "set `spec.shards.max_bytes` (e.g. 1GiB) so apply splits it into several jobs"
-    )
 
 
 def test_embed_lines_accept_both_spellings_and_reject_generation_fields(tmp_path: Path) -> None:

@@ -122,3 +122,10 @@ def test_unsharded_failed_job_still_runs_as_a_new_attempt() -> None:
     att = attempt(res, 1, state=JobState.FAILED)
     action = only(plan(desired(res), state(record(res, att))))
     assert (action.kind, action.shards, action.next_attempt) == (ActionKind.RESUBMIT, (), 2)
+
+
+def test_source_over_the_files_api_limit_is_planned_as_shards_within_it() -> None:
+    """One uploaded file holds at most 2 GB; `shards.max_bytes` (default 1GiB) splits more."""
+    res = resource(requests=300_000, size=5 * 10**9)
+    action = only(plan(desired(res), state()))
+    assert (action.kind, action.jobs) == (ActionKind.CREATE, 5)
