@@ -43,7 +43,7 @@ from reconciler.apply.outputs import (
     can_keep_in_place,
     iter_jsonl_lines,
     keep_downloaded,
-    merge_by_key,
+    merge_results,
     read_results,
     resolve_output,
     temp_beside,
@@ -858,15 +858,14 @@ class Executor:
                 yield from inline_lines
 
             if partial and record.results is not None:
-                keep = set(resource.source.key_digests) if resource.source.key_digests else None
+                current = resource.source.key_digests
                 with self._previous_results(resource, record) as previous_path:
-                    previous = read_results(previous_path) if previous_path else iter(())
-                    decoded_new = (
-                        line if isinstance(line, dict) else json.loads(line) for line in new_lines()
+                    merged = merge_results(
+                        iter_jsonl_lines(previous_path) if previous_path else iter(()),
+                        new_lines(),
+                        staging / "merge",
+                        keep=current.__contains__ if current else None,
                     )
-                    merged = merge_by_key(previous, decoded_new)
-                    if keep is not None:
-                        merged = (m for m in merged if str(m.get("key")) in keep)
                     return write_results(merged, target, staging / "gcs")
             return write_results(new_lines(), target, staging / "gcs")
 

@@ -19,7 +19,7 @@ from reconciler.apply.outputs import (
     atomic_file,
     iter_jsonl_lines,
     keep_downloaded,
-    merge_by_key,
+    merge_results,
     resolve_output,
     temp_beside,
     write_results,
@@ -97,11 +97,25 @@ def test_images_of_a_folder_output_become_files(tmp_path: Path) -> None:
     assert part == {"file": {"path": "img_1.png", "mimeType": "image/png", "bytes": len(PNG)}}
 
 
-def test_merge_by_key_swaps_replacements_in_previous_order_and_appends_new_keys() -> None:
-    previous = [_ok("a"), _bad("b"), _ok("c")]
-    merged = list(merge_by_key(previous, [_ok("b", "retried"), _ok("z")]))
-    assert [m["key"] for m in merged] == ["a", "b", "c", "z"]
-    assert merged[1] == _ok("b", "retried")
+def test_merge_swaps_replacements_in_previous_order_and_appends_new_keys(tmp_path: Path) -> None:
+    previous = _raw(_ok("a"), _bad("b"), _ok("c"), _ok("gone")).splitlines()
+    merged = list(
+        merge_results(
+            previous,
+            [_raw(_ok("b", "retried")).rstrip(), _ok("z")],
+            tmp_path / "scratch",
+            keep=lambda key: key != "gone",
+        )
+    )
+    assert [json.loads(m)["key"] for m in merged] == ["a", "b", "c", "z"]
+    assert json.loads(merged[1]) == _ok("b", "retried")
+    assert merged[0] == previous[0]  # kept byte for byte
+    assert list((tmp_path / "scratch").iterdir()) == []  # the spill file is gone
+
+
+def test_merge_refuses_a_previous_line_that_is_not_json(tmp_path: Path) -> None:
+    with pytest.raises(ReconcilerError, match="not JSON"):
+        list(merge_results([b"{broken"], [], tmp_path))
 
 
 def test_keep_downloaded_makes_the_download_the_output_and_summarises_it(tmp_path: Path) -> None:
