@@ -86,6 +86,29 @@ def test_upload_is_one_start_and_one_request_and_download_one_get(
     )
 
 
+def test_transfers_read_the_socket_a_mebibyte_at_a_time(
+    emulator: EmulatorHandle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """httpcore's 64 KiB reads made the client the limit of a large download (RESULTS.md)."""
+    import httpcore2._async.http11 as http11
+
+    monkeypatch.setattr(http11.AsyncHTTP11Connection, "READ_NUM_BYTES", 64 << 10)
+    source = tmp_path / "in.jsonl"
+    source.write_bytes(payload(3 << 20))
+
+    async def main() -> tuple[str, int]:
+        adapter = adapter_for(emulator.base_url)
+        try:
+            file = await adapter.upload_file(source, display_name="x", mime_type="jsonl")
+            return await adapter.download_file(file.name, tmp_path / "copy.jsonl")
+        finally:
+            await adapter.aclose()
+
+    digest, _ = asyncio.run(main())
+    assert http11.AsyncHTTP11Connection.READ_NUM_BYTES == 1 << 20
+    assert digest == hashlib.sha256(source.read_bytes()).hexdigest()
+
+
 def test_without_the_sdk_internals_the_public_sdk_calls_are_used(
     emulator: EmulatorHandle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
