@@ -139,6 +139,33 @@ def test_apply_killed_while_rerunning_a_failed_shard_runs_it_exactly_once(
     assert _plan(project) == ""
 
 
+def test_failed_shard_whose_input_is_gone_is_rebuilt_from_its_request_keys(
+    project: Project, emulator: EmulatorHandle
+) -> None:
+    _sharded(project, KEYS)
+    emulator.configure(fail_next_jobs=1)
+    first = project.run("apply", "--auto-approve", "--no-wait")
+    assert first.returncode == 0, first.stderr
+    record = project.state()["resources"]["big"]
+    inputs = {a["input_file"] for a in record["attempts"]}
+    # The service deletes uploads after 48 h; here every shard's input goes early.
+    for name in inputs:
+        request = urllib.request.Request(
+            f"{emulator.base_url}/v1beta/{name}", method="DELETE", headers={"x-goog-api-key": "t"}
+        )
+        urllib.request.urlopen(request, timeout=10).close()
+
+    _apply(project)
+
+    record = project.state()["resources"]["big"]
+    rerun = [a for a in record["attempts"] if a["rerun"] == 1]
+    assert len(rerun) == 1
+    assert rerun[0]["input_file"] not in inputs  # written again from its stored request keys
+    jobs = _jobs(emulator, "big")
+    assert len(jobs) == 4 and jobs[-1][1] == rerun[0]["request_count"]
+    assert _result_keys(project, "results/big.jsonl") == KEYS
+
+
 def test_no_shard_exceeds_max_bytes_when_requests_vary_in_size(
     project: Project, emulator: EmulatorHandle
 ) -> None:
