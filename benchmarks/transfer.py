@@ -9,8 +9,9 @@ that hashes every byte and decodes every line with msgspec) plus a plain HTTP up
 bytes (one `upload, finalize` request streaming the file).
 
 Collect: the tool's path is the executor's for one job and a local output:
-`adapter.download_file` into a temp file beside the output (SHA-256 while receiving), then
-`keep_downloaded` (summary counts, in a second process when a core is idle; fsync; rename).
+`adapter.download_file` into a temp file beside the output, a `ResultsFollower` process
+hashing and summarising the file as it arrives (when a core is idle), then `keep_downloaded`
+(fsync, rename).
 Its floor is a plain HTTP GET of the same file streamed to disk.
 
 Merge: a re-run (retry of failed requests, incremental run) replaces one result in twenty; the
@@ -204,16 +205,24 @@ def _tool_ingest(base_url: str, path: Path) -> dict[str, Any]:
 
 def _tool_collect(base_url: str, name: str, work: Path) -> dict[str, Any]:
     """`Executor._download_in_place`'s steps (one job, local file output), without a state."""
-    from reconciler.apply.outputs import keep_downloaded, resolve_output, temp_beside
+    from reconciler.apply.outputs import (
+        ResultsFollower,
+        keep_downloaded,
+        resolve_output,
+        temp_beside,
+    )
 
     target = resolve_output("results/out.jsonl", work)
     assert target.local_path is not None
     downloaded = temp_beside(target.local_path)
+    follower = ResultsFollower()
 
     async def download() -> tuple[str, int]:
         adapter = _adapter(base_url)
         try:
-            measured: tuple[str, int] = await adapter.download_file(name, downloaded)
+            measured: tuple[str, int] = await adapter.download_file(
+                name, downloaded, follower=follower
+            )
         finally:
             await adapter.aclose()
         return measured
@@ -222,7 +231,7 @@ def _tool_collect(base_url: str, name: str, work: Path) -> dict[str, Any]:
     measured = asyncio.run(download())
     download_seconds = time.perf_counter() - began
     began = time.perf_counter()
-    written = keep_downloaded(downloaded, target, *measured)
+    written = keep_downloaded(downloaded, target, *measured, summary=follower.summary)
     return {
         "succeeded": written.succeeded,
         "failed": written.failed,

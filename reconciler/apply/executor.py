@@ -39,6 +39,7 @@ from reconciler.apply.inputs import (
 )
 from reconciler.apply.outputs import (
     OutputTarget,
+    ResultsFollower,
     WrittenResults,
     can_keep_in_place,
     iter_jsonl_lines,
@@ -883,17 +884,24 @@ class Executor:
         """
         assert target.local_path is not None
         downloaded = await asyncio.to_thread(temp_beside, target.local_path)
+        # A large file is hashed and summarised by a second process as it arrives.
+        follower = ResultsFollower()
         try:
-            measured = await self._download_when_ready(resource.name, file_name, downloaded)
+            measured = await self._download_when_ready(
+                resource.name, file_name, downloaded, follower
+            )
             if measured is None:
                 return None
             crash_point("results-downloaded")
-            return await asyncio.to_thread(keep_downloaded, downloaded, target, *measured)
+            return await asyncio.to_thread(
+                keep_downloaded, downloaded, target, *measured, summary=follower.summary
+            )
         finally:
+            await asyncio.to_thread(follower.abandon)
             downloaded.unlink(missing_ok=True)
 
     async def _download_when_ready(
-        self, resource: str, file_name: str, dest: Path
+        self, resource: str, file_name: str, dest: Path, follower: ResultsFollower | None = None
     ) -> tuple[str, int] | None:
         """Download a results file, returning its (sha256, bytes); None if it is still not
         downloadable (as right after SUCCEEDED) when the retry window closes."""
@@ -901,7 +909,7 @@ class Executor:
         delay = 0.5
         while True:
             try:
-                return await self._adapter.download_file(file_name, dest)
+                return await self._adapter.download_file(file_name, dest, follower=follower)
             except PermanentServiceError as exc:
                 if exc.status_code not in (403, 404):
                     raise

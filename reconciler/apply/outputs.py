@@ -16,9 +16,11 @@ import multiprocessing
 import os
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import IO, Any
 
@@ -277,6 +279,123 @@ def _tally_range_packed(path: Path, start: int, stop: int) -> bytes:
     return msgspec.msgpack.encode((tally.succeeded, tally.failed, tally.failed_keys))
 
 
+def _follow(path: Path, conn: Connection) -> None:
+    """The follower process: hash and summarise `path` while another process appends to it.
+
+    Reads what has been written so far, waits a moment when it reaches the end, and finishes
+    once the writer has sent the final size and every byte up to it has been read. Sends back
+    msgpack `(sha256 hex, succeeded, failed, failed_keys)` or `("error", message)`.
+    """
+    try:
+        digest = hashlib.sha256()
+        tally = _Tally()
+        buffer = bytearray(_BLOCK * 8)
+        held = offset = 0
+        final: int | None = None
+        with path.open("rb", buffering=0) as handle:
+            while final is None or offset < final:
+                if held == len(buffer):
+                    buffer.extend(bytes(len(buffer)))
+                with memoryview(buffer) as view:
+                    count = handle.readinto(view[held:])
+                    if count:
+                        digest.update(view[held : held + count])
+                if not count:
+                    if final is None and conn.poll(0.002):
+                        final = int(conn.recv())
+                    elif final is not None:
+                        time.sleep(0.001)
+                    continue
+                offset += count
+                end = held + count
+                cut = buffer.rfind(b"\n", held, end) + 1
+                if cut:
+                    with memoryview(buffer) as view:
+                        _tally_block(view[:cut], tally)
+                    buffer[: end - cut] = buffer[cut:end]
+                    held = end - cut
+                else:
+                    held = end
+        if offset != final:
+            raise ReconcilerError(f"the download grew past its {final} bytes while summarised")
+        if held:
+            _tally_block(bytes(buffer[:held]) + b"\n", tally)
+        reply: tuple[Any, ...] = (
+            digest.hexdigest(),
+            tally.succeeded,
+            tally.failed,
+            tally.failed_keys,
+        )
+    except (ReconcilerError, OSError) as exc:
+        reply = ("error", str(exc))
+    conn.send_bytes(msgspec.msgpack.encode(reply))
+
+
+class ResultsFollower:
+    """Hashes and summarises a large results download in a second process as it arrives.
+
+    The receiving process then only receives and writes (what a plain download does), and the
+    summary that would follow the download is done by the time it ends: 1 GiB, see
+    benchmarks/RESULTS.md. Used only for large files when a core is idle; the adapter calls
+    `begin` at each download attempt, `end` once it wrote every byte, `abandon` when the
+    attempt failed (a retry truncates the file and begins again).
+    """
+
+    def __init__(self) -> None:
+        self._process: multiprocessing.process.BaseProcess | None = None
+        self._conn: Connection | None = None
+        self.summary: _Tally | None = None
+        """The counts of the last download it followed to its end."""
+
+    def begin(self, dest: Path, length: int | None) -> bool:
+        """Start following `dest` if it will be large; True if this follower hashes it."""
+        self.abandon()
+        self.summary = None
+        if length is None or length < PARALLEL_SUMMARY_MIN_BYTES or not second_process_pays():
+            return False
+        parent, child = multiprocessing.get_context("fork").Pipe()
+        process = multiprocessing.get_context("fork").Process(
+            target=_follow, args=(dest, child), daemon=True
+        )
+        process.start()
+        child.close()
+        self._process, self._conn = process, parent
+        return True
+
+    def end(self, size: int) -> str:
+        """Wait until the follower has read all `size` bytes; their sha256 (hex).
+
+        Raises:
+            ReconcilerError: the follower failed (the caller may summarise the file itself).
+        """
+        assert self._conn is not None and self._process is not None
+        try:
+            self._conn.send(size)
+            reply = msgspec.msgpack.decode(self._conn.recv_bytes())
+        except (EOFError, OSError) as exc:
+            raise ReconcilerError(f"the results summary process failed: {exc}") from None
+        finally:
+            self._finish()
+        if reply[0] == "error":
+            raise ReconcilerError(f"the results summary process failed: {reply[1]}")
+        sha256, succeeded, failed, failed_keys = reply
+        self.summary = _Tally(succeeded, failed, list(failed_keys))
+        return str(sha256)
+
+    def abandon(self) -> None:
+        """Stop following (the attempt failed, or the follower is no longer needed)."""
+        if self._process is not None and self._process.is_alive():
+            self._process.kill()
+        self._finish()
+
+    def _finish(self) -> None:
+        if self._process is not None:
+            self._process.join()
+        if self._conn is not None:
+            self._conn.close()
+        self._process = self._conn = None
+
+
 def _tally_file(path: Path, tally: _Tally) -> None:
     """Summarise every line of `path`; a large file is split at a line break and its second half
     summarised in a forked process when a core is idle (the decoder holds the GIL, so a thread
@@ -395,25 +514,32 @@ def can_keep_in_place(target: OutputTarget) -> bool:
 
 
 def keep_downloaded(
-    downloaded: Path, target: OutputTarget, sha256: str, size: int
+    downloaded: Path,
+    target: OutputTarget,
+    sha256: str,
+    size: int,
+    *,
+    summary: _Tally | None = None,
 ) -> WrittenResults:
     """Make a results file downloaded beside the target the target, summarised and durable.
 
     `sha256` and `size` are what the download measured while writing, so the bytes are not
     hashed twice, and they are kept as the service wrote them (blank lines included: readers
-    skip those).
+    skip those). `summary`: the counts a `ResultsFollower` made during the download, so the
+    file is not read again.
 
     Raises:
         ReconcilerError: a line is not JSON (the file is left in place for the caller).
     """
     assert can_keep_in_place(target) and target.local_path is not None
-    tally = _Tally()
+    tally = summary if summary is not None else _Tally()
     with downloaded.open("rb+") as handle:
         # fsync releases the GIL: the disk writes back while the summary reads the page cache.
         syncing = threading.Thread(target=os.fsync, args=(handle.fileno(),), daemon=True)
         syncing.start()
         try:
-            _tally_file(downloaded, tally)
+            if summary is None:
+                _tally_file(downloaded, tally)
         finally:
             syncing.join()
         if size and handle.seek(-1, os.SEEK_END) >= 0 and handle.read(1) != b"\n":

@@ -44,7 +44,7 @@ import warnings
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Final, Literal, NoReturn
+from typing import IO, TYPE_CHECKING, Final, Literal, NoReturn, Protocol
 
 import httpx2
 import pydantic
@@ -392,14 +392,51 @@ async def _file_pieces(path: Path, start: int, size: int) -> AsyncIterator[bytes
         handle.close()
 
 
+class DownloadFollower(Protocol):
+    """Reads a download's file while it is written, in another process (apply's results
+    summary): when it follows, it hashes the bytes, so the receiving loop only receives."""
+
+    def begin(self, dest: Path, length: int | None) -> bool:
+        """A download attempt into `dest` of `length` bytes starts; True if it will follow it."""
+        ...
+
+    def end(self, size: int) -> str:
+        """All `size` bytes are written; the sha256 (hex) it computed over them.
+
+        Raises:
+            Exception: it could not follow to the end; the adapter then hashes the file itself.
+        """
+        ...
+
+    def abandon(self) -> None:
+        """The attempt failed: stop following."""
+        ...
+
+
+def _sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb", buffering=0) as handle:
+        while piece := handle.read(8 << 20):
+            digest.update(piece)
+    return digest.hexdigest()
+
+
+def _content_length(response: httpx2.Response) -> int | None:
+    value = response.headers.get("content-length")
+    return int(value) if value is not None and value.isdigit() else None
+
+
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
 
 
-async def _receive(chunks: AsyncIterator[bytes], dest: Path) -> tuple[str, int]:
+async def _receive(
+    chunks: AsyncIterator[bytes], dest: Path, *, hashing: bool = True
+) -> tuple[str, int]:
     """Write `chunks` to `dest` (created or truncated), hashing them; return (sha256 hex, bytes).
+    Without `hashing` (a follower hashes the file) the digest returned is "".
 
     Chunks are gathered into `_TRANSFER_PIECE` pieces before hashing and writing: per-chunk calls
     (httpx hands over ~64 KiB) cost more than the bytes they move. Every `_WRITEBACK_EVERY` bytes
@@ -423,7 +460,8 @@ async def _receive(chunks: AsyncIterator[bytes], dest: Path) -> tuple[str, int]:
             piece = b"".join(pending)
             pending.clear()
             pending_size = 0
-            digest.update(piece)
+            if hashing:
+                digest.update(piece)
             _write_all(fd, piece)
             size += len(piece)
             unsynced += len(piece)
@@ -433,7 +471,8 @@ async def _receive(chunks: AsyncIterator[bytes], dest: Path) -> tuple[str, int]:
                 syncing = loop.run_in_executor(None, os.fdatasync, fd)
                 unsynced = 0
         piece = b"".join(pending)
-        digest.update(piece)
+        if hashing:
+            digest.update(piece)
         _write_all(fd, piece)
         size += len(piece)
     finally:
@@ -443,7 +482,7 @@ async def _receive(chunks: AsyncIterator[bytes], dest: Path) -> tuple[str, int]:
         os.close(fd)
     if syncing is not None:
         syncing.result()
-    return digest.hexdigest(), size
+    return (digest.hexdigest() if hashing else ""), size
 
 
 class GeminiAdapter:
@@ -715,7 +754,9 @@ class GeminiAdapter:
             raise ValueError(f"upload session {status}, {received!r} bytes received")
         return int(received)
 
-    async def download_file(self, name: str, dest: Path) -> tuple[str, int]:
+    async def download_file(
+        self, name: str, dest: Path, *, follower: DownloadFollower | None = None
+    ) -> tuple[str, int]:
         """Stream file `name` into `dest` (created or truncated); return (sha256 hex, bytes).
 
         The request is the SDK's own `files.download` request (`GET .../files/{id}:download
@@ -736,19 +777,36 @@ class GeminiAdapter:
                     if transport is None:
                         measured = await self._download_via_sdk(name, dest)
                     else:
-                        measured = await self._download_streamed(transport, name, dest)
+                        measured = await self._download_streamed(transport, name, dest, follower)
         return measured
 
     @staticmethod
     async def _download_streamed(
-        transport: _SdkTransport, name: str, dest: Path
+        transport: _SdkTransport, name: str, dest: Path, follower: DownloadFollower | None
     ) -> tuple[str, int]:
         # The path files.download builds for a `files/<id>` name (protocol §2).
         file_id = name.removeprefix("files/")
         url, headers, timeout = transport.request("get", f"files/{file_id}:download?alt=media")
         async with transport.http.stream("GET", url, headers=headers, timeout=timeout) as response:
             await genai_errors.APIError.raise_for_async_response(response)
-            return await _receive(response.aiter_bytes(), dest)
+            if follower is None:
+                return await _receive(response.aiter_bytes(), dest)
+            # Empty the file before the follower opens it: a retried attempt's old bytes must
+            # not be read as this attempt's.
+            await asyncio.to_thread(dest.write_bytes, b"")
+            follows = await asyncio.to_thread(follower.begin, dest, _content_length(response))
+            try:
+                digest, size = await _receive(response.aiter_bytes(), dest, hashing=not follows)
+                if follows:
+                    try:
+                        digest = await asyncio.to_thread(follower.end, size)
+                    except Exception as exc:  # the file is whole: hash it here instead
+                        logger.warning("the download follower failed (%s); hashing here", exc)
+                        digest = await asyncio.to_thread(_sha256_of, dest)
+            except BaseException:
+                await asyncio.to_thread(follower.abandon)
+                raise
+            return digest, size
 
     async def _download_via_sdk(self, name: str, dest: Path) -> tuple[str, int]:
         handle = await asyncio.to_thread(dest.open, "wb")
