@@ -96,11 +96,8 @@ def generate_results(path: Path, size_mib: int, seed: int = 11) -> int:
 
 
 def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
     with path.open("rb") as handle:
-        while block := handle.read(_BLOCK):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def _connection(base_url: str) -> http.client.HTTPConnection:

@@ -416,11 +416,8 @@ class DownloadFollower(Protocol):
 
 
 def _sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb", buffering=0) as handle:
-        while piece := handle.read(8 << 20):
-            digest.update(piece)
-    return digest.hexdigest()
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def _content_length(response: httpx2.Response) -> int | None:
