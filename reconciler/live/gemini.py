@@ -1009,12 +1009,15 @@ class GeminiAdapter:
     # -- retry plumbing ------------------------------------------------------------------------
 
     def _retrying(
-        self, predicate: Callable[[BaseException], bool], attempts: int
+        self,
+        predicate: Callable[[BaseException], bool],
+        attempts: int,
+        stop: Callable[[tenacity.RetryCallState], bool] | None = None,
     ) -> tenacity.AsyncRetrying:
         s = self._settings
         return tenacity.AsyncRetrying(
             retry=tenacity.retry_if_exception(predicate),
-            stop=tenacity.stop_after_attempt(max(1, attempts)),
+            stop=stop or tenacity.stop_after_attempt(max(1, attempts)),
             wait=tenacity.wait_exponential_jitter(
                 initial=s.retry_initial_delay, max=s.retry_max_delay, jitter=s.retry_jitter
             ),
@@ -1024,7 +1027,22 @@ class GeminiAdapter:
         )
 
     def _transfer_retrying(self) -> tenacity.AsyncRetrying:
-        return self._retrying(_is_transient, self._settings.transfer_attempts)
+        """Retries of a whole transfer: `transfer_attempts` broken transfers (a connection lost
+        mid-body), and a refusal before the body (429, 503: the service's answer) as often as a
+        JSON call's `retry_attempts` allow for each of those -- the budget the SDK's own retry
+        options gave each transfer attempt before the adapter streamed the bodies itself."""
+        s = self._settings
+        broken = 0
+
+        def spent(state: tenacity.RetryCallState) -> bool:
+            nonlocal broken
+            exc = state.outcome.exception() if state.outcome else None
+            if not isinstance(exc, genai_errors.APIError):
+                broken += 1
+            total = max(1, s.transfer_attempts) * max(1, s.retry_attempts)
+            return broken >= max(1, s.transfer_attempts) or state.attempt_number >= total
+
+        return self._retrying(_is_transient, s.transfer_attempts, stop=spent)
 
     def _log_retry(self, state: tenacity.RetryCallState) -> None:
         outcome = state.outcome

@@ -19,7 +19,7 @@ import pytest
 
 from reconciler.clock import SystemClock
 from reconciler.emulator import EmulatorHandle, running_emulator
-from reconciler.errors import PermanentServiceError
+from reconciler.errors import PermanentServiceError, TransientServiceError
 from reconciler.live import gemini
 from reconciler.live.endpoint import Endpoint, EndpointKind
 from reconciler.live.gemini import AdapterSettings, GeminiAdapter, build_client
@@ -225,6 +225,49 @@ def test_download_cut_mid_stream_restarts_and_hashes_only_the_complete_copy(
         f"/{api_version}/files/batch-abc:download?alt=media"
     ] * 2
     assert all(s.headers["x-goog-api-key"] == API_KEY for s in script.seen)
+
+
+def test_a_download_refused_with_429_more_times_than_transfer_attempts_still_completes(
+    tmp_path: Path,
+) -> None:
+    """A 429 is the service's answer, not a broken transfer: it gets a JSON call's retries."""
+    content = payload(1 << 20)
+    dest = tmp_path / "out.jsonl"
+
+    async def busy(seen: Seen, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        body = b'{"error": {"code": 429, "message": "slow down", "status": "RESOURCE_EXHAUSTED"}}'
+        respond(writer, 429, body, headers={"Content-Type": "application/json"})
+        await writer.drain()
+        return False
+
+    async def whole(seen: Seen, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        respond(writer, 200, content)
+        await writer.drain()
+        return False
+
+    refusals = FAST.transfer_attempts + 2
+    script = Script([busy] * refusals + [whole])
+    digest, _ = asyncio.run(
+        run_scripted(script, lambda a, _: a.download_file("files/batch-429", dest), "v1beta")
+    )
+    assert digest == hashlib.sha256(content).hexdigest()
+    assert len(script.seen) == refusals + 1
+
+
+def test_a_download_broken_mid_body_gives_up_after_transfer_attempts(tmp_path: Path) -> None:
+    content = payload(1 << 20)
+
+    async def cut(seen: Seen, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        respond(writer, 200, content[:1000], length=len(content))
+        await writer.drain()
+        return False
+
+    script = Script([cut] * (FAST.transfer_attempts + 5))
+    with pytest.raises(TransientServiceError):
+        asyncio.run(
+            run_scripted(script, lambda a, _: a.download_file("files/b", tmp_path / "o"), "v1beta")
+        )
+    assert len(script.seen) == FAST.transfer_attempts
 
 
 @pytest.mark.parametrize("api_version", ["v1", "v1beta"])
