@@ -776,14 +776,21 @@ class Executor:
             return record
 
         await self._store.update_record(name, settle)
-        if any(job is None or job.state is not JobState.SUCCEEDED for job in jobs.values()):
+        # Shards that ended badly for good (action.shards): their requests become failed lines.
+        given_up = [a for a in group if a.shard is not None and a.shard in action.shards]
+        needed = [jobs[a.job_name] for a in group if a not in given_up]
+        if any(job is None or job.state is not JobState.SUCCEEDED for job in needed):
             ended = sorted({job.state.value for job in jobs.values() if job is not None})
             self._emit(EventKind.STEP, name, f"attempt {number} ended {'/'.join(ended)}")
             return
         resource = self._desired.resources.get(name)
         if resource is None:
             return
-        written = await self._download_and_write(resource, record, group, jobs)
+        failed_lines = {
+            a.shard: await self._given_up_lines(resource, a, len(group), jobs[a.job_name])
+            for a in given_up
+        }
+        written = await self._download_and_write(resource, record, group, jobs, failed_lines)
         if written is None:
             return
         crash_point("results-written")
@@ -811,17 +818,49 @@ class Executor:
             f"to {written.location}",
         )
 
+    async def _given_up_lines(
+        self, resource: DesiredResource, shard: JobAttempt, shards: int, job: LiveJob | None
+    ) -> list[dict[str, Any]]:
+        """An error line for every request of a shard that will not run again."""
+        keys: list[str]
+        if shard.request_keys_file is not None:
+            backend = self._store.backend
+            blob = await asyncio.to_thread(
+                backend.get_blob, "request-keys", shard.request_keys_file
+            )
+            keys = [str(k) for k in json.loads(blob or b"[]")]
+        else:  # a state written before shards' keys were stored: split the source again
+            staging = self._staging(resource.name) / f"given-up-{shard.number}"
+            prepared = await self._shard_input(resource, shard, shards, staging)
+            shutil.rmtree(staging, ignore_errors=True)
+            keys = list(prepared.keys or ())
+        state = job.state if job is not None else shard.state
+        message = (
+            f"not run: batch job {shard.job_name} (shard {shard.shard}) ended {state.value} "
+            "and was not resubmitted"
+        )
+        code = _RPC_CODE.get(state, 2)
+        self._emit(
+            EventKind.WARNING,
+            resource.name,
+            f"{len(keys)} request(s) of shard {shard.shard} recorded as failed: "
+            f"its job ended {state.value}",
+        )
+        return [{"key": key, "error": {"code": code, "message": message}} for key in keys]
+
     async def _download_and_write(
         self,
         resource: DesiredResource,
         record: ResourceRecord,
         group: Sequence[JobAttempt],
         jobs: Mapping[str | None, LiveJob | None],
+        failed_lines: Mapping[int | None, list[dict[str, Any]]] | None = None,
     ) -> WrittenResults | None:
         staging = self._staging(resource.name) / f"collect-{group[0].number}"
         staging.mkdir(parents=True, exist_ok=True)
         target = self._output(resource)
-        only = jobs[group[0].job_name] if len(group) == 1 else None
+        failed_lines = failed_lines or {}
+        only = jobs[group[0].job_name] if len(group) == 1 and not failed_lines else None
         if (
             only is not None
             and only.output_file
@@ -835,6 +874,8 @@ class Executor:
         gate = asyncio.Semaphore(max(1, self._options.parallelism))
 
         async def fetch(attempt: JobAttempt) -> Path | list[dict[str, Any]] | None:
+            if attempt.shard in failed_lines:
+                return failed_lines[attempt.shard]
             job = jobs[attempt.job_name]
             assert job is not None
             async with gate:
@@ -847,16 +888,17 @@ class Executor:
         fetched = await asyncio.gather(*(fetch(attempt) for attempt in group))
         if any(item is None for item in fetched):
             return None
-        parts = [item for item in fetched if isinstance(item, Path)]
-        inline_lines = [line for item in fetched if isinstance(item, list) for line in item]
         crash_point("results-downloaded")
         partial = group[0].purpose is not AttemptPurpose.FULL
 
         def write() -> WrittenResults:
             def new_lines() -> Iterator[bytes | dict[str, Any]]:
-                for part in parts:
-                    yield from iter_jsonl_lines(part)
-                yield from inline_lines
+                # In shard order: a downloaded part, inline responses, or a given-up shard's lines.
+                for item in fetched:
+                    if isinstance(item, Path):
+                        yield from iter_jsonl_lines(item)
+                    elif item is not None:
+                        yield from item
 
             if partial and record.results is not None:
                 current = resource.source.key_digests
@@ -1110,6 +1152,10 @@ def _shard_max_bytes(resource: DesiredResource) -> int:
         return parse_size(resource.manifest.spec.shards.max_bytes)
     except ValueError:
         return 0
+
+
+_RPC_CODE = {JobState.FAILED: 13, JobState.EXPIRED: 4, JobState.CANCELLED: 1}
+"""google.rpc.Code of a given-up shard's request lines: INTERNAL, DEADLINE_EXCEEDED, CANCELLED."""
 
 
 def batch_fields(extra: Mapping[str, Any]) -> dict[str, Any]:

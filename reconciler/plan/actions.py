@@ -288,7 +288,9 @@ class Action:
     """The attempt number a job-creating action records its intent under."""
     shards: tuple[int, ...] = ()
     """Job-creating actions on a sharded attempt: the shards of `next_attempt` to (re)create
-    alone -- the failed or lost ones -- while the others keep their jobs. Empty: every shard."""
+    alone -- the failed or lost ones -- while the others keep their jobs. Empty: every shard.
+    COLLECT: the shards that ended badly for good, whose requests are recorded as failed while
+    the other shards' results are collected."""
     purpose: AttemptPurpose | None = None
     """For job-creating actions: full run, retry of failed requests, or incremental re-run."""
     cancel_first: bool = False

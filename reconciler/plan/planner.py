@@ -527,6 +527,23 @@ def _plan_existing(ctx: _Context, resource: DesiredResource, record: ResourceRec
                     ctx, resource, record, purpose, _incremental_changes(ctx, resource, purpose)
                 ),
             )
+        good = [m for m in members if m.state.is_success]
+        if _is_sharded(members) and collected:
+            # The shards that succeeded were collected, the others' requests recorded as failed.
+            return _settled(ctx, resource, record, number, diff)
+        if _is_sharded(members) and good and all(m.live is not None for m in good):
+            # Save what the other shards produced before the service deletes it; the requests
+            # of the shards that will not run again become failed requests in the results.
+            return action(
+                ActionKind.COLLECT,
+                reason,
+                detail=f"collect {_shard_names(good)} of attempt {number}; the requests of "
+                f"{_shard_names(bad)} ({end.value}) are recorded as failed, not resubmitted "
+                f"because {refusal.text}",
+                job_names=tuple(m.live.name for m in members if m.live is not None),
+                attempt=number,
+                shards=tuple(m.attempt.shard or 0 for m in bad),
+            )
         stale = any(m.attempt.state is not m.state for m in members)
         if stale:
             return action(

@@ -166,6 +166,35 @@ def test_failed_shard_whose_input_is_gone_is_rebuilt_from_its_request_keys(
     assert _result_keys(project, "results/big.jsonl") == KEYS
 
 
+def test_a_shard_given_up_leaves_its_siblings_results_saved_and_its_requests_failed(
+    project: Project, emulator: EmulatorHandle
+) -> None:
+    _sharded(project, KEYS, extra="  policy:\n    max_attempts: 1\n")
+    emulator.configure(fail_next_jobs=1)
+
+    result = project.run("apply", "--auto-approve", "--wait", "--timeout", "60")
+
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert "recorded as failed: its job ended FAILED" in result.stdout + result.stderr
+    lines = [
+        json.loads(line)
+        for line in (project.root / "results/big.jsonl").read_text().splitlines()
+        if line
+    ]
+    assert [line["key"] for line in lines] == KEYS  # every key, in input order
+    failed = [line for line in lines if "error" in line]
+    record = project.state()["resources"]["big"]
+    shard = next(a for a in record["attempts"] if a["state"] == "FAILED")
+    assert len(failed) == shard["request_count"]
+    assert all("was not resubmitted" in line["error"]["message"] for line in failed)
+    assert (record["results"]["succeeded"], record["results"]["failed"]) == (
+        len(KEYS) - len(failed),
+        len(failed),
+    )
+    assert len(_jobs(emulator, "big")) == 3
+    assert _plan(project) == ""
+
+
 def test_no_shard_exceeds_max_bytes_when_requests_vary_in_size(
     project: Project, emulator: EmulatorHandle
 ) -> None:

@@ -285,6 +285,19 @@ class Simulator:
                         }
                     )
                     rec = self.up_to_date(rec, res)
+                    if action.shards:
+                        # The other shards' results are saved, the given-up shards' requests
+                        # recorded as failed.
+                        results = ResultsRecord(
+                            location=res.manifest.spec.output,
+                            sha256="2" * 64,
+                            bytes=1,
+                            succeeded=1,
+                            failed=1,
+                            collected_at=T0,
+                            from_attempts=(action.attempt,),
+                        )
+                        rec = rec.model_copy(update={"results": results})
                 else:
                     rec = self.finish(rec, res, action.attempt)
             elif kind is ActionKind.UPDATE:

@@ -6,7 +6,16 @@ from reconciler.live.tags import IdentityTag, parse_tag
 from reconciler.manifests.desired import DesiredResource
 from reconciler.plan import ActionKind, Reason
 from reconciler.state.document import AttemptPurpose, JobAttempt, JobState
-from tests.unit.plan.factories import attempt, desired, job, live, record, resource, state
+from tests.unit.plan.factories import (
+    attempt,
+    desired,
+    job,
+    live,
+    record,
+    resource,
+    results,
+    state,
+)
 from tests.unit.plan.test_planner_rows import only, plan
 
 SHARDS = {"max_requests": 4}
@@ -75,9 +84,25 @@ def test_each_rerun_of_a_shard_counts_against_max_attempts() -> None:
     atts = three_shards(res, JobState.SUCCEEDED, JobState.FAILED, JobState.SUCCEEDED)
     again = attempt(res, 1, shard=1, rerun=1, state=JobState.FAILED, request_count=4)
     rec = record(res, *atts, again)
-    action = only(plan(desired(res), state(rec), live(*(job(a, state=a.state) for a in atts))))
-    # Never the whole group again: the attempts of shard 1 are spent.
+    # Never the whole group again: the attempts of shard 1 are spent, and its siblings' jobs
+    # are gone, so there is nothing to save either.
+    action = only(plan(desired(res), state(rec)))
     assert (action.kind, action.reason) == (ActionKind.NOOP, Reason.ATTEMPTS_EXHAUSTED)
+
+
+def test_when_a_shard_is_given_up_its_siblings_results_are_still_collected() -> None:
+    res = sharded(policy={"max_attempts": 2})
+    atts = three_shards(res, JobState.SUCCEEDED, JobState.FAILED, JobState.SUCCEEDED)
+    again = attempt(res, 1, shard=1, rerun=1, state=JobState.FAILED, request_count=4)
+    lv = live(*(job(a, state=a.state) for a in (*atts, again)))
+    action = only(plan(desired(res), state(record(res, *atts, again)), lv))
+    assert (action.kind, action.reason) == (ActionKind.COLLECT, Reason.JOB_FAILED)
+    assert action.shards == (1,)
+    assert "collect shards 0, 2 of attempt 1; the requests of shard 1 (FAILED)" in action.detail
+
+    collected = record(res, *atts, again, results=results(res, failed=4, attempts=(1,)))
+    action = only(plan(desired(res), state(collected), lv))
+    assert action.kind is ActionKind.NOOP and "4 request(s) failed" in action.detail
 
 
 def test_shard_whose_end_state_policy_does_not_resubmit_is_reported() -> None:
