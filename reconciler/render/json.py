@@ -79,7 +79,8 @@ class ActionDocument(_Doc):
     attempt: int | None
     next_attempt: int | None
     shards: list[int]
-    """The shards of `next_attempt` it runs again alone (failed, gone or lost); empty: all."""
+    """The shards of `next_attempt` it runs again alone (failed, gone or lost); empty: all.
+    For a collect: the shards given up, whose requests are recorded as failed."""
     purpose: AttemptPurpose | None
     cancel_first: bool
     model: str | None
