@@ -177,17 +177,41 @@ def _sized(
         if requests >= total or total == 0
         else (resource.source.bytes * requests // total)
     )
+    return _workload(
+        ctx,
+        resource,
+        purpose,
+        jobs=_shard_count(resource, requests, n_bytes),
+        requests=requests,
+        n_bytes=n_bytes,
+        reused=reused,
+    )
+
+
+def _workload(
+    ctx: _Context,
+    resource: DesiredResource,
+    purpose: AttemptPurpose,
+    *,
+    jobs: int,
+    requests: int,
+    n_bytes: int,
+    reused: int = 0,
+    shards: tuple[int, ...] = (),
+) -> dict[str, Any]:
+    """An action's workload fields, with the token and cost estimate for `n_bytes` of input."""
     tokens = estimate_tokens(n_bytes)
     model = resource.manifest.spec.model
     return {
         "purpose": purpose,
         "model": model,
-        "jobs": _shard_count(resource, requests, n_bytes),
+        "jobs": jobs,
         "requests": requests,
         "reused_requests": reused,
         "bytes": n_bytes,
         "estimated_input_tokens": tokens,
         "estimated_cost_usd": ctx.prices.batch_input_cost(model, tokens),
+        "shards": shards,
     }
 
 
@@ -255,19 +279,15 @@ def _shard_subset(
     requests = sum(
         m.attempt.request_count if m.attempt.request_count is not None else even for m in subset
     )
-    n_bytes = resource.source.bytes * requests // total if total else 0
-    tokens = estimate_tokens(n_bytes)
-    model = resource.manifest.spec.model
-    return {
-        "purpose": purpose,
-        "model": model,
-        "jobs": len(subset),
-        "requests": requests,
-        "bytes": n_bytes,
-        "estimated_input_tokens": tokens,
-        "estimated_cost_usd": ctx.prices.batch_input_cost(model, tokens),
-        "shards": tuple(m.attempt.shard or 0 for m in subset),
-    }
+    return _workload(
+        ctx,
+        resource,
+        purpose,
+        jobs=len(subset),
+        requests=requests,
+        n_bytes=resource.source.bytes * requests // total if total else 0,
+        shards=tuple(m.attempt.shard or 0 for m in subset),
+    )
 
 
 def _shard_names(subset: Sequence[_Member]) -> str:
