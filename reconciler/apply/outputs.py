@@ -12,6 +12,7 @@ import base64
 import binascii
 import contextlib
 import hashlib
+import io
 import multiprocessing
 import os
 import tempfile
@@ -161,6 +162,15 @@ class _HashingWriter:
         self.bytes += len(data)
 
 
+def _fsync_directory(directory: Path) -> None:
+    """Make a rename inside `directory` durable (the new entry, not only the file's bytes)."""
+    dir_fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
 @contextlib.contextmanager
 def atomic_file(final: Path) -> Iterator[IO[bytes]]:
     """A temp file beside `final`, fsynced and renamed over it only if the block succeeds."""
@@ -173,11 +183,7 @@ def atomic_file(final: Path) -> Iterator[IO[bytes]]:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, final)
-        dir_fd = os.open(final.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        _fsync_directory(final.parent)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -233,43 +239,70 @@ def _tally_block(block: bytes | memoryview, tally: _Tally) -> None:
     tally.failed_keys.extend("" if o.key is None else str(o.key) for o in failed)
 
 
-def _tally_range(path: Path, start: int, stop: int, tally: _Tally) -> None:
-    """Summarise the lines in bytes [start, stop) of `path` (both at line starts, or `stop` the
-    file's end), read into one reused buffer a block at a time.
+class _LineReader:
+    """Reads a file into one reused buffer and summarises the whole lines of each read.
 
     Reading into the same 8 MiB buffer and decoding whole lines from a view of it costs one
     copy per byte (kernel to buffer); reading a fresh 8 MiB `bytes` per block and joining the
     part line carried over cost two more copies and the page faults of each new allocation,
     which was more than the decoding (256 MiB: 0.34 s -> see benchmarks/RESULTS.md).
+    """
+
+    def __init__(self, tally: _Tally) -> None:
+        self._tally = tally
+        self._buffer = bytearray(_BLOCK * 8)
+        self._held = 0
+        """Bytes of an unfinished line at the front of the buffer."""
+
+    def read(self, handle: io.FileIO, limit: int | None = None, digest: Any = None) -> int:
+        """One read of at most `limit` bytes (hashed into `digest` if given); the lines it
+        completes are summarised. Returns the bytes read, 0 at the end of what is there.
+
+        Raises:
+            ReconcilerError: a line is not a JSON object.
+        """
+        buffer, held = self._buffer, self._held
+        if held == len(buffer):  # one line longer than the buffer: make room
+            buffer.extend(bytes(len(buffer)))
+        room = len(buffer) - held
+        with memoryview(buffer) as view:
+            count = handle.readinto(
+                view[held : held + (room if limit is None else min(limit, room))]
+            )
+            if count and digest is not None:
+                digest.update(view[held : held + count])
+            end = held + count
+            cut = buffer.rfind(b"\n", held, end) + 1
+            if cut:
+                _tally_block(view[:cut], self._tally)
+        if cut:
+            buffer[: end - cut] = buffer[cut:end]
+            self._held = end - cut
+        else:
+            self._held = end
+        return count or 0
+
+    def finish(self) -> None:
+        """Summarise the last line if it lacks its line break."""
+        if self._held:
+            _tally_block(bytes(self._buffer[: self._held]) + b"\n", self._tally)
+            self._held = 0
+
+
+def _tally_range(path: Path, start: int, stop: int, tally: _Tally) -> None:
+    """Summarise the lines in bytes [start, stop) of `path` (both at line starts, or `stop` the
+    file's end).
 
     Raises:
         ReconcilerError: a line is not a JSON object.
     """
-    buffer = bytearray(_BLOCK * 8)
-    held = 0
-    """Bytes of an unfinished line at the front of the buffer."""
+    reader = _LineReader(tally)
     with path.open("rb", buffering=0) as handle:
         handle.seek(start)
         left = stop - start
-        while True:
-            if held == len(buffer):  # one line longer than the buffer: make room
-                buffer.extend(bytes(len(buffer)))
-            with memoryview(buffer) as view:
-                count = handle.readinto(view[held : held + min(left, len(buffer) - held)])
-                left -= count
-                end = held + count
-                if count == 0:
-                    if held:  # the last line lacks its line break
-                        _tally_block(bytes(view[:held]) + b"\n", tally)
-                    return
-                cut = buffer.rfind(b"\n", held, end) + 1
-                if cut:
-                    _tally_block(view[:cut], tally)
-            if cut:
-                buffer[: end - cut] = buffer[cut:end]
-                held = end - cut
-            else:
-                held = end
+        while count := reader.read(handle, left):
+            left -= count
+    reader.finish()
 
 
 def _tally_range_packed(path: Path, start: int, stop: int) -> bytes:
@@ -289,17 +322,12 @@ def _follow(path: Path, conn: Connection) -> None:
     try:
         digest = hashlib.sha256()
         tally = _Tally()
-        buffer = bytearray(_BLOCK * 8)
-        held = offset = 0
+        reader = _LineReader(tally)
+        offset = 0
         final: int | None = None
         with path.open("rb", buffering=0) as handle:
             while final is None or offset < final:
-                if held == len(buffer):
-                    buffer.extend(bytes(len(buffer)))
-                with memoryview(buffer) as view:
-                    count = handle.readinto(view[held:])
-                    if count:
-                        digest.update(view[held : held + count])
+                count = reader.read(handle, digest=digest)
                 if not count:
                     if final is None and conn.poll(0.002):
                         final = int(conn.recv())
@@ -307,19 +335,9 @@ def _follow(path: Path, conn: Connection) -> None:
                         time.sleep(0.001)
                     continue
                 offset += count
-                end = held + count
-                cut = buffer.rfind(b"\n", held, end) + 1
-                if cut:
-                    with memoryview(buffer) as view:
-                        _tally_block(view[:cut], tally)
-                    buffer[: end - cut] = buffer[cut:end]
-                    held = end - cut
-                else:
-                    held = end
         if offset != final:
             raise ReconcilerError(f"the download grew past its {final} bytes while summarised")
-        if held:
-            _tally_block(bytes(buffer[:held]) + b"\n", tally)
+        reader.finish()
         reply: tuple[Any, ...] = (
             digest.hexdigest(),
             tally.succeeded,
@@ -550,11 +568,7 @@ def keep_downloaded(
             size += 1
     final = target.local_path
     os.replace(downloaded, final)
-    dir_fd = os.open(final.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    _fsync_directory(final.parent)
     return WrittenResults(
         location=target.results_location,
         sha256=sha256,
