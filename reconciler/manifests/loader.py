@@ -24,6 +24,7 @@ from reconciler.config import (
     validation_diagnostics,
 )
 from reconciler.errors import Diagnostic, ManifestError, Severity
+from reconciler.manifests.confinement import check_output_confinement
 from reconciler.manifests.desired import Desired, DesiredResource, MediaRef, SourceDigest
 from reconciler.manifests.jsonl import HexDigests, keys_sha256, scan_jsonl
 from reconciler.manifests.model import BatchJobManifest, Task
@@ -111,6 +112,7 @@ def load(
             declared[resource.name] = document
     if files == [] and not diagnostics and paths:
         diagnostics.append(Diagnostic("no manifest files (*.yaml, *.yml) found in the given paths"))
+    diagnostics.extend(check_output_confinement(project, resources, declared, files))
     diagnostics = _ordered(diagnostics)
     if any(d.severity is Severity.ERROR for d in diagnostics):
         return LoadResult(None, tuple(diagnostics), tuple(shown_files))

@@ -15,10 +15,10 @@ FIXTURE_PROJECT = Path(__file__).parent / "fixtures" / "project"
 GOOD_LINE = '{"key": "%s", "request": {"contents": [{"parts": [{"text": "hello %s"}]}]}}\n'
 
 
-def manifest(
-    name: str, source: str = "file: data/in.jsonl", output: str = "results/out.jsonl"
-) -> str:
-    """A manifest's text; `source` is the YAML under `spec.source` (indented 4 spaces)."""
+def manifest(name: str, source: str = "file: data/in.jsonl", output: str | None = None) -> str:
+    """A manifest's text; `source` is the YAML under `spec.source` (indented 4 spaces), and the
+    output defaults to results/<name>.jsonl (one per resource: outputs may not overlap)."""
+    output = output or f"results/{name}.jsonl"
     return (
         "apiVersion: reconciler/v1\nkind: BatchJob\nmetadata:\n"
         f"  name: {name}\nspec:\n  model: gemini-3-flash-preview\n  source:\n"

@@ -14,9 +14,9 @@ REPO = Path(__file__).resolve().parents[3]
 LINE = '{"key": "%s", "request": {"contents": [{"parts": [{"text": "hello %s"}]}]}}\n'
 
 
-def _manifest(
-    name: str, source: str = "file: data/in.jsonl", output: str = "results/out.jsonl"
-) -> str:
+def _manifest(name: str, source: str = "file: data/in.jsonl", output: str | None = None) -> str:
+    """A manifest's text (default output: results/<name>.jsonl, one per resource)."""
+    output = output or f"results/{name}.jsonl"
     return (
         "apiVersion: reconciler/v1\nkind: BatchJob\nmetadata:\n"
         f"  name: {name}\nspec:\n  model: gemini-3-flash-preview\n  source:\n"
