@@ -148,12 +148,18 @@ def push(obj: CliContext, file: Path, force: bool, lock_timeout: str) -> None:
 
 @click.command("force-unlock")
 @click.argument("lock_id")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Break the lock even though its holder is still running on this host.",
+)
 @click.pass_obj
-def force_unlock(obj: CliContext, lock_id: str) -> None:
+def force_unlock(obj: CliContext, lock_id: str, force: bool) -> None:
     """Break the state lock held under LOCK_ID (when its holder is stuck or gone).
 
-    The id is the one an error names: `state ... is locked by ... lock id <LOCK_ID>`.
+    The id is the one an error names: `state ... is locked by ... lock id <LOCK_ID>`. A holder
+    still running on this host is named and left alone unless --force is given.
     """
     with opened_backend(obj.project()) as backend:
-        holder = backend.force_unlock(lock_id)
+        holder = backend.force_unlock(lock_id, force=force)
     _say(f"Released the lock {lock_id} held by {holder.describe()}.")

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from reconciler import __version__
@@ -108,6 +109,43 @@ class LockInfo:
         )
 
 
+def holder_alive_here(holder: LockInfo) -> bool:
+    """Whether the lock's holder is a process still running on this host (zombies count as gone).
+
+    `force-unlock` refuses such a holder unless forced: breaking the lock of a live apply lets two
+    writers race, and the loser's changes to the world (jobs it created) would then be unrecorded.
+    """
+    if holder.host != socket.gethostname() or holder.pid <= 0:
+        return False
+    try:
+        os.kill(holder.pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by another user
+        return True
+    try:
+        stat = Path(f"/proc/{holder.pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]
+
+
+def refuse_live_holder(holder: LockInfo, location: str, *, force: bool) -> None:
+    """Raise unless `force` when `holder` is alive on this host (see `holder_alive_here`).
+
+    Raises:
+        StateLockedError: naming the holder, with the way to force it.
+    """
+    if force or not holder_alive_here(holder):
+        return
+    raise StateLockedError(
+        f"the lock on {location} is held by {holder.describe()}, which is still running "
+        "on this host; not breaking it",
+        hint=f"stop pid {holder.pid} first, or run `reconciler force-unlock --force {holder.id}` "
+        "(its later state writes are then refused)",
+    )
+
+
 class LockHeldError(StateLockedError):
     """The lock is held by someone else; `holder` is their LockInfo when it could be read."""
 
@@ -164,11 +202,12 @@ class StateLocker(Protocol):
         """
         ...
 
-    def force_unlock(self, lock_id: str) -> LockInfo:
+    def force_unlock(self, lock_id: str, *, force: bool = False) -> LockInfo:
         """Break the lock held under `lock_id`; returns the broken lock's info.
 
         Raises:
             StateError: nothing is locked, or `lock_id` is not the holder's id.
+            StateLockedError: the holder is alive on this host and `force` is false.
         """
         ...
 

@@ -31,6 +31,7 @@ from reconciler.state.backend import (
     StateBackend,
     check_blob,
     detached,
+    refuse_live_holder,
     retry_lock,
 )
 from reconciler.state.document import State
@@ -250,7 +251,7 @@ class LocalBackend:
             with contextlib.suppress(OSError):
                 leftover.unlink()
 
-    def force_unlock(self, lock_id: str) -> LockInfo:
+    def force_unlock(self, lock_id: str, *, force: bool = False) -> LockInfo:
         try:
             fd = os.open(self.lock_path, os.O_RDWR | os.O_CLOEXEC)
         except FileNotFoundError:
@@ -271,6 +272,7 @@ class LocalBackend:
                 f"lock id {lock_id} does not match the lock on {self.location} (held under "
                 f"{held_by})"
             )
+        refuse_live_holder(holder, self.location, force=force)
         # The stuck holder keeps its flock on the unlinked inode; everyone else now opens a
         # fresh file. Its later writes still meet the serial check.
         os.unlink(self.lock_path)

@@ -32,6 +32,7 @@ from reconciler.state.backend import (
     StateBackend,
     check_blob,
     detached,
+    refuse_live_holder,
     retry_lock,
 )
 from reconciler.state.document import State
@@ -397,7 +398,7 @@ class PostgresBackend:
             conn.execute("SELECT pg_advisory_unlock(%s)", (self._key,))
         conn.close()
 
-    def force_unlock(self, lock_id: str) -> LockInfo:
+    def force_unlock(self, lock_id: str, *, force: bool = False) -> LockInfo:
         conn = self._connection()
         unsigned = self._key & 0xFFFF_FFFF_FFFF_FFFF
         try:
@@ -430,6 +431,7 @@ class PostgresBackend:
             created=self._clock.now(),
             path=self.location,
         )
+        refuse_live_holder(holder, self.location, force=force)
         try:
             # Terminating the holder's session is what releases a session advisory lock; the
             # holder's later writes (if it is merely stuck) still meet the serial check.

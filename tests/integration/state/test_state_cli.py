@@ -184,7 +184,12 @@ def test_locked_state_names_holder_and_force_unlock_frees_it(
         assert waited.returncode == 1 and "(waited 1s)" in waited.stderr.decode()
         wrong = run(project, "force-unlock", "not-the-id", state=setting)
         assert wrong.returncode == 1 and b"does not match" in wrong.stderr
-        freed = run(project, "force-unlock", lock_id, state=setting)
+        alive = run(project, "force-unlock", lock_id, state=setting)
+        assert alive.returncode == 1
+        assert f"pid {holder.pid}" in alive.stderr.decode()
+        assert "still running on this host" in alive.stderr.decode()
+        assert f"reconciler force-unlock --force {lock_id}" in alive.stderr.decode()
+        freed = run(project, "force-unlock", "--force", lock_id, state=setting)
         assert freed.returncode == 0, freed.stderr
         assert f"Released the lock {lock_id}".encode() in freed.stderr and freed.stdout == b""
         done = run(project, "state", "rm", "alpha", state=setting)

@@ -142,7 +142,12 @@ def test_force_unlock_breaks_a_stuck_lock(open_state: OpenBackend) -> None:
     with stuck.lock(info):
         with pytest.raises(StateError, match="does not match"):
             other.force_unlock("not-the-id")
-        broken = other.force_unlock(info.id)
+        # The holder (this very process) is alive on this host: named and left alone...
+        with pytest.raises(StateLockedError, match="still running on this host") as refused:
+            other.force_unlock(info.id)
+        assert f"pid {os.getpid()}" in str(refused.value) and "--force" in str(refused.value.hint)
+        # ...unless forced.
+        broken = other.force_unlock(info.id, force=True)
         assert broken.id == info.id and broken.operation == "stuck apply"
         with other.lock(lock_info(), timeout=5):
             pass

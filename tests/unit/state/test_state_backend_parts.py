@@ -7,8 +7,15 @@ import random
 import pytest
 
 from reconciler.clock import FakeClock
-from reconciler.errors import ConfigError, StateError
-from reconciler.state.backend import LockHeldError, LockInfo, check_blob, retry_lock
+from reconciler.errors import ConfigError, StateError, StateLockedError
+from reconciler.state.backend import (
+    LockHeldError,
+    LockInfo,
+    check_blob,
+    holder_alive_here,
+    refuse_live_holder,
+    retry_lock,
+)
 from reconciler.state.postgres import parse_url, redact_url
 
 
@@ -123,3 +130,24 @@ def test_invalid_workspace_is_a_config_error_without_the_password() -> None:
     with pytest.raises(ConfigError) as caught:
         parse_url("postgresql://u:hunter2@h/db?workspace=../x")
     assert "hunter2" not in str(caught.value) and "***" in str(caught.value)
+
+
+def test_a_lock_holder_is_alive_here_only_while_its_process_runs_on_this_host() -> None:
+    import dataclasses
+    import subprocess
+    import sys
+
+    me = LockInfo.new("reconciler apply")
+    assert holder_alive_here(me)
+    assert not holder_alive_here(dataclasses.replace(me, host="another-host"))
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                              capture_output=True, check=True, text=True)  # fmt: skip
+    assert not holder_alive_here(dataclasses.replace(me, pid=int(finished.stdout)))
+
+
+def test_a_live_holder_is_refused_unless_forced() -> None:
+    me = LockInfo.new("reconciler apply")
+    with pytest.raises(StateLockedError, match="still running on this host") as refused:
+        refuse_live_holder(me, "state.json", force=False)
+    assert refused.value.hint is not None and f"--force {me.id}" in refused.value.hint
+    refuse_live_holder(me, "state.json", force=True)
