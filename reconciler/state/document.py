@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 
 
 class _Doc(BaseModel):
@@ -193,7 +193,22 @@ class State(_Doc):
     """A uuid fixed when the state is created; a plan or a push from another lineage is refused."""
     serial: int = 0
     """+1 on every write that changes content."""
+    project: str | None = None
+    """The project id (`project:` in reconciler.yaml) this state belongs to, once one was set. A
+    state is never read by a project of another id: two repositories sharing one database must
+    not plan against each other's records."""
     resources: dict[str, ResourceRecord] = Field(default_factory=dict)
+    tombstones: dict[str, int] = Field(default_factory=dict)
+    """Per resource name that was destroyed or forgotten, the highest attempt number it had.
+
+    Its jobs stay at the service (cancelled, or settled with their results) and still carry its
+    identity tags; those tags are never adopted again, and a resource of that name created later
+    numbers its attempts after this one, so its tags cannot be mistaken for the old jobs'."""
+
+    @property
+    def identity(self) -> str:
+        """What names this project in its jobs' identity tags: its project id, else its lineage."""
+        return self.project or self.lineage
 
     def with_resource(self, record: ResourceRecord) -> State:
         resources = dict(self.resources)
@@ -201,8 +216,14 @@ class State(_Doc):
         return self.model_copy(update={"resources": dict(sorted(resources.items()))})
 
     def without_resource(self, name: str) -> State:
+        """The state without `name`'s record, keeping a tombstone of its attempts (if any)."""
+        record = self.resources.get(name)
         resources = {k: v for k, v in self.resources.items() if k != name}
-        return self.model_copy(update={"resources": resources})
+        update: dict[str, Any] = {"resources": resources}
+        if record is not None and record.attempts:
+            highest = max(record.current_number, self.tombstones.get(name, 0))
+            update["tombstones"] = dict(sorted({**self.tombstones, name: highest}.items()))
+        return self.model_copy(update=update)
 
     def with_resource_renamed(self, old: str, new: str) -> State:
         """The same records with `old` now known as `new` (`reconciler state mv`).

@@ -7,7 +7,8 @@ the newer one recorded (possibly the only record of a paid, running job).
 
 Version 1 is the baseline. Version 2 records, per job attempt, which rerun of its shard it is
 (`rerun`) and how many requests it sends (`request_count`), so a failed shard can be resubmitted
-alone.
+alone. Version 3 records the project id the state belongs to (`project`) and tombstones of
+destroyed or forgotten resources (`tombstones`), so their jobs are never adopted again.
 """
 
 from __future__ import annotations
@@ -28,7 +29,14 @@ def _v1_to_v2(doc: RawDocument) -> RawDocument:
     return {**doc, "format_version": 2}
 
 
-MIGRATIONS: Mapping[int, Migration] = {1: _v1_to_v2}
+def _v2_to_v3(doc: RawDocument) -> RawDocument:
+    """No project id was recorded and nothing was tombstoned: the new fields' defaults. Jobs of
+    resources forgotten before version 3 keep tags without a project; those are adopted only
+    where the state itself records the intent that made them (see live.tags)."""
+    return {**doc, "format_version": 3}
+
+
+MIGRATIONS: Mapping[int, Migration] = {1: _v1_to_v2, 2: _v2_to_v3}
 """Migration from version N (the key) to N+1. Each must set `format_version` to N+1."""
 
 

@@ -25,7 +25,7 @@ def test_encoding_is_sorted_indented_and_round_trips() -> None:
     data = codec.encode(sample())
     text = data.decode()
     assert text.endswith("}\n")
-    assert text.startswith('{\n  "format_version": 2,\n  "lineage": "l",')
+    assert text.startswith('{\n  "format_version": 3,\n  "lineage": "l",')
     assert text.index('"a"') < text.index('"b"')
     assert codec.decode(data, source="s") == sample()
     assert codec.encode(codec.decode(data, source="s")) == data
@@ -61,7 +61,8 @@ def test_newer_format_version_is_refused_with_upgrade_hint() -> None:
     with pytest.raises(StateError) as caught:
         codec.decode(json.dumps(raw), source="state file x.json")
     assert not isinstance(caught.value, StateFormatError)  # not "corrupt": it is just newer
-    assert "format version 3, newer than this reconciler supports (2)" in str(caught.value)
+    newer = f"format version {FORMAT_VERSION + 1}, newer than this reconciler supports ({FORMAT_VERSION})"
+    assert newer in str(caught.value)
     assert caught.value.hint is not None and "upgrade reconciler" in caught.value.hint
 
 
@@ -95,9 +96,11 @@ def test_version_one_state_loads_with_every_attempt_a_first_run() -> None:
         },
     }
     state = codec.decode(json.dumps(v1), source="s")
-    assert state.format_version == FORMAT_VERSION == 2
+    assert state.format_version == FORMAT_VERSION == 3
     attempt = state.resources["a"].attempts[0]
     assert (attempt.rerun, attempt.request_count, attempt.job_name) == (0, None, "batches/1")
+    # Version 3: no project id was recorded and nothing was tombstoned.
+    assert (state.project, state.tombstones, state.identity) == (None, {}, "l")
 
 
 def _v0_to_v1(doc: dict[str, Any]) -> dict[str, Any]:

@@ -102,3 +102,20 @@ def test_full_record_round_trips_through_json() -> None:
     )
     state = State(lineage="l", serial=2).with_resource(record)
     assert State.model_validate_json(state.model_dump_json()) == state
+
+
+def test_forgetting_a_resource_leaves_a_tombstone_of_its_highest_attempt() -> None:
+    attempts = (attempt(1), attempt(2, job_name="batches/2"))
+    state = State(lineage="l").with_resource(
+        ResourceRecord(name="a", spec_hash="h", attempts=attempts)
+    )
+    gone = state.without_resource("a")
+    assert "a" not in gone.resources and gone.tombstones == {"a": 2}
+    # A record that never made a job leaves nothing to remember.
+    never = State(lineage="l").with_resource(ResourceRecord(name="b", spec_hash="h"))
+    assert never.without_resource("b").tombstones == {}
+
+
+def test_the_identity_is_the_project_id_when_set_else_the_lineage() -> None:
+    assert State(lineage="l").identity == "l"
+    assert State(lineage="l", project="evals").identity == "evals"
