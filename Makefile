@@ -17,10 +17,12 @@ test: setup
 	.venv/bin/lint-imports
 	.venv/bin/python -m pytest -m "not slow" -n 2 -q
 
+# Lint, types and the import contracts (pyproject.toml [tool.importlinter]): no tests.
 lint: setup
 	.venv/bin/ruff check reconciler tests benchmarks
 	.venv/bin/ruff format --check reconciler tests benchmarks
 	.venv/bin/mypy
+	.venv/bin/lint-imports
 
 bench: setup
 	.venv/bin/python -m benchmarks
