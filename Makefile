@@ -10,17 +10,15 @@ demo: setup
 	.venv/bin/reconciler status
 
 # Everything CI runs: lint, types, architecture contracts, and the test suite (not the slow marks).
-test: setup
-	.venv/bin/ruff check reconciler tests benchmarks
-	.venv/bin/ruff format --check reconciler tests benchmarks
-	.venv/bin/mypy
-	.venv/bin/lint-imports
+test: lint
 	.venv/bin/python -m pytest -m "not slow" -n 2 -q
 
+# Lint, types and the import contracts (pyproject.toml [tool.importlinter]): no tests.
 lint: setup
 	.venv/bin/ruff check reconciler tests benchmarks
 	.venv/bin/ruff format --check reconciler tests benchmarks
 	.venv/bin/mypy
+	.venv/bin/lint-imports
 
 bench: setup
 	.venv/bin/python -m benchmarks

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import sys
 from pathlib import Path
 
 import click
 
-from reconciler.apply.executor import ApplyOptions, Executor
-from reconciler.apply.store import StateStore
-from reconciler.cli.main import CliContext
-from reconciler.cli.plan_cmd import plan_options, render
-from reconciler.cli.reporting import PlainReporter, RichReporter
+from reconciler.apply.executor import ApplyOptions
+from reconciler.cli.context import CliContext
 from reconciler.cli.session import (
     PlanRequest,
     load_project_desired,
@@ -20,70 +16,12 @@ from reconciler.cli.session import (
     locked_backend,
     parse_duration,
     plan_against_live,
-    run_with_adapter,
     system_clock,
 )
-from reconciler.config import Project
+from reconciler.cli.shared import confirm, execute, plan_options, render
 from reconciler.errors import ConfigError, ExitCode
-from reconciler.live.gemini import GeminiAdapter
-from reconciler.manifests.desired import Desired
 from reconciler.plan import planfile
-from reconciler.plan.actions import Plan
 from reconciler.plan.guardrails import raise_for_violations
-from reconciler.state.backend import StateBackend
-
-
-def _confirm(auto_approve: bool, question: str) -> bool:
-    """Ask before changing the world; refuse (as Terraform) when nobody can answer."""
-    if auto_approve:
-        return True
-    if not sys.stdin.isatty():
-        raise ConfigError(
-            "apply needs confirmation, but standard input is not a terminal",
-            hint="pass --auto-approve (CI), or run it in a terminal",
-        )
-    return click.confirm(question, default=False, err=True)
-
-
-def _execute(
-    obj: CliContext,
-    project: Project,
-    desired: Desired,
-    backend: StateBackend,
-    plan: Plan,
-    options: ApplyOptions,
-) -> int:
-    clock = system_clock()
-    interactive = sys.stderr.isatty()
-    reporter: PlainReporter | RichReporter = (
-        RichReporter(color=obj.color) if interactive else PlainReporter(color=False)
-    )
-    store = StateStore(backend, backend.read())
-
-    async def work(adapter: GeminiAdapter) -> None:
-        executor = Executor(
-            project=project,
-            desired=desired,
-            adapter=adapter,
-            store=store,
-            clock=clock,
-            reporter=reporter,
-            options=options,
-        )
-        report = await executor.run(plan)
-        if report.unsettled:
-            click.echo(
-                f"{len(report.unsettled)} job(s) still running: {', '.join(report.unsettled)}. "
-                "Run `reconciler apply` again later to collect their results.",
-                err=True,
-            )
-
-    with contextlib.ExitStack() as stack:
-        if isinstance(reporter, RichReporter):
-            stack.enter_context(reporter)
-        run_with_adapter(project, clock, work)
-    click.echo("Apply complete.", err=True)
-    return ExitCode.OK
 
 
 @click.command("apply")
@@ -165,9 +103,9 @@ def apply(
             )
             click.echo(render(made, "text", color=obj.color and sys.stdout.isatty()), nl=False)
             raise_for_violations(made)
-            approved = not made.has_changes or _confirm(auto_approve, "Apply these changes?")
+            approved = not made.has_changes or confirm(auto_approve, "Apply these changes?")
         raise_for_violations(made)
         if not approved:
             click.echo("Apply cancelled.", err=True)
             return ExitCode.ERROR
-        return _execute(obj, project, desired, backend, made, options)
+        return execute(obj, project, desired, backend, made, options)

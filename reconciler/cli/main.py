@@ -1,45 +1,30 @@
 """The `reconciler` command: global options, error handling, and the subcommand registry.
 
 Commands are thin: parse flags, build objects, call one function, print, exit. Only this package
-wires backends, the live adapter, the clock and the console together.
+wires backends, the live adapter, the clock and the console together. This module is the top of
+the package: it imports every command module and nothing imports it (see ARCHITECTURE.md).
 """
 
 from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn
 
 import click
 
 from reconciler import __version__
-from reconciler.config import Project, load_project
+from reconciler.cli import (
+    apply_cmd,
+    emulator_cmd,
+    plan_cmd,
+    resources_cmd,
+    state_cmd,
+    validate_cmd,
+)
+from reconciler.cli.context import CliContext
 from reconciler.errors import ExitCode, ManifestError, ReconcilerError
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-@dataclass
-class CliContext:
-    """What every command receives: the global options, and the project once loaded."""
-
-    project_dir: Path | None
-    endpoint: str | None
-    state: str | None
-    color: bool
-    verbose: int
-    debug: bool
-    _project: Project | None = None
-
-    def project(self) -> Project:
-        if self._project is None:
-            self._project = load_project(
-                self.project_dir, overrides={"endpoint": self.endpoint, "state": self.state}
-            )
-        return self._project
 
 
 def _print_error(error: ReconcilerError) -> None:
@@ -134,30 +119,22 @@ def cli(
     ctx.obj = CliContext(project_dir, endpoint, state, color, verbose, debug)
 
 
+for _command in (
+    state_cmd.state,
+    state_cmd.force_unlock,
+    emulator_cmd.emulator,
+    plan_cmd.plan,
+    apply_cmd.apply,
+    resources_cmd.status,
+    resources_cmd.results,
+    resources_cmd.destroy,
+    resources_cmd.import_,
+    validate_cmd.validate,
+    validate_cmd.schema,
+):
+    cli.add_command(_command)
+
+
 def main() -> None:
     """Console-script entry point."""
-    _register()
     cli()
-
-
-def _register() -> None:
-    """Attach every subcommand. Each lives in its own module of this package."""
-    from reconciler.cli import state_cmd
-
-    cli.add_command(state_cmd.state)
-    cli.add_command(state_cmd.force_unlock)
-    from reconciler.cli import emulator_cmd
-
-    cli.add_command(emulator_cmd.emulator)
-    from reconciler.cli import apply_cmd, plan_cmd, resources_cmd
-
-    cli.add_command(plan_cmd.plan)
-    cli.add_command(apply_cmd.apply)
-    cli.add_command(resources_cmd.status)
-    cli.add_command(resources_cmd.results)
-    cli.add_command(resources_cmd.destroy)
-    cli.add_command(resources_cmd.import_)
-    from reconciler.cli import validate_cmd
-
-    cli.add_command(validate_cmd.validate)
-    cli.add_command(validate_cmd.schema)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from reconciler.cli.main import CliContext
+from reconciler.cli.context import CliContext
 from reconciler.cli.session import (
     PlanRequest,
     load_project_desired,
@@ -15,53 +15,10 @@ from reconciler.cli.session import (
     plan_against_live,
     system_clock,
 )
+from reconciler.cli.shared import plan_options, render
 from reconciler.errors import ExitCode
 from reconciler.plan import planfile
-from reconciler.plan.actions import Plan
 from reconciler.plan.guardrails import raise_for_violations
-
-
-def render(plan: Plan, output_format: str, *, color: bool) -> str:
-    """The plan in the asked format (imports kept local: only one renderer is needed per run)."""
-    if output_format == "json":
-        from reconciler.render.json import render_json
-
-        return render_json(plan)
-    if output_format == "markdown":
-        from reconciler.render.markdown import render_markdown
-
-        return render_markdown(plan)
-    from reconciler.render.text import render_text
-
-    return render_text(plan, color=color)
-
-
-def plan_options(f: click.decorators.FC) -> click.decorators.FC:
-    for option in reversed(
-        [
-            click.option(
-                "--target",
-                "targets",
-                multiple=True,
-                metavar="NAME",
-                help="Plan only this resource (repeatable).",
-            ),
-            click.option(
-                "--replace",
-                "force_replace",
-                multiple=True,
-                metavar="NAME",
-                help="Replace this resource even if unchanged (repeatable).",
-            ),
-            click.option(
-                "--refresh-only",
-                is_flag=True,
-                help="Only adopt, refresh and collect; never create, replace or cancel.",
-            ),
-        ]
-    ):
-        f = option(f)
-    return f
 
 
 @click.command("plan")

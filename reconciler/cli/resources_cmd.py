@@ -8,9 +8,7 @@ import sys
 import click
 
 from reconciler.apply.executor import ApplyOptions
-from reconciler.cli.apply_cmd import _confirm, _execute
-from reconciler.cli.main import CliContext
-from reconciler.cli.plan_cmd import render
+from reconciler.cli.context import CliContext
 from reconciler.cli.session import (
     PlanRequest,
     load_project_desired,
@@ -21,6 +19,7 @@ from reconciler.cli.session import (
     run_with_adapter,
     system_clock,
 )
+from reconciler.cli.shared import confirm, execute, render
 from reconciler.errors import ExitCode, PlanError, StateError
 from reconciler.live.tags import IdentityTag
 from reconciler.manifests.desired import Desired
@@ -109,11 +108,11 @@ def destroy(
         click.echo(render(made, "text", color=obj.color and sys.stdout.isatty()), nl=False)
         if not made.has_changes:
             return ExitCode.OK
-        if not _confirm(auto_approve, "Cancel and forget these resources?"):
+        if not confirm(auto_approve, "Cancel and forget these resources?"):
             click.echo("Destroy cancelled.", err=True)
             return ExitCode.ERROR
         options = ApplyOptions(wait=False, parallelism=project.config.parallelism, prune=prune)
-        return _execute(obj, project, nothing, backend, made, options)
+        return execute(obj, project, nothing, backend, made, options)
 
 
 @click.command("import")

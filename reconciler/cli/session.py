@@ -22,8 +22,9 @@ from reconciler.manifests.loader import load_desired
 from reconciler.plan.actions import Plan
 from reconciler.plan.cost import default_price_table
 from reconciler.plan.planner import make_plan
-from reconciler.state.backend import LockInfo, StateBackend, open_backend
+from reconciler.state.backend import LockInfo, StateBackend
 from reconciler.state.document import State
+from reconciler.state.registry import open_backend
 
 T = TypeVar("T")
 

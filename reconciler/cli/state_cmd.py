@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from reconciler.cli.main import CliContext
+from reconciler.cli.context import CliContext
 from reconciler.cli.session import (
     lock_timeout_option,
     locked_backend,

@@ -4,18 +4,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Protocol
 
 import click
 
-from reconciler.config import Project
+from reconciler.cli.context import CliContext
 from reconciler.errors import ConfigError, Diagnostic, ExitCode, Severity
-
-
-class _ProjectSource(Protocol):
-    """What these commands need of main.CliContext (not imported: main imports this module)."""
-
-    def project(self) -> Project: ...
 
 
 def _as_object(diagnostic: Diagnostic) -> dict[str, object]:
@@ -41,7 +34,7 @@ def _as_object(diagnostic: Diagnostic) -> dict[str, object]:
     help="text: `file:line:col: severity: message` lines on stderr. json: one document on stdout.",
 )
 @click.pass_obj
-def validate(ctx: _ProjectSource, paths: tuple[Path, ...], output_format: str) -> int:
+def validate(ctx: CliContext, paths: tuple[Path, ...], output_format: str) -> int:
     """Check manifests and their JSONL inputs without calling the service.
 
     PATHS are manifest files or directories (searched recursively for *.yaml and *.yml); by

@@ -16,10 +16,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from reconciler.config import JsonPath, Project, YamlDocument
+from reconciler.config import Project
 from reconciler.errors import Diagnostic
 from reconciler.manifests.desired import DesiredResource
 from reconciler.manifests.paths import confine
+from reconciler.yamlsafe import JsonPath, YamlDocument
 
 _OUTPUT: JsonPath = ("spec", "output")
 

@@ -16,13 +16,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from reconciler.config import (
-    JsonPath,
-    Project,
-    YamlDocument,
-    read_yaml_documents,
-    validation_diagnostics,
-)
+from reconciler.config import Project
+from reconciler.diagnostics import validation_diagnostics
 from reconciler.errors import Diagnostic, ManifestError, Severity
 from reconciler.manifests.confinement import check_output_confinement
 from reconciler.manifests.desired import Desired, DesiredResource, MediaRef, SourceDigest
@@ -35,6 +30,7 @@ from reconciler.manifests.requests import (
     check_request,
     request_digest,
 )
+from reconciler.yamlsafe import JsonPath, YamlDocument, read_yaml_documents
 
 MANIFEST_SUFFIXES = (".yaml", ".yml")
 MAX_INLINE_BYTES = 20 * 10**6

@@ -3,7 +3,8 @@
 As Terraform's statemgr: reading, writing, locking and blob storage are separate protocols and
 `StateBackend` is their union; `LocalBackend` and `PostgresBackend` implement it, and one contract
 suite (tests/integration/state) runs against both. Waiting for a lock (backoff + jitter) lives
-here, outside the backends, which only know how to *try* once.
+here, outside the backends, which only know how to *try* once. This module knows no
+implementation: choosing one from the project's setting is `reconciler.state.registry`'s job.
 """
 
 from __future__ import annotations
@@ -14,22 +15,18 @@ import os
 import random
 import re
 import socket
-import time
 import uuid
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 from reconciler import __version__
 from reconciler.clock import Clock, SystemClock
-from reconciler.errors import ConfigError, StateError, StateLockedError
+from reconciler.errors import StateError, StateLockedError
 from reconciler.state.document import State
-
-if TYPE_CHECKING:
-    from reconciler.config import Project
 
 LineageFactory = Callable[[], str]
 Sleep = Callable[[float], None]
@@ -300,42 +297,3 @@ def retry_lock(
                 raise
             sleep(min(remaining, rng.uniform(delay / 2, delay)))
             delay = min(max_delay, delay * 2)
-
-
-def is_postgres_url(setting: str) -> bool:
-    return setting.startswith(("postgresql://", "postgres://"))
-
-
-def open_backend(
-    project: Project,
-    *,
-    clock: Clock | None = None,
-    lineage_factory: LineageFactory = new_lineage,
-    sleep: Sleep = time.sleep,
-    rng: random.Random | None = None,
-) -> StateBackend:
-    """The backend `project.config.state` names: a path (local JSON file, relative to the
-    project root) or a `postgresql://` URL (PostgreSQL; `?workspace=` picks the row).
-
-    Raises:
-        ConfigError: the setting is a URL of an unsupported scheme.
-    """
-    setting = project.config.state
-    clock = clock or SystemClock()
-    rng = rng or random.Random()
-    if is_postgres_url(setting):
-        from reconciler.state.postgres import PostgresBackend
-
-        return PostgresBackend(
-            setting, clock=clock, lineage_factory=lineage_factory, sleep=sleep, rng=rng
-        )
-    if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", setting):
-        scheme = setting.split("://", 1)[0]
-        raise ConfigError(
-            f"unsupported state backend `{scheme}://`: use a file path or a postgresql:// URL"
-        )
-    from reconciler.state.local import LocalBackend
-
-    return LocalBackend(
-        project.path(setting), clock=clock, lineage_factory=lineage_factory, sleep=sleep, rng=rng
-    )

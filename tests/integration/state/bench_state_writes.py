@@ -16,7 +16,7 @@ from pathlib import Path
 
 from reconciler.clock import SystemClock
 from reconciler.state import codec
-from reconciler.state.backend import LockInfo, StateBackend, new_lineage, open_backend
+from reconciler.state.backend import LockInfo, StateBackend, new_lineage
 from reconciler.state.document import (
     InputRecord,
     JobAttempt,
@@ -24,6 +24,7 @@ from reconciler.state.document import (
     ResourceRecord,
     ResultsRecord,
 )
+from reconciler.state.registry import open_backend
 from tests.fixtures.postgres import run_postgres
 from tests.integration.state.helpers import project_for
 

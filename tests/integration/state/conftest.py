@@ -14,7 +14,8 @@ _ROOT = Path(__file__).resolve().parents[3]
 if str(_ROOT) not in sys.path:
     sys.path.insert(0, str(_ROOT))
 
-from reconciler.state.backend import StateBackend, open_backend  # noqa: E402
+from reconciler.state.backend import StateBackend  # noqa: E402
+from reconciler.state.registry import open_backend  # noqa: E402
 from tests.fixtures.postgres import postgres_server, postgres_url  # noqa: E402, F401
 from tests.integration.state.helpers import OpenBackend, project_for  # noqa: E402
 

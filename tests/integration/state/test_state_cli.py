@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 
 from reconciler.state import codec
-from reconciler.state.backend import LockInfo, open_backend
+from reconciler.state.backend import LockInfo
 from reconciler.state.document import State
+from reconciler.state.registry import open_backend
 from tests.integration.state.helpers import project_for, record
 
 REPO = Path(__file__).resolve().parents[3]

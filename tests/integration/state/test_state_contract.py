@@ -120,7 +120,7 @@ def test_lock_wait_succeeds_when_holder_releases(
     started = FORK.Event()
 
     def hold_briefly() -> None:
-        from reconciler.state.backend import open_backend
+        from reconciler.state.registry import open_backend
 
         backend = open_backend(project_for(tmp_path, state_setting))
         with backend.lock(lock_info("holder")):
@@ -176,7 +176,7 @@ def test_blobs_are_content_addressed(open_state: OpenBackend) -> None:
 
 
 def _increment(setting: str, root: str, index: int) -> None:
-    from reconciler.state.backend import open_backend
+    from reconciler.state.registry import open_backend
 
     backend = open_backend(project_for(Path(root), setting))
     try:
@@ -213,7 +213,7 @@ def test_sixteen_processes_increment_without_lost_updates(
 
 
 def _hold_lock_forever(setting: str, root: str, ready: object) -> None:
-    from reconciler.state.backend import open_backend
+    from reconciler.state.registry import open_backend
 
     backend = open_backend(project_for(Path(root), setting))
     with backend.lock(LockInfo.new("doomed holder")):
@@ -238,7 +238,7 @@ def test_lock_of_a_holder_killed_with_sigkill_is_not_stuck(
 
 
 def _write_and_die_before_publishing(setting: str, root: str) -> None:
-    from reconciler.state.backend import open_backend
+    from reconciler.state.registry import open_backend
 
     backend = open_backend(project_for(Path(root), setting))
     current = backend.read()

@@ -12,10 +12,11 @@ import pytest
 from reconciler.clock import SystemClock
 from reconciler.config import ProjectConfig
 from reconciler.errors import ConfigError, StateError
-from reconciler.state.backend import LockInfo, open_backend
+from reconciler.state.backend import LockInfo
 from reconciler.state.document import State
 from reconciler.state.local import LocalBackend
 from reconciler.state.migrations import StateFormatError
+from reconciler.state.registry import open_backend
 from tests.integration.state.helpers import project_for, record
 
 

@@ -9,9 +9,10 @@ import psycopg
 import pytest
 
 from reconciler.errors import StateError
-from reconciler.state.backend import LockInfo, open_backend
+from reconciler.state.backend import LockInfo
 from reconciler.state.document import FORMAT_VERSION
 from reconciler.state.postgres import PostgresBackend
+from reconciler.state.registry import open_backend
 from tests.fixtures.postgres import PostgresServer
 from tests.integration.state.helpers import project_for, record
 

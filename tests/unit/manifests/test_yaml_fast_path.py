@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.config import _c_loader, read_yaml_documents
 from reconciler.manifests.loader import load
+from reconciler.yamlsafe import _c_loader, read_yaml_documents
 
 FIXTURE_PROJECT = Path(__file__).parent / "fixtures" / "project"
 
