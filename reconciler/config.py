@@ -66,6 +66,11 @@ class PollSettings(_Strict):
 class ProjectConfig(_Strict):
     """`reconciler.yaml`: what is not per job."""
 
+    project: Annotated[str, Field(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")] | None = None
+    """A stable id of this project (lowercase letters, digits, `-`). It names the project in
+    every job's identity tag, so two projects on one service never adopt, cancel or forget each
+    other's jobs, and it is the workspace of a PostgreSQL state. Without it, a local state's
+    lineage names the project; a PostgreSQL state then needs `?workspace=` in its URL."""
     manifests: str = "manifests"
     """Directory (or file) of manifests, relative to the project root."""
     state: str = DEFAULT_STATE

@@ -106,6 +106,26 @@ class LockInfo:
         )
 
 
+def claim(state: State, project_id: str | None, location: str) -> State:
+    """`state` as the project `project_id` may use it: stamped with that id when it has none yet,
+    unchanged when it is already the project's.
+
+    Raises:
+        StateError: the state belongs to another project (or to one, when this project sets no
+            `project:`): planning against it would cancel and forget the other's jobs.
+    """
+    if state.project == project_id:
+        return state
+    if state.project is None:
+        return state.model_copy(update={"project": project_id})
+    mine = f"`{project_id}`" if project_id else "none (reconciler.yaml sets no `project:`)"
+    raise StateError(
+        f"state {location} belongs to project `{state.project}`; this project's id is {mine}",
+        hint="point `state:` at this project's own state, or set `project:` in reconciler.yaml "
+        "to the id the state was made with",
+    )
+
+
 def holder_alive_here(holder: LockInfo) -> bool:
     """Whether the lock's holder is a process still running on this host (zombies count as gone).
 

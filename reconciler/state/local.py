@@ -30,6 +30,7 @@ from reconciler.state.backend import (
     Sleep,
     StateBackend,
     check_blob,
+    claim,
     detached,
     refuse_live_holder,
     retry_lock,
@@ -60,8 +61,10 @@ class LocalBackend:
         lineage_factory: LineageFactory,
         sleep: Sleep,
         rng: random.Random,
+        project_id: str | None = None,
     ) -> None:
         self.path = path
+        self._project_id = project_id
         self.backup_path = path.with_name(path.name + ".backup")
         self.lock_path = path.with_name(path.name + ".lock")
         self.blobs_dir = path.parent / "blobs"
@@ -84,7 +87,8 @@ class LocalBackend:
 
     def read(self) -> State:
         stored = self._stored()
-        return detached(stored) if stored is not None else State(lineage=self._lineage_factory())
+        state = detached(stored) if stored is not None else State(lineage=self._lineage_factory())
+        return claim(state, self._project_id, str(self.path))
 
     def _stored(self) -> State | None:
         """The state on disk (None if there is none yet), from the cache when unchanged."""
@@ -114,6 +118,7 @@ class LocalBackend:
     # -- write --------------------------------------------------------------------------------
 
     def write(self, state: State, expected_serial: int) -> State:
+        state = claim(state, self._project_id, str(self.path))
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # The state lock keeps writers apart; this short directory lock also makes the serial
         # check and the rename one step for callers that write without it.

@@ -1,7 +1,9 @@
 """The PostgreSQL backend: one row per workspace, serial-checked writes, an advisory lock.
 
-The URL is `postgresql://user:password@host:port/db?workspace=name` (workspace defaults to
-`default`). Tables are created on first use. A write runs in one transaction that locks the row
+The URL is `postgresql://user:password@host:port/db?workspace=name`; without `workspace` the
+row is the project's id (`project:` in reconciler.yaml), and with neither the backend refuses to
+open: two repositories sharing a database must never share a row by accident, or each would
+cancel and forget the other's jobs as "removed from the manifests". Tables are created on first use. A write runs in one transaction that locks the row
 and checks the serial (optimistic concurrency). The state lock is a *session* advisory lock held
 on a dedicated connection for the lock's lifetime, so it dies with the process; who holds it is
 recorded in a lock table. The password never appears in a message: see `redact_url`.
@@ -31,6 +33,7 @@ from reconciler.state.backend import (
     Sleep,
     StateBackend,
     check_blob,
+    claim,
     detached,
     refuse_live_holder,
     retry_lock,
@@ -107,11 +110,12 @@ def redact_url(url: str) -> str:
         return "postgresql://***"  # unparseable: show nothing that might be a secret
 
 
-def parse_url(url: str) -> PostgresTarget:
-    """Split a state URL into conninfo and workspace.
+def parse_url(url: str, default_workspace: str | None = DEFAULT_WORKSPACE) -> PostgresTarget:
+    """Split a state URL into conninfo and workspace (`default_workspace` when it names none).
 
     Raises:
-        ConfigError: malformed URL or invalid workspace name (the message is redacted).
+        ConfigError: malformed URL, invalid workspace name, or no workspace at all (the message
+            is redacted).
     """
     redacted = redact_url(url)
     try:
@@ -121,7 +125,14 @@ def parse_url(url: str) -> PostgresTarget:
     except ValueError as exc:
         raise ConfigError(f"invalid PostgreSQL state URL {redacted}: {exc}") from None
     workspaces = [v for k, v in query if k == "workspace"]
-    workspace = workspaces[-1] if workspaces else DEFAULT_WORKSPACE
+    workspace = workspaces[-1] if workspaces else default_workspace
+    if workspace is None:
+        raise ConfigError(
+            f"the PostgreSQL state {redacted} names no workspace and reconciler.yaml no `project:`",
+            hint="set `project: <id>` in reconciler.yaml (it becomes the workspace), or add "
+            "`?workspace=<name>` to the URL; a state written before this was required is in "
+            "`?workspace=default`",
+        )
     if not _WORKSPACE.fullmatch(workspace):
         raise ConfigError(
             f"invalid workspace {workspace!r} in state URL {redacted}: use letters, digits, "
@@ -159,9 +170,11 @@ class PostgresBackend:
         lineage_factory: LineageFactory,
         sleep: Sleep,
         rng: random.Random,
+        project_id: str | None = None,
         connect_timeout: int = CONNECT_TIMEOUT_SECONDS,
     ) -> None:
-        self._target = parse_url(url)
+        self._target = parse_url(url, project_id)
+        self._project_id = project_id
         self._clock = clock
         self._lineage_factory = lineage_factory
         self._sleep = sleep
@@ -268,14 +281,15 @@ class PostgresBackend:
         except psycopg.Error as exc:
             self._fail("reading the state", exc)
         if row is None:
-            return State(lineage=self._lineage_factory())
+            return claim(State(lineage=self._lineage_factory()), self._project_id, self.location)
         state = codec.decode(row[0], source=f"PostgreSQL state {self.location}")
         self._cache = state
-        return detached(state)
+        return claim(detached(state), self._project_id, self.location)
 
     # -- write --------------------------------------------------------------------------------
 
     def write(self, state: State, expected_serial: int) -> State:
+        state = claim(state, self._project_id, self.location)
         conn = self._connection()
         try:
             with conn.transaction():

@@ -30,10 +30,12 @@ def open_backend(
     rng: random.Random | None = None,
 ) -> StateBackend:
     """The backend `project.config.state` names: a path (local JSON file, relative to the
-    project root) or a `postgresql://` URL (PostgreSQL; `?workspace=` picks the row).
+    project root) or a `postgresql://` URL (PostgreSQL; `?workspace=` picks the row, else the
+    project id does). Either refuses a state that belongs to another project id.
 
     Raises:
-        ConfigError: the setting is a URL of an unsupported scheme.
+        ConfigError: the setting is a URL of an unsupported scheme, or a PostgreSQL URL without
+            a workspace in a project without an id.
     """
     setting = project.config.state
     clock = clock or SystemClock()
@@ -43,7 +45,12 @@ def open_backend(
         from reconciler.state.postgres import PostgresBackend
 
         return PostgresBackend(
-            setting, clock=clock, lineage_factory=lineage_factory, sleep=sleep, rng=rng
+            setting,
+            clock=clock,
+            lineage_factory=lineage_factory,
+            sleep=sleep,
+            rng=rng,
+            project_id=project.config.project,
         )
     if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", setting):
         scheme = setting.split("://", 1)[0]
@@ -51,5 +58,10 @@ def open_backend(
             f"unsupported state backend `{scheme}://`: use a file path or a postgresql:// URL"
         )
     return LocalBackend(
-        project.path(setting), clock=clock, lineage_factory=lineage_factory, sleep=sleep, rng=rng
+        project.path(setting),
+        clock=clock,
+        lineage_factory=lineage_factory,
+        sleep=sleep,
+        rng=rng,
+        project_id=project.config.project,
     )

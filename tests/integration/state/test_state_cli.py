@@ -225,7 +225,7 @@ def test_cli_wrong_password_error_is_redacted(
     project: Path, request: pytest.FixtureRequest
 ) -> None:
     server = request.getfixturevalue("postgres_server")
-    result = run(project, "state", "list", state=server.url(password="n0t-it"))
+    result = run(project, "state", "list", state=server.url(password="n0t-it") + "?workspace=t")
     assert result.returncode == 1
     assert b"password authentication failed" in result.stderr
     assert b"n0t-it" not in result.stderr and server.password.encode() not in result.stderr

@@ -32,7 +32,7 @@ def closed_port() -> int:
 
 
 def test_unreachable_database_is_a_clear_error_without_password(tmp_path: Path) -> None:
-    url = f"postgresql://reconciler:Sup3rSecret@127.0.0.1:{closed_port()}/db"
+    url = f"postgresql://reconciler:Sup3rSecret@127.0.0.1:{closed_port()}/db?workspace=t"
     with pytest.raises(StateError) as caught:
         backend_at(tmp_path, url).read()
     message = str(caught.value)
@@ -48,7 +48,7 @@ def test_wrong_password_is_a_clear_error_without_password(
     tmp_path: Path, postgres_server: PostgresServer
 ) -> None:
     wrong = "Wr0ng-pass/word@x"
-    url = postgres_server.url(password=wrong)
+    url = postgres_server.url(password=wrong) + "?workspace=t"
     with pytest.raises(StateError) as caught:
         backend_at(tmp_path, url).read()
     message = str(caught.value)

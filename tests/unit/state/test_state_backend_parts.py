@@ -12,10 +12,12 @@ from reconciler.state.backend import (
     LockHeldError,
     LockInfo,
     check_blob,
+    claim,
     holder_alive_here,
     refuse_live_holder,
     retry_lock,
 )
+from reconciler.state.document import State
 from reconciler.state.postgres import parse_url, redact_url
 
 
@@ -151,3 +153,23 @@ def test_a_live_holder_is_refused_unless_forced() -> None:
         refuse_live_holder(me, "state.json", force=False)
     assert refused.value.hint is not None and f"--force {me.id}" in refused.value.hint
     refuse_live_holder(me, "state.json", force=True)
+
+
+def test_a_state_is_claimed_by_its_project_and_refused_to_another() -> None:
+    fresh = State(lineage="l")
+    assert claim(fresh, None, "s") is fresh
+    assert claim(fresh, "evals", "s").project == "evals"
+    ours = State(lineage="l", project="evals")
+    assert claim(ours, "evals", "s") is ours
+    for other in ("labels", None):
+        with pytest.raises(StateError, match="belongs to project `evals`") as refused:
+            claim(ours, other, "state.json")
+        assert refused.value.hint is not None and "project:" in refused.value.hint
+
+
+def test_a_postgres_url_without_workspace_takes_the_project_id_or_is_refused() -> None:
+    assert parse_url("postgresql://h/db", "evals").workspace == "evals"
+    assert parse_url("postgresql://h/db?workspace=w", "evals").workspace == "w"
+    with pytest.raises(ConfigError, match="names no workspace") as refused:
+        parse_url("postgresql://u:hunter2@h/db", None)
+    assert "hunter2" not in str(refused.value) and "project:" in str(refused.value.hint)
