@@ -12,7 +12,7 @@ from dataclasses import replace
 from datetime import datetime
 from types import MappingProxyType
 
-from reconciler.config import Guardrails
+from reconciler.config import Guardrails, ProjectConfig
 from reconciler.errors import PlanError
 from reconciler.live.snapshot import Live
 from reconciler.manifests.desired import Desired
@@ -116,4 +116,40 @@ def make_plan(
         targets=tuple(sorted(targets)),
         force_replace=tuple(sorted(force_replace)),
         refresh_only=refresh_only,
+    )
+
+
+def plan_now(
+    config: ProjectConfig,
+    desired: Desired,
+    state: State,
+    live: Live,
+    *,
+    now: datetime,
+    previous_key_digests: Mapping[str, Mapping[str, str]] = EMPTY_KEY_DIGESTS,
+    targets: Sequence[str] = (),
+    force_replace: Sequence[str] = (),
+    refresh_only: bool = False,
+) -> Plan:
+    """The plan of this project at `now`: `make_plan` with the project's price table (shipped
+    prices plus `prices` overrides) and its guardrails.
+
+    Every caller that plans for a project (`plan`, `apply`, apply's converge loop) goes through
+    here, so no plan is priced or checked differently from the one a reviewer saw. Still pure:
+    `now` becomes `Plan.created_at`, and the caller loads `previous_key_digests`.
+
+    Raises:
+        PlanError: a target or a forced replace names no resource.
+    """
+    return make_plan(
+        desired,
+        state,
+        live,
+        created_at=now,
+        previous_key_digests=previous_key_digests,
+        targets=targets,
+        force_replace=force_replace,
+        refresh_only=refresh_only,
+        prices=default_price_table().with_overrides(config.prices),
+        guardrails=config.guardrails,
     )
