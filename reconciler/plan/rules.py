@@ -118,7 +118,8 @@ def replace_changed_spec(s: Situation) -> Action | None:
 
 def replace_older_spec_still_running(s: Situation) -> Action | None:
     """An in-place UPDATE moved the record to the desired spec while a job of the older spec
-    still runs -> replace, so no job of a spec nobody wants keeps running."""
+    still runs -> replace, so no job of a spec nobody wants keeps running.
+    Relies on: `replace_changed_spec` passed (the spec is applied, no `--replace`)."""
     if s.record is None or not s.behind or not s.running_jobs:
         return None
     return replacement(s)
@@ -126,7 +127,8 @@ def replace_older_spec_still_running(s: Situation) -> Action | None:
 
 def settle_results_of_unrun_spec(s: Situation) -> Action | None:
     """Nothing ran for the desired spec (no attempt, or an UPDATE needed no run) but results
-    exist -> they stand for it: retry failed requests, update in place, or nothing."""
+    exist -> they stand for it: retry failed requests, update in place, or nothing.
+    Relies on: the spec is applied and no job of an older one runs (the rules above)."""
     if s.resource is None or s.record is None or s.record.results is None:
         return None
     if s.members and not s.behind:
@@ -136,7 +138,8 @@ def settle_results_of_unrun_spec(s: Situation) -> Action | None:
 
 def create_unrecorded_job(s: Situation) -> Action | None:
     """Recorded without any job or results for the desired spec (an import, an UPDATE that
-    needed no run, a state edited by hand) -> create the next attempt."""
+    needed no run, a state edited by hand) -> create the next attempt.
+    Relies on: no results to settle and no older job running (the rules above)."""
     if s.resource is None or s.record is None or (s.members and not s.behind):
         return None
     work = attempt_workload(s.ctx.prices, s.resource, s.record, AttemptPurpose.FULL, None)
@@ -230,7 +233,8 @@ def refresh_in_flight(s: Situation) -> Action | None:
 
 
 def resubmit_ended_badly(s: Situation) -> Action | None:
-    """The (unsharded) current attempt ended badly and policy resubmits -> a new attempt."""
+    """The current attempt ended badly and policy resubmits -> a new attempt.
+    Relies on: `resubmit_failed_shards` took a sharded attempt, so this one has one job."""
     bad = s.bad
     if s.resource is None or not bad or s.refusal is not None:
         return None
@@ -251,7 +255,8 @@ def resubmit_ended_badly(s: Situation) -> Action | None:
 
 def settle_given_up_shards(s: Situation) -> Action | None:
     """Shards ended badly for good and the attempt's results were collected (the others'
-    results saved, theirs recorded as failed) -> as any collected results."""
+    results saved, theirs recorded as failed) -> as any collected results.
+    Relies on: resubmit rules passed, so the bad shards are given up for good."""
     if s.resource is None or not s.bad or not s.sharded or s.refusal is None:
         return None
     if not s.collected:
@@ -296,14 +301,16 @@ def record_bad_end(s: Situation) -> Action | None:
 
 
 def update_after_bad_end(s: Situation) -> Action | None:
-    """Ended badly for good, already recorded, but in-place fields changed -> update them."""
+    """Ended badly for good, already recorded, but in-place fields changed -> update them.
+    Relies on: `record_bad_end` passed, so the state already knows how it ended."""
     if s.resource is None or not s.bad or s.refusal is None or not s.in_place_changed:
         return None
     return builders.update(s, update_reason(s))
 
 
 def report_bad_end(s: Situation) -> Action | None:
-    """Ended badly for good and recorded -> nothing to do, but say so (a report no-op)."""
+    """Ended badly for good and recorded -> nothing to do, but say so (a report no-op).
+    Relies on: `update_after_bad_end` passed, so no in-place field changed."""
     refusal = s.refusal
     if s.resource is None or not s.bad or refusal is None:
         return None
@@ -325,7 +332,8 @@ def _uncollected_gone(s: Situation) -> tuple[Member, ...]:
 
 def recreate_gone_shards(s: Situation) -> Action | None:
     """Shards are gone before their results were saved and attempts remain -> run them again
-    alone; their siblings' results are still there to collect."""
+    alone; their siblings' results are still there to collect. Relies on: no member is lost,
+    unadopted or in flight (the rules above), so every member that is not gone ended well."""
     gone = _uncollected_gone(s)
     if s.resource is None or not gone or not s.sharded:
         return None
@@ -373,7 +381,8 @@ def report_gone_exhausted(s: Situation) -> Action | None:
 
 
 def recreate_gone_job(s: Situation) -> Action | None:
-    """The job is gone before its results were saved and attempts remain -> a new attempt."""
+    """The job is gone before its results were saved and attempts remain -> a new attempt.
+    Relies on: the shard and exhausted cases above passed."""
     gone = _uncollected_gone(s)
     if s.resource is None or not gone:
         return None
@@ -395,7 +404,8 @@ def _job_names(members: tuple[Member, ...]) -> str:
 
 
 def collect_succeeded(s: Situation) -> Action | None:
-    """The current attempt ended and nothing ended badly, results not saved yet -> download."""
+    """The current attempt ended and nothing ended badly, results not saved yet -> download.
+    Relies on: nothing in flight (`refresh_in_flight`) and nothing gone (the drift rules)."""
     jobs = live_names(s.members)
     if s.bad or not jobs or s.collected:
         return None
@@ -417,29 +427,39 @@ def settle_collected(s: Situation) -> Action | None:
 
 
 LADDER: tuple[Rule, ...] = (
+    # absent -> cancel, then forget
     cancel_not_desired,
     forget_not_desired,
+    # present, not recorded (or a newer tagged job) -> adopt, else create
     adopt_tagged_job,
     create_new,
+    # replacing change -> replace
     skip_run_when_no_request_changed,
     replace_changed_spec,
     replace_older_spec_still_running,
+    # recorded without a run of the desired spec -> settle its results, else create
     settle_results_of_unrun_spec,
     create_unrecorded_job,
+    # an intent: its job reached the service -> adopt; it did not -> create again
     adopt_recorded_intent,
     create_lost_intent,
+    # shards ended badly -> resubmit them at once, even while their siblings run
     resubmit_failed_shards,
+    # in flight -> refresh
     refresh_in_flight,
+    # ended badly -> resubmit if policy says so, else collect what survived, record, report
     resubmit_ended_badly,
     settle_given_up_shards,
     collect_surviving_shards,
     record_bad_end,
     update_after_bad_end,
     report_bad_end,
+    # job gone (404) before its results were saved -> recreate (drift), else report
     recreate_gone_shards,
     update_gone_exhausted,
     report_gone_exhausted,
     recreate_gone_job,
+    # succeeded -> collect, then retry failed requests / update / no-op
     collect_succeeded,
     settle_collected,
 )
