@@ -329,8 +329,8 @@ class Executor:
         if action.kind is not ActionKind.REPLACE and action.job_names:
             # A resubmit follows jobs that ended badly: record how they ended first.
             await self._record_live_states(action.resource, action.job_names)
-        if action.shards:
-            await self._rerun_shards(resource, number, purpose, action.shards)
+        if action.shards_to_create:
+            await self._rerun_shards(resource, number, purpose, action.shards_to_create)
             return
         only_keys = await self._keys_to_run(resource, purpose)
         if only_keys is not None and not only_keys:
@@ -776,8 +776,8 @@ class Executor:
             return record
 
         await self._store.update_record(name, settle)
-        # Shards that ended badly for good (action.shards): their requests become failed lines.
-        given_up = [a for a in group if a.shard is not None and a.shard in action.shards]
+        # Shards that ended badly for good (action.shards_given_up): their requests become failed lines.
+        given_up = [a for a in group if a.shard is not None and a.shard in action.shards_given_up]
         needed = [jobs[a.job_name] for a in group if a not in given_up]
         if any(job is None or job.state is not JobState.SUCCEEDED for job in needed):
             ended = sorted({job.state.value for job in jobs.values() if job is not None})

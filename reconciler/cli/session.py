@@ -20,8 +20,7 @@ from reconciler.live.snapshot import Live
 from reconciler.manifests.desired import Desired
 from reconciler.manifests.loader import load_desired
 from reconciler.plan.actions import Plan
-from reconciler.plan.cost import default_price_table
-from reconciler.plan.planner import make_plan
+from reconciler.plan.planner import plan_now
 from reconciler.state.backend import LockInfo, StateBackend
 from reconciler.state.document import State
 from reconciler.state.registry import open_backend
@@ -102,18 +101,16 @@ def build_plan(
     clock: Clock,
 ) -> Plan:
     """The plan for this project now, with its price table and guardrails."""
-    config = project.config
-    return make_plan(
+    return plan_now(
+        project.config,
         desired,
         state,
         live,
-        created_at=clock.now(),
+        now=clock.now(),
         previous_key_digests=load_key_digests(backend, state),
         targets=request.targets,
         force_replace=request.force_replace,
         refresh_only=request.refresh_only,
-        prices=default_price_table().with_overrides(config.prices),
-        guardrails=config.guardrails,
     )
 
 

@@ -15,7 +15,7 @@ from reconciler.plan.actions import (
 from reconciler.plan.cost import PriceTable, default_price_table, estimate_tokens
 from reconciler.plan.guardrails import raise_for_violations
 from reconciler.plan.planfile import check_plan_current, dumps, loads
-from reconciler.plan.planner import make_plan
+from reconciler.plan.planner import make_plan, plan_now
 
 __all__ = [
     "Action",
@@ -35,5 +35,6 @@ __all__ = [
     "estimate_tokens",
     "loads",
     "make_plan",
+    "plan_now",
     "raise_for_violations",
 ]

@@ -18,7 +18,8 @@ from pydantic.dataclasses import dataclass
 
 from reconciler.state.document import AttemptPurpose
 
-PLAN_FORMAT_VERSION = 1
+PLAN_FORMAT_VERSION = 2
+"""2: `Action.shards` became `shards_to_create` and `shards_given_up` (plan.planfile reads 1)."""
 
 
 class ActionKind(enum.StrEnum):
@@ -286,11 +287,14 @@ class Action:
     """The recorded attempt it concerns (refresh/collect/adopt/the failed one), if any."""
     next_attempt: int | None = None
     """The attempt number a job-creating action records its intent under."""
-    shards: tuple[int, ...] = ()
+    shards_to_create: tuple[int, ...] = ()
     """Job-creating actions on a sharded attempt: the shards of `next_attempt` to (re)create
-    alone -- the failed or lost ones -- while the others keep their jobs. Empty: every shard.
-    COLLECT: the shards that ended badly for good, whose requests are recorded as failed while
-    the other shards' results are collected."""
+    alone -- the failed, gone or lost ones -- while the others keep their jobs. Empty: create
+    every shard the input splits into. Always empty for kinds that create no job."""
+    shards_given_up: tuple[int, ...] = ()
+    """COLLECT only: the shards that ended badly for good (policy will not run them again); their
+    requests are recorded as failed while the other shards' results are collected. Empty: every
+    shard of `attempt` is collected or recorded as it ended."""
     purpose: AttemptPurpose | None = None
     """For job-creating actions: full run, retry of failed requests, or incremental re-run."""
     cancel_first: bool = False

@@ -18,6 +18,9 @@ from reconciler.state.document import State
 
 PLAN_FILE_KIND = "reconciler-plan"
 _ADAPTER: TypeAdapter[Plan] = TypeAdapter(Plan)
+# A plan saved by the previous release (CI planned, then the tool was upgraded before apply) is
+# still applied: version 1 differs only in how it names an action's shards.
+_READABLE_VERSIONS = (1, PLAN_FORMAT_VERSION)
 
 
 def _canonical(value: Any) -> bytes:
@@ -49,7 +52,7 @@ def loads(data: bytes) -> Plan:
     if not isinstance(document, dict) or document.get("kind") != PLAN_FILE_KIND:
         raise PlanError("not a saved plan file (no `kind: reconciler-plan`)")
     version = document.get("format_version")
-    if version != PLAN_FORMAT_VERSION:
+    if version not in _READABLE_VERSIONS:
         raise PlanError(
             f"saved plan has format version {version}; this reconciler reads {PLAN_FORMAT_VERSION}",
             hint="make the plan again with this version of reconciler",
@@ -57,10 +60,32 @@ def loads(data: bytes) -> Plan:
     body = document.get("plan")
     if hashlib.sha256(_canonical(body)).hexdigest() != document.get("sha256"):
         raise PlanError("saved plan file is corrupt: its checksum does not match its content")
+    if version == 1:
+        body = _from_version_1(body)
     try:
         return _ADAPTER.validate_python(body)
     except ValidationError as exc:
         raise PlanError(f"saved plan file is invalid: {exc.errors()[0]['msg']}") from None
+
+
+def _from_version_1(body: Any) -> Any:
+    """A version-1 plan body in version 2's shape.
+
+    Version 1 had one `shards` field per action that meant the shards to create alone for a
+    job-creating action and the shards given up for a COLLECT; it is renamed by the action's
+    kind. Dropping it instead would make apply recreate every shard, paying for jobs twice.
+    """
+    if not isinstance(body, dict) or not isinstance(body.get("actions"), list):
+        return body
+    actions = []
+    for action in body["actions"]:
+        if isinstance(action, dict) and "shards" in action:
+            action = dict(action)
+            shards = action.pop("shards")
+            named = "shards_given_up" if action.get("kind") == "collect" else "shards_to_create"
+            action[named] = shards
+        actions.append(action)
+    return {**body, "actions": actions, "format_version": PLAN_FORMAT_VERSION}
 
 
 def check_plan_current(plan: Plan, state: State, manifests_sha256: str) -> None:

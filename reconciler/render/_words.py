@@ -133,9 +133,10 @@ def workload_line(action: Action) -> str | None:
     if not action.kind.creates_job:
         return None
     text = f"runs {action.requests:,} request(s) in {action.jobs} job(s)"
-    if action.shards:
-        named = ", ".join(str(shard) for shard in action.shards)
-        text += f" (shard{'s' if len(action.shards) > 1 else ''} {named} alone)"
+    shards = action.shards_to_create
+    if shards:
+        named = ", ".join(str(shard) for shard in shards)
+        text += f" (shard{'s' if len(shards) > 1 else ''} {named} alone)"
     elif action.jobs > 1:
         text += f" (shards of up to {-(-action.requests // action.jobs):,} requests)"
     if action.reused_requests:

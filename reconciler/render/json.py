@@ -12,7 +12,7 @@ import json
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, JsonValue
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from reconciler.plan.actions import (
     Action,
@@ -78,9 +78,17 @@ class ActionDocument(_Doc):
     """Live jobs the action concerns (refresh, collect, adopt, cancel)."""
     attempt: int | None
     next_attempt: int | None
-    shards: list[int]
-    """The shards of `next_attempt` it runs again alone (failed, gone or lost); empty: all.
-    For a collect: the shards given up, whose requests are recorded as failed."""
+    shards: list[int] = Field(
+        deprecated="read `shards_to_create` or `shards_given_up`, which say what they are"
+    )
+    """Deprecated: whichever of `shards_to_create` and `shards_given_up` is set (the two
+    meanings this one field had, told apart only by `kind`). Kept so older readers still work."""
+    shards_to_create: list[int]
+    """Job-creating kinds: the shards of `next_attempt` it runs again alone (failed, gone or
+    lost); empty: every shard. Empty for the other kinds."""
+    shards_given_up: list[int]
+    """A collect: the shards given up (policy will not run them again), whose requests are
+    recorded as failed while the other shards' results are collected. Empty otherwise."""
     purpose: AttemptPurpose | None
     cancel_first: bool
     model: str | None
@@ -178,7 +186,9 @@ def _action(action: Action) -> ActionDocument:
         job_names=list(action.job_names),
         attempt=action.attempt,
         next_attempt=action.next_attempt,
-        shards=list(action.shards),
+        shards=list(action.shards_to_create or action.shards_given_up),
+        shards_to_create=list(action.shards_to_create),
+        shards_given_up=list(action.shards_given_up),
         purpose=action.purpose,
         cancel_first=action.cancel_first,
         model=action.model,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -167,7 +168,7 @@ def _sample_plan() -> tuple:  # type: ignore[type-arg]
 def test_plan_file_round_trips() -> None:
     p, _, _ = _sample_plan()
     assert loads(dumps(p)) == p
-    assert json.loads(dumps(p))["format_version"] == 1
+    assert json.loads(dumps(p))["format_version"] == 2
 
 
 def test_plan_file_refuses_tampering_and_other_versions() -> None:
@@ -220,3 +221,21 @@ def test_plan_file_round_trips_every_action_kind() -> None:
     p = zoo_plan()
     assert {a.kind for a in p.actions} == set(ActionKind)
     assert loads(dumps(p)) == p
+
+
+def test_plan_file_of_version_1_names_its_shards_by_action_kind() -> None:
+    """Version 1 had one `shards` field: shards to create for a resubmit, given up for a collect."""
+    p, _, _ = _sample_plan()
+    resubmit = replace(p.actions[0], kind=ActionKind.RESUBMIT, shards_to_create=(1, 2))
+    collect = replace(p.actions[1], kind=ActionKind.COLLECT, shards_given_up=(0,))
+    p = replace(p, actions=(resubmit, collect))
+    doc = json.loads(dumps(p))
+    body = doc["plan"]
+    body["format_version"] = doc["format_version"] = 1
+    for action in body["actions"]:
+        action["shards"] = action.pop("shards_to_create") or action.pop("shards_given_up")
+        action.pop("shards_given_up", None)
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    doc["sha256"] = hashlib.sha256(canonical.encode()).hexdigest()
+
+    assert loads(json.dumps(doc).encode()) == p

@@ -240,7 +240,12 @@ class Simulator:
                         self.set_job(job, JobState.CANCELLED)
                 assert action.next_attempt is not None and action.purpose is not None
                 rec = self.create(
-                    rec, res, action.next_attempt, action.jobs, action.purpose, action.shards
+                    rec,
+                    res,
+                    action.next_attempt,
+                    action.jobs,
+                    action.purpose,
+                    action.shards_to_create,
                 )
                 previous[name] = dict(res.source.key_digests)
             elif kind is ActionKind.ADOPT:
@@ -285,7 +290,7 @@ class Simulator:
                         }
                     )
                     rec = self.up_to_date(rec, res)
-                    if action.shards:
+                    if action.shards_given_up:
                         # The other shards' results are saved, the given-up shards' requests
                         # recorded as failed.
                         results = ResultsRecord(

@@ -50,7 +50,7 @@ def test_failed_shard_is_resubmitted_alone_while_its_siblings_run() -> None:
     )
     action = only(plan(desired(res), state(record(res, *atts)), lv))
     assert (action.kind, action.reason) == (ActionKind.RESUBMIT, Reason.JOB_FAILED)
-    assert action.shards == (1,)
+    assert action.shards_to_create == (1,)
     assert (action.attempt, action.next_attempt) == (1, 1)
     assert (action.jobs, action.requests, action.bytes) == (1, 4, 4_000)
     assert action.job_names == (atts[1].job_name,)
@@ -97,7 +97,7 @@ def test_when_a_shard_is_given_up_its_siblings_results_are_still_collected() -> 
     lv = live(*(job(a, state=a.state) for a in (*atts, again)))
     action = only(plan(desired(res), state(record(res, *atts, again)), lv))
     assert (action.kind, action.reason) == (ActionKind.COLLECT, Reason.JOB_FAILED)
-    assert action.shards == (1,)
+    assert action.shards_given_up == (1,)
     assert "collect shards 0, 2 of attempt 1; the requests of shard 1 (FAILED)" in action.detail
 
     collected = record(res, *atts, again, results=results(res, failed=4, attempts=(1,)))
@@ -119,7 +119,12 @@ def test_only_the_shard_whose_create_was_lost_is_created_again() -> None:
     lv = live(*(job(a, state=JobState.RUNNING) for a in atts))
     action = only(plan(desired(res), state(record(res, *atts, lost)), lv))
     assert (action.kind, action.reason) == (ActionKind.CREATE, Reason.PREVIOUS_CREATE_LOST)
-    assert (action.shards, action.next_attempt, action.jobs, action.requests) == ((2,), 1, 1, 2)
+    assert (action.shards_to_create, action.next_attempt, action.jobs, action.requests) == (
+        (2,),
+        1,
+        1,
+        2,
+    )
 
 
 def test_shard_gone_before_its_results_were_collected_runs_again_alone() -> None:
@@ -128,7 +133,7 @@ def test_shard_gone_before_its_results_were_collected_runs_again_alone() -> None
     lv = live(job(atts[0], state=JobState.SUCCEEDED), job(atts[2], state=JobState.SUCCEEDED))
     action = only(plan(desired(res), state(record(res, *atts)), lv))
     assert (action.kind, action.reason) == (ActionKind.RECREATE, Reason.JOB_GONE)
-    assert (action.shards, action.next_attempt, action.requests) == ((1,), 1, 4)
+    assert (action.shards_to_create, action.next_attempt, action.requests) == ((1,), 1, 4)
 
 
 def test_shard_rerun_keeps_the_purpose_of_its_attempt() -> None:
@@ -139,14 +144,22 @@ def test_shard_rerun_keeps_the_purpose_of_its_attempt() -> None:
     ]
     action = only(plan(desired(res), state(record(res, *atts))))
     assert (action.kind, action.reason) == (ActionKind.RESUBMIT, Reason.JOB_EXPIRED)
-    assert (action.purpose, action.shards, action.requests) == (AttemptPurpose.INCREMENTAL, (1,), 3)
+    assert (action.purpose, action.shards_to_create, action.requests) == (
+        AttemptPurpose.INCREMENTAL,
+        (1,),
+        3,
+    )
 
 
 def test_unsharded_failed_job_still_runs_as_a_new_attempt() -> None:
     res = resource()
     att = attempt(res, 1, state=JobState.FAILED)
     action = only(plan(desired(res), state(record(res, att))))
-    assert (action.kind, action.shards, action.next_attempt) == (ActionKind.RESUBMIT, (), 2)
+    assert (action.kind, action.shards_to_create, action.next_attempt) == (
+        ActionKind.RESUBMIT,
+        (),
+        2,
+    )
 
 
 def test_source_over_the_files_api_limit_is_planned_as_shards_within_it() -> None:
