@@ -84,10 +84,11 @@ def make_plan(
     table = prices if prices is not None else default_price_table()
     ctx = Context(
         live=live,
-        tagged=tag_index(live),
+        tagged=tag_index(live, state),
         previous_key_digests=previous_key_digests,
         prices=table,
         force_replace=frozenset(force_replace),
+        tombstones=state.tombstones,
     )
     scope = sorted(set(targets) if targets else set(desired.resources) | set(state.resources))
     actions: list[Action] = []

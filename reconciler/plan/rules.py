@@ -79,7 +79,7 @@ def create_new(s: Situation) -> Action | None:
     if s.resource is None or s.record is not None:
         return None
     work = attempt_workload(s.ctx.prices, s.resource, None, AttemptPurpose.FULL, None)
-    return builders.create(s, Reason.NEW_RESOURCE, work, next_attempt=1)
+    return builders.create(s, Reason.NEW_RESOURCE, work, next_attempt=s.next_attempt)
 
 
 # -- row: present, replacing change -> replace -------------------------------------------------

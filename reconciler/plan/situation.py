@@ -16,12 +16,18 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from reconciler.live.snapshot import Live, LiveJob
-from reconciler.live.tags import SPEC_HASH_CHARS, IdentityTag, parse_tag
+from reconciler.live.tags import SPEC_HASH_CHARS, IdentityTag, parse_tag, project_tokens
 from reconciler.manifests.desired import DesiredResource
 from reconciler.plan.actions import DiffEntry, Reason, RequestChanges
 from reconciler.plan.cost import PriceTable
 from reconciler.plan.diff import field_diff, request_changes
-from reconciler.state.document import AttemptPurpose, JobAttempt, JobState, ResourceRecord
+from reconciler.state.document import (
+    AttemptPurpose,
+    JobAttempt,
+    JobState,
+    ResourceRecord,
+    State,
+)
 
 BAD_END = {
     JobState.FAILED: Reason.JOB_FAILED,
@@ -71,15 +77,27 @@ class Context:
     previous_key_digests: Mapping[str, Mapping[str, str]]
     prices: PriceTable
     force_replace: frozenset[str]
+    tombstones: Mapping[str, int]
+    """Per destroyed or forgotten resource, the highest attempt it had (State.tombstones)."""
 
 
-def tag_index(live: Live) -> dict[str, list[tuple[IdentityTag, LiveJob]]]:
-    """The live jobs that carry an identity tag, by resource, in (attempt, shard, name) order."""
+def tag_index(live: Live, state: State) -> dict[str, list[tuple[IdentityTag, LiveJob]]]:
+    """The live jobs this project made, by resource, in (attempt, shard, name) order.
+
+    A job is this project's when its tag names the project (see live.tags), or, for a tag
+    older than project names, when the state records that very tag. Jobs of a destroyed or
+    forgotten resource (at or below its tombstone) are left out: they are never adopted again.
+    """
+    tokens = project_tokens(state.project, state.lineage)
+    recorded = {a.tag for record in state.resources.values() for a in record.attempts}
     index: defaultdict[str, list[tuple[IdentityTag, LiveJob]]] = defaultdict(list)
     for job in live.jobs.values():
         tag = parse_tag(job.display_name)
-        if tag is not None:
-            index[tag.resource].append((tag, job))
+        if tag is None or not tag.owned_by(tokens, recorded):
+            continue
+        if tag.attempt <= state.tombstones.get(tag.resource, 0):
+            continue
+        index[tag.resource].append((tag, job))
     for jobs in index.values():
         jobs.sort(key=lambda pair: (pair[0].attempt, pair[0].shard or 0, pair[1].name))
     return dict(index)
@@ -207,7 +225,10 @@ class Situation:
 
     @property
     def next_attempt(self) -> int:
-        return self.record.current_number + 1 if self.record else 1
+        """The number of a new attempt: after every recorded one and after any tombstone, so a
+        resource created again under a destroyed one's name never reuses its jobs' tags."""
+        recorded = self.record.current_number if self.record else 0
+        return max(recorded, self.ctx.tombstones.get(self.name, 0)) + 1
 
     def attempts_used(self) -> int:
         """Attempts of the desired spec so far, each counted once however many shards it has."""

@@ -9,7 +9,7 @@ from typing import Any
 
 from reconciler.errors import SourceLocation
 from reconciler.live.snapshot import Live, LiveJob
-from reconciler.live.tags import IdentityTag
+from reconciler.live.tags import IdentityTag, project_token
 from reconciler.manifests.desired import Desired, DesiredResource, SourceDigest
 from reconciler.manifests.model import BatchJobManifest
 from reconciler.state.document import (
@@ -104,8 +104,19 @@ def desired(*resources: DesiredResource) -> Desired:
     )
 
 
-def tag(name: str, spec_hash: str, number: int, shard: int | None = None, rerun: int = 0) -> str:
-    return str(IdentityTag(name, spec_hash[:12], number, shard, rerun))
+def tag(
+    name: str,
+    spec_hash: str,
+    number: int,
+    shard: int | None = None,
+    rerun: int = 0,
+    *,
+    project: str | None = LINEAGE,
+) -> str:
+    """The identity tag apply gives a job of the project whose identity is `project` (the
+    factories' state lineage by default; None: a tag from before tags named the project)."""
+    token = project_token(project) if project is not None else None
+    return str(IdentityTag(name, spec_hash[:12], number, shard, rerun, project=token))
 
 
 def attempt(

@@ -35,12 +35,14 @@ def facts(
     """The situation of one resource against `jobs`, as make_plan would gather it."""
     lv = live(*jobs)
     name = res.name if res is not None else rec.name if rec is not None else ""
+    st = state(*([rec] if rec is not None else []))
     ctx = Context(
         live=lv,
-        tagged=tag_index(lv),
+        tagged=tag_index(lv, st),
         previous_key_digests=previous or {},
         prices=default_price_table(),
         force_replace=frozenset({name} if force else ()),
+        tombstones=st.tombstones,
     )
     return situation(ctx, name, res, rec)
 
