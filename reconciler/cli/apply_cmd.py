@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from reconciler.apply.executor import ApplyOptions, Executor
+from reconciler.apply.context import ApplyContext, ApplyOptions
 from reconciler.apply.store import StateStore
 from reconciler.cli.main import CliContext
 from reconciler.cli.plan_cmd import plan_options, render
@@ -58,10 +58,14 @@ def _execute(
     reporter: PlainReporter | RichReporter = (
         RichReporter(color=obj.color) if interactive else PlainReporter(color=False)
     )
+    # Imported here: the executor pulls in every apply stage, which `plan` and `status` (these
+    # commands share the CLI's import) never run.
+    from reconciler.apply.executor import apply_plan
+
     store = StateStore(backend, backend.read())
 
     async def work(adapter: GeminiAdapter) -> None:
-        executor = Executor(
+        context = ApplyContext(
             project=project,
             desired=desired,
             adapter=adapter,
@@ -70,7 +74,7 @@ def _execute(
             reporter=reporter,
             options=options,
         )
-        report = await executor.run(plan)
+        report = await apply_plan(context, plan)
         if report.unsettled:
             click.echo(
                 f"{len(report.unsettled)} job(s) still running: {', '.join(report.unsettled)}. "
