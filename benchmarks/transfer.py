@@ -8,7 +8,7 @@ floor, measured in the same run against the same emulator, is `validate_jsonl.fl
 that hashes every byte and decodes every line with msgspec) plus a plain HTTP upload of the same
 bytes (one `upload, finalize` request streaming the file).
 
-Collect: the tool's path is the executor's for one job and a local output:
+Collect: the tool's path is the collect stage's for one job and a local output:
 `adapter.download_file` into a temp file beside the output, a `ResultsFollower` process
 hashing and summarising the file as it arrives (when a core is idle), then `keep_downloaded`
 (fsync, rename).
