@@ -8,7 +8,7 @@ floor, measured in the same run against the same emulator, is `validate_jsonl.fl
 that hashes every byte and decodes every line with msgspec) plus a plain HTTP upload of the same
 bytes (one `upload, finalize` request streaming the file).
 
-Collect: the tool's path is the executor's for one job and a local output:
+Collect: the tool's path is the collect stage's for one job and a local output:
 `adapter.download_file` into a temp file beside the output, a `ResultsFollower` process
 hashing and summarising the file as it arrives (when a core is idle), then `keep_downloaded`
 (fsync, rename).
@@ -201,13 +201,10 @@ def _tool_ingest(base_url: str, path: Path) -> dict[str, Any]:
 
 
 def _tool_collect(base_url: str, name: str, work: Path) -> dict[str, Any]:
-    """`Executor._download_in_place`'s steps (one job, local file output), without a state."""
-    from reconciler.apply.outputs import (
-        ResultsFollower,
-        keep_downloaded,
-        resolve_output,
-        temp_beside,
-    )
+    """`collect._download_in_place`'s steps (one job, local file output), without a state."""
+    from reconciler.apply.files import temp_beside
+    from reconciler.apply.outputs import keep_downloaded, resolve_output
+    from reconciler.apply.summary import ResultsFollower
 
     target = resolve_output("results/out.jsonl", work)
     assert target.local_path is not None
@@ -268,13 +265,10 @@ def generate_replacements(results: Path, out: Path) -> int:
 
 
 def _tool_merge(results: Path, work: Path) -> dict[str, Any]:
-    """`Executor._download_and_write`'s merge of a partial attempt into the previous copy."""
-    from reconciler.apply.outputs import (
-        iter_jsonl_lines,
-        merge_results,
-        resolve_output,
-        write_results,
-    )
+    """`collect._write`'s merge of a partial attempt into the previous copy."""
+    from reconciler.apply.files import iter_jsonl_lines
+    from reconciler.apply.merging import merge_results
+    from reconciler.apply.outputs import resolve_output, write_results
 
     merged = merge_results(
         iter_jsonl_lines(results),
@@ -290,6 +284,7 @@ def _child(kind: str, base_url: str, path: Path, name: str, results: Path) -> No
     import google.genai  # noqa: F401
 
     import reconciler.apply.outputs
+    import reconciler.apply.summary
     import reconciler.live.gemini
     import reconciler.manifests.jsonl  # noqa: F401
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 
-from reconciler.apply.outputs import atomic_file, iter_jsonl_lines
+from reconciler.apply.files import atomic_file, iter_jsonl_lines
 from reconciler.manifests.desired import DesiredResource
 
 _decoder = msgspec.json.Decoder()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from reconciler.apply.executor import ApplyOptions
+from reconciler.apply.context import ApplyOptions
 from reconciler.cli.context import CliContext
 from reconciler.cli.session import (
     PlanRequest,

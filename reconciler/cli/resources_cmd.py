@@ -7,7 +7,8 @@ import sys
 
 import click
 
-from reconciler.apply.executor import ApplyOptions
+from reconciler.apply.context import ApplyOptions
+from reconciler.apply.maintain import imported_record
 from reconciler.cli.context import CliContext
 from reconciler.cli.session import (
     PlanRequest,
@@ -21,9 +22,8 @@ from reconciler.cli.session import (
 )
 from reconciler.cli.shared import confirm, execute, render
 from reconciler.errors import ExitCode, PlanError, StateError
-from reconciler.live.tags import IdentityTag
+from reconciler.live import gcs
 from reconciler.manifests.desired import Desired
-from reconciler.state.document import JobAttempt, ResourceRecord
 
 
 @click.command("results")
@@ -55,13 +55,8 @@ def results(obj: CliContext, name: str, print_: bool, output_format: str) -> int
             f"{name} has no collected results yet{where}", hint="run `reconciler apply`"
         )
     if print_:
-        if collected.location.startswith("gs://"):
-            from google.cloud import storage
-
-            bucket, _, blob = collected.location[len("gs://") :].partition("/")
-            with storage.Client().bucket(bucket).blob(blob).open("rb") as handle:
-                while chunk := handle.read(1 << 20):
-                    sys.stdout.buffer.write(chunk)
+        if gcs.is_gcs(collected.location):
+            gcs.copy_to_stream(collected.location, sys.stdout.buffer)
         else:
             with (project.root / collected.location).open("rb") as handle:
                 while chunk := handle.read(1 << 20):
@@ -140,29 +135,7 @@ def import_(obj: CliContext, name: str, job_name: str, lock_timeout: str) -> int
         job = run_with_adapter(project, clock, lambda a: a.get_job(job_name))
         if job is None:
             raise StateError(f"the service has no job {job_name}")
-        existing = state.resources.get(name)
-        number = max((a.number for a in existing.attempts), default=0) + 1 if existing else 1
-        attempt = JobAttempt(
-            number=number,
-            tag=str(IdentityTag(name, resource.spec_hash, number)),
-            spec_hash=resource.spec_hash,
-            job_name=job.name,
-            state=job.state,
-            intent_at=job.create_time or clock.now(),
-            created_at=job.create_time,
-            updated_at=job.update_time,
-            ended_at=job.end_time,
-            output_file=job.output_file,
-        )
-        base = existing or ResourceRecord(name=name, spec_hash=resource.spec_hash)
-        record = base.model_copy(
-            update={
-                "spec_hash": resource.spec_hash,
-                "replacing": resource.replacing_fields(),
-                "in_place": resource.in_place_fields(),
-                "attempts": (*base.attempts, attempt),
-            }
-        )
+        record, number = imported_record(state.resources.get(name), resource, job, clock.now())
         backend.write(state.with_resource(record), state.serial)
     click.echo(f"Imported {job.name} ({job.state.value}) as attempt {number} of {name}.", err=True)
     return ExitCode.OK

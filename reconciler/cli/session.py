@@ -11,7 +11,6 @@ from typing import Any, TypeVar
 
 import click
 
-from reconciler.apply.executor import load_key_digests
 from reconciler.clock import Clock, SystemClock
 from reconciler.config import Project
 from reconciler.errors import ConfigError
@@ -24,6 +23,7 @@ from reconciler.plan.planner import plan_now
 from reconciler.state.backend import LockInfo, StateBackend
 from reconciler.state.document import State
 from reconciler.state.registry import open_backend
+from reconciler.state.request_keys import load_key_digests
 
 T = TypeVar("T")
 

@@ -10,7 +10,7 @@ import sys
 
 import click
 
-from reconciler.apply.executor import ApplyOptions, Executor
+from reconciler.apply.context import ApplyContext, ApplyOptions
 from reconciler.apply.store import StateStore
 from reconciler.cli.context import CliContext
 from reconciler.cli.reporting import PlainReporter, RichReporter
@@ -92,10 +92,14 @@ def execute(
     reporter: PlainReporter | RichReporter = (
         RichReporter(color=obj.color) if interactive else PlainReporter(color=False)
     )
+    # Imported here: the executor pulls in every apply stage, which `plan` and `status` (these
+    # commands share the CLI's import) never run.
+    from reconciler.apply.executor import apply_plan
+
     store = StateStore(backend, backend.read())
 
     async def work(adapter: GeminiAdapter) -> None:
-        executor = Executor(
+        context = ApplyContext(
             project=project,
             desired=desired,
             adapter=adapter,
@@ -104,7 +108,7 @@ def execute(
             reporter=reporter,
             options=options,
         )
-        report = await executor.run(plan)
+        report = await apply_plan(context, plan)
         if report.unsettled:
             click.echo(
                 f"{len(report.unsettled)} job(s) still running: {', '.join(report.unsettled)}. "

@@ -12,7 +12,7 @@ from collections import Counter
 
 import pytest
 
-from reconciler.apply.executor import CRASH_HOOK_ENV
+from reconciler.apply.context import CRASH_HOOK_ENV
 from reconciler.emulator import EmulatorHandle
 from tests.e2e.conftest import Project, file_job_spec, jsonl, text_request
 from tests.e2e.test_apply import _jobs_by_resource

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from reconciler.apply.executor import CRASH_HOOK_ENV
+from reconciler.apply.context import CRASH_HOOK_ENV
 from reconciler.emulator import EmulatorHandle
 from reconciler.live.tags import parse_tag
 from tests.e2e.conftest import Project, file_job_spec, jsonl, text_request

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.apply.executor import CRASH_HOOK_ENV
+from reconciler.apply.context import CRASH_HOOK_ENV
 from reconciler.emulator import EmulatorHandle
 from tests.e2e.conftest import Project, file_job_spec, jsonl, text_request
 

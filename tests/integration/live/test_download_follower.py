@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.apply import outputs
-from reconciler.apply.outputs import ResultsFollower, keep_downloaded, resolve_output, temp_beside
+from reconciler.apply import summary
+from reconciler.apply.files import temp_beside
+from reconciler.apply.outputs import keep_downloaded, resolve_output
+from reconciler.apply.summary import ResultsFollower
 from tests.integration.live.test_gemini_transfers import (
     Script,
     Seen,
@@ -28,8 +30,8 @@ def results(lines: int) -> bytes:
 @pytest.fixture(autouse=True)
 def follow_every_download(monkeypatch: pytest.MonkeyPatch) -> None:
     """Small files and any machine: the follower is normally for large files on an idle core."""
-    monkeypatch.setattr(outputs, "PARALLEL_SUMMARY_MIN_BYTES", 1)
-    monkeypatch.setattr(outputs, "second_process_pays", lambda: True)
+    monkeypatch.setattr(summary, "PARALLEL_SUMMARY_MIN_BYTES", 1)
+    monkeypatch.setattr(summary, "second_process_pays", lambda: True)
 
 
 async def whole(
@@ -94,7 +96,7 @@ def test_when_the_follower_fails_the_adapter_hashes_the_file_itself(
     content = results(5_000)
     dest = tmp_path / "out.jsonl"
     follower = ResultsFollower()
-    monkeypatch.setattr(outputs, "_follow", lambda path, conn: conn.close())  # dies at once
+    monkeypatch.setattr(summary, "_follow", lambda path, conn: conn.close())  # dies at once
 
     script = Script([lambda s, r, w: whole(content, s, r, w)])
     digest, _ = asyncio.run(

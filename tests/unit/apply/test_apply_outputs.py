@@ -1,4 +1,5 @@
-"""apply/outputs.py: durable result copies, their summary, merges by key, image extraction."""
+"""apply/outputs.py, files.py, summary.py, merging.py: durable result copies, their summary,
+merges by key, image extraction."""
 
 from __future__ import annotations
 
@@ -14,16 +15,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reconciler.apply import outputs
-from reconciler.apply.outputs import (
-    atomic_file,
-    iter_jsonl_lines,
-    keep_downloaded,
-    merge_results,
-    resolve_output,
-    temp_beside,
-    write_results,
-)
+from reconciler.apply import summary
+from reconciler.apply.files import atomic_file, iter_jsonl_lines, temp_beside
+from reconciler.apply.merging import merge_results
+from reconciler.apply.outputs import keep_downloaded, resolve_output, write_results
 from reconciler.errors import ConfigError, ReconcilerError
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
@@ -219,8 +214,8 @@ def test_summary_agrees_with_a_full_decode_of_every_line(
 def test_a_large_results_file_is_summarised_the_same_split_in_two(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, second_process: bool
 ) -> None:
-    monkeypatch.setattr(outputs, "PARALLEL_SUMMARY_MIN_BYTES", 1)
-    monkeypatch.setattr(outputs, "second_process_pays", lambda: second_process)
+    monkeypatch.setattr(summary, "PARALLEL_SUMMARY_MIN_BYTES", 1)
+    monkeypatch.setattr(summary, "second_process_pays", lambda: second_process)
     data = _raw(*(_bad(f"k{i}") if i % 7 == 3 else _ok(f"k{i}") for i in range(200)))
     failed = tuple(f"k{i}" for i in range(200) if i % 7 == 3)
     assert _kept(tmp_path, data) == (200 - len(failed), len(failed), failed)

@@ -1,4 +1,4 @@
-"""apply/outputs.py: the results summary reads the file through one reused buffer.
+"""apply/summary.py: the results summary reads the file through one reused buffer.
 
 A tiny buffer puts lines across every boundary and one line beyond the buffer's size.
 """
@@ -11,15 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.apply import outputs
-from reconciler.apply.outputs import keep_downloaded, resolve_output, temp_beside
+from reconciler.apply import summary
+from reconciler.apply.files import temp_beside
+from reconciler.apply.outputs import keep_downloaded, resolve_output
 
 
 @pytest.mark.parametrize("block", [1, 7, 16, 1 << 20])
 def test_summary_is_the_same_whatever_the_buffer_size(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block: int
 ) -> None:
-    monkeypatch.setattr(outputs, "_BLOCK", block)  # the buffer holds 8 blocks
+    monkeypatch.setattr(summary, "_BLOCK", block)  # the buffer holds 8 blocks
     lines = []
     for i in range(200):
         if i % 7 == 3:

@@ -1,0 +1,334 @@
+"""The collect stage: once an attempt's jobs have settled, download their results (files or
+inline responses), merge them in shard order (into the previous copy for a partial attempt),
+write the durable copy, and record where it is.
+
+A shard given up for good (policy will not run it again) contributes an error line per request,
+so its siblings' results are still collected and every request has an outcome.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from reconciler.apply.context import ApplyContext, crash_point
+from reconciler.apply.create import shard_input
+from reconciler.apply.events import EventKind
+from reconciler.apply.files import iter_jsonl_lines, temp_beside
+from reconciler.apply.inputs import inline_source_lines, keys_in_order
+from reconciler.apply.merging import merge_results
+from reconciler.apply.outputs import (
+    OutputTarget,
+    WrittenResults,
+    can_keep_in_place,
+    keep_downloaded,
+    previous_results,
+    write_results,
+)
+from reconciler.apply.records import with_live_state
+from reconciler.apply.summary import ResultsFollower
+from reconciler.errors import PermanentServiceError
+from reconciler.live.snapshot import Live, LiveJob
+from reconciler.manifests.desired import DesiredResource
+from reconciler.manifests.model import Task
+from reconciler.plan.actions import Action
+from reconciler.state.document import (
+    AttemptPurpose,
+    JobAttempt,
+    JobState,
+    ResourceRecord,
+    ResultsRecord,
+)
+from reconciler.state.request_keys import load_request_keys
+
+_RPC_CODE = {JobState.FAILED: 13, JobState.EXPIRED: 4, JobState.CANCELLED: 1}
+"""google.rpc.Code of a given-up shard's request lines: INTERNAL, DEADLINE_EXCEEDED, CANCELLED."""
+
+Fetched = Path | list[dict[str, Any]] | None
+"""One shard's results: a downloaded part file, result lines, or None (not downloadable yet)."""
+
+
+async def collect(context: ApplyContext, action: Action, live: Live) -> None:
+    """Record how the attempt's jobs ended; if they succeeded, collect and record the results."""
+    name = action.resource
+    record = context.store.state.resources[name]
+    number = action.attempt or record.current_number
+    group = record.attempt_group(number)
+    jobs = {a.job_name: live.jobs.get(a.job_name or "") for a in group}
+
+    def settle(record: ResourceRecord) -> ResourceRecord:
+        for job in jobs.values():
+            if job is not None:
+                record = with_live_state(record, job)
+        return record
+
+    await context.store.update_record(name, settle)
+    # Shards that ended badly for good (action.shards_given_up): their requests become failed lines.
+    given_up = [a for a in group if a.shard is not None and a.shard in action.shards_given_up]
+    needed = [jobs[a.job_name] for a in group if a not in given_up]
+    if any(job is None or job.state is not JobState.SUCCEEDED for job in needed):
+        ended = sorted({job.state.value for job in jobs.values() if job is not None})
+        context.emit(EventKind.STEP, name, f"attempt {number} ended {'/'.join(ended)}")
+        return
+    resource = context.desired.resources.get(name)
+    if resource is None:
+        return
+    failed_lines = {
+        a.shard: await _given_up_lines(context, resource, a, len(group), jobs[a.job_name])
+        for a in given_up
+    }
+    written = await _download_and_write(context, resource, record, group, jobs, failed_lines)
+    if written is None:
+        return
+    crash_point("results-written")
+    collected_at = context.clock.now()
+    previous = record.results.from_attempts if record.results else ()
+    partial = group[0].purpose is not AttemptPurpose.FULL
+
+    def record_results(record: ResourceRecord) -> ResourceRecord:
+        results = ResultsRecord(
+            location=written.location,
+            sha256=written.sha256,
+            bytes=written.bytes,
+            succeeded=written.succeeded,
+            failed=written.failed,
+            collected_at=collected_at,
+            from_attempts=(*previous, number) if partial else (number,),
+        )
+        return record.model_copy(update={"results": results})
+
+    await context.store.update_record(name, record_results)
+    context.emit(
+        EventKind.STEP,
+        name,
+        f"collected {written.succeeded} result(s), {written.failed} failed, to {written.location}",
+    )
+
+
+async def _given_up_lines(
+    context: ApplyContext,
+    resource: DesiredResource,
+    shard: JobAttempt,
+    shards: int,
+    job: LiveJob | None,
+) -> list[dict[str, Any]]:
+    """An error line for every request of a shard that will not run again."""
+    keys: list[str]
+    if shard.request_keys_file is not None:
+        stored = await asyncio.to_thread(
+            load_request_keys, context.store.backend, shard.request_keys_file
+        )
+        keys = stored or []
+    else:  # a state written before shards' keys were stored: split the source again
+        staging = context.staging(resource.name) / f"given-up-{shard.number}"
+        prepared = await shard_input(context, resource, shard, shards, staging)
+        shutil.rmtree(staging, ignore_errors=True)
+        keys = list(prepared.keys or ())
+    state = job.state if job is not None else shard.state
+    message = (
+        f"not run: batch job {shard.job_name} (shard {shard.shard}) ended {state.value} "
+        "and was not resubmitted"
+    )
+    code = _RPC_CODE.get(state, 2)
+    context.emit(
+        EventKind.WARNING,
+        resource.name,
+        f"{len(keys)} request(s) of shard {shard.shard} recorded as failed: "
+        f"its job ended {state.value}",
+    )
+    return [{"key": key, "error": {"code": code, "message": message}} for key in keys]
+
+
+async def _download_and_write(
+    context: ApplyContext,
+    resource: DesiredResource,
+    record: ResourceRecord,
+    group: Sequence[JobAttempt],
+    jobs: Mapping[str | None, LiveJob | None],
+    failed_lines: Mapping[int | None, list[dict[str, Any]]],
+) -> WrittenResults | None:
+    """The attempt's results written to the output; None if one is not downloadable yet."""
+    staging = context.staging(resource.name) / f"collect-{group[0].number}"
+    staging.mkdir(parents=True, exist_ok=True)
+    target = context.output(resource)
+    only = jobs[group[0].job_name] if len(group) == 1 and not failed_lines else None
+    if (
+        only is not None
+        and only.output_file
+        and group[0].purpose is AttemptPurpose.FULL
+        and can_keep_in_place(target)
+    ):
+        written = await _download_in_place(context, resource, only.output_file, target)
+        shutil.rmtree(staging, ignore_errors=True)
+        return written
+    # Shards download concurrently (bounded like every other step); merged in shard order.
+    gate = asyncio.Semaphore(max(1, context.options.parallelism))
+
+    async def fetch(attempt: JobAttempt) -> Fetched:
+        if attempt.shard in failed_lines:
+            return failed_lines[attempt.shard]
+        job = jobs[attempt.job_name]
+        assert job is not None
+        async with gate:
+            if not job.output_file:
+                return await _inline_lines(context, resource, attempt, job)
+            part = staging / f"part-{attempt.shard or 0}-{attempt.rerun}.jsonl"
+            measured = await _download_when_ready(context, resource.name, job.output_file, part)
+            return None if measured is None else part
+
+    fetched = await asyncio.gather(*(fetch(attempt) for attempt in group))
+    if any(item is None for item in fetched):
+        return None
+    crash_point("results-downloaded")
+    partial = group[0].purpose is not AttemptPurpose.FULL
+    written = await asyncio.to_thread(
+        _write, context, resource, record, target, fetched, staging, partial=partial
+    )
+    shutil.rmtree(staging, ignore_errors=True)
+    return written
+
+
+def _write(
+    context: ApplyContext,
+    resource: DesiredResource,
+    record: ResourceRecord,
+    target: OutputTarget,
+    fetched: Sequence[Fetched],
+    staging: Path,
+    *,
+    partial: bool,
+) -> WrittenResults:
+    """Write the fetched shards to the target; a partial attempt's lines replace their keys'
+    lines in the previous copy, and requests no longer in the source are left out."""
+
+    def new_lines() -> Iterator[bytes | dict[str, Any]]:
+        # In shard order: a downloaded part, inline responses, or a given-up shard's lines.
+        for item in fetched:
+            if isinstance(item, Path):
+                yield from iter_jsonl_lines(item)
+            elif item is not None:
+                yield from item
+
+    if partial and record.results is not None:
+        current = resource.source.key_digests
+        location = record.results.location
+        with previous_results(
+            location, context.project.root, context.staging(resource.name)
+        ) as previous_path:
+            merged = merge_results(
+                iter_jsonl_lines(previous_path) if previous_path else iter(()),
+                new_lines(),
+                staging / "merge",
+                keep=current.__contains__ if current else None,
+            )
+            return write_results(merged, target, staging / "gcs")
+    return write_results(new_lines(), target, staging / "gcs")
+
+
+async def _download_in_place(
+    context: ApplyContext, resource: DesiredResource, file_name: str, target: OutputTarget
+) -> WrittenResults | None:
+    """One job's whole results straight into a temp file beside the output, then renamed.
+
+    The common case (one job, a local file output) so costs one download and one read:
+    no staging copy, and the hash the download computed is the output's.
+    """
+    assert target.local_path is not None
+    downloaded = await asyncio.to_thread(temp_beside, target.local_path)
+    # A large file is hashed and summarised by a second process as it arrives.
+    follower = ResultsFollower()
+    try:
+        measured = await _download_when_ready(
+            context, resource.name, file_name, downloaded, follower
+        )
+        if measured is None:
+            return None
+        crash_point("results-downloaded")
+        return await asyncio.to_thread(
+            keep_downloaded, downloaded, target, *measured, summary=follower.summary
+        )
+    finally:
+        await asyncio.to_thread(follower.abandon)
+        downloaded.unlink(missing_ok=True)
+
+
+async def _download_when_ready(
+    context: ApplyContext,
+    resource: str,
+    file_name: str,
+    dest: Path,
+    follower: ResultsFollower | None = None,
+) -> tuple[str, int] | None:
+    """Download a results file, returning its (sha256, bytes); None if it is still not
+    downloadable (as right after SUCCEEDED) when the retry window closes."""
+    clock = context.clock
+    deadline = clock.monotonic() + context.options.results_retry_seconds
+    delay = 0.5
+    while True:
+        try:
+            return await context.adapter.download_file(file_name, dest, follower=follower)
+        except PermanentServiceError as exc:
+            if exc.status_code not in (403, 404):
+                raise
+            if clock.monotonic() >= deadline:
+                context.emit(
+                    EventKind.WARNING,
+                    resource,
+                    f"results file {file_name} is not downloadable yet; the next apply collects it",
+                )
+                return None
+        await clock.sleep(context.rng.uniform(delay / 2, delay))
+        delay = min(10.0, delay * 2)
+
+
+async def _sent_keys(
+    context: ApplyContext, resource: DesiredResource, attempt: JobAttempt
+) -> list[str]:
+    """The keys a job sent, in order: stored for a shard or subset, else the whole source."""
+    if attempt.request_keys_file:
+        stored = await asyncio.to_thread(
+            load_request_keys, context.store.backend, attempt.request_keys_file
+        )
+        return stored or []
+    if resource.manifest.spec.source.requests is not None:
+        return [line["key"] for line in inline_source_lines(resource)]
+    return await asyncio.to_thread(keys_in_order, resource, context.project.root)
+
+
+async def _inline_lines(
+    context: ApplyContext, resource: DesiredResource, attempt: JobAttempt, job: LiveJob
+) -> list[dict[str, Any]]:
+    """Inline responses as result lines, keys restored (by metadata, else by position)."""
+    results = await context.adapter.inline_results(job.name)
+    sent = await _sent_keys(context, resource, attempt)
+    lines: list[dict[str, Any]] = []
+    missing_keys = 0
+    for result in results:
+        key = result.key
+        if key is None:
+            missing_keys += 1
+            key = sent[result.index] if result.index < len(sent) else f"index-{result.index}"
+        line: dict[str, Any] = {"key": key}
+        if result.error is not None:
+            line["error"] = {"code": result.error.code, "message": result.error.message}
+        else:
+            line["response"] = result.response
+        lines.append(line)
+    if missing_keys and resource.manifest.spec.task is Task.GENERATE:
+        context.emit(
+            EventKind.WARNING,
+            resource.name,
+            f"{missing_keys} inline response(s) came back without their key; keys were "
+            "assigned by position, which is wrong if the service reordered them "
+            "(python-genai #1909)",
+        )
+    if len(results) != len(sent):
+        context.emit(
+            EventKind.WARNING,
+            resource.name,
+            f"{len(sent)} request(s) sent but {len(results)} response(s) returned",
+        )
+    return lines

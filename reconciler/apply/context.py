@@ -1,0 +1,104 @@
+"""What every apply stage works with: one explicit, frozen ApplyContext per run.
+
+The stages (create, collect, maintain, converge) are functions over this context and the live
+snapshot of the round they run in; nothing is an optional field filled in later. The context
+holds two mutable parts on purpose, each owned by one concern: the ApplyReport (what the run did,
+appended to by every stage through `emit` and by dispatch on failure) and the per-run cache of
+uploaded media.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from reconciler.apply.events import Event, EventKind, Reporter
+from reconciler.apply.outputs import OutputTarget, resolve_output
+from reconciler.apply.store import StateStore
+from reconciler.clock import Clock
+from reconciler.config import Project
+from reconciler.errors import ReconcilerError
+from reconciler.live.gemini import GeminiAdapter
+from reconciler.manifests.desired import Desired, DesiredResource
+
+CRASH_HOOK_ENV = "RECONCILER_TEST_CRASH_AT"
+"""Kill tests name a step here; the process SIGKILLs itself right after that step."""
+
+
+def crash_point(name: str) -> None:
+    """Die here, as a `kill -9` would, when the kill tests ask for it."""
+    if os.environ.get(CRASH_HOOK_ENV) == name:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyOptions:
+    wait: bool = True
+    timeout_seconds: float | None = None
+    parallelism: int = 8
+    prune: bool = False
+    targets: tuple[str, ...] = ()
+    results_retry_seconds: float = 60.0
+    """How long a results file that is not downloadable yet (right after SUCCEEDED) is retried."""
+
+
+@dataclass
+class ApplyReport:
+    """What a run did: one line per step, and the resources that failed."""
+
+    steps: list[str] = field(default_factory=list)
+    failures: dict[str, ReconcilerError] = field(default_factory=dict)
+    unsettled: list[str] = field(default_factory=list)
+    """Resources still running when apply stopped waiting (timeout or --no-wait)."""
+
+
+@dataclass(slots=True)
+class MediaUploads:
+    """Local media path -> (uploaded file URI, MIME type), uploaded once per run.
+
+    The lock makes concurrent creates that share a media file upload it once, not once each.
+    """
+
+    uris: dict[str, tuple[str, str]] = field(default_factory=dict)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyContext:
+    """One apply run's collaborators and settings, shared read-only by every stage."""
+
+    project: Project
+    desired: Desired
+    adapter: GeminiAdapter
+    store: StateStore
+    clock: Clock
+    reporter: Reporter
+    options: ApplyOptions
+    rng: random.Random = field(default_factory=random.Random)
+    """Jitter of waits; tests pass a seeded one."""
+    report: ApplyReport = field(default_factory=ApplyReport)
+    media: MediaUploads = field(default_factory=MediaUploads)
+
+    def emit(self, kind: EventKind, resource: str | None, message: str) -> None:
+        """Tell the reporter; a resource's STEP is also a line of the report."""
+        if kind is EventKind.STEP and resource:
+            self.report.steps.append(f"{resource}: {message}")
+        self.reporter.emit(Event(kind, resource, message))
+
+    def resource(self, name: str) -> DesiredResource:
+        return self.desired.resources[name]
+
+    def staging(self, name: str) -> Path:
+        """The resource's scratch directory under the project (created if missing)."""
+        path = self.project.path(".reconciler/staging") / name
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def output(self, resource: DesiredResource) -> OutputTarget:
+        return resolve_output(
+            resource.manifest.spec.output, self.project.root, self.project.config.output_root
+        )

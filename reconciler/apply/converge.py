@@ -1,0 +1,129 @@
+"""The converge stage: with wait, poll and re-plan until every job settles or time runs out.
+
+Each round is one paginated `list` of the service's jobs and one pure re-plan; only follow-up
+actions (collect, adopt, refresh, resubmit and recreate per policy) are carried out, never a
+create or cancel the user did not approve. Waits back off exponentially with jitter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+
+from reconciler.apply.context import ApplyContext
+from reconciler.apply.events import Event, EventKind
+from reconciler.errors import ReconcilerError
+from reconciler.live.snapshot import Live, LiveJob
+from reconciler.live.tags import parse_tag
+from reconciler.plan.actions import Action, ActionKind, Plan
+from reconciler.plan.planner import plan_now
+from reconciler.state.document import State
+from reconciler.state.request_keys import load_key_digests
+
+FOLLOW_UP_KINDS = frozenset(
+    {
+        ActionKind.COLLECT,
+        ActionKind.ADOPT,
+        ActionKind.REFRESH,
+        ActionKind.RESUBMIT,
+        ActionKind.RECREATE,
+    }
+)
+
+Execute = Callable[[Sequence[Action], Live], Awaitable[None]]
+"""Carries out actions against one live snapshot (the executor's dispatch)."""
+
+
+async def converge(context: ApplyContext, started: float, execute: Execute) -> None:
+    """Poll, re-plan and execute follow-ups until nothing runs and nothing is left to do, or the
+    timeout (measured from `started`, a monotonic time) passes."""
+    clock, options, report = context.clock, context.options, context.report
+    delay = context.project.config.poll.initial_seconds
+    max_delay = context.project.config.poll.max_seconds
+    timeout = options.timeout_seconds
+    while True:
+        live = await context.adapter.snapshot(include_files=False)
+        state = context.store.state
+        digests = await asyncio.to_thread(load_key_digests, context.store.backend, state)
+        plan = plan_now(
+            context.project.config,
+            context.desired,
+            state,
+            live,
+            now=clock.now(),
+            previous_key_digests=digests,
+            targets=options.targets,
+        )
+        follow_ups = [
+            a
+            for a in plan.actions
+            if a.kind in FOLLOW_UP_KINDS and a.resource not in report.failures
+        ]
+        acting = [a for a in follow_ups if a.kind is not ActionKind.REFRESH]
+        await execute(follow_ups, live)
+        running = unsettled(context.store.state, options.targets)
+        elapsed = clock.monotonic() - started
+        _report_progress(context, live, running, elapsed)
+        if not running and not acting:
+            _fail_settled_without_results(context, plan)
+            return
+        if timeout is not None and elapsed >= timeout:
+            report.unsettled = running
+            context.emit(
+                EventKind.WARNING,
+                None,
+                f"stopped waiting after {timeout:g}s; still running: {', '.join(running)}. "
+                "The next `reconciler apply` collects them.",
+            )
+            return
+        pause = context.rng.uniform(delay / 2, delay)
+        if timeout is not None:
+            pause = min(pause, max(0.0, timeout - elapsed))
+        await clock.sleep(pause)
+        delay = min(max_delay, delay * 2)
+
+
+def _report_progress(
+    context: ApplyContext, live: Live, running: Sequence[str], elapsed: float
+) -> None:
+    state = context.store.state
+    counts = Counter(job.state.value for job in live.jobs.values() if _is_ours(job, state))
+    context.reporter.emit(
+        Event(
+            EventKind.PROGRESS,
+            None,
+            f"{len(running)} job(s) still running",
+            counts=tuple(sorted(counts.items())),
+            elapsed_seconds=elapsed,
+        )
+    )
+
+
+def _fail_settled_without_results(context: ApplyContext, plan: Plan) -> None:
+    """A job that ended badly and will not run again is a failure of its resource, so CI
+    goes red instead of reporting success with results missing."""
+    for action in plan.actions:
+        if action.kind is ActionKind.NOOP and action.reason.is_report:
+            message = f"{action.detail}; not resubmitted because {action.reason.text}"
+            context.report.failures.setdefault(action.resource, ReconcilerError(message))
+            context.emit(EventKind.FAILED, action.resource, message)
+
+
+def _is_ours(job: LiveJob, state: State) -> bool:
+    tag = parse_tag(job.display_name)
+    return tag is not None and tag.resource in state.resources
+
+
+def unsettled(state: State, targets: Sequence[str] = ()) -> list[str]:
+    """Resources (of `targets`, if given) whose current attempt has a job not yet ended."""
+    names = []
+    for name, record in state.resources.items():
+        if targets and name not in targets:
+            continue
+        if not record.attempts:
+            continue
+        group = record.attempt_group(record.current_number)
+        if any(not a.state.is_terminal for a in group if a.job_name is not None):
+            names.append(name)
+    return sorted(names)

@@ -1,0 +1,106 @@
+"""How apply changes a resource's record: pure record transforms shared by the stages, and the
+two state writes more than one stage makes (live states copied in, the spec brought up to date).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import datetime
+
+from reconciler.apply.context import ApplyContext
+from reconciler.live.snapshot import Live, LiveJob
+from reconciler.manifests.desired import DesiredResource
+from reconciler.state.document import ResourceRecord, State
+from reconciler.state.request_keys import store_key_digests
+
+AttemptKey = tuple[int, int | None, int]
+"""(attempt number, shard, rerun): what identifies one job's attempt within a record."""
+
+
+def record_for(state: State, resource: DesiredResource, digests_ref: str | None) -> ResourceRecord:
+    """The resource's record brought to the desired spec, keeping its history."""
+    existing = state.resources.get(resource.name)
+    base = existing or ResourceRecord(name=resource.name, spec_hash=resource.spec_hash)
+    return base.model_copy(
+        update={
+            "spec_hash": resource.spec_hash,
+            "replacing": resource.replacing_fields(),
+            "in_place": resource.in_place_fields(),
+            "key_digests_ref": digests_ref or base.key_digests_ref,
+        }
+    )
+
+
+def with_job(
+    record: ResourceRecord, key: AttemptKey, job: LiveJob, now: datetime
+) -> ResourceRecord:
+    """Fill the attempt `key` with the created or adopted job."""
+    attempts = tuple(
+        a.model_copy(
+            update={
+                "job_name": job.name,
+                "state": job.state,
+                "created_at": job.create_time or now,
+                "updated_at": job.update_time,
+                "ended_at": job.end_time,
+                "output_file": job.output_file,
+            }
+        )
+        if (a.number, a.shard, a.rerun) == key
+        else a
+        for a in record.attempts
+    )
+    return record.model_copy(update={"attempts": attempts})
+
+
+def with_live_state(record: ResourceRecord, job: LiveJob) -> ResourceRecord:
+    """The attempt that ran `job` with the job's current state, times and output file."""
+    attempts = tuple(
+        a.model_copy(
+            update={
+                "state": job.state,
+                "updated_at": job.update_time or a.updated_at,
+                "ended_at": job.end_time or a.ended_at,
+                "output_file": job.output_file or a.output_file,
+            }
+        )
+        if a.job_name == job.name
+        else a
+        for a in record.attempts
+    )
+    return record.model_copy(update={"attempts": attempts})
+
+
+async def record_live_states(
+    context: ApplyContext, live: Live, resource: str, job_names: Sequence[str]
+) -> None:
+    """Copy the live state of these jobs into their recorded attempts."""
+    if resource not in context.store.state.resources:
+        return
+
+    def refresh(record: ResourceRecord) -> ResourceRecord:
+        for name in job_names:
+            job = live.jobs.get(name)
+            if job is not None:
+                record = with_live_state(record, job)
+        return record
+
+    await context.store.update_record(resource, refresh)
+
+
+async def store_digests(context: ApplyContext, resource: DesiredResource) -> str | None:
+    """Store the source's key digest index beside the state; its address, or None if the
+    source has none (inline sources)."""
+    digests = resource.source.key_digests
+    if not digests:
+        return None
+    return await asyncio.to_thread(store_key_digests, context.store.backend, digests)
+
+
+async def bring_to_spec(context: ApplyContext, resource: DesiredResource) -> None:
+    """Record the desired spec (and its key digests) on the resource, creating the record."""
+    digests_ref = await store_digests(context, resource)
+    await context.store.update(
+        lambda state: state.with_resource(record_for(state, resource, digests_ref))
+    )

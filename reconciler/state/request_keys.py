@@ -1,0 +1,58 @@
+"""Typed storage of request keys and key digests in the state backend's blob side-store.
+
+Two kinds of content-addressed blobs live beside the state: the request keys one job (a shard or
+a partial run) sent, in the order it sent them, and a resource's per-key digest index of the
+source it last applied (what an incremental re-run compares against). The encodings here are
+part of the state: a blob's address is the sha256 of these exact bytes, so they must not change.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+
+from reconciler.state.backend import BlobStore
+from reconciler.state.document import State
+
+REQUEST_KEYS_BLOB = "request-keys"
+KEY_DIGESTS_BLOB = "key-digests"
+
+
+def store_request_keys(blobs: BlobStore, keys: Sequence[str]) -> str:
+    """Store the keys one job sends, in order; returns the address to record on its attempt."""
+    data = json.dumps(list(keys)).encode()
+    address = hashlib.sha256(data).hexdigest()
+    blobs.put_blob(REQUEST_KEYS_BLOB, address, data)
+    return address
+
+
+def load_request_keys(blobs: BlobStore, address: str) -> list[str] | None:
+    """The keys stored at `address`, in the order the job sent them; None if never stored."""
+    blob = blobs.get_blob(REQUEST_KEYS_BLOB, address)
+    if blob is None:
+        return None
+    return [str(key) for key in json.loads(blob)]
+
+
+def store_key_digests(blobs: BlobStore, digests: Mapping[str, str]) -> str:
+    """Store a source's key -> request digest index; returns the address for the record."""
+    data = json.dumps(dict(sorted(digests.items())), separators=(",", ":")).encode()
+    address = hashlib.sha256(data).hexdigest()
+    blobs.put_blob(KEY_DIGESTS_BLOB, address, data)
+    return address
+
+
+def load_key_digests(blobs: BlobStore, state: State) -> dict[str, dict[str, str]]:
+    """Per resource, the key digest index recorded for its applied source (for the planner).
+
+    A resource without an index, or whose blob is missing or empty, is left out: the planner
+    then treats every request as changed.
+    """
+    result: dict[str, dict[str, str]] = {}
+    for name, record in state.resources.items():
+        if record.key_digests_ref:
+            blob = blobs.get_blob(KEY_DIGESTS_BLOB, record.key_digests_ref)
+            if blob:
+                result[name] = {str(k): str(v) for k, v in json.loads(blob).items()}
+    return result
