@@ -15,7 +15,7 @@ from reconciler.apply.context import ApplyContext
 from reconciler.apply.events import Event, EventKind
 from reconciler.errors import ReconcilerError
 from reconciler.live.snapshot import Live, LiveJob
-from reconciler.live.tags import parse_tag
+from reconciler.live.tags import parse_tag, project_tokens
 from reconciler.plan.actions import Action, ActionKind, Plan
 from reconciler.plan.planner import plan_now
 from reconciler.state.document import State
@@ -111,8 +111,12 @@ def _fail_settled_without_results(context: ApplyContext, plan: Plan) -> None:
 
 
 def _is_ours(job: LiveJob, state: State) -> bool:
+    """A job this project made for a resource it still tracks (see live.tags)."""
     tag = parse_tag(job.display_name)
-    return tag is not None and tag.resource in state.resources
+    if tag is None or tag.resource not in state.resources:
+        return False
+    recorded = {a.tag for a in state.resources[tag.resource].attempts}
+    return tag.owned_by(project_tokens(state.project, state.lineage), recorded)
 
 
 def unsettled(state: State, targets: Sequence[str] = ()) -> list[str]:

@@ -20,14 +20,20 @@ from reconciler.apply.context import ApplyContext, crash_point
 from reconciler.apply.events import EventKind
 from reconciler.apply.inputs import PreparedInput, prepare_inputs
 from reconciler.apply.outputs import previous_results, read_results
-from reconciler.apply.records import bring_to_spec, record_live_states, with_job
+from reconciler.apply.records import (
+    bring_to_spec,
+    record_for,
+    record_live_states,
+    store_digests,
+    with_job,
+)
 from reconciler.errors import StateError, TransientServiceError
 from reconciler.live.snapshot import Live, LiveJob
-from reconciler.live.tags import IdentityTag
+from reconciler.live.tags import IdentityTag, project_token
 from reconciler.manifests.desired import DesiredResource
 from reconciler.manifests.model import Task
 from reconciler.manifests.requests import camel
-from reconciler.plan.actions import Action, ActionKind
+from reconciler.plan.actions import Action, ActionKind, Reason
 from reconciler.plan.cost import parse_size
 from reconciler.state.document import (
     AttemptPurpose,
@@ -35,6 +41,7 @@ from reconciler.state.document import (
     JobAttempt,
     JobState,
     ResourceRecord,
+    State,
 )
 from reconciler.state.request_keys import load_key_digests, load_request_keys, store_request_keys
 
@@ -58,18 +65,29 @@ class _Run:
 
 
 async def create(context: ApplyContext, action: Action, live: Live) -> None:
-    """Create the jobs of `action`'s next attempt (every shard, or only `action.shards`)."""
+    """Create the jobs of `action`'s next attempt (every shard, or only some of them).
+
+    Every input is uploaded first; then one state write records every job's intent and moves
+    the record to the desired spec; only then are the jobs created. So a refused upload or a
+    kill before that write leaves the record on its old spec (the next plan shows the change
+    again), and a kill after it leaves intents from which the next apply creates exactly the
+    jobs that are missing (DESIGN §7, "no lost changes").
+    """
     resource = context.resource(action.resource)
     number = action.next_attempt or 1
     purpose = action.purpose or AttemptPurpose.FULL
     if action.kind is not ActionKind.REPLACE and action.job_names:
         # A resubmit follows jobs that ended badly: record how they ended first.
         await record_live_states(context, live, action.resource, action.job_names)
-    if action.shards_to_create:
-        await _rerun_shards(context, live, resource, number, purpose, action.shards_to_create)
+    lost = _lost_intents(context, resource.name, number, action.reason)
+    if action.shards_to_create or lost:
+        again = action.shards_to_create or lost
+        await _rerun_shards(context, live, resource, number, purpose, again)
         return
     only_keys = await _keys_to_run(context, resource, purpose)
     if only_keys is not None and not only_keys:
+        # Nothing to realise: the results already stand for the desired spec.
+        await bring_to_spec(context, resource)
         context.emit(EventKind.WARNING, resource.name, "no request needs a run; nothing created")
         return
     await upload_media(context, resource)
@@ -91,15 +109,28 @@ async def create(context: ApplyContext, action: Action, live: Live) -> None:
             f"split into {len(inputs)} jobs, not the {action.jobs} planned: its requests vary "
             "in size, and no input file may exceed shards.max_bytes",
         )
-    await bring_to_spec(context, resource)
+    uploads = await asyncio.gather(
+        *(_upload_run(context, live, resource, _Run(number, purpose, p)) for p in inputs)
+    )
+    runs = [run for run, _ in uploads]
+    whole = next((record for _, record in uploads if record is not None), None)
+    intents = await _record_intents(context, resource, runs, input_record=whole, to_spec=True)
     await asyncio.gather(
-        *(
-            _create_one(context, live, resource, _Run(number, purpose, prepared))
-            for prepared in inputs
-        )
+        *(_create_recorded(context, resource, r, *i) for r, i in zip(runs, intents, strict=True))
     )
     if purpose is not AttemptPurpose.FULL or len(inputs) > 1:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _lost_intents(
+    context: ApplyContext, name: str, number: int, reason: Reason
+) -> tuple[int | None, ...]:
+    """The shards (None: the whole attempt) of attempt `number` recorded only as intents, when
+    the plan creates them again because their create never reached the service."""
+    record = context.store.state.resources.get(name)
+    if reason is not Reason.PREVIOUS_CREATE_LOST or record is None:
+        return ()
+    return tuple(a.shard for a in record.attempt_group(number) if a.is_intent)
 
 
 async def _rerun_shards(
@@ -108,13 +139,14 @@ async def _rerun_shards(
     resource: DesiredResource,
     number: int,
     purpose: AttemptPurpose,
-    shards: Sequence[int],
+    shards: Sequence[int | None],
 ) -> None:
     """Run these shards of attempt `number` again alone: each one that ended badly, went
-    missing, or whose create never reached the service. Its siblings keep their jobs."""
+    missing, or whose create never reached the service (None: an unsharded attempt's only
+    job). Its siblings keep their jobs."""
     record = context.store.state.resources[resource.name]
     group = {a.shard: a for a in record.attempt_group(number)}
-    missing = sorted(set(shards) - {s for s in group if s is not None})
+    missing = [s for s in shards if s not in group]
     if missing:
         raise StateError(
             f"{resource.name}: attempt {number} records no shard {missing[0]}; plan again"
@@ -133,8 +165,11 @@ async def _rerun_shards(
             reused = None
             prepared = await shard_input(context, resource, previous, len(group), staging)
         run = _Run(number, purpose, prepared, rerun, reused, previous.request_keys_file)
-        runs.append(_create_one(context, live, resource, run))
-    await asyncio.gather(*runs)
+        runs.append((await _upload_run(context, live, resource, run))[0])
+    intents = await _record_intents(context, resource, runs, input_record=None, to_spec=False)
+    await asyncio.gather(
+        *(_create_recorded(context, resource, r, *i) for r, i in zip(runs, intents, strict=True))
+    )
     shutil.rmtree(staging, ignore_errors=True)
 
 
@@ -153,7 +188,7 @@ async def shard_input(
     Raises:
         StateError: the shard's keys are recorded but missing, or it ran an unrecorded subset.
     """
-    index = shard.shard or 0
+    index = shard.shard or 0  # for messages and the staging folder; None means unsharded
     keys: frozenset[str] | None = None
     if shard.request_keys_file is not None:
         stored = await asyncio.to_thread(
@@ -180,8 +215,8 @@ async def shard_input(
         media_uris=context.media.uris,
     )
     if keys is not None:
-        return replace(inputs[0], shard=index)
-    return next(item for item in inputs if item.shard == index)
+        return replace(inputs[0], shard=shard.shard)
+    return next(item for item in inputs if item.shard == shard.shard)
 
 
 async def _usable_file(context: ApplyContext, live: Live, file_name: str | None) -> str | None:
@@ -260,39 +295,92 @@ async def upload_media(context: ApplyContext, resource: DesiredResource) -> None
             context.emit(EventKind.STEP, resource.name, f"uploaded {item.path} as {uploaded.name}")
 
 
-async def _create_one(
+async def _upload_run(
     context: ApplyContext, live: Live, resource: DesiredResource, run: _Run
-) -> None:
-    """Record the intent, then create one job (one shard) and record it."""
+) -> tuple[_Run, InputRecord | None]:
+    """`run` with its input at the service and its request keys stored; the input record when
+    the whole source went up as one file (recorded with the intents, not before them)."""
     prepared = run.prepared
-    tag = IdentityTag(resource.name, resource.spec_hash, run.number, prepared.shard, run.rerun)
+    input_record = None
     file_name = run.file_name
     if file_name is None and prepared.file is not None:
-        file_name = await _upload_input(context, live, resource, prepared)
+        file_name, input_record = await _upload_input(context, live, resource, prepared)
+    keys_ref = await _keys_ref(context, run)
+    return replace(run, file_name=file_name, keys_ref=keys_ref), input_record
+
+
+async def _record_intents(
+    context: ApplyContext,
+    resource: DesiredResource,
+    runs: Sequence[_Run],
+    *,
+    input_record: InputRecord | None,
+    to_spec: bool,
+) -> list[tuple[JobAttempt, IdentityTag]]:
+    """Record every run's intent in one write (with `to_spec`, moving the record to the desired
+    spec and its key digests in that same write); each intent with its identity tag, in the
+    order of `runs`."""
+    digests_ref = await store_digests(context, resource) if to_spec else None
+    token = project_token(context.store.state.identity)
+    tags = [_tag(resource, run, token) for run in runs]
     now = context.clock.now()
-    intent = JobAttempt(
-        number=run.number,
-        tag=str(tag),
-        spec_hash=resource.spec_hash,
-        purpose=run.purpose,
-        shard=prepared.shard,
-        rerun=run.rerun,
-        request_count=prepared.request_count,
-        input_file=file_name,
-        state=JobState.UNKNOWN,
-        intent_at=now,
-        request_keys_file=await _keys_ref(context, run),
-    )
-    key = (run.number, prepared.shard, run.rerun)
+    intents = [
+        JobAttempt(
+            number=run.number,
+            tag=str(tag),
+            spec_hash=resource.spec_hash,
+            purpose=run.purpose,
+            shard=run.prepared.shard,
+            rerun=run.rerun,
+            request_count=run.prepared.request_count,
+            input_file=run.file_name,
+            state=JobState.UNKNOWN,
+            intent_at=now,
+            request_keys_file=run.keys_ref,
+        )
+        for run, tag in zip(runs, tags, strict=True)
+    ]
+    replaced = {(i.number, i.shard, i.rerun) for i in intents}
 
-    def add_intent(record: ResourceRecord) -> ResourceRecord:
-        kept = tuple(a for a in record.attempts if (a.number, a.shard, a.rerun) != key)
-        return record.model_copy(update={"attempts": (*kept, intent)})
+    def add_intents(state: State) -> State:
+        record = (
+            record_for(state, resource, digests_ref) if to_spec else state.resources[resource.name]
+        )
+        kept = tuple(a for a in record.attempts if (a.number, a.shard, a.rerun) not in replaced)
+        update: dict[str, object] = {"attempts": (*kept, *intents)}
+        if input_record is not None:
+            update["input"] = input_record
+        return state.with_resource(record.model_copy(update=update))
 
-    await context.store.update_record(resource.name, add_intent)
+    await context.store.update(add_intents)
     crash_point("intent-recorded")
-    job = await _create_job(context, resource, tag, file_name, prepared)
+    return list(zip(intents, tags, strict=True))
+
+
+def _tag(resource: DesiredResource, run: _Run, token: str) -> IdentityTag:
+    return IdentityTag(
+        resource.name,
+        resource.spec_hash,
+        run.number,
+        run.prepared.shard,
+        run.rerun,
+        project=token,
+    )
+
+
+async def _create_recorded(
+    context: ApplyContext,
+    resource: DesiredResource,
+    run: _Run,
+    intent: JobAttempt,
+    tag: IdentityTag,
+) -> None:
+    """Create the job of a recorded intent, then record the job on it."""
+    prepared = run.prepared
+    job = await _create_job(context, resource, tag, run.file_name, prepared)
     crash_point("job-created")
+    key = (intent.number, intent.shard, intent.rerun)
+    now = intent.intent_at
     await context.store.update_record(resource.name, lambda record: with_job(record, key, job, now))
     crash_point("job-recorded")
     shard = f" shard {prepared.shard}" if prepared.shard is not None else ""
@@ -361,8 +449,9 @@ async def _find_tagged(context: ApplyContext, tag: str) -> LiveJob | None:
 
 async def _upload_input(
     context: ApplyContext, live: Live, resource: DesiredResource, prepared: PreparedInput
-) -> str:
-    """Upload the input file, or reuse the one uploaded before if it is still there."""
+) -> tuple[str, InputRecord | None]:
+    """Upload the input file, or reuse the one uploaded before if it is still there; with the
+    input record to keep when the whole source went up as one file."""
     assert prepared.file is not None
     whole = prepared.keys is None and not resource.media
     record = context.store.state.resources.get(resource.name)
@@ -371,27 +460,24 @@ async def _upload_input(
         if previous.sha256 == resource.source.sha256:
             reused = await _usable_file(context, live, previous.file_name)
             if reused is not None:
-                return reused
+                return reused, None
     uploaded = await context.adapter.upload_file(
         prepared.file,
         display_name=f"rc-{resource.name}-{resource.source.sha256[:12]}",
         mime_type="jsonl",
     )
     crash_point("input-uploaded")
-    if whole:
-        input_record = InputRecord(
-            sha256=resource.source.sha256,
-            bytes=resource.source.bytes,
-            request_count=resource.source.request_count,
-            file_name=uploaded.name,
-            uploaded_at=context.clock.now(),
-            expires_at=uploaded.expiration_time,
-        )
-        await context.store.update_record(
-            resource.name, lambda r: r.model_copy(update={"input": input_record})
-        )
     context.emit(EventKind.STEP, resource.name, f"uploaded input as {uploaded.name}")
-    return uploaded.name
+    if not whole:
+        return uploaded.name, None
+    return uploaded.name, InputRecord(
+        sha256=resource.source.sha256,
+        bytes=resource.source.bytes,
+        request_count=resource.source.request_count,
+        file_name=uploaded.name,
+        uploaded_at=context.clock.now(),
+        expires_at=uploaded.expiration_time,
+    )
 
 
 def _shard_max_bytes(resource: DesiredResource) -> int:

@@ -8,6 +8,7 @@ from collections import Counter
 from pathlib import Path
 
 from reconciler.emulator import EmulatorHandle
+from reconciler.live.tags import parse_tag
 from tests.e2e.conftest import Project, file_job_spec, jsonl, text_request
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -33,9 +34,9 @@ def _jobs_by_resource(emulator: EmulatorHandle, project: Project) -> Counter[str
     client = genai.Client(api_key="test", http_options={"base_url": emulator.base_url})
     counts: Counter[str] = Counter()
     for job in client.batches.list(config={"page_size": 50}):
-        name = job.display_name or ""
-        if "[rc:" in name:
-            counts[name.split("[rc:", 1)[1].split("@", 1)[0]] += 1
+        tag = parse_tag(job.display_name)
+        if tag is not None:
+            counts[tag.resource] += 1
     return counts
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from reconciler.apply.context import CRASH_HOOK_ENV
 from reconciler.emulator import EmulatorHandle
+from reconciler.live.tags import parse_tag
 from tests.e2e.conftest import Project, file_job_spec, jsonl, text_request
 
 
@@ -40,7 +41,8 @@ def _jobs(emulator: EmulatorHandle, resource: str) -> list[tuple[str, int]]:
         for op in body.get("operations", []):
             meta = op["metadata"]
             name = meta.get("displayName", "")
-            if f"[rc:{resource}@" in name:
+            tag = parse_tag(name)
+            if tag is not None and tag.resource == resource:
                 count = int(meta.get("batchStats", {}).get("requestCount", "0"))
                 found.append((meta["createTime"], name, count))
         token = body.get("nextPageToken", "")

@@ -13,7 +13,7 @@ from reconciler.apply.create import create
 from reconciler.apply.maintain import adopt, cancel_jobs, forget, imported_record, update
 from reconciler.emulator import EmulatorHandle
 from reconciler.live.snapshot import LiveFile
-from reconciler.live.tags import IdentityTag
+from reconciler.live.tags import IdentityTag, project_token
 from reconciler.plan.actions import ActionKind
 from reconciler.state.document import JobState
 from tests.integration.apply.harness import (
@@ -44,7 +44,8 @@ def test_adopt_stage_records_a_tagged_job_whose_create_was_never_recorded(
     async def crash_after_create_then_adopt(context: ApplyContext) -> str:
         resource = context.resource("eval")
         # What a run killed between the create call and its state write leaves behind.
-        tag = IdentityTag("eval", resource.spec_hash, 1)
+        token = project_token(context.store.state.identity)
+        tag = IdentityTag("eval", resource.spec_hash, 1, project=token)
         job = await context.adapter.create_job(
             model="gemini-2.5-flash",
             task="generate",
