@@ -163,13 +163,13 @@ def plain_download(base_url: str, name: str, dest: Path) -> int:
 
 
 def _adapter(base_url: str) -> Any:
-    from google import genai
-
     from reconciler.clock import SystemClock
-    from reconciler.live.gemini import GeminiAdapter
+    from reconciler.live.endpoint import Endpoint, EndpointKind
+    from reconciler.live.gemini import connect
 
-    client = genai.Client(api_key=_harness.API_KEY, http_options={"base_url": base_url})
-    return GeminiAdapter(client, clock=SystemClock())
+    # As `open_adapter` builds it: the SDK client over the adapter's own HTTP pool.
+    endpoint = Endpoint(EndpointKind.URL, base_url, _harness.API_KEY, "v1beta")
+    return connect(endpoint, clock=SystemClock())
 
 
 def _tool_ingest(base_url: str, path: Path) -> dict[str, Any]:

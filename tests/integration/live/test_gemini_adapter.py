@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 import math
+import warnings
 from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -21,7 +22,7 @@ from reconciler.clock import SystemClock
 from reconciler.emulator import EmulatorHandle, running_emulator
 from reconciler.errors import PermanentServiceError, ServiceError, TransientServiceError
 from reconciler.live.endpoint import Endpoint, EndpointKind
-from reconciler.live.gemini import AdapterSettings, GeminiAdapter, build_client
+from reconciler.live.gemini import AdapterSettings, GeminiAdapter, connect
 from reconciler.live.snapshot import LiveJob
 from reconciler.live.tags import IdentityTag, parse_tag
 from reconciler.state.document import JobState
@@ -58,12 +59,7 @@ def run(
 
     async def main() -> T:
         endpoint = Endpoint(EndpointKind.URL, emu.base_url, api_key, "v1beta")
-        adapter = GeminiAdapter(
-            build_client(endpoint, settings),
-            clock=SystemClock(),
-            settings=settings,
-            secrets=(api_key,),
-        )
+        adapter = connect(endpoint, clock=SystemClock(), settings=settings)
         try:
             return await body(adapter)
         finally:
@@ -331,6 +327,32 @@ def test_inline_embeddings_are_matched_by_position(emulator: EmulatorHandle) -> 
         assert isinstance(embedding, dict)
         values = embedding["values"]
         assert isinstance(values, list) and len(values) == 5
+
+
+def test_concurrent_embed_creates_show_no_warning_and_leave_the_filters_alone(
+    emulator: EmulatorHandle,
+) -> None:
+    """The SDK calls create_embeddings experimental on every call; the adapter silences only
+    that warning, only while the SDK's call starts (other tasks run during the request)."""
+
+    async def body(adapter: GeminiAdapter) -> list[LiveJob]:
+        async def create(index: int) -> LiveJob:
+            return await adapter.create_job(
+                model="gemini-embedding-001",
+                task="embed",
+                display_name=f"emb-{index}",
+                inline_requests=embed_lines(1),
+            )
+
+        return list(await asyncio.gather(*(create(i) for i in range(4))))
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        filters = list(warnings.filters)
+        jobs = run(emulator, body)
+        assert warnings.filters == filters
+    assert len(jobs) == 4
+    assert [str(w.message) for w in caught if "experimental" in str(w.message)] == []
 
 
 # --- cancel and delete -----------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""live/gemini.py `_write_pieces`: downloaded chunks reach the file in order, whole."""
+"""live/writes.py `write_pieces`: downloaded chunks reach the file in order, whole."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.live import gemini
+from reconciler.live import writes
 
 
 @pytest.mark.parametrize("short_by", [0, 1, 5, 9])
@@ -22,11 +22,11 @@ def test_chunks_are_written_in_order_even_after_a_short_writev(
         data = b"".join(buffers)
         return real_writev(fd, [data[: len(data) - short_by]])
 
-    monkeypatch.setattr(gemini.os, "writev", short_writev)
+    monkeypatch.setattr(writes.os, "writev", short_writev)
     path = tmp_path / "out"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
     try:
-        gemini._write_pieces(fd, pieces)
+        writes.write_pieces(fd, pieces)
     finally:
         os.close(fd)
     assert path.read_bytes() == b"abcdefghijklm"

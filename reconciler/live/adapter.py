@@ -1,0 +1,358 @@
+"""GeminiAdapter: Files and Batches calls through the SDK's async client, returning Live values.
+
+Every call goes through the real SDK's async client (`client.aio`), so the emulator and Google
+see the same requests (DESIGN §8); the two byte transfers stream their bodies (transfer.py).
+Everything leaving this module is the tool's own type (snapshot.py) and every failure is a
+`ServiceError` (boundary.py).
+
+Retries (gemini-batch-protocol.md §4: the SDK retries nothing by default):
+
+- JSON calls: the client carries `HttpRetryOptions` (408/429/500/502/503/504, connect errors
+  and timeouts), configured from `AdapterSettings` (client.py).
+- Uploads and downloads: those options do not apply to the upload request or the streamed
+  download (§2.1), so a loop here restarts the whole transfer on transient failures; an
+  upload first tries to resume its session from the offset the service reports.
+- `create_job` is NOT idempotent at the service (DESIGN §7): it is resent only when the
+  service's answer proves nothing was created (429, 503, 408, or no connection made). Any other
+  failure after the request may have been sent raises `TransientServiceError(ambiguous=True)`,
+  and the caller adopts the job by its identity tag instead of creating it again.
+
+Safe to call concurrently from many asyncio tasks: the adapter holds no per-call state, and the
+HTTP client is a connection pool. Bounding concurrency is the caller's job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import typing
+import warnings
+from collections.abc import Awaitable, Coroutine, Generator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Final, TypeVar
+
+import httpx2
+import pydantic
+from google import genai
+from google.genai import types
+
+from reconciler.clock import Clock
+from reconciler.errors import PermanentServiceError, ServiceError
+from reconciler.live import convert
+from reconciler.live.boundary import MAPPED, Boundary, create_ambiguous, create_resendable
+from reconciler.live.retry import Retrier
+from reconciler.live.settings import AdapterSettings, Task
+from reconciler.live.snapshot import InlineResult, Live, LiveFile, LiveJob
+from reconciler.live.transfer import DownloadFollower, Transfers
+
+T = TypeVar("T")
+
+_EXPERIMENTAL: Final = r"batches\.create_embeddings\(\) is experimental"
+
+
+class _FirstStepQuiet(Awaitable[T]):
+    """Awaits `coro` with the SDK's "experimental" warning silenced during its first step only.
+
+    `batches.create_embeddings` is the only way to reach asyncBatchEmbedContent, and warns on
+    every call, before its first await; the warning would reach users' terminals. A
+    `catch_warnings()` block around the whole await would span the request, while other tasks
+    run and may enter and leave their own blocks; since the block saves and restores the
+    process's filter list, interleaved blocks can restore each other's filters. The first step
+    runs synchronously, so no other code runs inside this block.
+    """
+
+    def __init__(self, coro: Coroutine[Any, Any, T]) -> None:
+        self._coro = coro
+
+    def __await__(self) -> Generator[Any, None, T]:
+        coro = self._coro
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=_EXPERIMENTAL)
+            try:
+                pending = coro.send(None)
+            except StopIteration as done:
+                return typing.cast(T, done.value)
+        while True:
+            # Pass everything through, as `await coro` would: what the event loop sends, and
+            # what it throws in (cancellation).
+            try:
+                sent = yield pending
+            except BaseException as exc:
+                try:
+                    pending = coro.throw(exc)
+                except StopIteration as done:
+                    return typing.cast(T, done.value)
+            else:
+                try:
+                    pending = coro.send(sent)
+                except StopIteration as done:
+                    return typing.cast(T, done.value)
+
+
+class GeminiAdapter:
+    """Files and Batches calls over a `genai.Client`; results are plain values (snapshot.py).
+
+    Every method raises only `ServiceError`s: `TransientServiceError` (worth retrying later) or
+    `PermanentServiceError` (the same call will fail again), each naming the SDK call.
+    """
+
+    def __init__(
+        self,
+        client: genai.Client,
+        *,
+        clock: Clock,
+        settings: AdapterSettings | None = None,
+        secrets: Sequence[str] = (),
+        http: httpx2.AsyncClient | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        """Wrap `client` (build it with `build_client` so it carries the retry options).
+
+        Args:
+            secrets: strings never to show in an error (the API key).
+            http: the async HTTP client `client` was built with (`build_client(http=...)`);
+                transfers stream over it, and `aclose` closes it. Without it, transfers use
+                the SDK's public calls.
+            rng: the source of retry jitter; a new unseeded generator when not given.
+        """
+        self._client = client
+        self._aio = client.aio
+        self._http = http
+        self._clock = clock
+        self._settings = settings or AdapterSettings()
+        self._boundary = Boundary(secrets)
+        self._retrier = Retrier(
+            self._settings, clock, rng or random.Random(), self._boundary.redact
+        )
+        self._transfers = Transfers(client, http, self._retrier)
+
+    # -- reading -------------------------------------------------------------------------------
+
+    async def snapshot(self, *, include_files: bool) -> Live:
+        """Every batch job (one paginated `batches.list` walk, not a `get` per job) and, when
+        asked, every file (`files.list`). `observed_at` is taken before the first call, so
+        anything that changes during the walk is newer than the snapshot says."""
+        observed_at = self._clock.now()
+        jobs_task = asyncio.ensure_future(self._list_jobs())
+        try:
+            files = await self._list_files() if include_files else None
+            jobs = await jobs_task
+        finally:
+            if not jobs_task.done():
+                jobs_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, ServiceError):
+                    await jobs_task
+        return Live(
+            observed_at=observed_at,
+            jobs=dict(sorted(jobs.items())),
+            files=dict(sorted((files or {}).items())),
+            files_listed=files is not None,
+        )
+
+    async def _list_jobs(self) -> dict[str, LiveJob]:
+        call = "batches.list"
+        jobs: dict[str, LiveJob] = {}
+        with self._boundary.mapping(call):
+            pager = await self._aio.batches.list(
+                config=types.ListBatchJobsConfig(page_size=self._settings.page_size)
+            )
+            async for job in pager:
+                live = convert.live_job(job, call)
+                jobs[live.name] = live
+        return jobs
+
+    async def _list_files(self) -> dict[str, LiveFile]:
+        call = "files.list"
+        files: dict[str, LiveFile] = {}
+        with self._boundary.mapping(call):
+            pager = await self._aio.files.list(
+                config=types.ListFilesConfig(page_size=self._settings.page_size)
+            )
+            async for file in pager:
+                live = convert.live_file(file, call)
+                files[live.name] = live
+        return files
+
+    async def get_job(self, name: str) -> LiveJob | None:
+        """The job now, or None when the service does not know it (404)."""
+        call = "batches.get"
+        try:
+            with self._boundary.mapping(call):
+                job = await self._aio.batches.get(name=name)
+        except PermanentServiceError as exc:
+            if exc.status_code == 404:
+                return None
+            raise
+        return convert.live_job(job, call)
+
+    async def get_file(self, name: str) -> LiveFile | None:
+        """The file now, or None when the service does not have it (404, or the 403 it sometimes
+        sends for files that expired -- protocol §4)."""
+        call = "files.get"
+        try:
+            with self._boundary.mapping(call):
+                file = await self._aio.files.get(name=name)
+        except PermanentServiceError as exc:
+            if exc.status_code in (403, 404):
+                return None
+            raise
+        return convert.live_file(file, call)
+
+    async def inline_results(self, job_name: str) -> list[InlineResult]:
+        """The inline responses of a finished job, in the service's order.
+
+        Keys come from each response's `metadata.key`; items without one (inline embeddings,
+        or a service that drops metadata -- python-genai #1909) have `key=None` and only their
+        `index`. Empty when the job has no inline output (yet).
+        """
+        with self._boundary.mapping("batches.get"):
+            job = await self._aio.batches.get(name=job_name)
+            return convert.inline_results(job.dest)
+
+    # -- files ---------------------------------------------------------------------------------
+
+    async def upload_file(self, path: Path, *, display_name: str, mime_type: str) -> LiveFile:
+        """Upload `path` (resumable protocol, the body streamed from disk; transfer.py)."""
+        call = "files.upload"
+        with self._boundary.mapping(call):
+            file = await self._transfers.upload(
+                path, display_name=display_name, mime_type=mime_type
+            )
+        return convert.live_file(file, call)
+
+    async def download_file(
+        self, name: str, dest: Path, *, follower: DownloadFollower | None = None
+    ) -> tuple[str, int]:
+        """Stream file `name` into `dest` (created or truncated); return (sha256 hex, bytes).
+
+        A transient failure restarts from byte 0 with a truncated file and a fresh hash.
+        Callers wanting atomicity pass a temporary path and rename it after checking the digest.
+        With a `follower`, it hashes the file as it is written (transfer.py).
+        """
+        with self._boundary.mapping("files.download"):
+            return await self._transfers.download(name, dest, follower)
+
+    async def delete_file(self, name: str) -> None:
+        """Delete a file; one already gone (404, or the 403 the service sometimes sends for
+        missing files -- protocol §4) counts as deleted."""
+        try:
+            with self._boundary.mapping("files.delete"):
+                await self._aio.files.delete(name=name)
+        except PermanentServiceError as exc:
+            if exc.status_code not in (403, 404):
+                raise
+
+    # -- jobs ----------------------------------------------------------------------------------
+
+    async def create_job(
+        self,
+        *,
+        model: str,
+        task: Task,
+        display_name: str,
+        file_name: str | None = None,
+        inline_requests: Sequence[Mapping[str, object]] | None = None,
+        batch_fields: Mapping[str, object] | None = None,
+    ) -> LiveJob:
+        """Create one batch job from an uploaded file or inline requests.
+
+        Inline requests have the shape of JSONL input lines: `{"key": str, "request": {...}}`
+        with `request` a REST GenerateContentRequest (generate) or EmbedContentRequest (embed),
+        either spelling (camelCase or snake_case). Generate keys travel as
+        `metadata.key` and come back on each inline response; inline embeddings must share
+        their options and are matched by position (the SDK's EmbedContentBatch has one config and
+        no metadata). `batch_fields` are further fields of the REST batch resource, camelCase
+        (e.g. `{"priority": 5}`), sent as given.
+
+        Raises:
+            PermanentServiceError: bad arguments (before any call), or a 4xx answer.
+            TransientServiceError: the service was busy or unreachable; `ambiguous` is True when
+                the job may exist anyway -- look it up by its tag before creating it again.
+        """
+        call = "batches.create" if task == "generate" else "batches.create_embeddings"
+        if (file_name is None) == (inline_requests is None):
+            raise PermanentServiceError(
+                "give exactly one of file_name and inline_requests", call=call
+            )
+        # Per-call options replace the client's retry policy for this one request: the SDK would
+        # otherwise resend after a read timeout, which may duplicate the job.
+        # Batch fields the SDK's config has no slot for (e.g. `priority`) ride in `extra_body`,
+        # which the SDK merges into the request's `batch` object.
+        extra = {"batch": dict(batch_fields)} if batch_fields else None
+        once = types.HttpOptions(retry_options=types.HttpRetryOptions(attempts=1), extra_body=extra)
+        try:
+            source = (
+                convert.generate_source(file_name, inline_requests)
+                if task == "generate"
+                else convert.embed_source(file_name, inline_requests)
+            )
+        except (ValueError, pydantic.ValidationError) as exc:
+            raise PermanentServiceError(
+                self._boundary.redact(f"invalid inline request: {exc}"), call=call
+            ) from exc
+        retrying = self._retrier.calls(create_resendable, self._settings.retry_attempts)
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    job = await self._send_create(model, source, display_name, once)
+        except MAPPED as exc:
+            raise self._boundary.error(exc, call, ambiguous=create_ambiguous(exc)) from exc
+        return convert.live_job(job, call)
+
+    async def _send_create(
+        self,
+        model: str,
+        source: types.BatchJobSource | types.EmbeddingsBatchJobSource,
+        display_name: str,
+        once: types.HttpOptions,
+    ) -> types.BatchJob:
+        if isinstance(source, types.BatchJobSource):
+            return await self._aio.batches.create(
+                model=model,
+                src=source,
+                config=types.CreateBatchJobConfig(display_name=display_name, http_options=once),
+            )
+        return await _FirstStepQuiet(
+            self._aio.batches.create_embeddings(
+                model=model,
+                src=source,
+                config=types.CreateEmbeddingsBatchJobConfig(
+                    display_name=display_name, http_options=once
+                ),
+            )
+        )
+
+    async def cancel_job(self, name: str) -> None:
+        """Ask the service to cancel a job. Idempotent: cancelling a job that already ended or
+        no longer exists is not an error (what the service answers then is undocumented --
+        protocol §4 -- so a 4xx is checked against the job's state)."""
+        try:
+            with self._boundary.mapping("batches.cancel"):
+                await self._aio.batches.cancel(name=name)
+        except PermanentServiceError as exc:
+            if exc.status_code == 404:
+                return
+            job = await self.get_job(name)
+            if job is None or job.state.is_terminal:
+                return
+            raise
+
+    async def delete_job(self, name: str) -> None:
+        """Delete a job resource; one already gone (404) counts as deleted."""
+        try:
+            with self._boundary.mapping("batches.delete"):
+                await self._aio.batches.delete(name=name)
+        except PermanentServiceError as exc:
+            if exc.status_code != 404:
+                raise
+
+    async def aclose(self) -> None:
+        """Close the SDK's connection pools and the HTTP client the adapter was given."""
+        with contextlib.suppress(Exception):
+            await self._aio.aclose()
+        with contextlib.suppress(Exception):
+            self._client.close()
+        if self._http is not None:
+            with contextlib.suppress(Exception):
+                await self._http.aclose()

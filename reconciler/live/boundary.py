@@ -1,0 +1,156 @@
+"""The error boundary: SDK, httpx2 and validation failures -> ServiceError, with the key scrubbed.
+
+No `google.genai.errors`, httpx2 or pydantic exception leaves live/ (STYLE §2, httpx's
+`map_exceptions` pattern); messages never contain the API key. Also the predicates that say
+which failures are worth retrying (gemini-batch-protocol.md §4).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator, Sequence
+from typing import Final, NoReturn
+
+import httpx2
+import pydantic
+from google.genai import errors as genai_errors
+
+from reconciler.errors import PermanentServiceError, ServiceError, TransientServiceError
+
+RETRYABLE_STATUS: Final = (408, 429, 500, 502, 503, 504)
+"""The SDK's own default set (protocol §4): timeouts, quota, and server-side failures."""
+
+CREATE_RESENDABLE_STATUS: Final = frozenset({408, 429, 503})
+"""Answers that prove the create was not carried out: the request timed out before the server
+read it (408), was refused for quota (429), or the service was unavailable (503). A 500/502/504
+may come after the job was made, so those are ambiguous."""
+
+HTTP_FAILURES: Final = (genai_errors.APIError, httpx2.HTTPError)
+"""An error answer, or a request that failed on the way (connection, timeout, protocol)."""
+
+MAPPED: Final = (
+    *HTTP_FAILURES,
+    pydantic.ValidationError,
+    ValueError,
+    KeyError,
+)
+"""Failures of a call that `Boundary.error` turns into a ServiceError (OSError aside)."""
+
+_REDACTED = "<redacted>"
+
+
+def status_of(exc: BaseException) -> int | None:
+    return exc.code if isinstance(exc, genai_errors.APIError) else None
+
+
+def is_answer(exc: BaseException) -> bool:
+    """True when the service answered (an HTTP error status), not a broken connection."""
+    return isinstance(exc, genai_errors.APIError)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """What the SDK's own retry predicate accepts, plus resets (a dropped connection)."""
+    if isinstance(exc, genai_errors.APIError):
+        return exc.code in RETRYABLE_STATUS
+    return isinstance(exc, httpx2.TransportError)
+
+
+def create_resendable(exc: BaseException) -> bool:
+    """True only when no job can have been created by the failed create request."""
+    if isinstance(exc, genai_errors.APIError):
+        return exc.code in CREATE_RESENDABLE_STATUS
+    # No connection was made, so no request was sent.
+    return isinstance(exc, httpx2.ConnectError | httpx2.ConnectTimeout | httpx2.PoolTimeout)
+
+
+def create_ambiguous(exc: BaseException) -> bool:
+    """Whether a failed create may have made the job anyway: not when the service refused it
+    (a 4xx other than 408/429) or the request never left."""
+    status = status_of(exc)
+    refused = status is not None and 400 <= status < 500 and status not in CREATE_RESENDABLE_STATUS
+    return not refused and not create_resendable(exc)
+
+
+async def raise_for_status(response: httpx2.Response) -> None:
+    """Raise the SDK's `APIError` for an error answer to a request the adapter sent itself, so
+    it is classified and reported like the SDK's own calls."""
+    await genai_errors.APIError.raise_for_async_response(response)
+
+
+def malformed(call: str, what: str) -> NoReturn:
+    raise PermanentServiceError(f"malformed answer: {what}", call=call)
+
+
+class Boundary:
+    """Turns SDK, httpx2 and validation failures into ServiceErrors with the key scrubbed."""
+
+    def __init__(self, secrets: Sequence[str]) -> None:
+        self._secrets = tuple(s for s in secrets if s)
+
+    def redact(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, _REDACTED)
+        return text
+
+    def error(
+        self,
+        exc: BaseException,
+        call: str,
+        *,
+        ambiguous: bool = False,
+        resource: str | None = None,
+    ) -> ServiceError:
+        """The ServiceError for `exc` raised by `call` (a name like "batches.create")."""
+        if isinstance(exc, ServiceError):
+            return exc
+        if isinstance(exc, genai_errors.APIError):
+            detail = exc.message or exc.status or ""
+            status = f" {exc.status}" if exc.status else ""
+            message = self.redact(f"HTTP {exc.code}{status}: {detail}".rstrip(": "))
+            if exc.code in RETRYABLE_STATUS:
+                return TransientServiceError(
+                    message, call=call, resource=resource, status_code=exc.code, ambiguous=ambiguous
+                )
+            return PermanentServiceError(
+                message, call=call, resource=resource, status_code=exc.code
+            )
+        if isinstance(exc, httpx2.TimeoutException):
+            return TransientServiceError(
+                f"timed out ({type(exc).__name__})",
+                call=call,
+                resource=resource,
+                ambiguous=ambiguous,
+            )
+        if isinstance(exc, httpx2.TransportError):
+            return TransientServiceError(
+                f"connection failed ({type(exc).__name__})",
+                call=call,
+                resource=resource,
+                ambiguous=ambiguous,
+            )
+        if isinstance(exc, pydantic.ValidationError | json.JSONDecodeError | KeyError | ValueError):
+            # The SDK raises ValueError/KeyError for answers it cannot use (an upload that never
+            # finalises, a missing upload URL, an unparsable body).
+            message = self.redact(f"malformed answer: {type(exc).__name__}: {exc}")
+            if ambiguous:
+                return TransientServiceError(message, call=call, resource=resource, ambiguous=True)
+            return PermanentServiceError(message, call=call, resource=resource)
+        if isinstance(exc, OSError):
+            return PermanentServiceError(
+                self.redact(f"local I/O failed: {exc}"), call=call, resource=resource
+            )
+        return PermanentServiceError(
+            self.redact(f"unexpected failure: {type(exc).__name__}: {exc}"),
+            call=call,
+            resource=resource,
+        )
+
+    @contextlib.contextmanager
+    def mapping(self, call: str) -> Iterator[None]:
+        try:
+            yield
+        except ServiceError:
+            raise
+        except (*MAPPED, OSError) as exc:
+            raise self.error(exc, call) from exc

@@ -1,0 +1,129 @@
+"""Building the SDK client and the adapter for an endpoint, and starting the embedded emulator."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import random
+from collections.abc import AsyncIterator, Mapping
+from typing import TYPE_CHECKING
+
+import httpx2
+from google import genai
+from google.genai import types
+
+from reconciler.clock import Clock
+from reconciler.errors import ConfigError
+from reconciler.live.adapter import GeminiAdapter
+from reconciler.live.boundary import RETRYABLE_STATUS
+from reconciler.live.endpoint import Endpoint, EndpointKind, endpoint_kind, resolve_endpoint
+from reconciler.live.http import wide_read_client
+from reconciler.live.settings import AdapterSettings
+
+if TYPE_CHECKING:
+    from reconciler.config import Project
+
+logger = logging.getLogger(__name__)
+
+
+def build_client(
+    endpoint: Endpoint, settings: AdapterSettings, *, http: httpx2.AsyncClient | None = None
+) -> genai.Client:
+    """A Developer-API client for `endpoint` with our retry options and timeout.
+
+    `http` becomes the SDK's async HTTP client (its public `HttpOptions.httpx_async_client`);
+    the SDK does not close a client it was given, so its owner does.
+    """
+    retry = types.HttpRetryOptions(
+        attempts=settings.retry_attempts,
+        initial_delay=settings.retry_initial_delay,
+        max_delay=settings.retry_max_delay,
+        jitter=settings.retry_jitter,
+        http_status_codes=list(RETRYABLE_STATUS),
+    )
+    options = types.HttpOptions(
+        api_version=endpoint.api_version,
+        # The SDK takes milliseconds and also sends them as X-Server-Timeout (protocol §1).
+        timeout=int(settings.request_timeout * 1000),
+        retry_options=retry,
+        httpx_async_client=http,
+    )
+    if endpoint.base_url is not None:
+        options.base_url = endpoint.base_url
+    # vertexai=False pins Developer-API mode even if GOOGLE_GENAI_USE_VERTEXAI is set.
+    return genai.Client(api_key=endpoint.api_key, vertexai=False, http_options=options)
+
+
+def connect(
+    endpoint: Endpoint,
+    *,
+    clock: Clock,
+    settings: AdapterSettings | None = None,
+    rng: random.Random | None = None,
+) -> GeminiAdapter:
+    """An adapter for `endpoint` over a new SDK client and HTTP pool (http.py), which it owns:
+    close it with `aclose()`. Its API key is never shown in an error."""
+    settings = settings or AdapterSettings()
+    http = wide_read_client()
+    return GeminiAdapter(
+        build_client(endpoint, settings, http=http),
+        clock=clock,
+        settings=settings,
+        secrets=(endpoint.api_key,),
+        http=http,
+        rng=rng,
+    )
+
+
+@contextlib.asynccontextmanager
+async def open_adapter(
+    project: Project,
+    *,
+    clock: Clock,
+    settings: AdapterSettings | None = None,
+    environ: Mapping[str, str] | None = None,
+    rng: random.Random | None = None,
+) -> AsyncIterator[GeminiAdapter]:
+    """The adapter for `project.config.endpoint`, open for the `async with` block.
+
+    `emulator` starts the embedded emulator in-process for the block's duration, keeping its
+    data under `<project root>/<emulator.data_dir>` so jobs outlive one command. `rng` is the
+    source of retry jitter (a new generator when not given).
+
+    Raises:
+        ConfigError: the endpoint setting is invalid, or the Gemini API has no key.
+    """
+    config = project.config
+    environ = os.environ if environ is None else environ
+    with contextlib.ExitStack() as stack:
+        emulator_url: str | None = None
+        if endpoint_kind(config.endpoint) is EndpointKind.EMULATOR:
+            emulator_url = _start_emulator(project, stack)
+        endpoint = resolve_endpoint(
+            config.endpoint,
+            api_version=config.api_version,
+            environ=environ,
+            emulator_base_url=emulator_url,
+        )
+        logger.debug("batch service endpoint: %s", endpoint)
+        adapter = connect(endpoint, clock=clock, settings=settings, rng=rng)
+        try:
+            yield adapter
+        finally:
+            await adapter.aclose()
+
+
+def _start_emulator(project: Project, stack: contextlib.ExitStack) -> str:
+    # Imported here: only `--endpoint emulator` needs the server stack.
+    from reconciler.emulator import running_emulator
+
+    data_dir = project.path(project.config.emulator.data_dir)
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create the emulator data directory {data_dir}: {exc}") from None
+    emulator = stack.enter_context(
+        running_emulator(data_dir, job_seconds=project.config.emulator.job_seconds)
+    )
+    return str(emulator.base_url)

@@ -1,0 +1,86 @@
+"""The adapter's own retry loops (tenacity), with its clock and its random generator.
+
+Retries of JSON calls happen inside the SDK (`HttpRetryOptions`, set by client.py); these loops
+cover what those options do not: the create call (resent only when provably not carried out),
+whole transfers, and the requests the adapter sends itself. Delays come from
+`AdapterSettings.retry_delay` with a draw from the injected `random.Random`, and waiting is the
+injected `Clock.sleep`, so tests are exact and nothing uses the global generator.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable
+
+import tenacity
+
+from reconciler.clock import Clock
+from reconciler.live.boundary import is_answer, is_transient
+from reconciler.live.settings import AdapterSettings
+
+logger = logging.getLogger(__name__)
+
+
+class Retrier:
+    """Builds retry loops that wait on `clock` with jitter drawn from `rng`."""
+
+    def __init__(
+        self,
+        settings: AdapterSettings,
+        clock: Clock,
+        rng: random.Random,
+        redact: Callable[[str], str],
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self._rng = rng
+        self._redact = redact
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait after failed attempt `attempt` (1-based)."""
+        return self.settings.retry_delay(attempt, self._rng.random())
+
+    def calls(
+        self,
+        predicate: Callable[[BaseException], bool],
+        attempts: int,
+        stop: Callable[[tenacity.RetryCallState], bool] | None = None,
+    ) -> tenacity.AsyncRetrying:
+        """Up to `attempts` tries while the failure satisfies `predicate`; the last failure is
+        re-raised as it is."""
+        return tenacity.AsyncRetrying(
+            retry=tenacity.retry_if_exception(predicate),
+            stop=stop or tenacity.stop_after_attempt(max(1, attempts)),
+            wait=lambda state: self.delay(state.attempt_number),
+            sleep=self.clock.sleep,
+            reraise=True,
+            before_sleep=self._log_retry,
+        )
+
+    def transfers(self) -> tenacity.AsyncRetrying:
+        """Retries of a whole transfer: `transfer_attempts` broken transfers (a connection lost
+        mid-body), and a refusal before the body (429, 503: the service's answer) as often as a
+        JSON call's `retry_attempts` allow for each of those -- the budget the SDK's own retry
+        options gave each transfer attempt before the adapter streamed the bodies itself."""
+        s = self.settings
+        broken = 0
+
+        def spent(state: tenacity.RetryCallState) -> bool:
+            nonlocal broken
+            exc = state.outcome.exception() if state.outcome else None
+            if exc is None or not is_answer(exc):
+                broken += 1
+            total = max(1, s.transfer_attempts) * max(1, s.retry_attempts)
+            return broken >= max(1, s.transfer_attempts) or state.attempt_number >= total
+
+        return self.calls(is_transient, s.transfer_attempts, stop=spent)
+
+    def _log_retry(self, state: tenacity.RetryCallState) -> None:
+        outcome = state.outcome
+        exc = outcome.exception() if outcome else None
+        logger.info(
+            "retrying after %s (attempt %d)",
+            self._redact(type(exc).__name__ if exc else "?"),
+            state.attempt_number,
+        )

@@ -1,0 +1,47 @@
+"""The one place that uses a private name of google-genai: the SDK's own request builder.
+
+The adapter streams the bodies of uploads and downloads itself (transfer.py), but the URL and
+headers of those requests should be exactly the SDK's: base URL (the endpoint, or the SDK's
+default and its environment overrides), `/v1` or `/v1beta` per the client's api_version,
+`x-goog-api-key`, user agent, `X-Server-Timeout`. google-genai has no public call that gives
+them, so `sdk_request` asks the client's private `_api_client._build_request`. When that is not
+there (another SDK release, Vertex mode), it answers None and the adapter uses the SDK's public
+`files.upload` / `files.download` instead: slower, the same result.
+
+tests/unit/live/test_sdk_private_names.py fails when the installed SDK no longer has the
+names used here, so an upgrade that moves them is seen in CI rather than as a slow transfer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from google import genai
+
+
+@dataclass(frozen=True, slots=True)
+class SdkRequest:
+    """What the SDK would send for one request, minus the body."""
+
+    url: str
+    headers: dict[str, str]
+    timeout: float | None
+    """Seconds, from the client's `HttpOptions.timeout`."""
+
+
+def sdk_request(client: genai.Client, method: str, path: str) -> SdkRequest | None:
+    """The SDK's request for `path` (below the API version, e.g. `files/x:download?alt=media`;
+    `{api_version}` in it is filled in), or None when the SDK's builder is not reachable.
+
+    Raises:
+        ValueError: the SDK refused to build it (no base URL, an ephemeral token).
+    """
+    api = getattr(client, "_api_client", None)
+    if api is None or getattr(api, "vertexai", True):
+        return None
+    build = getattr(api, "_build_request", None)
+    to_url = getattr(api, "_httpx_url", None)
+    if build is None or to_url is None:
+        return None
+    built = build(method, path, {}, None)
+    return SdkRequest(to_url(built.url, is_async=True), dict(built.headers), built.timeout)

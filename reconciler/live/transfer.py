@@ -1,0 +1,278 @@
+"""Uploads and downloads: the SDK's requests, with bodies streamed here (or the SDK's public calls).
+
+The SDK would send an upload as 8 MiB requests, each read into memory first, and re-chunks a
+download into 1 MiB pieces handed to a writer one await at a time (1.5x a plain streamed GET
+at 1 GiB, benchmarks/RESULTS.md). Here the requests are the SDK's own (`sdk_request`: URL,
+API version, headers) sent over the client's connection pool (http.py), and the bodies are
+streamed: one `upload, finalize` request read from disk piece by piece, and a download gathered,
+hashed and written while the disk writes back (writes.py). When the SDK's request builder is
+not reachable, or the adapter was given no HTTP client, the SDK's public `files.upload` and
+`files.download` are used instead.
+
+Failures are left as the SDK, httpx2 or the disk raised them; the adapter maps them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Protocol
+
+import httpx2
+from google import genai
+from google.genai import types
+
+from reconciler.live.boundary import HTTP_FAILURES, is_transient, raise_for_status
+from reconciler.live.convert import file_from_rest
+from reconciler.live.retry import Retrier
+from reconciler.live.sdk_request import SdkRequest, sdk_request
+from reconciler.live.writes import HashingWriter, file_pieces, receive, sha256_of
+
+logger = logging.getLogger(__name__)
+
+
+class DownloadFollower(Protocol):
+    """Reads a download's file while it is written, in another process (apply's results
+    summary): when it follows, it hashes the bytes, so the receiving loop only receives."""
+
+    def begin(self, dest: Path, length: int | None) -> bool:
+        """A download attempt into `dest` of `length` bytes starts; True if it will follow it."""
+        ...
+
+    def end(self, size: int) -> str:
+        """All `size` bytes are written; the sha256 (hex) it computed over them.
+
+        Raises:
+            Exception: it could not follow to the end; the adapter then hashes the file itself.
+        """
+        ...
+
+    def abandon(self) -> None:
+        """The attempt failed: stop following."""
+        ...
+
+
+def _content_length(response: httpx2.Response) -> int | None:
+    value = response.headers.get("content-length")
+    return int(value) if value is not None and value.isdigit() else None
+
+
+class Transfers:
+    """The adapter's two byte transfers, each retried whole by `retrier.transfers()`."""
+
+    def __init__(
+        self, client: genai.Client, http: httpx2.AsyncClient | None, retrier: Retrier
+    ) -> None:
+        """`http` is the async client `client` was built with (client.py); None: the SDK's
+        public calls are used."""
+        self._client = client
+        self._http = http
+        self._retrier = retrier
+
+    def _route(self, method: str, path: str) -> tuple[httpx2.AsyncClient, SdkRequest] | None:
+        if self._http is None:
+            return None
+        built = sdk_request(self._client, method, path)
+        return None if built is None else (self._http, built)
+
+    # -- upload --------------------------------------------------------------------------------
+
+    async def upload(self, path: Path, *, display_name: str, mime_type: str) -> types.File:
+        """Upload `path` with the resumable protocol: a start request, then the whole file
+        streamed from disk in one `upload, finalize` request to the upload URL.
+
+        One streamed request is as valid as the SDK's 8 MiB chunks (the protocol bounds only
+        non-final chunks, protocol §2.1) and measured 1.6-1.8 s -> ~1.1 s for 256 MiB. The
+        start is the SDK's request for `upload/{api_version}/files`, retried as a JSON call;
+        the upload URL it returns is used verbatim, with the start's upload headers and no
+        API key, as the SDK sends its chunks. A transient failure restarts in a new session;
+        a lost final answer can leave an orphan file, which expires after 48 h (protocol §5).
+        """
+        async for attempt in self._retrier.transfers():
+            with attempt:
+                route = self._route("post", "upload/{api_version}/files")
+                if route is None:
+                    file = await self._client.aio.files.upload(
+                        file=os.fspath(path),
+                        config=types.UploadFileConfig(
+                            display_name=display_name, mime_type=mime_type
+                        ),
+                    )
+                else:
+                    http, start = route
+                    file = await self._upload_streamed(
+                        http, start, path, display_name=display_name, mime_type=mime_type
+                    )
+        return file
+
+    async def _upload_streamed(
+        self,
+        http: httpx2.AsyncClient,
+        start: SdkRequest,
+        path: Path,
+        *,
+        display_name: str,
+        mime_type: str,
+    ) -> types.File:
+        size = (await asyncio.to_thread(path.stat)).st_size
+        headers = {
+            "Content-Type": "application/json",
+            "X-Goog-Upload-Protocol": "resumable",
+            "X-Goog-Upload-Command": "start",
+            "X-Goog-Upload-Header-Content-Length": str(size),
+            "X-Goog-Upload-Header-Content-Type": mime_type,
+            "X-Goog-Upload-File-Name": path.name,
+        }
+        # The body the SDK's own start sends (files._create).
+        body = {"file": {"display_name": display_name, "mime_type": mime_type, "size_bytes": size}}
+        async for attempt in self._retrier.calls(
+            is_transient, self._retrier.settings.retry_attempts
+        ):
+            with attempt:
+                started = await http.post(
+                    start.url,
+                    json=body,
+                    headers={**start.headers, **headers},
+                    timeout=start.timeout,
+                )
+                await raise_for_status(started)
+        upload_url = started.headers.get("x-goog-upload-url")
+        if not upload_url:
+            raise KeyError("the upload start answered without an X-Goog-Upload-URL")
+        response = await self._send_upload(http, upload_url, path, size, headers, start.timeout)
+        status = response.headers.get("x-goog-upload-status")
+        if status != "final":
+            raise ValueError(f"the upload was not finalised (X-Goog-Upload-Status: {status})")
+        return file_from_rest(response.json()["file"])
+
+    async def _send_upload(
+        self,
+        http: httpx2.AsyncClient,
+        upload_url: str,
+        path: Path,
+        size: int,
+        headers: Mapping[str, str],
+        timeout: float | None,
+    ) -> httpx2.Response:
+        """Send the file from the offset the session holds, finishing with `finalize`.
+
+        A transient failure (a retryable status or a broken connection) is followed by a
+        `query` of the session, and the rest is sent from the offset it reports, as the SDK's
+        own chunk loop would resend a chunk. When the query fails too, the first failure is
+        raised and the caller starts a new session.
+        """
+        attempts = max(1, self._retrier.settings.retry_attempts)
+        offset = 0
+        for attempt in range(1, attempts + 1):
+            try:
+                response = await http.post(
+                    upload_url,
+                    content=file_pieces(path, offset, size),
+                    headers={
+                        **headers,
+                        "X-Goog-Upload-Command": "upload, finalize",
+                        "X-Goog-Upload-Offset": str(offset),
+                        "Content-Length": str(size - offset),
+                    },
+                    timeout=timeout,
+                )
+                await raise_for_status(response)
+                return response
+            except HTTP_FAILURES as exc:
+                if not is_transient(exc) or attempt >= attempts:
+                    raise
+                failure = exc
+            await self._retrier.clock.sleep(self._retrier.delay(attempt))
+            logger.info("resuming an upload after %s", type(failure).__name__)
+            try:
+                offset = await _upload_offset(http, upload_url, headers, timeout, size)
+            except (*HTTP_FAILURES, ValueError):
+                raise failure from None
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    # -- download ------------------------------------------------------------------------------
+
+    async def download(
+        self, name: str, dest: Path, follower: DownloadFollower | None
+    ) -> tuple[str, int]:
+        """Stream file `name` into `dest` (created or truncated); return (sha256 hex, bytes).
+
+        The request is the SDK's own `files.download` request (`GET .../files/{id}:download
+        ?alt=media`); the chunks are gathered, hashed and written in 1 MiB pieces and written
+        back to disk while the download runs (`receive`). Memory stays bounded by one piece.
+        A transient failure restarts from byte 0 with a truncated file and a fresh hash.
+        """
+        # The path files.download builds for a `files/<id>` name (protocol §2).
+        path = f"files/{name.removeprefix('files/')}:download?alt=media"
+        async for attempt in self._retrier.transfers():
+            with attempt:
+                route = self._route("get", path)
+                if route is None:
+                    measured = await self._download_via_sdk(name, dest)
+                else:
+                    measured = await _download_streamed(*route, dest, follower)
+        return measured
+
+    async def _download_via_sdk(self, name: str, dest: Path) -> tuple[str, int]:
+        handle = await asyncio.to_thread(dest.open, "wb")
+        try:
+            writer = HashingWriter(handle)
+            await self._client.aio.files.download(file=name, destination=writer)
+        finally:
+            await asyncio.to_thread(handle.close)
+        return writer.sha256.hexdigest(), writer.size
+
+
+async def _upload_offset(
+    http: httpx2.AsyncClient,
+    upload_url: str,
+    headers: Mapping[str, str],
+    timeout: float | None,
+    size: int,
+) -> int:
+    """How many bytes the upload session holds (`X-Goog-Upload-Command: query`).
+
+    Raises:
+        ValueError: the session is not active or reports no usable offset.
+    """
+    response = await http.post(
+        upload_url,
+        headers={**headers, "X-Goog-Upload-Command": "query", "Content-Length": "0"},
+        timeout=timeout,
+    )
+    await raise_for_status(response)
+    status = response.headers.get("x-goog-upload-status")
+    received = response.headers.get("x-goog-upload-size-received", "")
+    if status != "active" or not received.isdigit() or int(received) > size:
+        raise ValueError(f"upload session {status}, {received!r} bytes received")
+    return int(received)
+
+
+async def _download_streamed(
+    http: httpx2.AsyncClient, request: SdkRequest, dest: Path, follower: DownloadFollower | None
+) -> tuple[str, int]:
+    async with http.stream(
+        "GET", request.url, headers=request.headers, timeout=request.timeout
+    ) as response:
+        await raise_for_status(response)
+        if follower is None:
+            return await receive(response.aiter_bytes(), dest)
+        # Empty the file before the follower opens it: a retried attempt's old bytes must
+        # not be read as this attempt's.
+        await asyncio.to_thread(dest.write_bytes, b"")
+        follows = await asyncio.to_thread(follower.begin, dest, _content_length(response))
+        try:
+            digest, size = await receive(response.aiter_bytes(), dest, hashing=not follows)
+            if follows:
+                try:
+                    digest = await asyncio.to_thread(follower.end, size)
+                except Exception as exc:  # the file is whole: hash it here instead
+                    logger.warning("the download follower failed (%s); hashing here", exc)
+                    digest = await asyncio.to_thread(sha256_of, dest)
+        except BaseException:
+            await asyncio.to_thread(follower.abandon)
+            raise
+        return digest, size
