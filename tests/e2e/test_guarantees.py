@@ -223,6 +223,13 @@ def test_image_file_names_are_distinct_bounded_and_portable(project: Project) ->
         assert (folder / name).read_bytes().startswith(PNG_SIGNATURE)
 
 
+def _job_recorded(project: Project) -> bool:
+    if not (project.root / "state/reconciler.state.json").exists():
+        return False
+    attempts = project.state()["resources"].get("eval", {}).get("attempts", [])
+    return bool(attempts and attempts[0]["job_name"])
+
+
 def test_a_lost_state_write_stops_apply_at_once(project: Project, emulator: EmulatorHandle) -> None:
     emulator.configure(job_seconds=4)
     _eval(project)
@@ -238,16 +245,14 @@ def test_a_lost_state_write_stops_apply_at_once(project: Project, emulator: Emul
         lock = project.root / "state/reconciler.state.json.lock"
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            state = project.root / "state/reconciler.state.json"
-            if state.exists() and project.state()["resources"].get("eval", {}).get("attempts"):
-                if project.state()["resources"]["eval"]["attempts"][0]["job_name"]:
-                    break
+            if _job_recorded(project):
+                break
             time.sleep(0.05)
         lock_id = json.loads(lock.read_text())["id"]
         assert project.run("force-unlock", "--force", lock_id).returncode == 0
         assert project.run("state", "rm", "eval").returncode == 0  # someone else writes
 
-        out, err = waiting.communicate(timeout=60)
+        _, err = waiting.communicate(timeout=60)
     finally:
         if waiting.poll() is None:
             waiting.send_signal(signal.SIGKILL)

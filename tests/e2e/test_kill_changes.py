@@ -95,8 +95,7 @@ def _jobs(emulator: EmulatorHandle) -> Counter[tuple[str, int, int | None, int]]
 def assert_converged(project: Project, emulator: EmulatorHandle, change: Change) -> None:
     assert project.run("plan", "--detailed-exitcode").returncode == 0
     lines = [
-        json.loads(line)
-        for line in (project.root / "results/eval.jsonl").read_text().splitlines()
+        json.loads(line) for line in (project.root / "results/eval.jsonl").read_text().splitlines()
     ]
     assert [line["key"] for line in lines] == list(change.after), "exactly the current keys"
     for line in lines:
@@ -148,4 +147,3 @@ def test_a_change_whose_upload_is_refused_stays_visible_until_it_lands(
     again = project.run("apply", "--auto-approve", "--wait")
     assert again.returncode == 0, again.stderr
     assert_converged(project, emulator, change)
-

@@ -8,7 +8,7 @@ from pathlib import Path
 import jsonschema
 
 from reconciler.emulator import EmulatorHandle
-from reconciler.live.tags import IdentityTag
+from reconciler.live.tags import IdentityTag, project_token
 from tests.e2e.conftest import Project, file_job_spec, jsonl, text_request
 
 REPO = Path(__file__).resolve().parents[2]
@@ -32,10 +32,13 @@ def _plan_json(project: Project, *args: str) -> dict:
 def test_job_created_directly_with_the_identity_tag_is_adopted_not_created_again(
     project: Project, emulator: EmulatorHandle
 ) -> None:
+    # With a project id, the project's identity does not depend on a state having been written.
+    config = project.root / "reconciler.yaml"
+    config.write_text(config.read_text() + "project: demo\n")
     _one_job(project)
     first = _plan_json(project)["actions"][0]
     # A crash after the service created the job but before the state was saved looks like this:
-    # the job exists, tagged, and the state knows nothing of it.
+    # the job exists, tagged with this project's identity, and the state knows nothing of it.
     status = json.loads(project.run("status", "--format", "json").stdout)
     desired_hash = status["resources"][0]["desired_hash"]
     from google import genai
@@ -44,7 +47,7 @@ def test_job_created_directly_with_the_identity_tag_is_adopted_not_created_again
     uploaded = client.files.upload(
         file=str(project.root / "data/eval.jsonl"), config={"mime_type": "jsonl"}
     )
-    tag = IdentityTag("eval", desired_hash, 1)
+    tag = IdentityTag("eval", desired_hash, 1, project=project_token("demo"))
     job = client.batches.create(
         model="gemini-2.5-flash", src=uploaded.name, config={"display_name": tag.display_name(None)}
     )
