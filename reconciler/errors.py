@@ -6,6 +6,7 @@
     ├── StateError                  the state cannot be read, written or trusted
     │   ├── StateLockedError        another process holds the lock (names the holder)
     │   ├── StaleWriteError         the state moved on since it was read (serial mismatch)
+    │   ├── StateWriteLostError     apply could not save a step: the run stops at once
     │   └── StalePlanError          a saved plan was made against another state
     ├── PlanError                   the plan cannot be made (guardrail, unresolvable conflict)
     ├── ServiceError                a call to the batch service failed
@@ -119,6 +120,20 @@ class StateLockedError(StateError):
 
 class StaleWriteError(StateError):
     """A write was refused because the stored state has a different serial than the one read."""
+
+
+class StateWriteLostError(StateError):
+    """Apply could not save a step that changed the world (stale serial, lost lock, unreachable
+    backend). Going on would change the world without recording it, so the whole run stops."""
+
+    def __init__(self, cause: ReconcilerError | OSError) -> None:
+        super().__init__(
+            f"apply stopped: a state write was lost ({cause}); what it did since its last "
+            "saved step is not recorded",
+            hint="check who else writes this state (`reconciler force-unlock` breaks live "
+            "locks only with --force); the next apply adopts jobs it created by their tags",
+        )
+        self.cause = cause
 
 
 class StalePlanError(StateError):

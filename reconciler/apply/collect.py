@@ -30,11 +30,11 @@ from reconciler.apply.outputs import (
 )
 from reconciler.apply.records import with_live_state
 from reconciler.apply.summary import ResultsFollower
-from reconciler.errors import PermanentServiceError
+from reconciler.errors import PermanentServiceError, ReconcilerError
 from reconciler.live.snapshot import Live, LiveJob
 from reconciler.manifests.desired import DesiredResource
 from reconciler.manifests.model import Task
-from reconciler.plan.actions import Action
+from reconciler.plan.actions import Action, Reason
 from reconciler.state.document import (
     AttemptPurpose,
     JobAttempt,
@@ -76,6 +76,8 @@ async def collect(context: ApplyContext, action: Action, live: Live) -> None:
     resource = context.desired.resources.get(name)
     if resource is None:
         return
+    if action.reason is Reason.RESULTS_DRIFTED:
+        await _require_at_service(context, record, [job for job in needed if job is not None])
     failed_lines = {
         a.shard: await _given_up_lines(context, resource, a, len(group), jobs[a.job_name])
         for a in given_up
@@ -106,6 +108,25 @@ async def collect(context: ApplyContext, action: Action, live: Live) -> None:
         name,
         f"collected {written.succeeded} result(s), {written.failed} failed, to {written.location}",
     )
+
+
+async def _require_at_service(
+    context: ApplyContext, record: ResourceRecord, jobs: Sequence[LiveJob]
+) -> None:
+    """Before restoring drifted results: every results file they come from is still at the
+    service (they expire 48 hours after the job ended), or a clear error naming the way out.
+
+    Raises:
+        ReconcilerError: a results file is gone; nothing was written.
+    """
+    location = record.results.location if record.results else "(unknown)"
+    for job in jobs:
+        if job.output_file and await context.adapter.get_file(job.output_file) is None:
+            raise ReconcilerError(
+                f"results at {location} are missing or changed on disk, and the service no "
+                f"longer has {job.output_file}; run `reconciler apply --replace {record.name}` "
+                "to run it again"
+            )
 
 
 async def _given_up_lines(

@@ -20,6 +20,7 @@ from reconciler.plan.actions import Action, ActionKind, Plan
 from reconciler.plan.planner import plan_now
 from reconciler.state.document import State
 from reconciler.state.request_keys import load_key_digests
+from reconciler.state.results_check import check_local_results
 
 FOLLOW_UP_KINDS = frozenset(
     {
@@ -54,6 +55,9 @@ async def converge(context: ApplyContext, started: float, execute: Execute) -> N
             now=clock.now(),
             previous_key_digests=digests,
             targets=options.targets,
+            results_checks=await asyncio.to_thread(
+                check_local_results, context.project.root, state
+            ),
         )
         follow_ups = [
             a

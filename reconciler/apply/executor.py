@@ -18,7 +18,7 @@ from reconciler.apply import collect, create, maintain
 from reconciler.apply.context import ApplyContext, ApplyReport, crash_point
 from reconciler.apply.converge import converge, unsettled
 from reconciler.apply.events import EventKind
-from reconciler.errors import ApplyError, ReconcilerError
+from reconciler.errors import ApplyError, ReconcilerError, StateWriteLostError
 from reconciler.live.snapshot import Live
 from reconciler.plan.actions import Action, ActionKind, Plan
 
@@ -28,7 +28,23 @@ async def apply_plan(context: ApplyContext, plan: Plan) -> ApplyReport:
 
     Raises:
         ApplyError: one or more resources failed (the others were carried out).
+        StateWriteLostError: a step could not be saved; the run stopped at once.
     """
+    try:
+        return await _apply_plan(context, plan)
+    except ExceptionGroup as group:
+        lost = group.subgroup(StateWriteLostError)
+        if lost is None:
+            raise
+        raise _first(lost) from None
+
+
+def _first(group: BaseExceptionGroup[StateWriteLostError]) -> StateWriteLostError:
+    first = group.exceptions[0]
+    return first if isinstance(first, StateWriteLostError) else _first(first)
+
+
+async def _apply_plan(context: ApplyContext, plan: Plan) -> ApplyReport:
     started = context.clock.monotonic()
     needs_files = any(a.kind.creates_job for a in plan.actions)
     live = await context.adapter.snapshot(include_files=needs_files)
@@ -56,10 +72,13 @@ async def apply_plan(context: ApplyContext, plan: Plan) -> ApplyReport:
 async def _guarded(
     context: ApplyContext, semaphore: asyncio.Semaphore, action: Action, live: Live
 ) -> None:
-    """Run one action; its failure is recorded against its resource, never raised."""
+    """Run one action; its failure is recorded against its resource and the others go on,
+    except a lost state write, which stops every action (raised out of the task group)."""
     async with semaphore:
         try:
             await dispatch(context, action, live)
+        except StateWriteLostError:
+            raise
         except ReconcilerError as exc:
             context.report.failures[action.resource] = exc
             context.emit(EventKind.FAILED, action.resource, str(exc))

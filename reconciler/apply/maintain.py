@@ -25,7 +25,7 @@ from reconciler.errors import ServiceError
 from reconciler.live.snapshot import Live, LiveJob
 from reconciler.live.tags import IdentityTag, parse_tag
 from reconciler.manifests.desired import DesiredResource
-from reconciler.plan.actions import Action
+from reconciler.plan.actions import Action, Reason
 from reconciler.state.document import JobAttempt, JobState, ResourceRecord, State
 
 
@@ -197,4 +197,5 @@ async def forget(context: ApplyContext, action: Action) -> None:
                 )
     await context.store.forget(action.resource)
     where = f"; results stay at {record.results.location}" if record.results else ""
-    context.emit(EventKind.STEP, action.resource, f"forgotten{where}")
+    done = "destroyed" if action.reason is Reason.DESTROYED else "forgotten"
+    context.emit(EventKind.STEP, action.resource, f"{done}{where}")

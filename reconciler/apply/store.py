@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+from reconciler.errors import ReconcilerError, StateWriteLostError
 from reconciler.state.backend import StateBackend
 from reconciler.state.document import ResourceRecord, State
 
@@ -29,6 +30,8 @@ class StateStore:
         self._queue: list[tuple[Change, asyncio.Future[State]]] = []
         self.writes = 0
         """How many writes reached the backend (for tests and benchmarks)."""
+        self.lost: StateWriteLostError | None = None
+        """Set once a write failed: every later change is refused with it (see `update`)."""
 
     @property
     def state(self) -> State:
@@ -43,9 +46,12 @@ class StateStore:
         """Apply `change` to the latest state; return once it is persisted.
 
         Raises:
-            Whatever `change` raises (other queued changes are unaffected), or the backend's
-            StateError if the write fails (then every change of that write fails with it).
+            Whatever `change` raises (other queued changes are unaffected).
+            StateWriteLostError: this write failed, or an earlier one did. A lost write is
+                final for the store: nothing after it could be recorded on top of it.
         """
+        if self.lost is not None:
+            raise self.lost
         done: asyncio.Future[State] = asyncio.get_running_loop().create_future()
         self._queue.append((change, done))
         async with self._lock:
@@ -69,9 +75,10 @@ class StateStore:
                 self._state = await asyncio.to_thread(
                     self._backend.write, state, self._state.serial
                 )
-            except Exception as exc:
+            except (ReconcilerError, OSError) as exc:
+                self.lost = StateWriteLostError(exc)
                 for done in applied:
-                    done.set_exception(exc)
+                    done.set_exception(self.lost)
                 return
             self.writes += 1
         for done in applied:

@@ -58,7 +58,16 @@ def results(obj: CliContext, name: str, print_: bool, output_format: str) -> int
         if gcs.is_gcs(collected.location):
             gcs.copy_to_stream(collected.location, sys.stdout.buffer)
         else:
-            with (project.root / collected.location).open("rb") as handle:
+            local = project.root / collected.location
+            try:
+                handle = local.open("rb")
+            except OSError as exc:
+                raise StateError(
+                    f"{name}'s results at {collected.location} cannot be read: "
+                    f"{exc.strerror or exc}",
+                    hint="run `reconciler plan` to see whether apply can download them again",
+                ) from None
+            with handle:
                 while chunk := handle.read(1 << 20):
                     sys.stdout.buffer.write(chunk)
         return ExitCode.OK
@@ -98,7 +107,7 @@ def destroy(
     with locked_backend(project, lock_timeout) as backend:
         state = backend.read()
         _, made = plan_against_live(
-            project, nothing, state, backend, PlanRequest(targets=targets), clock
+            project, nothing, state, backend, PlanRequest(targets=targets, destroy=True), clock
         )
         click.echo(render(made, "text", color=obj.color and sys.stdout.isatty()), nl=False)
         if not made.has_changes:

@@ -24,6 +24,7 @@ from reconciler.state.backend import LockInfo, StateBackend
 from reconciler.state.document import State
 from reconciler.state.registry import open_backend
 from reconciler.state.request_keys import load_key_digests
+from reconciler.state.results_check import check_local_results
 
 T = TypeVar("T")
 
@@ -89,6 +90,7 @@ class PlanRequest:
     targets: tuple[str, ...] = ()
     force_replace: tuple[str, ...] = ()
     refresh_only: bool = False
+    destroy: bool = False
 
 
 def build_plan(
@@ -111,6 +113,8 @@ def build_plan(
         targets=request.targets,
         force_replace=request.force_replace,
         refresh_only=request.refresh_only,
+        destroy=request.destroy,
+        results_checks=check_local_results(project.root, state),
     )
 
 

@@ -153,16 +153,22 @@ class Reason(enum.StrEnum):
     NO_REQUESTS_TO_RUN = "no_requests_to_run"
     """The source changed but every remaining request already has a result (rerun: changed)."""
     NOT_DESIRED = "not_desired"
+    DESTROYED = "destroyed"
+    """`reconciler destroy`: cancel what runs and forget the resource, leaving a tombstone."""
     UP_TO_DATE = "up_to_date"
     RESULTS_COLLECTED = "results_collected"
     """The job is gone at the service, which is expected once its results were saved."""
+    RESULTS_DRIFTED = "results_drifted"
+    """The saved results are missing or changed on disk; the service still has them."""
+    RESULTS_LOST = "results_lost"
+    """The saved results are missing or changed on disk, and the service no longer has them."""
     ATTEMPTS_EXHAUSTED = "attempts_exhausted"
     POLICY_SAYS_NO = "policy_says_no"
 
     @property
     def is_report(self) -> bool:
         """A NOOP with this reason is something a human should hear about."""
-        return self in (Reason.ATTEMPTS_EXHAUSTED, Reason.POLICY_SAYS_NO)
+        return self in (Reason.ATTEMPTS_EXHAUSTED, Reason.POLICY_SAYS_NO, Reason.RESULTS_LOST)
 
     @property
     def text(self) -> str:
@@ -216,10 +222,16 @@ class Reason(enum.StrEnum):
                 return "the source changed but no new or changed request needs a run"
             case Reason.NOT_DESIRED:
                 return "its manifest was removed"
+            case Reason.DESTROYED:
+                return "it is being destroyed"
             case Reason.UP_TO_DATE:
                 return "it is up to date"
             case Reason.RESULTS_COLLECTED:
                 return "its results were collected"
+            case Reason.RESULTS_DRIFTED:
+                return "its saved results are missing or changed on disk"
+            case Reason.RESULTS_LOST:
+                return "its saved results are missing or changed on disk and the service no longer has them"
             case Reason.ATTEMPTS_EXHAUSTED:
                 return "attempts are exhausted (policy.max_attempts)"
             case Reason.POLICY_SAYS_NO:

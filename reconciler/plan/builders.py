@@ -212,7 +212,7 @@ def cancel(s: Situation, running: tuple[str, ...]) -> Action:
     return Action(
         ActionKind.CANCEL,
         s.name,
-        Reason.NOT_DESIRED,
+        Reason.DESTROYED if s.ctx.destroying else Reason.NOT_DESIRED,
         detail=f"cancel {', '.join(running)}, then forget",
         job_names=running,
         attempt=s.number or None,
@@ -226,7 +226,7 @@ def forget(s: Situation) -> Action:
     return Action(
         ActionKind.FORGET,
         s.name,
-        Reason.NOT_DESIRED,
+        Reason.DESTROYED if s.ctx.destroying else Reason.NOT_DESIRED,
         detail=f"drop the record{where}",
         attempt=s.number or None,
     )

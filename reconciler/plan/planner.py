@@ -23,8 +23,10 @@ from reconciler.plan.guardrails import evaluate_guardrails
 from reconciler.plan.rules import REFRESH_ONLY_KINDS, decide
 from reconciler.plan.situation import Context, Situation, situation, tag_index
 from reconciler.state.document import State
+from reconciler.state.results_check import ResultsCheck
 
 EMPTY_KEY_DIGESTS: Mapping[str, Mapping[str, str]] = MappingProxyType({})
+EMPTY_RESULTS_CHECKS: Mapping[str, ResultsCheck] = MappingProxyType({})
 
 
 def _refresh_only(s: Situation) -> Action | None:
@@ -62,6 +64,8 @@ def make_plan(
     targets: Sequence[str] = (),
     force_replace: Sequence[str] = (),
     refresh_only: bool = False,
+    destroy: bool = False,
+    results_checks: Mapping[str, ResultsCheck] = EMPTY_RESULTS_CHECKS,
     prices: PriceTable | None = None,
     guardrails: Guardrails | None = None,
 ) -> Plan:
@@ -74,6 +78,9 @@ def make_plan(
         targets: restrict the plan to these resources (`--target`); empty means all.
         force_replace: resources to replace even if unchanged (`--replace`).
         refresh_only: plan only adopt/refresh/collect, never a create, replace or cancel.
+        destroy: `reconciler destroy`: `desired` is empty, and cancels and forgets say why.
+        results_checks: per resource, how its saved local results drifted on disk (observed by
+            the caller with `state.results_check.check_local_results`); missing means intact.
         prices: the price table (default: the shipped one, without project overrides).
         guardrails: limits to check; violations are recorded in `Plan.violations`.
 
@@ -89,6 +96,8 @@ def make_plan(
         prices=table,
         force_replace=frozenset(force_replace),
         tombstones=state.tombstones,
+        destroying=destroy,
+        results_checks=results_checks,
     )
     scope = sorted(set(targets) if targets else set(desired.resources) | set(state.resources))
     actions: list[Action] = []
@@ -131,6 +140,8 @@ def plan_now(
     targets: Sequence[str] = (),
     force_replace: Sequence[str] = (),
     refresh_only: bool = False,
+    destroy: bool = False,
+    results_checks: Mapping[str, ResultsCheck] = EMPTY_RESULTS_CHECKS,
 ) -> Plan:
     """The plan of this project at `now`: `make_plan` with the project's price table (shipped
     prices plus `prices` overrides) and its guardrails.
@@ -151,6 +162,8 @@ def plan_now(
         targets=targets,
         force_replace=force_replace,
         refresh_only=refresh_only,
+        destroy=destroy,
+        results_checks=results_checks,
         prices=default_price_table().with_overrides(config.prices),
         guardrails=config.guardrails,
     )

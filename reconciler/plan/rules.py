@@ -34,7 +34,7 @@ from reconciler.plan.situation import (
     shard_names,
 )
 from reconciler.plan.workload import attempt_workload, shard_subset_workload
-from reconciler.state.document import AttemptPurpose
+from reconciler.state.document import AttemptPurpose, JobState
 
 Rule = Callable[[Situation], Action | None]
 
@@ -227,6 +227,42 @@ def refresh_in_flight(s: Situation) -> Action | None:
         return None
     states = "/".join(sorted({m.state.value for m in moving}))
     return builders.refresh(s, live_names(moving), detail=f"attempt {s.number} is {states}")
+
+
+# -- row: present, collected, results drifted on disk -> download again, else report ----------
+
+
+def restore_drifted_results(s: Situation) -> Action | None:
+    """The current attempt's results were saved but are missing or changed on disk -> collect
+    them again while every job that made them still has them; else report that they are lost.
+    Only results that came from the current attempt alone can be restored: a merged copy holds
+    earlier attempts' results, which no job of this attempt has.
+    Relies on: nothing of the current attempt is in flight (`refresh_in_flight`)."""
+    check = s.ctx.results_checks.get(s.name)
+    if s.resource is None or s.record is None or check is None or not s.collected:
+        return None
+    results = s.record.results
+    assert results is not None  # collected
+    where = f"results at {results.location} are {check.value} on disk"
+    restorable = (
+        results.from_attempts in ((), (s.number,))
+        and bool(s.members)
+        and all(m.live is not None and m.state is JobState.SUCCEEDED for m in s.members)
+    )
+    if restorable:
+        return builders.collect(
+            s,
+            Reason.RESULTS_DRIFTED,
+            live_names(s.members),
+            detail=f"{where}: download them again from attempt {s.number}",
+        )
+    return builders.noop(
+        s,
+        Reason.RESULTS_LOST,
+        attempt=s.number,
+        detail=f"{where} and the service no longer has them; run "
+        f"`reconciler apply --replace {s.name}` to run it again",
+    )
 
 
 # -- row: present, same spec, ended badly -> resubmit if policy says so, else report -----------
@@ -447,6 +483,8 @@ LADDER: tuple[Rule, ...] = (
     resubmit_failed_shards,
     # in flight -> refresh
     refresh_in_flight,
+    # collected, but the saved results drifted on disk -> download again, else report
+    restore_drifted_results,
     # ended badly -> resubmit if policy says so, else collect what survived, record, report
     resubmit_ended_badly,
     settle_given_up_shards,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from reconciler.live.snapshot import Live, LiveJob
 from reconciler.live.tags import SPEC_HASH_CHARS, IdentityTag, parse_tag, project_tokens
@@ -28,6 +28,7 @@ from reconciler.state.document import (
     ResourceRecord,
     State,
 )
+from reconciler.state.results_check import ResultsCheck
 
 BAD_END = {
     JobState.FAILED: Reason.JOB_FAILED,
@@ -79,6 +80,10 @@ class Context:
     force_replace: frozenset[str]
     tombstones: Mapping[str, int]
     """Per destroyed or forgotten resource, the highest attempt it had (State.tombstones)."""
+    results_checks: Mapping[str, ResultsCheck] = field(default_factory=dict)
+    """Per resource whose saved local results are missing or changed on disk, how."""
+    destroying: bool = False
+    """`reconciler destroy` plans: nothing is desired, and every record goes for that reason."""
 
 
 def tag_index(live: Live, state: State) -> dict[str, list[tuple[IdentityTag, LiveJob]]]:
