@@ -12,6 +12,7 @@ import binascii
 import contextlib
 import hashlib
 import os
+import re
 import tempfile
 import threading
 from collections.abc import Iterable, Iterator
@@ -127,13 +128,30 @@ class _HashingWriter:
         self.bytes += len(data)
 
 
+_NAME_PREFIX_CHARS = 40
+_NAME_DIGEST_CHARS = 12
+
+
+def image_file_name(key: str, index: int, extension: str) -> str:
+    """The file name of a response's `index`-th image: injective, bounded and portable.
+
+    A readable prefix of the key (ASCII letters, digits, `-`, `_`; at most 40 characters) and
+    12 hex characters of the key's sha256, so `a/b`, `a_b` and `a?b` get three names, a key of
+    any length fits every file system's name limit, and no name starts with a dot or holds a
+    character some system refuses. The results line names the file (`part.file.path`).
+    """
+    prefix = re.sub(r"[^A-Za-z0-9_-]+", "_", key).strip("_-")[:_NAME_PREFIX_CHARS] or "result"
+    digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+    suffix = f"-{index}" if index else ""
+    return f"{prefix}-{digest[:_NAME_DIGEST_CHARS]}{suffix}{extension}"
+
+
 def _extract_images(line: dict[str, Any], folder: Path) -> dict[str, Any]:
     """Write each inline image of a response to `folder` and replace its data by the file name."""
     response = line.get("response")
     if not isinstance(response, dict):
         return line
     key = str(line.get("key", "result"))
-    safe_key = "".join(c if c.isalnum() or c in "-_." else "_" for c in key) or "result"
     index = 0
     for candidate in response.get("candidates") or []:
         for part in (candidate.get("content") or {}).get("parts") or []:
@@ -149,7 +167,7 @@ def _extract_images(line: dict[str, Any], folder: Path) -> dict[str, Any]:
                 raw = base64.b64decode(data, validate=True)
             except (binascii.Error, ValueError):
                 continue
-            name = f"{safe_key}{'-' + str(index) if index else ''}{extension}"
+            name = image_file_name(key, index, extension)
             with atomic_file(folder / name) as handle:
                 handle.write(raw)
             part.pop("inlineData", None)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +19,12 @@ from hypothesis import strategies as st
 from reconciler.apply import summary
 from reconciler.apply.files import atomic_file, iter_jsonl_lines, temp_beside
 from reconciler.apply.merging import merge_results
-from reconciler.apply.outputs import keep_downloaded, resolve_output, write_results
+from reconciler.apply.outputs import (
+    image_file_name,
+    keep_downloaded,
+    resolve_output,
+    write_results,
+)
 from reconciler.errors import ConfigError, ReconcilerError
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
@@ -86,10 +92,12 @@ def test_images_of_a_folder_output_become_files(tmp_path: Path) -> None:
     target = resolve_output("results/images/", tmp_path)
     written = write_results([_raw(line).rstrip(b"\n")], target, tmp_path / "staging")
     assert written.location == "results/images/results.jsonl"
-    assert (tmp_path / "results/images/img_1.png").read_bytes() == PNG
+    name = image_file_name("img/1", 0, ".png")
+    assert name.startswith("img_1-")
+    assert (tmp_path / "results/images" / name).read_bytes() == PNG
     [out] = [json.loads(x) for x in (tmp_path / "results/images/results.jsonl").read_text().split()]
     part = out["response"]["candidates"][0]["content"]["parts"][0]
-    assert part == {"file": {"path": "img_1.png", "mimeType": "image/png", "bytes": len(PNG)}}
+    assert part == {"file": {"path": name, "mimeType": "image/png", "bytes": len(PNG)}}
 
 
 def test_merge_swaps_replacements_in_previous_order_and_appends_new_keys(tmp_path: Path) -> None:
@@ -219,3 +227,14 @@ def test_a_large_results_file_is_summarised_the_same_split_in_two(
     data = _raw(*(_bad(f"k{i}") if i % 7 == 3 else _ok(f"k{i}") for i in range(200)))
     failed = tuple(f"k{i}" for i in range(200) if i % 7 == 3)
     assert _kept(tmp_path, data) == (200 - len(failed), len(failed), failed)
+
+
+def test_image_file_names_are_injective_bounded_and_portable() -> None:
+    keys = ["a/b", "a_b", "a?b", "x" * 300, "ünïcode key", ".hidden", "", "CON", "a b"]
+    names = [image_file_name(key, 0, ".png") for key in keys]
+    assert len(set(names)) == len(keys)
+    for name in names:
+        assert re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*-[0-9a-f]{12}\.png", name), name
+        assert len(name) <= 60
+    assert image_file_name("a/b", 2, ".jpg").endswith("-2.jpg")
+    assert image_file_name("a/b", 0, ".png") == image_file_name("a/b", 0, ".png")
