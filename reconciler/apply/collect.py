@@ -9,6 +9,7 @@ so its siblings' results are still collected and every request has an outcome.
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any
 from reconciler.apply.context import ApplyContext, crash_point
 from reconciler.apply.create import shard_input
 from reconciler.apply.events import EventKind
-from reconciler.apply.files import iter_jsonl_lines, temp_beside
+from reconciler.apply.files import atomic_file, iter_jsonl_lines, temp_beside
 from reconciler.apply.inputs import inline_source_lines, keys_in_order
 from reconciler.apply.merging import merge_results
 from reconciler.apply.outputs import (
@@ -31,7 +32,7 @@ from reconciler.apply.outputs import (
 from reconciler.apply.records import with_live_state
 from reconciler.apply.summary import ResultsFollower
 from reconciler.errors import PermanentServiceError, ReconcilerError
-from reconciler.live.snapshot import Live, LiveJob
+from reconciler.live.snapshot import InlineResult, Live, LiveJob
 from reconciler.manifests.desired import DesiredResource
 from reconciler.manifests.model import Task
 from reconciler.plan.actions import Action, Reason
@@ -82,7 +83,11 @@ async def collect(context: ApplyContext, action: Action, live: Live) -> None:
         a.shard: await _given_up_lines(context, resource, a, len(group), jobs[a.job_name])
         for a in given_up
     }
-    written = await _download_and_write(context, resource, record, group, jobs, failed_lines)
+    try:
+        written = await _download_and_write(context, resource, record, group, jobs, failed_lines)
+    except UnprovenResponses as unproven:
+        await context.store.update_record(name, unproven.mark)
+        raise
     if written is None:
         return
     crash_point("results-written")
@@ -319,18 +324,75 @@ async def _sent_keys(
     return await asyncio.to_thread(keys_in_order, resource, context.project.root)
 
 
+class UnprovenResponses(ReconcilerError):
+    """Inline responses came back without the keys that prove which request each answers."""
+
+    def __init__(self, attempt: JobAttempt, unproven: int, total: int, kept: str) -> None:
+        super().__init__(
+            f"{unproven} of {total} inline response(s) of {attempt.job_name} came back without "
+            f"the key sent in their metadata, so which request each answers cannot be proven; "
+            f"nothing was written under a guessed key (raw responses kept in {kept}); policy "
+            "may resubmit it, or run it as a file job, whose result lines always carry their key"
+        )
+        self.attempt = attempt
+
+    def mark(self, record: ResourceRecord) -> ResourceRecord:
+        """`record` with this job's results recorded as unusable (it then counts as FAILED)."""
+        reason = "inline responses came back without their keys"
+        attempts = tuple(
+            a.model_copy(update={"results_unusable": reason})
+            if a.job_name == self.attempt.job_name
+            else a
+            for a in record.attempts
+        )
+        return record.model_copy(update={"attempts": attempts})
+
+
+def _keep_unmatched(
+    context: ApplyContext, resource: str, job: LiveJob, results: Sequence[InlineResult]
+) -> str:
+    """Write a job's raw inline responses, in the service's order, where the user can read
+    them; the path, relative to the project root."""
+    folder = context.project.path(".reconciler/unmatched")
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{resource}-{job.name.rsplit('/', 1)[-1]}.jsonl"
+    with atomic_file(path) as handle:
+        for result in results:
+            line: dict[str, Any] = {"index": result.index, "key": result.key}
+            if result.error is not None:
+                line["error"] = {"code": result.error.code, "message": result.error.message}
+            else:
+                line["response"] = result.response
+            handle.write(json.dumps(line, ensure_ascii=False).encode() + b"\n")
+    return str(path.relative_to(context.project.root.resolve()))
+
+
 async def _inline_lines(
     context: ApplyContext, resource: DesiredResource, attempt: JobAttempt, job: LiveJob
 ) -> list[dict[str, Any]]:
-    """Inline responses as result lines, keys restored (by metadata, else by position)."""
+    """Inline responses as result lines under the keys their metadata proves.
+
+    Generate requests carry their key in `metadata`, which the service echoes. A response
+    without it (python-genai #1909: reordered, metadata dropped) proves nothing about which
+    request it answers, so none of the job's responses is written: guessing by position put
+    7 of 8 answers under the wrong keys. Only a single response to a single request needs no
+    proof. Embed jobs carry no metadata at all; the service answers them in request order.
+
+    Raises:
+        UnprovenResponses: a generate response came back without a key that was sent.
+    """
     results = await context.adapter.inline_results(job.name)
     sent = await _sent_keys(context, resource, attempt)
+    proven = resource.manifest.spec.task is Task.EMBED or len(sent) == len(results) == 1
+    known = set(sent)
+    unproven = sum(1 for r in results if r.key is None or r.key not in known)
+    if unproven and not proven:
+        kept = await asyncio.to_thread(_keep_unmatched, context, resource.name, job, results)
+        raise UnprovenResponses(attempt, unproven, len(results), kept)
     lines: list[dict[str, Any]] = []
-    missing_keys = 0
     for result in results:
         key = result.key
-        if key is None:
-            missing_keys += 1
+        if key is None or key not in known:
             key = sent[result.index] if result.index < len(sent) else f"index-{result.index}"
         line: dict[str, Any] = {"key": key}
         if result.error is not None:
@@ -338,14 +400,6 @@ async def _inline_lines(
         else:
             line["response"] = result.response
         lines.append(line)
-    if missing_keys and resource.manifest.spec.task is Task.GENERATE:
-        context.emit(
-            EventKind.WARNING,
-            resource.name,
-            f"{missing_keys} inline response(s) came back without their key; keys were "
-            "assigned by position, which is wrong if the service reordered them "
-            "(python-genai #1909)",
-        )
     if len(results) != len(sent):
         context.emit(
             EventKind.WARNING,

@@ -57,6 +57,10 @@ class Member:
 
     @property
     def state(self) -> JobState:
+        """Live wins over the record, except that a job whose results proved unusable counts
+        as FAILED whatever the service says (see JobAttempt.results_unusable)."""
+        if self.attempt.results_unusable is not None:
+            return JobState.FAILED
         return self.live.state if self.live is not None else self.attempt.state
 
     @property

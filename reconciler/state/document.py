@@ -120,6 +120,10 @@ class JobAttempt(_Doc):
     """`files/batch-...` for file jobs once the service reports it."""
     request_keys_file: str | None = None
     """For partial attempts (retry/incremental): which keys this job ran, stored beside the state."""
+    results_unusable: str | None = None
+    """Why this job's results cannot be used although it succeeded (inline responses that came
+    back without the keys that prove which request each answers). Such a job counts as FAILED:
+    policy may resubmit it, and its results are never written."""
 
     @property
     def is_intent(self) -> bool:

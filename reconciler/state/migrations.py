@@ -7,8 +7,9 @@ the newer one recorded (possibly the only record of a paid, running job).
 
 Version 1 is the baseline. Version 2 records, per job attempt, which rerun of its shard it is
 (`rerun`) and how many requests it sends (`request_count`), so a failed shard can be resubmitted
-alone. Version 3 records the project id the state belongs to (`project`) and tombstones of
-destroyed or forgotten resources (`tombstones`), so their jobs are never adopted again.
+alone. Version 3 records the project id the state belongs to (`project`), tombstones of destroyed or
+forgotten resources (`tombstones`), so their jobs are never adopted again, and per attempt why
+a succeeded job's results are unusable (`results_unusable`).
 """
 
 from __future__ import annotations

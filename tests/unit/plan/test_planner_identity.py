@@ -6,7 +6,7 @@ import dataclasses
 
 from reconciler.live.snapshot import LiveJob
 from reconciler.plan import ActionKind, make_plan
-from reconciler.state.document import State
+from reconciler.state.document import JobState, State
 from tests.unit.plan.factories import (
     T0,
     attempt,
@@ -66,3 +66,15 @@ def test_a_destroyed_resources_jobs_are_never_adopted_and_its_next_attempt_follo
     (action,) = planned.actions
     assert action.kind is ActionKind.CREATE
     assert action.next_attempt == 3
+
+
+def test_a_succeeded_job_whose_responses_are_unproven_is_resubmitted_not_collected() -> None:
+    res = resource()
+    done = attempt(res, 1, state=JobState.SUCCEEDED).model_copy(
+        update={"results_unusable": "inline responses came back without their keys"}
+    )
+    succeeded = dataclasses.replace(job(done), state=JobState.SUCCEEDED)
+    planned = make_plan(desired(res), state(record(res, done)), live(succeeded), created_at=T0)
+    (action,) = planned.actions
+    assert action.kind is ActionKind.RESUBMIT
+    assert action.next_attempt == 2
