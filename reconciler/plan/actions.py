@@ -171,7 +171,7 @@ class Reason(enum.StrEnum):
         return self in (Reason.ATTEMPTS_EXHAUSTED, Reason.POLICY_SAYS_NO, Reason.RESULTS_LOST)
 
     @property
-    def text(self) -> str:
+    def text(self) -> str:  # noqa: C901 -- one case per reason, exhaustive (assert_never)
         """The clause after "because" in rendered plans."""
         match self:
             case Reason.NEW_RESOURCE:

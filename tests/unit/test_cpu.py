@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -16,18 +17,18 @@ def test_a_second_process_needs_a_core_idle_besides_this_one(
     monkeypatch: pytest.MonkeyPatch, idle: float, expected: bool
 ) -> None:
     monkeypatch.setattr(cpu, "idle_cores", lambda: idle)
-    monkeypatch.setattr(cpu.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
     assert cpu.second_process_pays() is expected
 
 
 def test_one_core_never_takes_a_second_process(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cpu, "idle_cores", lambda: 1.0)
-    monkeypatch.setattr(cpu.os, "cpu_count", lambda: 1)
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
     assert cpu.second_process_pays() is False
 
 
 def test_idle_cores_is_within_the_machine() -> None:
-    assert 0.0 <= cpu.idle_cores(0.01) <= (cpu.os.cpu_count() or 1) + 0.01
+    assert 0.0 <= cpu.idle_cores(0.01) <= (os.cpu_count() or 1) + 0.01
 
 
 def test_split_lands_on_the_start_of_the_next_line(tmp_path: Path) -> None:

@@ -244,7 +244,9 @@ def test_a_download_refused_with_429_more_times_than_transfer_attempts_still_com
         return False
 
     refusals = FAST.transfer_attempts + 2
-    script = Script([busy] * refusals + [whole])
+    replies: list[Reply] = [busy] * refusals
+    replies.append(whole)
+    script = Script(replies)
     digest, _ = asyncio.run(
         run_scripted(script, lambda a, _: a.download_file("files/batch-429", dest), "v1beta")
     )

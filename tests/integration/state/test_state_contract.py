@@ -230,7 +230,7 @@ def test_lock_of_a_holder_killed_with_sigkill_is_not_stuck(
     assert ready.wait(10)
     with pytest.raises(StateLockedError, match="doomed holder"), open_state().lock(lock_info()):
         pass
-    os.kill(child.pid, signal.SIGKILL)  # type: ignore[arg-type]
+    os.kill(child.pid, signal.SIGKILL)
     child.join(10)
     # PostgreSQL notices the closed socket asynchronously: allow it a moment.
     with open_state().lock(lock_info(), timeout=10):

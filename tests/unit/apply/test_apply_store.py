@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,7 @@ def _backend(tmp_path: Path) -> LocalBackend:
     )
 
 
-def _add(name: str):  # type: ignore[no-untyped-def]
+def _add(name: str) -> Callable[[State], State]:
     return lambda state: state.with_resource(ResourceRecord(name=name, spec_hash="h" * 64))
 
 
@@ -68,7 +69,7 @@ def test_a_failing_change_fails_alone(tmp_path: Path) -> None:
     def broken(state: State) -> State:
         raise KeyError("no such resource")
 
-    async def main() -> list[object]:
+    async def main() -> tuple[State | BaseException, ...]:
         return await asyncio.gather(
             store.update(_add("a")),
             store.update(broken),

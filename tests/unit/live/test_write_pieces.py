@@ -22,7 +22,7 @@ def test_chunks_are_written_in_order_even_after_a_short_writev(
         data = b"".join(buffers)
         return real_writev(fd, [data[: len(data) - short_by]])
 
-    monkeypatch.setattr(writes.os, "writev", short_writev)
+    monkeypatch.setattr(os, "writev", short_writev)
     path = tmp_path / "out"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
     try:

@@ -157,7 +157,7 @@ def test_guardrail_caps_enqueued_tokens_per_model() -> None:
     assert "3000" in p.violations[0].message
 
 
-def _sample_plan() -> tuple:  # type: ignore[type-arg]
+def _sample_plan() -> tuple:
     old, new = resource("a", content="v1"), resource("a", content="v2")
     att = attempt(old, 1, state=JobState.SUCCEEDED)
     s = state(record(old, att, results=results(old)), record(resource("b"), attempt(resource("b"))))

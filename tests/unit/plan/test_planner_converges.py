@@ -33,7 +33,7 @@ from tests.unit.plan.factories import (
 )
 
 NAMES = ("a", "b", "c")
-POLICIES = (
+POLICIES: tuple[dict[str, object], ...] = (
     {},
     {"resubmit": [], "max_attempts": 1},
     {"resubmit": ["FAILED", "EXPIRED", "CANCELLED"], "max_attempts": 3, "retry_failed_requests": 1},
