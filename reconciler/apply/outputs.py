@@ -22,9 +22,10 @@ from typing import IO, Any
 
 import msgspec
 
-from reconciler.apply.files import atomic_file, fsync_directory, iter_jsonl_lines, sha256_of
+from reconciler.apply.files import atomic_file, fsync_directory, iter_jsonl_lines
 from reconciler.apply.summary import Tally, tally_file, tally_line, tally_raw
 from reconciler.errors import ConfigError
+from reconciler.hashing import sha256_file
 from reconciler.live import gcs
 
 RESULTS_FILE_IN_FOLDER = "results.jsonl"
@@ -265,7 +266,7 @@ def keep_downloaded(
             handle.write(b"\n")  # the last line gets its line break, as write_results gives it
             handle.flush()
             os.fsync(handle.fileno())
-            sha256 = sha256_of(downloaded)
+            sha256 = sha256_file(downloaded)
             size += 1
     final = target.local_path
     os.replace(downloaded, final)

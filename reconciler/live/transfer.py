@@ -25,11 +25,12 @@ import httpx2
 from google import genai
 from google.genai import types
 
+from reconciler.hashing import sha256_file
 from reconciler.live.boundary import HTTP_FAILURES, is_transient, raise_for_status
 from reconciler.live.convert import file_from_rest
 from reconciler.live.retry import Retrier
 from reconciler.live.sdk_request import SdkRequest, sdk_request
-from reconciler.live.writes import HashingWriter, file_pieces, receive, sha256_of
+from reconciler.live.writes import HashingWriter, file_pieces, receive
 
 logger = logging.getLogger(__name__)
 
@@ -271,7 +272,7 @@ async def _download_streamed(
                     digest = await asyncio.to_thread(follower.end, size)
                 except Exception as exc:  # the file is whole: hash it here instead
                     logger.warning("the download follower failed (%s); hashing here", exc)
-                    digest = await asyncio.to_thread(sha256_of, dest)
+                    digest = await asyncio.to_thread(sha256_file, dest)
         except BaseException:
             await asyncio.to_thread(follower.abandon)
             raise

@@ -45,12 +45,6 @@ class HashingWriter(io.RawIOBase):
         return self._handle.write(data)
 
 
-def sha256_of(path: Path) -> str:
-    """The sha256 (hex) of the whole file at `path`."""
-    with path.open("rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
-
-
 async def file_pieces(path: Path, start: int, size: int) -> AsyncIterator[bytes]:
     """Bytes `start` to `size` of `path` in `TRANSFER_PIECE` pieces (memory: one piece).
 

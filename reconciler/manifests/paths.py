@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 import mimetypes
 from pathlib import Path
 
 from reconciler.errors import Diagnostic, SourceLocation
+from reconciler.hashing import sha256_file
 from reconciler.manifests.desired import MediaRef
 
 MEDIA_TYPES = {
@@ -63,10 +63,6 @@ def resolve_media(
             location,
             hint="use an image, audio, video, PDF or text file, or set `mimeType`",
         )
-    digest = hashlib.sha256()
-    size = 0
-    with target.open("rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-            size += len(block)
-    return MediaRef(path=relative, sha256=digest.hexdigest(), mime_type=mime, bytes=size)
+    return MediaRef(
+        path=relative, sha256=sha256_file(target), mime_type=mime, bytes=target.stat().st_size
+    )

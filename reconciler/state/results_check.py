@@ -10,11 +10,11 @@ Results in Cloud Storage are not checked here.
 from __future__ import annotations
 
 import enum
-import hashlib
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 
+from reconciler.hashing import sha256_file
 from reconciler.state.document import ResultsRecord, State
 
 _CLOCK_SLACK = timedelta(seconds=2)
@@ -54,8 +54,7 @@ def _check(path: Path, results: ResultsRecord) -> ResultsCheck | None:
     if modified < (results.collected_at - _CLOCK_SLACK).timestamp():
         return None
     try:
-        with path.open("rb") as handle:
-            digest = hashlib.file_digest(handle, "sha256").hexdigest()
+        digest = sha256_file(path)
     except OSError:
         return ResultsCheck.CHANGED
     return None if digest == results.sha256 else ResultsCheck.CHANGED
