@@ -241,7 +241,9 @@ def _job_recorded(project: Project) -> bool:
 
 
 def test_a_lost_state_write_stops_apply_at_once(project: Project, emulator: EmulatorHandle) -> None:
-    emulator.configure(job_seconds=4)
+    # Long enough that the other writer always comes first, however slow the machine: the apply
+    # then meets the lost write at its next step (the job's next state, or its collect).
+    emulator.configure(job_seconds=20)
     _eval(project)
     env = {k: v for k, v in os.environ.items() if not k.startswith("RECONCILER_")}
     env.update({"RECONCILER_ENDPOINT": project.endpoint, "NO_COLOR": "1"})
@@ -262,7 +264,7 @@ def test_a_lost_state_write_stops_apply_at_once(project: Project, emulator: Emul
         assert project.run("force-unlock", "--force", lock_id).returncode == 0
         assert project.run("state", "rm", "eval").returncode == 0  # someone else writes
 
-        _, err = waiting.communicate(timeout=60)
+        _, err = waiting.communicate(timeout=120)
     finally:
         if waiting.poll() is None:
             waiting.send_signal(signal.SIGKILL)
