@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from reconciler.plan import make_plan
-from reconciler.plan.admission import admission_order, admit
 from reconciler.plan.actions import Action
+from reconciler.plan.admission import admission_order, admit
 from tests.unit.plan.factories import T0, desired, live, resource, state
 
 
