@@ -5,7 +5,8 @@
 
 Cases (DESIGN §9): ingest (validate + hash + upload) vs its floor; collect (download + summary
 + durable output) vs a plain download; plan over N manifests and N live jobs (time, API calls);
-N small jobs applied end to end vs the seed guide's sequential loop.
+N small jobs applied end to end vs the seed guide's sequential loop; 30 resources past a cap of
+5 concurrent jobs in one apply vs the ideal ceil(30/5) x job duration.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks import _harness, fleet, transfer
+from benchmarks import _harness, fleet, transfer, waves
 
 
 def main() -> None:
@@ -34,7 +35,7 @@ def main() -> None:
     )
     parser.add_argument("--latency", type=float, default=0.05, help="emulator latency per call")
     parser.add_argument("--job-seconds", type=float, default=1.0)
-    parser.add_argument("--only", choices=("transfer", "fleet"), help="run one group only")
+    parser.add_argument("--only", choices=("transfer", "fleet", "waves"), help="run one group only")
     args = parser.parse_args()
     size = args.size_mib or (1024 if args.full else 256)
     seed_jobs = args.seed_jobs or (args.jobs if args.full else min(10, args.jobs))
@@ -57,6 +58,9 @@ def main() -> None:
             )
             fleet_lines = fleet.report(plan, jobs)
             print("\n".join(fleet_lines), flush=True)
+        if args.only in (None, "waves"):
+            figures = waves.waves_case(Path(scratch), 30, 5, 2.0, 0.2)
+            print("\n".join(waves.report(figures)), flush=True)
     print(f"total {time.perf_counter() - began:.0f} s")
 
 

@@ -51,7 +51,9 @@ class Guardrails(_Strict):
     max_requests_per_job: Annotated[int, Field(ge=1)] | None = None
     """Refuse a job with more requests than this (after sharding)."""
     max_concurrent_jobs: Annotated[int, Field(ge=1)] = 100
-    """The service's concurrent batch job ceiling per project."""
+    """The service's concurrent batch job ceiling per project (pending + running jobs, ours or
+    not). Apply starts new jobs past it in waves as jobs end (`--wait`), or leaves them for the
+    next run (`--no-wait`); `plan` shows how the work fits."""
     max_enqueued_tokens: dict[str, int] = Field(default_factory=dict)
     """Per-model cap on estimated input tokens in jobs running at once."""
 

@@ -54,6 +54,8 @@ class ApplyReport:
     failures: dict[str, ReconcilerError] = field(default_factory=dict)
     unsettled: list[str] = field(default_factory=list)
     """Resources still running when apply stopped waiting (timeout or --no-wait)."""
+    waiting: list[str] = field(default_factory=list)
+    """Resources whose jobs wait for capacity (the concurrent-job limit) for the next apply."""
 
 
 @dataclass(slots=True)

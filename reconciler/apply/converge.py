@@ -1,8 +1,9 @@
 """The converge stage: with wait, poll and re-plan until every job settles or time runs out.
 
 Each round is one paginated `list` of the service's jobs and one pure re-plan; only follow-up
-actions (collect, adopt, refresh, resubmit and recreate per policy) are carried out, never a
-create or cancel the user did not approve. Waits back off exponentially with jitter.
+actions (collect, adopt, refresh, resubmit and recreate per policy) and the approved creates
+still waiting for capacity (capacity.py) are carried out, never a create or cancel the user did
+not approve. Waits back off exponentially with jitter.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import asyncio
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 
+from reconciler.apply.capacity import CapacityQueue
 from reconciler.apply.context import ApplyContext
 from reconciler.apply.events import Event, EventKind
 from reconciler.errors import ReconcilerError
@@ -36,9 +38,12 @@ Execute = Callable[[Sequence[Action], Live], Awaitable[None]]
 """Carries out actions against one live snapshot (the executor's dispatch)."""
 
 
-async def converge(context: ApplyContext, started: float, execute: Execute) -> None:
-    """Poll, re-plan and execute follow-ups until nothing runs and nothing is left to do, or the
-    timeout (measured from `started`, a monotonic time) passes."""
+async def converge(
+    context: ApplyContext, started: float, execute: Execute, capacity: CapacityQueue
+) -> None:
+    """Poll, re-plan and execute follow-ups (and the creates `capacity` holds back) until
+    nothing runs, waits or is left to do, or the timeout (measured from `started`, a monotonic
+    time) passes."""
     clock, options, report = context.clock, context.options, context.report
     delay = context.project.config.poll.initial_seconds
     max_delay = context.project.config.poll.max_seconds
@@ -59,21 +64,24 @@ async def converge(context: ApplyContext, started: float, execute: Execute) -> N
                 check_local_results, context.project.root, state
             ),
         )
+        queued = capacity.queued
         follow_ups = [
             a
             for a in plan.actions
-            if a.kind in FOLLOW_UP_KINDS and a.resource not in report.failures
+            if (a.kind in FOLLOW_UP_KINDS or (a.kind.creates_job and a.resource in queued))
+            and a.resource not in report.failures
         ]
         acting = [a for a in follow_ups if a.kind is not ActionKind.REFRESH]
         await execute(follow_ups, live)
         running = unsettled(context.store.state, options.targets)
         elapsed = clock.monotonic() - started
         _report_progress(context, live, running, elapsed)
-        if not running and not acting:
+        if not running and not acting and not capacity.queued:
             _fail_settled_without_results(context, plan)
             return
         if timeout is not None and elapsed >= timeout:
             report.unsettled = running
+            report.waiting = sorted(capacity.queued)
             context.emit(
                 EventKind.WARNING,
                 None,

@@ -27,7 +27,7 @@ from reconciler.apply.records import (
     store_digests,
     with_job,
 )
-from reconciler.errors import StateError, TransientServiceError
+from reconciler.errors import ServiceError, StateError, TransientServiceError
 from reconciler.live.snapshot import Live, LiveJob
 from reconciler.live.tags import IdentityTag, project_token
 from reconciler.manifests.desired import DesiredResource
@@ -413,37 +413,69 @@ async def _create_job(
     file_name: str | None,
     prepared: PreparedInput,
 ) -> LiveJob:
-    """The create call; an ambiguous failure (it may have reached the service) is resolved by
-    looking for the job carrying `tag` before giving up."""
+    """The create call. An ambiguous failure (it may have reached the service) is resolved in
+    this run: the job carrying `tag` is looked up a few times with backoff (a list may lag a
+    create), and the create is sent again only once the service shows no such job -- at most
+    `_AMBIGUOUS_CREATES` times in all, so a service that never answers still ends the run."""
     spec = resource.manifest.spec
     inline = (
         [dict(item) for item in prepared.inline_requests]
         if prepared.inline_requests is not None
         else None
     )
-    try:
-        return await context.adapter.create_job(
-            model=spec.model,
-            task="embed" if spec.task is Task.EMBED else "generate",
-            display_name=tag.display_name(spec.config.display_name),
-            file_name=file_name,
-            inline_requests=inline,
-            batch_fields=batch_fields(spec.config.model_extra or {}),
-        )
-    except TransientServiceError as exc:
-        if not getattr(exc, "ambiguous", False):
-            raise
-        found = await _find_tagged(context, str(tag))
-        if found is None:
-            raise
-        return found
+    for sent in range(1, _AMBIGUOUS_CREATES + 1):
+        try:
+            return await context.adapter.create_job(
+                model=spec.model,
+                task="embed" if spec.task is Task.EMBED else "generate",
+                display_name=tag.display_name(spec.config.display_name),
+                file_name=file_name,
+                inline_requests=inline,
+                batch_fields=batch_fields(spec.config.model_extra or {}),
+            )
+        except TransientServiceError as exc:
+            if not exc.ambiguous:
+                raise
+            found = await _look_up_tagged(context, str(tag), exc)
+            if found is not None:
+                context.emit(
+                    EventKind.STEP, resource.name, f"found {found.name} after an unclear create"
+                )
+                return found
+            if sent == _AMBIGUOUS_CREATES:
+                raise
+            context.emit(
+                EventKind.WARNING,
+                resource.name,
+                f"create failed unclearly ({exc}); the service shows no such job, so it is "
+                "sent again",
+            )
+    raise AssertionError("unreachable: the last create returns or raises")
 
 
-async def _find_tagged(context: ApplyContext, tag: str) -> LiveJob | None:
-    live = await context.adapter.snapshot(include_files=False)
-    for job in live.jobs.values():
-        if job.display_name and job.display_name.endswith(tag):
-            return job
+_AMBIGUOUS_CREATES = 4
+"""Creates sent for one job when each fails unclearly and the service then shows no job."""
+
+AMBIGUOUS_LOOKUP_DELAYS = (1.0, 2.0, 4.0)
+"""Seconds before each look-up of a job whose create failed unclearly: a job made just before
+the connection broke may take a moment to show in `batches.list`."""
+
+
+async def _look_up_tagged(
+    context: ApplyContext, tag: str, failure: TransientServiceError
+) -> LiveJob | None:
+    """The job carrying `tag`, looked for after each of `AMBIGUOUS_LOOKUP_DELAYS`; None once
+    every look-up showed none. A look-up that cannot list raises `failure` (still unresolved:
+    the next run adopts the job or creates it from the recorded intent)."""
+    for delay in AMBIGUOUS_LOOKUP_DELAYS:
+        await context.clock.sleep(delay * context.rng.uniform(0.75, 1.0))
+        try:
+            live = await context.adapter.snapshot(include_files=False)
+        except ServiceError:
+            raise failure from None
+        for job in live.jobs.values():
+            if job.display_name and job.display_name.endswith(tag):
+                return job
     return None
 
 

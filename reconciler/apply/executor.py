@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import assert_never
 
 from reconciler.apply import collect, create, maintain
+from reconciler.apply.capacity import CapacityQueue
 from reconciler.apply.context import ApplyContext, ApplyReport, crash_point
 from reconciler.apply.converge import converge, unsettled
 from reconciler.apply.events import EventKind
@@ -49,37 +50,47 @@ async def _apply_plan(context: ApplyContext, plan: Plan) -> ApplyReport:
     needs_files = any(a.kind.creates_job for a in plan.actions)
     live = await context.adapter.snapshot(include_files=needs_files)
     semaphore = asyncio.Semaphore(max(1, context.options.parallelism))
+    capacity = CapacityQueue()
 
     async def execute(actions: Sequence[Action], live: Live) -> None:
         async with asyncio.TaskGroup() as group:
-            for action in actions:
+            for action in capacity.take(context, actions, live):
                 if action.kind is ActionKind.NOOP and not action.diff:
                     continue
                 if action.resource in context.report.failures:
                     continue
-                group.create_task(_guarded(context, semaphore, action, live))
+                group.create_task(_guarded(context, semaphore, capacity, action, live))
 
     await execute(plan.actions, live)
     if context.options.wait:
-        await converge(context, started, execute)
+        await converge(context, started, execute, capacity)
     else:
         context.report.unsettled = unsettled(context.store.state, context.options.targets)
+        context.report.waiting = sorted(capacity.queued)
     if context.report.failures:
         raise ApplyError(context.report.failures)
     return context.report
 
 
 async def _guarded(
-    context: ApplyContext, semaphore: asyncio.Semaphore, action: Action, live: Live
+    context: ApplyContext,
+    semaphore: asyncio.Semaphore,
+    capacity: CapacityQueue,
+    action: Action,
+    live: Live,
 ) -> None:
     """Run one action; its failure is recorded against its resource and the others go on,
-    except a lost state write, which stops every action (raised out of the task group)."""
+    except a lost state write, which stops every action (raised out of the task group). A
+    create refused for capacity, or (waiting) any transient failure, is left to a later round
+    (capacity.py) instead."""
     async with semaphore:
         try:
             await dispatch(context, action, live)
         except StateWriteLostError:
             raise
         except ReconcilerError as exc:
+            if capacity.retry_later(context, action, exc):
+                return
             context.report.failures[action.resource] = exc
             context.emit(EventKind.FAILED, action.resource, str(exc))
         except OSError as exc:

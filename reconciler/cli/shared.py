@@ -115,6 +115,12 @@ def execute(
                 "Run `reconciler apply` again later to collect their results.",
                 err=True,
             )
+        if report.waiting:
+            click.echo(
+                f"{len(report.waiting)} resource(s) wait for capacity (max_concurrent_jobs): "
+                f"{', '.join(report.waiting)}. The next `reconciler apply` creates them.",
+                err=True,
+            )
 
     with contextlib.ExitStack() as stack:
         if isinstance(reporter, RichReporter):

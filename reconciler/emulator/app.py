@@ -441,8 +441,8 @@ class Routes:
             model=f"models/{model_name.removeprefix('models/')}",
             display_name=None if display is None else str(display),
             create_time=now,
-            job_seconds=settings.job_seconds,
-            pending_seconds=settings.job_seconds * settings.pending_fraction,
+            job_seconds=jobs.lifetime_seconds(settings),
+            pending_seconds=jobs.pending_seconds(settings),
             expire_after=settings.job_ttl_seconds / settings.time_scale,
             forced_end=self.s.settings.take_forced_end(),
             input_file=file_id,
@@ -460,6 +460,12 @@ class Routes:
             file_ttl=settings.file_ttl_seconds / settings.time_scale,
         )
         await run_in_threadpool(self.s.store.insert_batch, row)
+        # Creates run concurrently: checked again with this job counted, so the cap is never
+        # passed (two racing creates may both be refused, as a busy service may refuse them).
+        cap = settings.max_concurrent_jobs
+        if await run_in_threadpool(self.s.store.open_batches_due_before, now) > cap:
+            await run_in_threadpool(self.s.store.delete_batch, batch_id)
+            return wire.error(429, f"Too many concurrent batch jobs; the limit is {cap}.")
         row = await run_in_threadpool(jobs.settle, self.s.store, row, now)  # job_seconds=0
         return JSONResponse(wire.operation_json(row, now, None))
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.emulator import model
+from reconciler.emulator.settings import EmulatorSettings
 from reconciler.emulator.store import BatchRow, FileRow, Store
 
 PENDING = "PENDING"
@@ -35,6 +36,17 @@ _INTERNAL_MESSAGE = "An internal error has occurred. Please retry or report in h
 class Phase:
     state: str
     end_time: float | None
+
+
+def lifetime_seconds(settings: EmulatorSettings) -> float:
+    """Real seconds from create to the job's end, stored on its row: the hold in the queue
+    (`pending_hold_seconds`), then `job_seconds` of its own."""
+    return settings.pending_hold_seconds + settings.job_seconds
+
+
+def pending_seconds(settings: EmulatorSettings) -> float:
+    """Real seconds a new job stays PENDING: the hold, then its share of `job_seconds`."""
+    return settings.pending_hold_seconds + settings.job_seconds * settings.pending_fraction
 
 
 def derive(batch: BatchRow, now: float) -> Phase:

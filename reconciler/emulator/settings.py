@@ -27,6 +27,9 @@ class EmulatorSettings:
     """Real seconds from create to SUCCEEDED."""
     pending_fraction: float = 0.3
     """Share of `job_seconds` a job spends PENDING before RUNNING."""
+    pending_hold_seconds: float = 0.0
+    """Real seconds a new job sits PENDING before its `job_seconds` start: the service's jobs
+    that wait in its queue for hours, then expire (python-genai #1482, #2221)."""
     time_scale: float = 1.0
     """Emulated seconds per real second for the 48 h lifetimes (file expiry, job expiry)."""
     file_ttl_seconds: float = HOURS_48
@@ -71,7 +74,12 @@ class EmulatorSettings:
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be within [0, 1], got {value}")
-        for name in ("job_seconds", "latency_seconds", "results_delay_seconds"):
+        for name in (
+            "job_seconds",
+            "pending_hold_seconds",
+            "latency_seconds",
+            "results_delay_seconds",
+        ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")
         if self.time_scale <= 0:

@@ -7,8 +7,11 @@ Everything leaving this module is the tool's own type (snapshot.py) and every fa
 
 Retries (gemini-batch-protocol.md §4: the SDK retries nothing by default):
 
-- JSON calls: the client carries `HttpRetryOptions` (408/429/500/502/503/504, connect errors
-  and timeouts), configured from `AdapterSettings` (client.py).
+- Idempotent JSON calls (list, get, delete, cancel): retried here (`_idempotent`) on every
+  transient failure -- 408/429/5xx, and dropped connections and protocol errors, which the
+  SDK's own `HttpRetryOptions` do not cover -- waiting on the injected clock, at least as long
+  as the service's `RetryInfo` asks. The SDK client itself makes one attempt (client.py), so
+  retries never multiply.
 - Uploads and downloads: those options do not apply to the upload request or the streamed
   download (§2.1), so a loop here restarts the whole transfer on transient failures; an
   upload first tries to resume its session from the offset the service reports.
@@ -28,7 +31,7 @@ import contextlib
 import random
 import typing
 import warnings
-from collections.abc import Awaitable, Coroutine, Generator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
@@ -40,7 +43,13 @@ from google.genai import types
 from reconciler.clock import Clock
 from reconciler.errors import PermanentServiceError, ServiceError
 from reconciler.live import convert
-from reconciler.live.boundary import MAPPED, Boundary, create_ambiguous, create_resendable
+from reconciler.live.boundary import (
+    MAPPED,
+    Boundary,
+    create_ambiguous,
+    create_resendable,
+    is_transient,
+)
 from reconciler.live.retry import Retrier
 from reconciler.live.settings import AdapterSettings, Task
 from reconciler.live.snapshot import InlineResult, Live, LiveFile, LiveJob
@@ -150,36 +159,53 @@ class GeminiAdapter:
             files_listed=files is not None,
         )
 
-    async def _list_jobs(self) -> dict[str, LiveJob]:
-        call = "batches.list"
-        jobs: dict[str, LiveJob] = {}
+    async def _idempotent(self, call: str, send: Callable[[], Awaitable[T]]) -> T:
+        """`send()` retried on every transient failure (a dropped connection included: the
+        call changes nothing when repeated), its failures mapped to ServiceErrors."""
+        retrying = self._retrier.calls(is_transient, self._settings.retry_attempts)
         with self._boundary.mapping(call):
+            async for attempt in retrying:
+                with attempt:
+                    answer = await send()
+        return answer
+
+    async def _list_jobs(self) -> dict[str, LiveJob]:
+        """One walk of every page; a failure on any page restarts the walk (a page token may
+        not outlive a broken connection, and the walk changes nothing)."""
+        call = "batches.list"
+
+        async def walk() -> dict[str, LiveJob]:
+            jobs: dict[str, LiveJob] = {}
             pager = await self._aio.batches.list(
                 config=types.ListBatchJobsConfig(page_size=self._settings.page_size)
             )
             async for job in pager:
                 live = convert.live_job(job, call)
                 jobs[live.name] = live
-        return jobs
+            return jobs
+
+        return await self._idempotent(call, walk)
 
     async def _list_files(self) -> dict[str, LiveFile]:
         call = "files.list"
-        files: dict[str, LiveFile] = {}
-        with self._boundary.mapping(call):
+
+        async def walk() -> dict[str, LiveFile]:
+            files: dict[str, LiveFile] = {}
             pager = await self._aio.files.list(
                 config=types.ListFilesConfig(page_size=self._settings.page_size)
             )
             async for file in pager:
                 live = convert.live_file(file, call)
                 files[live.name] = live
-        return files
+            return files
+
+        return await self._idempotent(call, walk)
 
     async def get_job(self, name: str) -> LiveJob | None:
         """The job now, or None when the service does not know it (404)."""
         call = "batches.get"
         try:
-            with self._boundary.mapping(call):
-                job = await self._aio.batches.get(name=name)
+            job = await self._idempotent(call, lambda: self._aio.batches.get(name=name))
         except PermanentServiceError as exc:
             if exc.status_code == 404:
                 return None
@@ -191,8 +217,7 @@ class GeminiAdapter:
         sends for files that expired -- protocol §4)."""
         call = "files.get"
         try:
-            with self._boundary.mapping(call):
-                file = await self._aio.files.get(name=name)
+            file = await self._idempotent(call, lambda: self._aio.files.get(name=name))
         except PermanentServiceError as exc:
             if exc.status_code in (403, 404):
                 return None
@@ -206,8 +231,8 @@ class GeminiAdapter:
         or a service that drops metadata -- python-genai #1909) have `key=None` and only their
         `index`. Empty when the job has no inline output (yet).
         """
+        job = await self._idempotent("batches.get", lambda: self._aio.batches.get(name=job_name))
         with self._boundary.mapping("batches.get"):
-            job = await self._aio.batches.get(name=job_name)
             return convert.inline_results(job.dest)
 
     # -- files ---------------------------------------------------------------------------------
@@ -237,8 +262,7 @@ class GeminiAdapter:
         """Delete a file; one already gone (404, or the 403 the service sometimes sends for
         missing files -- protocol §4) counts as deleted."""
         try:
-            with self._boundary.mapping("files.delete"):
-                await self._aio.files.delete(name=name)
+            await self._idempotent("files.delete", lambda: self._aio.files.delete(name=name))
         except PermanentServiceError as exc:
             if exc.status_code not in (403, 404):
                 raise
@@ -328,8 +352,7 @@ class GeminiAdapter:
         no longer exists is not an error (what the service answers then is undocumented --
         protocol §4 -- so a 4xx is checked against the job's state)."""
         try:
-            with self._boundary.mapping("batches.cancel"):
-                await self._aio.batches.cancel(name=name)
+            await self._idempotent("batches.cancel", lambda: self._aio.batches.cancel(name=name))
         except PermanentServiceError as exc:
             if exc.status_code == 404:
                 return
@@ -341,8 +364,7 @@ class GeminiAdapter:
     async def delete_job(self, name: str) -> None:
         """Delete a job resource; one already gone (404) counts as deleted."""
         try:
-            with self._boundary.mapping("batches.delete"):
-                await self._aio.batches.delete(name=name)
+            await self._idempotent("batches.delete", lambda: self._aio.batches.delete(name=name))
         except PermanentServiceError as exc:
             if exc.status_code != 404:
                 raise

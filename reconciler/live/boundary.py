@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator, Sequence
+import re
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Final, NoReturn
 
 import httpx2
@@ -39,6 +40,11 @@ MAPPED: Final = (
 
 _REDACTED = "<redacted>"
 
+RETRY_INFO_TYPE: Final = "type.googleapis.com/google.rpc.RetryInfo"
+"""The `@type` of the error detail that says how long to wait before trying again."""
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)s\s*$")
+
 
 def status_of(exc: BaseException) -> int | None:
     return exc.code if isinstance(exc, genai_errors.APIError) else None
@@ -54,6 +60,43 @@ def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, genai_errors.APIError):
         return exc.code in RETRYABLE_STATUS
     return isinstance(exc, httpx2.TransportError)
+
+
+def retry_delay_of(exc: BaseException) -> float | None:
+    """The wait the service asked for: `RetryInfo.retryDelay` of a google.rpc error's
+    `details` (protobuf Duration JSON, e.g. "30s" or "1.5s"), in seconds; None when the error
+    carries none (or an unreadable one)."""
+    if not isinstance(exc, genai_errors.APIError):
+        return None
+    return retry_delay_in(exc.details)
+
+
+def retry_delay_in(body: object) -> float | None:
+    """`retryDelay` from an error body, `{"error": {"details": [...]}}` or the inner status."""
+    if not isinstance(body, Mapping):
+        return None
+    inner = body.get("error", body)
+    details = inner.get("details") if isinstance(inner, Mapping) else None
+    if not isinstance(details, list):
+        return None
+    for detail in details:
+        if isinstance(detail, Mapping) and detail.get("@type") == RETRY_INFO_TYPE:
+            return _duration_seconds(detail.get("retryDelay", detail.get("retry_delay")))
+    return None
+
+
+def _duration_seconds(value: object) -> float | None:
+    """Seconds of a protobuf Duration in its JSON form ("2.5s") or as {seconds, nanos}."""
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        return float(match.group(1)) if match else None
+    if isinstance(value, Mapping):
+        seconds, nanos = value.get("seconds", 0), value.get("nanos", 0)
+        try:
+            return max(0.0, float(seconds) + float(nanos) / 1e9)
+        except (TypeError, ValueError):
+            return None
+    return None
 
 
 def create_resendable(exc: BaseException) -> bool:

@@ -16,7 +16,6 @@ from google.genai import types
 from reconciler.clock import Clock
 from reconciler.errors import ConfigError
 from reconciler.live.adapter import GeminiAdapter
-from reconciler.live.boundary import RETRYABLE_STATUS
 from reconciler.live.endpoint import Endpoint, EndpointKind, endpoint_kind, resolve_endpoint
 from reconciler.live.http import wide_read_client
 from reconciler.live.settings import AdapterSettings
@@ -30,18 +29,16 @@ logger = logging.getLogger(__name__)
 def build_client(
     endpoint: Endpoint, settings: AdapterSettings, *, http: httpx2.AsyncClient | None = None
 ) -> genai.Client:
-    """A Developer-API client for `endpoint` with our retry options and timeout.
+    """A Developer-API client for `endpoint` that makes one attempt per call, with our timeout.
+
+    The adapter retries every call itself (retry.py): on its clock, honouring `RetryInfo`, and
+    on dropped connections too, which the SDK's options leave out. SDK retries underneath would
+    multiply the attempts and wait on real time.
 
     `http` becomes the SDK's async HTTP client (its public `HttpOptions.httpx_async_client`);
     the SDK does not close a client it was given, so its owner does.
     """
-    retry = types.HttpRetryOptions(
-        attempts=settings.retry_attempts,
-        initial_delay=settings.retry_initial_delay,
-        max_delay=settings.retry_max_delay,
-        jitter=settings.retry_jitter,
-        http_status_codes=list(RETRYABLE_STATUS),
-    )
+    retry = types.HttpRetryOptions(attempts=1)
     options = types.HttpOptions(
         api_version=endpoint.api_version,
         # The SDK takes milliseconds and also sends them as X-Server-Timeout (protocol §1).

@@ -1,10 +1,13 @@
 """The adapter's own retry loops (tenacity), with its clock and its random generator.
 
-Retries of JSON calls happen inside the SDK (`HttpRetryOptions`, set by client.py); these loops
-cover what those options do not: the create call (resent only when provably not carried out),
-whole transfers, and the requests the adapter sends itself. Delays come from
+Every retry of the adapter happens here (the SDK client is built with one attempt, client.py):
+the idempotent calls (get, list, delete, cancel) on any transient failure -- a 429 or 5xx, and
+also a dropped connection or a protocol error, which the SDK's own options do not retry -- the
+create call (resent only when provably not carried out), whole transfers, and the requests the
+adapter sends itself. Delays come from
 `AdapterSettings.retry_delay` with a draw from the injected `random.Random`, and waiting is the
-injected `Clock.sleep`, so tests are exact and nothing uses the global generator.
+injected `Clock.sleep`, so tests are exact and nothing uses the global generator. When the
+service's error says how long to wait (`RetryInfo.retryDelay`), the wait is at least that long.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from collections.abc import Callable
 import tenacity
 
 from reconciler.clock import Clock
-from reconciler.live.boundary import is_answer, is_transient
+from reconciler.live.boundary import is_answer, is_transient, retry_delay_of
 from reconciler.live.settings import AdapterSettings
 
 logger = logging.getLogger(__name__)
@@ -41,6 +44,15 @@ class Retrier:
         """Seconds to wait after failed attempt `attempt` (1-based)."""
         return self.settings.retry_delay(attempt, self._rng.random())
 
+    def wait_after(self, attempt: int, exc: BaseException | None) -> float:
+        """Seconds to wait after failed attempt `attempt`: the backoff, or the service's own
+        `RetryInfo.retryDelay` when `exc` carries a longer one (at most `retry_info_max_delay`)."""
+        backoff = self.delay(attempt)
+        asked = retry_delay_of(exc) if exc is not None else None
+        if asked is None:
+            return backoff
+        return max(backoff, min(asked, self.settings.retry_info_max_delay))
+
     def calls(
         self,
         predicate: Callable[[BaseException], bool],
@@ -52,7 +64,7 @@ class Retrier:
         return tenacity.AsyncRetrying(
             retry=tenacity.retry_if_exception(predicate),
             stop=stop or tenacity.stop_after_attempt(max(1, attempts)),
-            wait=lambda state: self.delay(state.attempt_number),
+            wait=self._wait,
             sleep=self.clock.sleep,
             reraise=True,
             before_sleep=self._log_retry,
@@ -75,6 +87,10 @@ class Retrier:
             return broken >= max(1, s.transfer_attempts) or state.attempt_number >= total
 
         return self.calls(is_transient, s.transfer_attempts, stop=spent)
+
+    def _wait(self, state: tenacity.RetryCallState) -> float:
+        outcome = state.outcome
+        return self.wait_after(state.attempt_number, outcome.exception() if outcome else None)
 
     def _log_retry(self, state: tenacity.RetryCallState) -> None:
         outcome = state.outcome

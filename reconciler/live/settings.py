@@ -23,6 +23,8 @@ class AdapterSettings:
     retry_max_delay: float = 30.0
     retry_jitter: float = 1.0
     """Up to this many random seconds added to each delay."""
+    retry_info_max_delay: float = 300.0
+    """Longest wait honoured when the service names one (`RetryInfo.retryDelay`)."""
     request_timeout: float = 120.0
     """Seconds per HTTP request (the SDK sends none by default, so a hung socket waits forever)."""
     transfer_attempts: int = 3

@@ -186,7 +186,7 @@ class Transfers:
                 if not is_transient(exc) or attempt >= attempts:
                     raise
                 failure = exc
-            await self._retrier.clock.sleep(self._retrier.delay(attempt))
+            await self._retrier.clock.sleep(self._retrier.wait_after(attempt, failure))
             logger.info("resuming an upload after %s", type(failure).__name__)
             try:
                 offset = await _upload_offset(http, upload_url, headers, timeout, size)

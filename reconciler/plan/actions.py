@@ -336,7 +336,6 @@ class Guardrail(enum.StrEnum):
     MAX_ESTIMATED_COST = "max_estimated_cost_usd"
     ALLOWED_MODELS = "allowed_models"
     MAX_REQUESTS_PER_JOB = "max_requests_per_job"
-    MAX_CONCURRENT_JOBS = "max_concurrent_jobs"
     MAX_ENQUEUED_TOKENS = "max_enqueued_tokens"
 
 
@@ -388,6 +387,24 @@ def summarise(actions: tuple[Action, ...], *, price_table_as_of: str) -> Summary
 
 
 @dataclass(frozen=True, slots=True)
+class Admission:
+    """How a plan's new jobs fit the limit. For display; apply decides again each round from
+    the service's jobs then (`admit`), so nothing here steers it."""
+
+    limit: int
+    """The project's declared limit (`guardrails.max_concurrent_jobs`)."""
+    running: int
+    """Jobs pending or running at the service when planned, less those the plan cancels."""
+    start_now: int
+    """New jobs that fit now."""
+    waiting: int
+    """New jobs that wait for capacity: `apply --wait` starts them as jobs end; `--no-wait`
+    leaves them to the next apply."""
+    waves: int
+    """Further waves needed after the first, were every wave as large as the limit."""
+
+
+@dataclass(frozen=True, slots=True)
 class Plan:
     """An immutable plan and what it was made against. Apply trusts only the fields that say so."""
 
@@ -408,6 +425,9 @@ class Plan:
     """`--target` names the plan was restricted to (empty: every resource). For display only."""
     force_replace: tuple[str, ...] = ()
     refresh_only: bool = False
+    admission: Admission | None = None
+    """How the new jobs fit the concurrent-job limit (None: plans made without it). For display
+    only: apply admits jobs from the service's state each round."""
     format_version: int = PLAN_FORMAT_VERSION
 
     @property

@@ -1,4 +1,4 @@
-"""Guardrails from reconciler.yaml checked against a plan: cost, models, job size, concurrency.
+"""Guardrails from reconciler.yaml checked against a plan: cost, models, job size, tokens.
 
 Violations are data recorded in the Plan (so `plan` can show all of them at once); apply and
 `plan` refuse through `raise_for_violations`.
@@ -8,26 +8,18 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable
 
 from reconciler.config import Guardrails
 from reconciler.errors import PlanError
 from reconciler.live.snapshot import Live, LiveJob
-from reconciler.plan.actions import Action, ActionKind, Guardrail, Plan, Summary, Violation
+from reconciler.plan.actions import Action, Guardrail, Plan, Summary, Violation
+from reconciler.plan.admission import cancelled_by
 from reconciler.plan.cost import estimate_tokens
 from reconciler.state.document import State
 
 
 def _model_id(model: str) -> str:
     return model.removeprefix("models/")
-
-
-def _cancelled_by(actions: Iterable[Action]) -> set[str]:
-    cancelled: set[str] = set()
-    for action in actions:
-        if action.kind is ActionKind.CANCEL or (action.kind.is_replace and action.cancel_first):
-            cancelled.update(action.job_names)
-    return cancelled
 
 
 def _cost(summary: Summary, guardrails: Guardrails) -> list[Violation]:
@@ -78,21 +70,6 @@ def _requests_per_job(creating: list[Action], guardrails: Guardrails) -> list[Vi
     return violations
 
 
-def _concurrent_jobs(
-    creating: list[Action], running: list[LiveJob], guardrails: Guardrails
-) -> list[Violation]:
-    planned_jobs = sum(a.jobs for a in creating)
-    if len(running) + planned_jobs <= guardrails.max_concurrent_jobs:
-        return []
-    return [
-        Violation(
-            Guardrail.MAX_CONCURRENT_JOBS,
-            f"{len(running)} job(s) running plus {planned_jobs} planned exceed "
-            f"max_concurrent_jobs {guardrails.max_concurrent_jobs}",
-        )
-    ]
-
-
 def _enqueued_tokens(
     creating: list[Action], running: list[LiveJob], state: State, guardrails: Guardrails
 ) -> list[Violation]:
@@ -132,15 +109,15 @@ def evaluate_guardrails(
 ) -> tuple[Violation, ...]:
     """Every guardrail the plan would break, in a stable order (one check per guardrail)."""
     creating = [a for a in actions if a.kind.creates_job]
-    # The service's ceiling is per project, so every unfinished job counts, ours or not, minus
-    # what this plan cancels before it creates.
-    cancelled = _cancelled_by(actions)
+    # Enqueued tokens are counted per project, so every unfinished job counts, ours or not,
+    # minus what this plan cancels before it creates. (The concurrent-job limit is no
+    # violation: apply admits the jobs past it in waves -- plan.admission.)
+    cancelled = cancelled_by(actions)
     running = [j for j in live.jobs.values() if not j.state.is_terminal and j.name not in cancelled]
     return (
         *_cost(summary, guardrails),
         *_models(creating, guardrails),
         *_requests_per_job(creating, guardrails),
-        *_concurrent_jobs(creating, running, guardrails),
         *_enqueued_tokens(creating, running, state, guardrails),
     )
 

@@ -18,6 +18,7 @@ from reconciler.live.snapshot import Live
 from reconciler.manifests.desired import Desired
 from reconciler.plan import builders
 from reconciler.plan.actions import Action, Plan, Reason, summarise
+from reconciler.plan.admission import plan_admission
 from reconciler.plan.cost import PriceTable, default_price_table
 from reconciler.plan.guardrails import evaluate_guardrails
 from reconciler.plan.rules import REFRESH_ONLY_KINDS, decide
@@ -114,7 +115,9 @@ def make_plan(
         actions.append(planned)
     frozen = tuple(actions)
     summary = summarise(frozen, price_table_as_of=table.as_of)
-    violations = evaluate_guardrails(frozen, summary, state, live, guardrails or Guardrails())
+    limits = guardrails or Guardrails()
+    violations = evaluate_guardrails(frozen, summary, state, live, limits)
+    admission = plan_admission(frozen, live, desired.resources, limits.max_concurrent_jobs)
     return Plan(
         created_at=created_at,
         state_lineage=state.lineage,
@@ -126,6 +129,7 @@ def make_plan(
         targets=tuple(sorted(targets)),
         force_replace=tuple(sorted(force_replace)),
         refresh_only=refresh_only,
+        admission=admission,
     )
 
 

@@ -128,6 +128,19 @@ def cost_line(plan: Plan) -> str:
     return text
 
 
+def admission_line(plan: Plan) -> str | None:
+    """How the new jobs fit the concurrent-job limit, when some of them must wait."""
+    a = plan.admission
+    if a is None or not a.waiting:
+        return None
+    waves = "1 wave" if a.waves == 1 else f"{a.waves} waves"
+    return (
+        f"{a.start_now} job(s) start now, {a.waiting} more in {waves} as capacity frees "
+        f"(max_concurrent_jobs {a.limit}, {a.running} running). `apply --wait` starts them as "
+        "jobs end; `--no-wait` leaves them for the next apply."
+    )
+
+
 def workload_line(action: Action) -> str | None:
     """What a job-creating action would run, or None for the others."""
     if not action.kind.creates_job:

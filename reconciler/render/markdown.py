@@ -12,6 +12,7 @@ from typing import assert_never
 
 from reconciler.plan.actions import Action, ActionKind, DiffChange, Plan
 from reconciler.render._words import (
+    admission_line,
     cost_line,
     headline,
     plan_line,
@@ -104,6 +105,9 @@ def render_markdown(plan: Plan, *, max_chars: int = GITHUB_MAX_CHARS) -> str:
     head.append(_table(plan))
     if plan.summary.jobs or plan.summary.unpriced_models:
         head += [cost_line(plan), ""]
+    fits = admission_line(plan)
+    if fits:
+        head += [fits, ""]
     if plan.violations:
         head += ["### Guardrail violations", "", "Apply will refuse this plan:", ""]
         for v in plan.violations:

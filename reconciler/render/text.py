@@ -5,7 +5,14 @@ from __future__ import annotations
 from typing import assert_never
 
 from reconciler.plan.actions import ActionKind, Plan
-from reconciler.render._words import body_lines, cost_line, headline, plan_line, shown
+from reconciler.render._words import (
+    admission_line,
+    body_lines,
+    cost_line,
+    headline,
+    plan_line,
+    shown,
+)
 
 _RESET = "\033[0m"
 _BOLD = "\033[1m"
@@ -66,6 +73,9 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
     out.append(paint(_BOLD, plan_line(plan)))
     if plan.summary.jobs or plan.summary.unpriced_models:
         out.append(cost_line(plan))
+    fits = admission_line(plan)
+    if fits:
+        out.append(fits)
     if plan.violations:
         out.append("")
         out.append(paint(_RED + _BOLD, "Guardrail violations (apply will refuse this plan):"))

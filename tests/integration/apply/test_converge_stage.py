@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from reconciler.apply.capacity import CapacityQueue
 from reconciler.apply.context import ApplyContext, ApplyOptions
 from reconciler.apply.converge import converge
 from reconciler.apply.create import create
@@ -31,7 +32,7 @@ async def _create_then_converge(context: ApplyContext) -> None:
         for action in actions:
             await dispatch(context, action, live)
 
-    await converge(context, context.clock.monotonic(), execute)
+    await converge(context, context.clock.monotonic(), execute, CapacityQueue())
 
 
 def test_converge_collects_a_job_that_finishes_while_waiting(stages: Stages) -> None:

@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 
 from reconciler.apply.context import ApplyContext
-from reconciler.apply.create import create
-from reconciler.errors import ServiceError
+from reconciler.apply.create import AMBIGUOUS_LOOKUP_DELAYS, create
+from reconciler.apply.events import EventKind
+from reconciler.errors import ServiceError, TransientServiceError
 from reconciler.live.tags import parse_tag
 from reconciler.plan.actions import ActionKind
 from reconciler.state.document import JobState
@@ -97,3 +98,41 @@ def test_create_stage_resubmits_a_failed_job_reusing_its_uploaded_input(stages: 
 
 def stages_steps(stages: Stages) -> list[str]:
     return [e.message for e in stages.reporter.events if e.kind.value == "step"]
+
+
+def test_create_stage_resolves_an_unclear_create_in_the_same_run(stages: Stages) -> None:
+    """A create whose connection drops is looked up by its tag; the service shows no such job,
+    so it is sent again once, and exactly one job exists."""
+    stages.manifest("inline", INLINE)
+
+    async def create_through_a_drop(context: ApplyContext) -> int:
+        live, plan = await plan_now(context)
+        # Seed 1 draws 0.134 first: the create's connection drops; the draws after it pass.
+        stages.emulator.configure(drop_rate=0.4, seed=1)
+        await create(context, only(plan, ActionKind.CREATE, "inline"), live)
+        stages.emulator.configure(drop_rate=0.0)
+        return len((await context.adapter.snapshot(include_files=False)).jobs)
+
+    assert stages.run(create_through_a_drop) == 1
+    (attempt,) = stages.state.resources["inline"].attempts
+    assert attempt.job_name is not None
+    assert stages.emulator.calls()["batches.create_generate"] == 2
+    warnings = stages.reporter.messages(EventKind.WARNING)
+    assert any("the service shows no such job" in w for w in warnings)
+    assert len(stages.clock.sleeps) >= len(AMBIGUOUS_LOOKUP_DELAYS)
+
+
+def test_create_stage_fails_an_unresolvable_create_with_its_intent_kept(stages: Stages) -> None:
+    stages.manifest("inline", INLINE)
+
+    async def create_while_dropping(context: ApplyContext) -> None:
+        live, plan = await plan_now(context)
+        stages.emulator.configure(drop_rate=1.0)
+        await create(context, only(plan, ActionKind.CREATE, "inline"), live)
+
+    with pytest.raises(TransientServiceError) as caught:
+        stages.run(create_while_dropping)
+    assert caught.value.ambiguous
+    (intent,) = stages.state.resources["inline"].attempts
+    assert intent.is_intent, "the next run adopts or creates it from the recorded intent"
+    assert stages.emulator.calls()["batches.create_generate"] == 1

@@ -24,7 +24,9 @@ from reconciler.plan import (
     make_plan,
     raise_for_violations,
 )
+from reconciler.plan.actions import Admission
 from reconciler.plan.cost import parse_size
+from reconciler.render.text import render_text
 from reconciler.state.document import JobState
 from tests.unit.plan.factories import (
     LINEAGE,
@@ -120,7 +122,7 @@ def test_guardrail_refuses_models_not_allowed_and_oversized_jobs() -> None:
     }
 
 
-def test_guardrail_counts_running_jobs_minus_cancelled_plus_planned() -> None:
+def test_admission_counts_running_jobs_minus_cancelled_and_is_no_violation() -> None:
     gone = resource("gone")
     gone_att = attempt(gone, 1)
     stranger = job(resource("stranger"), name="batches/stranger")
@@ -133,6 +135,7 @@ def test_guardrail_counts_running_jobs_minus_cancelled_plus_planned() -> None:
         guardrails=Guardrails(max_concurrent_jobs=2),
     )
     assert ok.violations == ()
+    assert ok.admission == Admission(limit=2, running=1, start_now=1, waiting=0, waves=0)
     too_many = make_plan(
         desired(resource("new"), resource("new2")),
         state(),
@@ -140,7 +143,9 @@ def test_guardrail_counts_running_jobs_minus_cancelled_plus_planned() -> None:
         created_at=T0,
         guardrails=Guardrails(max_concurrent_jobs=3),
     )
-    assert [v.guardrail for v in too_many.violations] == [Guardrail.MAX_CONCURRENT_JOBS]
+    assert too_many.violations == ()
+    assert too_many.admission == Admission(limit=3, running=2, start_now=1, waiting=1, waves=1)
+    assert "1 job(s) start now, 1 more in 1 wave as capacity frees" in render_text(too_many)
 
 
 def test_guardrail_caps_enqueued_tokens_per_model() -> None:

@@ -1,0 +1,45 @@
+"""plan/admission.py: which new jobs start now under the concurrent-job limit, in which order."""
+
+from __future__ import annotations
+
+from reconciler.plan import make_plan
+from reconciler.plan.actions import Action
+from reconciler.plan.admission import admission_order, admit
+from tests.unit.plan.factories import T0, desired, live, resource, state
+
+
+def _creates(*resources_: object) -> tuple[dict[str, object], list[Action]]:
+    wanted = desired(*resources_)  # type: ignore[arg-type]
+    plan = make_plan(wanted, state(), live(), created_at=T0)
+    return dict(wanted.resources), list(plan.actions)
+
+
+def test_higher_priority_goes_first_then_manifest_order() -> None:
+    resources, actions = _creates(
+        resource("c-low"),
+        resource("a-urgent", config={"priority": 10}),
+        resource("b-low"),
+        resource("d-negative", config={"priority": -1}),
+    )
+    ordered = admission_order(actions, resources)  # type: ignore[arg-type]
+    assert [a.resource for a in ordered] == ["a-urgent", "c-low", "b-low", "d-negative"]
+
+
+def test_admit_stops_at_the_first_action_that_does_not_fit() -> None:
+    resources, actions = _creates(
+        resource("one"),
+        resource("sharded", requests=6, shards={"max_requests": 2}),
+        resource("two"),
+    )
+    ordered = admission_order(actions, resources)  # type: ignore[arg-type]
+    assert [a.jobs for a in ordered] == [1, 3, 1]
+    admitted, waiting = admit(ordered, free=3, limit=5)
+    assert [a.resource for a in admitted] == ["one"]
+    assert [a.resource for a in waiting] == ["sharded", "two"]
+
+
+def test_an_action_larger_than_the_limit_starts_alone_when_all_is_free() -> None:
+    resources, actions = _creates(resource("big", requests=8, shards={"max_requests": 1}))
+    ordered = admission_order(actions, resources)  # type: ignore[arg-type]
+    assert admit(ordered, free=3, limit=4) == ([], ordered)
+    assert admit(ordered, free=4, limit=4) == (ordered, [])
