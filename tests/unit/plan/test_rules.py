@@ -7,7 +7,15 @@ from collections.abc import Mapping
 from reconciler.config import Guardrails, ModelPrice, ProjectConfig
 from reconciler.live.snapshot import LiveJob
 from reconciler.manifests.desired import DesiredResource
-from reconciler.plan import ActionKind, Reason, default_price_table, make_plan, plan_now, rules
+from reconciler.plan import (
+    ActionKind,
+    Reason,
+    default_price_table,
+    make_plan,
+    plan_now,
+    rules,
+    settled_rules,
+)
 from reconciler.plan.situation import Context, Situation, situation, tag_index
 from reconciler.state.document import JobAttempt, JobState, ResourceRecord
 from tests.unit.plan.factories import (
@@ -100,7 +108,7 @@ def test_rule_changed_spec_passes_when_the_spec_is_applied() -> None:
 def test_rule_ended_badly_resubmits_when_policy_allows() -> None:
     res = resource(policy={"resubmit": ["FAILED"], "max_attempts": 3})
     att = attempt(res, 1, state=JobState.FAILED)
-    action = rules.resubmit_ended_badly(
+    action = settled_rules.resubmit_ended_badly(
         facts(res, record(res, att), job(att, state=JobState.FAILED))
     )
     assert action is not None
@@ -116,8 +124,8 @@ def test_rule_ended_badly_reports_when_policy_says_no() -> None:
     res = resource(policy={"resubmit": []})
     att = attempt(res, 1, state=JobState.FAILED)
     s = facts(res, record(res, att), job(att, state=JobState.FAILED))
-    assert rules.resubmit_ended_badly(s) is None
-    action = rules.report_bad_end(s)
+    assert settled_rules.resubmit_ended_badly(s) is None
+    action = settled_rules.report_bad_end(s)
     assert action is not None
     assert (action.kind, action.reason) == (ActionKind.NOOP, Reason.POLICY_SAYS_NO)
 
@@ -141,7 +149,7 @@ def test_rule_surviving_shards_are_collected_and_the_given_up_one_named() -> Non
     res = resource(requests=10, size=10_000, shards=SHARDS, policy={"resubmit": []})
     atts = sharded_attempts(res, JobState.SUCCEEDED, JobState.EXPIRED, JobState.SUCCEEDED)
     s = facts(res, record(res, *atts), *(job(a, state=a.state) for a in atts))
-    action = rules.collect_surviving_shards(s)
+    action = settled_rules.collect_surviving_shards(s)
     assert action is not None
     assert (action.kind, action.reason, action.shards_given_up) == (
         ActionKind.COLLECT,
@@ -155,7 +163,9 @@ def test_rule_surviving_shards_are_collected_and_the_given_up_one_named() -> Non
 def test_rule_succeeded_collects_results_not_yet_saved() -> None:
     res = resource()
     att = attempt(res, 1, state=JobState.SUCCEEDED)
-    action = rules.collect_succeeded(facts(res, record(res, att), job(att, state=att.state)))
+    action = settled_rules.collect_succeeded(
+        facts(res, record(res, att), job(att, state=att.state))
+    )
     assert action is not None
     assert (action.kind, action.reason) == (ActionKind.COLLECT, Reason.JOB_SUCCEEDED)
     assert action.detail == f"download the results of attempt 1 to {res.manifest.spec.output}"
@@ -165,8 +175,8 @@ def test_rule_succeeded_and_collected_is_a_noop() -> None:
     res = resource()
     att = attempt(res, 1, state=JobState.SUCCEEDED)
     s = facts(res, record(res, att, results=results(res)), job(att, state=att.state))
-    assert rules.collect_succeeded(s) is None
-    action = rules.settle_collected(s)
+    assert settled_rules.collect_succeeded(s) is None
+    action = settled_rules.settle_collected(s)
     assert action is not None
     assert (action.kind, action.reason) == (ActionKind.NOOP, Reason.UP_TO_DATE)
 
@@ -174,7 +184,7 @@ def test_rule_succeeded_and_collected_is_a_noop() -> None:
 def test_rule_gone_job_is_recreated_as_a_new_attempt() -> None:
     res = resource()
     att = attempt(res, 1, state=JobState.SUCCEEDED)
-    action = rules.recreate_gone_job(facts(res, record(res, att)))
+    action = settled_rules.recreate_gone_job(facts(res, record(res, att)))
     assert action is not None
     assert (action.kind, action.reason, action.next_attempt) == (
         ActionKind.RECREATE,
@@ -187,8 +197,8 @@ def test_rule_gone_job_with_results_saved_is_not_drift() -> None:
     res = resource()
     att = attempt(res, 1, state=JobState.SUCCEEDED)
     s = facts(res, record(res, att, results=results(res)))
-    assert rules.recreate_gone_job(s) is None
-    action = rules.settle_collected(s)
+    assert settled_rules.recreate_gone_job(s) is None
+    action = settled_rules.settle_collected(s)
     assert action is not None and action.reason is Reason.RESULTS_COLLECTED
 
 
