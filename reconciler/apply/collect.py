@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.apply.context import ApplyContext, crash_point
-from reconciler.apply.create import shard_input
 from reconciler.apply.events import EventKind
 from reconciler.apply.files import atomic_file, iter_jsonl_lines, temp_beside
 from reconciler.apply.inputs import inline_source_lines, keys_in_order
@@ -30,6 +29,7 @@ from reconciler.apply.outputs import (
     write_results,
 )
 from reconciler.apply.records import with_live_state
+from reconciler.apply.sources import shard_input
 from reconciler.apply.summary import ResultsFollower
 from reconciler.errors import PermanentServiceError, ReconcilerError
 from reconciler.live.snapshot import InlineResult, Live, LiveJob

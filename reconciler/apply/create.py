@@ -12,20 +12,25 @@ import asyncio
 import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import timedelta
-from pathlib import Path
-from typing import Any, assert_never
+from typing import Any
 
 from reconciler.apply.context import ApplyContext, crash_point
 from reconciler.apply.events import EventKind
 from reconciler.apply.inputs import PreparedInput, prepare_inputs
-from reconciler.apply.outputs import previous_results, read_results
 from reconciler.apply.records import (
     bring_to_spec,
     record_for,
     record_live_states,
     store_digests,
     with_job,
+)
+from reconciler.apply.sources import (
+    keys_to_run,
+    shard_input,
+    shard_max_bytes,
+    upload_input,
+    upload_media,
+    usable_file,
 )
 from reconciler.errors import ServiceError, StateError, TransientServiceError
 from reconciler.live.snapshot import Live, LiveJob
@@ -34,19 +39,14 @@ from reconciler.manifests.desired import DesiredResource
 from reconciler.manifests.model import Task
 from reconciler.manifests.requests import camel
 from reconciler.plan.actions import Action, ActionKind, Reason
-from reconciler.plan.cost import parse_size
 from reconciler.state.document import (
     AttemptPurpose,
     InputRecord,
     JobAttempt,
     JobState,
-    ResourceRecord,
     State,
 )
-from reconciler.state.request_keys import load_key_digests, load_request_keys, store_request_keys
-
-_UPLOAD_REUSE_MARGIN = timedelta(hours=2)
-"""An uploaded input is reused only if it outlives the job's likely queue time by this much."""
+from reconciler.state.request_keys import store_request_keys
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +84,7 @@ async def create(context: ApplyContext, action: Action, live: Live) -> None:
         again = action.shards_to_create or lost
         await _rerun_shards(context, live, resource, number, purpose, again)
         return
-    only_keys = await _keys_to_run(context, resource, purpose)
+    only_keys = await keys_to_run(context, resource, purpose)
     if only_keys is not None and not only_keys:
         # Nothing to realise: the results already stand for the desired spec.
         await bring_to_spec(context, resource)
@@ -100,7 +100,7 @@ async def create(context: ApplyContext, action: Action, live: Live) -> None:
         shards=max(1, action.jobs),
         only_keys=only_keys,
         media_uris=context.media.uris,
-        max_bytes=_shard_max_bytes(resource),
+        max_bytes=shard_max_bytes(resource),
     )
     if action.jobs and len(inputs) > action.jobs:
         context.emit(
@@ -158,7 +158,7 @@ async def _rerun_shards(
         previous = group[index]
         # A lost intent's tag is carried by no job, so it is reused; otherwise a new rerun.
         rerun = previous.rerun if previous.is_intent else previous.rerun + 1
-        reused = await _usable_file(context, live, previous.input_file)
+        reused = await usable_file(context, live, previous.input_file)
         if reused is not None and previous.request_count is not None:
             prepared = PreparedInput(index, previous.request_count, None)
         else:
@@ -173,128 +173,6 @@ async def _rerun_shards(
     shutil.rmtree(staging, ignore_errors=True)
 
 
-async def shard_input(
-    context: ApplyContext,
-    resource: DesiredResource,
-    shard: JobAttempt,
-    shards: int,
-    staging: Path,
-) -> PreparedInput:
-    """The input shard `shard` sent, written again from the source.
-
-    Its request keys are stored beside the state; a state written before they were (a full
-    run) splits the source the same way again, which gives the same shard.
-
-    Raises:
-        StateError: the shard's keys are recorded but missing, or it ran an unrecorded subset.
-    """
-    index = shard.shard or 0  # for messages and the staging folder; None means unsharded
-    keys: frozenset[str] | None = None
-    if shard.request_keys_file is not None:
-        stored = await asyncio.to_thread(
-            load_request_keys, context.store.backend, shard.request_keys_file
-        )
-        if stored is None:
-            raise StateError(
-                f"{resource.name}: the request keys of shard {index} are missing from the "
-                f"state's storage (request-keys/{shard.request_keys_file})"
-            )
-        keys = frozenset(stored)
-    elif shard.purpose is not AttemptPurpose.FULL:
-        raise StateError(
-            f"{resource.name}: shard {index} ran a subset of the requests that the state "
-            "does not record; replace the resource (`--replace`) to run it again"
-        )
-    inputs = await asyncio.to_thread(
-        prepare_inputs,
-        resource,
-        context.project.root,
-        staging / f"shard-{index}",
-        shards=1 if keys is not None else shards,
-        only_keys=keys,
-        media_uris=context.media.uris,
-    )
-    if keys is not None:
-        return replace(inputs[0], shard=shard.shard)
-    return next(item for item in inputs if item.shard == shard.shard)
-
-
-async def _usable_file(context: ApplyContext, live: Live, file_name: str | None) -> str | None:
-    """`file_name` if the service still has it, active, and not about to expire."""
-    if file_name is None:
-        return None
-    live_file = (
-        live.files.get(file_name)
-        if live.files_listed
-        else await context.adapter.get_file(file_name)
-    )
-    if (
-        live_file is not None
-        and live_file.state == "ACTIVE"
-        and (
-            live_file.expiration_time is None
-            or live_file.expiration_time > context.clock.now() + _UPLOAD_REUSE_MARGIN
-        )
-    ):
-        return live_file.name
-    return None
-
-
-async def _keys_to_run(
-    context: ApplyContext, resource: DesiredResource, purpose: AttemptPurpose
-) -> frozenset[str] | None:
-    """The request keys a partial attempt runs; None for all of them."""
-    match purpose:
-        case AttemptPurpose.FULL:
-            return None
-        case AttemptPurpose.RETRY_FAILED:
-            record = context.store.state.resources[resource.name]
-            return frozenset(await asyncio.to_thread(_failed_keys, context, resource, record))
-        case AttemptPurpose.INCREMENTAL:
-            state = context.store.state
-            record = state.resources[resource.name]
-            recorded = await asyncio.to_thread(load_key_digests, context.store.backend, state)
-            previous = recorded.get(resource.name, {})
-            current = resource.source.key_digests
-            if not current or record.results is None:
-                return None
-            return frozenset(k for k, d in current.items() if previous.get(k) != d)
-        case _:
-            assert_never(purpose)
-
-
-def _failed_keys(
-    context: ApplyContext, resource: DesiredResource, record: ResourceRecord
-) -> list[str]:
-    if record.results is None:
-        return []
-    scratch = context.staging(resource.name)
-    with previous_results(record.results.location, context.project.root, scratch) as path:
-        if path is None:
-            return []
-        return [
-            str(line.get("key"))
-            for line in read_results(path)
-            if line.get("error") is not None or line.get("status") is not None
-        ]
-
-
-async def upload_media(context: ApplyContext, resource: DesiredResource) -> None:
-    """Upload every local media file a request references (once per content per run)."""
-    media = context.media
-    async with media.lock:
-        for item in resource.media:
-            if item.path in media.uris:
-                continue
-            uploaded = await context.adapter.upload_file(
-                context.project.root / item.path,
-                display_name=f"rc-media-{item.sha256[:12]}",
-                mime_type=item.mime_type,
-            )
-            media.uris[item.path] = (uploaded.uri or uploaded.name, item.mime_type)
-            context.emit(EventKind.STEP, resource.name, f"uploaded {item.path} as {uploaded.name}")
-
-
 async def _upload_run(
     context: ApplyContext, live: Live, resource: DesiredResource, run: _Run
 ) -> tuple[_Run, InputRecord | None]:
@@ -304,7 +182,7 @@ async def _upload_run(
     input_record = None
     file_name = run.file_name
     if file_name is None and prepared.file is not None:
-        file_name, input_record = await _upload_input(context, live, resource, prepared)
+        file_name, input_record = await upload_input(context, live, resource, prepared)
     keys_ref = await _keys_ref(context, run)
     return replace(run, file_name=file_name, keys_ref=keys_ref), input_record
 
@@ -477,47 +355,6 @@ async def _look_up_tagged(
             if job.display_name and job.display_name.endswith(tag):
                 return job
     return None
-
-
-async def _upload_input(
-    context: ApplyContext, live: Live, resource: DesiredResource, prepared: PreparedInput
-) -> tuple[str, InputRecord | None]:
-    """Upload the input file, or reuse the one uploaded before if it is still there; with the
-    input record to keep when the whole source went up as one file."""
-    assert prepared.file is not None
-    whole = prepared.keys is None and not resource.media
-    record = context.store.state.resources.get(resource.name)
-    if whole and record is not None and record.input is not None:
-        previous = record.input
-        if previous.sha256 == resource.source.sha256:
-            reused = await _usable_file(context, live, previous.file_name)
-            if reused is not None:
-                return reused, None
-    uploaded = await context.adapter.upload_file(
-        prepared.file,
-        display_name=f"rc-{resource.name}-{resource.source.sha256[:12]}",
-        mime_type="jsonl",
-    )
-    crash_point("input-uploaded")
-    context.emit(EventKind.STEP, resource.name, f"uploaded input as {uploaded.name}")
-    if not whole:
-        return uploaded.name, None
-    return uploaded.name, InputRecord(
-        sha256=resource.source.sha256,
-        bytes=resource.source.bytes,
-        request_count=resource.source.request_count,
-        file_name=uploaded.name,
-        uploaded_at=context.clock.now(),
-        expires_at=uploaded.expiration_time,
-    )
-
-
-def _shard_max_bytes(resource: DesiredResource) -> int:
-    """The manifest's `shards.max_bytes` in bytes (validation has already checked it parses)."""
-    try:
-        return parse_size(resource.manifest.spec.shards.max_bytes)
-    except ValueError:
-        return 0
 
 
 def batch_fields(extra: Mapping[str, Any]) -> dict[str, Any]:
