@@ -61,6 +61,8 @@ class _Run:
     file_name: str | None = None
     """An input already at the service to send instead of `prepared.file`."""
     keys_ref: str | None = None
+    model: str | None = None
+    """The model to run on when it is not the manifest's (policy.fallback_model)."""
     """The stored request keys it sends, when already stored."""
 
 
@@ -76,6 +78,8 @@ async def create(context: ApplyContext, action: Action, live: Live) -> None:
     resource = context.resource(action.resource)
     number = action.next_attempt or 1
     purpose = action.purpose or AttemptPurpose.FULL
+    # Another model than the manifest's only for a replacement on policy.fallback_model.
+    model = action.model if action.model != resource.manifest.spec.model else None
     if action.kind is not ActionKind.REPLACE and action.job_names:
         # A resubmit follows jobs that ended badly: record how they ended first.
         await record_live_states(context, live, action.resource, action.job_names)
@@ -110,7 +114,10 @@ async def create(context: ApplyContext, action: Action, live: Live) -> None:
             "in size, and no input file may exceed shards.max_bytes",
         )
     uploads = await asyncio.gather(
-        *(_upload_run(context, live, resource, _Run(number, purpose, p)) for p in inputs)
+        *(
+            _upload_run(context, live, resource, _Run(number, purpose, p, model=model))
+            for p in inputs
+        )
     )
     runs = [run for run, _ in uploads]
     whole = next((record for _, record in uploads if record is not None), None)
@@ -164,7 +171,15 @@ async def _rerun_shards(
         else:
             reused = None
             prepared = await shard_input(context, resource, previous, len(group), staging)
-        run = _Run(number, purpose, prepared, rerun, reused, previous.request_keys_file)
+        run = _Run(
+            number,
+            purpose,
+            prepared,
+            rerun,
+            reused,
+            previous.request_keys_file,
+            model=previous.model,
+        )
         runs.append((await _upload_run(context, live, resource, run))[0])
     intents = await _record_intents(context, resource, runs, input_record=None, to_spec=False)
     await asyncio.gather(
@@ -215,6 +230,7 @@ async def _record_intents(
             state=JobState.UNKNOWN,
             intent_at=now,
             request_keys_file=run.keys_ref,
+            model=run.model,
         )
         for run, tag in zip(runs, tags, strict=True)
     ]
@@ -255,7 +271,7 @@ async def _create_recorded(
 ) -> None:
     """Create the job of a recorded intent, then record the job on it."""
     prepared = run.prepared
-    job = await _create_job(context, resource, tag, run.file_name, prepared)
+    job = await _create_job(context, resource, tag, run, prepared)
     crash_point("job-created")
     key = (intent.number, intent.shard, intent.rerun)
     now = intent.intent_at
@@ -288,7 +304,7 @@ async def _create_job(
     context: ApplyContext,
     resource: DesiredResource,
     tag: IdentityTag,
-    file_name: str | None,
+    run: _Run,
     prepared: PreparedInput,
 ) -> LiveJob:
     """The create call. An ambiguous failure (it may have reached the service) is resolved in
@@ -304,10 +320,10 @@ async def _create_job(
     for sent in range(1, _AMBIGUOUS_CREATES + 1):
         try:
             return await context.adapter.create_job(
-                model=spec.model,
+                model=run.model or spec.model,
                 task="embed" if spec.task is Task.EMBED else "generate",
                 display_name=tag.display_name(spec.config.display_name),
-                file_name=file_name,
+                file_name=run.file_name,
                 inline_requests=inline,
                 batch_fields=batch_fields(spec.config.model_extra or {}),
             )

@@ -79,7 +79,9 @@ class DesiredResource:
         return {
             "output": spec.output,
             "labels": dict(self.manifest.metadata.labels),
-            "policy": spec.policy.model_dump(mode="json"),
+            # Unset optional policy fields are left out, so adding one to the format does not
+            # show every existing resource as changed.
+            "policy": spec.policy.model_dump(mode="json", exclude_none=True),
             "shards": spec.shards.model_dump(mode="json"),
         }
 

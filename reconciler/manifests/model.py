@@ -147,6 +147,26 @@ class JobConfig(_Strict):
     (service default 0)."""
 
 
+DURATION_PATTERN = r"^([1-9][0-9]*)(s|m|h|d)$"
+_DURATION_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def duration_seconds(value: str) -> int:
+    """`90s`, `30m`, `6h`, `2d` in seconds (the value already matched DURATION_PATTERN)."""
+    return int(value[:-1]) * _DURATION_SECONDS[value[-1]]
+
+
+class Timeout(_Strict):
+    """How long a job may wait at the service before apply gives up on it and replaces it."""
+
+    pending: Annotated[str, Field(pattern=DURATION_PATTERN)] | None = None
+    """Longest a job may sit PENDING (queued, not started), e.g. `6h`: the service is known to
+    hold jobs for a day and then expire them with no results."""
+
+    total: Annotated[str, Field(pattern=DURATION_PATTERN)] | None = None
+    """Longest a job may take from its create to its end, e.g. `36h`."""
+
+
 class Policy(_Strict):
     """What apply does after failures and input changes. Changing it never re-runs a job."""
 
@@ -163,6 +183,14 @@ class Policy(_Strict):
     rerun: Rerun = Rerun.CHANGED
     """`changed`: when the input changes, only new or changed requests run and unchanged ones keep
     their previous results. `all`: every request runs again."""
+
+    timeout: Timeout | None = None
+    """When a job past these limits is cancelled and replaced by a new attempt (counted against
+    `max_attempts`); unset: wait as long as the service takes."""
+
+    fallback_model: Annotated[str, Field(min_length=1)] | None = None
+    """The model a job replaced after a timeout runs on (e.g. a model with more capacity);
+    unset: the same model."""
 
 
 class Shards(_Strict):

@@ -137,6 +137,8 @@ class Reason(enum.StrEnum):
     JOB_EXPIRED = "job_expired"
     JOB_CANCELLED = "job_cancelled"
     JOB_GONE = "job_gone"
+    JOB_STUCK = "job_stuck"
+    """A job waited past `policy.timeout`: cancel it and run a new attempt."""
     FAILED_REQUESTS = "failed_requests"
     MODEL_CHANGED = "model_changed"
     TASK_CHANGED = "task_changed"
@@ -192,6 +194,8 @@ class Reason(enum.StrEnum):
                 return "its job expired"
             case Reason.JOB_CANCELLED:
                 return "its job was cancelled"
+            case Reason.JOB_STUCK:
+                return "its job waited past policy.timeout"
             case Reason.JOB_GONE:
                 return "its job is gone at the service and its results were not collected"
             case Reason.FAILED_REQUESTS:

@@ -15,6 +15,7 @@ update is passed over and the ladder goes on, so refresh-only cannot drift from 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 from reconciler.plan import builders
 from reconciler.plan.actions import Action, ActionKind, Reason
@@ -44,6 +45,7 @@ from reconciler.plan.situation import (
     Situation,
     adoptable,
     live_names,
+    overdue,
     shard_names,
 )
 from reconciler.plan.workload import attempt_workload, shard_subset_workload
@@ -233,6 +235,35 @@ def resubmit_failed_shards(s: Situation) -> Action | None:
 # -- row: present, same spec, in flight -> refresh ---------------------------------------------
 
 
+def replace_stuck_jobs(s: Situation) -> Action | None:
+    """A job of the current attempt waited past `policy.timeout` (PENDING past `pending`, or
+    unfinished past `total`) -> cancel what runs and create a new attempt, on
+    `policy.fallback_model` if set. Counts against `max_attempts`: once they are spent, the job
+    is left to run (`refresh_in_flight` reports it). Time is `Live.observed_at`: no clock."""
+    if s.resource is None or s.record is None:
+        return None
+    policy = s.resource.manifest.spec.policy
+    if policy.timeout is None or s.attempts_used() >= policy.max_attempts:
+        return None
+    now = s.ctx.live.observed_at
+    stuck = [(m, why) for m in s.members if (why := overdue(m, policy.timeout, now))]
+    if not stuck:
+        return None
+    work = attempt_workload(s.ctx.prices, s.resource, s.record, AttemptPurpose.FULL, None)
+    if policy.fallback_model:
+        work = replace(work, model=policy.fallback_model)
+    action = builders.replace(
+        s,
+        Reason.JOB_STUCK,
+        work,
+        running=s.running_jobs,
+        changes=None,
+        next_attempt=s.next_attempt,
+    )
+    on = f" on {policy.fallback_model}" if policy.fallback_model else ""
+    return replace(action, detail=f"{stuck[0][1]}; {action.detail}{on}")
+
+
 def refresh_in_flight(s: Situation) -> Action | None:
     """A job of the current attempt is pending or running -> record its progress."""
     moving = [m for m in s.members if m.in_progress]
@@ -261,7 +292,8 @@ LADDER: tuple[Rule, ...] = (
     create_lost_intent,
     # shards ended badly -> resubmit them at once, even while their siblings run
     resubmit_failed_shards,
-    # in flight -> refresh
+    # in flight: past policy.timeout -> replace; else refresh
+    replace_stuck_jobs,
     refresh_in_flight,
     # collected, but the saved results drifted on disk -> download again, else report
     restore_drifted_results,

@@ -14,10 +14,12 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from reconciler.live.snapshot import Live, LiveJob
 from reconciler.live.tags import SPEC_HASH_CHARS, IdentityTag, parse_tag, project_tokens
 from reconciler.manifests.desired import DesiredResource
+from reconciler.manifests.model import Timeout, duration_seconds
 from reconciler.plan.actions import DiffEntry, Reason, RequestChanges
 from reconciler.plan.cost import PriceTable
 from reconciler.plan.diff import field_diff, request_changes
@@ -143,6 +145,23 @@ def adoptable(
         return None
     number = max(found)
     return number, tuple(found[number])
+
+
+def overdue(member: Member, timeout: Timeout, now: datetime) -> str | None:
+    """Why `member`'s live job is past `timeout` at `now` (None: it is not, or not running)."""
+    job = member.live
+    if job is None or job.state.is_terminal or job.create_time is None:
+        return None
+    waited = now - job.create_time
+    limits = (
+        ("pending", timeout.pending if job.state is JobState.PENDING else None),
+        ("total", timeout.total),
+    )
+    for name, limit in limits:
+        if limit is not None and waited.total_seconds() > duration_seconds(limit):
+            hours = waited.total_seconds() / 3600
+            return f"{job.name} was {job.state.value} for {hours:.1f}h, past policy.timeout.{name} {limit}"
+    return None
 
 
 def shard_names(subset: Sequence[Member]) -> str:

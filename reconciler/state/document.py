@@ -120,6 +120,9 @@ class JobAttempt(_Doc):
     """`files/batch-...` for file jobs once the service reports it."""
     request_keys_file: str | None = None
     """For partial attempts (retry/incremental): which keys this job ran, stored beside the state."""
+    model: str | None = None
+    """The model this job runs on when it is not the manifest's (a replacement after a timeout,
+    on `policy.fallback_model`); None: the manifest's model."""
     results_unusable: str | None = None
     """Why this job's results cannot be used although it succeeded (inline responses that came
     back without the keys that prove which request each answers). Such a job counts as FAILED:

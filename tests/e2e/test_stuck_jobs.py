@@ -1,0 +1,48 @@
+"""policy.timeout end to end: a job the service holds PENDING too long is cancelled and
+replaced exactly once, on the fallback model, and the replacement's results are collected."""
+
+from __future__ import annotations
+
+import time
+
+from google import genai
+
+from reconciler.emulator import EmulatorHandle
+from tests.e2e.conftest import Project, file_job_spec, jsonl, text_request
+
+POLICY = "  policy:\n    timeout:\n      pending: 1s\n    fallback_model: gemini-2.5-flash-lite\n"
+
+
+def test_a_job_held_pending_past_its_timeout_is_replaced_once_on_the_fallback_model(
+    project: Project, emulator: EmulatorHandle
+) -> None:
+    emulator.configure(pending_hold_seconds=600)  # the service's queue holds new jobs
+    project.write(
+        "data/eval.jsonl",
+        jsonl([{"key": f"k{i}", "request": text_request(f"prompt {i}")} for i in range(2)]),
+    )
+    project.manifest("eval", file_job_spec("data/eval.jsonl", "results/eval.jsonl") + POLICY)
+    project.commit()
+    assert project.run("apply", "--auto-approve", "--no-wait").returncode == 0
+    stuck = project.state()["resources"]["eval"]["attempts"][0]["job_name"]
+
+    deadline = time.monotonic() + 60  # until the service's clock puts the job past 1s
+    plan = project.run("plan")
+    while "past policy.timeout.pending" not in plan.stdout and time.monotonic() < deadline:
+        time.sleep(0.2)
+        plan = project.run("plan")
+    assert "waited past policy.timeout" in plan.stdout, plan.stdout
+    emulator.configure(pending_hold_seconds=0)  # the replacement is not held
+    applied = project.run("apply", "--auto-approve", "--wait")
+
+    assert applied.returncode == 0, applied.stderr
+    client = genai.Client(api_key="test", http_options={"base_url": emulator.base_url})
+    attempts = project.state()["resources"]["eval"]["attempts"]
+    assert [a["number"] for a in attempts] == [1, 2]
+    assert attempts[1]["model"] == "gemini-2.5-flash-lite"
+    assert client.batches.get(name=stuck).state.name == "JOB_STATE_CANCELLED"
+    replacement = client.batches.get(name=attempts[1]["job_name"])
+    assert replacement.model.endswith("gemini-2.5-flash-lite")
+    assert len(list(client.batches.list(config={"page_size": 50}))) == 2, "replaced once"
+    assert len((project.root / "results/eval.jsonl").read_text().splitlines()) == 2
+    assert project.run("plan", "--detailed-exitcode").returncode == 0
