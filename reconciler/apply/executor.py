@@ -106,7 +106,8 @@ async def dispatch(context: ApplyContext, action: Action, live: Live) -> None:
             await create.create(context, action, live)
         case ActionKind.REPLACE:
             if action.cancel_first:
-                await maintain.cancel_jobs(context, action.resource, action.job_names)
+                why = f"replaced because {action.reason.text}"
+                await maintain.cancel_jobs(context, action.resource, action.job_names, why)
             await create.create(context, action, live)
         case ActionKind.ADOPT:
             await maintain.adopt(context, action, live)

@@ -159,8 +159,11 @@ async def sync_fields(context: ApplyContext, name: str) -> None:
         )
 
 
-async def cancel_jobs(context: ApplyContext, resource: str, job_names: Sequence[str]) -> None:
-    """Cancel each job at the service, then record them all as cancelled."""
+async def cancel_jobs(
+    context: ApplyContext, resource: str, job_names: Sequence[str], why: str | None = None
+) -> None:
+    """Cancel each job at the service, then record them all as cancelled (with `why`, e.g.
+    "replaced: its job waited past policy.timeout", as the attempt's error)."""
     for job_name in job_names:
         await context.adapter.cancel_job(job_name)
         context.emit(EventKind.STEP, resource, f"cancelled {job_name}")
@@ -168,7 +171,9 @@ async def cancel_jobs(context: ApplyContext, resource: str, job_names: Sequence[
 
     def mark(record: ResourceRecord) -> ResourceRecord:
         attempts = tuple(
-            a.model_copy(update={"state": JobState.CANCELLED, "ended_at": ended_at})
+            a.model_copy(
+                update={"state": JobState.CANCELLED, "ended_at": ended_at, "error": why or a.error}
+            )
             if a.job_name in job_names
             else a
             for a in record.attempts

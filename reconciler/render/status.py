@@ -10,11 +10,11 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from reconciler.live.snapshot import Live
+from reconciler.live.snapshot import Live, LiveJob
 from reconciler.live.tags import SPEC_HASH_CHARS
 from reconciler.manifests.desired import Desired
 from reconciler.plan.actions import ActionKind, Plan, Reason
-from reconciler.state.document import JobState, State
+from reconciler.state.document import JobState, ResourceRecord, State
 
 STATUS_FORMAT_VERSION = 1
 
@@ -44,6 +44,11 @@ class StatusRow:
     next_reason: Reason | None
     jobs: int = 0
     """Jobs the current attempt stands on (one per shard)."""
+    waited: str | None = None
+    """How long the current attempt's unfinished jobs have been at the service (e.g. `2h 5m`),
+    as of the live listing; None once they ended."""
+    replaced: str | None = None
+    """Why the previous attempt was replaced, when it was cancelled for it (e.g. a timeout)."""
 
     @property
     def in_sync(self) -> bool:
@@ -79,9 +84,27 @@ def status_rows(
                 next_action=action.kind if action else None,
                 next_reason=action.reason if action else None,
                 jobs=len(group),
+                waited=_waited(listed, live),
+                replaced=_replaced(record),
             )
         )
     return tuple(rows)
+
+
+def _waited(jobs: list[LiveJob], live: Live) -> str | None:
+    created = [j.create_time for j in jobs if not j.state.is_terminal and j.create_time]
+    if not created:
+        return None
+    minutes = int((live.observed_at - min(created)).total_seconds() // 60)
+    return f"{minutes // 60}h {minutes % 60}m" if minutes >= 60 else f"{minutes}m"
+
+
+def _replaced(record: ResourceRecord | None) -> str | None:
+    if record is None or record.current_number < 2:
+        return None
+    previous = record.attempt_group(record.current_number - 1)
+    notes = [a.error for a in previous if a.error and a.error.startswith("replaced because")]
+    return notes[0] if notes else None
 
 
 # Which state stands for several shards: one still moving, else one that ended badly.
@@ -108,7 +131,9 @@ def _cell(value: object) -> str:
     return str(value)
 
 
-_HEADERS = ("RESOURCE", "DESIRED", "STATE", "ATTEMPT", "RECORDED", "LIVE", "RESULTS", "NEXT")
+_HEADERS = (
+    "RESOURCE", "DESIRED", "STATE", "ATTEMPT", "RECORDED", "LIVE", "WAITED", "RESULTS", "NEXT",
+)  # fmt: skip
 
 
 def render_status_text(rows: tuple[StatusRow, ...], *, color: bool = False) -> str:
@@ -126,6 +151,7 @@ def render_status_text(rows: tuple[StatusRow, ...], *, color: bool = False) -> s
                 _cell(row.attempt) + (f" ({row.jobs} jobs)" if row.jobs > 1 else ""),
                 _cell(row.recorded),
                 _cell(row.live) if row.job_name else "-",
+                _cell(row.waited),
                 _cell(results),
                 _cell(row.next_action),
             ]
@@ -139,6 +165,9 @@ def render_status_text(rows: tuple[StatusRow, ...], *, color: bool = False) -> s
         lines.append(text)
     if not rows:
         lines.append("(no resources in the manifests or the state)")
+    lines.extend(
+        f"{row.resource}: attempt {row.attempt} {row.replaced}" for row in rows if row.replaced
+    )
     return "\n".join(lines) + "\n"
 
 

@@ -46,3 +46,5 @@ def test_a_job_held_pending_past_its_timeout_is_replaced_once_on_the_fallback_mo
     assert len(list(client.batches.list(config={"page_size": 50}))) == 2, "replaced once"
     assert len((project.root / "results/eval.jsonl").read_text().splitlines()) == 2
     assert project.run("plan", "--detailed-exitcode").returncode == 0
+    status = project.run("status")
+    assert "attempt 2 replaced because its job waited past policy.timeout" in status.stdout

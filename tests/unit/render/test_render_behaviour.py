@@ -88,6 +88,7 @@ def test_status_rows_compare_desired_state_and_live() -> None:
         "ATTEMPT",
         "RECORDED",
         "LIVE",
+        "WAITED",
         "RESULTS",
         "NEXT",
     ]
@@ -96,3 +97,33 @@ def test_status_rows_compare_desired_state_and_live() -> None:
 
 def test_sizes_read_naturally() -> None:
     assert [size(n) for n in (999, 4_000, 2_400_000)] == ["999 B", "4.0 kB", "2.4 MB"]
+
+
+def test_status_says_how_long_a_job_has_waited_and_why_its_predecessor_was_replaced() -> None:
+    from datetime import timedelta
+
+    from reconciler.live.snapshot import Live, LiveJob
+    from reconciler.state.document import JobAttempt, ResourceRecord, State
+    from tests.unit.plan.factories import T0, desired, resource
+
+    res = resource("eval")
+    replaced = JobAttempt(
+        number=1,
+        tag="t1",
+        spec_hash=res.spec_hash,
+        job_name="batches/one",
+        state=JobState.CANCELLED,
+        intent_at=T0,
+        error="replaced because its job waited past policy.timeout",
+    )
+    current = JobAttempt(
+        number=2, tag="t2", spec_hash=res.spec_hash, job_name="batches/two", intent_at=T0
+    )
+    record = ResourceRecord(name="eval", spec_hash=res.spec_hash, attempts=(replaced, current))
+    waiting = LiveJob("batches/two", "", JobState.PENDING, "models/m", create_time=T0)
+    live = Live(observed_at=T0 + timedelta(hours=2, minutes=5), jobs={waiting.name: waiting})
+    (row,) = status_rows(desired(res), State(lineage="l", resources={"eval": record}), live)
+    assert row.waited == "2h 5m"
+    text = render_status_text((row,))
+    assert "2h 5m" in text
+    assert "eval: attempt 2 replaced because its job waited past policy.timeout" in text
