@@ -1,7 +1,7 @@
 """Security suites: hostile input, secret handling, plan tampering (`make security`).
 
 Every test here carries one of the markers `hostile_input`, `secret_scan` or `plan_tampering`;
-`make security` runs them and prints cases tried / held / failed per category.
+`make security` runs them and prints cases tried / held / failed per category (report.py).
 """
 
 from __future__ import annotations
