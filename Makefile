@@ -1,5 +1,5 @@
 # The two commands of the README, and a few more for developers.
-.PHONY: setup demo test lint bench
+.PHONY: setup demo test lint bench security
 
 setup:
 	@bash scripts/setup.sh
@@ -22,3 +22,9 @@ lint: setup
 
 bench: setup
 	.venv/bin/python -m benchmarks
+
+# Hostile input (fuzzing included), secret handling and plan tampering, with a table of cases
+# tried / held / failed per category (tests/security/conftest.py).
+security: setup
+	.venv/bin/python -m pytest tests -m "hostile_input or secret_scan or plan_tampering" -n 2 -q -rN \
+	  -p tests.security.report

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import functools
 import importlib
-from collections.abc import Callable, Sequence
+import re
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from reconciler.errors import Diagnostic, SourceLocation
+from reconciler.jsonsafe import MAX_INT_DIGITS
 
 MAX_YAML_BYTES = 10 * 1024 * 1024
 """Larger YAML files are refused unread: manifests are small; big inputs belong in a JSONL file."""
@@ -24,6 +26,15 @@ MAX_ALIASES = 100
 expands them exponentially, so expansion is also capped by MAX_NODES."""
 MAX_NODES = 1_000_000
 """Nodes a document may expand to, aliases included."""
+MAX_YAML_DEPTH = 64
+"""Mappings and lists nested in one another (flow `[`/`{` or block indentation). A manifest
+needs about ten; deeper documents are refused before either parser builds them, because both
+compose recursively: libyaml's composer overflows the C stack (SIGSEGV) and the pure-Python one
+the recursion limit."""
+
+_BLOCK_PREFIX = re.compile(r"^[ ]*(?:[-?][ ]+)*", re.MULTILINE)
+_START_EVENTS = ("MappingStartEvent", "SequenceStartEvent")
+_END_EVENTS = ("MappingEndEvent", "SequenceEndEvent")
 
 JsonPath = tuple[str | int, ...]
 
@@ -174,7 +185,23 @@ class _Converter:
             return node.value
         if node.tag not in _PLAIN_TAGS:
             return self.refuse_tag(node)
-        return self.constructor.construct_object(node, deep=True)
+        return self.scalar(node)
+
+    def scalar(self, node: Any) -> Any:
+        try:
+            return self.constructor.construct_object(node, deep=True)
+        except ValueError:
+            # Python reads at most MAX_INT_DIGITS digits of an integer and says so with a
+            # ValueError; nothing in a manifest needs more, and a quoted value stays a string.
+            self.diagnostics.append(
+                Diagnostic(
+                    f"the number here has {len(node.value):,} characters, more than the "
+                    f"{MAX_INT_DIGITS:,} digits an integer may have",
+                    self.where(node),
+                    hint="quote it to make it a string",
+                )
+            )
+            return None
 
     def refuse_tag(self, node: Any) -> None:
         self.diagnostics.append(
@@ -203,7 +230,7 @@ class _Converter:
                     Diagnostic("mapping keys must be plain scalars", self.where(key_node))
                 )
                 continue
-            key = self.constructor.construct_object(key_node, deep=True)
+            key = self.scalar(key_node)
             if not isinstance(key, str):
                 key = str(key).lower() if isinstance(key, bool) else str(key)
             if key in first_key:
@@ -265,11 +292,70 @@ def read_yaml_documents(
     text, problems = _read_text(path, shown, max_bytes)
     if text is None:
         return [], problems
+    too_deep = _depth_problem(text, shown)
+    if too_deep is not None:
+        return [], [too_deep]
     if fast:
         documents = _fast_documents(text, shown)
         if documents is not None:
             return documents, []
     return _careful_documents(text, shown)
+
+
+def _nesting_bound(text: str) -> int:
+    """A cheap upper bound of the nesting depth: every flow opener counts, and block nesting
+    needs more indentation or a `- `/`? ` marker per level (twice: a block sequence may sit at
+    its parent key's indentation). Loose, but it keeps the exact check off ordinary files."""
+    flow = text.count("[") + text.count("{")
+    block = max((len(m.group(0)) for m in _BLOCK_PREFIX.finditer(text)), default=0)
+    return flow + 2 * block + 2
+
+
+def _depth_problem(text: str, shown: str) -> Diagnostic | None:
+    """A diagnostic at the first collection nested deeper than MAX_YAML_DEPTH, else None.
+
+    Only event parsers run here, and both keep explicit stacks instead of recursing; the walk
+    stops at the first level too many, so a hostile file costs no more than its first levels.
+    Syntax errors are left for the careful parser to word."""
+    if _nesting_bound(text) <= MAX_YAML_DEPTH:
+        return None
+    depth = 0
+    try:
+        for event in _events(text):
+            name = type(event).__name__
+            if name in _START_EVENTS:
+                depth += 1
+                if depth > MAX_YAML_DEPTH:
+                    mark = event.start_mark
+                    return Diagnostic(
+                        f"mappings and lists are nested more than {MAX_YAML_DEPTH} levels deep "
+                        "here; refusing to read further",
+                        SourceLocation(shown, mark.line + 1, mark.column + 1),
+                        hint="manifests need about ten levels; put deep request data in a JSONL file",
+                    )
+            elif name in _END_EVENTS:
+                depth -= 1
+    except Exception:
+        return None
+    return None
+
+
+def _events(text: str) -> Iterator[Any]:
+    """The YAML event stream: libyaml's when installed (fast), else the pure-Python parser's."""
+    loader_class = _c_loader()
+    if loader_class is None:
+        from ruamel.yaml import YAML
+
+        yield from YAML(typ="safe", pure=True).parse(text)
+        return
+    parser = loader_class(text)
+    try:
+        while (event := parser.get_event()) is not None:
+            yield event
+            if type(event).__name__ == "StreamEndEvent":
+                return
+    finally:
+        parser.dispose()
 
 
 @functools.cache

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -19,9 +20,14 @@ from reconciler.cli.session import (
     system_clock,
 )
 from reconciler.cli.shared import confirm, execute, plan_options, render
+from reconciler.config import Project
 from reconciler.errors import ConfigError, ExitCode
+from reconciler.manifests.desired import Desired
 from reconciler.plan import planfile
+from reconciler.plan.actions import Plan
 from reconciler.plan.guardrails import raise_for_violations
+from reconciler.state.backend import StateBackend
+from reconciler.state.document import State
 
 
 @click.command("apply")
@@ -89,8 +95,7 @@ def apply(
                 raise ConfigError(
                     "--target, --replace and --refresh-only are set when planning, not with a saved plan"
                 )
-            made = planfile.loads(planfile_path.read_bytes())
-            planfile.check_plan_current(made, state, desired.manifests_sha256)
+            made = _verified_saved_plan(project, desired, state, backend, planfile_path)
             approved = True
         else:
             _, made = plan_against_live(
@@ -109,3 +114,16 @@ def apply(
             click.echo("Apply cancelled.", err=True)
             return ExitCode.ERROR
         return execute(obj, project, desired, backend, made, options)
+
+
+def _verified_saved_plan(
+    project: Project, desired: Desired, state: State, backend: StateBackend, path: Path
+) -> Plan:
+    """The saved plan at `path`, checked before anything runs: signed (when RECONCILER_PLAN_KEY
+    is set), made against this state and these manifests, and every action one the planner
+    derives now from the manifests, state and live jobs (planfile.verified_plan)."""
+    saved = planfile.loads(path.read_bytes(), signing_key=planfile.signing_key(os.environ))
+    planfile.check_plan_current(saved, state, desired.manifests_sha256)
+    request = PlanRequest(saved.targets, saved.force_replace, saved.refresh_only)
+    _, derived = plan_against_live(project, desired, state, backend, request, system_clock())
+    return planfile.verified_plan(saved, derived)

@@ -45,7 +45,11 @@ def emulator() -> None:
     type=float,
     help="Emulated seconds per real second for the 48 h file/job lifetimes.",
 )
-@click.option("--api-key", default=None, help="Accept only this key (default: any non-empty key).")
+@click.option(
+    "--api-key",
+    default=None,
+    help="Accept only this key (default: any non-empty key); the admin API then needs it too.",
+)
 @click.option(
     "--max-concurrent-jobs",
     default=100,

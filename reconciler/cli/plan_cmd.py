@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -27,7 +28,7 @@ from reconciler.plan.guardrails import raise_for_violations
     "--out",
     "out",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Save the plan for `reconciler apply PLANFILE`.",
+    help="Save the plan for `reconciler apply PLANFILE` (signed when RECONCILER_PLAN_KEY is set).",
 )
 @click.option(
     "--format",
@@ -68,8 +69,13 @@ def plan(
     raise_for_violations(made)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_bytes(planfile.dumps(made))
-        click.echo(f"Saved the plan to {out}; apply it with `reconciler apply {out}`.", err=True)
+        key = planfile.signing_key(os.environ)
+        out.write_bytes(planfile.dumps(made, signing_key=key))
+        signed = f"signed with {planfile.PLAN_KEY_VARIABLE}" if key else "unsigned"
+        click.echo(
+            f"Saved the plan ({signed}) to {out}; apply it with `reconciler apply {out}`.",
+            err=True,
+        )
     if detailed_exitcode and made.has_changes:
         return ExitCode.CHANGES
     return ExitCode.OK

@@ -4,6 +4,9 @@ Each handler authenticates, passes the call through fault injection, then works 
 worker thread (SQLite and file I/O must not block the event loop). Routes exist under both `/v1`
 (the SDK's default) and `/v1beta` (pitfall 1). Success is always HTTP 200 with a JSON body
 (`{}` for delete/cancel), since the SDK treats any other 2xx as an error (pitfall 14).
+
+The `/_emulator/` admin API is a test tool, not a service feature: it turns faults and settings
+(authentication included) on and off. It needs the API key whenever one is set, and JSON writes.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import hmac
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -519,7 +523,25 @@ class Routes:
 
     # ---- admin -----------------------------------------------------------------------------
 
+    # The admin routes are a test tool: they switch authentication and faults. So they demand
+    # the API key whenever one is set (else one request turns authentication off), and a JSON
+    # Content-Type on writes: a web page can POST a "simple" form or text/plain body across
+    # origins without a preflight, but not application/json.
+    def _admin_guard(self, request: Request) -> None:
+        expected = self.s.settings.get().api_key
+        if expected is not None:
+            key = request.headers.get("x-goog-api-key") or request.query_params.get("key") or ""
+            if not hmac.compare_digest(key.strip().encode(), expected.encode()):
+                raise _Reject(wire.error(403, "the emulator's admin API needs its API key"))
+        if request.method in ("POST", "PATCH", "PUT", "DELETE"):
+            media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+            if media != "application/json":
+                raise _Reject(
+                    wire.error(415, "the emulator's admin API takes Content-Type: application/json")
+                )
+
     async def admin_settings(self, request: Request) -> Response:
+        self._admin_guard(request)
         if request.method in ("POST", "PATCH"):
             body = await _json_body(request)
             if not isinstance(body, dict):
@@ -531,9 +553,11 @@ class Routes:
         return JSONResponse(self.s.settings.get().to_json())
 
     async def admin_calls(self, request: Request) -> Response:
+        self._admin_guard(request)
         return JSONResponse(self.s.faults.calls())
 
     async def admin_calls_reset(self, request: Request) -> Response:
+        self._admin_guard(request)
         self.s.faults.reset_calls()
         return JSONResponse({})
 

@@ -6,15 +6,23 @@ A future `vertex` kind belongs here too, so the adapter never parses endpoint st
 
 Pure: reads only the environment mapping it is given; imports no SDK. The key is kept out of
 `repr` so a logged endpoint never shows it (DESIGN §7: the key never appears in logs or errors).
+
+Where the key may go (DESIGN §7). `reconciler.yaml` is part of every pull request, so an
+endpoint it names is attacker-controlled in a plan workflow that runs with the secret. The real
+key is therefore sent only to Google's API hosts over https, or to the one URL trusted from
+outside the repository (`RECONCILER_TRUST_ENDPOINT`, an environment variable the workflow, not
+the pull request, sets), and never over plain http except to a loopback address. Any other
+endpoint with a key in the environment is refused before a single request is made.
 """
 
 from __future__ import annotations
 
 import enum
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import assert_never
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from reconciler.errors import ConfigError
 
@@ -25,6 +33,16 @@ are set; an empty value counts as unset."""
 EMULATOR_API_KEY = "emulator"
 """The key sent to an emulator when the environment has none: the SDK needs a non-empty key to
 send `x-goog-api-key`, and the emulator accepts any (gemini-batch-protocol.md §1)."""
+
+
+TRUST_VARIABLE = "RECONCILER_TRUST_ENDPOINT"
+"""The one custom endpoint URL that may receive the real key, compared exactly (a trailing `/`
+aside). It is read from the environment only: a setting in `reconciler.yaml` could be changed
+by the very pull request whose plan runs with the secret."""
+
+GOOGLE_API_HOST = "generativelanguage.googleapis.com"
+"""The Gemini Developer API; Vertex AI's regional hosts end in `VERTEX_HOST_SUFFIX`."""
+VERTEX_HOST_SUFFIX = "-aiplatform.googleapis.com"
 
 
 class EndpointKind(enum.StrEnum):
@@ -108,6 +126,62 @@ def resolve_endpoint(
             # A real key from the environment is not sent to a throwaway local server.
             return Endpoint(kind, emulator_base_url, EMULATOR_API_KEY, api_version)
         case EndpointKind.URL:
-            return Endpoint(kind, value.strip().rstrip("/"), key or EMULATOR_API_KEY, api_version)
+            url = value.strip().rstrip("/")
+            if key is not None:
+                check_key_may_go_to(url, environ)
+            return Endpoint(kind, url, key or EMULATOR_API_KEY, api_version)
         case _:
             assert_never(kind)
+
+
+def is_google_api_host(host: str) -> bool:
+    """Google's API hosts, the only ones that get the key without being trusted explicitly."""
+    host = host.lower().rstrip(".")
+    return host == GOOGLE_API_HOST or (
+        host.endswith(VERTEX_HOST_SUFFIX) and "." not in host.removesuffix(VERTEX_HOST_SUFFIX)
+    )
+
+
+def is_loopback(host: str) -> bool:
+    """`localhost` or a loopback IP: plain http there never leaves the machine."""
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _trusted(url: str, environ: Mapping[str, str]) -> bool:
+    trusted = environ.get(TRUST_VARIABLE, "").strip().rstrip("/")
+    return bool(trusted) and trusted == url
+
+
+def check_key_may_go_to(url: str, environ: Mapping[str, str]) -> None:
+    """Refuse to send the environment's API key to `url` unless DESIGN §7 allows it.
+
+    Raises:
+        ConfigError: `url` is not Google's API over https, and not trusted by
+            RECONCILER_TRUST_ENDPOINT (or trusted but plain http to a non-loopback host).
+    """
+    parts: SplitResult = urlsplit(url)
+    host = parts.hostname or ""
+    plain = parts.scheme != "https"
+    if parts.username is None and parts.password is None:
+        if not plain and is_google_api_host(host) and parts.port in (None, 443):
+            return
+        if _trusted(url, environ) and (not plain or is_loopback(host)):
+            return
+    if _trusted(url, environ):
+        why = "it is plain http to a host that is not loopback, and the key never travels in clear"
+        hint = "use https for a remote endpoint"
+    else:
+        why = (
+            f"it is not Google's API over https, and {TRUST_VARIABLE} does not name it "
+            "(an endpoint from reconciler.yaml could come from a pull request)"
+        )
+        hint = (
+            f"to send your key there, set {TRUST_VARIABLE}={url} outside the repository; "
+            "to use an emulator, unset GEMINI_API_KEY/GOOGLE_API_KEY or use `endpoint: emulator`"
+        )
+    raise ConfigError(f"the API key is not sent to endpoint {url}: {why}", hint=hint)

@@ -24,7 +24,6 @@ import multiprocessing
 import os
 import re
 import struct
-import tempfile
 import threading
 import weakref
 from array import array
@@ -48,6 +47,7 @@ from reconciler.manifests.requests import (
     line_decoder,
     request_digest,
 )
+from reconciler.manifests.scratch import scratch_dir, spill_file
 
 BLOCK_BYTES = 8 << 20
 """Read size: large enough that per-block overhead vanishes, small enough to keep memory flat."""
@@ -63,6 +63,9 @@ _BUCKETS = 16
 1/16 of the keys at a time."""
 _FRAME = struct.Struct("<I")
 _BYTE_AT = re.compile(r"\(byte (\d+)\)|at byte (\d+)")
+_TOO_DEEP = "the line nests JSON deeper than the decoder's recursion limit (about 1,000 levels)"
+"""The documented depth limit of a JSONL line: what msgspec decodes without recursing past
+Python's limit, which it reports as RecursionError rather than crashing."""
 
 
 class HexDigests(Mapping[str, str]):
@@ -192,7 +195,7 @@ class _Keys:
     """Per-range key bookkeeping: hash arrays, and the current block's keys and digests until
     they are written to the spill file."""
 
-    def __init__(self, digests: bool) -> None:
+    def __init__(self, digests: bool, spill_to: tuple[str | None, int] = (None, 0)) -> None:
         self.buckets = [array("q") for _ in range(_BUCKETS)]
         self.count = 0
         self.digests = digests
@@ -200,11 +203,7 @@ class _Keys:
         self.digest_bytes = bytearray()
         self.pairs = bytearray()
         self.pair_sum = 0
-        self.spill = (
-            tempfile.NamedTemporaryFile(prefix="reconciler-keys-", delete=False)  # noqa: SIM115
-            if digests
-            else None
-        )
+        self.spill = spill_file(*spill_to) if digests else None
 
     def add(self, key: str, request: Any) -> None:
         """One keyed line (the slow path's way; `_scan_range` inlines the same steps)."""
@@ -275,6 +274,10 @@ def _explain(line: bytes, lineno: int, task: Task, out: _Partial, keys: _Keys) -
         return
     try:
         value: Any = msgspec.json.decode(line)
+        problems, media = check_line(value, task)
+    except RecursionError:
+        problem(1, _TOO_DEEP, "flatten the request; real requests nest a few dozen levels")
+        return
     except msgspec.DecodeError as exc:
         text = str(exc)
         if "truncated" in text:
@@ -283,7 +286,6 @@ def _explain(line: bytes, lineno: int, task: Task, out: _Partial, keys: _Keys) -
             reason = _BYTE_AT.sub("", text.removeprefix("JSON is malformed: ")).strip()
             problem(_byte_column(text), f"invalid JSON: {reason}")
         return
-    problems, media = check_line(value, task)
     for item in problems:
         where = format_path(item.path)
         message = f"{where}: {item.message}" if where else item.message
@@ -294,13 +296,20 @@ def _explain(line: bytes, lineno: int, task: Task, out: _Partial, keys: _Keys) -
         out.media.append((use.path, use.mime_type, lineno, 1))
 
 
-def _scan_range(path: str, start: int, end: int, task: Task, digests: bool) -> _Partial:
+def _scan_range(
+    path: str,
+    start: int,
+    end: int,
+    task: Task,
+    digests: bool,
+    spill_to: tuple[str | None, int] = (None, 0),
+) -> _Partial:
     """Check the lines in [start, end) of `path`; `start` and `end` fall on line starts."""
     decode = line_decoder(task).decode
     digest_of = request_digest
     sha256 = hashlib.sha256
     out = _Partial()
-    state = _Keys(digests)
+    state = _Keys(digests, spill_to)
     buckets = state.buckets
     mask = _BUCKETS - 1
     block_keys = state.keys
@@ -323,7 +332,7 @@ def _scan_range(path: str, start: int, end: int, task: Task, digests: bool) -> _
                 lineno += 1
                 try:
                     parsed = decode(line)
-                except msgspec.DecodeError:  # ValidationError is a DecodeError too
+                except (msgspec.DecodeError, RecursionError):  # ValidationError is one too
                     if line.strip():
                         _explain(line, lineno, task, out, state)
                     continue
@@ -348,10 +357,12 @@ def _scan_range(path: str, start: int, end: int, task: Task, digests: bool) -> _
     return out
 
 
-def _scan_range_packed(path: str, start: int, end: int, task: Task, digests: bool) -> bytes:
+def _scan_range_packed(
+    path: str, start: int, end: int, task: Task, digests: bool, spill_to: tuple[str | None, int]
+) -> bytes:
     """`_scan_range` for a worker process: msgpack is several times cheaper than pickle for a
     dict of a million keys, and the pool then pickles one bytes object."""
-    return msgspec.msgpack.encode(_scan_range(path, start, end, task, digests))
+    return msgspec.msgpack.encode(_scan_range(path, start, end, task, digests, spill_to))
 
 
 def _hash_file(path: str, result: list[Any]) -> None:
@@ -419,13 +430,16 @@ def scan_jsonl(
     count = _workers(size, workers, digests)
     hasher = threading.Thread(target=_hash_file, args=(str(path), hashed), daemon=True)
     hasher.start()
+    spill_to = (scratch_dir(project_root) if digests else None, os.getpid())
     if count == 1:
-        partials = [_scan_range(str(path), 0, size, task, digests)]
+        partials = [_scan_range(str(path), 0, size, task, digests, spill_to)]
     else:
         middle = next_line_start(str(path), size // 2, size)
         with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as pool:
-            second = pool.submit(_scan_range_packed, str(path), middle, size, task, digests)
-            first = _scan_range(str(path), 0, middle, task, digests)
+            second = pool.submit(
+                _scan_range_packed, str(path), middle, size, task, digests, spill_to
+            )
+            first = _scan_range(str(path), 0, middle, task, digests, spill_to)
             partials = [first, msgspec.msgpack.decode(second.result(), type=_Partial)]
     hasher.join()
     sha256, total = hashed
@@ -559,13 +573,13 @@ def iter_requests(path: Path) -> Iterator[tuple[int, str, bytes]]:
                 lineno += 1
                 try:
                     parsed = decode(line)
-                except msgspec.DecodeError:
+                except (msgspec.DecodeError, RecursionError):
                     continue
                 yield lineno, parsed.key, bytes(parsed.request)
     if tail.strip():
         try:
             parsed = decode(tail)
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, RecursionError):
             return
         yield lineno + 1, parsed.key, bytes(parsed.request)
 

@@ -14,7 +14,7 @@ from reconciler.plan.actions import (
 )
 from reconciler.plan.cost import PriceTable, default_price_table, estimate_tokens
 from reconciler.plan.guardrails import raise_for_violations
-from reconciler.plan.planfile import check_plan_current, dumps, loads
+from reconciler.plan.planfile import check_plan_current, dumps, loads, verified_plan
 from reconciler.plan.planner import make_plan, plan_now
 
 __all__ = [
@@ -37,4 +37,5 @@ __all__ = [
     "make_plan",
     "plan_now",
     "raise_for_violations",
+    "verified_plan",
 ]

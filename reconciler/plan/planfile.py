@@ -1,22 +1,37 @@
-"""Saved plans: Plan <-> bytes (versioned JSON with a checksum) and the staleness check apply runs.
+"""Saved plans: Plan <-> bytes (versioned JSON with a checksum, optionally signed) and the
+checks apply runs before trusting one.
 
 The file is JSON so a reviewer can read what CI saved, and carries a sha256 of its plan so a
-truncated or hand-edited file is refused instead of applied.
+truncated or hand-edited file is refused instead of applied. The sha256 is unkeyed, so it is no
+defence against forgery: anyone can re-seal an edited file. Two defences are:
+
+- an HMAC-SHA256 over the body with a key only CI holds (`RECONCILER_PLAN_KEY`, read by the
+  CLI), so an artifact cannot be altered between the plan job and the apply job;
+- `verified_plan`: apply re-derives the plan from the current manifests, state and live jobs
+  (the planner is pure) and refuses any saved action the derivation would not produce. This
+  holds with or without a key: a plan file can only ever narrow what apply would do anyway.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import hmac
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
 from reconciler.errors import PlanError, StalePlanError
-from reconciler.plan.actions import PLAN_FORMAT_VERSION, Plan
+from reconciler.jsonsafe import JsonLimitError, loads_bounded
+from reconciler.plan.actions import PLAN_FORMAT_VERSION, Action, ActionKind, Plan, summarise
 from reconciler.state.document import State
 
 PLAN_FILE_KIND = "reconciler-plan"
+PLAN_KEY_VARIABLE = "RECONCILER_PLAN_KEY"
+"""The environment variable holding the signing key: set it (from a CI secret) in both the plan
+and the apply job, and apply refuses any saved plan that key did not sign."""
 _ADAPTER: TypeAdapter[Plan] = TypeAdapter(Plan)
 # A plan saved by the previous release (CI planned, then the tool was upgraded before apply) is
 # still applied: version 1 differs only in how it names an action's shards.
@@ -27,8 +42,21 @@ def _canonical(value: Any) -> bytes:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def dumps(plan: Plan) -> bytes:
-    """The plan file's bytes: `{"kind", "format_version", "sha256", "plan"}` as JSON."""
+def signing_key(environ: Mapping[str, str]) -> bytes | None:
+    """The plan-signing key from `environ` (the caller passes os.environ), or None when unset."""
+    value = environ.get(PLAN_KEY_VARIABLE, "").strip()
+    return value.encode() if value else None
+
+
+def _signature(key: bytes, version: Any, body: Any) -> str:
+    """HMAC-SHA256 over the kind, the format version and the canonical body."""
+    signed = _canonical({"kind": PLAN_FILE_KIND, "format_version": version, "plan": body})
+    return hmac.new(key, signed, hashlib.sha256).hexdigest()
+
+
+def dumps(plan: Plan, *, signing_key: bytes | None = None) -> bytes:
+    """The plan file's bytes: `{"kind", "format_version", "sha256", "plan"}` as JSON, plus
+    `hmac_sha256` when a `signing_key` is given."""
     body = _ADAPTER.dump_python(plan, mode="json")
     document = {
         "kind": PLAN_FILE_KIND,
@@ -36,21 +64,42 @@ def dumps(plan: Plan) -> bytes:
         "sha256": hashlib.sha256(_canonical(body)).hexdigest(),
         "plan": body,
     }
+    if signing_key:
+        document["hmac_sha256"] = _signature(signing_key, PLAN_FORMAT_VERSION, body)
     return json.dumps(document, sort_keys=True, indent=1, ensure_ascii=False).encode() + b"\n"
 
 
-def loads(data: bytes) -> Plan:
-    """The Plan saved in `data`.
+def _check_signature(document: dict[str, Any], signing_key: bytes) -> None:
+    signature = document.get("hmac_sha256")
+    if not isinstance(signature, str):
+        raise PlanError(
+            "saved plan is not signed, and a plan key is set: it was not made by your plan job",
+            hint="make the plan with the same RECONCILER_PLAN_KEY, or apply without a saved plan",
+        )
+    expected = _signature(signing_key, document.get("format_version"), document.get("plan"))
+    if not hmac.compare_digest(expected.encode(), signature.encode()):
+        raise PlanError(
+            "saved plan's signature does not match: the file was altered or signed with "
+            "another key",
+            hint="make the plan again in CI; never apply a plan file from an untrusted source",
+        )
+
+
+def loads(data: bytes, *, signing_key: bytes | None = None) -> Plan:
+    """The Plan saved in `data`; with `signing_key`, only a file it signed.
 
     Raises:
-        PlanError: not a plan file, another format version, checksum mismatch, or invalid content.
+        PlanError: not a plan file, another format version, checksum mismatch, invalid content,
+            or (with a key) no signature or a signature that does not match.
     """
     try:
-        document = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        document = loads_bounded(data)
+    except (UnicodeDecodeError, json.JSONDecodeError, JsonLimitError) as exc:
         raise PlanError(f"not a saved plan file: {exc}") from None
     if not isinstance(document, dict) or document.get("kind") != PLAN_FILE_KIND:
         raise PlanError("not a saved plan file (no `kind: reconciler-plan`)")
+    if signing_key:
+        _check_signature(document, signing_key)
     version = document.get("format_version")
     if version not in _READABLE_VERSIONS:
         raise PlanError(
@@ -121,3 +170,64 @@ def check_plan_current(plan: Plan, state: State, manifests_sha256: str) -> None:
             "saved plan is stale: the manifests changed since it was made",
             hint="make a new plan from the current manifests",
         )
+
+
+def _what_it_does(action: Action) -> tuple[Any, ...]:
+    """The fields of an action the executor acts on: a saved action must equal its derivation
+    in all of them. Counts, costs, reasons and details only describe, so they may differ."""
+    return (
+        action.kind,
+        action.resource,
+        action.job_names,
+        action.attempt,
+        action.next_attempt,
+        action.shards_to_create,
+        action.shards_given_up,
+        action.purpose,
+        action.cancel_first,
+    )
+
+
+def verified_plan(saved: Plan, derived: Plan) -> Plan:
+    """The plan apply runs for a saved plan: the derived actions the saved plan approved.
+
+    `derived` is the plan of the current manifests, state and live jobs with the saved plan's
+    targets, replacements and refresh-only. Every saved action other than NOOP must equal its
+    derivation (`_what_it_does`); apply then runs the derived actions, so nothing the file says
+    beyond "which of these" reaches the executor.
+
+    Raises:
+        StalePlanError: a saved action the derivation does not produce (the service or state
+            moved on since, or the file was forged), naming the resource and both actions.
+    """
+    derived_by_resource = {action.resource: action for action in derived.actions}
+    approved: list[Action] = []
+    seen: set[str] = set()
+    for action in saved.actions:
+        if action.resource in seen:
+            raise StalePlanError(f"saved plan names resource {action.resource!r} twice")
+        seen.add(action.resource)
+        if action.kind is ActionKind.NOOP:
+            continue
+        now = derived_by_resource.get(action.resource)
+        if now is None or _what_it_does(now) != _what_it_does(action):
+            planned_now = "nothing" if now is None else _describe(now)
+            raise StalePlanError(
+                f"saved plan is stale: it would {_describe(action)} of {action.resource!r}, "
+                f"but the current manifests, state and service call for {planned_now}",
+                hint="make a new plan: the service or the state moved on since this one, or "
+                "the file was altered",
+            )
+        approved.append(now)
+    actions = tuple(sorted(approved, key=lambda a: a.resource))
+    return dataclasses.replace(
+        derived,
+        actions=actions,
+        summary=summarise(actions, price_table_as_of=derived.summary.price_table_as_of),
+    )
+
+
+def _describe(action: Action) -> str:
+    jobs = f" (jobs {', '.join(action.job_names)})" if action.job_names else ""
+    attempt = f" attempt {action.next_attempt}" if action.next_attempt is not None else ""
+    return f"{action.kind.value}{attempt}{jobs}"

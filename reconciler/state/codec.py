@@ -14,7 +14,9 @@ from typing import Any
 import msgspec
 from pydantic import ValidationError
 
+from reconciler.jsonsafe import JsonLimitError, loads_bounded
 from reconciler.state.document import ResourceRecord, State
+from reconciler.state.integrity import check_integrity
 from reconciler.state.migrations import StateFormatError, migrate
 
 # Apply re-encodes the whole document after every step, but a step changes one record. Records
@@ -54,21 +56,26 @@ def decode(data: bytes | str, *, source: str) -> State:
         source: where it came from, for messages.
 
     Raises:
-        StateFormatError: not JSON, not an object, or not a valid state document.
+        StateFormatError: not JSON (or beyond jsonsafe's limits), not an object, not a valid
+            state document, or one that fails `integrity.check_integrity`.
         StateError: a newer format version than this reconciler supports.
     """
     try:
-        raw: Any = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        # Depth is bounded by the schema and checked per free-form field by check_integrity;
+        # a whole-document walk would add a second pass over a large state on every read.
+        raw: Any = loads_bounded(data, max_depth=None)
+    except (UnicodeDecodeError, json.JSONDecodeError, JsonLimitError) as exc:
         raise StateFormatError(f"{source} is corrupt: not valid JSON ({exc})") from None
     if not isinstance(raw, dict):
         raise StateFormatError(f"{source} is corrupt: expected a JSON object at the top")
     migrated = migrate(raw, source=source)
     try:
-        return State.model_validate(migrated)
+        state = State.model_validate(migrated)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "(document)"
         raise StateFormatError(
             f"{source} is corrupt: `{where}`: {first['msg']} ({exc.error_count()} problem(s))"
         ) from None
+    check_integrity(state, source=source)
+    return state

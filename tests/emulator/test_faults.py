@@ -228,7 +228,7 @@ def test_admin_endpoint_reads_and_changes_settings_and_counts(emu: EmulatorHandl
         client.files.list()
     assert httpx.post(f"{admin}/settings", json={"rate_503": 0}).status_code == 200
     assert httpx.get(f"{admin}/calls").json() == {"files.list": 1}
-    assert httpx.post(f"{admin}/calls/reset").json() == {}
+    assert httpx.post(f"{admin}/calls/reset", json={}).json() == {}
     assert httpx.get(f"{admin}/calls").json() == {}
     bad = httpx.post(f"{admin}/settings", json={"no_such_setting": 1})
     assert bad.status_code == 400 and "unknown setting" in bad.json()["error"]["message"]

@@ -54,9 +54,12 @@ def test_gemini_uses_the_sdk_default_base_url_and_never_shows_the_key() -> None:
     assert SECRET not in repr(endpoint) and SECRET not in str(endpoint)
 
 
-def test_url_endpoint_takes_the_env_key_or_a_fixed_one() -> None:
-    with_key = resolve_endpoint("http://h:1/", api_version="v1", environ={"GEMINI_API_KEY": SECRET})
-    assert with_key.base_url == "http://h:1" and with_key.api_key == SECRET
+def test_url_endpoint_takes_the_env_key_only_when_trusted_else_a_fixed_one() -> None:
+    environ = {"GEMINI_API_KEY": SECRET, "RECONCILER_TRUST_ENDPOINT": "https://h:1"}
+    with_key = resolve_endpoint("https://h:1/", api_version="v1", environ=environ)
+    assert with_key.base_url == "https://h:1" and with_key.api_key == SECRET
+    with pytest.raises(ConfigError):
+        resolve_endpoint("https://h:1", api_version="v1", environ={"GEMINI_API_KEY": SECRET})
     without = resolve_endpoint("http://h:1", api_version="v1", environ={})
     assert without.api_key == EMULATOR_API_KEY
 
