@@ -2,9 +2,9 @@
 
 `validate` has no service to ask, so it checks `spec.model` against this list (as of `AS_OF`):
 a model close to a known one is an error with a did-you-mean (`gemini-2.5-flsh`); a known model
-whose batch method does not fit the job's task is an error (an embedding model in a `generate`
-job); a model far from every known one is only a warning, since Google adds models after this
-list was written: `plan` asks the service itself (`models.get`, `service_model_problem`).
+whose batch method does not fit the job's task (an embedding model in a `generate` job) and a
+model far from every known one are warnings, since this list dates: `plan` asks the service
+itself (`models.get`, `service_model_problem`) and fails on either.
 """
 
 from __future__ import annotations
@@ -50,13 +50,13 @@ class ModelProblem:
     hint: str | None = None
 
 
-def _task_mismatch(model: str, task: Task, embeds: bool) -> ModelProblem:
-    right = "embed" if embeds else "generate"
+def _task_mismatch(model: str, task: Task, embeds: bool, severity: Severity) -> ModelProblem:
+    right = "embed" if embeds else "generate (the default)"
     return ModelProblem(
-        Severity.ERROR,
+        severity,
         f"model `{model}` does not support {method_for(task)} (task: {task.value}); it is"
         f" {'an embedding' if embeds else 'a generation'} model",
-        hint=f"use task: {right}, or a {'generation' if embeds else 'embedding'} model",
+        hint=f"did you mean task: {right}?",
     )
 
 
@@ -71,7 +71,8 @@ def catalogue_problem(model: str, task: Task) -> ModelProblem | None:
     if name in KNOWN_MODELS:
         embeds = name in EMBED_MODELS
         if embeds != (task is Task.EMBED):
-            return _task_mismatch(name, task, embeds)
+            # A warning here (the catalogue may be dated); plan's models.get makes it an error.
+            return _task_mismatch(name, task, embeds, Severity.WARNING)
         return None
     hint = did_you_mean(name, KNOWN_MODELS)
     if hint is not None:
@@ -99,7 +100,7 @@ def service_model_problem(
     if method_for(task) not in methods:
         embeds = EMBED_METHOD in methods
         if embeds or GENERATE_METHOD in methods:
-            return _task_mismatch(name, task, embeds)
+            return _task_mismatch(name, task, embeds, Severity.ERROR)
         return ModelProblem(
             Severity.ERROR,
             f"model `{name}` supports neither batch method ({', '.join(sorted(methods))})",

@@ -29,9 +29,9 @@ def test_a_far_unknown_model_is_a_warning_left_to_plan() -> None:
     assert problem is not None and problem.severity is Severity.WARNING
 
 
-def test_a_known_model_for_the_other_task_is_an_error() -> None:
+def test_a_known_model_for_the_other_task_is_a_warning_at_validate() -> None:
     problem = catalogue_problem("gemini-embedding-001", Task.GENERATE)
-    assert problem is not None and problem.severity is Severity.ERROR
+    assert problem is not None and problem.severity is Severity.WARNING
     assert "does not support batchGenerateContent" in problem.message
 
 
