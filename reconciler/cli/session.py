@@ -13,11 +13,12 @@ import click
 
 from reconciler.clock import Clock, SystemClock
 from reconciler.config import Project
-from reconciler.errors import ConfigError
+from reconciler.errors import ConfigError, Diagnostic, ManifestError, Severity
 from reconciler.live.gemini import GeminiAdapter, open_adapter
 from reconciler.live.snapshot import Live
 from reconciler.manifests.desired import Desired
 from reconciler.manifests.loader import load_desired
+from reconciler.manifests.models_catalogue import service_model_problem
 from reconciler.plan.actions import Plan
 from reconciler.plan.planner import plan_now
 from reconciler.state.backend import LockInfo, StateBackend
@@ -126,9 +127,44 @@ def plan_against_live(
     request: PlanRequest,
     clock: Clock,
 ) -> tuple[Live, Plan]:
-    """Read the live jobs (one paginated list) and plan against them."""
-    live = run_with_adapter(project, clock, lambda adapter: adapter.snapshot(include_files=False))
+    """Read the live jobs (one paginated list), check every model with the service (unless
+    destroying or only refreshing), and plan against them.
+
+    Raises:
+        ManifestError: a resource names a model the service does not know, or one whose
+            batch methods do not fit its task -- before anything is uploaded or created.
+    """
+    check = not (request.destroy or request.refresh_only)
+
+    async def read(adapter: GeminiAdapter) -> tuple[Live, list[Diagnostic]]:
+        live = await adapter.snapshot(include_files=False)
+        return live, (await _model_diagnostics(adapter, desired) if check else [])
+
+    live, problems = run_with_adapter(project, clock, read)
+    if any(d.severity is Severity.ERROR for d in problems):
+        raise ManifestError(problems)
     return live, build_plan(project, desired, state, live, backend, request, clock)
+
+
+async def _model_diagnostics(adapter: GeminiAdapter, desired: Desired) -> list[Diagnostic]:
+    """One `models.get` per distinct model; a diagnostic per resource whose model is wrong."""
+    specs = {name: r.manifest.spec for name, r in desired.resources.items()}
+    answers = {m: await adapter.get_model(m) for m in sorted({s.model for s in specs.values()})}
+    found: list[Diagnostic] = []
+    for name, spec in specs.items():
+        answer = answers[spec.model]
+        methods = None if answer is None else answer.supported_methods
+        problem = service_model_problem(spec.model, spec.task, methods)
+        if problem is not None:
+            found.append(
+                Diagnostic(
+                    f"resource `{name}`: {problem.message}",
+                    desired.resources[name].location,
+                    problem.severity,
+                    hint=problem.hint,
+                )
+            )
+    return found
 
 
 def load_project_desired(project: Project, paths: Sequence[str] = ()) -> Desired:

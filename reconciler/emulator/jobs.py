@@ -90,13 +90,15 @@ def _error_by_key_hash(batch: BatchRow, key: str) -> bool:
 
 
 def _answer(
-    store: Store, batch: BatchRow, request: Any, key: str, cache: dict[str, bool]
+    store: Store, batch: BatchRow, request: Any, key: str, cache: dict[str, bool], end: float
 ) -> dict[str, Any]:
     """`{"response": ...}` or `{"error": ...}` for one request."""
 
     def file_exists(file_id: str) -> bool:
+        # A file still PROCESSING when the job runs is as good as missing to the service.
         if file_id not in cache:
-            cache[file_id] = store.file_exists(file_id)
+            file = store.get_file(file_id)
+            cache[file_id] = file is not None and file.active_time <= end
         return cache[file_id]
 
     try:
@@ -122,7 +124,7 @@ def _complete_file(store: Store, batch: BatchRow, end: float) -> None:
             for number, raw in enumerate(lines or (), start=1):
                 if not raw.strip():
                     continue
-                line = _file_line(store, batch, raw, number, cache)
+                line = _file_line(store, batch, raw, number, cache, end)
                 success, failed = (
                     (success + 1, failed) if "response" in line else (success, failed + 1)
                 )
@@ -152,7 +154,7 @@ def _complete_file(store: Store, batch: BatchRow, end: float) -> None:
 
 
 def _file_line(
-    store: Store, batch: BatchRow, raw: bytes, number: int, cache: dict[str, bool]
+    store: Store, batch: BatchRow, raw: bytes, number: int, cache: dict[str, bool], end: float
 ) -> dict[str, Any]:
     # Lines are checked when the job runs, not at create: a malformed line becomes a
     # per-request error (gRPC 3) and the job still SUCCEEDS, as the service does.
@@ -182,7 +184,7 @@ def _file_line(
             }
         }
     else:
-        result = _answer(store, batch, item["request"], key_text or str(number), cache)
+        result = _answer(store, batch, item["request"], key_text or str(number), cache, end)
     # Real lines serialise `response`/`error` before `key`; `key` is echoed verbatim.
     if key_text is not None:
         result["key"] = key_text
@@ -199,7 +201,12 @@ def _complete_inline(store: Store, batch: BatchRow, end: float) -> None:
         metadata = item.get("metadata")
         key = metadata.get("key") if isinstance(metadata, dict) else None
         answer = _answer(
-            store, batch, item.get("request"), str(key) if key is not None else str(index), cache
+            store,
+            batch,
+            item.get("request"),
+            str(key) if key is not None else str(index),
+            cache,
+            end,
         )
         if isinstance(metadata, dict):
             answer["metadata"] = metadata

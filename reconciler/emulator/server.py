@@ -23,6 +23,7 @@ import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from reconciler.emulator.app import EmulatorState, create_app
+from reconciler.emulator.catalogue import Catalogue
 from reconciler.emulator.faults import ConnectionRegistry
 from reconciler.emulator.settings import EmulatorSettings, SettingsHolder, coerce_changes
 from reconciler.emulator.store import Store
@@ -103,6 +104,11 @@ class EmulatorHandle:
             ValueError: an unknown setting or a bad value.
         """
         return self._state.settings.update(**coerce_changes(json.loads(json.dumps(settings))))
+
+    @property
+    def catalogue(self) -> Catalogue:
+        """The models `models.get` / `models.list` answer and the batch routes accept."""
+        return self._state.catalogue
 
     def calls(self) -> dict[str, int]:
         """Calls per route (e.g. `batches.get`) since start or the last reset."""

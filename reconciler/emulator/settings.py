@@ -19,7 +19,8 @@ GIB = 1024**3
 
 @dataclass(frozen=True, slots=True)
 class EmulatorSettings:
-    """Behaviour switches of the emulator. Every fault and quirk is off by default."""
+    """Behaviour switches of the emulator. Every fault is off by default; every strictness of
+    the real service is on by default, and its lenient variant is a switch here."""
 
     api_key: str | None = None
     """Accept only this exact `x-goog-api-key`; None accepts any non-empty key."""
@@ -66,8 +67,22 @@ class EmulatorSettings:
     """Quirk: a results file answers 404 on download for this long after SUCCEEDED."""
     shuffle_inline_responses: bool = False
     """Quirk (python-genai #1909, #1886): inline responses reordered and without `metadata`."""
-    undeletable_result_files: bool = False
-    """Quirk (python-genai #1759): deleting a `files/batch-*` results file answers 400."""
+    undeletable_result_files: bool = True
+    """As the service (python-genai #1759): deleting a `files/batch-*` results file (an id over
+    40 characters) answers 400; False lets such files be deleted."""
+    retry_delay_seconds: float = 1.0
+    """The `RetryInfo.retryDelay` of an injected 429."""
+    media_processing_seconds: float = 1.0
+    """Real seconds an uploaded audio or video file stays PROCESSING before it is ACTIVE."""
+    accept_unknown_fields: bool = False
+    """Lenient: ignore unknown request fields instead of answering 400 with field violations."""
+    accept_unknown_models: bool = False
+    """Lenient: batch routes accept any model name and method instead of answering 404."""
+    accept_any_mime_type: bool = False
+    """Lenient: accept any MIME type on upload instead of 400 "Unsupported MIME type"."""
+    download_uploaded_files: bool = False
+    """Lenient: let files created by upload be downloaded (the service serves only generated
+    files)."""
 
     def __post_init__(self) -> None:
         for name in ("rate_429", "rate_500", "rate_503", "drop_rate", "request_error_rate"):
@@ -79,6 +94,8 @@ class EmulatorSettings:
             "pending_hold_seconds",
             "latency_seconds",
             "results_delay_seconds",
+            "retry_delay_seconds",
+            "media_processing_seconds",
         ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")

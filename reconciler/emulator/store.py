@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
 import os
 import secrets
 import shutil
@@ -25,7 +26,8 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
     id TEXT PRIMARY KEY, display_name TEXT, mime_type TEXT NOT NULL, size_bytes INTEGER NOT NULL,
     sha256 TEXT NOT NULL, create_time REAL NOT NULL, expire_time REAL NOT NULL,
-    source TEXT NOT NULL, available_time REAL NOT NULL, undeletable INTEGER NOT NULL
+    source TEXT NOT NULL, available_time REAL NOT NULL, undeletable INTEGER NOT NULL,
+    active_time REAL NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS files_order ON files (create_time DESC, id DESC);
 CREATE TABLE IF NOT EXISTS uploads (
@@ -39,10 +41,15 @@ CREATE TABLE IF NOT EXISTS batches (
     request_count INTEGER NOT NULL, state TEXT, end_time REAL, success_count INTEGER NOT NULL,
     failed_count INTEGER NOT NULL, output_file TEXT, request_error_rate REAL NOT NULL,
     shuffle INTEGER NOT NULL, undeletable_results INTEGER NOT NULL, results_delay REAL NOT NULL,
-    file_ttl REAL NOT NULL
+    file_ttl REAL NOT NULL, priority INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS batches_order ON batches (create_time DESC, id DESC);
 """
+_ADDED_COLUMNS = (
+    ("files", "active_time", "REAL NOT NULL DEFAULT 0"),
+    ("batches", "priority", "INTEGER NOT NULL DEFAULT 0"),
+)
+"""Columns later releases added: a data dir written before them gains them on open."""
 
 _ID_ALPHABET = string.ascii_lowercase + string.digits
 
@@ -64,6 +71,8 @@ class FileRow:
     source: str
     available_time: float
     undeletable: bool
+    active_time: float = 0.0
+    """Until then the file is PROCESSING (media files); ACTIVE from then on."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +114,7 @@ class BatchRow:
     results_delay: float
     file_ttl: float
     """Real seconds a results file lives."""
+    priority: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +157,10 @@ class Store:
             db.execute("PRAGMA busy_timeout=30000")
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(_SCHEMA)
+            for table, column, kind in _ADDED_COLUMNS:
+                present = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+                if column not in present:
+                    db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
         finally:
             db.close()
 
@@ -235,6 +249,19 @@ class Store:
         )
         return items, next_token
 
+    def insert_file(self, file: FileRow, blob: bytes | None = None) -> bool:
+        """Add a file that no upload made (registered, or seeded by the admin API); False
+        when the id is taken."""
+        if blob is not None:
+            temp = self.temp_path()
+            temp.write_bytes(blob)
+            os.replace(temp, self.file_blob(file.id))
+        with self.transaction(immediate=True) as db:
+            if db.execute("SELECT 1 FROM files WHERE id = ?", (file.id,)).fetchone():
+                return False
+            _insert_file(db, file)
+        return True
+
     def delete_file(self, file_id: str) -> bool:
         with self.transaction(immediate=True) as db:
             deleted = db.execute("DELETE FROM files WHERE id = ?", (file_id,)).rowcount
@@ -278,35 +305,23 @@ class Store:
 
     # ---- batches ---------------------------------------------------------------------------
 
-    def insert_batch(self, batch: BatchRow) -> None:
+    def insert_batch(self, batch: BatchRow) -> bool:
+        """Store a new job; False when its id is taken (ids chosen through the admin API)."""
+        values = dataclasses.asdict(batch)
+        values["inline"] = int(batch.inline)
+        values["shuffle"] = int(batch.shuffle)
+        values["undeletable_results"] = int(batch.undeletable_results)
+        columns = ", ".join(values)
+        marks = ", ".join(f":{name}" for name in values)
         with self.transaction(immediate=True) as db:
-            db.execute(
-                f"INSERT INTO batches VALUES ({', '.join('?' * 22)})",
-                (
-                    batch.id,
-                    batch.kind,
-                    batch.model,
-                    batch.display_name,
-                    batch.create_time,
-                    batch.job_seconds,
-                    batch.pending_seconds,
-                    batch.expire_after,
-                    batch.forced_end,
-                    batch.input_file,
-                    int(batch.inline),
-                    batch.request_count,
-                    batch.state,
-                    batch.end_time,
-                    batch.success_count,
-                    batch.failed_count,
-                    batch.output_file,
-                    batch.request_error_rate,
-                    int(batch.shuffle),
-                    int(batch.undeletable_results),
-                    batch.results_delay,
-                    batch.file_ttl,
-                ),
-            )
+            if db.execute("SELECT 1 FROM batches WHERE id = ?", (batch.id,)).fetchone():
+                return False
+            db.execute(f"INSERT INTO batches ({columns}) VALUES ({marks})", values)
+        return True
+
+    def set_priority(self, batch_id: str, priority: int) -> None:
+        with self.transaction(immediate=True) as db:
+            db.execute("UPDATE batches SET priority = ? WHERE id = ?", (priority, batch_id))
 
     def get_batch(self, batch_id: str) -> BatchRow | None:
         with self.transaction() as db:
@@ -396,25 +411,17 @@ def _page(
 
 
 def _insert_file(db: sqlite3.Connection, file: FileRow) -> None:
-    db.execute(
-        "INSERT INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            file.id,
-            file.display_name,
-            file.mime_type,
-            file.size_bytes,
-            file.sha256,
-            file.create_time,
-            file.expire_time,
-            file.source,
-            file.available_time,
-            int(file.undeletable),
-        ),
-    )
+    values = dataclasses.asdict(file)
+    values["undeletable"] = int(file.undeletable)
+    columns = ", ".join(values)
+    marks = ", ".join(f":{name}" for name in values)
+    db.execute(f"INSERT INTO files ({columns}) VALUES ({marks})", values)
 
 
 def _file_row(row: tuple[object, ...]) -> FileRow:
-    (ident, display, mime, size, sha, created, expires, source, available, undeletable) = row
+    (ident, display, mime, size, sha, created, expires, source, available, undeletable, active) = (
+        row
+    )
     return FileRow(
         str(ident),
         None if display is None else str(display),
@@ -426,6 +433,7 @@ def _file_row(row: tuple[object, ...]) -> FileRow:
         str(source),
         float(str(available)),
         bool(undeletable),
+        float(str(active)),
     )
 
 
@@ -461,4 +469,5 @@ def _batch_row(row: tuple[object, ...]) -> BatchRow:
         undeletable_results=bool(values[19]),
         results_delay=float(str(values[20])),
         file_ttl=float(str(values[21])),
+        priority=int(str(values[22])),
     )

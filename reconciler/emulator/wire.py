@@ -17,31 +17,110 @@ from reconciler.emulator import jobs
 from reconciler.emulator.store import BatchRow, FileRow
 
 _TYPE_PREFIX = "type.googleapis.com/google.ai.generativelanguage.v1main."
+_RPC = "type.googleapis.com/google.rpc."
+PUBLIC_HOST = "https://generativelanguage.googleapis.com"
+"""File `uri`s name the real host: the SDK parses only `https://` URIs (`t_file_name`) and
+`Part.from_uri` recognises Files API URIs by this host; the emulator reads the id back."""
+_RATE_LIMITS = "https://ai.google.dev/gemini-api/docs/rate-limits"
 
 STATUS_BY_CODE = {
     400: "INVALID_ARGUMENT",
     401: "UNAUTHENTICATED",
     403: "PERMISSION_DENIED",
     404: "NOT_FOUND",
+    405: "UNIMPLEMENTED",  # no public capture; the canonical code of "not served here"
     409: "ALREADY_EXISTS",
     429: "RESOURCE_EXHAUSTED",
     500: "INTERNAL",
+    501: "UNIMPLEMENTED",
     503: "UNAVAILABLE",
 }
 
 
 def error(
-    code: int, message: str, status: str | None = None, headers: dict[str, str] | None = None
+    code: int,
+    message: str,
+    status: str | None = None,
+    headers: dict[str, str] | None = None,
+    details: list[dict[str, Any]] | None = None,
 ) -> JSONResponse:
     """The service's error body; the SDK maps 4xx to ClientError and 5xx to ServerError."""
-    body = {
-        "error": {
-            "code": code,
-            "message": message,
-            "status": status or STATUS_BY_CODE.get(code, "UNKNOWN"),
-        }
+    inner: dict[str, Any] = {
+        "code": code,
+        "message": message,
+        "status": status or STATUS_BY_CODE.get(code, "UNKNOWN"),
     }
-    return JSONResponse(body, status_code=code, headers=headers)
+    if details:
+        inner["details"] = details
+    return JSONResponse({"error": inner}, status_code=code, headers=headers)
+
+
+def bad_request(violations: list[tuple[str, str]]) -> JSONResponse:
+    """400 INVALID_ARGUMENT naming each bad field, as google.rpc.BadRequest field violations
+    (the message repeats the descriptions, one per line, as the service's does)."""
+    return error(
+        400,
+        "\n".join(description for _, description in violations),
+        details=[
+            {
+                "@type": _RPC + "BadRequest",
+                "fieldViolations": [
+                    {"field": field, "description": description}
+                    for field, description in violations
+                ],
+            }
+        ],
+    )
+
+
+def retry_info(seconds: float) -> dict[str, Any]:
+    """google.rpc.RetryInfo; durations are strings of seconds with an `s` suffix."""
+    return {"@type": _RPC + "RetryInfo", "retryDelay": f"{seconds:g}s"}
+
+
+def error_info(reason: str) -> dict[str, Any]:
+    return {
+        "@type": _RPC + "ErrorInfo",
+        "reason": reason,
+        "domain": "googleapis.com",
+        "metadata": {"service": "generativelanguage.googleapis.com"},
+    }
+
+
+def quota_details(
+    quota_id: str, retry_seconds: float | None = 1.0, value: int | None = None
+) -> list[dict[str, Any]]:
+    """The details of a real 429: which quota (QuotaFailure), where to read (Help), and when
+    to come back (RetryInfo, left out for quotas that time does not refill)."""
+    violation: dict[str, Any] = {
+        "quotaMetric": f"generativelanguage.googleapis.com/{quota_id}",
+        "quotaId": quota_id,
+    }
+    if value is not None:
+        violation["quotaValue"] = str(value)
+    details: list[dict[str, Any]] = [
+        {"@type": _RPC + "QuotaFailure", "violations": [violation]},
+        {
+            "@type": _RPC + "Help",
+            "links": [{"description": "Learn more about Gemini API quotas", "url": _RATE_LIMITS}],
+        },
+    ]
+    if retry_seconds is not None:
+        details.append(retry_info(retry_seconds))
+    return details
+
+
+def operation_error(state: str) -> dict[str, Any]:
+    """`Operation.error` of a job that ended without results (google.rpc.Status)."""
+    code, message = _END_ERRORS[state]
+    return {"code": code, "message": message}
+
+
+_END_ERRORS = {
+    jobs.FAILED: (13, "The batch failed: an internal error has occurred."),
+    jobs.CANCELLED: (1, "The batch was cancelled."),
+    jobs.EXPIRED: (4, "The batch expired: it did not finish within 48 hours."),
+}
 
 
 def timestamp(seconds: float) -> str:
@@ -50,19 +129,22 @@ def timestamp(seconds: float) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def file_json(file: FileRow, base_url: str, version: str) -> dict[str, Any]:
+def file_json(file: FileRow, base_url: str, now: float) -> dict[str, Any]:
+    """The File resource; media files are PROCESSING until their `active_time`."""
     body: dict[str, Any] = {
         "name": f"files/{file.id}",
         "mimeType": file.mime_type,
-        "sizeBytes": str(file.size_bytes),  # int64 → string on the real wire
         "createTime": timestamp(file.create_time),
-        "updateTime": timestamp(file.create_time),
+        "updateTime": timestamp(max(file.create_time, min(now, file.active_time))),
         "expirationTime": timestamp(file.expire_time),
-        "sha256Hash": file.sha256,
-        "uri": f"{base_url}/{version}/files/{file.id}",
-        "state": "ACTIVE",
+        "uri": f"{PUBLIC_HOST}/v1beta/files/{file.id}",
+        "state": "PROCESSING" if now < file.active_time else "ACTIVE",
         "source": file.source,
     }
+    if file.size_bytes:
+        body["sizeBytes"] = str(file.size_bytes)  # int64 → string; zero omitted (proto3)
+    if file.sha256:
+        body["sha256Hash"] = file.sha256
     if file.display_name:
         body["displayName"] = file.display_name
     if file.source == "GENERATED":
@@ -87,24 +169,17 @@ def _stats(batch: BatchRow, state: str) -> dict[str, str]:
     return {name: str(value) for name, value in counts.items() if value}
 
 
-def operation_json(
-    batch: BatchRow,
-    now: float,
-    inline_responses: list[dict[str, Any]] | None,
-) -> dict[str, Any]:
-    """The Operation wrapper the SDK parses (it reads only `name` and `metadata`, pitfall 9).
-
-    `inline_responses` None means "a list item": like the service, lists carry no inline output.
-    """
+def batch_json(batch: BatchRow, now: float) -> dict[str, Any]:
+    """The GenerateContentBatch / EmbedContentBatch resource (an Operation's `metadata`, and
+    the answer of the update routes)."""
     phase = jobs.derive(batch, now)
-    embed = batch.kind == "embed"
-    kind = "EmbedContentBatch" if embed else "GenerateContentBatch"
+    kind = "EmbedContentBatch" if batch.kind == "embed" else "GenerateContentBatch"
     if batch.inline:
         input_config: dict[str, Any] = {"requests": {}}
     else:
         input_config = {"fileName": f"files/{batch.input_file}"}
     update = phase.end_time if phase.end_time is not None else now
-    metadata: dict[str, Any] = {
+    resource: dict[str, Any] = {
         "@type": _TYPE_PREFIX + kind,
         "name": f"batches/{batch.id}",
         "model": batch.model,
@@ -115,20 +190,42 @@ def operation_json(
         "batchStats": _stats(batch, phase.state),
     }
     if batch.display_name is not None:
-        metadata["displayName"] = batch.display_name
-    operation: dict[str, Any] = {"name": f"batches/{batch.id}", "metadata": metadata}
+        resource["displayName"] = batch.display_name
+    if batch.priority:
+        resource["priority"] = str(batch.priority)  # int64: a string; 0 omitted (proto3)
     if phase.state in jobs.TERMINAL:
-        metadata["endTime"] = timestamp(update)
+        resource["endTime"] = timestamp(update)
+    return resource
+
+
+def operation_json(
+    batch: BatchRow,
+    now: float,
+    inline_responses: list[dict[str, Any]] | None,
+) -> dict[str, Any]:
+    """The Operation wrapper the SDK parses (it reads only `name` and `metadata`, pitfall 9).
+
+    `inline_responses` None means "a list item": like the service, lists carry no inline output.
+    A job that ended without results carries `error` (google.rpc.Status), as every finished
+    Operation has either `response` or `error`.
+    """
+    metadata = batch_json(batch, now)
+    state = metadata["state"].removeprefix("BATCH_STATE_")
+    operation: dict[str, Any] = {"name": f"batches/{batch.id}", "metadata": metadata}
+    if state in jobs.TERMINAL:
         operation["done"] = True
+    if state in _END_ERRORS:
+        operation["error"] = operation_error(state)
     output: dict[str, Any] | None = None
     if batch.state == jobs.SUCCEEDED:
         if batch.output_file is not None:
             output = {"responsesFile": f"files/{batch.output_file}"}
         elif inline_responses is not None:
             # Double nesting, exactly as the SDK reads it (pitfall 10).
+            embed = batch.kind == "embed"
             field = "inlinedEmbedContentResponses" if embed else "inlinedResponses"
             output = {field: {"inlinedResponses": inline_responses}}
     if output is not None:
         metadata["output"] = output
-        operation["response"] = {"@type": _TYPE_PREFIX + kind + "Output", **output}
+        operation["response"] = {"@type": metadata["@type"] + "Output", **output}
     return operation

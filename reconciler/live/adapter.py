@@ -52,7 +52,7 @@ from reconciler.live.boundary import (
 )
 from reconciler.live.retry import Retrier
 from reconciler.live.settings import AdapterSettings, Task
-from reconciler.live.snapshot import InlineResult, Live, LiveFile, LiveJob
+from reconciler.live.snapshot import InlineResult, Live, LiveFile, LiveJob, LiveModel
 from reconciler.live.transfer import DownloadFollower, Transfers
 
 T = TypeVar("T")
@@ -234,6 +234,22 @@ class GeminiAdapter:
         job = await self._idempotent("batches.get", lambda: self._aio.batches.get(name=job_name))
         with self._boundary.mapping("batches.get"):
             return convert.inline_results(job.dest)
+
+    async def get_model(self, name: str) -> LiveModel | None:
+        """The model as the service lists it, or None when it does not know it (404)."""
+        try:
+            with self._boundary.mapping("models.get"):
+                model = await self._aio.models.get(model=name)
+        except PermanentServiceError as exc:
+            if exc.status_code == 404:
+                return None
+            raise
+        return LiveModel(
+            name=model.name or name,
+            supported_methods=tuple(model.supported_actions or ()),
+            input_token_limit=model.input_token_limit,
+            output_token_limit=model.output_token_limit,
+        )
 
     # -- files ---------------------------------------------------------------------------------
 

@@ -11,6 +11,18 @@ from reconciler.state.document import JobState
 
 
 @dataclass(frozen=True, slots=True)
+class LiveModel:
+    """A model as the service describes it (`models.get`)."""
+
+    name: str
+    """`models/...`"""
+    supported_methods: tuple[str, ...]
+    """`supportedGenerationMethods`, e.g. `batchGenerateContent`, `asyncBatchEmbedContent`."""
+    input_token_limit: int | None = None
+    output_token_limit: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class LiveJob:
     """A batch job that exists at the service."""
 

@@ -23,6 +23,7 @@ from reconciler.manifests.confinement import check_output_confinement
 from reconciler.manifests.desired import Desired, DesiredResource, MediaRef, SourceDigest
 from reconciler.manifests.jsonl import HexDigests, keys_sha256, scan_jsonl
 from reconciler.manifests.model import BatchJobManifest, Task
+from reconciler.manifests.models_catalogue import KNOWN_MODELS, catalogue_problem
 from reconciler.manifests.paths import confine, resolve_media
 from reconciler.manifests.requests import (
     LINE_FIELDS,
@@ -245,13 +246,26 @@ def _check_model(
                 hint="allowed: " + ", ".join(allowed),
             )
         )
+    problem = catalogue_problem(spec.model, spec.task)
+    if problem is not None and not (allowed is not None and model in allowed):
+        diagnostics.append(
+            Diagnostic(problem.message, document.at(where), problem.severity, hint=problem.hint)
+        )
+    if problem is not None and model not in KNOWN_MODELS:
+        _check_task_by_name(document, model, spec.task, diagnostics)
+
+
+def _check_task_by_name(
+    document: YamlDocument, model: str, task: Task, diagnostics: list[Diagnostic]
+) -> None:
+    """For a model the catalogue does not know: a warning when its name and the task disagree."""
     is_embedding = "embedding" in model
-    if is_embedding != (spec.task is Task.EMBED):
+    if is_embedding != (task is Task.EMBED):
         expected = "task: embed" if is_embedding else "task: generate (the default)"
         diagnostics.append(
             Diagnostic(
-                f"model `{model}` looks like {'an embedding' if is_embedding else 'a generation'} model but the job has task: {spec.task.value}",
-                document.at(where),
+                f"model `{model}` looks like {'an embedding' if is_embedding else 'a generation'} model but the job has task: {task.value}",
+                document.at(("spec", "model")),
                 Severity.WARNING,
                 hint=f"did you mean {expected}?",
             )

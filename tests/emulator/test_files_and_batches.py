@@ -23,6 +23,7 @@ def test_large_upload_goes_in_8_mib_chunks_and_downloads_identically(
     emu: EmulatorHandle, tmp_path: Path
 ) -> None:
     client = make_client(emu)
+    emu.configure(download_uploaded_files=True)  # the service serves only generated files
     data = os.urandom(17 * 1024 * 1024 + 123)
     path = tmp_path / "blob.bin"
     path.write_bytes(data)

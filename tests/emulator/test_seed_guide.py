@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import json
 import math
 import struct
@@ -320,8 +321,13 @@ def _png_pixels(png: bytes) -> bytes:
 
 
 def test_guide_image_generation_returns_decodable_pngs(
-    client: genai.Client, tmp_path: Path
+    emu: EmulatorHandle, client: genai.Client, tmp_path: Path
 ) -> None:
+    # The guide's `nano-banana` is the nickname of gemini-2.5-flash-image, not a model id the
+    # service lists (it would answer 404): the guide's code runs once the catalogue has it.
+    image_model = emu.catalogue.get("gemini-2.5-flash-image")
+    assert image_model is not None
+    emu.catalogue.put(dataclasses.replace(image_model, id="nano-banana"))
     image_gen_requests = [
         {
             "key": "img_1",

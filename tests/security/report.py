@@ -19,7 +19,7 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if report.when != "call" and not (report.when == "setup" and report.failed):
         return
     keywords = set(report.keywords)
-    cases = next((int(v) for k, v in report.user_properties if k == "cases"), 1)
+    cases = next((int(str(v)) for k, v in report.user_properties if k == "cases"), 1)
     for name in CATEGORIES:
         if name in keywords:
             tally = _tally[name]

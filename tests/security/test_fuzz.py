@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.mark.timeout(1800)
 @pytest.mark.parametrize("parser", ["manifests", "project", "jsonl", "state", "plan"])
-def test_parser_survives_hostile_input(parser: str, record_property: pytest.RecordProperty) -> None:
+def test_parser_survives_hostile_input(
+    parser: str, record_property: Callable[[str, object], None]
+) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "tests.security.fuzz_worker", parser, str(CASES)],
         cwd=REPO,

@@ -51,7 +51,11 @@ def payload(size: int) -> bytes:
 
 @pytest.fixture
 def emulator(tmp_path: Path) -> Iterator[EmulatorHandle]:
-    with running_emulator(tmp_path / "emulator", job_seconds=0.1) as emu:
+    # These tests round-trip bytes through upload and download; the service (and the emulator
+    # by default) serves only generated files, so the lenient switch lets an upload come back.
+    with running_emulator(
+        tmp_path / "emulator", job_seconds=0.1, download_uploaded_files=True
+    ) as emu:
         yield emu
 
 

@@ -1,0 +1,155 @@
+"""What every route shares: the emulator's state, authentication and faults, request parsing.
+
+Each handler authenticates, passes the call through fault injection (`guard`), then works on
+the store in a worker thread (SQLite and file I/O must not block the event loop). A `Reject`
+raised anywhere in a handler becomes its response (`endpoint`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from reconciler.emulator import wire
+from reconciler.emulator.catalogue import Catalogue
+from reconciler.emulator.faults import ConnectionRegistry, FaultInjector
+from reconciler.emulator.settings import EmulatorSettings, SettingsHolder
+from reconciler.emulator.store import PageToken, Store
+
+VERSIONS = frozenset({"v1", "v1beta", "v1alpha"})
+"""The SDK defaults to v1 (pitfall 1); its embedding tests use v1alpha."""
+MAX_PAGE_SIZE = 100
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+_UNREGISTERED = (
+    "Method doesn't allow unregistered callers (callers without established identity)."
+    " Please use API Key or other form of API consumer identity to call this API."
+)
+_FAULT_MESSAGES = {
+    429: "Resource has been exhausted (e.g. check quota).",
+    500: "An internal error has occurred.",
+    503: "The service is currently unavailable.",
+}
+
+
+class EmulatorState:
+    """Everything the routes share: store, settings, faults, models, the server's connections."""
+
+    def __init__(
+        self, store: Store, settings: SettingsHolder, connections: ConnectionRegistry
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.faults = FaultInjector(settings)
+        self.connections = connections
+        self.catalogue = Catalogue()
+        self.clock: Callable[[], float] = time.time
+        self.hashers: dict[str, tuple[int, Any]] = {}
+        """upload_id → (bytes hashed, sha256 state): hashing as chunks arrive saves re-reading
+        a 2 GB file at finalize; lost on restart, when finalize falls back to re-reading."""
+
+
+class Reject(Exception):
+    """Stop a handler and answer `response` instead."""
+
+    def __init__(self, response: Response) -> None:
+        self.response = response
+
+
+def endpoint(handler: Handler) -> Handler:
+    """Turn a `Reject` raised anywhere in a handler into its response."""
+
+    async def run(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except Reject as reject:
+            return reject.response
+
+    return run
+
+
+def pick(mapping: Any, *names: str) -> Any:
+    """First present field among spellings: the service's proto-JSON parser takes camelCase
+    and snake_case alike, and the SDK itself sends snake_case in two places (pitfall 7)."""
+    if not isinstance(mapping, dict):
+        return None
+    for name in names:
+        if name in mapping:
+            return mapping[name]
+    return None
+
+
+def base_url(request: Request) -> str:
+    """The emulator as the client reached it: upload URLs must point here (pitfall 2)."""
+    return str(request.base_url).rstrip("/")
+
+
+def version(request: Request) -> str:
+    found = str(request.path_params.get("version", "v1beta"))
+    if found not in VERSIONS:
+        raise Reject(wire.error(404, f"Unknown API version {found!r}"))
+    return found
+
+
+def page_args(request: Request, settings: EmulatorSettings) -> tuple[int, PageToken | None]:
+    raw_size = request.query_params.get("pageSize") or request.query_params.get("page_size")
+    try:
+        size = int(raw_size) if raw_size else settings.page_size
+    except ValueError as exc:
+        raise Reject(wire.error(400, f"Invalid pageSize {raw_size!r}")) from exc
+    size = min(max(size, 1), MAX_PAGE_SIZE) if size > 0 else settings.page_size
+    token_text = request.query_params.get("pageToken") or request.query_params.get("page_token")
+    try:
+        token = PageToken.decode(token_text) if token_text else None
+    except ValueError as exc:
+        raise Reject(wire.error(400, str(exc))) from exc
+    return size, token
+
+
+async def json_body(request: Request) -> Any:
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise Reject(wire.error(400, f"Invalid JSON payload received. {exc}")) from exc
+
+
+async def guard(state: EmulatorState, request: Request, route: str, *, auth: bool = True) -> None:
+    """Count the call, apply the configured faults, then check the API key."""
+    decision = state.faults.decide(route)
+    if decision.latency > 0:
+        await asyncio.sleep(decision.latency)
+    if decision.drop:
+        client = request.scope.get("client")
+        peer = (str(client[0]), int(client[1])) if client else None
+        if state.connections.close(peer):
+            raise Reject(Response(status_code=200))  # written to an aborted socket: lost
+        raise Reject(wire.error(500, "connection drop requested but the socket is unknown"))
+    if decision.status is not None:
+        details = None
+        if decision.status == 429:
+            delay = state.settings.get().retry_delay_seconds
+            details = wire.quota_details("requests_per_minute", delay)
+        raise Reject(wire.error(decision.status, _FAULT_MESSAGES[decision.status], details=details))
+    if auth:
+        key = request.headers.get("x-goog-api-key") or request.query_params.get("key") or ""
+        expected = state.settings.get().api_key
+        if not key.strip():
+            raise Reject(wire.error(403, _UNREGISTERED))
+        if expected is not None and key.strip() != expected:
+            raise Reject(
+                wire.error(
+                    400,
+                    "API key not valid. Please pass a valid API key.",
+                    details=[wire.error_info("API_KEY_INVALID")],
+                )
+            )

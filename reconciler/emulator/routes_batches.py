@@ -1,0 +1,305 @@
+"""Batches routes: create (generate, embed), get, list, cancel, delete, and the update calls.
+
+Create refuses what the service refuses before any job exists: unknown body fields (400 with
+BadRequest field violations), an unknown model or one without the method (404 NOT_FOUND, the
+service's wording), a malformed input config, too many open jobs (429 with QuotaFailure). The
+update routes (`:updateGenerateContentBatch`, `:updateEmbedContentBatch`) change `priority`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from reconciler.emulator import catalogue, jobs, validation, wire
+from reconciler.emulator.plumbing import (
+    EmulatorState,
+    Reject,
+    guard,
+    json_body,
+    page_args,
+    pick,
+    version,
+)
+from reconciler.emulator.store import BatchRow, new_id
+
+METHODS = {catalogue.GENERATE: "generate", catalogue.EMBED: "embed"}
+_UPDATE_VERBS = {"updateGenerateContentBatch": "generate", "updateEmbedContentBatch": "embed"}
+_UPDATABLE = frozenset({"priority"})
+
+
+def not_found_model(model_id: str, api_version: str, method: str) -> Response:
+    return wire.error(
+        404,
+        f"models/{model_id} is not found for API version {api_version}, or is not supported for"
+        f" {method}. Call ListModels to see the list of available models and their supported"
+        " methods.",
+    )
+
+
+def parse_priority(value: Any, field: str) -> int:
+    """An int64 priority from JSON (a number, or a string as proto-JSON writes int64)."""
+    try:
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            raise ValueError
+        priority = int(value)
+    except ValueError:
+        raise Reject(
+            wire.bad_request(
+                [(field, f"Invalid value at '{field}' (TYPE_INT64), {json.dumps(value)}")]
+            )
+        ) from None
+    if not -(2**63) <= priority < 2**63:
+        raise Reject(wire.bad_request([(field, f"Invalid value at '{field}': out of range")]))
+    return priority
+
+
+def _count_lines(path: Path) -> int:
+    """Requests in a JSONL input (non-blank lines), counted by streaming the blob."""
+    count = 0
+    with path.open("rb") as blob:
+        for line in blob:
+            if line.strip():
+                count += 1
+    return count
+
+
+class BatchRoutes:
+    """Batches handlers bound to one EmulatorState."""
+
+    def __init__(self, state: EmulatorState) -> None:
+        self.s = state
+
+    def _check_model(self, model_id: str, method: str, api_version: str) -> None:
+        if self.s.settings.get().accept_unknown_models:
+            return
+        if not self.s.catalogue.supports(model_id, method):
+            raise Reject(not_found_model(model_id, api_version, method))
+
+    async def create(self, request: Request, model_id: str, method: str) -> Response:
+        api_version = version(request)
+        kind = METHODS[method]
+        await guard(self.s, request, f"batches.create_{kind}")
+        body = await json_body(request)
+        settings = self.s.settings.get()
+        if not settings.accept_unknown_fields and (
+            violations := validation.create_batch(body, kind == "embed")
+        ):
+            return wire.bad_request(violations)
+        self._check_model(model_id, method, api_version)
+        batch = pick(body, "batch")
+        if not isinstance(batch, dict):
+            return wire.bad_request([("batch", "batch is required")])
+        config = pick(batch, "inputConfig", "input_config")
+        if not isinstance(config, dict):
+            return wire.bad_request([("batch.input_config", "batch.input_config is required")])
+        file_name = pick(config, "fileName", "file_name")
+        inline_items = pick(pick(config, "requests"), "requests")
+        if (file_name is None) == (inline_items is None):
+            return wire.bad_request(
+                [
+                    (
+                        "batch.input_config",
+                        "batch.input_config needs exactly one of file_name or requests",
+                    )
+                ]
+            )
+        raw_priority = pick(batch, "priority")
+        priority = 0 if raw_priority is None else parse_priority(raw_priority, "batch.priority")
+        now = self.s.clock()
+        active = await run_in_threadpool(self.s.store.open_batches_due_before, now)
+        if active >= settings.max_concurrent_jobs:
+            return wire.error(
+                429,
+                f"Too many concurrent batch jobs ({active}); the limit is"
+                f" {settings.max_concurrent_jobs}.",
+                details=wire.quota_details(
+                    "batch_concurrent_requests",
+                    settings.retry_delay_seconds,
+                    settings.max_concurrent_jobs,
+                ),
+            )
+        batch_id = new_id(36)
+        file_id, count = await self.store_input(batch_id, file_name, inline_items)
+        display = pick(batch, "displayName", "display_name")
+        row = self.new_row(batch_id, kind, model_id, display, (file_id, count), priority, now)
+        await run_in_threadpool(self.s.store.insert_batch, row)
+        # Creates run concurrently: checked again with this job counted, so the cap is never
+        # passed (two racing creates may both be refused, as a busy service may refuse them).
+        cap = settings.max_concurrent_jobs
+        if await run_in_threadpool(self.s.store.open_batches_due_before, now) > cap:
+            await run_in_threadpool(self.s.store.delete_batch, batch_id)
+            return wire.error(
+                429,
+                f"Too many concurrent batch jobs; the limit is {cap}.",
+                details=wire.quota_details(
+                    "batch_concurrent_requests", settings.retry_delay_seconds, cap
+                ),
+            )
+        row = await run_in_threadpool(jobs.settle, self.s.store, row, now)  # job_seconds=0
+        return JSONResponse(wire.operation_json(row, now, None))
+
+    def new_row(
+        self,
+        batch_id: str,
+        kind: str,
+        model_id: str,
+        display: Any,
+        source: tuple[str | None, int],
+        priority: int,
+        now: float,
+    ) -> BatchRow:
+        """A new job's row: the current settings copied onto it (they never change later)."""
+        settings = self.s.settings.get()
+        file_id, count = source
+        return BatchRow(
+            id=batch_id,
+            kind=kind,
+            model=f"models/{model_id}",
+            display_name=None if display is None else str(display),
+            create_time=now,
+            job_seconds=jobs.lifetime_seconds(settings),
+            pending_seconds=jobs.pending_seconds(settings),
+            expire_after=settings.job_ttl_seconds / settings.time_scale,
+            forced_end=self.s.settings.take_forced_end(),
+            input_file=file_id,
+            inline=file_id is None,
+            request_count=count,
+            state=None,
+            end_time=None,
+            success_count=0,
+            failed_count=0,
+            output_file=None,
+            request_error_rate=settings.request_error_rate,
+            shuffle=settings.shuffle_inline_responses,
+            undeletable_results=settings.undeletable_result_files,
+            results_delay=settings.results_delay_seconds,
+            file_ttl=settings.file_ttl_seconds / settings.time_scale,
+            priority=priority,
+        )
+
+    async def store_input(
+        self, batch_id: str, file_name: Any, inline_items: Any
+    ) -> tuple[str | None, int]:
+        """Pin the job's input: the file's bytes, or the inline requests; (file id, count)."""
+        if file_name is not None:
+            file_id = str(file_name).removeprefix("files/")
+            file = await run_in_threadpool(self.s.store.get_file, file_id)
+            if file is None:
+                raise Reject(wire.error(404, f"File {file_name} not found."))
+            await run_in_threadpool(self.s.store.snapshot_input, file_id, batch_id)
+            count = await run_in_threadpool(_count_lines, self.s.store.input_snapshot(batch_id))
+            return file_id, count
+        if not isinstance(inline_items, list) or not inline_items:
+            raise Reject(
+                wire.bad_request(
+                    [
+                        (
+                            "batch.input_config.requests.requests",
+                            "batch.input_config.requests.requests must be a non-empty list",
+                        )
+                    ]
+                )
+            )
+        items = [item if isinstance(item, dict) else {"request": item} for item in inline_items]
+        await run_in_threadpool(
+            self.s.store.inline_blob(batch_id, "requests").write_text,
+            json.dumps(items, separators=(",", ":")),
+        )
+        return None, len(items)
+
+    async def _settled(self, batch_id: str, now: float) -> BatchRow:
+        # One `now` for settling and rendering: with two clock reads a job could be settled as
+        # RUNNING and rendered as SUCCEEDED, without its output.
+        batch = await run_in_threadpool(self.s.store.get_batch, batch_id)
+        if batch is None:
+            raise Reject(wire.error(404, f"Batch batches/{batch_id} not found."))
+        return await run_in_threadpool(jobs.settle, self.s.store, batch, now)
+
+    async def item(self, request: Request) -> Response:
+        version(request)
+        batch_id, _, verb = str(request.path_params["name"]).partition(":")
+        if request.method == "PATCH":
+            await guard(self.s, request, "batches.update")
+            return await self._update(request, batch_id, verb)
+        if request.method == "POST":
+            await guard(
+                self.s, request, "batches.cancel" if verb == "cancel" else "batches.unknown"
+            )
+            if verb != "cancel":
+                return wire.error(404, f"Method {verb!r} not found.")
+            now = self.s.clock()
+            batch = await self._settled(batch_id, now)
+            # Cancel is instantly terminal (no CANCELLING state); on a finished job it is a no-op.
+            if jobs.derive(batch, now).state not in jobs.TERMINAL:
+                await run_in_threadpool(self.s.store.end_batch, batch_id, jobs.CANCELLED, now)
+            return JSONResponse({})
+        if request.method == "DELETE":
+            await guard(self.s, request, "batches.delete")
+            if not await run_in_threadpool(self.s.store.delete_batch, batch_id):
+                return wire.error(404, f"Batch batches/{batch_id} not found.")
+            return JSONResponse({})
+        await guard(self.s, request, "batches.get")
+        if verb:
+            return wire.error(404, f"Method {verb!r} not found.")
+        now = self.s.clock()
+        batch = await self._settled(batch_id, now)
+        responses = await run_in_threadpool(jobs.inline_responses, self.s.store, batch)
+        return JSONResponse(wire.operation_json(batch, now, responses))
+
+    async def _update(self, request: Request, batch_id: str, verb: str) -> Response:
+        """`PATCH batches/{id}:update{Generate,Embed}ContentBatch?updateMask=priority`: the
+        batch resource in, the batch resource (not an Operation) out."""
+        kind = _UPDATE_VERBS.get(verb)
+        if kind is None:
+            return wire.error(404, f"Method {verb!r} not found.")
+        body = await json_body(request)
+        if violations := validation.update_batch(body):
+            return wire.bad_request(violations)
+        mask_text = request.query_params.get("updateMask") or request.query_params.get(
+            "update_mask"
+        )
+        if mask_text:
+            mask = {m.strip() for m in mask_text.split(",") if m.strip()}
+        else:
+            mask = {k for k in body if k != "name"} if isinstance(body, dict) else set()
+        if refused := sorted(mask - _UPDATABLE):
+            return wire.bad_request(
+                [("update_mask", f"Field {name!r} cannot be updated.") for name in refused]
+            )
+        now = self.s.clock()
+        batch = await self._settled(batch_id, now)
+        if batch.kind != kind:
+            return wire.error(
+                400, f"batches/{batch_id} is not a {kind} batch; use the other update method."
+            )
+        if jobs.derive(batch, now).state in jobs.TERMINAL:
+            return wire.error(
+                400,
+                f"batches/{batch_id} has ended; only a pending or running batch can be updated.",
+                "FAILED_PRECONDITION",
+            )
+        if "priority" in mask:
+            priority = parse_priority(pick(body, "priority") or 0, "priority")
+            await run_in_threadpool(self.s.store.set_priority, batch_id, priority)
+            batch = await self._settled(batch_id, now)
+        return JSONResponse(wire.batch_json(batch, now))
+
+    async def list(self, request: Request) -> Response:
+        await guard(self.s, request, "batches.list")
+        version(request)
+        size, token = page_args(request, self.s.settings.get())
+        items, next_token = await run_in_threadpool(self.s.store.list_batches, size, token)
+        now = self.s.clock()
+        settled = [await run_in_threadpool(jobs.settle, self.s.store, b, now) for b in items]
+        body: dict[str, Any] = {}
+        if settled:
+            body["operations"] = [wire.operation_json(b, now, None) for b in settled]
+        if next_token is not None:
+            body["nextPageToken"] = next_token.encode()
+        return JSONResponse(body)
