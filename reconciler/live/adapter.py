@@ -238,8 +238,7 @@ class GeminiAdapter:
     async def get_model(self, name: str) -> LiveModel | None:
         """The model as the service lists it, or None when it does not know it (404)."""
         try:
-            with self._boundary.mapping("models.get"):
-                model = await self._aio.models.get(model=name)
+            model = await self._idempotent("models.get", lambda: self._aio.models.get(model=name))
         except PermanentServiceError as exc:
             if exc.status_code == 404:
                 return None
