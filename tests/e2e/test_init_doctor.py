@@ -22,6 +22,7 @@ from reconciler.emulator import EmulatorHandle
 from reconciler.live.endpoint import resolve_endpoint
 from reconciler.live.gemini import connect
 from tests.e2e.conftest import Project, file_job_spec, jsonl, text_request
+from tests.e2e.test_gcs_output import BUCKET, gcs  # noqa: F401  (the GCS emulator fixture)
 
 KEY = "AIza-doctor-test-key-never-printed"
 
@@ -237,3 +238,44 @@ def test_doctor_validate_and_plan_fail_early_when_the_state_needs_a_missing_extr
         assert result.exit_code == 1, command
         assert "the PostgreSQL state needs psycopg" in result.output
         assert install in result.output
+
+
+@pytest.mark.usefixtures("gcs")
+def test_doctor_checks_gcs_access_and_fails_for_a_bucket_it_cannot_reach(
+    project: Project,
+) -> None:
+    project.write("data/eval.jsonl", jsonl([{"key": "a", "request": text_request("x")}]))
+    project.manifest("eval", file_job_spec("data/eval.jsonl", f"gs://{BUCKET}/evals/eval.jsonl"))
+    reachable = project.run("doctor")
+    assert reachable.returncode == 0, reachable.stdout + reachable.stderr
+    assert f"ok    gcs access: gs://{BUCKET}/evals/eval.jsonl is reachable" in reachable.stdout
+    project.manifest("eval", file_job_spec("data/eval.jsonl", "gs://no-such-bucket/eval.jsonl"))
+    result = project.run("doctor")
+    assert result.returncode == 1
+    [line] = _failed(result)
+    assert line.startswith("FAIL  gcs access: cannot list gs://no-such-bucket/")
+
+
+def test_doctor_validate_and_plan_fail_early_when_an_output_needs_a_missing_extra(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "google.cloud.storage", None)
+    monkeypatch.setenv("RECONCILER_ENDPOINT", project.endpoint)
+    project.write("data/eval.jsonl", jsonl([{"key": "a", "request": text_request("x")}]))
+    project.manifest("eval", file_job_spec("data/eval.jsonl", "gs://team-bucket/evals/eval.jsonl"))
+    runner = CliRunner()
+    install = "pip install 'gemini-batch-reconciler[gcs]'"
+    doctor = runner.invoke(cli, ["-C", str(project.root), "doctor"])
+    assert doctor.exit_code == 1
+    assert (
+        f"FAIL  extra gcs: output gs://team-bucket/evals/eval.jsonl of eval needs google-cloud-storage: {install}"
+        in doctor.output
+    )
+    for command in ("validate", "plan", "apply"):
+        result = runner.invoke(
+            cli,
+            ["-C", str(project.root), command, *(["--auto-approve"] if command == "apply" else [])],
+        )
+        assert result.exit_code == 1, command
+        assert install in result.output, command
+    assert not (project.root / "state").exists(), "nothing ran: no state was written"
