@@ -1,11 +1,16 @@
 # The two commands of the README, and a few more for developers.
-.PHONY: setup demo test lint bench security
+.PHONY: setup setup-runtime demo test lint bench security test-live
 
+# The tool with the test and lint toolchains (and the Node tools when npm is present).
 setup:
-	@bash scripts/setup.sh
+	@bash scripts/setup.sh test
+
+# The tool and its runtime dependencies only: what `make demo` needs.
+setup-runtime:
+	@bash scripts/setup.sh runtime
 
 # The main job: apply the repository's own manifests/ against the embedded emulator (no API key).
-demo: setup
+demo: setup-runtime
 	.venv/bin/reconciler apply --auto-approve --wait
 	.venv/bin/reconciler status
 
@@ -28,3 +33,9 @@ bench: setup
 security: setup
 	.venv/bin/python -m pytest tests -m "hostile_input or secret_scan or plan_tampering" -n 2 -q -rN \
 	  -p tests.security.report
+
+# The live suite against the real Gemini API: tiny jobs, a few cents at most, everything it made
+# deleted. Needs GEMINI_API_KEY; never part of `make test` (which runs it against the emulator).
+test-live: setup
+	@test -n "$${GEMINI_API_KEY:-}" || { echo "make test-live: set GEMINI_API_KEY (it runs against the real API)" >&2; exit 1; }
+	RECONCILER_LIVE_ENDPOINT=gemini .venv/bin/python -m pytest -m live -n 0 tests/live

@@ -5,4 +5,13 @@ The public contract is the command line (`reconciler.cli`) and the documents it 
 carry no stability promise.
 """
 
-__version__ = "0.1.0"
+from importlib.metadata import PackageNotFoundError, version
+
+DISTRIBUTION = "gemini-batch-reconciler"
+"""The name on the package index (`reconciler` there is an unrelated project)."""
+
+try:
+    # Set at build time from the git tag (setuptools-scm); see pyproject.toml.
+    __version__ = version(DISTRIBUTION)
+except PackageNotFoundError:  # a source tree on sys.path that was never installed
+    __version__ = "0.0.0+unknown"

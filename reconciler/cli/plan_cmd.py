@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from reconciler.cli.context import CliContext
+from reconciler.cli.extras import require_extras
 from reconciler.cli.session import (
     PlanRequest,
     load_project_desired,
@@ -54,6 +55,7 @@ def plan(
     project = obj.project()
     clock = system_clock()
     desired = load_project_desired(project)
+    require_extras(project.config, desired.resources.values())
     with opened_backend(project) as backend:
         state = backend.read()
         _, made = plan_against_live(

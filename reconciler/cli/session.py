@@ -14,7 +14,7 @@ import click
 from reconciler.clock import Clock, SystemClock
 from reconciler.config import Project
 from reconciler.errors import ConfigError, Diagnostic, ManifestError, Severity
-from reconciler.live.gemini import GeminiAdapter, open_adapter
+from reconciler.live.gemini import AdapterSettings, GeminiAdapter, open_adapter
 from reconciler.live.snapshot import Live
 from reconciler.manifests.desired import Desired
 from reconciler.manifests.loader import load_desired
@@ -75,12 +75,18 @@ def locked_backend(project: Project, lock_timeout: str) -> Iterator[StateBackend
 
 
 def run_with_adapter(
-    project: Project, clock: Clock, work: Callable[[GeminiAdapter], Awaitable[T]]
+    project: Project,
+    clock: Clock,
+    work: Callable[[GeminiAdapter], Awaitable[T]],
+    *,
+    settings: AdapterSettings | None = None,
 ) -> T:
-    """Open the adapter for the project's endpoint, run `work`, close it. One event loop."""
+    """Open the adapter for the project's endpoint, run `work`, close it. One event loop.
+
+    `settings`: retries and timeouts (default: apply's patient ones)."""
 
     async def main() -> T:
-        async with open_adapter(project, clock=clock) as adapter:
+        async with open_adapter(project, clock=clock, settings=settings) as adapter:
             return await work(adapter)
 
     return asyncio.run(main())

@@ -8,7 +8,21 @@ from pathlib import Path
 import click
 
 from reconciler.cli.context import CliContext
+from reconciler.cli.extras import require_extras
+from reconciler.config import Project
 from reconciler.errors import ConfigError, Diagnostic, ExitCode, Severity
+from reconciler.manifests.desired import Desired
+
+
+def _missing_extras(project: Project, desired: Desired | None) -> list[Diagnostic]:
+    """An extra the valid manifests (or the state) need but is not installed, as a diagnostic."""
+    if desired is None:
+        return []
+    try:
+        require_extras(project.config, desired.resources.values())
+    except ConfigError as exc:
+        return [Diagnostic(exc.message, exc.location, hint=exc.hint)]
+    return []
 
 
 def _as_object(diagnostic: Diagnostic) -> dict[str, object]:
@@ -63,25 +77,27 @@ def validate(ctx: CliContext, paths: tuple[Path, ...], output_format: str) -> in
         return ExitCode.ERROR
     # Validation needs the checks, not the per-key digests only the planner uses.
     result = load(project, list(paths) or None, key_digests=False)
-    valid = not result.errors
+    missing = _missing_extras(project, result.desired)
+    diagnostics = [*result.diagnostics, *missing]
+    valid = not result.errors and not missing
     if output_format == "json":
         document = {
             "valid": valid,
             "files": list(result.files),
             "resources": sorted(result.desired.resources) if result.desired else [],
-            "diagnostics": [_as_object(d) for d in result.diagnostics],
+            "diagnostics": [_as_object(d) for d in diagnostics],
         }
         click.echo(json.dumps(document, indent=2))
         return ExitCode.OK if valid else ExitCode.ERROR
-    for diagnostic in result.diagnostics:
+    for diagnostic in diagnostics:
         click.echo(str(diagnostic), err=True)
-    warnings = sum(1 for d in result.diagnostics if d.severity is Severity.WARNING)
+    warnings = sum(1 for d in diagnostics if d.severity is Severity.WARNING)
     if valid:
         count = len(result.desired.resources) if result.desired else 0
         suffix = f", {warnings} warning(s)" if warnings else ""
         click.echo(f"{count} manifest(s) valid in {len(result.files)} file(s){suffix}")
         return ExitCode.OK
-    click.echo(f"Error: {len(result.errors)} error(s) in manifests", err=True)
+    click.echo(f"Error: {len(result.errors) + len(missing)} error(s) in manifests", err=True)
     return ExitCode.ERROR
 
 

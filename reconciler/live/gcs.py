@@ -33,7 +33,8 @@ def _bucket(name: str, *, needed_for: str) -> Any:
         from google.cloud import storage
     except ImportError:  # pragma: no cover - depends on the installed extras
         raise ConfigError(
-            f"{needed_for} needs google-cloud-storage", hint="pip install 'reconciler[gcs]'"
+            f"{needed_for} needs google-cloud-storage",
+            hint="pip install 'gemini-batch-reconciler[gcs]'",
         ) from None
     return storage.Client().bucket(name)
 
@@ -73,3 +74,20 @@ def copy_to_stream(location: str, sink: IO[bytes]) -> None:
     with _bucket(bucket, needed_for=location).blob(name).open("rb") as handle:
         while chunk := handle.read(_CHUNK):
             sink.write(chunk)
+
+
+def check_access(location: str) -> None:
+    """Prove the credentials can reach the bucket of gs:// `location` (list one object under
+    its prefix), for `reconciler doctor`; apply's uploads need the same bucket.
+
+    Raises:
+        ConfigError: the extra is missing, or the bucket cannot be reached or listed.
+    """
+    bucket, prefix = split_location(location)
+    handle = _bucket(bucket, needed_for=location)
+    try:
+        list(handle.list_blobs(prefix=prefix, max_results=1))
+    except Exception as exc:  # google-cloud and google-auth raise many unrelated types
+        raise ConfigError(
+            f"cannot list gs://{bucket}/{prefix}: {type(exc).__name__}: {exc}".splitlines()[0]
+        ) from None

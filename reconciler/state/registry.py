@@ -41,7 +41,7 @@ def open_backend(
     clock = clock or SystemClock()
     rng = rng or random.Random()
     if is_postgres_url(setting):
-        # Imported only when asked for: psycopg is an optional extra (`reconciler[postgres]`).
+        # Imported only when asked for: psycopg is an optional extra (`gemini-batch-reconciler[postgres]`).
         from reconciler.state.postgres import PostgresBackend
 
         return PostgresBackend(

@@ -4,8 +4,10 @@
 #
 # Usage: run.sh install | plan | apply | comment | drift-issue
 #
-#   install      create a virtualenv and pip-install reconciler ($INSTALL, default: the
-#                repository holding this action, with the postgres and gcs extras)
+#   install      create a virtualenv and pip-install reconciler: $INSTALL if set (`source`: the
+#                repository holding this action); else the released gemini-batch-reconciler
+#                with the postgres and gcs extras, the version of the action's tag ($ACTION_REF
+#                vX.Y.Z) or the newest release
 #   plan         reconciler plan --out $PLAN_FILE --format markdown --detailed-exitcode $ARGS;
 #                the Markdown goes to $GITHUB_STEP_SUMMARY; outputs has_changes, plan_file,
 #                markdown_file, exitcode
@@ -17,7 +19,7 @@
 #
 # Environment (all optional except where a subcommand needs one):
 #   PROJECT_DIR (.)  ENDPOINT  STATE  ARGS (whitespace-separated)  PLAN_FILE
-#   RECONCILER_BIN (reconciler)  RECONCILER_PYTHON (python3)  INSTALL  VENV_DIR
+#   RECONCILER_BIN (reconciler)  RECONCILER_PYTHON (python3)  INSTALL  ACTION_REF  VENV_DIR
 #   ON_STALE_PLAN (fail|replan)  COMMIT_STATE (false)  COMMIT_PATHS  COMMIT_MESSAGE  PUSH (true)
 #   GITHUB_OUTPUT  GITHUB_STEP_SUMMARY  GITHUB_ENV  GITHUB_PATH  RUNNER_TEMP
 #   comment/drift-issue: GH_TOKEN  GITHUB_REPOSITORY  PR_NUMBER  MARKDOWN_FILE  HAS_CHANGES
@@ -79,11 +81,25 @@ global_args() {
   if [ -n "${ARGS:-}" ]; then read -r -a EXTRA <<<"$ARGS"; fi
 }
 
+# What to pip-install by default: the release matching the action's tag, else the newest.
+release_spec() {
+  local ref="${ACTION_REF:-}"
+  if [[ "$ref" =~ ^v([0-9]+(\.[0-9]+)*([a-z]+[0-9]+)?)$ ]]; then
+    printf 'gemini-batch-reconciler[postgres,gcs]==%s' "${BASH_REMATCH[1]}"
+  else
+    printf 'gemini-batch-reconciler[postgres,gcs]'
+  fi
+}
+
 cmd_install() {
   local venv="${VENV_DIR:-$WORK_DIR/venv}"
-  local action_repo
+  local action_repo spec
   action_repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"
-  local spec="${INSTALL:-${action_repo}[postgres,gcs]}"
+  case "${INSTALL:-}" in
+    "") spec="$(release_spec)" ;;
+    source) spec="${action_repo}[postgres,gcs]" ;;
+    *) spec="$INSTALL" ;;
+  esac
   # A second use of the action in the same job reuses the virtualenv the first one made.
   if [ ! -x "$venv/bin/reconciler" ] || [ "$(cat "$venv/.reconciler-spec" 2>/dev/null)" != "$spec" ]; then
     "$RECONCILER_PYTHON" -m venv "$venv"

@@ -169,7 +169,11 @@ def test_action_script_is_shellcheck_clean() -> None:
     if shellcheck is None:
         pytest.skip("shellcheck is not installed (CI's lint job runs it)")
     result = subprocess.run(
-        [shellcheck, str(RUN_SH), str(REPO / "scripts" / "setup.sh")],
+        [
+            shellcheck,
+            str(RUN_SH),
+            *(str(REPO / "scripts" / s) for s in ("setup.sh", "check_dist.sh")),
+        ],
         capture_output=True,
         text=True,
     )
