@@ -147,3 +147,21 @@ def test_a_change_whose_upload_is_refused_stays_visible_until_it_lands(
     again = project.run("apply", "--auto-approve", "--wait")
     assert again.returncode == 0, again.stderr
     assert_converged(project, emulator, change)
+
+
+@pytest.mark.parametrize("kind", [k for k, c in CHANGES.items() if c.before is not None])
+def test_a_change_whose_create_is_refused_stays_visible_until_it_lands(
+    project: Project, emulator: EmulatorHandle, kind: str
+) -> None:
+    change = CHANGES[kind]
+    _start(project, change)
+    emulator.configure(max_concurrent_jobs=0)  # every create answers 429 RESOURCE_EXHAUSTED
+
+    refused = project.run("apply", "--auto-approve", "--no-wait")
+
+    assert "Traceback" not in refused.stderr
+    assert project.run("plan", "--detailed-exitcode").returncode == 2, "the change was dropped"
+    emulator.configure(max_concurrent_jobs=100)
+    again = project.run("apply", "--auto-approve", "--wait")
+    assert again.returncode == 0, again.stderr
+    assert_converged(project, emulator, change)
