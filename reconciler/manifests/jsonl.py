@@ -18,14 +18,11 @@ and decoding is the cost (DESIGN §9), so two cores bring a 1 GiB check close to
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import multiprocessing
 import os
 import re
-import struct
 import threading
-import weakref
 from array import array
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
@@ -38,13 +35,19 @@ import msgspec
 from reconciler.cpu import next_line_start, second_process_pays
 from reconciler.errors import Diagnostic, SourceLocation
 from reconciler.manifests.desired import MediaRef, SourceDigest
+from reconciler.manifests.fast_lines import line_decoder
+from reconciler.manifests.key_digests import (
+    SPILL_FRAME,
+    SpilledDigests,
+    file_keys_sha256,
+    keys_sha256,
+)
 from reconciler.manifests.model import Task
 from reconciler.manifests.paths import resolve_media
 from reconciler.manifests.requests import (
     DIGEST_BYTES,
     check_line,
     format_path,
-    line_decoder,
     request_digest,
 )
 from reconciler.manifests.scratch import scratch_dir, spill_file
@@ -61,102 +64,10 @@ _BOM = b"\xef\xbb\xbf"
 _BUCKETS = 16
 """Key hashes are spread over this many arrays so the final uniqueness check builds a set of
 1/16 of the keys at a time."""
-_FRAME = struct.Struct("<I")
 _BYTE_AT = re.compile(r"\(byte (\d+)\)|at byte (\d+)")
 _TOO_DEEP = "the line nests JSON deeper than the decoder's recursion limit (about 1,000 levels)"
 """The documented depth limit of a JSONL line: what msgspec decodes without recursing past
 Python's limit, which it reports as RecursionError rather than crashing."""
-
-
-class HexDigests(Mapping[str, str]):
-    """key -> 16-hex-char request digest, stored as 8 raw bytes (half the memory of hex text)."""
-
-    __slots__ = ("_raw",)
-
-    def __init__(self, raw: dict[str, bytes]) -> None:
-        self._raw = raw
-
-    def __getitem__(self, key: str) -> str:
-        return self._raw[key].hex()
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._raw)
-
-    def __len__(self) -> int:
-        return len(self._raw)
-
-    def raw(self) -> Mapping[str, bytes]:
-        return self._raw
-
-
-class SpilledDigests(Mapping[str, str]):
-    """key -> 16-hex-char request digest, kept in temporary files written during the scan.
-
-    Length is known without reading them; the first lookup or iteration reads them into a dict
-    (raw 8-byte digests) once. So a planner that never compares this source's keys (the source is
-    unchanged, or nothing was recorded before) never holds them in memory. The files belong to
-    this object and are removed when it is collected."""
-
-    __slots__ = ("__weakref__", "_count", "_paths", "_raw")
-
-    def __init__(self, paths: list[str], count: int) -> None:
-        self._paths = tuple(paths)
-        self._count = count
-        self._raw: dict[str, bytes] | None = None
-        weakref.finalize(self, _remove_files, self._paths)
-
-    def _load(self) -> dict[str, bytes]:
-        if self._raw is None:
-            raw: dict[str, bytes] = {}
-            for path in self._paths:
-                with open(path, "rb") as handle:
-                    while header := handle.read(_FRAME.size):
-                        (length,) = _FRAME.unpack(header)
-                        keys, digests = msgspec.msgpack.decode(handle.read(length))
-                        raw.update(zip(keys, _chunks(digests), strict=True))
-            self._raw = raw
-        return self._raw
-
-    def __getitem__(self, key: str) -> str:
-        return self._load()[key].hex()
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._load())
-
-    def __len__(self) -> int:
-        return self._count if self._raw is None else len(self._raw)
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._load()
-
-
-def _chunks(digests: bytes) -> Iterator[bytes]:
-    return (digests[i : i + DIGEST_BYTES] for i in range(0, len(digests), DIGEST_BYTES))
-
-
-def _remove_files(paths: tuple[str, ...]) -> None:
-    for path in paths:
-        with contextlib.suppress(OSError):
-            os.unlink(path)
-
-
-def file_keys_sha256(count: int, pair_sum: int) -> str:
-    """keys_sha256 of a JSONL input: from the count of keys and the sum (mod 2**64) of the first
-    8 bytes of sha256(key, NUL, request digest) over every key. A sum does not depend on line
-    order and needs no sorted key list, so it is computed in the streamed pass; two different
-    (key, digest) sets collide with probability about 2**-64."""
-    return hashlib.sha256(b"%d:%d" % (count, pair_sum)).hexdigest()
-
-
-def keys_sha256(digests: Mapping[str, bytes], ordered: list[str] | None = None) -> str:
-    """sha256 over the (key, digest) pairs in key order: JSON of the sorted keys, then the digests.
-
-    Two C-level joins instead of one hash update per pair keep this cheap for millions of keys.
-    `ordered`, if given, is the keys already sorted (workers sort their halves in parallel)."""
-    ordered = sorted(digests) if ordered is None else ordered
-    hasher = hashlib.sha256(msgspec.json.encode(ordered))
-    hasher.update(b"".join(map(digests.__getitem__, ordered)))
-    return hasher.hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,7 +132,7 @@ class _Keys:
         if self.spill is None or not self.keys:
             return
         frame = msgspec.msgpack.encode((self.keys, bytes(self.digest_bytes)))
-        self.spill.write(_FRAME.pack(len(frame)) + frame)
+        self.spill.write(SPILL_FRAME.pack(len(frame)) + frame)
         self.pair_sum = (self.pair_sum + sum(memoryview(self.pairs).cast("Q"))) % (1 << 64)
         self.keys.clear()
         self.digest_bytes.clear()
@@ -596,13 +507,4 @@ def _empty_digest() -> SourceDigest:
     return SourceDigest(sha256=empty, bytes=0, request_count=0, keys_sha256=keys_sha256({}))
 
 
-__all__ = [
-    "DIGEST_BYTES",
-    "HexDigests",
-    "JsonlScan",
-    "SpilledDigests",
-    "file_keys_sha256",
-    "iter_requests",
-    "keys_sha256",
-    "scan_jsonl",
-]
+__all__ = ["DIGEST_BYTES", "JsonlScan", "iter_requests", "scan_jsonl"]

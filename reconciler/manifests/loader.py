@@ -21,7 +21,8 @@ from reconciler.diagnostics import validation_diagnostics
 from reconciler.errors import Diagnostic, ManifestError, Severity
 from reconciler.manifests.confinement import check_output_confinement
 from reconciler.manifests.desired import Desired, DesiredResource, MediaRef, SourceDigest
-from reconciler.manifests.jsonl import HexDigests, keys_sha256, scan_jsonl
+from reconciler.manifests.jsonl import scan_jsonl
+from reconciler.manifests.key_digests import HexDigests, keys_sha256
 from reconciler.manifests.model import BatchJobManifest, Task
 from reconciler.manifests.models_catalogue import KNOWN_MODELS, catalogue_problem
 from reconciler.manifests.paths import confine, resolve_media

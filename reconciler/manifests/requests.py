@@ -19,7 +19,7 @@ import difflib
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Any
 
 import msgspec
 
@@ -39,7 +39,8 @@ def camel(name: str) -> str:
     return head + "".join(word[:1].upper() + word[1:] for word in rest)
 
 
-def _both(names: Iterable[str]) -> frozenset[str]:
+def both_spellings(names: Iterable[str]) -> frozenset[str]:
+    """`names` (the SDK's snake_case) and their REST camelCase twins: the service takes both."""
     names = frozenset(names)
     return names | {camel(n) for n in names}
 
@@ -76,13 +77,13 @@ LOCAL_PATH_FIELD = "path"
 """reconciler's extension of fileData: a local file (relative to the project root) that apply
 uploads with the Files API before the job is created, substituting its `fileUri`."""
 
-GENERATE_FIELDS = _both(sdk.GENERATE_REQUEST_FIELDS)
-EMBED_FIELDS = _both(sdk.EMBED_REQUEST_FIELDS)
-GENERATION_CONFIG_FIELDS = _both(sdk.GENERATION_CONFIG_FIELDS)
-CONTENT_FIELDS = _both(sdk.CONTENT_FIELDS)
-PART_FIELDS = _both(sdk.PART_FIELDS)
-BLOB_FIELDS = _both(sdk.BLOB_FIELDS)
-FILE_DATA_FIELDS = _both(sdk.FILE_DATA_FIELDS | {LOCAL_PATH_FIELD})
+GENERATE_FIELDS = both_spellings(sdk.GENERATE_REQUEST_FIELDS)
+EMBED_FIELDS = both_spellings(sdk.EMBED_REQUEST_FIELDS)
+GENERATION_CONFIG_FIELDS = both_spellings(sdk.GENERATION_CONFIG_FIELDS)
+CONTENT_FIELDS = both_spellings(sdk.CONTENT_FIELDS)
+PART_FIELDS = both_spellings(sdk.PART_FIELDS)
+BLOB_FIELDS = both_spellings(sdk.BLOB_FIELDS)
+FILE_DATA_FIELDS = both_spellings(sdk.FILE_DATA_FIELDS | {LOCAL_PATH_FIELD})
 LINE_FIELDS = frozenset({"key", "request"})
 ROLES = frozenset({"user", "model"})
 
@@ -429,90 +430,3 @@ def canonical_json(value: Any) -> bytes:
 def request_digest(value: Any) -> bytes:
     """The DIGEST_BYTES-byte digest of a request's canonical JSON (a plain value or a typed Struct)."""
     return hashlib.sha256(_CANONICAL.encode(value)).digest()[:DIGEST_BYTES]
-
-
-# ---------------------------------------------------------------------------------------------
-# Typed fast path: msgspec Structs for the common shape of a line — text parts, the usual request
-# and generationConfig fields, both spellings — with unknown fields forbidden. Whatever they do not
-# accept (media parts, rarer fields, and every mistake) goes to `check_line`, which has the final
-# word: a line it accepts is valid. So the fast path must only ever accept lines `check_line`
-# accepts; it is deliberately a subset. Encoding a Struct with `order="sorted"` omits unset fields
-# and sorts names, giving the same canonical bytes as the plain value: digests agree across paths.
-
-_UNSET = msgspec.UNSET
-_Unset = msgspec.UnsetType
-_NonEmpty = msgspec.Meta(min_length=1)
-
-_FAST_GENERATION_FIELDS = (
-    "candidate_count", "max_output_tokens", "response_json_schema", "response_mime_type",
-    "response_modalities", "response_schema", "seed", "stop_sequences", "temperature",
-    "thinking_config", "top_k", "top_p", "image_config", "presence_penalty", "frequency_penalty",
-)  # fmt: skip
-_FAST_REQUEST_FIELDS = ("cached_content", "safety_settings", "tools", "tool_config", "labels")
-
-
-def _optional(names: Iterable[str]) -> list[tuple[str, Any, Any]]:
-    return [(name, Any, _UNSET) for name in sorted(_both(names))]
-
-
-class _TextPart(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
-    # Only text parts: `text` is required and no other data field is declared, so the part oneof
-    # holds without a per-part Python check; media parts take the slow path.
-    text: str
-    thought: bool | _Unset = _UNSET
-    thoughtSignature: str | _Unset = _UNSET
-    thought_signature: str | _Unset = _UNSET
-
-
-class _Content(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
-    parts: Annotated[list[_TextPart], _NonEmpty]
-    role: Literal["user", "model"] | _Unset = _UNSET
-
-
-_GenerationConfig = msgspec.defstruct(
-    "GenerationConfig",
-    _optional(_FAST_GENERATION_FIELDS),
-    forbid_unknown_fields=True,
-    omit_defaults=True,
-)
-_GenerateRequest = msgspec.defstruct(
-    "GenerateContentRequest",
-    list[Any]([("contents", Annotated[list[_Content], _NonEmpty])])
-    + [(n, _GenerationConfig | _Unset, _UNSET) for n in ("generationConfig", "generation_config")]
-    + [(n, _Content | _Unset, _UNSET) for n in ("systemInstruction", "system_instruction")]
-    + _optional(_FAST_REQUEST_FIELDS),
-    forbid_unknown_fields=True,
-    omit_defaults=True,
-)
-_PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
-_EmbedRequest = msgspec.defstruct(
-    "EmbedContentRequest",
-    list[Any]([("content", _Content)])
-    + [
-        (n, _PositiveInt | _Unset, _UNSET)
-        for n in ("output_dimensionality", "outputDimensionality")
-    ]
-    + [(n, str | _Unset, _UNSET) for n in ("task_type", "taskType", "title")],
-    forbid_unknown_fields=True,
-    omit_defaults=True,
-)
-
-
-class _GenerateLine(msgspec.Struct, forbid_unknown_fields=True):
-    key: Annotated[str, _NonEmpty]
-    request: _GenerateRequest  # type: ignore[valid-type]
-
-
-class _EmbedLine(msgspec.Struct, forbid_unknown_fields=True):
-    key: Annotated[str, _NonEmpty]
-    request: _EmbedRequest  # type: ignore[valid-type]
-
-
-def line_decoder(task: Task) -> msgspec.json.Decoder[Any]:
-    """A decoder that parses and shape-checks a common line in C; `.key` and `.request` on success.
-
-    Raises msgspec.DecodeError (msgspec.ValidationError for a shape it does not accept); the
-    caller then decides with `check_line`.
-    """
-    line_type: type[msgspec.Struct] = _EmbedLine if task is Task.EMBED else _GenerateLine
-    return msgspec.json.Decoder(line_type)

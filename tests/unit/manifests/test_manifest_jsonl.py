@@ -7,9 +7,10 @@ from pathlib import Path
 
 import msgspec
 
+from reconciler.manifests.fast_lines import line_decoder
 from reconciler.manifests.jsonl import iter_requests, scan_jsonl
 from reconciler.manifests.model import Task
-from reconciler.manifests.requests import check_line, line_decoder, request_digest
+from reconciler.manifests.requests import check_line, request_digest
 
 
 def _lines(count: int, start: int = 0) -> str:
@@ -111,7 +112,7 @@ def test_an_unreadable_input_is_a_diagnostic_not_an_exception(tmp_path: Path) ->
 def test_key_digests_are_spilled_and_read_only_when_asked(tmp_path: Path) -> None:
     import gc
 
-    from reconciler.manifests.jsonl import SpilledDigests
+    from reconciler.manifests.key_digests import SpilledDigests
 
     path = tmp_path / "in.jsonl"
     path.write_text(_lines(500))
