@@ -16,10 +16,10 @@ from reconciler.apply.capacity import CapacityQueue
 from reconciler.apply.context import ApplyContext
 from reconciler.apply.events import Event, EventKind
 from reconciler.errors import ReconcilerError
-from reconciler.live.snapshot import Live, LiveJob
-from reconciler.live.tags import parse_tag, project_tokens
+from reconciler.live.snapshot import Live
 from reconciler.plan.actions import Action, ActionKind, Plan
 from reconciler.plan.planner import plan_now
+from reconciler.plan.situation import tag_index
 from reconciler.state.document import State
 from reconciler.state.request_keys import load_key_digests
 from reconciler.state.results_check import check_local_results
@@ -100,7 +100,12 @@ def _report_progress(
     context: ApplyContext, live: Live, running: Sequence[str], elapsed: float
 ) -> None:
     state = context.store.state
-    counts = Counter(job.state.value for job in live.jobs.values() if _is_ours(job, state))
+    counts = Counter(
+        job.state.value
+        for resource, tagged in tag_index(live, state).items()
+        if resource in state.resources
+        for _, job in tagged
+    )
     context.reporter.emit(
         Event(
             EventKind.PROGRESS,
@@ -120,15 +125,6 @@ def _fail_settled_without_results(context: ApplyContext, plan: Plan) -> None:
             message = f"{action.detail}; not resubmitted because {action.reason.text}"
             context.report.failures.setdefault(action.resource, ReconcilerError(message))
             context.emit(EventKind.FAILED, action.resource, message)
-
-
-def _is_ours(job: LiveJob, state: State) -> bool:
-    """A job this project made for a resource it still tracks (see live.tags)."""
-    tag = parse_tag(job.display_name)
-    if tag is None or tag.resource not in state.resources:
-        return False
-    recorded = {a.tag for a in state.resources[tag.resource].attempts}
-    return tag.owned_by(project_tokens(state.project, state.lineage), recorded)
 
 
 def unsettled(state: State, targets: Sequence[str] = ()) -> list[str]:
