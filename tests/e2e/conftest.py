@@ -17,6 +17,13 @@ import pytest
 from reconciler.emulator import EmulatorHandle, running_emulator
 
 
+def service_client(emulator: EmulatorHandle) -> Any:
+    """The real SDK pointed at the emulator, as a user's own script would reach the service."""
+    from google import genai
+
+    return genai.Client(api_key="test", http_options={"base_url": emulator.base_url})
+
+
 @pytest.fixture
 def emulator(tmp_path: Path) -> Iterator[EmulatorHandle]:
     with running_emulator(tmp_path / "emulator", job_seconds=0.6) as handle:

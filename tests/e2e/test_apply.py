@@ -9,7 +9,7 @@ from pathlib import Path
 
 from reconciler.emulator import EmulatorHandle
 from reconciler.live.tags import parse_tag
-from tests.e2e.conftest import Project, file_job_spec, jsonl, text_request
+from tests.e2e.conftest import Project, file_job_spec, jsonl, service_client, text_request
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -29,9 +29,8 @@ def _results(project: Project, relative: str) -> list[dict]:
 
 def _jobs_by_resource(emulator: EmulatorHandle, project: Project) -> Counter[str]:
     """How many jobs the service holds per resource (from the identity tags)."""
-    from google import genai
 
-    client = genai.Client(api_key="test", http_options={"base_url": emulator.base_url})
+    client = service_client(emulator)
     counts: Counter[str] = Counter()
     for job in client.batches.list(config={"page_size": 50}):
         tag = parse_tag(job.display_name)
@@ -159,9 +158,8 @@ def test_removing_a_running_jobs_manifest_cancels_it(
     assert applied.returncode == 0, applied.stderr
     assert f"cancelled {job_name}" in applied.stderr
     assert "eval" not in project.state()["resources"]
-    from google import genai
 
-    client = genai.Client(api_key="test", http_options={"base_url": emulator.base_url})
+    client = service_client(emulator)
     assert client.batches.get(name=job_name).state.name == "JOB_STATE_CANCELLED"
 
 
@@ -208,9 +206,7 @@ def _wait_until_settled(emulator: EmulatorHandle, job_name: str) -> None:
     results, with the faults in force at that moment)."""
     import time
 
-    from google import genai
-
-    client = genai.Client(api_key="test", http_options={"base_url": emulator.base_url})
+    client = service_client(emulator)
     for _ in range(200):
         if client.batches.get(name=job_name).state.name in (
             "JOB_STATE_SUCCEEDED",

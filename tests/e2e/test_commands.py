@@ -4,14 +4,8 @@ from __future__ import annotations
 
 import json
 
-from google import genai
-
 from reconciler.emulator import EmulatorHandle
-from tests.e2e.conftest import Project, file_job_spec, jsonl, text_request
-
-
-def _client(emulator: EmulatorHandle) -> genai.Client:
-    return genai.Client(api_key="test", http_options={"base_url": emulator.base_url})
+from tests.e2e.conftest import Project, file_job_spec, jsonl, service_client, text_request
 
 
 def _eval(project: Project, n: int = 2) -> None:
@@ -64,7 +58,7 @@ def test_destroy_cancels_running_jobs_forgets_them_and_prunes_files(
 
     assert destroyed.returncode == 0, destroyed.stderr
     assert project.state()["resources"] == {}
-    client = _client(emulator)
+    client = service_client(emulator)
     assert client.batches.get(name=attempt["job_name"]).state.name == "JOB_STATE_CANCELLED"
     assert attempt["input_file"] not in {f.name for f in client.files.list()}
 
@@ -72,7 +66,7 @@ def test_destroy_cancels_running_jobs_forgets_them_and_prunes_files(
 def test_import_adopts_a_job_created_by_hand(project: Project, emulator: EmulatorHandle) -> None:
     _eval(project)
     project.commit()
-    client = _client(emulator)
+    client = service_client(emulator)
     uploaded = client.files.upload(
         file=str(project.root / "data/eval.jsonl"), config={"mime_type": "jsonl"}
     )

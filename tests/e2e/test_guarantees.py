@@ -19,17 +19,12 @@ import time
 from pathlib import Path
 
 import pytest
-from google import genai
 
 from reconciler.emulator import EmulatorHandle
 from reconciler.live.tags import parse_tag
-from tests.e2e.conftest import Project, file_job_spec, git, jsonl, text_request
+from tests.e2e.conftest import Project, file_job_spec, git, jsonl, service_client, text_request
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-def _client(emulator: EmulatorHandle) -> genai.Client:
-    return genai.Client(api_key="test", http_options={"base_url": emulator.base_url})
 
 
 def _eval(project: Project, n: int = 2) -> None:
@@ -77,7 +72,7 @@ def test_two_projects_declaring_the_same_job_each_create_and_destroy_only_their_
     assert "adopt" not in (second.stdout + second.stderr).lower()
     ours, theirs = _job_of(project), _job_of(other)
     assert ours != theirs, "the second project adopted the first one's job"
-    client = _client(emulator)  # kept: the pager needs its client open
+    client = service_client(emulator)  # kept: the pager needs its client open
     tags = {parse_tag(job.display_name) for job in client.batches.list()}
     assert len({tag.project for tag in tags if tag is not None}) == 2
 
@@ -146,7 +141,7 @@ def test_results_gone_from_disk_and_service_are_named_with_a_way_out(
     emulator.configure(undeletable_result_files=False)
     _eval(project)
     assert _apply(project).returncode == 0
-    client = _client(emulator)
+    client = service_client(emulator)
     job = client.batches.get(name=_job_of(project))
     assert job.dest is not None and job.dest.file_name
     if gone == "job":  # as 48 hours after it ended: the job and its results file are gone

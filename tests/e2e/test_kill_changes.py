@@ -20,7 +20,7 @@ import pytest
 from reconciler.apply.context import CRASH_HOOK_ENV
 from reconciler.emulator import EmulatorHandle
 from reconciler.live.tags import parse_tag
-from tests.e2e.conftest import Project, file_job_spec, jsonl, text_request
+from tests.e2e.conftest import Project, file_job_spec, jsonl, service_client, text_request
 
 POINTS = [
     "input-uploaded",
@@ -81,9 +81,8 @@ def _start(project: Project, change: Change) -> None:
 
 def _jobs(emulator: EmulatorHandle) -> Counter[tuple[str, int, int | None, int]]:
     """Jobs at the service by (resource, attempt, shard, rerun), from their identity tags."""
-    from google import genai
 
-    client = genai.Client(api_key="test", http_options={"base_url": emulator.base_url})
+    client = service_client(emulator)
     found: Counter[tuple[str, int, int | None, int]] = Counter()
     for job in client.batches.list(config={"page_size": 100}):
         tag = parse_tag(job.display_name)

@@ -9,7 +9,7 @@ import jsonschema
 
 from reconciler.emulator import EmulatorHandle
 from reconciler.live.tags import IdentityTag, project_token
-from tests.e2e.conftest import Project, file_job_spec, jsonl, text_request
+from tests.e2e.conftest import Project, file_job_spec, jsonl, service_client, text_request
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -41,9 +41,8 @@ def test_job_created_directly_with_the_identity_tag_is_adopted_not_created_again
     # the job exists, tagged with this project's identity, and the state knows nothing of it.
     status = json.loads(project.run("status", "--format", "json").stdout)
     desired_hash = status["resources"][0]["desired_hash"]
-    from google import genai
 
-    client = genai.Client(api_key="test", http_options={"base_url": emulator.base_url})
+    client = service_client(emulator)
     uploaded = client.files.upload(
         file=str(project.root / "data/eval.jsonl"), config={"mime_type": "jsonl"}
     )

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import time
 
-from google import genai
-
 from reconciler.emulator import EmulatorHandle
-from tests.e2e.conftest import Project, file_job_spec, jsonl, text_request
+from tests.e2e.conftest import Project, file_job_spec, jsonl, service_client, text_request
 
 POLICY = "  policy:\n    timeout:\n      pending: 1s\n    fallback_model: gemini-2.5-flash-lite\n"
 
@@ -36,7 +34,7 @@ def test_a_job_held_pending_past_its_timeout_is_replaced_once_on_the_fallback_mo
     applied = project.run("apply", "--auto-approve", "--wait")
 
     assert applied.returncode == 0, applied.stderr
-    client = genai.Client(api_key="test", http_options={"base_url": emulator.base_url})
+    client = service_client(emulator)
     attempts = project.state()["resources"]["eval"]["attempts"]
     assert [a["number"] for a in attempts] == [1, 2]
     assert attempts[1]["model"] == "gemini-2.5-flash-lite"
