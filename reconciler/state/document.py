@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 
 
 class _Doc(BaseModel):
@@ -91,6 +91,23 @@ class InputRecord(_Doc):
         return tuple(names)
 
 
+class TokenUsage(_Doc):
+    """Tokens a job's collected results report (`usageMetadata`), summed over its results."""
+
+    prompt: int = 0
+    """`promptTokenCount`: input tokens, cached ones included."""
+    output: int = 0
+    """`candidatesTokenCount`: response tokens."""
+    thinking: int = 0
+    """`thoughtsTokenCount`: thinking tokens (billed as output)."""
+    cached: int = 0
+    """`cachedContentTokenCount`: the part of `prompt` served from a cache (billed lower)."""
+    tool_use_prompt: int = 0
+    """`toolUsePromptTokenCount`: tokens of tool results fed back to the model."""
+    responses: int = 0
+    """Responses that carried `usageMetadata` (errors carry none)."""
+
+
 class JobAttempt(_Doc):
     """One job created (or about to be created) for a resource."""
 
@@ -127,6 +144,17 @@ class JobAttempt(_Doc):
     """Why this job's results cannot be used although it succeeded (inline responses that came
     back without the keys that prove which request each answers). Such a job counts as FAILED:
     policy may resubmit it, and its results are never written."""
+    endpoint: str | None = None
+    """The endpoint kind this job was created on (`gemini`, `vertex`, ...); None: recorded before
+    version 4, when only the Gemini Developer API existed."""
+    usage: TokenUsage | None = None
+    """Tokens this job's results reported, summed when they were collected; None: not collected
+    (or collected before version 4)."""
+    cost_usd: float | None = None
+    """What `usage` costs at the model's batch prices when collected; None: not collected or the
+    model has no known price."""
+    collected_at: datetime | None = None
+    """When this job's results were collected (the time its `usage` and `cost_usd` were added)."""
 
     @property
     def is_intent(self) -> bool:

@@ -9,7 +9,9 @@ Version 1 is the baseline. Version 2 records, per job attempt, which rerun of it
 (`rerun`) and how many requests it sends (`request_count`), so a failed shard can be resubmitted
 alone. Version 3 records the project id the state belongs to (`project`), tombstones of destroyed or
 forgotten resources (`tombstones`), so their jobs are never adopted again, and per attempt why
-a succeeded job's results are unusable (`results_unusable`).
+a succeeded job's results are unusable (`results_unusable`). Version 4 records per attempt the
+endpoint it ran on (`endpoint`) and, once collected, the tokens its results reported (`usage`),
+their cost (`cost_usd`) and when (`collected_at`).
 """
 
 from __future__ import annotations
@@ -37,7 +39,13 @@ def _v2_to_v3(doc: RawDocument) -> RawDocument:
     return {**doc, "format_version": 3}
 
 
-MIGRATIONS: Mapping[int, Migration] = {1: _v1_to_v2, 2: _v2_to_v3}
+def _v3_to_v4(doc: RawDocument) -> RawDocument:
+    """Every attempt so far ran on the Gemini Developer API (`endpoint` None means exactly that)
+    and no usage was recorded: the new fields' defaults."""
+    return {**doc, "format_version": 4}
+
+
+MIGRATIONS: Mapping[int, Migration] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
 """Migration from version N (the key) to N+1. Each must set `format_version` to N+1."""
 
 

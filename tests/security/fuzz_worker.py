@@ -35,7 +35,7 @@ MANIFEST = (
 PROJECT = "manifests: manifests\nstate: state/s.json\nendpoint: emulator\nparallelism: 4\n"
 JSONL = '{"key":"k1","request":{"contents":[{"parts":[{"text":"hi"}]}]}}\n'
 STATE = json.dumps(
-    {"format_version": 3, "lineage": "l", "serial": 1, "resources": {}, "tombstones": {}}
+    {"format_version": 4, "lineage": "l", "serial": 1, "resources": {}, "tombstones": {}}
 )
 
 

@@ -25,7 +25,7 @@ def test_encoding_is_sorted_indented_and_round_trips() -> None:
     data = codec.encode(sample())
     text = data.decode()
     assert text.endswith("}\n")
-    assert text.startswith('{\n  "format_version": 3,\n  "lineage": "l",')
+    assert text.startswith('{\n  "format_version": 4,\n  "lineage": "l",')
     assert text.index('"a"') < text.index('"b"')
     assert codec.decode(data, source="s") == sample()
     assert codec.encode(codec.decode(data, source="s")) == data
@@ -96,11 +96,18 @@ def test_version_one_state_loads_with_every_attempt_a_first_run() -> None:
         },
     }
     state = codec.decode(json.dumps(v1), source="s")
-    assert state.format_version == FORMAT_VERSION == 3
+    assert state.format_version == FORMAT_VERSION == 4
     attempt = state.resources["a"].attempts[0]
     assert (attempt.rerun, attempt.request_count, attempt.job_name) == (0, None, "batches/1")
     # Version 3: no project id was recorded and nothing was tombstoned.
     assert (state.project, state.tombstones, state.identity) == (None, {}, "l")
+    # Version 4: the job ran on the Developer API; nothing about its usage was recorded.
+    assert (attempt.endpoint, attempt.usage, attempt.cost_usd, attempt.collected_at) == (
+        None,
+        None,
+        None,
+        None,
+    )
 
 
 def _v0_to_v1(doc: dict[str, Any]) -> dict[str, Any]:
