@@ -54,8 +54,39 @@ class Guardrails(_Strict):
     """The service's concurrent batch job ceiling per project (pending + running jobs, ours or
     not). Apply starts new jobs past it in waves as jobs end (`--wait`), or leaves them for the
     next run (`--no-wait`); `plan` shows how the work fits."""
-    max_enqueued_tokens: dict[str, int] = Field(default_factory=dict)
-    """Per-model cap on estimated input tokens in jobs running at once."""
+    max_enqueued_tokens: dict[str, Annotated[int, Field(ge=1)]] = Field(default_factory=dict)
+    """Deprecated spelling of `limits.enqueued_tokens` (which wins where both name a model)."""
+
+
+class Limits(_Strict):
+    """The service's quotas for this project. Defaults come from the published table of the
+    Developer API usage tier (shipped as reconciler/plan/limits.json, with its source and date);
+    each setting here overrides its entry."""
+
+    tier: Annotated[int, Field(ge=1, le=3)] = 1
+    """The project's Developer API usage tier (1, 2 or 3): picks the default enqueued-token
+    limit of each model (e.g. gemini-2.5-flash: 3 M tokens at tier 1, 400 M at tier 2, 1 B at
+    tier 3)."""
+    enqueued_tokens: dict[str, Annotated[int, Field(ge=1)]] = Field(default_factory=dict)
+    """Per model id: the most estimated input tokens (bytes / 4) this project's batch jobs of
+    that model may hold pending or running at once. Apply starts jobs past it as earlier ones
+    end; `plan` refuses a single job larger than it (shard the input)."""
+    storage_bytes: Annotated[int, Field(ge=1)] | None = None
+    """Bytes of Files API storage of the project (default 20 GB): uploads that would not fit
+    wait for deletions (`apply --wait`) or are refused."""
+    file_bytes: Annotated[int, Field(ge=1)] | None = None
+    """The largest file in bytes the Files API takes (default 2 GB)."""
+
+
+class Cleanup(_Strict):
+    """What apply deletes from the service once a job's results are collected."""
+
+    inputs: bool = True
+    """Delete the input files reconciler uploaded, once every job that reads them has ended
+    and its results are collected. An input needed again (a retry, a re-run) is uploaded again."""
+    results: bool = True
+    """Delete the results files of collected jobs where the service allows it (it refuses ids
+    over 40 characters, python-genai #1759: those are listed in the apply summary)."""
 
 
 class PollSettings(_Strict):
@@ -92,6 +123,11 @@ class ProjectConfig(_Strict):
     """Limits that make `plan` refuse instead of spending money by mistake."""
     poll: PollSettings = Field(default_factory=PollSettings)
     """How `apply --wait` polls running jobs."""
+    limits: Limits = Field(default_factory=Limits)
+    """The service's quotas (enqueued tokens per model, Files storage) by usage tier, with
+    overrides; the concurrent-job limit is `guardrails.max_concurrent_jobs`."""
+    cleanup: Cleanup = Field(default_factory=Cleanup)
+    """Which service files apply deletes once results are collected."""
     prices: dict[str, ModelPrice] = Field(default_factory=dict)
     """Overrides of the shipped price table, by model id."""
 

@@ -1,11 +1,12 @@
-"""Admission of job-creating actions under the concurrent-job limit, round by round.
+"""Admission of job-creating actions under the service's quotas, round by round.
 
 Each round (apply's first pass, then every converge round) the creates that fit the free
 capacity -- the declared `guardrails.max_concurrent_jobs` less the jobs the service shows
-pending or running, ours or not -- start; the rest wait in the queue for a later round
-(`--wait`) or the next apply (`--no-wait`). A create the service refuses for capacity (429) or
-that fails transiently waits in the queue too instead of failing its resource. Only resources
-the user approved (in the plan being applied) ever enter the queue.
+pending or running, ours or not, and each model's enqueued-token limit (`limits:`) less the
+estimated tokens of our jobs of that model still open -- start; the rest wait in the queue for a
+later round (`--wait`) or the next apply (`--no-wait`). A create the service refuses for
+capacity (429) or that fails transiently waits in the queue too instead of failing its
+resource. Only resources the user approved (in the plan being applied) ever enter the queue.
 """
 
 from __future__ import annotations
@@ -18,7 +19,15 @@ from reconciler.apply.events import EventKind
 from reconciler.errors import ReconcilerError, TransientServiceError
 from reconciler.live.snapshot import Live
 from reconciler.plan.actions import Action
-from reconciler.plan.admission import admission_order, admit, cancelled_by, running_jobs
+from reconciler.plan.admission import (
+    TokenBudget,
+    admission_order,
+    admit,
+    cancelled_by,
+    running_jobs,
+    token_budget,
+)
+from reconciler.plan.limits import model_key, resolve_limits
 
 MAX_TRANSIENT_ROUNDS = 6
 """Rounds a resource may fail transiently (after the adapter's own retries) before it fails."""
@@ -36,6 +45,11 @@ class CapacityQueue:
     """A create was refused for capacity since the last round."""
     transient: dict[str, int] = field(default_factory=dict)
     """Per resource, rounds that ended in a transient failure."""
+    learned_tokens: dict[str, int] = field(default_factory=dict)
+    """Per model, the service's enqueued-token limit where it refused a create below ours
+    (other projects' jobs, whose size it does not show, share the quota)."""
+    refused_models: set[str] = field(default_factory=set)
+    """Models a create was refused for enqueued tokens since the last round."""
 
     def limit(self, context: ApplyContext) -> int:
         declared = context.project.config.guardrails.max_concurrent_jobs
@@ -51,22 +65,44 @@ class CapacityQueue:
             self.learned_limit = max(1, min(running, self.learned_limit or running))
             self.refused = False
         limit = self.limit(context)
+        tokens = self._tokens(context, actions, live)
         ordered = admission_order(
             (a for a in actions if a.resource not in context.report.failures),
             context.desired.resources,
         )
-        admitted, waiting = admit(ordered, max(0, limit - running), limit)
+        admitted, waiting = admit(ordered, max(0, limit - running), limit, tokens)
         self.queued = {a.resource for a in waiting}
         if waiting:
             jobs = sum(max(1, a.jobs) for a in waiting)
+            held = sorted({model_key(a.model or "") for a in waiting} & set(tokens.limits))
+            used = "; ".join(
+                f"{m}: ~{tokens.used.get(m, 0):,} of {tokens.limits[m]:,} enqueued tokens"
+                for m in held
+            )
             context.emit(
                 EventKind.PROGRESS,
                 None,
-                f"{running} of {limit} concurrent job(s) in use; {jobs} job(s) of "
-                f"{len(waiting)} resource(s) wait for capacity",
+                f"{running} of {limit} concurrent job(s) in use"
+                + (f"; {used}" if used else "")
+                + f"; {jobs} job(s) of {len(waiting)} resource(s) wait for capacity",
             )
         keep = {a.resource for a in admitted}
         return [a for a in actions if not a.kind.creates_job or a.resource in keep]
+
+    def _tokens(self, context: ApplyContext, actions: Sequence[Action], live: Live) -> TokenBudget:
+        """This round's token budget: ours still open, against the declared or learned limits."""
+        budget = token_budget(
+            actions, live, context.store.state, resolve_limits(context.project.config)
+        )
+        for model in self.refused_models:
+            # Refused with fewer tokens enqueued than declared: what is enqueued now is its limit.
+            used = budget.used.get(model, 0)
+            self.learned_tokens[model] = max(1, min(used, self.learned_tokens.get(model, used)))
+        self.refused_models.clear()
+        caps = dict(budget.limits)
+        for model, learned in self.learned_tokens.items():
+            caps[model] = min(caps.get(model, learned), learned)
+        return TokenBudget(used=budget.used, limits=caps)
 
     def retry_later(self, context: ApplyContext, action: Action, error: ReconcilerError) -> bool:
         """Whether `error` of `action` waits for a later round instead of failing its resource:
@@ -84,7 +120,11 @@ class CapacityQueue:
                 return False
         if action.kind.creates_job:
             self.queued.add(action.resource)
-            self.refused = self.refused or at_capacity
+            # The service words which quota refused; only the enqueued-token one names tokens.
+            if at_capacity and "token" in str(error).lower():
+                self.refused_models.add(model_key(action.model or ""))
+            else:
+                self.refused = self.refused or at_capacity
         later = "in a later round" if context.options.wait else "by the next apply"
         context.emit(EventKind.WARNING, action.resource, f"{error}; retried {later}")
         return True

@@ -117,7 +117,8 @@ def execute(
             )
         if report.waiting:
             click.echo(
-                f"{len(report.waiting)} resource(s) wait for capacity (max_concurrent_jobs): "
+                f"{len(report.waiting)} resource(s) wait for capacity (max_concurrent_jobs, "
+                f"enqueued tokens): "
                 f"{', '.join(report.waiting)}. The next `reconciler apply` creates them.",
                 err=True,
             )

@@ -391,6 +391,21 @@ def summarise(actions: tuple[Action, ...], *, price_table_as_of: str) -> Summary
 
 
 @dataclass(frozen=True, slots=True)
+class TokenFit:
+    """Estimated enqueued input tokens of one model against its limit (for display)."""
+
+    model: str
+    limit: int
+    """The model's enqueued-token limit (plan.limits)."""
+    enqueued: int
+    """Tokens of this project's jobs of the model pending or running when planned."""
+    start_now: int
+    """Tokens of the model's new jobs that start now."""
+    waiting: int
+    """Tokens of the model's new jobs that wait for earlier jobs to end."""
+
+
+@dataclass(frozen=True, slots=True)
 class Admission:
     """How a plan's new jobs fit the limit. For display; apply decides again each round from
     the service's jobs then (`admit`), so nothing here steers it."""
@@ -405,7 +420,10 @@ class Admission:
     """New jobs that wait for capacity: `apply --wait` starts them as jobs end; `--no-wait`
     leaves them to the next apply."""
     waves: int
-    """Further waves needed after the first, were every wave as large as the limit."""
+    """Further waves needed after the first, were every wave to find the service empty."""
+    tokens: tuple[TokenFit, ...] = ()
+    """Per model with a known limit that new jobs run on, sorted by model: enqueued tokens
+    against the limit."""
 
 
 @dataclass(frozen=True, slots=True)

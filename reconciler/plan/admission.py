@@ -1,19 +1,26 @@
-"""Admission under the concurrent-job limit: which new jobs start now and which wait. Pure.
+"""Admission under the service's quotas: which new jobs start now and which wait. Pure.
 
 The service runs at most so many batch jobs per project at once (about 100; the emulator's
-`max_concurrent_jobs`) and answers a create past it with 429 RESOURCE_EXHAUSTED. Rather than
-fail those creates, apply admits them in waves as capacity frees; `plan` shows how the work fits.
-The order is the manifest's `config.priority` (higher first), then manifest order.
+`max_concurrent_jobs`) and holds at most so many enqueued input tokens per model (3 M for
+gemini-2.5-flash at tier 1: plan.limits); it answers a create past either with 429
+RESOURCE_EXHAUSTED. Rather than fail those creates, apply admits them in waves as capacity
+frees; `plan` shows how the work fits. The order is the manifest's `config.priority` (higher
+first), then manifest order. Tokens are the plan's estimate (bytes / 4, plan.cost).
 """
 
 from __future__ import annotations
 
-import math
+from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from reconciler.live.snapshot import Live
 from reconciler.manifests.desired import DesiredResource
-from reconciler.plan.actions import Action, ActionKind, Admission
+from reconciler.plan.actions import Action, ActionKind, Admission, TokenFit
+from reconciler.plan.cost import estimate_tokens
+from reconciler.plan.limits import ServiceLimits, model_key
+from reconciler.state.document import JobAttempt, ResourceRecord, State
 
 
 def running_jobs(live: Live, cancelled: Iterable[str] = ()) -> int:
@@ -48,21 +55,112 @@ def admission_order(
     return sorted((a for a in actions if a.kind.creates_job), key=key)
 
 
-def admit(ordered: Sequence[Action], free: int, limit: int) -> tuple[list[Action], list[Action]]:
-    """Split `ordered` into the actions whose jobs fit in `free` slots now and those that wait.
+@dataclass(frozen=True, slots=True)
+class TokenBudget:
+    """Enqueued input tokens per model: what jobs already hold, and each model's limit."""
 
-    In order, without overtaking: a large action that does not fit holds back the ones after it,
-    so priority is kept. An action with more jobs than `limit` starts alone, once nothing else
-    holds capacity (free == limit), or it would never start.
+    used: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    """Per model id: estimated tokens of the jobs pending or running now."""
+    limits: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    """Per model id: its limit; a model missing here is not limited."""
+
+
+def token_budget(
+    actions: Iterable[Action], live: Live, state: State, limits: ServiceLimits
+) -> TokenBudget:
+    """The budget of the models `actions` create jobs on, with the jobs `live` shows open."""
+    models = {model_key(a.model) for a in actions if a.kind.creates_job and a.model}
+    caps = {m: cap for m in models if (cap := limits.token_limit(m)) is not None}
+    return TokenBudget(
+        used=MappingProxyType(enqueued_tokens(live, state, cancelled_by(actions))),
+        limits=MappingProxyType(caps),
+    )
+
+
+def enqueued_tokens(live: Live, state: State, cancelled: Iterable[str] = ()) -> dict[str, int]:
+    """Per model id, the estimated input tokens of this project's jobs `live` shows pending or
+    running (less `cancelled`). Other projects' jobs count against the same quota, but the
+    service does not say how large they are: they are left out, and a 429 teaches the rest."""
+    gone = set(cancelled)
+    open_jobs = {
+        job.name: job
+        for job in live.jobs.values()
+        if not job.state.is_terminal and job.name not in gone
+    }
+    used: defaultdict[str, int] = defaultdict(int)
+    for record in state.resources.values():
+        for attempt in record.attempts:
+            job = open_jobs.get(attempt.job_name or "")
+            if job is None:
+                continue
+            declared = record.replacing.get("model")
+            model = attempt.model or job.model or (declared if isinstance(declared, str) else "")
+            used[model_key(model)] += estimate_tokens(_attempt_bytes(record, attempt))
+    return dict(used)
+
+
+def _attempt_bytes(record: ResourceRecord, attempt: JobAttempt) -> int:
+    """The input bytes one job sent: its shard's, else its share of the recorded input."""
+    source = record.input
+    if source is None:
+        return 0
+    for shard in source.shards:
+        if attempt.shard is not None and shard.index == attempt.shard:
+            return shard.bytes
+    if attempt.request_count is not None and source.request_count > 0:
+        return (
+            source.bytes
+            * min(attempt.request_count, source.request_count)
+            // (source.request_count)
+        )
+    return source.bytes
+
+
+def admit(
+    ordered: Sequence[Action], free: int, limit: int, tokens: TokenBudget | None = None
+) -> tuple[list[Action], list[Action]]:
+    """Split `ordered` into the actions whose jobs fit in `free` slots (and, with `tokens`,
+    their model's enqueued-token budget) now, and those that wait.
+
+    In order, without overtaking: an action that does not fit the job slots holds back every
+    one after it, and one that does not fit its model's tokens holds back the later ones of
+    that model, so priority is kept. An action with more jobs than `limit`, or more tokens than
+    its model's limit, starts alone (once nothing else holds the slots, or nothing of ours that
+    model's tokens), or it would never start.
     """
     admitted: list[Action] = []
+    waiting: list[Action] = []
+    used = dict(tokens.used) if tokens is not None else {}
+    caps = tokens.limits if tokens is not None else {}
+    blocked: set[str] = set()
     for index, action in enumerate(ordered):
         needed = min(max(1, action.jobs), limit)
         if needed > free:
-            return admitted, list(ordered[index:])
+            return admitted, waiting + list(ordered[index:])
+        model = model_key(action.model or "")
+        cap = caps.get(model)
+        if model in blocked or (
+            cap is not None
+            and used.get(model, 0) > 0
+            and used.get(model, 0) + action.estimated_input_tokens > cap
+        ):
+            blocked.add(model)
+            waiting.append(action)
+            continue
+        used[model] = used.get(model, 0) + action.estimated_input_tokens
         admitted.append(action)
         free -= needed
-    return admitted, []
+    return admitted, waiting
+
+
+def _waves(waiting: Sequence[Action], limit: int, limits: Mapping[str, int]) -> int:
+    """Waves the waiting actions take, were every wave to find the service empty."""
+    rest, waves = list(waiting), 0
+    while rest:
+        # Each wave admits at least its first action (all is free), so this ends.
+        _, rest = admit(rest, limit, limit, TokenBudget(limits=limits))
+        waves += 1
+    return waves
 
 
 def plan_admission(
@@ -70,17 +168,41 @@ def plan_admission(
     live: Live,
     resources: Mapping[str, DesiredResource],
     limit: int,
+    tokens: TokenBudget | None = None,
 ) -> Admission:
-    """How `actions`' new jobs fit `limit` with the jobs `live` shows running."""
+    """How `actions`' new jobs fit `limit` (and `tokens`) with the jobs `live` shows running."""
     running = running_jobs(live, cancelled_by(actions))
     ordered = admission_order(actions, resources)
-    admitted, waiting = admit(ordered, max(0, limit - running), limit)
-    now = sum(max(1, a.jobs) for a in admitted)
-    later = sum(max(1, a.jobs) for a in waiting)
+    admitted, waiting = admit(ordered, max(0, limit - running), limit, tokens)
+    budget = tokens or TokenBudget()
     return Admission(
         limit=limit,
         running=running,
-        start_now=now,
-        waiting=later,
-        waves=math.ceil(later / limit) if later else 0,
+        start_now=sum(max(1, a.jobs) for a in admitted),
+        waiting=sum(max(1, a.jobs) for a in waiting),
+        waves=_waves(waiting, limit, budget.limits),
+        tokens=_token_fits(admitted, waiting, budget),
+    )
+
+
+def _token_fits(
+    admitted: Sequence[Action], waiting: Sequence[Action], budget: TokenBudget
+) -> tuple[TokenFit, ...]:
+    """Per limited model the plan creates jobs on: tokens enqueued, starting now, waiting."""
+    now: defaultdict[str, int] = defaultdict(int)
+    later: defaultdict[str, int] = defaultdict(int)
+    for action in admitted:
+        now[model_key(action.model or "")] += action.estimated_input_tokens
+    for action in waiting:
+        later[model_key(action.model or "")] += action.estimated_input_tokens
+    return tuple(
+        TokenFit(
+            model=model,
+            limit=budget.limits[model],
+            enqueued=budget.used.get(model, 0),
+            start_now=now.get(model, 0),
+            waiting=later.get(model, 0),
+        )
+        for model in sorted(set(now) | set(later))
+        if model in budget.limits
     )

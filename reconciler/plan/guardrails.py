@@ -7,15 +7,11 @@ Violations are data recorded in the Plan (so `plan` can show all of them at once
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 
 from reconciler.config import Guardrails
 from reconciler.errors import PlanError
-from reconciler.live.snapshot import Live, LiveJob
 from reconciler.plan.actions import Action, Guardrail, Plan, Summary, Violation
-from reconciler.plan.admission import cancelled_by
-from reconciler.plan.cost import estimate_tokens
-from reconciler.state.document import State
+from reconciler.plan.limits import ServiceLimits
 
 
 def _model_id(model: str) -> str:
@@ -70,31 +66,24 @@ def _requests_per_job(creating: list[Action], guardrails: Guardrails) -> list[Vi
     return violations
 
 
-def _enqueued_tokens(
-    creating: list[Action], running: list[LiveJob], state: State, guardrails: Guardrails
-) -> list[Violation]:
-    if not guardrails.max_enqueued_tokens:
+def _job_tokens(creating: list[Action], limits: ServiceLimits | None) -> list[Violation]:
+    """A job whose own input exceeds its model's enqueued-token limit never starts: the
+    service refuses it however long apply waits."""
+    if limits is None:
         return []
-    enqueued: defaultdict[str, int] = defaultdict(int)
-    running_names = {j.name for j in running}
-    for record in state.resources.values():
-        jobs = {a.job_name for a in record.attempts if a.job_name in running_names}
-        if jobs and record.input is not None:
-            model = record.replacing.get("model")
-            if isinstance(model, str):
-                enqueued[_model_id(model)] += estimate_tokens(record.input.bytes)
-    for action in creating:
-        if action.model is not None:
-            enqueued[_model_id(action.model)] += action.estimated_input_tokens
     violations: list[Violation] = []
-    for model, cap in sorted(guardrails.max_enqueued_tokens.items()):
-        tokens = enqueued.get(_model_id(model), 0)
-        if tokens > cap:
+    for action in creating:
+        cap = limits.token_limit(action.model) if action.model else None
+        largest = math.ceil(action.estimated_input_tokens / max(1, action.jobs))
+        if cap is not None and largest > cap:
             violations.append(
                 Violation(
                     Guardrail.MAX_ENQUEUED_TOKENS,
-                    f"about {tokens} input tokens would be enqueued for {model}, more than "
-                    f"max_enqueued_tokens {cap}",
+                    f"a job of about {largest:,} input tokens exceeds the enqueued-token limit "
+                    f"of {_model_id(action.model or '')} ({cap:,}); shard the input "
+                    "(`spec.shards.max_requests` or `max_bytes`) so each job fits, or raise "
+                    "`limits.enqueued_tokens` / `limits.tier` in reconciler.yaml",
+                    action.resource,
                 )
             )
     return violations
@@ -103,22 +92,20 @@ def _enqueued_tokens(
 def evaluate_guardrails(
     actions: tuple[Action, ...],
     summary: Summary,
-    state: State,
-    live: Live,
     guardrails: Guardrails,
+    limits: ServiceLimits | None = None,
 ) -> tuple[Violation, ...]:
-    """Every guardrail the plan would break, in a stable order (one check per guardrail)."""
+    """Every guardrail the plan would break, in a stable order (one check per guardrail).
+
+    The concurrent-job and enqueued-token limits are no violation as such: apply admits the
+    jobs past them in waves (plan.admission). Only a job that could never fit is one.
+    """
     creating = [a for a in actions if a.kind.creates_job]
-    # Enqueued tokens are counted per project, so every unfinished job counts, ours or not,
-    # minus what this plan cancels before it creates. (The concurrent-job limit is no
-    # violation: apply admits the jobs past it in waves -- plan.admission.)
-    cancelled = cancelled_by(actions)
-    running = [j for j in live.jobs.values() if not j.state.is_terminal and j.name not in cancelled]
     return (
         *_cost(summary, guardrails),
         *_models(creating, guardrails),
         *_requests_per_job(creating, guardrails),
-        *_enqueued_tokens(creating, running, state, guardrails),
+        *_job_tokens(creating, limits),
     )
 
 
@@ -136,5 +123,5 @@ def raise_for_violations(plan: Plan) -> None:
     ]
     raise PlanError(
         f"plan refused by {len(lines)} guardrail violation(s): " + "; ".join(lines),
-        hint="change the manifests, or the `guardrails:` section of reconciler.yaml",
+        hint="change the manifests, or the `guardrails:` or `limits:` section of reconciler.yaml",
     )

@@ -18,9 +18,10 @@ from reconciler.live.snapshot import Live
 from reconciler.manifests.desired import Desired
 from reconciler.plan import builders
 from reconciler.plan.actions import Action, Plan, Reason, summarise
-from reconciler.plan.admission import plan_admission
+from reconciler.plan.admission import plan_admission, token_budget
 from reconciler.plan.cost import PriceTable, default_price_table
 from reconciler.plan.guardrails import evaluate_guardrails
+from reconciler.plan.limits import ServiceLimits, resolve_limits
 from reconciler.plan.rules import REFRESH_ONLY_KINDS, decide
 from reconciler.plan.situation import Context, Situation, situation, tag_index
 from reconciler.state.document import State
@@ -69,6 +70,7 @@ def make_plan(
     results_checks: Mapping[str, ResultsCheck] = EMPTY_RESULTS_CHECKS,
     prices: PriceTable | None = None,
     guardrails: Guardrails | None = None,
+    limits: ServiceLimits | None = None,
 ) -> Plan:
     """Decide one action per resource (DESIGN §5) and total them up.
 
@@ -84,6 +86,9 @@ def make_plan(
             the caller with `state.results_check.check_local_results`); missing means intact.
         prices: the price table (default: the shipped one, without project overrides).
         guardrails: limits to check; violations are recorded in `Plan.violations`.
+        limits: the service's quotas (plan.limits): enqueued tokens per model in
+            `Plan.admission`, and a job larger than its model's limit is a violation. None:
+            only the concurrent-job limit of `guardrails` is counted.
 
     Raises:
         PlanError: a target or a forced replace names no resource.
@@ -115,9 +120,10 @@ def make_plan(
         actions.append(planned)
     frozen = tuple(actions)
     summary = summarise(frozen, price_table_as_of=table.as_of)
-    limits = guardrails or Guardrails()
-    violations = evaluate_guardrails(frozen, summary, state, live, limits)
-    admission = plan_admission(frozen, live, desired.resources, limits.max_concurrent_jobs)
+    checks = guardrails or Guardrails()
+    violations = evaluate_guardrails(frozen, summary, checks, limits)
+    tokens = token_budget(frozen, live, state, limits) if limits is not None else None
+    admission = plan_admission(frozen, live, desired.resources, checks.max_concurrent_jobs, tokens)
     return Plan(
         created_at=created_at,
         state_lineage=state.lineage,
@@ -170,4 +176,5 @@ def plan_now(
         results_checks=results_checks,
         prices=default_price_table().with_overrides(config.prices),
         guardrails=config.guardrails,
+        limits=resolve_limits(config),
     )

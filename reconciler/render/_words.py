@@ -8,7 +8,7 @@ from typing import assert_never
 
 from pydantic import JsonValue
 
-from reconciler.plan.actions import Action, ActionKind, DiffChange, Plan
+from reconciler.plan.actions import Action, ActionKind, DiffChange, Plan, TokenFit
 
 
 def verb(kind: ActionKind) -> str:
@@ -129,16 +129,29 @@ def cost_line(plan: Plan) -> str:
 
 
 def admission_line(plan: Plan) -> str | None:
-    """How the new jobs fit the concurrent-job limit, when some of them must wait."""
+    """How the new jobs fit the concurrent-job and enqueued-token limits, when some must wait."""
     a = plan.admission
     if a is None or not a.waiting:
         return None
     waves = "1 wave" if a.waves == 1 else f"{a.waves} waves"
-    return (
+    text = (
         f"{a.start_now} job(s) start now, {a.waiting} more in {waves} as capacity frees "
-        f"(max_concurrent_jobs {a.limit}, {a.running} running). `apply --wait` starts them as "
-        "jobs end; `--no-wait` leaves them for the next apply."
+        f"(max_concurrent_jobs {a.limit}, {a.running} running"
     )
+    tokens = [_token_fit(fit) for fit in a.tokens]
+    if tokens:
+        text += "; estimated enqueued input tokens: " + ", ".join(tokens)
+    return (
+        text + "). `apply --wait` starts them as jobs end; `--no-wait` leaves them for the "
+        "next apply."
+    )
+
+
+def _token_fit(fit: TokenFit) -> str:
+    text = f"{fit.model} ~{fit.enqueued + fit.start_now:,} enqueued"
+    if fit.waiting:
+        text += f" + ~{fit.waiting:,} waiting"
+    return text + f" of {fit.limit:,}"
 
 
 def workload_line(action: Action) -> str | None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from reconciler.plan import make_plan
 from reconciler.plan.actions import Action
-from reconciler.plan.admission import admission_order, admit
+from reconciler.plan.admission import TokenBudget, admission_order, admit
+from reconciler.plan.limits import ServiceLimits
 from tests.unit.plan.factories import T0, desired, live, resource, state
 
 
@@ -43,3 +44,40 @@ def test_an_action_larger_than_the_limit_starts_alone_when_all_is_free() -> None
     ordered = admission_order(actions, resources)  # type: ignore[arg-type]
     assert admit(ordered, free=3, limit=4) == ([], ordered)
     assert admit(ordered, free=4, limit=4) == (ordered, [])
+
+
+def test_a_model_past_its_token_budget_waits_while_other_models_start() -> None:
+    resources, actions = _creates(
+        resource("flash-a", size=4_000),
+        resource("flash-b", size=4_000),
+        resource("pro", model="gemini-2.5-pro", size=4_000),
+        resource("flash-c", size=400),
+    )
+    ordered = admission_order(actions, resources)  # type: ignore[arg-type]
+    budget = TokenBudget(limits={"gemini-2.5-flash": 1_500})
+    admitted, waiting = admit(ordered, free=10, limit=10, tokens=budget)
+    assert [a.resource for a in admitted] == ["flash-a", "pro"]
+    # flash-c would fit the tokens left, but does not overtake flash-b: priority is kept.
+    assert [a.resource for a in waiting] == ["flash-b", "flash-c"]
+
+
+def test_tokens_already_enqueued_at_the_service_count_against_the_budget() -> None:
+    resources, actions = _creates(resource("flash", size=4_000))
+    ordered = admission_order(actions, resources)  # type: ignore[arg-type]
+    full = TokenBudget(used={"gemini-2.5-flash": 600}, limits={"gemini-2.5-flash": 1_500})
+    assert admit(ordered, free=10, limit=10, tokens=full) == ([], ordered)
+    empty = TokenBudget(used={}, limits={"gemini-2.5-flash": 1_500})
+    assert admit(ordered, free=10, limit=10, tokens=empty) == (ordered, [])
+
+
+def test_plan_counts_the_waves_the_token_budget_takes() -> None:
+    wanted = desired(*(resource(f"r{i}", size=4_000) for i in range(5)))
+    plan = make_plan(
+        wanted,
+        state(),
+        live(),
+        created_at=T0,
+        limits=ServiceLimits(enqueued_tokens={"gemini-2.5-flash": 2_000}),
+    )
+    assert plan.admission is not None
+    assert (plan.admission.start_now, plan.admission.waiting, plan.admission.waves) == (2, 3, 2)

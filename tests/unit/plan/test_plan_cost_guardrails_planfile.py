@@ -26,6 +26,7 @@ from reconciler.plan import (
 )
 from reconciler.plan.actions import Admission
 from reconciler.plan.cost import parse_size
+from reconciler.plan.limits import ServiceLimits
 from reconciler.render.text import render_text
 from reconciler.state.document import JobState
 from tests.unit.plan.factories import (
@@ -148,7 +149,7 @@ def test_admission_counts_running_jobs_minus_cancelled_and_is_no_violation() -> 
     assert "1 job(s) start now, 1 more in 1 wave as capacity frees" in render_text(too_many)
 
 
-def test_guardrail_caps_enqueued_tokens_per_model() -> None:
+def test_new_jobs_past_a_models_enqueued_tokens_wait_instead_of_failing_the_plan() -> None:
     running = resource("running", size=8_000)
     att = attempt(running, 1)
     p = make_plan(
@@ -156,10 +157,34 @@ def test_guardrail_caps_enqueued_tokens_per_model() -> None:
         state(record(running, att)),
         live(job(att)),
         created_at=T0,
-        guardrails=Guardrails(max_enqueued_tokens={"gemini-2.5-flash": 2_500}),
+        limits=ServiceLimits(enqueued_tokens={"gemini-2.5-flash": 2_500}),
     )
-    assert [v.guardrail for v in p.violations] == [Guardrail.MAX_ENQUEUED_TOKENS]
-    assert "3000" in p.violations[0].message
+    assert p.violations == ()
+    assert p.admission is not None
+    assert p.admission.start_now == 0 and p.admission.waiting == 1
+    (fit,) = p.admission.tokens
+    assert (fit.model, fit.limit, fit.enqueued, fit.start_now) == (
+        "gemini-2.5-flash",
+        2_500,
+        2_000,
+        0,
+    )
+    assert fit.waiting == 1_000
+    assert "gemini-2.5-flash ~2,000 enqueued + ~1,000 waiting of 2,500" in render_text(p)
+
+
+def test_a_job_over_its_models_enqueued_token_limit_is_refused_with_a_hint_to_shard() -> None:
+    p = make_plan(
+        desired(resource("huge", size=40_000)),
+        state(),
+        live(),
+        created_at=T0,
+        limits=ServiceLimits(enqueued_tokens={"gemini-2.5-flash": 2_500}),
+    )
+    assert [(v.guardrail, v.resource) for v in p.violations] == [
+        (Guardrail.MAX_ENQUEUED_TOKENS, "huge")
+    ]
+    assert "shard the input" in p.violations[0].message
 
 
 def _sample_plan() -> tuple:
