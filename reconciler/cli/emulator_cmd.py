@@ -57,6 +57,14 @@ def emulator() -> None:
     type=int,
     help="Pending+running jobs allowed before create answers 429.",
 )
+@click.option(
+    "--max-enqueued-tokens",
+    default=_DEFAULTS.max_enqueued_tokens,
+    show_default=True,
+    type=int,
+    help="Per model: estimated input tokens (bytes/4) of open jobs before create answers 429;"
+    " 0: no limit.",
+)
 @click.option("--max-file-bytes", default=_DEFAULTS.max_file_bytes, show_default=True, type=int)
 @click.option(
     "--storage-quota-bytes", default=_DEFAULTS.storage_quota_bytes, show_default=True, type=int

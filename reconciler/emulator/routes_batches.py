@@ -8,6 +8,7 @@ update routes (`:updateGenerateContentBatch`, `:updateEmbedContentBatch`) change
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,8 @@ from reconciler.emulator.store import BatchRow, new_id
 METHODS = {catalogue.GENERATE: "generate", catalogue.EMBED: "embed"}
 _UPDATE_VERBS = {"updateGenerateContentBatch": "generate", "updateEmbedContentBatch": "embed"}
 _UPDATABLE = frozenset({"priority"})
+BYTES_PER_TOKEN = 4
+"""The documented estimate of input tokens: bytes / 4, as reconciler's plan estimates them."""
 
 
 def not_found_model(model_id: str, api_version: str, method: str) -> Response:
@@ -128,6 +131,10 @@ class BatchRoutes:
         file_id, count = await self.store_input(batch_id, file_name, inline_items)
         display = pick(batch, "displayName", "display_name")
         row = self.new_row(batch_id, kind, model_id, display, (file_id, count), priority, now)
+        row = dataclasses.replace(row, input_tokens=await self._input_tokens(row))
+        if refused := await self._over_token_quota(row, now, counted=False):
+            await run_in_threadpool(self.s.store.discard_input, batch_id)
+            return refused
         await run_in_threadpool(self.s.store.insert_batch, row)
         # Creates run concurrently: checked again with this job counted, so the cap is never
         # passed (two racing creates may both be refused, as a busy service may refuse them).
@@ -141,8 +148,44 @@ class BatchRoutes:
                     "batch_concurrent_requests", settings.retry_delay_seconds, cap
                 ),
             )
+        if refused := await self._over_token_quota(row, now, counted=True):
+            await run_in_threadpool(self.s.store.delete_batch, batch_id)
+            return refused
         row = await run_in_threadpool(jobs.settle, self.s.store, row, now)  # job_seconds=0
         return JSONResponse(wire.operation_json(row, now, None))
+
+    async def _input_tokens(self, row: BatchRow) -> int:
+        """The job's estimated input tokens: its pinned input's bytes / 4, rounded up."""
+        path = (
+            self.s.store.inline_blob(row.id, "requests")
+            if row.inline
+            else self.s.store.input_snapshot(row.id)
+        )
+        size = await run_in_threadpool(lambda: path.stat().st_size)
+        return -(-size // BYTES_PER_TOKEN)
+
+    async def _over_token_quota(
+        self, row: BatchRow, now: float, *, counted: bool
+    ) -> Response | None:
+        """429 RESOURCE_EXHAUSTED when `row`'s tokens do not fit its model's enqueued-token
+        quota beside the open jobs of that model (`counted`: `row` is already among them)."""
+        limit = self.s.settings.get().max_enqueued_tokens
+        if limit <= 0:
+            return None
+        open_tokens = await run_in_threadpool(self.s.store.open_tokens_due_before, now, row.model)
+        total = open_tokens + (0 if counted else row.input_tokens)
+        if total <= limit:
+            return None
+        return wire.error(
+            429,
+            f"Enqueued input tokens for {row.model} would reach {total}; the limit is {limit}"
+            " enqueued tokens per model.",
+            details=wire.quota_details(
+                "batch_enqueued_tokens_per_model",
+                self.s.settings.get().retry_delay_seconds,
+                limit,
+            ),
+        )
 
     def new_row(
         self,

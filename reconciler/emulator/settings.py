@@ -43,6 +43,12 @@ class EmulatorSettings:
     """Total bytes of live files (20 GB per project)."""
     max_concurrent_jobs: int = 100
     """Pending + running jobs allowed; create answers 429 RESOURCE_EXHAUSTED past it."""
+    max_enqueued_tokens: int = 0
+    """Per model: estimated input tokens of pending + running jobs allowed (the service's
+    "enqueued tokens" quota, e.g. 3 M for gemini-2.5-flash at tier 1); create answers 429
+    RESOURCE_EXHAUSTED past it. Estimated as the input's bytes / 4, rounded up (a file job's
+    input file, an inline job's requests as compact JSON), as reconciler estimates them.
+    0: no limit (the tier of an emulated project is unknown)."""
     page_size: int = 10
     """Default list page size when the client sends none."""
     seed: int = 0
@@ -103,7 +109,13 @@ class EmulatorSettings:
             raise ValueError("time_scale must be positive")
         if not 0.0 <= self.pending_fraction <= 1.0:
             raise ValueError("pending_fraction must be within [0, 1]")
-        for name in ("max_concurrent_jobs", "page_size", "fail_next_jobs", "expire_next_jobs"):
+        for name in (
+            "max_concurrent_jobs",
+            "max_enqueued_tokens",
+            "page_size",
+            "fail_next_jobs",
+            "expire_next_jobs",
+        ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")
 

@@ -41,13 +41,15 @@ CREATE TABLE IF NOT EXISTS batches (
     request_count INTEGER NOT NULL, state TEXT, end_time REAL, success_count INTEGER NOT NULL,
     failed_count INTEGER NOT NULL, output_file TEXT, request_error_rate REAL NOT NULL,
     shuffle INTEGER NOT NULL, undeletable_results INTEGER NOT NULL, results_delay REAL NOT NULL,
-    file_ttl REAL NOT NULL, priority INTEGER NOT NULL DEFAULT 0
+    file_ttl REAL NOT NULL, priority INTEGER NOT NULL DEFAULT 0,
+    input_tokens INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS batches_order ON batches (create_time DESC, id DESC);
 """
 _ADDED_COLUMNS = (
     ("files", "active_time", "REAL NOT NULL DEFAULT 0"),
     ("batches", "priority", "INTEGER NOT NULL DEFAULT 0"),
+    ("batches", "input_tokens", "INTEGER NOT NULL DEFAULT 0"),
 )
 """Columns later releases added: a data dir written before them gains them on open."""
 
@@ -115,6 +117,8 @@ class BatchRow:
     file_ttl: float
     """Real seconds a results file lives."""
     priority: int = 0
+    input_tokens: int = 0
+    """Estimated input tokens (input bytes / 4): what the job holds of its model's quota."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -350,6 +354,17 @@ class Store:
             ).fetchone()
         return int(row[0])
 
+    def open_tokens_due_before(self, now: float, model: str) -> int:
+        """Estimated input tokens of `model`'s jobs that count against the concurrent-job cap:
+        what counts against the model's enqueued-token quota."""
+        with self.transaction() as db:
+            row = db.execute(
+                "SELECT COALESCE(SUM(input_tokens), 0) FROM batches WHERE state IS NULL"
+                " AND model = ? AND create_time + MIN(job_seconds, expire_after) > ?",
+                (model, now),
+            ).fetchone()
+        return int(row[0])
+
     def end_batch(
         self,
         batch_id: str,
@@ -382,6 +397,11 @@ class Store:
                 (state, end_time, success, failed, None if output is None else output.id, batch_id),
             )
         return True
+
+    def discard_input(self, batch_id: str) -> None:
+        """Remove the pinned input of a job that was refused before it was stored."""
+        self.inline_blob(batch_id, "requests").unlink(missing_ok=True)
+        self.input_snapshot(batch_id).unlink(missing_ok=True)
 
     def delete_batch(self, batch_id: str) -> bool:
         with self.transaction(immediate=True) as db:
@@ -470,4 +490,5 @@ def _batch_row(row: tuple[object, ...]) -> BatchRow:
         results_delay=float(str(values[20])),
         file_ttl=float(str(values[21])),
         priority=int(str(values[22])),
+        input_tokens=int(str(values[23])),
     )

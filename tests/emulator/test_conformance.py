@@ -192,6 +192,17 @@ def test_concurrent_job_cap_is_a_quota_failure(emu: EmulatorHandle) -> None:
     assert "QuotaFailure" in types and "RetryInfo" in types
 
 
+def test_enqueued_token_quota_is_a_quota_failure_naming_its_limit(emu: EmulatorHandle) -> None:
+    emu.configure(max_enqueued_tokens=5)
+    body = {"batch": {"inputConfig": {"requests": {"requests": [_inline("a" * 100)]}}}}
+    response = _post(emu, f"models/{MODEL}:batchGenerateContent", body)
+    assert response.status_code == 429
+    details = {d["@type"].rsplit(".", 1)[1]: d for d in response.json()["error"]["details"]}
+    (violation,) = details["QuotaFailure"]["violations"]
+    assert violation["quotaId"] == "batch_enqueued_tokens_per_model"
+    assert violation["quotaValue"] == "5"
+
+
 def test_wrong_http_method_is_405_in_the_error_shape(emu: EmulatorHandle) -> None:
     response = httpx.put(f"{emu.base_url}/v1beta/batches", headers=KEY)
     assert response.status_code == 405

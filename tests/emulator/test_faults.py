@@ -165,6 +165,25 @@ def test_concurrent_job_cap_answers_429_on_create(emu: EmulatorHandle) -> None:
     assert client.batches.create(model=MODEL, src=[{"contents": "x"}]).name
 
 
+def test_enqueued_token_quota_is_per_model_and_frees_when_a_job_ends(
+    emu: EmulatorHandle, tmp_path: Path
+) -> None:
+    client = make_client(emu)
+    source = upload_jsonl(client, tmp_path / "in.jsonl", [text_request("a", "b" * 380)])
+    tokens = -(-client.files.get(name=source.name).size_bytes // 4)
+    emu.configure(max_enqueued_tokens=tokens * 2, job_seconds=30.0)
+    first = client.batches.create(model=MODEL, src=source.name)
+    client.batches.create(model=MODEL, src=source.name)
+    with pytest.raises(errors.ClientError) as caught:
+        client.batches.create(model=MODEL, src=source.name)
+    assert caught.value.status == "RESOURCE_EXHAUSTED"
+    assert "enqueued tokens" in str(caught.value.message)
+    # Another model has its own quota.
+    assert client.batches.create(model="gemini-2.5-pro", src=source.name).name
+    client.batches.cancel(name=first.name)
+    assert client.batches.create(model=MODEL, src=source.name).name
+
+
 def test_results_file_is_not_downloadable_right_after_success(
     emu: EmulatorHandle, tmp_path: Path
 ) -> None:
