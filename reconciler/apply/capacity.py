@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from reconciler.apply.context import ApplyContext
 from reconciler.apply.events import EventKind
+from reconciler.apply.storage import StorageFull
 from reconciler.errors import ReconcilerError, TransientServiceError
 from reconciler.live.snapshot import Live
 from reconciler.plan.actions import Action
@@ -120,8 +121,10 @@ class CapacityQueue:
                 return False
         if action.kind.creates_job:
             self.queued.add(action.resource)
-            # The service words which quota refused; only the enqueued-token one names tokens.
-            if at_capacity and "token" in str(error).lower():
+            if isinstance(error, StorageFull):
+                pass  # our own count of Files storage: it frees as collected inputs are deleted
+            elif at_capacity and "token" in str(error).lower():
+                # The service words which quota refused; only the enqueued-token one names tokens.
                 self.refused_models.add(model_key(action.model or ""))
             else:
                 self.refused = self.refused or at_capacity

@@ -15,6 +15,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from reconciler.apply.cleanup import clean_after_collect
 from reconciler.apply.context import ApplyContext, crash_point
 from reconciler.apply.events import EventKind
 from reconciler.apply.files import atomic_file, iter_jsonl_lines, temp_beside
@@ -113,6 +114,7 @@ async def collect(context: ApplyContext, action: Action, live: Live) -> None:
         name,
         f"collected {written.succeeded} result(s), {written.failed} failed, to {written.location}",
     )
+    await clean_after_collect(context, name, number)
 
 
 async def _require_at_service(

@@ -2,9 +2,9 @@
 
 The stages (create, collect, maintain, converge) are functions over this context and the live
 snapshot of the round they run in; nothing is an optional field filled in later. The context
-holds two mutable parts on purpose, each owned by one concern: the ApplyReport (what the run did,
-appended to by every stage through `emit` and by dispatch on failure) and the per-run cache of
-uploaded media.
+holds three mutable parts on purpose, each owned by one concern: the ApplyReport (what the run did,
+appended to by every stage through `emit` and by dispatch on failure), the per-run cache of
+uploaded media, and the per-run count of Files storage (apply.storage).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from pathlib import Path
 
 from reconciler.apply.events import Event, EventKind, Reporter
 from reconciler.apply.outputs import OutputTarget, resolve_output
+from reconciler.apply.storage import StorageLedger
 from reconciler.apply.store import StateStore
 from reconciler.clock import Clock
 from reconciler.config import Project
@@ -55,7 +56,9 @@ class ApplyReport:
     unsettled: list[str] = field(default_factory=list)
     """Resources still running when apply stopped waiting (timeout or --no-wait)."""
     waiting: list[str] = field(default_factory=list)
-    """Resources whose jobs wait for capacity (the concurrent-job limit) for the next apply."""
+    """Resources whose jobs wait for capacity (jobs, enqueued tokens, storage) for the next apply."""
+    kept_files: list[str] = field(default_factory=list)
+    """Service files apply could not delete after collecting (`file: why`)."""
 
 
 @dataclass(slots=True)
@@ -84,6 +87,8 @@ class ApplyContext:
     """Jitter of waits; tests pass a seeded one."""
     report: ApplyReport = field(default_factory=ApplyReport)
     media: MediaUploads = field(default_factory=MediaUploads)
+    storage: StorageLedger = field(default_factory=StorageLedger)
+    """This run's count of the project's Files storage (apply.storage)."""
 
     def emit(self, kind: EventKind, resource: str | None, message: str) -> None:
         """Tell the reporter; a resource's STEP is also a line of the report."""

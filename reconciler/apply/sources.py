@@ -20,6 +20,7 @@ from reconciler.errors import StateError
 from reconciler.live.snapshot import Live
 from reconciler.manifests.desired import DesiredResource
 from reconciler.plan.cost import parse_size
+from reconciler.plan.limits import resolve_limits
 from reconciler.state.document import (
     AttemptPurpose,
     InputRecord,
@@ -168,11 +169,20 @@ async def upload_input(
             reused = await usable_file(context, live, previous.file_name)
             if reused is not None:
                 return reused, None
-    uploaded = await context.adapter.upload_file(
-        prepared.file,
-        display_name=f"rc-{resource.name}-{resource.source.sha256[:12]}",
-        mime_type="jsonl",
-    )
+    n_bytes = await asyncio.to_thread(lambda: prepared.file.stat().st_size if prepared.file else 0)
+    async with context.storage.reserve(
+        context.adapter,
+        resolve_limits(context.project.config),
+        context.store.state,
+        live,
+        n_bytes=n_bytes,
+        frees=context.project.config.cleanup.inputs,
+    ):
+        uploaded = await context.adapter.upload_file(
+            prepared.file,
+            display_name=f"rc-{resource.name}-{resource.source.sha256[:12]}",
+            mime_type="jsonl",
+        )
     crash_point("input-uploaded")
     context.emit(EventKind.STEP, resource.name, f"uploaded input as {uploaded.name}")
     if not whole:

@@ -143,7 +143,10 @@ def plan_against_live(
     check = not (request.destroy or request.refresh_only)
 
     async def read(adapter: GeminiAdapter) -> tuple[Live, list[Diagnostic]]:
-        live = await adapter.snapshot(include_files=False)
+        # Files are listed when the plan may upload inputs: `plan` counts them against the
+        # project's Files storage (limits.storage_bytes).
+        uploads = check and any(r.manifest.spec.source.file for r in desired.resources.values())
+        live = await adapter.snapshot(include_files=uploads)
         return live, (await _model_diagnostics(adapter, desired) if check else [])
 
     live, problems = run_with_adapter(project, clock, read)

@@ -122,6 +122,12 @@ def execute(
                 f"{', '.join(report.waiting)}. The next `reconciler apply` creates them.",
                 err=True,
             )
+        if report.kept_files:
+            click.echo(
+                f"{len(report.kept_files)} results file(s) the service would not delete: "
+                + "; ".join(report.kept_files),
+                err=True,
+            )
 
     with contextlib.ExitStack() as stack:
         if isinstance(reporter, RichReporter):

@@ -406,6 +406,18 @@ class TokenFit:
 
 
 @dataclass(frozen=True, slots=True)
+class StorageFit:
+    """The project's Files storage against its limit (for display)."""
+
+    limit: int
+    """`limits.storage_bytes` (20 GB by default)."""
+    used: int
+    """Bytes of the files the service listed when planned."""
+    uploading: int
+    """Bytes of the input files the plan's new jobs upload (estimated: whole sources)."""
+
+
+@dataclass(frozen=True, slots=True)
 class Admission:
     """How a plan's new jobs fit the limit. For display; apply decides again each round from
     the service's jobs then (`admit`), so nothing here steers it."""
@@ -424,6 +436,8 @@ class Admission:
     tokens: tuple[TokenFit, ...] = ()
     """Per model with a known limit that new jobs run on, sorted by model: enqueued tokens
     against the limit."""
+    storage: StorageFit | None = None
+    """Files storage, when the plan uploads inputs and the service's files were listed."""
 
 
 @dataclass(frozen=True, slots=True)

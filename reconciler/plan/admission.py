@@ -17,7 +17,7 @@ from types import MappingProxyType
 
 from reconciler.live.snapshot import Live
 from reconciler.manifests.desired import DesiredResource
-from reconciler.plan.actions import Action, ActionKind, Admission, TokenFit
+from reconciler.plan.actions import Action, ActionKind, Admission, StorageFit, TokenFit
 from reconciler.plan.cost import estimate_tokens
 from reconciler.plan.limits import ServiceLimits, model_key
 from reconciler.state.document import JobAttempt, ResourceRecord, State
@@ -169,8 +169,10 @@ def plan_admission(
     resources: Mapping[str, DesiredResource],
     limit: int,
     tokens: TokenBudget | None = None,
+    storage_limit: int | None = None,
 ) -> Admission:
-    """How `actions`' new jobs fit `limit` (and `tokens`) with the jobs `live` shows running."""
+    """How `actions`' new jobs fit `limit` (and `tokens`) with the jobs `live` shows running,
+    and their uploads the Files storage (`storage_limit`, when `live` lists the files)."""
     running = running_jobs(live, cancelled_by(actions))
     ordered = admission_order(actions, resources)
     admitted, waiting = admit(ordered, max(0, limit - running), limit, tokens)
@@ -182,7 +184,28 @@ def plan_admission(
         waiting=sum(max(1, a.jobs) for a in waiting),
         waves=_waves(waiting, limit, budget.limits),
         tokens=_token_fits(admitted, waiting, budget),
+        storage=_storage_fit(ordered, live, resources, storage_limit),
     )
+
+
+def _storage_fit(
+    creating: Sequence[Action],
+    live: Live,
+    resources: Mapping[str, DesiredResource],
+    limit: int | None,
+) -> StorageFit | None:
+    """The service's files and the plan's uploads (file sources) against `limit`."""
+    if limit is None or not live.files_listed:
+        return None
+    uploading = sum(
+        a.bytes
+        for a in creating
+        if (r := resources.get(a.resource)) is not None and r.manifest.spec.source.file
+    )
+    if not uploading:
+        return None
+    used = sum(f.size_bytes for f in live.files.values())
+    return StorageFit(limit=limit, used=used, uploading=uploading)
 
 
 def _token_fits(

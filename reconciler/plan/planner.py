@@ -123,7 +123,14 @@ def make_plan(
     checks = guardrails or Guardrails()
     violations = evaluate_guardrails(frozen, summary, checks, limits)
     tokens = token_budget(frozen, live, state, limits) if limits is not None else None
-    admission = plan_admission(frozen, live, desired.resources, checks.max_concurrent_jobs, tokens)
+    admission = plan_admission(
+        frozen,
+        live,
+        desired.resources,
+        checks.max_concurrent_jobs,
+        tokens,
+        limits.storage_bytes if limits is not None else None,
+    )
     return Plan(
         created_at=created_at,
         state_lineage=state.lineage,

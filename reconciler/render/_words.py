@@ -8,7 +8,7 @@ from typing import assert_never
 
 from pydantic import JsonValue
 
-from reconciler.plan.actions import Action, ActionKind, DiffChange, Plan, TokenFit
+from reconciler.plan.actions import Action, ActionKind, DiffChange, Plan, StorageFit, TokenFit
 
 
 def verb(kind: ActionKind) -> str:
@@ -129,10 +129,14 @@ def cost_line(plan: Plan) -> str:
 
 
 def admission_line(plan: Plan) -> str | None:
-    """How the new jobs fit the concurrent-job and enqueued-token limits, when some must wait."""
+    """How the new jobs fit the concurrent-job and enqueued-token limits, when some must wait,
+    and the Files storage, when the uploads do not fit at once."""
     a = plan.admission
-    if a is None or not a.waiting:
+    if a is None:
         return None
+    storage = _storage_fit(a.storage)
+    if not a.waiting:
+        return storage
     waves = "1 wave" if a.waves == 1 else f"{a.waves} waves"
     text = (
         f"{a.start_now} job(s) start now, {a.waiting} more in {waves} as capacity frees "
@@ -141,9 +145,17 @@ def admission_line(plan: Plan) -> str | None:
     tokens = [_token_fit(fit) for fit in a.tokens]
     if tokens:
         text += "; estimated enqueued input tokens: " + ", ".join(tokens)
+    text += "). `apply --wait` starts them as jobs end; `--no-wait` leaves them for the next apply."
+    return f"{text}\n{storage}" if storage else text
+
+
+def _storage_fit(fit: StorageFit | None) -> str | None:
+    if fit is None or fit.used + fit.uploading <= fit.limit:
+        return None
     return (
-        text + "). `apply --wait` starts them as jobs end; `--no-wait` leaves them for the "
-        "next apply."
+        f"Files storage: {size(fit.used)} in use + {size(fit.uploading)} to upload, more than "
+        f"the project's {size(fit.limit)} (limits.storage_bytes). Uploads past it wait for "
+        "collected jobs' inputs to be deleted (`apply --wait`), or for the next apply."
     )
 
 

@@ -155,6 +155,16 @@ class JobAttempt(_Doc):
     model has no known price."""
     collected_at: datetime | None = None
     """When this job's results were collected (the time its `usage` and `cost_usd` were added)."""
+    input_deleted_at: datetime | None = None
+    """When apply deleted this job's input file (`input_file`) from the service, after the job
+    ended and its results were collected (`cleanup.inputs`); None: not deleted by reconciler.
+    A later job that needs the same input uploads it again."""
+    output_deleted_at: datetime | None = None
+    """When apply deleted this job's results file (`output_file`) after collecting it
+    (`cleanup.results`)."""
+    output_kept: str | None = None
+    """Why this job's results file could not be deleted (the service refuses ids over 40
+    characters, python-genai #1759); it expires at the service after 48 h. Not tried again."""
 
     @property
     def is_intent(self) -> bool:

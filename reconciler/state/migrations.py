@@ -11,7 +11,9 @@ alone. Version 3 records the project id the state belongs to (`project`), tombst
 forgotten resources (`tombstones`), so their jobs are never adopted again, and per attempt why
 a succeeded job's results are unusable (`results_unusable`). Version 4 records per attempt the
 endpoint it ran on (`endpoint`) and, once collected, the tokens its results reported (`usage`),
-their cost (`cost_usd`) and when (`collected_at`).
+their cost (`cost_usd`) and when (`collected_at`); later releases of version 4 add, as optional
+fields, which service files apply deleted after collecting (`input_deleted_at`,
+`output_deleted_at`) or could not delete (`output_kept`).
 """
 
 from __future__ import annotations
@@ -41,7 +43,9 @@ def _v2_to_v3(doc: RawDocument) -> RawDocument:
 
 def _v3_to_v4(doc: RawDocument) -> RawDocument:
     """Every attempt so far ran on the Gemini Developer API (`endpoint` None means exactly that)
-    and no usage was recorded: the new fields' defaults."""
+    and no usage was recorded: the new fields' defaults. Nor had apply deleted any input or
+    results file after collecting (`input_deleted_at`, `output_deleted_at`, `output_kept`:
+    optional fields of version 4 whose defaults say so)."""
     return {**doc, "format_version": 4}
 
 

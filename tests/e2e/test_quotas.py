@@ -7,7 +7,7 @@ import json
 from collections import Counter
 
 from reconciler.emulator import EmulatorHandle
-from tests.e2e.conftest import Project, file_job_spec, text_request
+from tests.e2e.conftest import Project, file_job_spec, service_client, text_request
 from tests.e2e.test_converge_one_run import _jobs_per_resource
 
 PROJECT = (
@@ -92,3 +92,85 @@ def test_a_job_larger_than_its_models_token_limit_fails_the_plan_naming_it(
 
     assert planned.returncode == 1
     assert "resource r0" in planned.stderr and "shard the input" in planned.stderr
+
+
+def test_inputs_are_deleted_once_collected_and_uploaded_again_when_needed(
+    project: Project, emulator: EmulatorHandle
+) -> None:
+    _resources(project, 1)
+    client = service_client(emulator)
+
+    first = project.run("apply", "--auto-approve", "--wait", "--timeout", "60")
+
+    assert first.returncode == 0, first.stderr[-3000:]
+    (attempt,) = project.state()["resources"]["r0"]["attempts"]
+    assert attempt["input_deleted_at"] is not None
+    at_service = {f.name for f in client.files.list()}
+    assert attempt["input_file"] not in at_service
+    # The service refuses to delete its generated results files: kept, listed, recorded.
+    assert attempt["output_file"] in at_service
+    assert attempt["output_kept"] and "expires after 48 h" in attempt["output_kept"]
+    assert f"would not delete: {attempt['output_file']} (r0)" in first.stderr
+
+    again = project.run("apply", "--auto-approve", "--wait", "--replace", "r0", "--timeout", "60")
+
+    assert again.returncode == 0, again.stderr[-3000:]
+    second = project.state()["resources"]["r0"]["attempts"][-1]
+    assert second["input_file"] != attempt["input_file"], "uploaded again"
+    assert second["state"] == "SUCCEEDED" and second["input_deleted_at"] is not None
+    assert "deleted results file" not in again.stderr and "could not delete" not in again.stderr
+
+
+def test_results_files_are_deleted_where_the_service_allows_and_cleanup_can_be_off(
+    project: Project, emulator: EmulatorHandle
+) -> None:
+    project.write("reconciler.yaml", PROJECT + "cleanup:\n  inputs: false\n")
+    _resources(project, 1)
+    emulator.configure(undeletable_result_files=False)
+
+    result = project.run("apply", "--auto-approve", "--wait", "--timeout", "60")
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    (attempt,) = project.state()["resources"]["r0"]["attempts"]
+    client = service_client(emulator)
+    at_service = {f.name for f in client.files.list()}
+    assert attempt["input_file"] in at_service and attempt["input_deleted_at"] is None
+    assert attempt["output_file"] not in at_service and attempt["output_deleted_at"]
+
+
+def test_uploads_past_the_files_storage_wait_for_collected_inputs_to_be_deleted(
+    project: Project, emulator: EmulatorHandle
+) -> None:
+    project.write("reconciler.yaml", PROJECT + "limits:\n  storage_bytes: 2500\n")
+    names = _resources(project, 4)  # 1 kB each: two fit at once
+    emulator.configure(job_seconds=0.5)
+
+    planned = project.run("plan")
+    assert "Files storage: 0 B in use + 4.0 kB to upload, more than the project's 2.5 kB" in (
+        planned.stdout
+    )
+
+    result = project.run("apply", "--auto-approve", "--wait", "--timeout", "120", timeout=180)
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "would pass the project's Files storage" in result.stderr
+    assert all(project.state()["resources"][n]["results"] is not None for n in names)
+    assert emulator.calls()["files.upload_start"] == 4, "none refused by the service"
+
+
+def test_an_upload_that_can_never_fit_the_storage_fails_its_resource_with_the_numbers(
+    project: Project, emulator: EmulatorHandle
+) -> None:
+    project.write("reconciler.yaml", PROJECT + "limits:\n  storage_bytes: 2500\n")
+    _resources(project, 1)
+    client = service_client(emulator)
+    held = project.write("held.jsonl", "x" * 2000)
+    client.files.upload(file=str(held), config={"mime_type": "application/jsonl"})
+
+    result = project.run("apply", "--auto-approve", "--no-wait")
+
+    assert result.returncode == 1
+    assert (
+        "r0: failed: uploading 997 B would pass the project's Files storage (2.0 kB in use "
+    ) in result.stderr
+    assert "of 2.5 kB, limits.storage_bytes)" in result.stderr
