@@ -49,6 +49,8 @@ class StatusRow:
     as of the live listing; None once they ended."""
     replaced: str | None = None
     """Why the previous attempt was replaced, when it was cancelled for it (e.g. a timeout)."""
+    kept_files: tuple[str, ...] = ()
+    """Results files of collected jobs the service would not delete (they expire after 48 h)."""
 
     @property
     def in_sync(self) -> bool:
@@ -86,6 +88,11 @@ def status_rows(
                 jobs=len(group),
                 waited=_waited(listed, live),
                 replaced=_replaced(record),
+                kept_files=tuple(
+                    a.output_file for a in record.attempts if a.output_kept and a.output_file
+                )
+                if record
+                else (),
             )
         )
     return tuple(rows)
@@ -167,6 +174,12 @@ def render_status_text(rows: tuple[StatusRow, ...], *, color: bool = False) -> s
         lines.append("(no resources in the manifests or the state)")
     lines.extend(
         f"{row.resource}: attempt {row.attempt} {row.replaced}" for row in rows if row.replaced
+    )
+    lines.extend(
+        f"{row.resource}: the service would not delete {', '.join(row.kept_files)} "
+        "(results files expire after 48 h)"
+        for row in rows
+        if row.kept_files
     )
     return "\n".join(lines) + "\n"
 

@@ -111,6 +111,8 @@ def test_inputs_are_deleted_once_collected_and_uploaded_again_when_needed(
     assert attempt["output_file"] in at_service
     assert attempt["output_kept"] and "expires after 48 h" in attempt["output_kept"]
     assert f"would not delete: {attempt['output_file']} (r0)" in first.stderr
+    status = project.run("status")
+    assert f"r0: the service would not delete {attempt['output_file']}" in status.stdout
 
     again = project.run("apply", "--auto-approve", "--wait", "--replace", "r0", "--timeout", "60")
 
