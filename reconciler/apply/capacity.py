@@ -121,10 +121,11 @@ class CapacityQueue:
                 return False
         if action.kind.creates_job:
             self.queued.add(action.resource)
-            if isinstance(error, StorageFull):
-                pass  # our own count of Files storage: it frees as collected inputs are deleted
-            elif at_capacity and "token" in str(error).lower():
-                # The service words which quota refused; only the enqueued-token one names tokens.
+            # The service words which quota refused: storage and enqueued tokens say so.
+            wording = str(error).lower()
+            if isinstance(error, StorageFull) or "storage" in wording:
+                pass  # Files storage frees as collected inputs are deleted (apply.cleanup)
+            elif at_capacity and "token" in wording:
                 self.refused_models.add(model_key(action.model or ""))
             else:
                 self.refused = self.refused or at_capacity
