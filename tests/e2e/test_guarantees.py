@@ -137,7 +137,8 @@ def test_results_gone_from_disk_and_service_are_named_with_a_way_out(
     project: Project, emulator: EmulatorHandle, gone: str
 ) -> None:
     # Expiry is simulated by deleting the results file, which the service (and the emulator by
-    # default) refuses for its 42-character id (python-genai #1759): allow it for this test.
+    # default) refuses for its 42-character id (python-genai #1759): allowed for this test, apply
+    # deletes it itself once the results are collected (`cleanup.results`).
     emulator.configure(undeletable_result_files=False)
     _eval(project)
     assert _apply(project).returncode == 0
@@ -146,7 +147,7 @@ def test_results_gone_from_disk_and_service_are_named_with_a_way_out(
     assert job.dest is not None and job.dest.file_name
     if gone == "job":  # as 48 hours after it ended: the job and its results file are gone
         client.batches.delete(name=job.name)
-    client.files.delete(name=job.dest.file_name)
+    assert job.dest.file_name not in {f.name for f in client.files.list()}
     (project.root / "results/eval.jsonl").unlink()
 
     plan = project.run("plan", "--detailed-exitcode")
