@@ -22,7 +22,7 @@ from typing import Generic, TypeVar
 from reconciler.config import Project
 from reconciler.errors import Diagnostic
 from reconciler.manifests.desired import DesiredResource
-from reconciler.manifests.paths import confine
+from reconciler.manifests.paths import ProjectPaths
 from reconciler.yamlsafe import JsonPath, YamlDocument
 
 _OUTPUT: JsonPath = ("spec", "output")
@@ -43,29 +43,31 @@ def check_output_confinement(
     resources: Mapping[str, DesiredResource],
     documents: Mapping[str, YamlDocument],
     manifest_files: Sequence[Path],
+    paths: ProjectPaths | None = None,
 ) -> list[Diagnostic]:
     """One error per output that overlaps a protected path or another resource's output.
 
     Args:
         resources: the resources of this run, by name.
         documents: the YAML document each resource was read from (for the output's location).
-        manifest_files: every manifest file discovered in this run.
+        manifest_files: every manifest file discovered in this run, resolved.
+        paths: the run's resolved root and confined paths (a new one if not given).
     """
+    paths = paths or ProjectPaths(project.root)
     protected: _PathIndex[_Protected] = _PathIndex()
-    for item in _project_paths(project, manifest_files):
+    for item in _project_paths(project, paths.root, manifest_files):
         protected.add(item.path, item)
     for name, resource in sorted(resources.items()):
-        for item in _inputs_of(project, name, resource):
+        for item in _inputs_of(paths, name, resource):
             protected.add(item.path, item)
     diagnostics: list[Diagnostic] = []
     claimed: _PathIndex[str] = _PathIndex()
     for name, resource in sorted(resources.items()):
         output = resource.manifest.spec.output
-        where = documents[name].at(_OUTPUT)
         if output.startswith("gs://"):
             problem = _gcs_overlap(output, name, resources)
         else:
-            target, _ = confine(project.root, output)
+            target, _ = paths.confine(output)
             if target is None:  # outside the root: already reported by the loader
                 continue
             problem = _local_overlap(target, protected) or _output_overlap(target, claimed)
@@ -74,7 +76,9 @@ def check_output_confinement(
             diagnostics.append(
                 Diagnostic(
                     f"output `{output}` {problem}",
-                    where,
+                    # Located only now: an exact location re-reads the file with the careful
+                    # parser, which every manifest would otherwise pay.
+                    documents[name].at(_OUTPUT),
                     hint="give every resource an output of its own, apart from inputs, "
                     "manifests, the state and .git/",
                 )
@@ -82,8 +86,9 @@ def check_output_confinement(
     return diagnostics
 
 
-def _project_paths(project: Project, manifest_files: Sequence[Path]) -> list[_Protected]:
-    root = project.root.resolve()
+def _project_paths(
+    project: Project, root: Path, manifest_files: Sequence[Path]
+) -> list[_Protected]:
     paths = [
         _Protected(root / ".git", "the git repository (.git/)"),
         _Protected(root / ".reconciler", "the tool's working directory (.reconciler/)"),
@@ -91,7 +96,7 @@ def _project_paths(project: Project, manifest_files: Sequence[Path]) -> list[_Pr
     ]
     if project.config_path is not None:
         paths.append(_Protected(project.config_path.resolve(), "the project file"))
-    paths.extend(_Protected(file.resolve(), "a manifest") for file in manifest_files)
+    paths.extend(_Protected(file, "a manifest") for file in manifest_files)
     state = project.config.state
     if "://" not in state:
         state_path = project.path(state)
@@ -102,7 +107,7 @@ def _project_paths(project: Project, manifest_files: Sequence[Path]) -> list[_Pr
     return paths
 
 
-def _inputs_of(project: Project, name: str, resource: DesiredResource) -> list[_Protected]:
+def _inputs_of(paths: ProjectPaths, name: str, resource: DesiredResource) -> list[_Protected]:
     spec = resource.manifest.spec
     relatives: list[tuple[str, str]] = []
     if spec.source.file is not None:
@@ -110,7 +115,7 @@ def _inputs_of(project: Project, name: str, resource: DesiredResource) -> list[_
     relatives.extend((media.path, f"a media file of `{name}`") for media in resource.media)
     found: list[_Protected] = []
     for relative, what in relatives:
-        target, _ = confine(project.root, relative)
+        target, _ = paths.confine(relative)
         if target is not None:
             found.append(_Protected(target, what))
     return found
