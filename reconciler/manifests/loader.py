@@ -25,6 +25,7 @@ from reconciler.manifests.jsonl import scan_jsonl
 from reconciler.manifests.key_digests import HexDigests, keys_sha256
 from reconciler.manifests.model import BatchJobManifest, Task
 from reconciler.manifests.models_catalogue import KNOWN_MODELS, catalogue_problem
+from reconciler.manifests.parse_cache import ParseCache
 from reconciler.manifests.paths import ProjectPaths, resolve_media
 from reconciler.manifests.requests import (
     LINE_FIELDS,
@@ -81,6 +82,7 @@ def load(
     empty, keys_sha256 ""): validation needs only the checks, the planner needs the digests."""
     where = ProjectPaths(project.root)
     output_root = project.path(project.config.output_root)
+    cache = ParseCache(where.root)
     diagnostics: list[Diagnostic] = []
     files = _discover(project, paths, diagnostics)
     resources: dict[str, DesiredResource] = {}
@@ -89,7 +91,7 @@ def load(
     for file in files:
         shown = where.shown(file)  # discovered files are resolved
         shown_files.append(shown)
-        documents, problems = read_yaml_documents(file, shown, fast=True)
+        documents, problems = read_yaml_documents(file, shown, fast=True, cache=cache)
         diagnostics.extend(problems)
         for document in documents:
             resource = _load_document(
@@ -111,6 +113,7 @@ def load(
                 continue
             resources[resource.name] = resource
             declared[resource.name] = document
+    cache.save()
     if files == [] and not diagnostics and paths:
         diagnostics.append(Diagnostic("no manifest files (*.yaml, *.yml) found in the given paths"))
     diagnostics.extend(check_output_confinement(project, resources, declared, files, where))
