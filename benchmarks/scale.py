@@ -106,7 +106,12 @@ def _run(root: Path, base_url: str, args: Sequence[str]) -> _harness.Measured:
 
 
 def measure(
-    resources: int, scratch: Path, parallelism: int, latency: float, job_seconds: float
+    resources: int,
+    scratch: Path,
+    parallelism: int,
+    latency: float,
+    job_seconds: float,
+    steps_wanted: Sequence[str] | None = None,
 ) -> list[Step]:
     root = scratch / f"scale-{resources}"
     write_project(root, resources, parallelism)
@@ -118,6 +123,8 @@ def measure(
         max_concurrent_jobs=10_000_000,
     ) as emulator:
         for name, args in STEPS:
+            if steps_wanted is not None and name not in steps_wanted:
+                continue
             emulator.reset_calls()
             before = _state_serial(root) or 0
             run = _run(root, emulator.base_url, args)
@@ -188,11 +195,18 @@ def figures(runs: dict[int, list[Step]]) -> dict[str, Any]:
 
 
 def run(
-    sizes: Sequence[int], scratch: Path, parallelism: int, latency: float, job_seconds: float
+    sizes: Sequence[int],
+    scratch: Path,
+    parallelism: int,
+    latency: float,
+    job_seconds: float,
+    steps_wanted: Sequence[str] | None = None,
 ) -> dict[int, list[Step]]:
     runs: dict[int, list[Step]] = {}
     for resources in sizes:
-        runs[resources] = measure(resources, scratch, parallelism, latency, job_seconds)
+        runs[resources] = measure(
+            resources, scratch, parallelism, latency, job_seconds, steps_wanted
+        )
         print("\n".join(report({resources: runs[resources]})), flush=True)
     return runs
 
@@ -207,6 +221,11 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.0, help="emulator latency per call")
     parser.add_argument("--job-seconds", type=float, default=1.0)
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument(
+        "--steps",
+        help="comma-separated subset of the steps, in their order (e.g. 'validate,plan' for the "
+        "load and plan curve without the long applies)",
+    )
     args = parser.parse_args()
     sizes = (
         [int(n) for n in args.sizes.split(",")]
@@ -215,7 +234,8 @@ def main() -> None:
     )
     print(f"machine: {_harness.machine()}")
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as scratch:
-        runs = run(sizes, Path(scratch), args.parallelism, args.latency, args.job_seconds)
+        steps = args.steps.split(",") if args.steps else None
+        runs = run(sizes, Path(scratch), args.parallelism, args.latency, args.job_seconds, steps)
     lines = report(runs)
     print("\n".join(line for line in lines if "growth" in line))
     if args.json:

@@ -13,6 +13,7 @@ commands' help.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import logging
 import sys
@@ -156,6 +157,11 @@ class ReconcilerGroup(click.Group):
             formatter.write_dl(rows)
 
     def main(self, *args: Any, **kwargs: Any) -> NoReturn:
+        # A command builds large, long-lived object graphs (the SDK's types, thousands of
+        # manifests, the state) and produces little cyclic garbage: with the default threshold
+        # (a collection every 700 allocations, a full one every 70,000) the collector took a
+        # fifth of loading 5,000 manifests.
+        gc.set_threshold(50_000, 50, 100)
         kwargs["standalone_mode"] = False
         debug = "--debug" in sys.argv
         try:

@@ -14,7 +14,7 @@ O(N x path depth), not O(N^2) comparisons (10,000 manifests would otherwise take
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Generic, TypeVar
@@ -121,8 +121,21 @@ def _inputs_of(paths: ProjectPaths, name: str, resource: DesiredResource) -> lis
     return found
 
 
+def _ancestors(path: str) -> Iterator[str]:
+    """`Path(path).parents` as strings, for an absolute normalised path (a resolved one)."""
+    cut = path.rfind("/")
+    while cut > 0:
+        path = path[:cut]
+        yield path
+        cut = path.rfind("/")
+    if path != "/":
+        yield "/"
+
+
 class _PathIndex(Generic[T]):
-    """Paths, each with a value: the first added path that overlaps a given one, in O(depth).
+    """Resolved paths, each with a value: the first added path that overlaps a given one, in
+    O(depth). Keyed by the paths' text: a resolved path has one spelling, and string slicing
+    and hashing cost a fraction of pathlib's for the 10 or so ancestors of each of thousands.
 
     Two paths overlap when they are equal or one contains the other. "First added" keeps the
     message a linear scan in insertion order would give.
@@ -130,23 +143,27 @@ class _PathIndex(Generic[T]):
 
     def __init__(self) -> None:
         self._count = 0
-        self._at: dict[Path, tuple[int, T]] = {}
+        self._at: dict[str, tuple[int, T]] = {}
         """The first value added at exactly this path, with its insertion order."""
-        self._below: dict[Path, tuple[int, T]] = {}
+        self._below: dict[str, tuple[int, T]] = {}
         """The first value added strictly below this path (keyed by every ancestor)."""
 
     def add(self, path: Path, value: T) -> None:
         entry = (self._count, value)
         self._count += 1
-        self._at.setdefault(path, entry)
-        for parent in path.parents:
-            self._below.setdefault(parent, entry)
+        text = str(path)
+        self._at.setdefault(text, entry)
+        for parent in _ancestors(text):
+            if parent in self._below:  # so are all its ancestors, by an earlier entry
+                break
+            self._below[parent] = entry
 
     def first_overlap(self, path: Path) -> T | None:
         # Equal to, or an ancestor of, `path`; or below it.
-        hits = [self._at[p] for p in (path, *path.parents) if p in self._at]
-        if path in self._below:
-            hits.append(self._below[path])
+        text = str(path)
+        hits = [self._at[p] for p in (text, *_ancestors(text)) if p in self._at]
+        if text in self._below:
+            hits.append(self._below[text])
         return min(hits, key=lambda hit: hit[0])[1] if hits else None
 
 
