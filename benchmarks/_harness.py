@@ -126,6 +126,52 @@ def run_child(module: str, args: Sequence[str]) -> dict[str, Any]:
     return result
 
 
+@dataclass(frozen=True, slots=True)
+class Measured:
+    """One child process run: wall and CPU time, its own peak RSS, exit status, stdout."""
+
+    seconds: float
+    cpu_seconds: float
+    peak_kib: int
+    exit_code: int
+    stdout: str
+    stderr_tail: str
+
+
+def run_measured(argv: Sequence[str], env: dict[str, str] | None = None) -> Measured:
+    """Run `argv` and measure it alone: wait4 gives this child's own rusage (CPU, ru_maxrss)."""
+    import tempfile
+
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        began = time.perf_counter()
+        process = subprocess.Popen(argv, stdout=out, stderr=err, env=env, cwd=ROOT)
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - began
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        return Measured(
+            seconds=seconds,
+            cpu_seconds=usage.ru_utime + usage.ru_stime,
+            peak_kib=usage.ru_maxrss,
+            exit_code=process.returncode,
+            stdout=out.read().decode(errors="replace"),
+            stderr_tail=err.read()[-4000:].decode(errors="replace"),
+        )
+
+
+def cli_env(base_url: str) -> dict[str, str]:
+    """The environment of a CLI run against the emulator at `base_url`: no API key (the emulator
+    needs none, and the CLI sends a key to no endpoint it was not told to trust)."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("RECONCILER_") and k not in ("GEMINI_API_KEY", "GOOGLE_API_KEY")
+    }
+    env["RECONCILER_ENDPOINT"] = base_url
+    return env
+
+
 def warm(path: Path) -> None:
     """Read a file once so every side measures against the page cache, not the disk."""
     with path.open("rb", buffering=0) as handle:

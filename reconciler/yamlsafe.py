@@ -9,12 +9,13 @@ what the documents mean: validation and its messages live in reconciler.diagnost
 from __future__ import annotations
 
 import functools
+import hashlib
 import importlib
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from reconciler.errors import Diagnostic, SourceLocation
 from reconciler.jsonsafe import MAX_INT_DIGITS
@@ -37,6 +38,18 @@ _START_EVENTS = ("MappingStartEvent", "SequenceStartEvent")
 _END_EVENTS = ("MappingEndEvent", "SequenceEndEvent")
 
 JsonPath = tuple[str | int, ...]
+
+CACHE_FORMAT = 1
+"""The shape of a cached document (`_pack`); bump it when that or the conversion changes."""
+
+
+class DocumentCache(Protocol):
+    """Packed documents of clean files by the sha256 of their text, kept from an earlier run."""
+
+    def get(self, digest: str) -> bytes | None: ...
+
+    def put(self, digest: str, packed: bytes) -> None: ...
+
 
 _PLAIN_TAGS = {
     "tag:yaml.org,2002:str",
@@ -276,6 +289,7 @@ def read_yaml_documents(
     *,
     max_bytes: int = MAX_YAML_BYTES,
     fast: bool = False,
+    cache: DocumentCache | None = None,
 ) -> tuple[list[YamlDocument], list[Diagnostic]]:
     """Safely read every document of a YAML file, keeping positions; never raises for bad input.
 
@@ -287,19 +301,76 @@ def read_yaml_documents(
     pure-Python parser, and applies the same checks to its node graph. A file with any problem is
     read again by the pure-Python parser, which alone makes the diagnostics; the documents of a
     clean file re-read themselves that way only when asked for an exact location (`at`).
+
+    `cache` (with `fast`) holds the fast path's documents of clean files by the sha256 of their
+    text: an unchanged file is not parsed again. Only documents without any problem are cached,
+    so every diagnostic still comes from a parse.
     """
     shown = display or str(path)
     text, problems = _read_text(path, shown, max_bytes)
     if text is None:
         return [], problems
+    digest = hashlib.sha256(text.encode()).hexdigest() if fast and cache is not None else None
+    if digest is not None and cache is not None and (packed := cache.get(digest)) is not None:
+        unpacked = _unpack(packed, text, shown)
+        if unpacked is not None:
+            return unpacked, []
     too_deep = _depth_problem(text, shown)
     if too_deep is not None:
         return [], [too_deep]
     if fast:
         documents = _fast_documents(text, shown)
         if documents is not None:
+            if digest is not None and cache is not None:
+                packed = _pack(documents)
+                if packed is not None:
+                    cache.put(digest, packed)
             return documents, []
     return _careful_documents(text, shown)
+
+
+def _pack(documents: list[YamlDocument]) -> bytes | None:
+    """Fast-path documents as msgpack (positions as [path, line, column] rows); None when the
+    data does not fit msgpack (an integer beyond 64 bits)."""
+    import msgspec
+
+    rows = [
+        (
+            d.data,
+            [(list(p), *at) for p, at in d.values.items()],
+            [(list(p), *at) for p, at in d.keys.items()],
+            d.start,
+        )
+        for d in documents
+    ]
+    try:
+        return msgspec.msgpack.encode(rows)
+    except (OverflowError, TypeError, ValueError):
+        return None
+
+
+def _unpack(packed: bytes, text: str, shown: str) -> list[YamlDocument] | None:
+    """`_pack`'s documents again, re-readable by the careful parser like fresh ones; None for
+    anything malformed (the file is then parsed)."""
+    import msgspec
+
+    careful = _CarefulRead(text, shown)
+    documents: list[YamlDocument] = []
+    try:
+        for data, values, keys, start in msgspec.msgpack.decode(packed):
+            documents.append(
+                YamlDocument(
+                    shown,
+                    data,
+                    {tuple(p): (int(line), int(col)) for p, line, col in values},
+                    {tuple(p): (int(line), int(col)) for p, line, col in keys},
+                    (int(start[0]), int(start[1])),
+                    functools.partial(careful.document, len(documents)),
+                )
+            )
+    except (msgspec.DecodeError, TypeError, ValueError, IndexError):
+        return None
+    return documents
 
 
 def _nesting_bound(text: str) -> int:

@@ -180,7 +180,6 @@ async def _download_and_write(
 ) -> WrittenResults | None:
     """The attempt's results written to the output; None if one is not downloadable yet."""
     staging = context.staging(resource.name) / f"collect-{group[0].number}"
-    staging.mkdir(parents=True, exist_ok=True)
     target = context.output(resource)
     only = jobs[group[0].job_name] if len(group) == 1 and not failed_lines else None
     if (
@@ -190,8 +189,10 @@ async def _download_and_write(
         and can_keep_in_place(target)
     ):
         written = await _download_in_place(context, resource, only.output_file, target)
-        shutil.rmtree(staging, ignore_errors=True)
+        if staging.exists():  # a merge an earlier run left unfinished
+            shutil.rmtree(staging, ignore_errors=True)
         return written
+    staging.mkdir(parents=True, exist_ok=True)
     # Shards download concurrently (bounded like every other step); merged in shard order.
     gate = asyncio.Semaphore(max(1, context.options.parallelism))
 

@@ -103,9 +103,11 @@ class _LineReader:
     which was more than the decoding (256 MiB: 0.34 s -> see benchmarks/RESULTS.md).
     """
 
-    def __init__(self, tally: Tally) -> None:
+    def __init__(self, tally: Tally, size: int | None = None) -> None:
         self._tally = tally
-        self._buffer = bytearray(_BLOCK * 8)
+        # A small file (most results of small jobs) gets a buffer its size, not 8 MiB to zero
+        # and fault in per file; a line longer than the buffer still grows it (`read`).
+        self._buffer = bytearray(_BLOCK * 8 if size is None else min(_BLOCK * 8, size + 1))
         self._held = 0
         """Bytes of an unfinished line at the front of the buffer."""
 
@@ -151,7 +153,7 @@ def _tally_range(path: Path, start: int, stop: int, tally: Tally) -> None:
     Raises:
         ReconcilerError: a line is not a JSON object.
     """
-    reader = _LineReader(tally)
+    reader = _LineReader(tally, stop - start)
     with path.open("rb", buffering=0) as handle:
         handle.seek(start)
         left = stop - start

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from reconciler.config import Project, load_project
+if TYPE_CHECKING:  # config builds pydantic models: `--help` must not pay for them
+    from reconciler.config import Project
 
 
 @dataclass
@@ -26,6 +28,8 @@ class CliContext:
 
     def project(self) -> Project:
         if self._project is None:
+            from reconciler.config import load_project
+
             self._project = load_project(
                 self.project_dir, overrides={"endpoint": self.endpoint, "state": self.state}
             )

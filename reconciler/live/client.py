@@ -17,7 +17,7 @@ from reconciler.clock import Clock
 from reconciler.errors import ConfigError
 from reconciler.live.adapter import GeminiAdapter
 from reconciler.live.endpoint import Endpoint, EndpointKind, endpoint_kind, resolve_endpoint
-from reconciler.live.http import wide_read_client
+from reconciler.live.http import shared_ssl_context, wide_read_client
 from reconciler.live.settings import AdapterSettings
 
 if TYPE_CHECKING:
@@ -39,7 +39,10 @@ def build_client(
     the SDK does not close a client it was given, so its owner does.
     """
     retry = types.HttpRetryOptions(attempts=1)
+    tls = shared_ssl_context()  # else the SDK builds two TLS contexts per client
     options = types.HttpOptions(
+        client_args={"verify": tls},
+        async_client_args={"verify": tls, "ssl": tls},
         api_version=endpoint.api_version,
         # The SDK takes milliseconds and also sends them as X-Server-Timeout (protocol §1).
         timeout=int(settings.request_timeout * 1000),

@@ -18,6 +18,10 @@ Only this module imports httpcore2; it must not import google.genai.
 from __future__ import annotations
 
 import contextlib
+import functools
+import os
+import select
+import socket
 import ssl
 import typing
 from collections.abc import AsyncIterator, Iterable, Iterator
@@ -61,11 +65,41 @@ def _httpx_errors() -> Iterator[None]:
         raise
 
 
+@functools.cache
+def shared_ssl_context() -> ssl.SSLContext:
+    """The one TLS context of the process, for the pool here and the SDK's own clients.
+
+    Building one loads the trust store (about 60 ms of CPU), and the SDK built two more per
+    client: six per `apply`. The same rule as the SDK's: SSL_CERT_FILE / SSL_CERT_DIR when set,
+    else httpx2's default context.
+    """
+    cafile, capath = os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR")
+    if cafile or capath:
+        return ssl.create_default_context(cafile=cafile, capath=capath)
+    return httpx2.create_ssl_context()
+
+
+def _readable(sock: socket.socket | None) -> bool:
+    """Whether an idle connection has something to read (the server closed it), without waiting:
+    httpcore2's check, on a socket looked up once per connection."""
+    if sock is None or sock.fileno() < 0:
+        return True
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
+    return bool(poller.poll(0))
+
+
 class _WideStream(httpcore2.AsyncNetworkStream):
-    """A connection whose reads may return up to `READ_BYTES` whatever the caller asks for."""
+    """A connection whose reads may return up to `READ_BYTES` whatever the caller asks for.
+
+    It also answers httpcore2's "is this idle connection still usable" question from a socket
+    looked up once: the pool asks it of every idle connection for every request, and anyio
+    builds a dict of its attributes (a getpeername call among them) to answer each time.
+    """
 
     def __init__(self, inner: httpcore2.AsyncNetworkStream) -> None:
         self._inner = inner
+        self._socket: socket.socket | None = inner.get_extra_info("socket")
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         return await self._inner.read(max(max_bytes, READ_BYTES), timeout)
@@ -85,6 +119,10 @@ class _WideStream(httpcore2.AsyncNetworkStream):
         return _WideStream(await self._inner.start_tls(ssl_context, server_hostname, timeout))
 
     def get_extra_info(self, info: str) -> typing.Any:
+        if info == "is_readable":
+            return _readable(self._socket)
+        if info == "socket":
+            return self._socket
         return self._inner.get_extra_info(info)
 
 
@@ -145,7 +183,7 @@ class WideReadTransport(httpx2.AsyncBaseTransport):
     def __init__(self, *, ssl_context: ssl.SSLContext | None = None) -> None:
         limits = httpx2.Limits(max_connections=100, max_keepalive_connections=20)
         self._pool = httpcore2.AsyncConnectionPool(
-            ssl_context=ssl_context or httpx2.create_ssl_context(),
+            ssl_context=ssl_context or shared_ssl_context(),
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,

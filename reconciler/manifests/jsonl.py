@@ -11,6 +11,10 @@ hash repeats is the file read again to find the keys and both lines (which also 
 collisions). The per-key digests the planner needs are written to a temporary file block by
 block, and read back into a dict only if a consumer asks for them (`SpilledDigests`).
 
+Small files (the common case: a few requests per manifest, thousands of manifests) are read
+whole, hashed and checked inline, their digests kept in memory: no thread, no scratch file, so a
+project's fixed cost per input stays small.
+
 Large files are split at a line boundary and the second half is checked in a forked worker while
 this process checks the first half and a thread hashes the whole file: hashing releases the GIL,
 and decoding is the cost (DESIGN §9), so two cores bring a 1 GiB check close to one plain read.
@@ -38,7 +42,9 @@ from reconciler.manifests.desired import MediaRef, SourceDigest
 from reconciler.manifests.fast_lines import line_decoder
 from reconciler.manifests.key_digests import (
     SPILL_FRAME,
+    HexDigests,
     SpilledDigests,
+    digest_chunks,
     file_keys_sha256,
     keys_sha256,
 )
@@ -55,6 +61,9 @@ from reconciler.manifests.scratch import scratch_dir, spill_file
 BLOCK_BYTES = 8 << 20
 """Read size: large enough that per-block overhead vanishes, small enough to keep memory flat."""
 PARALLEL_MIN_BYTES = 64 << 20
+INLINE_MAX_BYTES = 1 << 20
+"""Up to this size a file is hashed and checked inline with its digests in memory: a thread and a
+scratch file cost more than the whole check of a small input (~2 ms each, per manifest)."""
 """Below this, starting a worker costs more than it saves."""
 MAX_REPORTED = 50
 """Problems reported per file in detail; the rest are counted, so a broken generator script does
@@ -100,13 +109,21 @@ class _Partial:
     """Sum of the (key, digest) pair hashes, mod 2**64 (see `file_keys_sha256`)."""
     spill: str = ""
     """The temporary file holding this range's (key, digest) frames, if digests were asked."""
+    kept: dict[str, bytes] = field(default_factory=dict)
+    """The (key, digest) pairs kept in memory instead of a spill file (small inputs)."""
 
 
 class _Keys:
     """Per-range key bookkeeping: hash arrays, and the current block's keys and digests until
     they are written to the spill file."""
 
-    def __init__(self, digests: bool, spill_to: tuple[str | None, int] = (None, 0)) -> None:
+    def __init__(
+        self,
+        digests: bool,
+        spill_to: tuple[str | None, int] = (None, 0),
+        *,
+        in_memory: bool = False,
+    ) -> None:
         self.buckets = [array("q") for _ in range(_BUCKETS)]
         self.count = 0
         self.digests = digests
@@ -114,7 +131,8 @@ class _Keys:
         self.digest_bytes = bytearray()
         self.pairs = bytearray()
         self.pair_sum = 0
-        self.spill = spill_file(*spill_to) if digests else None
+        self.spill = spill_file(*spill_to) if digests and not in_memory else None
+        self.kept: dict[str, bytes] = {}
 
     def add(self, key: str, request: Any) -> None:
         """One keyed line (the slow path's way; `_scan_range` inlines the same steps)."""
@@ -128,11 +146,15 @@ class _Keys:
             self.pairs += hashlib.sha256(key.encode() + b"\0" + digest).digest()[:8]
 
     def flush(self) -> None:
-        """Write the block's keys and digests as one frame; fold its pair hashes into the sum."""
-        if self.spill is None or not self.keys:
+        """Write the block's keys and digests as one frame (or keep them, for a small input);
+        fold its pair hashes into the sum."""
+        if not self.keys:
             return
-        frame = msgspec.msgpack.encode((self.keys, bytes(self.digest_bytes)))
-        self.spill.write(SPILL_FRAME.pack(len(frame)) + frame)
+        if self.spill is not None:
+            frame = msgspec.msgpack.encode((self.keys, bytes(self.digest_bytes)))
+            self.spill.write(SPILL_FRAME.pack(len(frame)) + frame)
+        else:
+            self.kept.update(zip(self.keys, digest_chunks(bytes(self.digest_bytes)), strict=True))
         self.pair_sum = (self.pair_sum + sum(memoryview(self.pairs).cast("Q"))) % (1 << 64)
         self.keys.clear()
         self.digest_bytes.clear()
@@ -143,6 +165,7 @@ class _Keys:
         out.buckets = [bucket.tobytes() for bucket in self.buckets]
         out.keyed = self.count
         out.pair_sum = self.pair_sum
+        out.kept = self.kept
         if self.spill is not None:
             self.spill.close()
             out.spill = self.spill.name
@@ -214,13 +237,17 @@ def _scan_range(
     task: Task,
     digests: bool,
     spill_to: tuple[str | None, int] = (None, 0),
+    *,
+    in_memory: bool = False,
 ) -> _Partial:
-    """Check the lines in [start, end) of `path`; `start` and `end` fall on line starts."""
+    """Check the lines in [start, end) of `path`; `start` and `end` fall on line starts.
+
+    `in_memory` keeps the digests in `_Partial.kept` instead of a spill file."""
     decode = line_decoder(task).decode
     digest_of = request_digest
     sha256 = hashlib.sha256
     out = _Partial()
-    state = _Keys(digests, spill_to)
+    state = _Keys(digests, spill_to, in_memory=in_memory)
     buckets = state.buckets
     mask = _BUCKETS - 1
     block_keys = state.keys
@@ -337,29 +364,19 @@ def scan_jsonl(
     except OSError as exc:
         message = f"input file `{shown}` cannot be read: {exc.strerror or exc}"
         return JsonlScan(_empty_digest(), (Diagnostic(message, SourceLocation(shown)),), ())
-    hashed: list[Any] = []
-    count = _workers(size, workers, digests)
-    hasher = threading.Thread(target=_hash_file, args=(str(path), hashed), daemon=True)
-    hasher.start()
-    spill_to = (scratch_dir(project_root) if digests else None, os.getpid())
-    if count == 1:
-        partials = [_scan_range(str(path), 0, size, task, digests, spill_to)]
+    small = size <= INLINE_MAX_BYTES and workers in (None, 1)
+    if small:
+        sha256, total, partials = _scan_small(path, size, task, digests)
     else:
-        middle = next_line_start(str(path), size // 2, size)
-        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as pool:
-            second = pool.submit(
-                _scan_range_packed, str(path), middle, size, task, digests, spill_to
-            )
-            first = _scan_range(str(path), 0, middle, task, digests, spill_to)
-            partials = [first, msgspec.msgpack.decode(second.result(), type=_Partial)]
-    hasher.join()
-    sha256, total = hashed
-
+        sha256, total, partials = _scan_large(path, size, task, digests, project_root, workers)
     media_uses, hidden = _merge(partials, diagnostics, shown)
     count = sum(part.keyed for part in partials)
-    spills = [part.spill for part in partials if part.spill]
-    # Owned from here: the files go when the mapping does, or now if no mapping is made.
-    key_digests: Mapping[str, str] = SpilledDigests(spills, count) if digests else {}
+    key_digests: Mapping[str, str] = {}
+    if digests and small:
+        key_digests = HexDigests(partials[0].kept)
+    elif digests:
+        # Owned from here: the files go when the mapping does, or now if no mapping is made.
+        key_digests = SpilledDigests([part.spill for part in partials if part.spill], count)
     repeated = _repeated_hashes(partials)
     if repeated:
         diagnostics.extend(_duplicate_diagnostics(path, shown, repeated))
@@ -383,6 +400,43 @@ def scan_jsonl(
         more = f"{hidden:,} more problem(s) in this file not shown"
         diagnostics.append(Diagnostic(more, SourceLocation(shown)))
     return JsonlScan(digest, tuple(diagnostics), media)
+
+
+def _scan_small(
+    path: Path, size: int, task: Task, digests: bool
+) -> tuple[str, int, list[_Partial]]:
+    """A small input: hashed from one read and checked in this thread, digests kept in memory."""
+    with open(path, "rb", buffering=0) as handle:
+        data = handle.read(size + 1)
+    # Checked from the same bytes' file; a file that changes meanwhile differs from its hash just
+    # as it could from the threaded scan's.
+    partial = _scan_range(str(path), 0, len(data), task, digests, in_memory=True)
+    return hashlib.sha256(data).hexdigest(), len(data), [partial]
+
+
+def _scan_large(
+    path: Path, size: int, task: Task, digests: bool, project_root: Path, workers: int | None
+) -> tuple[str, int, list[_Partial]]:
+    """A large input: hashed by a thread while this process (and maybe a forked worker for the
+    second half) checks it, digests spilled to scratch files."""
+    hashed: list[Any] = []
+    count = _workers(size, workers, digests)
+    hasher = threading.Thread(target=_hash_file, args=(str(path), hashed), daemon=True)
+    hasher.start()
+    spill_to = (scratch_dir(project_root) if digests else None, os.getpid())
+    if count == 1:
+        partials = [_scan_range(str(path), 0, size, task, digests, spill_to)]
+    else:
+        middle = next_line_start(str(path), size // 2, size)
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as pool:
+            second = pool.submit(
+                _scan_range_packed, str(path), middle, size, task, digests, spill_to
+            )
+            first = _scan_range(str(path), 0, middle, task, digests, spill_to)
+            partials = [first, msgspec.msgpack.decode(second.result(), type=_Partial)]
+    hasher.join()
+    sha256, total = hashed
+    return sha256, total, partials
 
 
 def _repeated_hashes(partials: list[_Partial]) -> set[int]:

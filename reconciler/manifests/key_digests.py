@@ -67,7 +67,7 @@ class SpilledDigests(Mapping[str, str]):
                     while header := handle.read(SPILL_FRAME.size):
                         (length,) = SPILL_FRAME.unpack(header)
                         keys, digests = msgspec.msgpack.decode(handle.read(length))
-                        raw.update(zip(keys, _chunks(digests), strict=True))
+                        raw.update(zip(keys, digest_chunks(digests), strict=True))
             self._raw = raw
         return self._raw
 
@@ -84,7 +84,8 @@ class SpilledDigests(Mapping[str, str]):
         return key in self._load()
 
 
-def _chunks(digests: bytes) -> Iterator[bytes]:
+def digest_chunks(digests: bytes) -> Iterator[bytes]:
+    """Packed fixed-size digests, one by one."""
     return (digests[i : i + DIGEST_BYTES] for i in range(0, len(digests), DIGEST_BYTES))
 
 

@@ -25,7 +25,8 @@ from reconciler.manifests.jsonl import scan_jsonl
 from reconciler.manifests.key_digests import HexDigests, keys_sha256
 from reconciler.manifests.model import BatchJobManifest, Task
 from reconciler.manifests.models_catalogue import KNOWN_MODELS, catalogue_problem
-from reconciler.manifests.paths import confine, resolve_media
+from reconciler.manifests.parse_cache import ParseCache
+from reconciler.manifests.paths import ProjectPaths, resolve_media
 from reconciler.manifests.requests import (
     LINE_FIELDS,
     canonical_json,
@@ -79,19 +80,23 @@ def load(
 
     `key_digests=False` skips the per-key digests of JSONL inputs (SourceDigest.key_digests
     empty, keys_sha256 ""): validation needs only the checks, the planner needs the digests."""
-    root = project.root.resolve()
+    where = ProjectPaths(project.root)
+    output_root = project.path(project.config.output_root)
+    cache = ParseCache(where.root)
     diagnostics: list[Diagnostic] = []
     files = _discover(project, paths, diagnostics)
     resources: dict[str, DesiredResource] = {}
     declared: dict[str, YamlDocument] = {}
     shown_files: list[str] = []
     for file in files:
-        shown = _shown(file, root)
+        shown = where.shown(file)  # discovered files are resolved
         shown_files.append(shown)
-        documents, problems = read_yaml_documents(file, shown, fast=True)
+        documents, problems = read_yaml_documents(file, shown, fast=True, cache=cache)
         diagnostics.extend(problems)
         for document in documents:
-            resource = _load_document(project, document, diagnostics, key_digests)
+            resource = _load_document(
+                project, where, output_root, document, diagnostics, key_digests
+            )
             if resource is None:
                 continue
             first = declared.get(resource.name)
@@ -108,9 +113,10 @@ def load(
                 continue
             resources[resource.name] = resource
             declared[resource.name] = document
+    cache.save()
     if files == [] and not diagnostics and paths:
         diagnostics.append(Diagnostic("no manifest files (*.yaml, *.yml) found in the given paths"))
-    diagnostics.extend(check_output_confinement(project, resources, declared, files))
+    diagnostics.extend(check_output_confinement(project, resources, declared, files, where))
     diagnostics = _ordered(diagnostics)
     if any(d.severity is Severity.ERROR for d in diagnostics):
         return LoadResult(None, tuple(diagnostics), tuple(shown_files))
@@ -157,7 +163,12 @@ def _hidden(path: Path, base: Path) -> bool:
 
 
 def _load_document(
-    project: Project, document: YamlDocument, diagnostics: list[Diagnostic], key_digests: bool
+    project: Project,
+    where: ProjectPaths,
+    output_root: Path,
+    document: YamlDocument,
+    diagnostics: list[Diagnostic],
+    key_digests: bool,
 ) -> DesiredResource | None:
     if not isinstance(document.data, dict):
         diagnostics.append(
@@ -173,16 +184,15 @@ def _load_document(
         return None
     before = len(_errors(diagnostics))
     spec = manifest.spec
-    root = project.root.resolve()
-    _check_output(project, document, spec.output, diagnostics)
+    _check_output(project, where, output_root, document, spec.output, diagnostics)
     _check_model(project, document, manifest, diagnostics)
     if spec.source.file is not None:
         source, media = _file_source(
-            root, document, spec.source.file, spec.task, diagnostics, key_digests
+            where, document, spec.source.file, spec.task, diagnostics, key_digests
         )
     else:
         source, media = _inline_source(
-            root, document, spec.source.requests or [], spec.task, diagnostics
+            where.root, document, spec.source.requests or [], spec.task, diagnostics
         )
     if source is None or len(_errors(diagnostics)) > before:
         return None
@@ -203,28 +213,32 @@ def _errors(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:
 
 
 def _check_output(
-    project: Project, document: YamlDocument, output: str, diagnostics: list[Diagnostic]
+    project: Project,
+    where: ProjectPaths,
+    output_root: Path,
+    document: YamlDocument,
+    output: str,
+    diagnostics: list[Diagnostic],
 ) -> None:
     """Local outputs must resolve (symlinks followed) inside the project's output root."""
     if output.startswith("gs://"):
         return
-    where: JsonPath = ("spec", "output")
-    target, problem = confine(project.root, output)
+    at: JsonPath = ("spec", "output")
+    target, problem = where.confine(output)
     if target is None:
         diagnostics.append(
             Diagnostic(
                 f"output {problem}",
-                document.at(where),
+                document.at(at),
                 hint="outputs are written under the project root only",
             )
         )
         return
-    output_root = project.path(project.config.output_root)
     if target != output_root and output_root not in target.parents:
         diagnostics.append(
             Diagnostic(
                 f"output `{output}` is outside the configured output_root `{project.config.output_root}`",
-                document.at(where),
+                document.at(at),
             )
         )
 
@@ -274,27 +288,27 @@ def _check_task_by_name(
 
 
 def _file_source(
-    root: Path,
+    where: ProjectPaths,
     document: YamlDocument,
     file: str,
     task: Task,
     diagnostics: list[Diagnostic],
     key_digests: bool,
 ) -> tuple[SourceDigest | None, tuple[MediaRef, ...]]:
-    where: JsonPath = ("spec", "source", "file")
-    target, problem = confine(root, file)
+    at: JsonPath = ("spec", "source", "file")
+    target, problem = where.confine(file)
     if target is None:
-        diagnostics.append(Diagnostic(f"source file {problem}", document.at(where)))
+        diagnostics.append(Diagnostic(f"source file {problem}", document.at(at)))
         return None, ()
     if not target.is_file():
         diagnostics.append(
             Diagnostic(
                 f"source file `{file}` does not exist (paths are relative to the project root)",
-                document.at(where),
+                document.at(at),
             )
         )
         return None, ()
-    scan = scan_jsonl(target, task, root, display=_shown(target, root), digests=key_digests)
+    scan = scan_jsonl(target, task, where.root, display=where.shown(target), digests=key_digests)
     diagnostics.extend(scan.diagnostics)
     return (scan.digest if scan.ok else None), scan.media
 

@@ -1,4 +1,8 @@
-"""Project-relative paths: confinement to the project root, and local media files for requests."""
+"""Project-relative paths: confinement to the project root, and local media files for requests.
+
+`ProjectPaths` resolves the root once per run and each project-relative path at most once: a
+load of thousands of manifests otherwise resolved the root some ten times per manifest.
+"""
 
 from __future__ import annotations
 
@@ -32,11 +36,39 @@ def confine(root: Path, relative: str) -> tuple[Path | None, str | None]:
     The resolved path must stay inside the resolved root, so `..` and symlinks pointing outside
     are refused alike: writing results through such a link would touch files outside the repo.
     """
-    base = root.resolve()
+    return confine_under(root.resolve(), relative)
+
+
+def confine_under(base: Path, relative: str) -> tuple[Path | None, str | None]:
+    """`confine` under a root already resolved."""
     target = (base / relative).resolve()
     if target != base and base not in target.parents:
         return None, f"`{relative}` resolves to {target}, outside the project root"
     return target, None
+
+
+class ProjectPaths:
+    """One run's view of the project root: resolved once, and `confine` answers kept per path."""
+
+    __slots__ = ("_confined", "root")
+
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+        self._confined: dict[str, tuple[Path | None, str | None]] = {}
+
+    def confine(self, relative: str) -> tuple[Path | None, str | None]:
+        """As `confine(root, relative)`; the same `relative` is resolved once per run."""
+        found = self._confined.get(relative)
+        if found is None:
+            found = self._confined[relative] = confine_under(self.root, relative)
+        return found
+
+    def shown(self, resolved: Path) -> str:
+        """A resolved path as diagnostics name it: relative to the root where it is inside."""
+        try:
+            return str(resolved.relative_to(self.root))
+        except ValueError:
+            return str(resolved)
 
 
 def guess_mime(path: str) -> str | None:

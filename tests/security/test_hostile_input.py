@@ -157,7 +157,8 @@ def test_key_spills_live_under_the_project_and_dead_runs_leftovers_go(tmp_path: 
     code = (
         "import sys; from pathlib import Path; from reconciler.manifests.jsonl import scan_jsonl;"
         "from reconciler.manifests.model import Task; import tempfile, os;"
-        "r = Path(sys.argv[1]); s = scan_jsonl(r / 'data/a.jsonl', Task.GENERATE, r);"
+        # workers=2: an input small enough is checked in memory and spills nothing.
+        "r = Path(sys.argv[1]); s = scan_jsonl(r / 'data/a.jsonl', Task.GENERATE, r, workers=2);"
         "print(len(s.digest.key_digests), os.listdir(r / '.reconciler/tmp'),"
         " [n for n in os.listdir(tempfile.gettempdir()) if n.startswith('reconciler-keys-')])"
     )

@@ -94,3 +94,63 @@ def unused_port_server() -> Any:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_an_idle_connection_is_usable_until_its_peer_closes_and_its_socket_is_looked_up_once() -> (
+    None
+):
+    """The pool asks every idle connection "still usable?" on every request: one lookup each."""
+    import socket
+
+    class Socketed(Recording):
+        def __init__(self, sock: socket.socket) -> None:
+            super().__init__()
+            self.sock = sock
+            self.lookups = 0
+
+        def get_extra_info(self, info: str) -> Any:
+            self.lookups += 1
+            return self.sock if info == "socket" else None
+
+    ours, theirs = socket.socketpair()
+    inner = Socketed(ours)
+    stream = http._WideStream(inner)
+    try:
+        assert [stream.get_extra_info("is_readable") for _ in range(3)] == [False] * 3
+        theirs.close()  # the server hung up: the connection must not be reused
+        assert stream.get_extra_info("is_readable") is True
+        assert stream.get_extra_info("socket") is ours
+        assert inner.lookups == 1
+    finally:
+        ours.close()
+
+
+def test_every_client_of_the_process_shares_one_tls_context(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Loading the trust store costs ~60 ms of CPU; the SDK built two per client, apply has two."""
+    from reconciler.clock import FakeClock
+    from reconciler.live.client import connect
+    from reconciler.live.endpoint import resolve_endpoint
+
+    http.shared_ssl_context.cache_clear()
+    built = 0
+    real = ssl.create_default_context
+
+    def counting(*args: Any, **kwargs: Any) -> ssl.SSLContext:
+        nonlocal built
+        built += 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ssl, "create_default_context", counting)
+    endpoint = resolve_endpoint(
+        "http://127.0.0.1:9", api_version="v1beta", environ={}, emulator_base_url=None
+    )
+
+    async def main() -> None:
+        for _ in range(2):
+            adapter = connect(endpoint, clock=FakeClock())
+            await adapter.aclose()
+
+    asyncio.run(main())
+    assert built <= 1

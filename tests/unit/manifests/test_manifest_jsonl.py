@@ -152,3 +152,22 @@ def test_a_hash_that_repeats_without_a_repeated_key_reports_nothing(tmp_path: Pa
     assert [(str(d.location), d.message) for d in found] == [
         ("in.jsonl:11:1", "duplicate key 'k4' (first used at line 5)")
     ]
+
+
+def test_a_small_input_is_checked_inline_with_no_scratch_file_and_the_same_digests(
+    tmp_path: Path,
+) -> None:
+    """Thousands of small manifests must not cost a thread and a temporary file each."""
+    from reconciler.manifests.key_digests import HexDigests
+    from reconciler.manifests.scratch import SCRATCH_DIR
+
+    path = tmp_path / "in.jsonl"
+    path.write_text(_lines(5))
+    small = scan_jsonl(path, Task.GENERATE, tmp_path)
+    assert isinstance(small.digest.key_digests, HexDigests)
+    assert not (tmp_path / SCRATCH_DIR).exists()
+    spilled = scan_jsonl(path, Task.GENERATE, tmp_path, workers=2)
+    assert small.digest.sha256 == spilled.digest.sha256
+    assert small.digest.bytes == spilled.digest.bytes == path.stat().st_size
+    assert small.digest.keys_sha256 == spilled.digest.keys_sha256
+    assert dict(small.digest.key_digests) == dict(spilled.digest.key_digests)

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from reconciler.config import Project
 from reconciler.errors import Severity
+from reconciler.manifests.confinement import _PathIndex
 from reconciler.manifests.loader import load
 
 LINE = '{"key": "k1", "request": {"contents": [{"parts": [{"text": "hi"}]}]}}\n'
@@ -110,3 +115,28 @@ def test_outputs_apart_from_everything_are_accepted(project: Project) -> None:
     result = load(project)
     assert result.desired is not None, result.diagnostics
     assert sorted(result.desired.resources) == ["a", "b", "c", "d"]
+
+
+_SEGMENTS = st.lists(st.sampled_from(["a", "b", "c"]), min_size=1, max_size=4)
+
+
+@given(added=st.lists(_SEGMENTS, max_size=12), probe=_SEGMENTS)
+def test_the_overlap_index_names_the_same_path_a_scan_in_order_would(
+    added: list[list[str]], probe: list[str]
+) -> None:
+    """The index that keeps 10,000 manifests from O(N^2) comparisons answers as the plain scan."""
+    root = Path("/project")
+    paths = [root.joinpath(*parts) for parts in added]
+    target = root.joinpath(*probe)
+    index: _PathIndex[int] = _PathIndex()
+    for position, path in enumerate(paths):
+        index.add(path, position)
+    scan = next(
+        (
+            position
+            for position, path in enumerate(paths)
+            if path == target or path in target.parents or target in path.parents
+        ),
+        None,
+    )
+    assert index.first_overlap(target) == scan

@@ -1,0 +1,129 @@
+"""Parsed manifests by content hash, kept between runs in `.reconciler/cache/`.
+
+A manifest unchanged since the last run is not parsed again (YAML parsing is most of a load's
+cost per manifest). Only the fast parser's documents of clean files are kept, keyed by the
+sha256 of the file's text; a file with any problem is parsed every time, so diagnostics always
+come from the parser.
+
+The cache is trusted only if this user wrote it on this machine: the file is authenticated with
+a key kept outside the repository (under the user's cache directory). A cache that arrived with
+the repository (committed by a pull request, say) fails that check and is ignored, so what is
+applied is always what the manifests say. A missing, corrupt, foreign or other-version cache is
+ignored; writing it is best effort (a read-only checkout simply runs without one).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import os
+import secrets
+from pathlib import Path
+
+import msgspec
+
+from reconciler.yamlsafe import CACHE_FORMAT
+
+CACHE_FILE = Path(".reconciler") / "cache" / "manifests.msgpack"
+KEY_BYTES = 32
+
+
+def _key_file() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "reconciler" / "parse-cache.key"
+
+
+def _user_key() -> bytes | None:
+    """This user's cache key, created on first use; None when it cannot be read or made."""
+    path = _key_file()
+    with contextlib.suppress(OSError):
+        key = path.read_bytes()
+        if len(key) == KEY_BYTES:
+            return key
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fresh = secrets.token_bytes(KEY_BYTES)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(fresh)
+        return fresh
+    except FileExistsError:  # another run made it meanwhile
+        with contextlib.suppress(OSError):
+            key = path.read_bytes()
+            return key if len(key) == KEY_BYTES else None
+        return None
+    except OSError:
+        return None
+
+
+def _stamp() -> str:
+    """Entries of another reconciler (or cache format) are not read."""
+    from reconciler import __version__
+
+    return f"{__version__}/{CACHE_FORMAT}"
+
+
+class ParseCache:
+    """One run's use of the project's parse cache (`yamlsafe.DocumentCache`): read on first
+    lookup, written once by `save` when the run parsed something new."""
+
+    def __init__(self, root: Path) -> None:
+        self.path = root / CACHE_FILE
+        self._key: bytes | None = None
+        self._stored: dict[str, bytes] | None = None
+        self._used: dict[str, bytes] = {}
+        self._added = False
+
+    def _entries(self) -> dict[str, bytes]:
+        if self._stored is None:
+            self._key = _user_key()
+            self._stored = self._read() if self._key is not None else {}
+        return self._stored
+
+    def _read(self) -> dict[str, bytes]:
+        assert self._key is not None
+        try:
+            raw = self.path.read_bytes()
+        except OSError:
+            return {}
+        tag, payload = raw[: hashlib.sha256().digest_size], raw[hashlib.sha256().digest_size :]
+        if not hmac.compare_digest(tag, hmac.digest(self._key, payload, "sha256")):
+            return {}
+        try:
+            stamp, entries = msgspec.msgpack.decode(payload, type=tuple[str, dict[str, bytes]])
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return {}
+        return entries if stamp == _stamp() else {}
+
+    def get(self, digest: str) -> bytes | None:
+        packed = self._entries().get(digest)
+        if packed is not None:
+            self._used[digest] = packed
+        return packed
+
+    def put(self, digest: str, packed: bytes) -> None:
+        self._used[digest] = packed
+        self._added = True
+
+    def save(self) -> None:
+        """Write the entries this run used or added, plus as many older ones (other branches'
+        versions of the manifests), when the run added any. Never raises."""
+        if not self._added or self._key is None:
+            return
+        entries = dict(self._used)
+        budget = 2 * len(self._used)
+        for digest, packed in self._entries().items():
+            if len(entries) >= budget:
+                break
+            entries.setdefault(digest, packed)
+        payload = msgspec.msgpack.encode((_stamp(), entries))
+        data = hmac.digest(self._key, payload, "sha256") + payload
+        temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            temporary.write_bytes(data)
+            os.replace(temporary, self.path)
+        except OSError:
+            with contextlib.suppress(OSError):
+                temporary.unlink()

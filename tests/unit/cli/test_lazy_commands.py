@@ -1,0 +1,86 @@
+"""The command line starts fast: `--help` and `validate` import no command they do not run.
+
+pre-commit runs `reconciler validate` on every commit, so the SDK (google.genai), the
+emulator's server stack and the apply stages must stay out of it; and `--help` must still list
+every command with the short help the command itself declares.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from reconciler.cli.main import COMMANDS, cli
+
+HEAVY = ("google.genai", "starlette", "uvicorn", "deepdiff", "rich", "reconciler.apply")
+"""Modules (and their children) neither command may import."""
+
+
+def _modules_imported_by(args: list[str], cwd: Path) -> list[str]:
+    """Run the CLI in a fresh interpreter and return the heavy modules it imported."""
+    code = (
+        "import json, sys\n"
+        "from reconciler.cli.main import cli\n"
+        f"sys.argv = ['reconciler', *{args!r}]\n"
+        "try:\n"
+        "    cli()\n"
+        "except SystemExit as exc:\n"
+        "    status = exc.code\n"
+        f"heavy = sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r}"
+        f" or any(m == h or m.startswith(h + '.') for h in {HEAVY!r}))\n"
+        "print(json.dumps({'status': status, 'heavy': heavy}))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, check=True
+    )
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["status"] == 0, done.stderr
+    heavy: list[str] = result["heavy"]
+    return heavy
+
+
+def test_help_imports_no_command_module_nor_heavy_library(tmp_path: Path) -> None:
+    assert _modules_imported_by(["--help"], tmp_path) == []
+
+
+def test_validate_on_an_empty_project_imports_neither_the_sdk_nor_the_server_stack(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "reconciler.yaml").write_text("manifests: manifests\n")
+    (tmp_path / "manifests").mkdir()
+    assert _modules_imported_by(["validate"], tmp_path) == []
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_stored_short_help_equals_the_commands_own(name: str) -> None:
+    command = cli.get_command(click.Context(cli), name)
+    assert command is not None
+    assert command.name == name
+    assert COMMANDS[name].short_help == command.get_short_help_str(limit=10**6)
+
+
+def test_help_lists_every_command_as_click_would_from_the_commands_themselves() -> None:
+    eager = click.Group(
+        "reconciler", params=cli.params, help=cli.help, context_settings=cli.context_settings
+    )
+    for name in COMMANDS:
+        command = cli.get_command(click.Context(cli), name)
+        assert command is not None
+        eager.add_command(command, name)
+    lazy_help = CliRunner().invoke(cli, ["--help"], prog_name="reconciler").output
+    eager_help = CliRunner().invoke(eager, ["--help"], prog_name="reconciler").output
+    assert lazy_help == eager_help
+    for name in COMMANDS:
+        assert f"\n  {name} " in lazy_help
+
+
+def test_an_unknown_command_is_refused_with_usage_error() -> None:
+    result = CliRunner().invoke(cli, ["aply"])
+    assert result.exit_code != 0
+    assert "No such command 'aply'" in result.output
