@@ -25,7 +25,6 @@ from typing import Any
 from benchmarks import _harness
 from benchmarks.fleet import _cli
 
-
 PAD = 4000
 """Characters of text per request with `--by tokens`: about 1,000 tokens each."""
 
