@@ -46,7 +46,14 @@ def _project(root: Path, base_url: str, poll: float) -> None:
 
 def _cli(root: Path, base_url: str, *args: str) -> tuple[float, subprocess.CompletedProcess[str]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RECONCILER_")}
-    env.update({"RECONCILER_ENDPOINT": base_url, "GEMINI_API_KEY": _harness.API_KEY})
+    # The emulator answers over plain http: the key goes there only when trusted by name.
+    env.update(
+        {
+            "RECONCILER_ENDPOINT": base_url,
+            "RECONCILER_TRUST_ENDPOINT": base_url,
+            "GEMINI_API_KEY": _harness.API_KEY,
+        }
+    )
     began = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-m", "reconciler", "-C", str(root), *args],

@@ -93,7 +93,11 @@ class CapacityQueue:
     def _tokens(self, context: ApplyContext, actions: Sequence[Action], live: Live) -> TokenBudget:
         """This round's token budget: ours still open, against the declared or learned limits."""
         budget = token_budget(
-            actions, live, context.store.state, resolve_limits(context.project.config)
+            actions,
+            live,
+            context.store.state,
+            resolve_limits(context.project.config),
+            context.desired.resources,
         )
         for model in self.refused_models:
             # Refused with fewer tokens enqueued than declared: what is enqueued now is its limit.

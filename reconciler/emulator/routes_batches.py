@@ -72,6 +72,13 @@ def _count_lines(path: Path) -> int:
     return count
 
 
+def _as_line(item: dict[str, Any]) -> dict[str, Any]:
+    """An inline request as the JSONL line of a file job: its key (from metadata) and request."""
+    metadata = item.get("metadata")
+    key = metadata.get("key") if isinstance(metadata, dict) else None
+    return {"key": key, "request": item.get("request")} if key is not None else item
+
+
 class BatchRoutes:
     """Batches handlers bound to one EmulatorState."""
 
@@ -155,13 +162,15 @@ class BatchRoutes:
         return JSONResponse(wire.operation_json(row, now, None))
 
     async def _input_tokens(self, row: BatchRow) -> int:
-        """The job's estimated input tokens: its pinned input's bytes / 4, rounded up."""
-        path = (
-            self.s.store.inline_blob(row.id, "requests")
-            if row.inline
-            else self.s.store.input_snapshot(row.id)
-        )
-        size = await run_in_threadpool(lambda: path.stat().st_size)
+        """The job's estimated input tokens: its input's bytes / 4, rounded up. An inline job's
+        requests count as the `{"key", "request"}` lines a file job would send."""
+        if not row.inline:
+            path = self.s.store.input_snapshot(row.id)
+            size = await run_in_threadpool(lambda: path.stat().st_size)
+        else:
+            blob = self.s.store.inline_blob(row.id, "requests")
+            items = json.loads(await run_in_threadpool(blob.read_text))
+            size = len(json.dumps([_as_line(item) for item in items], separators=(",", ":")))
         return -(-size // BYTES_PER_TOKEN)
 
     async def _over_token_quota(

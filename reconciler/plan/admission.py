@@ -66,18 +66,25 @@ class TokenBudget:
 
 
 def token_budget(
-    actions: Iterable[Action], live: Live, state: State, limits: ServiceLimits
+    actions: Sequence[Action],
+    live: Live,
+    state: State,
+    limits: ServiceLimits,
+    resources: Mapping[str, DesiredResource],
 ) -> TokenBudget:
     """The budget of the models `actions` create jobs on, with the jobs `live` shows open."""
     models = {model_key(a.model) for a in actions if a.kind.creates_job and a.model}
     caps = {m: cap for m in models if (cap := limits.token_limit(m)) is not None}
-    return TokenBudget(
-        used=MappingProxyType(enqueued_tokens(live, state, cancelled_by(actions))),
-        limits=MappingProxyType(caps),
-    )
+    used = enqueued_tokens(live, state, resources, cancelled_by(actions))
+    return TokenBudget(used=MappingProxyType(used), limits=MappingProxyType(caps))
 
 
-def enqueued_tokens(live: Live, state: State, cancelled: Iterable[str] = ()) -> dict[str, int]:
+def enqueued_tokens(
+    live: Live,
+    state: State,
+    resources: Mapping[str, DesiredResource],
+    cancelled: Iterable[str] = (),
+) -> dict[str, int]:
     """Per model id, the estimated input tokens of this project's jobs `live` shows pending or
     running (less `cancelled`). Other projects' jobs count against the same quota, but the
     service does not say how large they are: they are left out, and a 429 teaches the rest."""
@@ -88,32 +95,35 @@ def enqueued_tokens(live: Live, state: State, cancelled: Iterable[str] = ()) -> 
         if not job.state.is_terminal and job.name not in gone
     }
     used: defaultdict[str, int] = defaultdict(int)
-    for record in state.resources.values():
+    for name, record in state.resources.items():
         for attempt in record.attempts:
             job = open_jobs.get(attempt.job_name or "")
             if job is None:
                 continue
             declared = record.replacing.get("model")
             model = attempt.model or job.model or (declared if isinstance(declared, str) else "")
-            used[model_key(model)] += estimate_tokens(_attempt_bytes(record, attempt))
+            n_bytes = _attempt_bytes(record, attempt, resources.get(name))
+            used[model_key(model)] += estimate_tokens(n_bytes)
     return dict(used)
 
 
-def _attempt_bytes(record: ResourceRecord, attempt: JobAttempt) -> int:
-    """The input bytes one job sent: its shard's, else its share of the recorded input."""
-    source = record.input
-    if source is None:
+def _attempt_bytes(
+    record: ResourceRecord, attempt: JobAttempt, resource: DesiredResource | None
+) -> int:
+    """The input bytes one job sent: its shard's, else its share of the recorded input (an
+    uploaded file), else of the desired source (inline requests record no upload)."""
+    if record.input is not None:
+        for shard in record.input.shards:
+            if attempt.shard is not None and shard.index == attempt.shard:
+                return shard.bytes
+        total, count = record.input.bytes, record.input.request_count
+    elif resource is not None:
+        total, count = resource.source.bytes, resource.source.request_count
+    else:
         return 0
-    for shard in source.shards:
-        if attempt.shard is not None and shard.index == attempt.shard:
-            return shard.bytes
-    if attempt.request_count is not None and source.request_count > 0:
-        return (
-            source.bytes
-            * min(attempt.request_count, source.request_count)
-            // (source.request_count)
-        )
-    return source.bytes
+    if attempt.request_count is not None and count > 0:
+        return total * min(attempt.request_count, count) // count
+    return total
 
 
 def admit(

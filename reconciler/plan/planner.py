@@ -122,7 +122,9 @@ def make_plan(
     summary = summarise(frozen, price_table_as_of=table.as_of)
     checks = guardrails or Guardrails()
     violations = evaluate_guardrails(frozen, summary, checks, limits)
-    tokens = token_budget(frozen, live, state, limits) if limits is not None else None
+    tokens = (
+        token_budget(frozen, live, state, limits, desired.resources) if limits is not None else None
+    )
     admission = plan_admission(
         frozen,
         live,

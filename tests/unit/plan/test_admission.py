@@ -6,7 +6,7 @@ from reconciler.plan import make_plan
 from reconciler.plan.actions import Action
 from reconciler.plan.admission import TokenBudget, admission_order, admit
 from reconciler.plan.limits import ServiceLimits
-from tests.unit.plan.factories import T0, desired, live, resource, state
+from tests.unit.plan.factories import T0, attempt, desired, job, live, record, resource, state
 
 
 def _creates(*resources_: object) -> tuple[dict[str, object], list[Action]]:
@@ -81,3 +81,20 @@ def test_plan_counts_the_waves_the_token_budget_takes() -> None:
     )
     assert plan.admission is not None
     assert (plan.admission.start_now, plan.admission.waiting, plan.admission.waves) == (2, 3, 2)
+
+
+def test_running_inline_jobs_hold_their_sources_tokens_though_no_upload_is_recorded() -> None:
+    running = resource("inline", size=4_000)
+    att = attempt(running, 1)
+    inline_record = record(running, att).model_copy(update={"input": None})
+    wanted = desired(running, resource("new", size=4_000))
+    plan = make_plan(
+        wanted,
+        state(inline_record),
+        live(job(att)),
+        created_at=T0,
+        limits=ServiceLimits(enqueued_tokens={"gemini-2.5-flash": 1_500}),
+    )
+    assert plan.admission is not None
+    (fit,) = plan.admission.tokens
+    assert (fit.enqueued, fit.start_now, fit.waiting) == (1_000, 0, 1_000)
