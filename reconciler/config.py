@@ -115,8 +115,10 @@ class ProjectConfig(_Strict):
     """Gemini API version path segment."""
     output_root: str = "."
     """Local outputs must stay under this directory (relative to the project root)."""
-    parallelism: Annotated[int, Field(ge=1, le=256)] = 8
-    """How many service calls apply makes at once."""
+    parallelism: Annotated[int, Field(ge=1, le=256)] = 32
+    """How many service calls apply makes at once (uploads, creates, downloads). Small jobs are
+    bound by per-call latency, so many at once pay: 100 small jobs took 14.8 s at 8 and 9.0 s at
+    32 (benchmarks/RESULTS.md). Transfers stream in 1 MiB pieces, so memory stays small."""
     emulator: EmulatorSettings = Field(default_factory=EmulatorSettings)
     """Settings of the embedded emulator (`endpoint: emulator`)."""
     guardrails: Guardrails = Field(default_factory=Guardrails)

@@ -40,7 +40,7 @@ def crash_point(name: str) -> None:
 class ApplyOptions:
     wait: bool = True
     timeout_seconds: float | None = None
-    parallelism: int = 8
+    parallelism: int = 32
     prune: bool = False
     targets: tuple[str, ...] = ()
     results_retry_seconds: float = 60.0

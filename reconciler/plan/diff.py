@@ -10,7 +10,6 @@ import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from deepdiff import DeepDiff
 from pydantic import JsonValue
 
 from reconciler.plan.actions import DiffChange, DiffEntry, RequestChanges
@@ -65,6 +64,9 @@ def field_diff(
         # The common case (nothing changed) without deepdiff's tree walk: over 1,000 resources
         # that walk was half of `plan`'s time. JSON text equality keeps `1` vs `1.0` a change.
         return ()
+    # Imported here: only a changed resource needs it, and it costs 60 ms to import.
+    from deepdiff import DeepDiff
+
     tree = DeepDiff(dict(old), dict(new), view="tree", verbose_level=2)
     entries: list[DiffEntry] = []
     for category in (*_ADDED, *_REMOVED, *_CHANGED):
