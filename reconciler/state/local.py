@@ -15,7 +15,7 @@ import os
 import random
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -39,6 +39,7 @@ from reconciler.state.document import State
 from reconciler.state.migrations import StateFormatError
 
 _StatKey = tuple[int, int, int, int]
+_WRITE_BUFFER = 1 << 20
 
 
 def _stat_key(st: os.stat_result) -> _StatKey:
@@ -139,7 +140,7 @@ class LocalBackend:
             if stored is not None and stored.same_content(state):
                 return detached(stored)
             new = detached(state.model_copy(update={"serial": stored_serial + 1}))
-            self._replace(codec.encode(new), dir_fd)
+            self._replace(codec.encode_parts(new), dir_fd)
             self._cache = (_stat_key(os.stat(self.path)), new)
             return detached(new)
 
@@ -152,7 +153,7 @@ class LocalBackend:
         finally:
             os.close(fd)
 
-    def _replace(self, data: bytes, dir_fd: int) -> None:
+    def _replace(self, data: Sequence[bytes], dir_fd: int) -> None:
         tmp = self._write_temp(self.path, data)
         try:
             self._on_staged()
@@ -186,11 +187,13 @@ class LocalBackend:
         os.replace(tmp_backup, self.backup_path)
 
     @staticmethod
-    def _write_temp(target: Path, data: bytes) -> str:
+    def _write_temp(target: Path, data: Sequence[bytes]) -> str:
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
         try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
+            # The parts are mostly cached record lines: a large buffer writes them with few
+            # system calls and no joined copy of the whole document.
+            with os.fdopen(fd, "wb", buffering=_WRITE_BUFFER) as f:
+                f.writelines(data)
                 f.flush()
                 os.fsync(f.fileno())
             os.chmod(tmp, 0o644)  # mkstemp makes 0600; the state file is meant to be shared
@@ -291,7 +294,7 @@ class LocalBackend:
         if target.exists():
             return  # content-addressed: same name, same bytes
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self._write_temp(target, data)
+        tmp = self._write_temp(target, (data,))
         os.replace(tmp, target)
         dir_fd = os.open(target.parent, os.O_RDONLY | os.O_DIRECTORY)
         try:

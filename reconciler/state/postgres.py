@@ -1,10 +1,16 @@
-"""The PostgreSQL backend: one row per workspace, serial-checked writes, an advisory lock.
+"""The PostgreSQL backend: a row per workspace and one per record, serial-checked writes, an
+advisory lock.
 
 The URL is `postgresql://user:password@host:port/db?workspace=name`; without `workspace` the
 row is the project's id (`project:` in reconciler.yaml), and with neither the backend refuses to
 open: two repositories sharing a database must never share a row by accident, or each would
-cancel and forget the other's jobs as "removed from the manifests". Tables are created on first use. A write runs in one transaction that locks the row
-and checks the serial (optimistic concurrency). The state lock is a *session* advisory lock held
+cancel and forget the other's jobs as "removed from the manifests". Tables are created on first
+use. The workspace's row holds the document without its records (lineage, serial, project,
+tombstones); each record is a row of `reconciler_state_records`, as `codec.encode_record`
+stores it. A write runs in one transaction that locks the workspace's row, checks the serial
+(optimistic concurrency) and sends only the records that changed, so its cost follows the
+change, not the size of the state. A workspace written before format version 5 holds the whole
+document in its row; it is read as such and converted by its first write. The state lock is a *session* advisory lock held
 on a dedicated connection for the lock's lifetime, so it dies with the process; who holds it is
 recorded in a lock table. The password never appears in a message: see `redact_url`.
 """
@@ -13,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import random
 import re
 from collections.abc import Iterator
@@ -54,6 +61,12 @@ CREATE TABLE IF NOT EXISTS reconciler_state (
     document       text NOT NULL,
     updated_at     timestamptz NOT NULL DEFAULT now()
 );
+CREATE TABLE IF NOT EXISTS reconciler_state_records (
+    workspace text NOT NULL,
+    name      text NOT NULL,
+    record    text NOT NULL,
+    PRIMARY KEY (workspace, name)
+);
 CREATE TABLE IF NOT EXISTS reconciler_state_locks (
     workspace   text PRIMARY KEY,
     lock_id     text NOT NULL,
@@ -69,7 +82,14 @@ CREATE TABLE IF NOT EXISTS reconciler_state_blobs (
     PRIMARY KEY (workspace, kind, sha256)
 );
 """
-_TABLES = ("reconciler_state", "reconciler_state_locks", "reconciler_state_blobs")
+_TABLES = (
+    "reconciler_state",
+    "reconciler_state_records",
+    "reconciler_state_locks",
+    "reconciler_state_blobs",
+)
+ROWS_FORMAT = 5
+"""The first format version stored as one row per record; older rows hold the whole document."""
 # Concurrent `CREATE TABLE IF NOT EXISTS` can still collide in the catalog (unique violation on
 # pg_type), so first use serialises on this transaction-scoped advisory key.
 _SCHEMA_LOCK_KEY = 0x7265636F6E63696C  # "reconcil"
@@ -269,22 +289,40 @@ class PostgresBackend:
     # -- read ---------------------------------------------------------------------------------
 
     def read(self) -> State:
+        conn = self._connection()
         try:
-            row = (
-                self._connection()
-                .execute(
-                    "SELECT document FROM reconciler_state WHERE workspace = %s",
-                    (self.workspace,),
-                )
-                .fetchone()
-            )
+            with conn.transaction():
+                # One snapshot for the header and the records: a concurrent write commits both
+                # or neither as far as this read can see.
+                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                loaded = self._load(conn)
         except psycopg.Error as exc:
             self._fail("reading the state", exc)
-        if row is None:
+        if loaded is None:
             return claim(State(lineage=self._lineage_factory()), self._project_id, self.location)
-        state = codec.decode(row[0], source=f"PostgreSQL state {self.location}")
-        self._cache = state
-        return claim(detached(state), self._project_id, self.location)
+        self._cache = loaded
+        return claim(detached(loaded), self._project_id, self.location)
+
+    def _load(self, conn: psycopg.Connection[Any]) -> State | None:
+        """The stored state (None if the workspace has none), in either storage form."""
+        row = conn.execute(
+            "SELECT format_version, document FROM reconciler_state WHERE workspace = %s",
+            (self.workspace,),
+        ).fetchone()
+        if row is None:
+            return None
+        source = f"PostgreSQL state {self.location}"
+        if int(row[0]) < ROWS_FORMAT:
+            return codec.decode(row[1], source=source)  # the whole document in one row
+        raw = codec.parse(row[1], source=source)
+        records = conn.execute(
+            "SELECT name, record FROM reconciler_state_records WHERE workspace = %s",
+            (self.workspace,),
+        ).fetchall()
+        # One parse of all records (as one JSON object) instead of one per row.
+        joined = ",".join(f"{json.dumps(name)}:{record}" for name, record in records)
+        raw["resources"] = codec.parse("{" + joined + "}", source=source)
+        return codec.decode_raw(raw, source=source)
 
     # -- write --------------------------------------------------------------------------------
 
@@ -294,7 +332,8 @@ class PostgresBackend:
         try:
             with conn.transaction():
                 row = conn.execute(
-                    "SELECT serial, lineage FROM reconciler_state WHERE workspace = %s FOR UPDATE",
+                    "SELECT serial, lineage, format_version FROM reconciler_state"
+                    " WHERE workspace = %s FOR UPDATE",
                     (self.workspace,),
                 ).fetchone()
                 stored_serial = int(row[0]) if row is not None else 0
@@ -309,25 +348,13 @@ class PostgresBackend:
                         f"refusing to write lineage {state.lineage} over state {self.location} "
                         f"of lineage {row[1]}"
                     )
-                if row is not None:
-                    stored = self._stored_at(conn, stored_serial)
-                    if stored.same_content(state):
-                        return detached(stored)
+                stored = self._stored_at(conn, stored_serial) if row is not None else None
+                if stored is not None and stored.same_content(state):
+                    return detached(stored)
                 new = detached(state.model_copy(update={"serial": stored_serial + 1}))
-                document = codec.encode(new).decode()
-                if row is None:
-                    conn.execute(
-                        "INSERT INTO reconciler_state"
-                        " (workspace, lineage, serial, format_version, document)"
-                        " VALUES (%s, %s, %s, %s, %s)",
-                        (self.workspace, new.lineage, new.serial, new.format_version, document),
-                    )
-                else:
-                    conn.execute(
-                        "UPDATE reconciler_state SET serial = %s, format_version = %s,"
-                        " document = %s, updated_at = now() WHERE workspace = %s",
-                        (new.serial, new.format_version, document, self.workspace),
-                    )
+                rows_form = row is not None and int(row[2]) >= ROWS_FORMAT
+                self._write_records(conn, stored if rows_form else None, new)
+                self._write_header(conn, new, exists=row is not None)
                 self._on_staged()
         except pg_errors.UniqueViolation:
             # Two first writes raced to insert the row: the loser's serial 0 is stale.
@@ -341,14 +368,64 @@ class PostgresBackend:
         self._cache = new
         return detached(new)
 
+    def _write_records(
+        self, conn: psycopg.Connection[Any], stored: State | None, new: State
+    ) -> None:
+        """Bring the record rows from `stored` (None: not stored as rows yet) to `new`."""
+        if stored is None:
+            # A new workspace, or one converted from the one-row form: every record, by COPY.
+            conn.execute(
+                "DELETE FROM reconciler_state_records WHERE workspace = %s", (self.workspace,)
+            )
+            with conn.cursor().copy(
+                "COPY reconciler_state_records (workspace, name, record) FROM STDIN"
+            ) as copy:
+                for name, record in new.resources.items():
+                    copy.write_row((self.workspace, name, codec.encode_record(record).decode()))
+            return
+        old = stored.resources
+        changed = [
+            (self.workspace, name, codec.encode_record(record).decode())
+            for name, record in new.resources.items()
+            if old.get(name) is not record
+            and (name not in old or codec.encode_record(old[name]) != codec.encode_record(record))
+        ]
+        gone = [name for name in old if name not in new.resources]
+        if changed:
+            conn.cursor().executemany(
+                "INSERT INTO reconciler_state_records (workspace, name, record)"
+                " VALUES (%s, %s, %s) ON CONFLICT (workspace, name)"
+                " DO UPDATE SET record = EXCLUDED.record",
+                changed,
+            )
+        if gone:
+            conn.execute(
+                "DELETE FROM reconciler_state_records WHERE workspace = %s AND name = ANY(%s)",
+                (self.workspace, gone),
+            )
+
+    def _write_header(self, conn: psycopg.Connection[Any], new: State, *, exists: bool) -> None:
+        header = codec.encode_header(new).decode()
+        if not exists:
+            conn.execute(
+                "INSERT INTO reconciler_state"
+                " (workspace, lineage, serial, format_version, document)"
+                " VALUES (%s, %s, %s, %s, %s)",
+                (self.workspace, new.lineage, new.serial, new.format_version, header),
+            )
+            return
+        conn.execute(
+            "UPDATE reconciler_state SET serial = %s, format_version = %s,"
+            " document = %s, updated_at = now() WHERE workspace = %s",
+            (new.serial, new.format_version, header, self.workspace),
+        )
+
     def _stored_at(self, conn: psycopg.Connection[Any], serial: int) -> State:
         if self._cache is not None and self._cache.serial == serial:
             return self._cache
-        row = conn.execute(
-            "SELECT document FROM reconciler_state WHERE workspace = %s", (self.workspace,)
-        ).fetchone()
-        assert row is not None  # the caller holds the row lock
-        return codec.decode(row[0], source=f"PostgreSQL state {self.location}")
+        loaded = self._load(conn)
+        assert loaded is not None  # the caller holds the row lock
+        return loaded
 
     def _on_staged(self) -> None:
         """Called inside the write transaction after the new row is written, before COMMIT.

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from reconciler.emulator import EmulatorHandle, running_emulator
+from reconciler.state import codec
 
 
 def service_client(emulator: EmulatorHandle) -> Any:
@@ -91,7 +92,11 @@ class Project:
         )
 
     def state(self) -> dict[str, Any]:
-        return json.loads((self.root / "state" / "reconciler.state.json").read_text())
+        """The state file as the full document: decoded (the file leaves out each record's name
+        and its fields at their defaults), then spelled out with every field."""
+        data = (self.root / "state" / "reconciler.state.json").read_bytes()
+        full: dict[str, Any] = codec.decode(data, source="state").model_dump(mode="json")
+        return full
 
 
 def file_job_spec(
