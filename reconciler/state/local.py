@@ -24,6 +24,7 @@ from reconciler.clock import Clock
 from reconciler.errors import StaleWriteError, StateError
 from reconciler.state import codec
 from reconciler.state.backend import (
+    Blob,
     LineageFactory,
     LockHeldError,
     LockInfo,
@@ -289,18 +290,27 @@ class LocalBackend:
     # -- blobs --------------------------------------------------------------------------------
 
     def put_blob(self, kind: str, sha256: str, data: bytes) -> None:
-        check_blob(kind, sha256, data)
-        target = self.blobs_dir / kind / sha256
-        if target.exists():
-            return  # content-addressed: same name, same bytes
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self._write_temp(target, (data,))
-        os.replace(tmp, target)
-        dir_fd = os.open(target.parent, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        self.put_blobs((Blob(kind, sha256, data),))
+
+    def put_blobs(self, blobs: Sequence[Blob]) -> None:
+        for blob in blobs:
+            check_blob(blob.kind, blob.sha256, blob.data)
+        directories: set[Path] = set()
+        for blob in blobs:
+            target = self.blobs_dir / blob.kind / blob.sha256
+            if target.exists():
+                continue  # content-addressed: same name, same bytes
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self._write_temp(target, (blob.data,))
+            os.replace(tmp, target)
+            directories.add(target.parent)
+        # Each file is synced as it is written; the renames need one sync per directory.
+        for directory in sorted(directories):
+            dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
 
     def get_blob(self, kind: str, sha256: str) -> bytes | None:
         check_blob(kind, sha256)

@@ -22,7 +22,7 @@ import hashlib
 import json
 import random
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
@@ -34,6 +34,7 @@ from reconciler.clock import Clock
 from reconciler.errors import ConfigError, StaleWriteError, StateError
 from reconciler.state import codec
 from reconciler.state.backend import (
+    Blob,
     LineageFactory,
     LockHeldError,
     LockInfo,
@@ -539,12 +540,18 @@ class PostgresBackend:
     # -- blobs --------------------------------------------------------------------------------
 
     def put_blob(self, kind: str, sha256: str, data: bytes) -> None:
-        check_blob(kind, sha256, data)
+        self.put_blobs((Blob(kind, sha256, data),))
+
+    def put_blobs(self, blobs: Sequence[Blob]) -> None:
+        for blob in blobs:
+            check_blob(blob.kind, blob.sha256, blob.data)
+        if not blobs:
+            return
         try:
-            self._connection().execute(
+            self._connection().cursor().executemany(
                 "INSERT INTO reconciler_state_blobs (workspace, kind, sha256, data)"
                 " VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                (self.workspace, kind, sha256, data),
+                [(self.workspace, b.kind, b.sha256, b.data) for b in blobs],
             )
         except psycopg.Error as exc:
             self._fail("storing a blob", exc)
