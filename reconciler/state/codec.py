@@ -57,6 +57,23 @@ def encode_record(record: ResourceRecord) -> bytes:
     return _cached(record)[1]
 
 
+def changed_records(old: State, new: State) -> tuple[list[tuple[str, bytes]], list[str]]:
+    """What a write from `old` to `new` must store: (name, stored JSON) of every record that is
+    new or encodes differently, and the names of records that are gone. Unchanged records are
+    the same objects (checked by identity first), so this costs the change plus one pass."""
+    before = old.resources
+    changed = []
+    for name, record in new.resources.items():
+        previous = before.get(name)
+        if previous is record:
+            continue
+        line = encode_record(record)
+        if previous is None or encode_record(previous) != line:
+            changed.append((name, line))
+    gone = [name for name in before if name not in new.resources]
+    return changed, gone
+
+
 def _header(state: State) -> tuple[bytes, bytes]:
     """The document's bytes before and after its records (None project left out)."""
     fields: dict[str, Any] = {

@@ -384,14 +384,8 @@ class PostgresBackend:
                 for name, record in new.resources.items():
                     copy.write_row((self.workspace, name, codec.encode_record(record).decode()))
             return
-        old = stored.resources
-        changed = [
-            (self.workspace, name, codec.encode_record(record).decode())
-            for name, record in new.resources.items()
-            if old.get(name) is not record
-            and (name not in old or codec.encode_record(old[name]) != codec.encode_record(record))
-        ]
-        gone = [name for name in old if name not in new.resources]
+        lines, gone = codec.changed_records(stored, new)
+        changed = [(self.workspace, name, line.decode()) for name, line in lines]
         if changed:
             conn.cursor().executemany(
                 "INSERT INTO reconciler_state_records (workspace, name, record)"
