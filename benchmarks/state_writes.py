@@ -5,7 +5,9 @@
 
 Apply saves the state after every step that changes the world (group commits join concurrent
 steps), so the time of one write that changes one record is the per-step overhead a large apply
-pays. Each write here is one apply step: one resource's job moves on. The resources are
+pays. Each write here is one apply step: one resource's job moves on, under the state lock as in apply (locally the write
+then appends to the journal; a write without the lock, which rewrites the whole file, is
+measured beside it). The resources are
 settled single-job file-source resources shaped like the ones a real `apply --wait` records (one
 attempt, its input, collected results, key digests). PostgreSQL runs on a throwaway cluster as
 the integration tests start one; without the server binaries it is skipped (and said so).
@@ -109,15 +111,19 @@ def settled_record(i: int) -> ResourceRecord:
     )
 
 
-def measure(backend: StateBackend, resources: int) -> dict[str, float]:
-    """Median and spread of one changing write, and the stored document's bytes per resource."""
+def measure(backend: StateBackend, resources: int, *, locked: bool = True) -> dict[str, float]:
+    """Median and spread of one changing write, and the stored document's bytes per resource.
+
+    `locked`: the writes run under the state lock, as apply's do (the local backend then
+    journals them); unlocked, a local write rewrites the whole file (the path every write took
+    before the journal, now with cached record lines)."""
     state = backend.read()
     for i in range(resources):
         state = state.with_resource(settled_record(i))
     state = backend.write(state, state.serial)
     rng = random.Random(0)
     times: list[float] = []
-    with backend.lock(LockInfo.new("bench")):
+    with backend.lock(LockInfo.new("bench")) if locked else contextlib.nullcontext():
         for step in range(WRITES):
             name = f"eval-{rng.randrange(resources):05d}"
             record = state.resources[name]
@@ -175,6 +181,13 @@ def main() -> None:
             )
             _print("local file", n, measure(local, n))
             local.close()
+            rewrite = open_backend(
+                project_for(root, f"state/r{n}.state.json"),
+                clock=clock,
+                lineage_factory=new_lineage,
+            )
+            _print("local file, whole-file rewrite (no lock)", n, measure(rewrite, n, locked=False))
+            rewrite.close()
             if url is None:
                 print("postgresql: skipped (no initdb/pg_ctl on this machine)")
                 continue
@@ -185,7 +198,7 @@ def main() -> None:
 
 def _print(kind: str, n: int, figures: dict[str, float]) -> None:
     print(
-        f"{kind:10s} {n:6d} resources: one write {figures['median_ms']:6.1f} ms median "
+        f"{kind} {n:6d} resources: one write {figures['median_ms']:6.1f} ms median "
         f"(min {figures['min_ms']:.1f}, max {figures['max_ms']:.1f}, {WRITES} writes), "
         f"{figures['bytes_per_resource']:.0f} B/resource",
         flush=True,

@@ -12,7 +12,7 @@ stores it. A write runs in one transaction that locks the workspace's row, check
 change, not the size of the state. A workspace written before format version 5 holds the whole
 document in its row; it is read as such and converted by its first write. The state lock is a *session* advisory lock held
 on a dedicated connection for the lock's lifetime, so it dies with the process; who holds it is
-recorded in a lock table. The password never appears in a message: see `redact_url`.
+recorded in a lock table. The password never appears in a message: see `postgres_url.redact_url`.
 """
 
 from __future__ import annotations
@@ -21,17 +21,15 @@ import contextlib
 import hashlib
 import json
 import random
-import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, NoReturn
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import errors as pg_errors
 
 from reconciler.clock import Clock
-from reconciler.errors import ConfigError, StaleWriteError, StateError
+from reconciler.errors import StaleWriteError, StateError
 from reconciler.state import codec
 from reconciler.state.backend import (
     Blob,
@@ -47,10 +45,8 @@ from reconciler.state.backend import (
     retry_lock,
 )
 from reconciler.state.document import State
+from reconciler.state.postgres_url import parse_url
 
-DEFAULT_WORKSPACE = "default"
-_WORKSPACE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
-_SECRET_QUERY_KEYS = frozenset({"password", "sslpassword"})
 CONNECT_TIMEOUT_SECONDS = 10
 
 _SCHEMA = """
@@ -94,84 +90,6 @@ ROWS_FORMAT = 5
 # Concurrent `CREATE TABLE IF NOT EXISTS` can still collide in the catalog (unique violation on
 # pg_type), so first use serialises on this transaction-scoped advisory key.
 _SCHEMA_LOCK_KEY = 0x7265636F6E63696C  # "reconcil"
-
-
-@dataclass(frozen=True, slots=True)
-class PostgresTarget:
-    """A parsed state URL: what to connect to, which row, and how to name it safely."""
-
-    conninfo: str
-    """The URL without `workspace` (psycopg rejects unknown parameters); holds the password."""
-    workspace: str
-    redacted: str
-    """The URL with its password replaced by `***`: the only form that may be printed."""
-    secrets: tuple[str, ...]
-    """Password strings to scrub from any driver message before it is shown."""
-
-
-def redact_url(url: str) -> str:
-    """`url` with any password (userinfo or `password=` query) replaced by `***`."""
-    try:
-        parts = urlsplit(url)
-        netloc = parts.netloc
-        if "@" in netloc:
-            userinfo, hostinfo = netloc.rsplit("@", 1)
-            if ":" in userinfo:
-                userinfo = userinfo.split(":", 1)[0] + ":***"
-            netloc = f"{userinfo}@{hostinfo}"
-        query = urlencode(
-            [
-                (k, "***" if k in _SECRET_QUERY_KEYS else v)
-                for k, v in parse_qsl(parts.query, keep_blank_values=True)
-            ],
-            safe="*",
-        )
-        return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
-    except ValueError:
-        return "postgresql://***"  # unparseable: show nothing that might be a secret
-
-
-def parse_url(url: str, default_workspace: str | None = DEFAULT_WORKSPACE) -> PostgresTarget:
-    """Split a state URL into conninfo and workspace (`default_workspace` when it names none).
-
-    Raises:
-        ConfigError: malformed URL, invalid workspace name, or no workspace at all (the message
-            is redacted).
-    """
-    redacted = redact_url(url)
-    try:
-        parts = urlsplit(url)
-        password = unquote(parts.password) if parts.password else None
-        query = parse_qsl(parts.query, keep_blank_values=True)
-    except ValueError as exc:
-        raise ConfigError(f"invalid PostgreSQL state URL {redacted}: {exc}") from None
-    workspaces = [v for k, v in query if k == "workspace"]
-    workspace = workspaces[-1] if workspaces else default_workspace
-    if workspace is None:
-        raise ConfigError(
-            f"the PostgreSQL state {redacted} names no workspace and reconciler.yaml no `project:`",
-            hint="set `project: <id>` in reconciler.yaml (it becomes the workspace), or add "
-            "`?workspace=<name>` to the URL; a state written before this was required is in "
-            "`?workspace=default`",
-        )
-    if not _WORKSPACE.fullmatch(workspace):
-        raise ConfigError(
-            f"invalid workspace {workspace!r} in state URL {redacted}: use letters, digits, "
-            "_ . - (at most 63)"
-        )
-    rest = [(k, v) for k, v in query if k != "workspace"]
-    conninfo = urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(rest), ""))
-    secrets = [p for p in (password, *(v for k, v in rest if k in _SECRET_QUERY_KEYS)) if p]
-    # The URL may carry the password percent-encoded; scrub both spellings.
-    secrets += [s for s in (_raw_password(parts.netloc),) if s]
-    return PostgresTarget(
-        conninfo, workspace, redacted, tuple(sorted(set(secrets), key=len, reverse=True))
-    )
-
-
-def _raw_password(netloc: str) -> str | None:
-    userinfo = netloc.rsplit("@", 1)[0] if "@" in netloc else ""
-    return userinfo.split(":", 1)[1] if ":" in userinfo else None
 
 
 def _advisory_key(workspace: str) -> int:
