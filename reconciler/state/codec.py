@@ -52,6 +52,22 @@ def _cached(record: ResourceRecord) -> tuple[weakref.ref[ResourceRecord], bytes,
     return entry
 
 
+def _line(key: str, record: ResourceRecord) -> bytes:
+    """The record's document line, filed under `key`."""
+    if key == record.name:
+        return _cached(record)[2]
+    return b"    " + msgspec.json.encode(key) + b": " + stored_record(key, record) + b",\n"
+
+
+def stored_record(key: str, record: ResourceRecord) -> bytes:
+    """`encode_record`, for the record filed under `key`. A record under another key than its
+    name (only a hand-built or damaged state) spells its name out, so decoding refuses it
+    rather than filing it anew under its name."""
+    if key == record.name:
+        return _cached(record)[1]
+    return msgspec.json.encode({**json.loads(_cached(record)[1]), "name": record.name})
+
+
 def encode_record(record: ResourceRecord) -> bytes:
     """One record as stored: compact JSON, sorted keys, without its name and default fields."""
     return _cached(record)[1]
@@ -67,8 +83,8 @@ def changed_records(old: State, new: State) -> tuple[list[tuple[str, bytes]], li
         previous = before.get(name)
         if previous is record:
             continue
-        line = encode_record(record)
-        if previous is None or encode_record(previous) != line:
+        line = stored_record(name, record)
+        if previous is None or stored_record(name, previous) != line:
             changed.append((name, line))
     gone = [name for name in before if name not in new.resources]
     return changed, gone
@@ -113,7 +129,7 @@ def encode_parts(state: State) -> list[bytes]:
         return [head, b"{},\n", tail]
     records = state.resources
     # Nearly sorted already (records keep their place, new ones come last): timsort is linear.
-    lines = [_cached(records[name])[2] for name in sorted(records)]
+    lines = [_line(name, records[name]) for name in sorted(records)]
     lines[-1] = lines[-1][:-2] + b"\n"  # no comma after the last record
     return [head, b"{\n", *lines, b"  },\n", tail]
 

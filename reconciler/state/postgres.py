@@ -300,7 +300,9 @@ class PostgresBackend:
                 "COPY reconciler_state_records (workspace, name, record) FROM STDIN"
             ) as copy:
                 for name, record in new.resources.items():
-                    copy.write_row((self.workspace, name, codec.encode_record(record).decode()))
+                    copy.write_row(
+                        (self.workspace, name, codec.stored_record(name, record).decode())
+                    )
             return
         lines, gone = codec.changed_records(stored, new)
         changed = [(self.workspace, name, line.decode()) for name, line in lines]
