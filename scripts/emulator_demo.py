@@ -40,14 +40,28 @@ def wait(client: genai.Client, name: str) -> types.BatchJob:
 def file_job(client: genai.Client, workdir: Path) -> None:
     print("== Method 1: a job from a JSONL file ==")
     requests_data = [
-        {"key": "request_1", "request": {"contents": [{"parts": [{"text": "Explain how AI works in a few words"}]}]}},
-        {"key": "request_2", "request": {"contents": [{"parts": [{"text": "Explain how quantum computing works in a few words"}]}]}},
+        {
+            "key": "request_1",
+            "request": {"contents": [{"parts": [{"text": "Explain how AI works in a few words"}]}]},
+        },
+        {
+            "key": "request_2",
+            "request": {
+                "contents": [
+                    {"parts": [{"text": "Explain how quantum computing works in a few words"}]}
+                ]
+            },
+        },
     ]
     path = workdir / "batch_requests.json"
     path.write_text("".join(json.dumps(req) + "\n" for req in requests_data))
-    uploaded = client.files.upload(file=str(path), config=types.UploadFileConfig(display_name="batch-input-file"))
+    uploaded = client.files.upload(
+        file=str(path), config=types.UploadFileConfig(display_name="batch-input-file")
+    )
     print(f"Uploaded file: {uploaded.name}")
-    job = client.batches.create(model=MODEL_ID, src=uploaded.name or "", config={"display_name": "my-batch-job-from-file"})
+    job = client.batches.create(
+        model=MODEL_ID, src=uploaded.name or "", config={"display_name": "my-batch-job-from-file"}
+    )
     print(f"Created batch job from file: {job.name}")
     job = wait(client, job.name or "")
     if job.dest and job.dest.file_name:
@@ -63,7 +77,9 @@ def inline_job(client: genai.Client) -> None:
         {"contents": [{"parts": [{"text": "Write a short poem about a cloud."}]}]},
         {"contents": [{"parts": [{"text": "Write a short poem about a cat."}]}]},
     ]
-    job = client.batches.create(model=MODEL_ID, src=inline_requests, config={"display_name": "my-batch-job-inline-example"})
+    job = client.batches.create(
+        model=MODEL_ID, src=inline_requests, config={"display_name": "my-batch-job-inline-example"}
+    )
     print(f"Created inline batch job: {job.name}")
     job = wait(client, job.name or "")
     for i, inline_response in enumerate((job.dest.inlined_responses if job.dest else None) or []):
@@ -75,7 +91,10 @@ def inline_job(client: genai.Client) -> None:
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory(prefix="reconciler-demo-") as tmp, running_emulator(Path(tmp) / "emulator", job_seconds=1.5) as emu:
+    with (
+        tempfile.TemporaryDirectory(prefix="reconciler-demo-") as tmp,
+        running_emulator(Path(tmp) / "emulator", job_seconds=1.5) as emu,
+    ):
         print(f"Emulator at {emu.base_url} (data in {emu.data_dir})")
         client = genai.Client(api_key="demo", http_options={"base_url": emu.base_url})
         file_job(client, Path(tmp))

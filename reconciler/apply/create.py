@@ -19,9 +19,9 @@ from reconciler.apply.events import EventKind
 from reconciler.apply.inputs import PreparedInput, prepare_inputs
 from reconciler.apply.records import (
     bring_to_spec,
+    digests_blob,
     record_for,
     record_live_states,
-    store_digests,
     with_job,
 )
 from reconciler.apply.sources import (
@@ -39,6 +39,7 @@ from reconciler.manifests.desired import DesiredResource
 from reconciler.manifests.model import Task
 from reconciler.manifests.requests import camel
 from reconciler.plan.actions import Action, ActionKind, Reason
+from reconciler.state.backend import Blob
 from reconciler.state.document import (
     AttemptPurpose,
     InputRecord,
@@ -46,7 +47,7 @@ from reconciler.state.document import (
     JobState,
     State,
 )
-from reconciler.state.request_keys import store_request_keys
+from reconciler.state.request_keys import request_keys_blob
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,9 +62,11 @@ class _Run:
     file_name: str | None = None
     """An input already at the service to send instead of `prepared.file`."""
     keys_ref: str | None = None
+    """The stored request keys it sends, when already stored."""
     model: str | None = None
     """The model to run on when it is not the manifest's (policy.fallback_model)."""
-    """The stored request keys it sends, when already stored."""
+    keys_blob: Blob | None = None
+    """The request keys it sends, still to store (with its intent, in the same commit)."""
 
 
 async def create(context: ApplyContext, action: Action, live: Live) -> None:
@@ -198,8 +201,9 @@ async def _upload_run(
     file_name = run.file_name
     if file_name is None and prepared.file is not None:
         file_name, input_record = await upload_input(context, live, resource, prepared)
-    keys_ref = await _keys_ref(context, run)
-    return replace(run, file_name=file_name, keys_ref=keys_ref), input_record
+    keys_blob = await _keys_blob(run)
+    keys_ref = keys_blob.sha256 if keys_blob is not None else run.keys_ref
+    return replace(run, file_name=file_name, keys_ref=keys_ref, keys_blob=keys_blob), input_record
 
 
 async def _record_intents(
@@ -213,7 +217,9 @@ async def _record_intents(
     """Record every run's intent in one write (with `to_spec`, moving the record to the desired
     spec and its key digests in that same write); each intent with its identity tag, in the
     order of `runs`."""
-    digests_ref = await store_digests(context, resource) if to_spec else None
+    # The digest index rides in the intents' write (one group commit), not a write of its own.
+    blob = await digests_blob(resource) if to_spec else None
+    digests_ref = blob.sha256 if blob is not None else None
     token = project_token(context.store.state.identity)
     tags = [_tag(resource, run, token) for run in runs]
     now = context.clock.now()
@@ -246,7 +252,8 @@ async def _record_intents(
             update["input"] = input_record
         return state.with_resource(record.model_copy(update=update))
 
-    await context.store.update(add_intents)
+    blobs = [b for b in (blob, *(run.keys_blob for run in runs)) if b is not None]
+    await context.store.update(add_intents, blobs=blobs)
     crash_point("intent-recorded")
     return list(zip(intents, tags, strict=True))
 
@@ -287,17 +294,18 @@ async def _create_recorded(
     )
 
 
-async def _keys_ref(context: ApplyContext, run: _Run) -> str | None:
-    """Where the keys this job sends are stored. A partial run or a shard records them: results
-    merge by them, and a shard that fails is run again alone from them."""
+async def _keys_blob(run: _Run) -> Blob | None:
+    """The keys this job sends, to store with its intent (None: none to store, or stored
+    already). A partial run or a shard records them: results merge by them, and a shard that
+    fails is run again alone from them."""
     prepared = run.prepared
     if (
         run.keys_ref is None
         and prepared.keys is not None
         and (run.purpose is not AttemptPurpose.FULL or prepared.shard is not None)
     ):
-        return await asyncio.to_thread(store_request_keys, context.store.backend, prepared.keys)
-    return run.keys_ref
+        return await asyncio.to_thread(request_keys_blob, prepared.keys)
+    return None
 
 
 async def _create_job(

@@ -16,9 +16,9 @@ from reconciler.apply.events import EventKind
 from reconciler.apply.outputs import WrittenResults, previous_results, read_results, write_results
 from reconciler.apply.records import (
     bring_to_spec,
+    digests_blob,
     record_for,
     record_live_states,
-    store_digests,
     with_job,
 )
 from reconciler.errors import ServiceError
@@ -132,7 +132,8 @@ async def update(context: ApplyContext, action: Action) -> None:
                 }
             )
             context.emit(EventKind.STEP, resource.name, f"results copied to {written.location}")
-    digests_ref = await store_digests(context, resource)
+    blob = await digests_blob(resource)
+    digests_ref = blob.sha256 if blob is not None else None
 
     # Attempts keep the spec hash they ran under: the record's spec_hash moving to the
     # desired spec is what tells the planner these results now answer it (no re-run needed).
@@ -140,7 +141,7 @@ async def update(context: ApplyContext, action: Action) -> None:
         record = record_for(state, resource, digests_ref)
         return state.with_resource(record.model_copy(update={"results": new_results}))
 
-    await context.store.update(bring_up_to_date)
+    await context.store.update(bring_up_to_date, blobs=(blob,) if blob is not None else ())
     context.emit(EventKind.STEP, resource.name, f"updated ({action.reason.text})")
 
 

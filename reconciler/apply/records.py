@@ -11,8 +11,9 @@ from datetime import datetime
 from reconciler.apply.context import ApplyContext
 from reconciler.live.snapshot import Live, LiveJob
 from reconciler.manifests.desired import DesiredResource
+from reconciler.state.backend import Blob
 from reconciler.state.document import ResourceRecord, State
-from reconciler.state.request_keys import store_key_digests
+from reconciler.state.request_keys import key_digests_blob
 
 AttemptKey = tuple[int, int | None, int]
 """(attempt number, shard, rerun): what identifies one job's attempt within a record."""
@@ -89,18 +90,20 @@ async def record_live_states(
     await context.store.update_record(resource, refresh)
 
 
-async def store_digests(context: ApplyContext, resource: DesiredResource) -> str | None:
-    """Store the source's key digest index beside the state; its address, or None if the
-    source has none (inline sources)."""
+async def digests_blob(resource: DesiredResource) -> Blob | None:
+    """The source's key digest index as a blob, for the state write that records its address
+    (`StateStore.update(..., blobs=...)`); None if the source has none (inline sources)."""
     digests = resource.source.key_digests
     if not digests:
         return None
-    return await asyncio.to_thread(store_key_digests, context.store.backend, digests)
+    return await asyncio.to_thread(key_digests_blob, digests)
 
 
 async def bring_to_spec(context: ApplyContext, resource: DesiredResource) -> None:
     """Record the desired spec (and its key digests) on the resource, creating the record."""
-    digests_ref = await store_digests(context, resource)
+    blob = await digests_blob(resource)
+    digests_ref = blob.sha256 if blob is not None else None
     await context.store.update(
-        lambda state: state.with_resource(record_for(state, resource, digests_ref))
+        lambda state: state.with_resource(record_for(state, resource, digests_ref)),
+        blobs=(blob,) if blob is not None else (),
     )

@@ -5,16 +5,18 @@ returns only once its change is on disk (or in PostgreSQL). Steps of different r
 concurrently, so changes queue here; whoever takes the write lock applies every queued change to
 the latest document and writes them in one go (a group commit, as databases do with their log).
 With 100 jobs created at once that is a handful of writes instead of hundreds, while each step
-still waits for the write that contains its own change.
+still waits for the write that contains its own change. Blobs a change refers to (a source's key
+digest index) ride along: the commit stores them all, then writes the state, in one thread hop,
+so the blobs are durable before any record points at them and are synced once per group.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from reconciler.errors import ReconcilerError, StateWriteLostError
-from reconciler.state.backend import StateBackend
+from reconciler.state.backend import Blob, StateBackend
 from reconciler.state.document import ResourceRecord, State
 
 Change = Callable[[State], State]
@@ -27,7 +29,7 @@ class StateStore:
         self._backend = backend
         self._state = state
         self._lock = asyncio.Lock()
-        self._queue: list[tuple[Change, asyncio.Future[State]]] = []
+        self._queue: list[tuple[Change, Sequence[Blob], asyncio.Future[State]]] = []
         self.writes = 0
         """How many writes reached the backend (for tests and benchmarks)."""
         self.lost: StateWriteLostError | None = None
@@ -42,8 +44,12 @@ class StateStore:
         """The backend, for its blob side-store (digest indexes, request key lists)."""
         return self._backend
 
-    async def update(self, change: Change) -> State:
-        """Apply `change` to the latest state; return once it is persisted.
+    async def update(self, change: Change, blobs: Sequence[Blob] = ()) -> State:
+        """Apply `change` to the latest state; return once it (and `blobs`) is persisted.
+
+        `blobs` are stored before the state write that contains `change`, in the same group
+        commit: a change whose record refers to a blob hands the blob here rather than storing
+        it on its own.
 
         Raises:
             Whatever `change` raises (other queued changes are unaffected).
@@ -53,7 +59,7 @@ class StateStore:
         if self.lost is not None:
             raise self.lost
         done: asyncio.Future[State] = asyncio.get_running_loop().create_future()
-        self._queue.append((change, done))
+        self._queue.append((change, blobs, done))
         async with self._lock:
             if not done.done():
                 await self._commit()
@@ -63,26 +69,35 @@ class StateStore:
         batch, self._queue = self._queue, []
         state = self._state
         applied: list[asyncio.Future[State]] = []
-        for change, done in batch:
+        blobs: list[Blob] = []
+        for change, change_blobs, done in batch:
             try:
                 state = change(state)
             except Exception as exc:  # one step's bad change must not sink the others
                 done.set_exception(exc)
                 continue
             applied.append(done)
-        if state != self._state:
+            blobs += change_blobs
+        changed = state != self._state
+        if changed or blobs:
             try:
                 self._state = await asyncio.to_thread(
-                    self._backend.write, state, self._state.serial
+                    self._persist, state if changed else None, blobs, self._state
                 )
             except (ReconcilerError, OSError) as exc:
                 self.lost = StateWriteLostError(exc)
                 for done in applied:
                     done.set_exception(self.lost)
                 return
-            self.writes += 1
+            self.writes += changed
         for done in applied:
             done.set_result(self._state)
+
+    def _persist(self, state: State | None, blobs: Sequence[Blob], stored: State) -> State:
+        """Store `blobs`, then `state` (None: unchanged) over `stored`; the state as stored."""
+        if blobs:
+            self._backend.put_blobs(blobs)
+        return stored if state is None else self._backend.write(state, stored.serial)
 
     async def update_record(
         self, name: str, change: Callable[[ResourceRecord], ResourceRecord]

@@ -101,7 +101,8 @@ def _project_paths(
     if "://" not in state:
         state_path = project.path(state)
         for suffix, what in (("", "the state"), (".backup", "the state's backup"),
-                             (".lock", "the state's lock")):  # fmt: skip
+                             (".lock", "the state's lock"),
+                             (".journal", "the state's journal")):  # fmt: skip
             paths.append(_Protected(state_path.with_name(state_path.name + suffix), what))
         paths.append(_Protected(state_path.parent / "blobs", "the state's blobs"))
     return paths

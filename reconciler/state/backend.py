@@ -16,7 +16,7 @@ import random
 import re
 import socket
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -229,8 +229,29 @@ class StateLocker(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class Blob:
+    """One content-addressed blob to store: its kind (a plain name), sha256 and bytes."""
+
+    kind: str
+    sha256: str
+    data: bytes
+
+
 class BlobStore(Protocol):
     """Small content-addressed blobs kept beside the state (e.g. per-key request digests)."""
+
+    def put_blobs(self, blobs: Sequence[Blob]) -> None:
+        """Store every blob of `blobs` (idempotently); all are durable when this returns.
+
+        Apply stores the blobs a group commit's records refer to in one call just before the
+        state write, so the backend syncs them together (one directory sync per kind, one
+        statement) instead of once per resource.
+
+        Raises:
+            StateError: a blob's sha256 is not the digest of its data, or a kind is no plain name.
+        """
+        ...
 
     def put_blob(self, kind: str, sha256: str, data: bytes) -> None:
         """Store `data` under (kind, sha256); idempotent.

@@ -1,7 +1,15 @@
 """State <-> bytes: the one canonical encoding both backends store.
 
-The encoding is JSON with sorted keys and two-space indentation, so the local file diffs well in
-git and equal documents always encode to equal bytes (the backends rely on that to skip writes).
+The document is JSON: the top-level fields one per line in sorted order, and each resource's
+record on a line of its own under `resources` (by sorted name), as compact JSON with sorted keys.
+A change to one resource changes one line, so the file diffs well in git; equal documents
+always encode to equal bytes (the backends rely on that to skip writes).
+
+A record leaves out its name (the key it is filed under says it), its attempts' spec hash where
+it is the record's, and every field that holds its default value (decoding fills those in): a settled resource then takes about half the bytes of
+the fully spelled-out form. A future version that changes a default must migrate documents
+that relied on the old one.
+
 Decoding migrates older format versions and validates; it never returns a half-read document.
 """
 
@@ -19,33 +27,116 @@ from reconciler.state.document import ResourceRecord, State
 from reconciler.state.integrity import check_integrity
 from reconciler.state.migrations import StateFormatError, migrate
 
-# Apply re-encodes the whole document after every step, but a step changes one record. Records
-# are immutable and unchanged ones are carried over as the same objects, so their JSON form is
-# cached by identity (a weak reference evicts the entry when the record dies, before its id can
-# be reused). This turns a 1,000-resource write from ~160 ms into a few ms of encoding.
-_record_dumps: dict[int, tuple[weakref.ref[ResourceRecord], dict[str, Any]]] = {}
+# Apply writes the whole document after every group of steps, but a step changes one record.
+# Records are immutable and unchanged ones are carried over as the same objects, so each one's
+# encoded line is cached by identity (a weak reference evicts the entry when the record dies,
+# before its id can be reused): a write then joins cached bytes instead of re-encoding every
+# record, and the PostgreSQL backend sends exactly the lines that are new.
+_records: dict[int, tuple[weakref.ref[ResourceRecord], bytes, bytes]] = {}
+"""Per live record: (weak reference, its stored JSON, its document line with indent and name)."""
 
 
-def _dump_record(record: ResourceRecord) -> dict[str, Any]:
+def _cached(record: ResourceRecord) -> tuple[weakref.ref[ResourceRecord], bytes, bytes]:
     key = id(record)
-    hit = _record_dumps.get(key)
+    hit = _records.get(key)
     if hit is not None and hit[0]() is record:
-        return hit[1]
-    dumped = record.model_dump(mode="json")
-    _record_dumps[key] = (weakref.ref(record, lambda _ref: _record_dumps.pop(key, None)), dumped)
-    return dumped
+        return hit
+    dumped = record.model_dump(mode="json", exclude_defaults=True, exclude={"name"})
+    for attempt in dumped.get("attempts", ()):
+        if attempt["spec_hash"] == record.spec_hash:
+            del attempt["spec_hash"]  # the record's own: decoding fills it back in
+    stored = msgspec.json.encode(dumped, order="sorted")
+    line = b"    " + msgspec.json.encode(record.name) + b": " + stored + b",\n"
+    entry = (weakref.ref(record, lambda _ref: _records.pop(key, None)), stored, line)
+    _records[key] = entry
+    return entry
+
+
+def _line(key: str, record: ResourceRecord) -> bytes:
+    """The record's document line, filed under `key`."""
+    if key == record.name:
+        return _cached(record)[2]
+    return b"    " + msgspec.json.encode(key) + b": " + stored_record(key, record) + b",\n"
+
+
+def stored_record(key: str, record: ResourceRecord) -> bytes:
+    """`encode_record`, for the record filed under `key`. A record under another key than its
+    name (only a hand-built or damaged state) spells its name out, so decoding refuses it
+    rather than filing it anew under its name."""
+    if key == record.name:
+        return _cached(record)[1]
+    return msgspec.json.encode({**json.loads(_cached(record)[1]), "name": record.name})
+
+
+def encode_record(record: ResourceRecord) -> bytes:
+    """One record as stored: compact JSON, sorted keys, without its name and default fields."""
+    return _cached(record)[1]
+
+
+def changed_records(old: State, new: State) -> tuple[list[tuple[str, bytes]], list[str]]:
+    """What a write from `old` to `new` must store: (name, stored JSON) of every record that is
+    new or encodes differently, and the names of records that are gone. Unchanged records are
+    the same objects (checked by identity first), so this costs the change plus one pass."""
+    before = old.resources
+    changed = []
+    for name, record in new.resources.items():
+        previous = before.get(name)
+        if previous is record:
+            continue
+        line = stored_record(name, record)
+        if previous is None or stored_record(name, previous) != line:
+            changed.append((name, line))
+    gone = [name for name in before if name not in new.resources]
+    return changed, gone
+
+
+def _header(state: State) -> tuple[bytes, bytes]:
+    """The document's bytes before and after its records (None project left out)."""
+    fields: dict[str, Any] = {
+        "format_version": state.format_version,
+        "lineage": state.lineage,
+        "serial": state.serial,
+    }
+    if state.project is not None:
+        fields["project"] = state.project
+    head: list[bytes] = [b"{\n"]
+    tail: list[bytes] = []
+    for key in sorted(fields):
+        target = head if key < "resources" else tail
+        target.append(b'  "%s": %s,\n' % (key.encode(), msgspec.json.encode(fields[key])))
+    # Tombstones sort last; one per line too, so a forget adds one line.
+    tombstones = [
+        b"    %s: %d" % (msgspec.json.encode(name), highest)
+        for name, highest in sorted(state.tombstones.items())
+    ]
+    body = b"{\n" + b",\n".join(tombstones) + b"\n  }" if tombstones else b"{}"
+    tail.append(b'  "tombstones": ' + body + b"\n}\n")
+    return b"".join(head) + b'  "resources": ', b"".join(tail)
+
+
+def encode_header(state: State) -> bytes:
+    """The document without its records (`resources` empty): what PostgreSQL keeps in the
+    workspace's row, beside one row per record."""
+    head, tail = _header(state)
+    return head + b"{},\n" + tail
+
+
+def encode_parts(state: State) -> list[bytes]:
+    """`encode(state)` as a list of byte strings to write in order (no joined copy): most are
+    cached record lines, so a write costs the records that changed, not all of them."""
+    head, tail = _header(state)
+    if not state.resources:
+        return [head, b"{},\n", tail]
+    records = state.resources
+    # Nearly sorted already (records keep their place, new ones come last): timsort is linear.
+    lines = [_line(name, records[name]) for name in sorted(records)]
+    lines[-1] = lines[-1][:-2] + b"\n"  # no comma after the last record
+    return [head, b"{\n", *lines, b"  },\n", tail]
 
 
 def encode(state: State) -> bytes:
-    """The canonical bytes of `state` (UTF-8 JSON, sorted keys, indented, trailing newline).
-
-    The same bytes as `json.dumps(..., sort_keys=True, indent=2, ensure_ascii=False)`, made
-    with msgspec because the stdlib encoder is ten times slower on a large state.
-    """
-    data = state.model_dump(mode="json", exclude={"resources"})
-    data["resources"] = {name: _dump_record(r) for name, r in state.resources.items()}
-    compact = msgspec.json.encode(data, order="sorted")
-    return bytes(msgspec.json.format(compact, indent=2)) + b"\n"
+    """The canonical bytes of `state` (UTF-8 JSON, one record per line, trailing newline)."""
+    return b"".join(encode_parts(state))
 
 
 def decode(data: bytes | str, *, source: str) -> State:
@@ -60,6 +151,15 @@ def decode(data: bytes | str, *, source: str) -> State:
             state document, or one that fails `integrity.check_integrity`.
         StateError: a newer format version than this reconciler supports.
     """
+    return decode_raw(parse(data, source=source), source=source)
+
+
+def parse(data: bytes | str, *, source: str) -> dict[str, Any]:
+    """The JSON object in `data`, not yet migrated or validated.
+
+    Raises:
+        StateFormatError: not JSON (or beyond jsonsafe's limits), or not an object.
+    """
     try:
         # Depth is bounded by the schema and checked per free-form field by check_integrity;
         # a whole-document walk would add a second pass over a large state on every read.
@@ -68,7 +168,15 @@ def decode(data: bytes | str, *, source: str) -> State:
         raise StateFormatError(f"{source} is corrupt: not valid JSON ({exc})") from None
     if not isinstance(raw, dict):
         raise StateFormatError(f"{source} is corrupt: expected a JSON object at the top")
+    return raw
+
+
+def decode_raw(raw: dict[str, Any], *, source: str) -> State:
+    """Migrate and validate a parsed document (see `decode`); `raw` may be modified."""
     migrated = migrate(raw, source=source)
+    resources = migrated.get("resources")
+    if isinstance(resources, dict):
+        _name_records(resources, source=source)
     try:
         state = State.model_validate(migrated)
     except ValidationError as exc:
@@ -79,3 +187,24 @@ def decode(data: bytes | str, *, source: str) -> State:
         ) from None
     check_integrity(state, source=source)
     return state
+
+
+def _name_records(resources: dict[str, Any], *, source: str) -> None:
+    """Give every stored record its name back (the key it is filed under), and its attempts
+    the record's spec hash where they leave it out."""
+    for key, record in resources.items():
+        if not isinstance(record, dict):
+            continue  # validation names it
+        spec_hash = record.get("spec_hash")
+        attempts = record.get("attempts")
+        if spec_hash is not None and isinstance(attempts, list):
+            for attempt in attempts:
+                if isinstance(attempt, dict):
+                    attempt.setdefault("spec_hash", spec_hash)
+        named = record.setdefault("name", key)
+        if named != key:
+            raise StateFormatError(
+                f"{source} is corrupt: record `{key}` names itself `{named}`; a record's key "
+                "and name must agree",
+                hint="restore the state from its backup or version control, or fix the name",
+            )

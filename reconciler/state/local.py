@@ -2,6 +2,9 @@
 
 Writes are atomic (temp file in the same directory, fsync, rename, fsync of the directory) and
 keep the previous version as `<file>.backup`, so a kill at any instant leaves a readable state.
+While this backend holds the state lock, a write appends its change to `<file>.journal` instead
+(synced; see `state.journal`), and releasing the lock folds the journal into the file: a write
+in a long apply costs its change, not the whole document.
 The lock is an OS-level `flock` on `<file>.lock`, which the kernel drops when the holder dies,
 so a crashed run never blocks the next; the lock file's content names the holder.
 """
@@ -15,15 +18,16 @@ import os
 import random
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from reconciler.clock import Clock
 from reconciler.errors import StaleWriteError, StateError
-from reconciler.state import codec
+from reconciler.state import codec, journal
 from reconciler.state.backend import (
+    Blob,
     LineageFactory,
     LockHeldError,
     LockInfo,
@@ -35,10 +39,18 @@ from reconciler.state.backend import (
     refuse_live_holder,
     retry_lock,
 )
-from reconciler.state.document import State
+from reconciler.state.document import FORMAT_VERSION, State
 from reconciler.state.migrations import StateFormatError
 
 _StatKey = tuple[int, int, int, int]
+_WRITE_BUFFER = 1 << 20
+_JOURNAL_MIN = 1 << 20
+"""Bytes a journal may always grow to before it is folded; beyond, up to the document's size
+(so folding costs at most as much again as the appends did)."""
+
+
+_Keys = tuple[_StatKey, _StatKey | None]
+"""The identities of the document file and of its journal (None: no journal)."""
 
 
 def _stat_key(st: os.stat_result) -> _StatKey:
@@ -67,6 +79,7 @@ class LocalBackend:
         self._project_id = project_id
         self.backup_path = path.with_name(path.name + ".backup")
         self.lock_path = path.with_name(path.name + ".lock")
+        self.journal_path = path.with_name(path.name + journal.SUFFIX)
         self.blobs_dir = path.parent / "blobs"
         self._clock = clock
         self._lineage_factory = lineage_factory
@@ -74,7 +87,14 @@ class LocalBackend:
         self._rng = rng
         # The last document read or written, keyed by the file's identity: apply writes after
         # every step, and re-reading + validating 1,000 records each time would dominate.
-        self._cache: tuple[_StatKey, State] | None = None
+        self._cache: tuple[_Keys, State] | None = None
+        self._journaling = False
+        """True while this backend holds the state lock: writes then go to the journal."""
+        self._journal_valid = 0
+        """Length of the journal's intact part as last read or written (the next entry's offset)."""
+        self._document_bytes = 0
+        self._document_current = False
+        """Whether the document file is at FORMAT_VERSION (only then may the journal extend it)."""
 
     @property
     def location(self) -> str:
@@ -91,29 +111,45 @@ class LocalBackend:
         return claim(state, self._project_id, str(self.path))
 
     def _stored(self) -> State | None:
-        """The state on disk (None if there is none yet), from the cache when unchanged."""
+        """The state on disk with its journal replayed (None if there is none yet), from the
+        cache when neither file changed."""
         try:
             with open(self.path, "rb") as f:
-                key = _stat_key(os.fstat(f.fileno()))
+                key = (_stat_key(os.fstat(f.fileno())), self._journal_key())
                 if self._cache is not None and self._cache[0] == key:
                     return self._cache[1]
                 data = f.read()
+            entries = self.journal_path.read_bytes() if key[1] is not None else b""
         except FileNotFoundError:
             return None
         except OSError as exc:
             raise StateError(f"cannot read state file {self.path}: {exc.strerror}") from None
+        source = f"state file {self.path}"
         try:
-            state = codec.decode(data, source=f"state file {self.path}")
+            raw = codec.parse(data, source=source)
+            self._document_current = raw.get("format_version") == FORMAT_VERSION
+            self._journal_valid = journal.replay(raw, entries, source=source)
+            state = codec.decode_raw(raw, source=source)
         except StateFormatError as exc:
-            hint = (
+            hint = exc.hint or (
                 f"the previous version is in {self.backup_path}; inspect it and copy it over "
                 f"{self.path} to restore"
                 if self.backup_path.exists()
                 else "no backup exists; restore the file from version control"
             )
             raise StateFormatError(exc.message, hint=hint) from None
+        self._document_bytes = len(data)
         self._cache = (key, state)
         return state
+
+    def _journal_key(self) -> _StatKey | None:
+        try:
+            return _stat_key(os.stat(self.journal_path))
+        except FileNotFoundError:
+            return None
+
+    def _keys(self) -> _Keys:
+        return (_stat_key(os.stat(self.path)), self._journal_key())
 
     # -- write --------------------------------------------------------------------------------
 
@@ -139,9 +175,64 @@ class LocalBackend:
             if stored is not None and stored.same_content(state):
                 return detached(stored)
             new = detached(state.model_copy(update={"serial": stored_serial + 1}))
-            self._replace(codec.encode(new), dir_fd)
-            self._cache = (_stat_key(os.stat(self.path)), new)
+            entry = (
+                journal.encode_entry(stored, new)
+                if stored is not None and self._journaling and self._document_current
+                else b""
+            )
+            if entry and self._journal_valid + len(entry) <= max(
+                _JOURNAL_MIN, self._document_bytes
+            ):
+                self._append(entry, dir_fd)
+            else:
+                self._rewrite(new, dir_fd)
+            self._cache = (self._keys(), new)
             return detached(new)
+
+    def _rewrite(self, state: State, dir_fd: int) -> None:
+        """Replace the document with `state` and drop the journal it now contains."""
+        parts = codec.encode_parts(state)
+        self._replace(parts, dir_fd)
+        self._document_bytes = sum(map(len, parts))
+        self._document_current = True
+        # A kill before this unlink leaves entries the document already holds: replay skips
+        # them by serial.
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.journal_path)
+            os.fsync(dir_fd)
+        self._journal_valid = 0
+
+    def _append(self, entry: bytes, dir_fd: int) -> None:
+        """Add `entry` after the journal's intact part (cutting off a torn tail), synced."""
+        fd = os.open(self.journal_path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            created = os.fstat(fd).st_size == 0 and self._journal_valid == 0
+            os.ftruncate(fd, self._journal_valid)
+            view = memoryview(entry)
+            offset = self._journal_valid
+            while view:
+                written = os.pwrite(fd, view, offset)
+                view, offset = view[written:], offset + written
+            os.fdatasync(fd)
+        finally:
+            os.close(fd)
+        if created:
+            os.fsync(dir_fd)  # the journal's name must survive a power cut as its lines do
+        self._journal_valid += len(entry)
+
+    def _fold_journal(self) -> None:
+        """Rewrite the document with the journal's changes and remove the journal (on releasing
+        the lock), so the file alone is the state again. A failure leaves the journal, which
+        every reader replays; the next locked command folds it."""
+        if not self.journal_path.exists():
+            return
+        with contextlib.suppress(OSError, StateError), self._dir_lock() as dir_fd:
+            stored = self._stored()
+            if stored is None:
+                os.unlink(self.journal_path)  # no document to extend: nothing to keep
+                return
+            self._rewrite(stored, dir_fd)
+            self._cache = (self._keys(), stored)
 
     @contextlib.contextmanager
     def _dir_lock(self) -> Iterator[int]:
@@ -152,7 +243,7 @@ class LocalBackend:
         finally:
             os.close(fd)
 
-    def _replace(self, data: bytes, dir_fd: int) -> None:
+    def _replace(self, data: Sequence[bytes], dir_fd: int) -> None:
         tmp = self._write_temp(self.path, data)
         try:
             self._on_staged()
@@ -186,11 +277,13 @@ class LocalBackend:
         os.replace(tmp_backup, self.backup_path)
 
     @staticmethod
-    def _write_temp(target: Path, data: bytes) -> str:
+    def _write_temp(target: Path, data: Sequence[bytes]) -> str:
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
         try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
+            # The parts are mostly cached record lines: a large buffer writes them with few
+            # system calls and no joined copy of the whole document.
+            with os.fdopen(fd, "wb", buffering=_WRITE_BUFFER) as f:
+                f.writelines(data)
                 f.flush()
                 os.fsync(f.fileno())
             os.chmod(tmp, 0o644)  # mkstemp makes 0600; the state file is meant to be shared
@@ -213,9 +306,12 @@ class LocalBackend:
             rng=self._rng,
             location=self.location,
         )
+        self._journaling = True
         try:
             yield info
         finally:
+            self._journaling = False
+            self._fold_journal()
             self._release(held)
 
     def _try_lock(self, info: LockInfo) -> _Held:
@@ -286,18 +382,27 @@ class LocalBackend:
     # -- blobs --------------------------------------------------------------------------------
 
     def put_blob(self, kind: str, sha256: str, data: bytes) -> None:
-        check_blob(kind, sha256, data)
-        target = self.blobs_dir / kind / sha256
-        if target.exists():
-            return  # content-addressed: same name, same bytes
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self._write_temp(target, data)
-        os.replace(tmp, target)
-        dir_fd = os.open(target.parent, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        self.put_blobs((Blob(kind, sha256, data),))
+
+    def put_blobs(self, blobs: Sequence[Blob]) -> None:
+        for blob in blobs:
+            check_blob(blob.kind, blob.sha256, blob.data)
+        directories: set[Path] = set()
+        for blob in blobs:
+            target = self.blobs_dir / blob.kind / blob.sha256
+            if target.exists():
+                continue  # content-addressed: same name, same bytes
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self._write_temp(target, (blob.data,))
+            os.replace(tmp, target)
+            directories.add(target.parent)
+        # Each file is synced as it is written; the renames need one sync per directory.
+        for directory in sorted(directories):
+            dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
 
     def get_blob(self, kind: str, sha256: str) -> bytes | None:
         check_blob(kind, sha256)

@@ -13,7 +13,10 @@ a succeeded job's results are unusable (`results_unusable`). Version 4 records p
 endpoint it ran on (`endpoint`) and, once collected, the tokens its results reported (`usage`),
 their cost (`cost_usd`) and when (`collected_at`); later releases of version 4 add, as optional
 fields, which service files apply deleted after collecting (`input_deleted_at`,
-`output_deleted_at`) or could not delete (`output_kept`).
+`output_deleted_at`) or could not delete (`output_kept`). Version 5 changes the encoding, not the
+fields: one record per line, each without its `name` (its key) and without fields at their
+defaults (see `state.codec`). A record may still spell its name out; it must equal its key. The
+PostgreSQL backend stores version 5 as one row per record (`state.postgres`).
 """
 
 from __future__ import annotations
@@ -49,7 +52,13 @@ def _v3_to_v4(doc: RawDocument) -> RawDocument:
     return {**doc, "format_version": 4}
 
 
-MIGRATIONS: Mapping[int, Migration] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
+def _v4_to_v5(doc: RawDocument) -> RawDocument:
+    """A version 4 record spells out its name and every default; version 5 allows both and
+    needs neither, so the document is already a valid version 5 one."""
+    return {**doc, "format_version": 5}
+
+
+MIGRATIONS: Mapping[int, Migration] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5}
 """Migration from version N (the key) to N+1. Each must set `format_version` to N+1."""
 
 

@@ -1,32 +1,38 @@
-"""The PostgreSQL backend: one row per workspace, serial-checked writes, an advisory lock.
+"""The PostgreSQL backend: a row per workspace and one per record, serial-checked writes, an
+advisory lock.
 
 The URL is `postgresql://user:password@host:port/db?workspace=name`; without `workspace` the
 row is the project's id (`project:` in reconciler.yaml), and with neither the backend refuses to
 open: two repositories sharing a database must never share a row by accident, or each would
-cancel and forget the other's jobs as "removed from the manifests". Tables are created on first use. A write runs in one transaction that locks the row
-and checks the serial (optimistic concurrency). The state lock is a *session* advisory lock held
+cancel and forget the other's jobs as "removed from the manifests". Tables are created on first
+use. The workspace's row holds the document without its records (lineage, serial, project,
+tombstones); each record is a row of `reconciler_state_records`, as `codec.encode_record`
+stores it. A write runs in one transaction that locks the workspace's row, checks the serial
+(optimistic concurrency) and sends only the records that changed, so its cost follows the
+change, not the size of the state. A workspace written before format version 5 holds the whole
+document in its row; it is read as such and converted by its first write. The state lock is a *session* advisory lock held
 on a dedicated connection for the lock's lifetime, so it dies with the process; who holds it is
-recorded in a lock table. The password never appears in a message: see `redact_url`.
+recorded in a lock table. The password never appears in a message: see `postgres_url.redact_url`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import random
-import re
-from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, NoReturn
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import errors as pg_errors
 
 from reconciler.clock import Clock
-from reconciler.errors import ConfigError, StaleWriteError, StateError
+from reconciler.errors import StaleWriteError, StateError
 from reconciler.state import codec
 from reconciler.state.backend import (
+    Blob,
     LineageFactory,
     LockHeldError,
     LockInfo,
@@ -39,10 +45,8 @@ from reconciler.state.backend import (
     retry_lock,
 )
 from reconciler.state.document import State
+from reconciler.state.postgres_url import parse_url
 
-DEFAULT_WORKSPACE = "default"
-_WORKSPACE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
-_SECRET_QUERY_KEYS = frozenset({"password", "sslpassword"})
 CONNECT_TIMEOUT_SECONDS = 10
 
 _SCHEMA = """
@@ -53,6 +57,12 @@ CREATE TABLE IF NOT EXISTS reconciler_state (
     format_version integer NOT NULL,
     document       text NOT NULL,
     updated_at     timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS reconciler_state_records (
+    workspace text NOT NULL,
+    name      text NOT NULL,
+    record    text NOT NULL,
+    PRIMARY KEY (workspace, name)
 );
 CREATE TABLE IF NOT EXISTS reconciler_state_locks (
     workspace   text PRIMARY KEY,
@@ -69,88 +79,17 @@ CREATE TABLE IF NOT EXISTS reconciler_state_blobs (
     PRIMARY KEY (workspace, kind, sha256)
 );
 """
-_TABLES = ("reconciler_state", "reconciler_state_locks", "reconciler_state_blobs")
+_TABLES = (
+    "reconciler_state",
+    "reconciler_state_records",
+    "reconciler_state_locks",
+    "reconciler_state_blobs",
+)
+ROWS_FORMAT = 5
+"""The first format version stored as one row per record; older rows hold the whole document."""
 # Concurrent `CREATE TABLE IF NOT EXISTS` can still collide in the catalog (unique violation on
 # pg_type), so first use serialises on this transaction-scoped advisory key.
 _SCHEMA_LOCK_KEY = 0x7265636F6E63696C  # "reconcil"
-
-
-@dataclass(frozen=True, slots=True)
-class PostgresTarget:
-    """A parsed state URL: what to connect to, which row, and how to name it safely."""
-
-    conninfo: str
-    """The URL without `workspace` (psycopg rejects unknown parameters); holds the password."""
-    workspace: str
-    redacted: str
-    """The URL with its password replaced by `***`: the only form that may be printed."""
-    secrets: tuple[str, ...]
-    """Password strings to scrub from any driver message before it is shown."""
-
-
-def redact_url(url: str) -> str:
-    """`url` with any password (userinfo or `password=` query) replaced by `***`."""
-    try:
-        parts = urlsplit(url)
-        netloc = parts.netloc
-        if "@" in netloc:
-            userinfo, hostinfo = netloc.rsplit("@", 1)
-            if ":" in userinfo:
-                userinfo = userinfo.split(":", 1)[0] + ":***"
-            netloc = f"{userinfo}@{hostinfo}"
-        query = urlencode(
-            [
-                (k, "***" if k in _SECRET_QUERY_KEYS else v)
-                for k, v in parse_qsl(parts.query, keep_blank_values=True)
-            ],
-            safe="*",
-        )
-        return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
-    except ValueError:
-        return "postgresql://***"  # unparseable: show nothing that might be a secret
-
-
-def parse_url(url: str, default_workspace: str | None = DEFAULT_WORKSPACE) -> PostgresTarget:
-    """Split a state URL into conninfo and workspace (`default_workspace` when it names none).
-
-    Raises:
-        ConfigError: malformed URL, invalid workspace name, or no workspace at all (the message
-            is redacted).
-    """
-    redacted = redact_url(url)
-    try:
-        parts = urlsplit(url)
-        password = unquote(parts.password) if parts.password else None
-        query = parse_qsl(parts.query, keep_blank_values=True)
-    except ValueError as exc:
-        raise ConfigError(f"invalid PostgreSQL state URL {redacted}: {exc}") from None
-    workspaces = [v for k, v in query if k == "workspace"]
-    workspace = workspaces[-1] if workspaces else default_workspace
-    if workspace is None:
-        raise ConfigError(
-            f"the PostgreSQL state {redacted} names no workspace and reconciler.yaml no `project:`",
-            hint="set `project: <id>` in reconciler.yaml (it becomes the workspace), or add "
-            "`?workspace=<name>` to the URL; a state written before this was required is in "
-            "`?workspace=default`",
-        )
-    if not _WORKSPACE.fullmatch(workspace):
-        raise ConfigError(
-            f"invalid workspace {workspace!r} in state URL {redacted}: use letters, digits, "
-            "_ . - (at most 63)"
-        )
-    rest = [(k, v) for k, v in query if k != "workspace"]
-    conninfo = urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(rest), ""))
-    secrets = [p for p in (password, *(v for k, v in rest if k in _SECRET_QUERY_KEYS)) if p]
-    # The URL may carry the password percent-encoded; scrub both spellings.
-    secrets += [s for s in (_raw_password(parts.netloc),) if s]
-    return PostgresTarget(
-        conninfo, workspace, redacted, tuple(sorted(set(secrets), key=len, reverse=True))
-    )
-
-
-def _raw_password(netloc: str) -> str | None:
-    userinfo = netloc.rsplit("@", 1)[0] if "@" in netloc else ""
-    return userinfo.split(":", 1)[1] if ":" in userinfo else None
 
 
 def _advisory_key(workspace: str) -> int:
@@ -269,22 +208,40 @@ class PostgresBackend:
     # -- read ---------------------------------------------------------------------------------
 
     def read(self) -> State:
+        conn = self._connection()
         try:
-            row = (
-                self._connection()
-                .execute(
-                    "SELECT document FROM reconciler_state WHERE workspace = %s",
-                    (self.workspace,),
-                )
-                .fetchone()
-            )
+            with conn.transaction():
+                # One snapshot for the header and the records: a concurrent write commits both
+                # or neither as far as this read can see.
+                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                loaded = self._load(conn)
         except psycopg.Error as exc:
             self._fail("reading the state", exc)
-        if row is None:
+        if loaded is None:
             return claim(State(lineage=self._lineage_factory()), self._project_id, self.location)
-        state = codec.decode(row[0], source=f"PostgreSQL state {self.location}")
-        self._cache = state
-        return claim(detached(state), self._project_id, self.location)
+        self._cache = loaded
+        return claim(detached(loaded), self._project_id, self.location)
+
+    def _load(self, conn: psycopg.Connection[Any]) -> State | None:
+        """The stored state (None if the workspace has none), in either storage form."""
+        row = conn.execute(
+            "SELECT format_version, document FROM reconciler_state WHERE workspace = %s",
+            (self.workspace,),
+        ).fetchone()
+        if row is None:
+            return None
+        source = f"PostgreSQL state {self.location}"
+        if int(row[0]) < ROWS_FORMAT:
+            return codec.decode(row[1], source=source)  # the whole document in one row
+        raw = codec.parse(row[1], source=source)
+        records = conn.execute(
+            "SELECT name, record FROM reconciler_state_records WHERE workspace = %s",
+            (self.workspace,),
+        ).fetchall()
+        # One parse of all records (as one JSON object) instead of one per row.
+        joined = ",".join(f"{json.dumps(name)}:{record}" for name, record in records)
+        raw["resources"] = codec.parse("{" + joined + "}", source=source)
+        return codec.decode_raw(raw, source=source)
 
     # -- write --------------------------------------------------------------------------------
 
@@ -294,7 +251,8 @@ class PostgresBackend:
         try:
             with conn.transaction():
                 row = conn.execute(
-                    "SELECT serial, lineage FROM reconciler_state WHERE workspace = %s FOR UPDATE",
+                    "SELECT serial, lineage, format_version FROM reconciler_state"
+                    " WHERE workspace = %s FOR UPDATE",
                     (self.workspace,),
                 ).fetchone()
                 stored_serial = int(row[0]) if row is not None else 0
@@ -309,25 +267,13 @@ class PostgresBackend:
                         f"refusing to write lineage {state.lineage} over state {self.location} "
                         f"of lineage {row[1]}"
                     )
-                if row is not None:
-                    stored = self._stored_at(conn, stored_serial)
-                    if stored.same_content(state):
-                        return detached(stored)
+                stored = self._stored_at(conn, stored_serial) if row is not None else None
+                if stored is not None and stored.same_content(state):
+                    return detached(stored)
                 new = detached(state.model_copy(update={"serial": stored_serial + 1}))
-                document = codec.encode(new).decode()
-                if row is None:
-                    conn.execute(
-                        "INSERT INTO reconciler_state"
-                        " (workspace, lineage, serial, format_version, document)"
-                        " VALUES (%s, %s, %s, %s, %s)",
-                        (self.workspace, new.lineage, new.serial, new.format_version, document),
-                    )
-                else:
-                    conn.execute(
-                        "UPDATE reconciler_state SET serial = %s, format_version = %s,"
-                        " document = %s, updated_at = now() WHERE workspace = %s",
-                        (new.serial, new.format_version, document, self.workspace),
-                    )
+                rows_form = row is not None and int(row[2]) >= ROWS_FORMAT
+                self._write_records(conn, stored if rows_form else None, new)
+                self._write_header(conn, new, exists=row is not None)
                 self._on_staged()
         except pg_errors.UniqueViolation:
             # Two first writes raced to insert the row: the loser's serial 0 is stale.
@@ -341,14 +287,60 @@ class PostgresBackend:
         self._cache = new
         return detached(new)
 
+    def _write_records(
+        self, conn: psycopg.Connection[Any], stored: State | None, new: State
+    ) -> None:
+        """Bring the record rows from `stored` (None: not stored as rows yet) to `new`."""
+        if stored is None:
+            # A new workspace, or one converted from the one-row form: every record, by COPY.
+            conn.execute(
+                "DELETE FROM reconciler_state_records WHERE workspace = %s", (self.workspace,)
+            )
+            with conn.cursor().copy(
+                "COPY reconciler_state_records (workspace, name, record) FROM STDIN"
+            ) as copy:
+                for name, record in new.resources.items():
+                    copy.write_row(
+                        (self.workspace, name, codec.stored_record(name, record).decode())
+                    )
+            return
+        lines, gone = codec.changed_records(stored, new)
+        changed = [(self.workspace, name, line.decode()) for name, line in lines]
+        if changed:
+            conn.cursor().executemany(
+                "INSERT INTO reconciler_state_records (workspace, name, record)"
+                " VALUES (%s, %s, %s) ON CONFLICT (workspace, name)"
+                " DO UPDATE SET record = EXCLUDED.record",
+                changed,
+            )
+        if gone:
+            conn.execute(
+                "DELETE FROM reconciler_state_records WHERE workspace = %s AND name = ANY(%s)",
+                (self.workspace, gone),
+            )
+
+    def _write_header(self, conn: psycopg.Connection[Any], new: State, *, exists: bool) -> None:
+        header = codec.encode_header(new).decode()
+        if not exists:
+            conn.execute(
+                "INSERT INTO reconciler_state"
+                " (workspace, lineage, serial, format_version, document)"
+                " VALUES (%s, %s, %s, %s, %s)",
+                (self.workspace, new.lineage, new.serial, new.format_version, header),
+            )
+            return
+        conn.execute(
+            "UPDATE reconciler_state SET serial = %s, format_version = %s,"
+            " document = %s, updated_at = now() WHERE workspace = %s",
+            (new.serial, new.format_version, header, self.workspace),
+        )
+
     def _stored_at(self, conn: psycopg.Connection[Any], serial: int) -> State:
         if self._cache is not None and self._cache.serial == serial:
             return self._cache
-        row = conn.execute(
-            "SELECT document FROM reconciler_state WHERE workspace = %s", (self.workspace,)
-        ).fetchone()
-        assert row is not None  # the caller holds the row lock
-        return codec.decode(row[0], source=f"PostgreSQL state {self.location}")
+        loaded = self._load(conn)
+        assert loaded is not None  # the caller holds the row lock
+        return loaded
 
     def _on_staged(self) -> None:
         """Called inside the write transaction after the new row is written, before COMMIT.
@@ -462,12 +454,18 @@ class PostgresBackend:
     # -- blobs --------------------------------------------------------------------------------
 
     def put_blob(self, kind: str, sha256: str, data: bytes) -> None:
-        check_blob(kind, sha256, data)
+        self.put_blobs((Blob(kind, sha256, data),))
+
+    def put_blobs(self, blobs: Sequence[Blob]) -> None:
+        for blob in blobs:
+            check_blob(blob.kind, blob.sha256, blob.data)
+        if not blobs:
+            return
         try:
-            self._connection().execute(
+            self._connection().cursor().executemany(
                 "INSERT INTO reconciler_state_blobs (workspace, kind, sha256, data)"
                 " VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                (self.workspace, kind, sha256, data),
+                [(self.workspace, b.kind, b.sha256, b.data) for b in blobs],
             )
         except psycopg.Error as exc:
             self._fail("storing a blob", exc)

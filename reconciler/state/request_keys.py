@@ -12,19 +12,24 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 
-from reconciler.state.backend import BlobStore
+from reconciler.state.backend import Blob, BlobStore
 from reconciler.state.document import State
 
 REQUEST_KEYS_BLOB = "request-keys"
 KEY_DIGESTS_BLOB = "key-digests"
 
 
+def request_keys_blob(keys: Sequence[str]) -> Blob:
+    """The keys one job sends, in order, as a blob; its sha256 is the attempt's address."""
+    data = json.dumps(list(keys)).encode()
+    return Blob(REQUEST_KEYS_BLOB, hashlib.sha256(data).hexdigest(), data)
+
+
 def store_request_keys(blobs: BlobStore, keys: Sequence[str]) -> str:
     """Store the keys one job sends, in order; returns the address to record on its attempt."""
-    data = json.dumps(list(keys)).encode()
-    address = hashlib.sha256(data).hexdigest()
-    blobs.put_blob(REQUEST_KEYS_BLOB, address, data)
-    return address
+    blob = request_keys_blob(keys)
+    blobs.put_blobs((blob,))
+    return blob.sha256
 
 
 def load_request_keys(blobs: BlobStore, address: str) -> list[str] | None:
@@ -35,12 +40,20 @@ def load_request_keys(blobs: BlobStore, address: str) -> list[str] | None:
     return [str(key) for key in json.loads(blob)]
 
 
+def key_digests_blob(digests: Mapping[str, str]) -> Blob:
+    """A source's key -> request digest index as a blob; its sha256 is the record's address.
+
+    Apply hands it to the state write that records the address (`StateStore.update`), so the
+    two are stored in one group commit."""
+    data = json.dumps(dict(sorted(digests.items())), separators=(",", ":")).encode()
+    return Blob(KEY_DIGESTS_BLOB, hashlib.sha256(data).hexdigest(), data)
+
+
 def store_key_digests(blobs: BlobStore, digests: Mapping[str, str]) -> str:
     """Store a source's key -> request digest index; returns the address for the record."""
-    data = json.dumps(dict(sorted(digests.items())), separators=(",", ":")).encode()
-    address = hashlib.sha256(data).hexdigest()
-    blobs.put_blob(KEY_DIGESTS_BLOB, address, data)
-    return address
+    blob = key_digests_blob(digests)
+    blobs.put_blobs((blob,))
+    return blob.sha256
 
 
 def load_key_digests(blobs: BlobStore, state: State) -> dict[str, dict[str, str]]:

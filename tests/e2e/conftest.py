@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from reconciler.emulator import EmulatorHandle, running_emulator
+from reconciler.state import codec, journal
 
 
 def service_client(emulator: EmulatorHandle) -> Any:
@@ -91,7 +92,16 @@ class Project:
         )
 
     def state(self) -> dict[str, Any]:
-        return json.loads((self.root / "state" / "reconciler.state.json").read_text())
+        """The state as the full document: the file with any journal a killed apply left
+        replayed, decoded (the file leaves out each record's name and its fields at their
+        defaults), then spelled out with every field."""
+        path = self.root / "state" / "reconciler.state.json"
+        raw = codec.parse(path.read_bytes(), source="state")
+        entries = path.with_name(path.name + journal.SUFFIX)
+        if entries.exists():
+            journal.replay(raw, entries.read_bytes(), source="state")
+        full: dict[str, Any] = codec.decode_raw(raw, source="state").model_dump(mode="json")
+        return full
 
 
 def file_job_spec(

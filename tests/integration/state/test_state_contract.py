@@ -14,7 +14,7 @@ import pytest
 
 from reconciler.clock import FakeClock
 from reconciler.errors import StaleWriteError, StateError, StateLockedError
-from reconciler.state.backend import LockHeldError, LockInfo
+from reconciler.state.backend import Blob, LockHeldError, LockInfo
 from reconciler.state.document import State
 from tests.integration.state.helpers import OpenBackend, project_for, record
 
@@ -173,6 +173,28 @@ def test_blobs_are_content_addressed(open_state: OpenBackend) -> None:
         backend.put_blob("key-digests", sha, b"other bytes")
     with pytest.raises(StateError, match="invalid blob kind"):
         backend.get_blob("../etc", sha)
+
+
+def test_several_blobs_are_stored_at_once_and_a_bad_one_stores_none(
+    open_state: OpenBackend,
+) -> None:
+    backend = open_state()
+    blobs = [
+        Blob(kind, hashlib.sha256(data).hexdigest(), data)
+        for kind, data in (
+            ("key-digests", b"{}"),
+            ("request-keys", b'["a"]'),
+            ("request-keys", b"[]"),
+        )
+    ]
+    backend.put_blobs(blobs)
+    backend.put_blobs(blobs[:1])  # idempotent
+    assert [open_state().get_blob(b.kind, b.sha256) for b in blobs] == [b.data for b in blobs]
+    bad = Blob("request-keys", hashlib.sha256(b"x").hexdigest(), b"y")
+    unseen = Blob("request-keys", hashlib.sha256(b"z").hexdigest(), b"z")
+    with pytest.raises(StateError, match="does not match"):
+        backend.put_blobs([unseen, bad])
+    assert backend.get_blob(unseen.kind, unseen.sha256) is None
 
 
 def _increment(setting: str, root: str, index: int) -> None:

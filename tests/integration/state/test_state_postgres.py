@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 from pathlib import Path
 
@@ -108,13 +109,79 @@ def test_workspaces_are_separate_states(tmp_path: Path, postgres_url: str) -> No
     b.close()
 
 
-def test_row_holds_document_serial_and_lineage(tmp_path: Path, postgres_url: str) -> None:
+def test_workspace_row_holds_serial_and_lineage_and_each_record_a_row_of_its_own(
+    tmp_path: Path, postgres_url: str
+) -> None:
     backend = backend_at(tmp_path, f"{postgres_url}?workspace=row")
     stored = backend.write(backend.read().with_resource(record("a")), 0)
     with psycopg.connect(postgres_url) as conn:
         row = conn.execute(
-            "SELECT serial, lineage, format_version, document::jsonb -> 'resources' ? 'a'"
+            "SELECT serial, lineage, format_version, document::jsonb -> 'resources'"
             " FROM reconciler_state WHERE workspace = 'row'"
         ).fetchone()
-    assert row == (1, stored.lineage, FORMAT_VERSION, True)
+        records = conn.execute(
+            "SELECT name, record::jsonb ->> 'spec_hash' FROM reconciler_state_records"
+            " WHERE workspace = 'row'"
+        ).fetchall()
+    assert row == (1, stored.lineage, FORMAT_VERSION, {})
+    assert records == [("a", "a" * 64)]
     backend.close()
+
+
+def _record_versions(postgres_url: str, workspace: str) -> dict[str, str]:
+    """Per record row, the transaction that last wrote it (PostgreSQL's xmin)."""
+    with psycopg.connect(postgres_url) as conn:
+        rows = conn.execute(
+            "SELECT name, xmin::text FROM reconciler_state_records WHERE workspace = %s",
+            (workspace,),
+        ).fetchall()
+    return dict(rows)
+
+
+def test_a_write_rewrites_only_the_rows_of_records_that_changed(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    backend = backend_at(tmp_path, f"{postgres_url}?workspace=changed-rows")
+    state = backend.read()
+    for name in ("a", "b", "c"):
+        state = state.with_resource(record(name))
+    state = backend.write(state, 0)
+    before = _record_versions(postgres_url, "changed-rows")
+    state = backend.write(state.with_resource(record("a", "b" * 64)).without_resource("c"), 1)
+    after = _record_versions(postgres_url, "changed-rows")
+    assert set(after) == {"a", "b"}
+    assert after["b"] == before["b"] and after["a"] != before["a"]
+    fresh = backend_at(tmp_path, f"{postgres_url}?workspace=changed-rows")
+    assert fresh.read() == state
+    backend.close()
+    fresh.close()
+
+
+def test_a_version_four_one_row_state_is_read_and_converted_to_rows_by_its_first_write(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    v4 = {
+        "format_version": 4,
+        "lineage": "old",
+        "serial": 7,
+        "project": None,
+        "tombstones": {"gone": 1},
+        "resources": {"a": record("a", attempts=1).model_dump(mode="json")},
+    }
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        backend_at(tmp_path, f"{postgres_url}?workspace=ws-v4").read()  # creates the tables
+        conn.execute(
+            "INSERT INTO reconciler_state (workspace, lineage, serial, format_version, document)"
+            " VALUES ('ws-v4', 'old', 7, 4, %s)",
+            (json.dumps(v4, indent=2, sort_keys=True),),
+        )
+    backend = backend_at(tmp_path, f"{postgres_url}?workspace=ws-v4")
+    state = backend.read()
+    assert (state.serial, state.tombstones) == (7, {"gone": 1})
+    assert state.resources == {"a": record("a", attempts=1)}
+    written = backend.write(state.with_resource(record("b")), 7)
+    assert set(_record_versions(postgres_url, "ws-v4")) == {"a", "b"}
+    fresh = backend_at(tmp_path, f"{postgres_url}?workspace=ws-v4")
+    assert fresh.read() == written
+    backend.close()
+    fresh.close()

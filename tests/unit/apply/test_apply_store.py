@@ -14,6 +14,7 @@ from reconciler.apply.store import StateStore
 from reconciler.clock import FakeClock
 from reconciler.state.document import ResourceRecord, State
 from reconciler.state.local import LocalBackend
+from reconciler.state.request_keys import key_digests_blob
 
 
 def _backend(tmp_path: Path) -> LocalBackend:
@@ -105,3 +106,30 @@ def test_sequential_updates_write_once_each(tmp_path: Path, n: int) -> None:
     asyncio.run(main())
 
     assert store.writes == n
+
+
+def test_blobs_of_a_change_are_stored_before_the_state_write_that_refers_to_them(
+    tmp_path: Path,
+) -> None:
+    backend = _backend(tmp_path)
+    store = StateStore(backend, backend.read())
+    blobs = [key_digests_blob({f"k{i}": "d" * 64}) for i in range(20)]
+    present: list[bool] = []
+    write = backend.write
+
+    def checked_write(state: State, expected_serial: int) -> State:
+        referred = [blobs[int(name[1:])] for name in state.resources]
+        present.append(all(backend.get_blob(b.kind, b.sha256) for b in referred))
+        return write(state, expected_serial)
+
+    backend.write = checked_write  # type: ignore[method-assign]
+
+    async def main() -> None:
+        await asyncio.gather(
+            *(store.update(_add(f"r{i}"), blobs=[blob]) for i, blob in enumerate(blobs))
+        )
+
+    asyncio.run(main())
+    assert present and all(present)
+    assert store.writes == len(present) < len(blobs)
+    assert sorted(backend.read().resources) == sorted(f"r{i}" for i in range(20))

@@ -51,6 +51,7 @@ def output_errors(project: Project) -> list[str]:
         ("state/reconciler.state.json", "the state"),
         ("state/reconciler.state.json.backup", "the state's backup"),
         ("state/reconciler.state.json.lock", "the state's lock"),
+        ("state/reconciler.state.json.journal", "the state's journal"),
         ("state/blobs/", "the state's blobs"),
         (".git/config", "the git repository"),
         (".reconciler/out.jsonl", "the tool's working directory"),

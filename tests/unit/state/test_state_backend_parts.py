@@ -18,7 +18,7 @@ from reconciler.state.backend import (
     retry_lock,
 )
 from reconciler.state.document import State
-from reconciler.state.postgres import parse_url, redact_url
+from reconciler.state.postgres_url import parse_url, redact_url
 
 
 def test_lock_info_round_trips_and_names_the_holder() -> None:

@@ -3,14 +3,83 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from reconciler.errors import StateError
 from reconciler.state import codec
-from reconciler.state.document import FORMAT_VERSION, ResourceRecord, State
+from reconciler.state.document import (
+    FORMAT_VERSION,
+    AttemptPurpose,
+    InputRecord,
+    InputShard,
+    JobAttempt,
+    JobState,
+    ResourceRecord,
+    ResultsRecord,
+    State,
+    TokenUsage,
+)
 from reconciler.state.migrations import StateFormatError, migrate
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def full_record() -> ResourceRecord:
+    """A record with every field of every part set to something other than its default."""
+    attempt = JobAttempt(
+        number=2,
+        tag="[rc:p/a@aaaaaaaaaaaa:2.s1r1]",
+        spec_hash="0" * 64,
+        purpose=AttemptPurpose.RETRY_FAILED,
+        shard=1,
+        rerun=1,
+        request_count=7,
+        job_name="batches/j",
+        input_file="files/i",
+        state=JobState.SUCCEEDED,
+        intent_at=T0,
+        created_at=T0,
+        updated_at=T0,
+        ended_at=T0,
+        error="e",
+        output_file="files/o",
+        request_keys_file="1" * 64,
+        model="gemini-2.5-flash-lite",
+        results_unusable="r",
+        endpoint="vertex",
+        usage=TokenUsage(prompt=1, output=2, thinking=3, cached=4, tool_use_prompt=5, responses=6),
+        cost_usd=0.5,
+        collected_at=T0,
+    )
+    return ResourceRecord(
+        name="a",
+        spec_hash="a" * 64,
+        replacing={"model": "m", "source": {"sha256": "b" * 64}},
+        in_place={"output": "results/a.jsonl", "labels": {"k": "v"}},
+        input=InputRecord(
+            sha256="c" * 64,
+            bytes=10,
+            request_count=7,
+            file_name="files/i",
+            uploaded_at=T0,
+            expires_at=T0,
+            shards=(InputShard(index=0, sha256="d" * 64, bytes=5, request_count=3, file_name="f"),),
+        ),
+        attempts=(attempt,),
+        results=ResultsRecord(
+            location="results/a.jsonl",
+            sha256="e" * 64,
+            bytes=3,
+            succeeded=6,
+            failed=1,
+            collected_at=T0,
+            from_attempts=(1, 2),
+        ),
+        key_digests_ref="f" * 64,
+    )
 
 
 def sample() -> State:
@@ -21,14 +90,84 @@ def sample() -> State:
     )
 
 
-def test_encoding_is_sorted_indented_and_round_trips() -> None:
+def test_encoding_puts_each_record_on_its_own_line_by_sorted_name_and_round_trips() -> None:
     data = codec.encode(sample())
-    text = data.decode()
-    assert text.endswith("}\n")
-    assert text.startswith('{\n  "format_version": 4,\n  "lineage": "l",')
-    assert text.index('"a"') < text.index('"b"')
+    assert data.decode() == (
+        "{\n"
+        f'  "format_version": {FORMAT_VERSION},\n'
+        '  "lineage": "l",\n'
+        '  "resources": {\n'
+        '    "a": {"spec_hash":"ha"},\n'
+        '    "b": {"spec_hash":"hb"}\n'
+        "  },\n"
+        '  "serial": 4,\n'
+        '  "tombstones": {}\n'
+        "}\n"
+    )
     assert codec.decode(data, source="s") == sample()
     assert codec.encode(codec.decode(data, source="s")) == data
+
+
+def test_tombstones_and_project_are_one_line_each() -> None:
+    state = State(lineage="l", project="p", tombstones={"z": 3, "y": 1})
+    text = codec.encode(state).decode()
+    assert '  "project": "p",\n' in text
+    assert '  "tombstones": {\n    "y": 1,\n    "z": 3\n  }\n}\n' in text
+    assert codec.decode(text, source="s") == state
+
+
+def test_a_record_leaves_out_its_name_its_defaults_and_its_attempts_own_spec_hash() -> None:
+    attempt = JobAttempt(number=1, tag="t", spec_hash="h1", intent_at=T0)
+    older = JobAttempt(number=2, tag="u", spec_hash="h0", intent_at=T0, state=JobState.FAILED)
+    record = ResourceRecord(name="a", spec_hash="h1", attempts=(older, attempt))
+    stored = json.loads(codec.encode_record(record))
+    assert stored == {
+        "spec_hash": "h1",
+        "attempts": [
+            {
+                "number": 2,
+                "tag": "u",
+                "spec_hash": "h0",
+                "intent_at": "2026-01-01T00:00:00Z",
+                "state": "FAILED",
+            },
+            {"number": 1, "tag": "t", "intent_at": "2026-01-01T00:00:00Z"},
+        ],
+    }
+    state = State(lineage="l").with_resource(record)
+    assert codec.decode(codec.encode(state), source="s") == state
+
+
+def test_a_record_that_spells_out_another_name_than_its_key_is_refused() -> None:
+    raw = json.loads(codec.encode(sample()))
+    raw["resources"]["a"]["name"] = "b"
+    with pytest.raises(StateFormatError, match="record `a` names itself `b`"):
+        codec.decode(json.dumps(raw), source="s")
+
+
+def test_version_four_document_with_every_field_set_loads_unchanged() -> None:
+    """Version 4 spelled out every field and each record's name; version 5 reads it as is."""
+    record = full_record()
+    v4 = {
+        "format_version": 4,
+        "lineage": "l",
+        "serial": 9,
+        "project": "p",
+        "resources": {"a": record.model_dump(mode="json")},
+        "tombstones": {"gone": 2},
+    }
+    state = codec.decode(json.dumps(v4, indent=2), source="s")
+    assert state.format_version == FORMAT_VERSION
+    assert state.resources["a"] == record
+    assert (state.lineage, state.serial, state.project, state.tombstones) == (
+        "l",
+        9,
+        "p",
+        {"gone": 2},
+    )
+    again = codec.encode(state)
+    assert codec.decode(again, source="s") == state
+    assert len(again) < len(json.dumps(v4, indent=2, sort_keys=True))
 
 
 def test_equal_states_encode_to_equal_bytes_whatever_insertion_order() -> None:
@@ -96,7 +235,7 @@ def test_version_one_state_loads_with_every_attempt_a_first_run() -> None:
         },
     }
     state = codec.decode(json.dumps(v1), source="s")
-    assert state.format_version == FORMAT_VERSION == 4
+    assert state.format_version == FORMAT_VERSION == 5
     attempt = state.resources["a"].attempts[0]
     assert (attempt.rerun, attempt.request_count, attempt.job_name) == (0, None, "batches/1")
     # Version 3: no project id was recorded and nothing was tombstoned.
