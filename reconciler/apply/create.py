@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -36,8 +36,7 @@ from reconciler.errors import ServiceError, StateError, TransientServiceError
 from reconciler.live.snapshot import Live, LiveJob
 from reconciler.live.tags import IdentityTag, project_token
 from reconciler.manifests.desired import DesiredResource
-from reconciler.manifests.model import Task
-from reconciler.manifests.requests import camel
+from reconciler.manifests.model import BatchJobSpec, Task
 from reconciler.plan.actions import Action, ActionKind, Reason
 from reconciler.state.backend import Blob
 from reconciler.state.document import (
@@ -333,7 +332,7 @@ async def _create_job(
                 display_name=tag.display_name(spec.config.display_name),
                 file_name=run.file_name,
                 inline_requests=inline,
-                batch_fields=batch_fields(spec.config.model_extra or {}),
+                batch_fields=batch_fields(spec),
             )
         except TransientServiceError as exc:
             if not exc.ambiguous:
@@ -381,7 +380,8 @@ async def _look_up_tagged(
     return None
 
 
-def batch_fields(extra: Mapping[str, Any]) -> dict[str, Any]:
-    """Service options a manifest's `config` carries besides display_name, in the REST spelling
-    (`priority` stays `priority`; `some_field` becomes `someField`)."""
-    return {camel(name): value for name, value in sorted(extra.items())}
+def batch_fields(spec: BatchJobSpec) -> dict[str, Any]:
+    """Fields of the REST batch resource the SDK's create config has no slot for, in the REST
+    spelling: `priority` when the manifest sets it (else the service's default, 0)."""
+    priority = spec.job_priority
+    return {} if priority is None else {"priority": priority}

@@ -115,6 +115,8 @@ async def dispatch(context: ApplyContext, action: Action, live: Live) -> None:
             await maintain.refresh(context, action, live)
         case ActionKind.COLLECT:
             await collect.collect(context, action, live)
+        case ActionKind.UPDATE if action.job_names:
+            await maintain.set_priority(context, action, live)
         case ActionKind.UPDATE:
             await maintain.update(context, action)
         case ActionKind.CANCEL:

@@ -1,7 +1,8 @@
 """The maintain stage: keep the state in step with jobs apply did not just create.
 
 Adopt (a tagged job whose create was never recorded), import (a job the user names), refresh
-(copy live progress in), update (in-place changes: move or trim the results copy), cancel and
+(copy live progress in), update (in-place changes: move or trim the results copy, or a new
+priority set on the jobs still in progress), cancel and
 forget (the resource left the manifests; `--prune` also deletes its service-side files).
 """
 
@@ -143,6 +144,26 @@ async def update(context: ApplyContext, action: Action) -> None:
 
     await context.store.update(bring_up_to_date, blobs=(blob,) if blob is not None else ())
     context.emit(EventKind.STEP, resource.name, f"updated ({action.reason.text})")
+
+
+async def set_priority(context: ApplyContext, action: Action, live: Live) -> None:
+    """Set the desired priority on the pending or running jobs of `action` through the
+    service's update call (no new job), then record their progress and the in-place fields.
+    A job that ended meanwhile keeps the priority it ran with."""
+    resource = context.resource(action.resource)
+    spec = resource.manifest.spec
+    priority = spec.job_priority or 0
+    for job_name in action.job_names:
+        if await context.adapter.set_job_priority(job_name, spec.task.value, priority):
+            context.emit(EventKind.STEP, resource.name, f"priority of {job_name} set to {priority}")
+        else:
+            context.emit(EventKind.STEP, resource.name, f"{job_name} has ended: priority kept")
+    await record_live_states(context, live, action.resource, action.job_names)
+    # Only the in-place fields: the record's spec (and so its jobs' standing) is unchanged.
+    in_place = resource.in_place_fields()
+    await context.store.update_record(
+        resource.name, lambda r: r.model_copy(update={"in_place": in_place})
+    )
 
 
 async def sync_fields(context: ApplyContext, name: str) -> None:

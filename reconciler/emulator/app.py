@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from reconciler.emulator import wire
 from reconciler.emulator.admin import AdminRoutes
@@ -32,6 +34,50 @@ async def _http_error(request: Request, exc: Exception) -> Response:
             exc.status_code, f"{request.method} {request.url.path}: {exc.detail}", headers=headers
         )
     return wire.error(500, "internal error")
+
+
+_SERVICE_SPELLING = {
+    name.lower().encode(): name.encode()
+    for name in (
+        "Content-Type",
+        "Content-Length",
+        "Content-Disposition",
+        "Date",
+        "Server",
+        "Retry-After",
+        "X-Goog-Upload-URL",
+        "X-Goog-Upload-Status",
+        "X-Goog-Upload-Size-Received",
+        "X-Goog-Upload-Chunk-Granularity",
+    )
+}
+
+
+class ServiceHeaderNames:
+    """Response header names spelled as the service's front end writes them over HTTP/1.1
+    (`Content-Type`, `X-Goog-Upload-URL`), where Starlette lower-cases every name.
+
+    Header names are case-insensitive, but clients that copy them into a plain dict see the
+    spelling: google-genai's aio client (aiohttp) keeps it in `sdk_http_response.headers`, its
+    own tests look up `'Content-Type'` there, and its async upload finds the upload URL only as
+    `x-goog-upload-url` or `X-Goog-Upload-URL`. Names not listed pass unchanged.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def spelled(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(_SERVICE_SPELLING.get(n, n), v) for n, v in message["headers"]]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, spelled)
 
 
 def create_app(state: EmulatorState) -> Starlette:
@@ -59,4 +105,8 @@ def create_app(state: EmulatorState) -> Starlette:
         Route("/_emulator/models", e(admin.models), methods=["GET", "POST"]),
         Route("/_emulator/resources", e(admin.resources), methods=["POST"]),
     ]
-    return Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
+    return Starlette(
+        routes=routes,
+        exception_handlers={HTTPException: _http_error},
+        middleware=[Middleware(ServiceHeaderNames)],
+    )

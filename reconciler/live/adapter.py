@@ -51,6 +51,7 @@ from reconciler.live.boundary import (
     is_transient,
 )
 from reconciler.live.retry import Retrier
+from reconciler.live.sdk_request import send_json
 from reconciler.live.settings import AdapterSettings, Task
 from reconciler.live.snapshot import InlineResult, Live, LiveFile, LiveJob, LiveModel
 from reconciler.live.transfer import DownloadFollower, Transfers
@@ -375,6 +376,35 @@ class GeminiAdapter:
             if job is None or job.state.is_terminal:
                 return
             raise
+
+    async def set_job_priority(self, name: str, task: Task, priority: int) -> bool:
+        """Change a pending or running job's priority in place (the service's update call; the
+        SDK has no method for it). Idempotent. False when the job had already ended or is gone:
+        the service changes only unfinished jobs, and an ended one keeps its priority.
+
+        Raises:
+            PermanentServiceError: the endpoint has no update call (Vertex), or a 4xx answer
+                for a job still in progress.
+        """
+        call = "batches.update"
+        verb = "updateGenerateContentBatch" if task == "generate" else "updateEmbedContentBatch"
+        path = f"{name}:{verb}?updateMask=priority"
+        body: dict[str, object] = {"priority": str(priority)}  # int64: a string in proto-JSON
+        try:
+            answer = await self._idempotent(
+                call, lambda: send_json(self._client, "patch", path, body)
+            )
+        except PermanentServiceError as exc:
+            job = None if exc.status_code == 404 else await self.get_job(name)
+            if job is None or job.state.is_terminal:
+                return False
+            raise
+        if answer is None:
+            raise PermanentServiceError(
+                "this endpoint has no batch update call: priority cannot change in place",
+                call=call,
+            )
+        return True
 
     async def delete_job(self, name: str) -> None:
         """Delete a job resource; one already gone (404) counts as deleted."""

@@ -8,13 +8,21 @@ them, so `sdk_request` asks the client's private `_api_client._build_request`. W
 there (another SDK release, Vertex mode), it answers None and the adapter uses the SDK's public
 `files.upload` / `files.download` instead: slower, the same result.
 
+`send_json` is the other use: a REST call the SDK has no method for (the batch update routes,
+`batches/*:updateGenerateContentBatch`), sent through the client's private
+`_api_client.async_request`, so URL, key, headers, errors and the client's HTTP settings are
+the SDK's own. When that is not there it answers None and the caller says the call is not
+available.
+
 tests/unit/live/test_sdk_private_names.py fails when the installed SDK no longer has the
 names used here, so an upgrade that moves them is seen in CI rather than as a slow transfer.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from typing import Any
 
 from google import genai
 
@@ -45,3 +53,21 @@ def sdk_request(client: genai.Client, method: str, path: str) -> SdkRequest | No
         return None
     built = build(method, path, {}, None)
     return SdkRequest(to_url(built.url, is_async=True), dict(built.headers), built.timeout)
+
+
+async def send_json(
+    client: genai.Client, method: str, path: str, body: dict[str, object]
+) -> dict[str, Any] | None:
+    """Send `body` to `path` (below the API version, query string included) through the SDK's
+    API client and answer the decoded JSON object; None when that client is not reachable (another
+    SDK release, Vertex mode). SDK errors (`google.genai.errors.APIError`) propagate.
+    """
+    api = getattr(client, "_api_client", None)
+    if api is None or getattr(api, "vertexai", True):
+        return None
+    send = getattr(api, "async_request", None)
+    if send is None:
+        return None
+    response = await send(method, path, body)
+    decoded = json.loads(response.body) if response.body else {}
+    return decoded if isinstance(decoded, dict) else {}

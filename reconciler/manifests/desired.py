@@ -54,7 +54,8 @@ class DesiredResource:
     source: SourceDigest
     media: tuple[MediaRef, ...]
     spec_hash: str
-    """Hex sha256 over the replacing fields (model, task, config, source content, media content).
+    """Hex sha256 over the replacing fields (model, task, config but its priority, source content,
+    media content).
     Equal hashes mean the job need not be created again."""
 
     def replacing_fields(self) -> dict[str, Any]:
@@ -63,7 +64,8 @@ class DesiredResource:
         return {
             "model": spec.model,
             "task": spec.task.value,
-            "config": spec.config.model_dump(mode="json", exclude_none=True),
+            # Priority is changed in place (the service's update call), so it is not hashed.
+            "config": spec.config.model_dump(mode="json", exclude_none=True, exclude={"priority"}),
             # Content, not path: moving an input file does not make a new job (DESIGN §5).
             "source": {
                 "inline": spec.source.requests is not None,
@@ -74,9 +76,10 @@ class DesiredResource:
         }
 
     def in_place_fields(self) -> dict[str, Any]:
-        """Fields that change only the state and the results copy, never the job."""
+        """Fields that change only the state and the results copy, never make a new job
+        (priority also reaches a job still in progress, through the service's update call)."""
         spec = self.manifest.spec
-        return {
+        fields: dict[str, Any] = {
             "output": spec.output,
             "labels": dict(self.manifest.metadata.labels),
             # Unset optional policy fields are left out, so adding one to the format does not
@@ -84,6 +87,11 @@ class DesiredResource:
             "policy": spec.policy.model_dump(mode="json", exclude_none=True),
             "shards": spec.shards.model_dump(mode="json"),
         }
+        # Left out when unset, as the policy fields are: records written before priority was an
+        # in-place field then show no change.
+        if spec.job_priority is not None:
+            fields["priority"] = spec.job_priority
+        return fields
 
 
 @dataclass(frozen=True, slots=True)

@@ -137,14 +137,14 @@ class Source(_Strict):
 
 class JobConfig(_Strict):
     """Options sent to the service with the job (the SDK's CreateBatchJobConfig and the batch's
-    own fields). Changing any of them makes a new job."""
+    own fields). Changing any of them makes a new job, except `priority`."""
 
     display_name: Annotated[str, Field(max_length=100)] | None = None
     """Human-readable job name shown by the service; reconciler appends its identity tag."""
 
     priority: int | None = None
-    """Batch priority: jobs with a higher value are processed first; negative values are allowed
-    (service default 0)."""
+    """The older spelling of `spec.priority` (same meaning, also changed in place); write
+    `spec.priority` instead. Setting both is an error."""
 
 
 DURATION_PATTERN = r"^([1-9][0-9]*)(s|m|h|d)$"
@@ -232,6 +232,12 @@ class BatchJobSpec(_Strict):
     config: JobConfig = Field(default_factory=JobConfig)
     """Options passed to the service with the job (e.g. `display_name`). Changing them makes a new job."""
 
+    priority: Annotated[int, Field(ge=-(2**63), lt=2**63)] | None = None
+    """Batch priority (int64): the service processes jobs with a higher value first; negative
+    values are allowed; unset means the service default, 0. Changed in place: a job still
+    pending or running gets the new value through the service's update call (no new job), and
+    a job that has ended keeps its own (only the state records the new value)."""
+
     output: Annotated[str, Field(min_length=1)]
     """Where results go: a path under the project root (a `.jsonl` file, or a folder ending in `/`
     for image outputs), or `gs://bucket/prefix/`. Local outputs may not leave the project root."""
@@ -241,6 +247,20 @@ class BatchJobSpec(_Strict):
 
     shards: Shards = Field(default_factory=Shards)
     """Limits above which one input becomes several jobs."""
+
+    @model_validator(mode="after")
+    def _one_priority(self) -> BatchJobSpec:
+        if self.priority is not None and self.config.priority is not None:
+            raise ValueError(
+                "priority is set twice: keep `spec.priority` and remove `spec.config.priority`"
+            )
+        return self
+
+    @property
+    def job_priority(self) -> int | None:
+        """The priority the job runs with (`spec.priority`, else the older
+        `spec.config.priority`); None when neither is set."""
+        return self.priority if self.priority is not None else self.config.priority
 
     @field_validator("model")
     @classmethod

@@ -152,6 +152,9 @@ class Reason(enum.StrEnum):
     LABELS_CHANGED = "labels_changed"
     POLICY_CHANGED = "policy_changed"
     SHARDS_CHANGED = "shards_changed"
+    PRIORITY_CHANGED = "priority_changed"
+    """`spec.priority` changed: a pending or running job gets it through the service's update
+    call (no new job); an ended one keeps its own and only the state changes."""
     NO_REQUESTS_TO_RUN = "no_requests_to_run"
     """The source changed but every remaining request already has a result (rerun: changed)."""
     NOT_DESIRED = "not_desired"
@@ -222,6 +225,8 @@ class Reason(enum.StrEnum):
                 return "its policy changed"
             case Reason.SHARDS_CHANGED:
                 return "its shard limits changed"
+            case Reason.PRIORITY_CHANGED:
+                return "its priority changed"
             case Reason.NO_REQUESTS_TO_RUN:
                 return "the source changed but no new or changed request needs a run"
             case Reason.NOT_DESIRED:
@@ -298,7 +303,8 @@ class Action:
     fields up to date when applied, so the diff shows them even when the kind is not UPDATE."""
     request_changes: RequestChanges | None = None
     job_names: tuple[str, ...] = ()
-    """Live jobs it concerns: to refresh, collect, adopt or cancel (REPLACE: the one to cancel)."""
+    """Live jobs it concerns: to refresh, collect, adopt or cancel (REPLACE: the one to cancel;
+    UPDATE: the pending or running ones whose priority changes)."""
     attempt: int | None = None
     """The recorded attempt it concerns (refresh/collect/adopt/the failed one), if any."""
     next_attempt: int | None = None

@@ -4,7 +4,7 @@ The service runs at most so many batch jobs per project at once (about 100; the 
 `max_concurrent_jobs`) and holds at most so many enqueued input tokens per model (3 M for
 gemini-2.5-flash at tier 1: plan.limits); it answers a create past either with 429
 RESOURCE_EXHAUSTED. Rather than fail those creates, apply admits them in waves as capacity
-frees; `plan` shows how the work fits. The order is the manifest's `config.priority` (higher
+frees; `plan` shows how the work fits. The order is the manifest's `priority` (higher
 first), then manifest order. Tokens are the plan's estimate (bytes / 4, plan.cost).
 """
 
@@ -43,13 +43,13 @@ def cancelled_by(actions: Iterable[Action]) -> set[str]:
 def admission_order(
     actions: Iterable[Action], resources: Mapping[str, DesiredResource]
 ) -> list[Action]:
-    """The job-creating actions among `actions`, higher `config.priority` first, then in
+    """The job-creating actions among `actions`, higher `priority` first, then in
     manifest order (the order `resources` holds them)."""
     position = {name: index for index, name in enumerate(resources)}
 
     def key(action: Action) -> tuple[int, int, str]:
         resource = resources.get(action.resource)
-        priority = resource.manifest.spec.config.priority if resource is not None else None
+        priority = resource.manifest.spec.job_priority if resource is not None else None
         return (-(priority or 0), position.get(action.resource, len(position)), action.resource)
 
     return sorted((a for a in actions if a.kind.creates_job), key=key)

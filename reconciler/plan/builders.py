@@ -193,8 +193,10 @@ def update(
     detail: str = "",
     changes: RequestChanges | None = None,
     reused: int = 0,
+    job_names: tuple[str, ...] = (),
 ) -> Action:
-    """UPDATE: bring in-place fields (and results) up to the desired spec; no job."""
+    """UPDATE: bring in-place fields (and results) up to the desired spec; no new job.
+    `job_names`: the pending or running jobs whose priority the service is asked to change."""
     return Action(
         ActionKind.UPDATE,
         s.name,
@@ -202,6 +204,7 @@ def update(
         detail=detail,
         diff=s.diff,
         request_changes=changes,
+        job_names=job_names,
         attempt=attempt,
         reused_requests=reused,
     )

@@ -28,6 +28,7 @@ _UPDATE_REASONS = (
     ("policy", Reason.POLICY_CHANGED),
     ("shards", Reason.SHARDS_CHANGED),
     ("labels", Reason.LABELS_CHANGED),
+    ("priority", Reason.PRIORITY_CHANGED),
     ("source", Reason.SOURCE_CHANGED),
     ("config", Reason.CONFIG_CHANGED),
 )
@@ -45,6 +46,16 @@ def first_reason(
 
 def update_reason(s: Situation) -> Reason:
     return first_reason(s.diff, _UPDATE_REASONS, Reason.SPEC_CHANGED)
+
+
+def priority_change(s: Situation) -> tuple[int, int] | None:
+    """(recorded, desired) priority when they differ, unset counting as the service's 0."""
+    for entry in s.diff:
+        if entry.path == "priority":
+            old = entry.old if isinstance(entry.old, int) else 0
+            new = entry.new if isinstance(entry.new, int) else 0
+            return (old, new) if old != new else None
+    return None
 
 
 # -- results are collected: retry failed requests, update in place, or nothing -----------------
@@ -87,8 +98,14 @@ def settled(s: Situation) -> Action:
     retry = retry_failed_requests(s)
     if retry is not None:
         return retry
-    if s.diff or s.record.spec_hash != s.resource.spec_hash:
-        return builders.update(s, update_reason(s), attempt=s.number or None)
+    if s.diff or not s.is_current(s.record.spec_hash):
+        reason = update_reason(s)
+        change = priority_change(s) if reason is Reason.PRIORITY_CHANGED else None
+        # Settled means no job of this attempt runs: the service keeps the priority it ran with.
+        detail = (
+            f"priority {change[0]} -> {change[1]}, state only: its job has ended" if change else ""
+        )
+        return builders.update(s, reason, attempt=s.number or None, detail=detail)
     all_gone = s.number > 0 and all(
         a.job_name is not None and a.job_name not in s.ctx.live.jobs
         for a in s.record.attempts

@@ -21,6 +21,7 @@ from reconciler.plan import builders
 from reconciler.plan.actions import Action, ActionKind, Reason
 from reconciler.plan.outcomes import (
     incremental,
+    priority_change,
     replacement,
     retry_failed_requests,
     settled,
@@ -264,6 +265,22 @@ def replace_stuck_jobs(s: Situation) -> Action | None:
     return replace(action, detail=f"{stuck[0][1]}; {action.detail}{on}")
 
 
+def update_priority_in_flight(s: Situation) -> Action | None:
+    """The priority changed while jobs of the current attempt are pending or running -> set it
+    on them through the service's update call: in place, no new job."""
+    moving = [m for m in s.members if m.in_progress]
+    change = priority_change(s)
+    if s.resource is None or change is None or not moving:
+        return None
+    return builders.update(
+        s,
+        Reason.PRIORITY_CHANGED,
+        detail=f"priority {change[0]} -> {change[1]}, in place, no new job",
+        attempt=s.number,
+        job_names=live_names(moving),
+    )
+
+
 def refresh_in_flight(s: Situation) -> Action | None:
     """A job of the current attempt is pending or running -> record its progress."""
     moving = [m for m in s.members if m.in_progress]
@@ -292,8 +309,9 @@ LADDER: tuple[Rule, ...] = (
     create_lost_intent,
     # shards ended badly -> resubmit them at once, even while their siblings run
     resubmit_failed_shards,
-    # in flight: past policy.timeout -> replace; else refresh
+    # in flight: past policy.timeout -> replace; a new priority -> update in place; else refresh
     replace_stuck_jobs,
+    update_priority_in_flight,
     refresh_in_flight,
     # collected, but the saved results drifted on disk -> download again, else report
     restore_drifted_results,

@@ -15,6 +15,7 @@ from collections import defaultdict
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from reconciler.live.snapshot import Live, LiveJob
 from reconciler.live.tags import SPEC_HASH_CHARS, IdentityTag, parse_tag, project_tokens
@@ -194,6 +195,13 @@ class Situation:
     """`--replace` names this resource."""
     spec_changed: bool
     """Neither the newest attempt nor the record carries the desired spec hash."""
+    current_hashes: frozenset[str] = frozenset()
+    """The spec hashes that stand for the desired spec: its own, and the record's when the
+    record differs only by a priority hashed before priority became an in-place field."""
+
+    def is_current(self, spec_hash: str) -> bool:
+        """`spec_hash` (of the record or an attempt) stands for the desired spec."""
+        return spec_hash in self.current_hashes
 
     @property
     def behind(self) -> bool:
@@ -202,7 +210,7 @@ class Situation:
         return (
             self.resource is not None
             and bool(self.members)
-            and self.members[-1].attempt.spec_hash != self.resource.spec_hash
+            and not self.is_current(self.members[-1].attempt.spec_hash)
         )
 
     @property
@@ -260,19 +268,17 @@ class Situation:
 
     def attempts_used(self) -> int:
         """Attempts of the desired spec so far, each counted once however many shards it has."""
-        spec_hash = self.resource.spec_hash if self.resource else ""
         records = self.record.attempts if self.record else ()
-        return len({a.number for a in records if a.spec_hash == spec_hash})
+        return len({a.number for a in records if self.is_current(a.spec_hash)})
 
     def retries_used(self) -> int:
         """Retries of failed requests of the desired spec so far."""
-        spec_hash = self.resource.spec_hash if self.resource else ""
         records = self.record.attempts if self.record else ()
         return len(
             {
                 a.number
                 for a in records
-                if a.spec_hash == spec_hash and a.purpose is AttemptPurpose.RETRY_FAILED
+                if self.is_current(a.spec_hash) and a.purpose is AttemptPurpose.RETRY_FAILED
             }
         )
 
@@ -305,6 +311,19 @@ class Situation:
         return self.request_changes() if purpose is AttemptPurpose.INCREMENTAL else None
 
 
+def recorded_fields(record: ResourceRecord) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The record's replacing and in-place fields, with a `config.priority` recorded before
+    priority became an in-place field moved to where it is now (`priority`)."""
+    replacing = dict(record.replacing)
+    in_place = dict(record.in_place)
+    config = replacing.get("config")
+    if isinstance(config, dict) and "priority" in config:
+        replacing["config"] = {k: v for k, v in config.items() if k != "priority"}
+        if in_place:
+            in_place.setdefault("priority", config["priority"])
+    return replacing, in_place
+
+
 def _diff(
     resource: DesiredResource | None, record: ResourceRecord | None, forces: bool
 ) -> tuple[DiffEntry, ...]:
@@ -316,16 +335,26 @@ def _diff(
             {}, resource.in_place_fields(), forces_replacement=False
         )
     else:
+        replacing, in_place = recorded_fields(record)
         # A record written without field copies (import, older tool) cannot be diffed; skip it.
-        if record.replacing:
-            diff += field_diff(
-                record.replacing, resource.replacing_fields(), forces_replacement=forces
-            )
-        if record.in_place:
-            diff += field_diff(
-                record.in_place, resource.in_place_fields(), forces_replacement=False
-            )
+        if replacing:
+            diff += field_diff(replacing, resource.replacing_fields(), forces_replacement=forces)
+        if in_place:
+            diff += field_diff(in_place, resource.in_place_fields(), forces_replacement=False)
     return tuple(sorted(diff, key=lambda e: e.path))
+
+
+def _current_hashes(resource: DesiredResource, record: ResourceRecord) -> frozenset[str]:
+    """The desired spec hash, plus the record's when that hashed the same fields and a
+    priority (as `config.priority`, before it became an in-place field): such a record's jobs
+    stand for the desired spec, so changing the hash alone never replaces them."""
+    config = record.replacing.get("config")
+    if not isinstance(config, dict) or "priority" not in config:
+        return frozenset({resource.spec_hash})
+    replacing, _ = recorded_fields(record)
+    if field_diff(replacing, resource.replacing_fields(), forces_replacement=False):
+        return frozenset({resource.spec_hash})
+    return frozenset({resource.spec_hash, record.spec_hash})
 
 
 def situation(
@@ -340,13 +369,15 @@ def situation(
     )
     forced = name in ctx.force_replace
     spec_changed = False
+    current = frozenset({resource.spec_hash}) if resource is not None else frozenset()
     if resource is not None and record is not None:
+        current = _current_hashes(resource, record)
         applied_hash = members[-1].attempt.spec_hash if members else record.spec_hash
         # Either hash matching means the desired spec is applied: the record's spec_hash may lag
         # behind an intent recorded for a new spec (replacing on it would duplicate that
         # intent's job), and an UPDATE that needed no run moves the record's hash but not the
         # attempt's.
-        spec_changed = resource.spec_hash not in (applied_hash, record.spec_hash)
+        spec_changed = applied_hash not in current and record.spec_hash not in current
     return Situation(
         ctx=ctx,
         name=name,
@@ -357,4 +388,5 @@ def situation(
         diff=_diff(resource, record, spec_changed or forced),
         forced=forced,
         spec_changed=spec_changed,
+        current_hashes=current,
     )

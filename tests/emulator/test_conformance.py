@@ -300,3 +300,24 @@ def test_admin_creates_resources_with_chosen_names(
     assert done.dest is not None and done.dest.file_name == "files/batch-recorded-batch"
     again = httpx.post(f"{emu.base_url}/_emulator/resources", json=body)
     assert again.status_code == 409
+
+
+def test_response_header_names_are_spelled_as_the_service_spells_them(emu: EmulatorHandle) -> None:
+    # aiohttp clients (google-genai's aio with its `aiohttp` extra) keep the spelling in a dict.
+    listed = httpx.get(f"{emu.base_url}/v1beta/files", headers=KEY)
+    started = httpx.post(
+        f"{emu.base_url}/upload/v1beta/files",
+        json={"file": {"displayName": "x"}},
+        headers={
+            **KEY,
+            "X-Goog-Upload-Protocol": "resumable",
+            "X-Goog-Upload-Command": "start",
+            "X-Goog-Upload-Header-Content-Length": "1",
+            "X-Goog-Upload-Header-Content-Type": "text/plain",
+        },
+    )
+    assert started.status_code == 200, started.text
+    listed_names = {name for name, _ in listed.headers.raw}
+    started_names = {name for name, _ in started.headers.raw}
+    assert b"Content-Type" in listed_names and b"content-type" not in listed_names
+    assert b"X-Goog-Upload-URL" in started_names

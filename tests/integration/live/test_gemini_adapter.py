@@ -16,6 +16,7 @@ from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
+import httpx2
 import pytest
 
 from reconciler.clock import SystemClock
@@ -23,6 +24,7 @@ from reconciler.emulator import EmulatorHandle, running_emulator
 from reconciler.errors import PermanentServiceError, ServiceError, TransientServiceError
 from reconciler.live.endpoint import Endpoint, EndpointKind
 from reconciler.live.gemini import AdapterSettings, GeminiAdapter, connect
+from reconciler.live.settings import Task
 from reconciler.live.snapshot import LiveJob
 from reconciler.live.tags import IdentityTag, parse_tag
 from reconciler.state.document import JobState
@@ -404,6 +406,58 @@ def test_delete_job_then_it_is_gone_and_deleting_again_is_fine(emulator: Emulato
         return await adapter.get_job(job.name)
 
     assert run(emulator, body) is None
+
+
+# --- priority, changed in place --------------------------------------------------------------
+
+
+def _service_priority(emu: EmulatorHandle, name: str) -> int:
+    """The priority the service holds for job `name` (int64 as a string; 0 is omitted)."""
+    got = httpx2.get(f"{emu.base_url}/v1beta/{name}", headers={"x-goog-api-key": API_KEY})
+    return int(got.json()["metadata"].get("priority", "0"))
+
+
+@pytest.mark.parametrize("task", ["generate", "embed"])
+def test_priority_of_a_running_job_changes_in_place(emulator: EmulatorHandle, task: str) -> None:
+    emulator.configure(job_seconds=60.0)
+
+    async def body(adapter: GeminiAdapter) -> tuple[str, bool, int]:
+        job = await adapter.create_job(
+            model="gemini-2.5-flash" if task == "generate" else "gemini-embedding-001",
+            task=job_task(task),
+            display_name="p",
+            inline_requests=generate_lines(1) if task == "generate" else embed_lines(2),
+            batch_fields={"priority": 2},
+        )
+        changed = await adapter.set_job_priority(job.name, job_task(task), -7)
+        live = await adapter.snapshot(include_files=False)
+        return job.name, changed, len(live.jobs)
+
+    name, changed, jobs = run(emulator, body)
+    assert changed is True
+    assert _service_priority(emulator, name) == -7
+    assert jobs == 1
+
+
+def test_priority_of_an_ended_job_is_left_and_reported_unchanged(emulator: EmulatorHandle) -> None:
+    async def body(adapter: GeminiAdapter) -> tuple[str, bool]:
+        job = await adapter.create_job(
+            model="gemini-2.5-flash",
+            task="generate",
+            display_name="p",
+            inline_requests=generate_lines(1),
+            batch_fields={"priority": 4},
+        )
+        await wait_terminal(adapter, job.name)
+        return job.name, await adapter.set_job_priority(job.name, "generate", 9)
+
+    name, changed = run(emulator, body)
+    assert changed is False
+    assert _service_priority(emulator, name) == 4
+
+
+def job_task(task: str) -> Task:
+    return "generate" if task == "generate" else "embed"
 
 
 # --- faults ----------------------------------------------------------------------------------

@@ -6,6 +6,8 @@ falls back to the SDK's public (slower) transfer calls; this test makes that upg
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx2
 import pytest
 from google import genai
@@ -13,7 +15,7 @@ from google.genai import types
 
 from reconciler.live.endpoint import Endpoint, EndpointKind
 from reconciler.live.gemini import AdapterSettings, build_client
-from reconciler.live.sdk_request import sdk_request
+from reconciler.live.sdk_request import sdk_request, send_json
 
 KEY = "AIzaSy-private-names-0123456789"
 
@@ -22,6 +24,7 @@ def test_the_installed_sdk_has_the_private_request_builder() -> None:
     api = genai.Client(api_key=KEY, vertexai=False)._api_client
     assert callable(getattr(api, "_build_request", None))
     assert callable(getattr(api, "_httpx_url", None))
+    assert callable(getattr(api, "async_request", None))  # send_json: the batch update call
     assert api.vertexai is False
 
 
@@ -44,6 +47,13 @@ def test_sdk_request_answers_none_without_the_builder() -> None:
         pass
 
     assert sdk_request(Bare(), "get", "files/x") is None  # type: ignore[arg-type]
+
+
+def test_send_json_answers_none_in_vertex_mode_without_sending() -> None:
+    client = genai.Client(vertexai=True, project="p", location="us-central1")
+    body: dict[str, object] = {"priority": "1"}
+    answer = asyncio.run(send_json(client, "patch", "batches/x:update?updateMask=priority", body))
+    assert answer is None
 
 
 def test_the_sdk_takes_the_adapters_http_client() -> None:

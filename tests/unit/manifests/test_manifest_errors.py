@@ -358,3 +358,16 @@ def test_errors_never_echo_values_of_the_environment(
     result = load(tmp_project)
     assert all("sk-very-secret-value" not in str(d) for d in result.diagnostics)
     assert os.environ["GEMINI_API_KEY"] == "sk-very-secret-value"
+
+
+def test_a_priority_set_in_both_spellings_is_refused_naming_the_one_to_keep(
+    tmp_project: Project,
+) -> None:
+    (tmp_project.root / "data" / "in.jsonl").write_text(GOOD_LINE % ("a", "a"))
+    text = manifest("twice") + "  priority: 5\n  config:\n    priority: 3\n"
+    (tmp_project.root / "manifests" / "m.yaml").write_text(text)
+    found = _errors(tmp_project, tmp_project.root / "manifests")
+    assert len(found) == 1
+    where, message, _ = found[0]
+    assert where.startswith("manifests/m.yaml:")
+    assert "keep `spec.priority` and remove `spec.config.priority`" in message

@@ -48,6 +48,7 @@ def resource(
     policy: dict[str, Any] | None = None,
     config: dict[str, Any] | None = None,
     shards: dict[str, Any] | None = None,
+    priority: int | None = None,
 ) -> DesiredResource:
     """A desired resource whose spec hash follows its replacing fields, as the loader's does."""
     spec: dict[str, Any] = {
@@ -62,6 +63,8 @@ def resource(
         spec["config"] = config
     if shards is not None:
         spec["shards"] = shards
+    if priority is not None:
+        spec["priority"] = priority
     manifest = BatchJobManifest.model_validate(
         {
             "apiVersion": "reconciler/v1",
