@@ -28,7 +28,7 @@ from reconciler.plan.actions import Admission
 from reconciler.plan.cost import parse_size
 from reconciler.plan.limits import ServiceLimits
 from reconciler.render.text import render_text
-from reconciler.state.document import JobState
+from reconciler.state.document import JobState, TokenUsage
 from tests.unit.plan.factories import (
     LINEAGE,
     T0,
@@ -71,6 +71,25 @@ def test_project_prices_override_the_shipped_table() -> None:
         {"gemini-2.5-flash": ModelPrice(input_per_million=2)}
     )
     assert table.batch_input_cost("gemini-2.5-flash", 1_000_000) == pytest.approx(1.0)
+
+
+def test_actual_cost_bills_cached_tokens_at_the_cached_rate_and_thinking_as_output() -> None:
+    table = default_price_table().with_overrides(
+        {
+            "m": ModelPrice(
+                input_per_million=1.0, output_per_million=10.0, cached_input_per_million=0.1
+            ),
+            "uncached": ModelPrice(input_per_million=1.0, output_per_million=10.0),
+        }
+    )
+    usage = TokenUsage(
+        prompt=1_000_000, cached=400_000, tool_use_prompt=100_000, output=50_000, thinking=50_000
+    )
+    # (600k + 100k) x $1 + 400k x $0.10 + 100k x $10 = $1.74, half at batch price.
+    assert table.batch_usage_cost("m", usage) == pytest.approx(0.87)
+    # No cached rate: cached tokens at the input rate.
+    assert table.batch_usage_cost("uncached", usage) == pytest.approx(1.05)
+    assert table.batch_usage_cost("gemini-9-ultra", usage) is None
 
 
 def test_tokens_are_estimated_from_bytes() -> None:
