@@ -135,8 +135,8 @@ def _with_usage(
     collected_at: datetime,
 ) -> JobAttempt:
     """`attempt` with the tokens its results reported and what they cost on its model."""
-    tokens = usage.token_usage()
     model = attempt.model or resource.manifest.spec.model
+    tokens = usage.token_usage().model_copy(update={"model": model})
     return attempt.model_copy(
         update={
             "usage": tokens,

@@ -53,6 +53,11 @@ COMMANDS: dict[str, LazyCommand] = {
         "apply",
         "Create, cancel and collect jobs until the service matches the manifests.",
     ),
+    "cost": LazyCommand(
+        "reconciler.cli.cost_cmd",
+        "cost",
+        "What the collected jobs cost: tokens their results reported, at batch price.",
+    ),
     "destroy": LazyCommand(
         "reconciler.cli.resources_cmd",
         "destroy",

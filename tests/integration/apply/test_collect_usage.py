@@ -28,7 +28,7 @@ async def _create_and_collect(context: ApplyContext) -> None:
     await collect(context, only(plan, ActionKind.COLLECT, "eval"), live)
 
 
-def _summed(responses: Iterable[dict[str, Any]]) -> TokenUsage:
+def _summed(responses: Iterable[dict[str, Any]], model: str) -> TokenUsage:
     """What the brief defines: every response's `usageMetadata`, added up by hand."""
     total = dict.fromkeys(("prompt", "output", "thinking", "cached", "tool_use_prompt"), 0)
     count = 0
@@ -40,7 +40,7 @@ def _summed(responses: Iterable[dict[str, Any]]) -> TokenUsage:
         total["cached"] += usage.get("cachedContentTokenCount", 0)
         total["tool_use_prompt"] += usage.get("toolUsePromptTokenCount", 0)
         count += 1
-    return TokenUsage(**total, responses=count)
+    return TokenUsage(**total, responses=count, model=model)
 
 
 def _attempts(stages: Stages) -> list[JobAttempt]:
@@ -58,7 +58,7 @@ def test_collecting_a_file_job_records_its_token_usage_and_batch_cost(stages: St
     stages.run(_create_and_collect)
 
     lines = result_lines(stages.root / "results/eval.jsonl")
-    expected = _summed(line["response"] for line in lines)
+    expected = _summed((line["response"] for line in lines), "gemini-2.5-flash")
     (attempt,) = _attempts(stages)
     assert attempt.usage == expected
     assert expected.thinking > 0, "gemini-2.5-flash thinks by default in the emulator"
@@ -84,7 +84,9 @@ def test_each_shard_records_the_usage_of_its_own_results(stages: Stages) -> None
     for shard in shards:
         assert shard.request_keys_file is not None
         keys = load_request_keys(stages.backend, shard.request_keys_file) or []
-        assert shard.usage == _summed(lines[key]["response"] for key in keys)
+        assert shard.usage == _summed(
+            (lines[key]["response"] for key in keys), "gemini-2.5-flash-lite"
+        )
         assert shard.usage.thinking == 0, "flash-lite does not think"
 
 
@@ -121,5 +123,5 @@ def test_an_embedding_jobs_usage_is_its_token_count_priced_as_input(stages: Stag
     (attempt,) = _attempts(stages)
     lines = result_lines(stages.root / "results/eval.jsonl")
     tokens = sum(int(line["response"]["tokenCount"]) for line in lines)
-    assert attempt.usage == TokenUsage(prompt=tokens, responses=2)
+    assert attempt.usage == TokenUsage(prompt=tokens, responses=2, model="gemini-embedding-001")
     assert attempt.cost_usd == pytest.approx(tokens * 0.15 / 1e6 * 0.5)
