@@ -24,6 +24,7 @@ from typing import Any, NoReturn
 import click
 
 from reconciler.cli.context import CliContext
+from reconciler.cli.single_dash import refuse_single_dash_flags
 from reconciler.errors import ExitCode, ManifestError, ReconcilerError
 
 
@@ -170,6 +171,7 @@ class ReconcilerGroup(click.Group):
         kwargs["standalone_mode"] = False
         debug = "--debug" in sys.argv
         try:
+            refuse_single_dash_flags(kwargs.get("args") or (args[0] if args else sys.argv[1:]))
             result = super().main(*args, **kwargs)
         except click.exceptions.Exit as exc:
             sys.exit(exc.exit_code)
