@@ -327,6 +327,11 @@ class Action:
     estimated_input_tokens: int = 0
     estimated_cost_usd: float | None = None
     """Batch-price input cost of what it would run; None when the model has no known price."""
+    max_output_tokens: int | None = None
+    """Job-creating actions: at most this many output tokens (thinking included), from the
+    requests' `generationConfig.maxOutputTokens`; None when a request sets none."""
+    max_output_cost_usd: float | None = None
+    """Batch-price cost of `max_output_tokens`; None when unbounded or the model is unpriced."""
 
     @property
     def job_name(self) -> str | None:
@@ -366,6 +371,12 @@ class Summary:
     unpriced_models: tuple[str, ...]
     price_table_as_of: str
     is_estimate: bool = True
+    max_output_tokens: int | None = None
+    """Sum of the job-creating actions' output bounds; None when one of them is unbounded."""
+    max_output_cost_usd: float | None = None
+    """Sum of their costs; None when an output is unbounded or its model unpriced."""
+    unbounded_output_requests: bool = False
+    """Some job-creating action has requests without `maxOutputTokens`."""
 
     @property
     def has_changes(self) -> bool:
@@ -377,6 +388,7 @@ def summarise(actions: tuple[Action, ...], *, price_table_as_of: str) -> Summary
     counts: Counter[ActionKind] = Counter(a.kind for a in actions)
     running = [a for a in actions if a.kind.creates_job]
     unpriced = sorted({a.model for a in running if a.estimated_cost_usd is None and a.model})
+    unbounded = any(a.max_output_tokens is None for a in running)
     return Summary(
         counts={kind: counts.get(kind, 0) for kind in ActionKind},
         jobs=sum(a.jobs for a in running),
@@ -387,6 +399,11 @@ def summarise(actions: tuple[Action, ...], *, price_table_as_of: str) -> Summary
         estimated_cost_usd=round(sum(a.estimated_cost_usd or 0.0 for a in running), 6),
         unpriced_models=tuple(unpriced),
         price_table_as_of=price_table_as_of,
+        max_output_tokens=None if unbounded else sum(a.max_output_tokens or 0 for a in running),
+        max_output_cost_usd=None
+        if unbounded or any(a.max_output_cost_usd is None for a in running)
+        else round(sum(a.max_output_cost_usd or 0.0 for a in running), 6),
+        unbounded_output_requests=unbounded,
     )
 
 

@@ -79,6 +79,14 @@ class PriceTable:
             return None
         return round(tokens / 1_000_000 * price.input_per_million * self.batch_discount, 6)
 
+    def batch_output_cost(self, model: str, tokens: int) -> float | None:
+        """Batch-price USD for `tokens` output tokens (thinking included), or None (unknown
+        model)."""
+        price = self.price_for(model)
+        if price is None:
+            return None
+        return round(tokens / 1_000_000 * price.output_per_million * self.batch_discount, 6)
+
     def batch_usage_cost(self, model: str, usage: TokenUsage) -> float | None:
         """Batch-price USD of the tokens results reported, or None for an unknown model.
 
