@@ -45,6 +45,9 @@ class SourceDigest:
     """Generate: the sum over requests of `generationConfig.maxOutputTokens` (the most output,
     thinking included, the job can be billed for); None when a request sets none, so only the
     model's limit bounds it. Embed: 0."""
+    counted_input_tokens: int | None = None
+    """Input tokens counted by the SDK's local tokenizer before planning (text only), when it
+    runs offline for the model and the source is small enough; None: estimate from bytes."""
 
 
 @dataclass(frozen=True, slots=True)

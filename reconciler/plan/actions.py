@@ -332,6 +332,9 @@ class Action:
     requests' `generationConfig.maxOutputTokens`; None when a request sets none."""
     max_output_cost_usd: float | None = None
     """Batch-price cost of `max_output_tokens`; None when unbounded or the model is unpriced."""
+    input_tokens_counted: bool = False
+    """`estimated_input_tokens` was counted with the SDK's local tokenizer before planning;
+    False: estimated as bytes/4."""
 
     @property
     def job_name(self) -> str | None:
@@ -377,6 +380,9 @@ class Summary:
     """Sum of their costs; None when an output is unbounded or its model unpriced."""
     unbounded_output_requests: bool = False
     """Some job-creating action has requests without `maxOutputTokens`."""
+    counted_token_actions: int = 0
+    """Job-creating actions whose input tokens were counted by the local tokenizer (the others
+    are estimated as bytes/4)."""
 
     @property
     def has_changes(self) -> bool:
@@ -404,6 +410,7 @@ def summarise(actions: tuple[Action, ...], *, price_table_as_of: str) -> Summary
         if unbounded or any(a.max_output_cost_usd is None for a in running)
         else round(sum(a.max_output_cost_usd or 0.0 for a in running), 6),
         unbounded_output_requests=unbounded,
+        counted_token_actions=sum(1 for a in running if a.input_tokens_counted),
     )
 
 

@@ -49,6 +49,7 @@ def _creating(
         estimated_cost_usd=work.estimated_cost_usd,
         max_output_tokens=work.max_output_tokens,
         max_output_cost_usd=work.max_output_cost_usd,
+        input_tokens_counted=work.tokens_counted,
     )
 
 

@@ -37,6 +37,8 @@ class Workload:
     `maxOutputTokens`; None: a request sets none."""
     max_output_cost_usd: float | None = None
     """What `max_output_tokens` would cost at the batch output price; None: unbounded/unpriced."""
+    tokens_counted: bool = False
+    """`estimated_input_tokens` was counted by the local tokenizer, not estimated from bytes."""
 
 
 def _priced(
@@ -52,10 +54,14 @@ def _priced(
 ) -> Workload:
     """A workload with the token and cost estimate for `n_bytes` of input, and the output
     bound of its `requests` (in proportion for a partial run)."""
-    tokens = estimate_tokens(n_bytes)
+    counted = resource.source.counted_input_tokens
+    total = resource.source.request_count
+    if counted is None:
+        tokens = estimate_tokens(n_bytes)
+    else:  # counted before planning; a partial run's share in proportion
+        tokens = counted if requests >= total or total == 0 else -(-counted * requests // total)
     model = resource.manifest.spec.model
     bound = resource.source.max_output_tokens
-    total = resource.source.request_count
     if bound is not None and requests < total:
         bound = -(-bound * requests // total)
     return Workload(
@@ -70,6 +76,7 @@ def _priced(
         shards_to_create=shards,
         max_output_tokens=bound,
         max_output_cost_usd=None if bound is None else prices.batch_output_cost(model, bound),
+        tokens_counted=counted is not None,
     )
 
 

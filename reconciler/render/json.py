@@ -105,6 +105,8 @@ class ActionDocument(_Doc):
     `generationConfig.maxOutputTokens`; null when a request sets none (or no job is created)."""
     max_output_cost_usd: float | None = None
     """Batch-price cost of `max_output_tokens`; null when unbounded or unpriced."""
+    input_tokens_counted: bool = False
+    """`estimated_input_tokens` was counted with the SDK's local tokenizer; false: bytes/4."""
 
 
 class SummaryDocument(_Doc):
@@ -211,6 +213,7 @@ def _action(action: Action) -> ActionDocument:
         estimated_cost_usd=action.estimated_cost_usd,
         max_output_tokens=action.max_output_tokens,
         max_output_cost_usd=action.max_output_cost_usd,
+        input_tokens_counted=action.input_tokens_counted,
     )
 
 
