@@ -125,3 +125,21 @@ def test_an_embedding_jobs_usage_is_its_token_count_priced_as_input(stages: Stag
     tokens = sum(int(line["response"]["tokenCount"]) for line in lines)
     assert attempt.usage == TokenUsage(prompt=tokens, responses=2, model="gemini-embedding-001")
     assert attempt.cost_usd == pytest.approx(tokens * 0.15 / 1e6 * 0.5)
+
+
+def test_image_generation_bills_the_generated_image_as_output_tokens(stages: Stages) -> None:
+    stages.jsonl("data/eval.jsonl", KEYS[:2])
+    stages.manifest(
+        "eval",
+        "  model: gemini-2.5-flash-image\n  source:\n    file: data/eval.jsonl\n"
+        "  output: results/images/\n",
+    )
+
+    stages.run(_create_and_collect)
+
+    (attempt,) = _attempts(stages)
+    assert attempt.usage is not None and attempt.usage.responses == 2
+    assert attempt.usage.output >= 2 * 1290, "each image is billed as 1,290 output tokens"
+    # gemini-2.5-flash-image: $0.30 in, $30 out per million; half in batch.
+    cost = (attempt.usage.prompt * 0.30 + attempt.usage.output * 30.0) / 1e6 * 0.5
+    assert attempt.cost_usd == pytest.approx(cost)
