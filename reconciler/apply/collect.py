@@ -110,9 +110,11 @@ async def collect(context: ApplyContext, action: Action, live: Live) -> None:
             collected_at=collected_at,
             from_attempts=(*previous, number) if partial else (number,),
         )
+        # A job's usage is recorded once: restoring drifted results later downloads the same
+        # lines again, and keeps the cost at the prices of the first collection.
         attempts = tuple(
             _with_usage(a, usage[a.job_name], resource, prices, collected_at)
-            if a.job_name in usage
+            if a.job_name in usage and a.usage is None
             else a
             for a in record.attempts
         )

@@ -2,9 +2,8 @@
 their `usageMetadata` reports, fast and bounded.
 
 Only the summary fields of each line are decoded (msgspec skips the rest of the response), a
-file is read
-into one reused buffer, and a large file is summarised by a second process: after the download
-(`tally_file`) or while it arrives (`ResultsFollower`).
+file is read into one reused buffer, and a large file is summarised by a second process: after
+the download (`tally_file`) or while it arrives (`ResultsFollower`).
 """
 
 from __future__ import annotations
@@ -79,6 +78,14 @@ _counted_decoder = msgspec.json.Decoder(_Counted)
 """For a block whose responses do not have the documented shape: counted, their usage not."""
 
 
+def _int64(value: int | str) -> int:
+    """An int64 count as REST sends it (a JSON string) or as a number; 0 if it is neither."""
+    try:
+        return int(value)
+    except ValueError:
+        return 0
+
+
 @dataclass(slots=True)
 class UsageSum:
     """Tokens summed over result lines, by kind (the fields of `TokenUsage`)."""
@@ -101,7 +108,7 @@ class UsageSum:
             self.tool_use_prompt += usage.tool_use_prompt_token_count
             self.responses += 1
         elif response.token_count is not None:
-            self.prompt += int(response.token_count)
+            self.prompt += _int64(response.token_count)
             self.responses += 1
 
     def add_line(self, line: Mapping[str, Any]) -> None:
@@ -134,7 +141,7 @@ class UsageSum:
         self.cached += sum([m.cached_content_token_count for m in metas])
         self.tool_use_prompt += sum([m.tool_use_prompt_token_count for m in metas])
         embeddings = [
-            int(r.token_count)
+            _int64(r.token_count)
             for r in responses
             if r.usage_metadata is None and r.token_count is not None
         ]
