@@ -40,7 +40,10 @@ class ModelPrice(_Strict):
     input_per_million: Annotated[float, Field(ge=0)]
     """Standard (non-batch) USD price per million input tokens."""
     output_per_million: Annotated[float, Field(ge=0)] = 0.0
-    """Standard (non-batch) USD price per million output tokens."""
+    """Standard (non-batch) USD price per million output tokens (thinking tokens included)."""
+    cached_input_per_million: Annotated[float, Field(ge=0)] | None = None
+    """Standard (non-batch) USD price per million input tokens served from a context cache;
+    unset: the input price."""
 
 
 class Guardrails(_Strict):

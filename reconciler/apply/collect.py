@@ -12,6 +12,7 @@ import asyncio
 import json
 import shutil
 from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,12 +32,13 @@ from reconciler.apply.outputs import (
 )
 from reconciler.apply.records import with_live_state
 from reconciler.apply.sources import shard_input
-from reconciler.apply.summary import ResultsFollower
+from reconciler.apply.summary import ResultsFollower, UsageSum
 from reconciler.errors import PermanentServiceError, ReconcilerError
 from reconciler.live.snapshot import InlineResult, Live, LiveJob
 from reconciler.manifests.desired import DesiredResource
 from reconciler.manifests.model import Task
 from reconciler.plan.actions import Action, Reason
+from reconciler.plan.cost import PriceTable, default_price_table
 from reconciler.state.document import (
     AttemptPurpose,
     JobAttempt,
@@ -85,16 +87,18 @@ async def collect(context: ApplyContext, action: Action, live: Live) -> None:
         for a in given_up
     }
     try:
-        written = await _download_and_write(context, resource, record, group, jobs, failed_lines)
+        collected = await _download_and_write(context, resource, record, group, jobs, failed_lines)
     except UnprovenResponses as unproven:
         await context.store.update_record(name, unproven.mark)
         raise
-    if written is None:
+    if collected is None:
         return
+    written, usage = collected
     crash_point("results-written")
     collected_at = context.clock.now()
     previous = record.results.from_attempts if record.results else ()
     partial = group[0].purpose is not AttemptPurpose.FULL
+    prices = default_price_table().with_overrides(context.project.config.prices)
 
     def record_results(record: ResourceRecord) -> ResourceRecord:
         results = ResultsRecord(
@@ -106,7 +110,15 @@ async def collect(context: ApplyContext, action: Action, live: Live) -> None:
             collected_at=collected_at,
             from_attempts=(*previous, number) if partial else (number,),
         )
-        return record.model_copy(update={"results": results})
+        # A job's usage is recorded once: restoring drifted results later downloads the same
+        # lines again, and keeps the cost at the prices of the first collection.
+        attempts = tuple(
+            _with_usage(a, usage[a.job_name], resource, prices, collected_at)
+            if a.job_name in usage and a.usage is None
+            else a
+            for a in record.attempts
+        )
+        return record.model_copy(update={"results": results, "attempts": attempts})
 
     await context.store.update_record(name, record_results)
     context.emit(
@@ -115,6 +127,25 @@ async def collect(context: ApplyContext, action: Action, live: Live) -> None:
         f"collected {written.succeeded} result(s), {written.failed} failed, to {written.location}",
     )
     await clean_after_collect(context, name, number)
+
+
+def _with_usage(
+    attempt: JobAttempt,
+    usage: UsageSum,
+    resource: DesiredResource,
+    prices: PriceTable,
+    collected_at: datetime,
+) -> JobAttempt:
+    """`attempt` with the tokens its results reported and what they cost on its model."""
+    model = attempt.model or resource.manifest.spec.model
+    tokens = usage.token_usage().model_copy(update={"model": model})
+    return attempt.model_copy(
+        update={
+            "usage": tokens,
+            "cost_usd": prices.batch_usage_cost(model, tokens),
+            "collected_at": collected_at,
+        }
+    )
 
 
 async def _require_at_service(
@@ -177,8 +208,9 @@ async def _download_and_write(
     group: Sequence[JobAttempt],
     jobs: Mapping[str | None, LiveJob | None],
     failed_lines: Mapping[int | None, list[dict[str, Any]]],
-) -> WrittenResults | None:
-    """The attempt's results written to the output; None if one is not downloadable yet."""
+) -> tuple[WrittenResults, dict[str, UsageSum]] | None:
+    """The attempt's results written to the output, and the tokens each job's results reported
+    (by job name); None if one is not downloadable yet."""
     staging = context.staging(resource.name) / f"collect-{group[0].number}"
     target = context.output(resource)
     only = jobs[group[0].job_name] if len(group) == 1 and not failed_lines else None
@@ -191,7 +223,9 @@ async def _download_and_write(
         written = await _download_in_place(context, resource, only.output_file, target)
         if staging.exists():  # a merge an earlier run left unfinished
             shutil.rmtree(staging, ignore_errors=True)
-        return written
+        if written is None:
+            return None
+        return written, {only.name: written.usage}
     staging.mkdir(parents=True, exist_ok=True)
     # Shards download concurrently (bounded like every other step); merged in shard order.
     gate = asyncio.Semaphore(max(1, context.options.parallelism))
@@ -213,11 +247,17 @@ async def _download_and_write(
         return None
     crash_point("results-downloaded")
     partial = group[0].purpose is not AttemptPurpose.FULL
+    usage = [UsageSum() for _ in fetched]
     written = await asyncio.to_thread(
-        _write, context, resource, record, target, fetched, staging, partial=partial
+        _write, context, resource, record, target, fetched, usage, staging, partial=partial
     )
     shutil.rmtree(staging, ignore_errors=True)
-    return written
+    by_job = {
+        attempt.job_name: used
+        for attempt, used in zip(group, usage, strict=True)
+        if attempt.job_name and attempt.shard not in failed_lines
+    }
+    return written, by_job
 
 
 def _write(
@@ -226,20 +266,28 @@ def _write(
     record: ResourceRecord,
     target: OutputTarget,
     fetched: Sequence[Fetched],
+    usage: Sequence[UsageSum],
     staging: Path,
     *,
     partial: bool,
 ) -> WrittenResults:
     """Write the fetched shards to the target; a partial attempt's lines replace their keys'
-    lines in the previous copy, and requests no longer in the source are left out."""
+    lines in the previous copy, and requests no longer in the source are left out. `usage`
+    (one per fetched shard) gets the tokens each shard's lines report, summed as they pass:
+    the written copy's own sum mixes shards, and a merged copy's holds old lines too."""
 
     def new_lines() -> Iterator[bytes | dict[str, Any]]:
         # In shard order: a downloaded part, inline responses, or a given-up shard's lines.
-        for item in fetched:
+        for item, used in zip(fetched, usage, strict=True):
             if isinstance(item, Path):
-                yield from iter_jsonl_lines(item)
+                for raw in iter_jsonl_lines(item):
+                    used.add_raw(raw)
+                    yield raw
             elif item is not None:
-                yield from item
+                for line in item:
+                    if line.get("error") is None and line.get("status") is None:
+                        used.add_line(line)
+                    yield line
 
     if partial and record.results is not None:
         current = resource.source.key_digests

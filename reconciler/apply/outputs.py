@@ -16,14 +16,14 @@ import re
 import tempfile
 import threading
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 import msgspec
 
 from reconciler.apply.files import atomic_file, fsync_directory, iter_jsonl_lines
-from reconciler.apply.summary import Tally, tally_file, tally_line, tally_raw
+from reconciler.apply.summary import Tally, UsageSum, tally_file, tally_line, tally_raw
 from reconciler.errors import ConfigError
 from reconciler.hashing import sha256_file
 from reconciler.live import gcs
@@ -100,6 +100,8 @@ class WrittenResults:
     failed: int
     failed_keys: tuple[str, ...]
     """Keys whose result is an error (for `retry_failed_requests`)."""
+    usage: UsageSum = field(default_factory=UsageSum)
+    """Tokens the copy's responses report (all of its lines, a merged copy's old ones too)."""
 
 
 class _HashingWriter:
@@ -224,6 +226,7 @@ def write_results(
         succeeded=tally.succeeded,
         failed=tally.failed,
         failed_keys=tuple(tally.failed_keys),
+        usage=tally.usage,
     )
 
 
@@ -278,6 +281,7 @@ def keep_downloaded(
         succeeded=tally.succeeded,
         failed=tally.failed,
         failed_keys=tuple(tally.failed_keys),
+        usage=tally.usage,
     )
 
 

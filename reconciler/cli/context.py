@@ -26,11 +26,26 @@ class CliContext:
     debug: bool
     _project: Project | None = None
 
-    def project(self) -> Project:
-        if self._project is None:
-            from reconciler.config import load_project
+    def project(self, *, required: bool = True) -> Project:
+        """The project the options name.
 
+        Raises:
+            ConfigError: `required` and no reconciler.yaml is found, checked before anything
+                else happens: outside a project no command may reach the real API (the
+                default endpoint) or leave state or lock files behind.
+        """
+        from reconciler.config import PROJECT_FILE, load_project
+        from reconciler.errors import ConfigError
+
+        if self._project is None:
             self._project = load_project(
                 self.project_dir, overrides={"endpoint": self.endpoint, "state": self.state}
+            )
+        if required and self._project.config_path is None:
+            where = self._project.root
+            raise ConfigError(
+                f"no {PROJECT_FILE} found in {where}"
+                + ("" if self.project_dir is not None else " or any parent"),
+                hint="run `reconciler init` to start a project here, or pass -C <project dir>",
             )
         return self._project

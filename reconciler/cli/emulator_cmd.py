@@ -114,5 +114,15 @@ def serve_command(host: str, port: int, data_dir: Path, log_level: str, **flags:
         settings = EmulatorSettings(**flags)  # type: ignore[arg-type]
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc
-    click.echo(f"emulator: http://{host}:{port} data-dir={data_dir}", err=True)
-    serve(data_dir, settings, host=host, port=port, log_level=log_level)
+    shown = f"[{host}]" if ":" in host else host
+
+    def listening(bound: int) -> None:
+        # The bound port, not the asked one: `--port 0` lets the system pick a free port.
+        click.echo(f"emulator: http://{shown}:{bound} data-dir={data_dir}", err=True)
+
+    try:
+        serve(data_dir, settings, host=host, port=port, log_level=log_level, on_listening=listening)
+    except OSError as exc:
+        raise click.ClickException(
+            f"cannot listen on {shown}:{port}: {exc.strerror or exc}"
+        ) from None

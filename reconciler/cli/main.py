@@ -24,6 +24,7 @@ from typing import Any, NoReturn
 import click
 
 from reconciler.cli.context import CliContext
+from reconciler.cli.single_dash import refuse_single_dash_flags
 from reconciler.errors import ExitCode, ManifestError, ReconcilerError
 
 
@@ -52,6 +53,11 @@ COMMANDS: dict[str, LazyCommand] = {
         "reconciler.cli.apply_cmd",
         "apply",
         "Create, cancel and collect jobs until the service matches the manifests.",
+    ),
+    "cost": LazyCommand(
+        "reconciler.cli.cost_cmd",
+        "cost",
+        "What the collected jobs cost: tokens their results reported, at batch price.",
     ),
     "destroy": LazyCommand(
         "reconciler.cli.resources_cmd",
@@ -165,6 +171,7 @@ class ReconcilerGroup(click.Group):
         kwargs["standalone_mode"] = False
         debug = "--debug" in sys.argv
         try:
+            refuse_single_dash_flags(kwargs.get("args") or (args[0] if args else sys.argv[1:]))
             result = super().main(*args, **kwargs)
         except click.exceptions.Exit as exc:
             sys.exit(exc.exit_code)

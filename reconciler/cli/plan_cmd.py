@@ -67,7 +67,14 @@ def plan(
             clock,
         )
     color = obj.color and sys.stdout.isatty()
-    click.echo(render(made, output_format, color=color), nl=False)
+    costs = None
+    if output_format == "markdown":
+        from reconciler.plan.cost import default_price_table
+        from reconciler.render.spend import resource_costs
+
+        prices = default_price_table().with_overrides(project.config.prices)
+        costs = resource_costs(desired, state, prices)
+    click.echo(render(made, output_format, color=color, costs=costs), nl=False)
     raise_for_violations(made)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)

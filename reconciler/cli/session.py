@@ -177,9 +177,14 @@ async def _model_diagnostics(adapter: GeminiAdapter, desired: Desired) -> list[D
 
 
 def load_project_desired(project: Project, paths: Sequence[str] = ()) -> Desired:
+    """The desired resources, with input tokens counted by the SDK's local tokenizer where it
+    runs offline (live/local_tokens.py): a pre-plan step, so the planner stays pure."""
     from pathlib import Path
 
-    return load_desired(project, [Path(p) for p in paths] or None)
+    from reconciler.live.local_tokens import count_input_tokens, offline_counter
+
+    desired = load_desired(project, [Path(p) for p in paths] or None)
+    return count_input_tokens(desired, project.root, offline_counter)
 
 
 def system_clock() -> Clock:

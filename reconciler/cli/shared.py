@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import contextlib
 import sys
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import click
 
@@ -22,9 +24,15 @@ from reconciler.manifests.desired import Desired
 from reconciler.plan.actions import Plan
 from reconciler.state.backend import StateBackend
 
+if TYPE_CHECKING:
+    from reconciler.render.spend import ResourceCost
 
-def render(plan: Plan, output_format: str, *, color: bool) -> str:
-    """The plan in the asked format (imports kept local: only one renderer is needed per run)."""
+
+def render(
+    plan: Plan, output_format: str, *, color: bool, costs: Mapping[str, ResourceCost] | None = None
+) -> str:
+    """The plan in the asked format (imports kept local: only one renderer is needed per run).
+    `costs`: per resource, the estimate vs the actual cost so far (Markdown shows them)."""
     if output_format == "json":
         from reconciler.render.json import render_json
 
@@ -32,7 +40,7 @@ def render(plan: Plan, output_format: str, *, color: bool) -> str:
     if output_format == "markdown":
         from reconciler.render.markdown import render_markdown
 
-        return render_markdown(plan)
+        return render_markdown(plan, costs=costs)
     from reconciler.render.text import render_text
 
     return render_text(plan, color=color)

@@ -58,7 +58,7 @@ def validate(ctx: CliContext, paths: tuple[Path, ...], output_format: str) -> in
     from reconciler.manifests.loader import load
 
     try:
-        project = ctx.project()
+        project = ctx.project(required=not paths)
     except ConfigError as exc:
         if output_format != "json":
             raise

@@ -109,6 +109,42 @@ def is_image_model(model: str) -> bool:
     return "nano-banana" in name or "image" in name
 
 
+def thinks_by_default(model: str) -> bool:
+    """Gemini 2.5 Pro/Flash and 3 think unless told not to; Flash-Lite and image models do not."""
+    name = model.removeprefix("models/")
+    if is_image_model(name) or "lite" in name:
+        return False
+    return name.startswith(("gemini-2.5-", "gemini-3"))
+
+
+CACHED_CONTENT_TOKENS = 1024
+"""What a request naming `cachedContent` adds to its prompt, all of it reported as cached."""
+
+
+def _thinking_tokens(model: str, config: dict[str, Any], digest: bytes) -> int:
+    """Deterministic thinking tokens, within `thinkingConfig.thinkingBudget` (0 turns it off
+    where the model allows; -1 is dynamic)."""
+    thinking = config.get("thinkingConfig")
+    budget = thinking.get("thinkingBudget") if isinstance(thinking, dict) else None
+    if not thinks_by_default(model) or budget == 0:
+        return 0
+    tokens = 64 + int.from_bytes(digest[4:6], "big") % 448
+    return min(tokens, budget) if isinstance(budget, int) and budget > 0 else tokens
+
+
+def _usage(prompt: int, output: int, thinking: int, cached: int) -> dict[str, Any]:
+    """`usageMetadata` as the service reports it: zero counts are left out, cached tokens are
+    part of the prompt, and the total adds thinking."""
+    usage: dict[str, Any] = {"promptTokenCount": prompt, "candidatesTokenCount": output}
+    if thinking:
+        usage["thoughtsTokenCount"] = thinking
+    if cached:
+        usage["cachedContentTokenCount"] = cached
+    usage["totalTokenCount"] = prompt + output + thinking
+    usage["promptTokensDetails"] = [{"modality": "TEXT", "tokenCount": prompt}]
+    return usage
+
+
 def embedding_dimensions(model: str) -> int:
     return 3072 if "gemini-embedding" in model else 768
 
@@ -224,16 +260,15 @@ def generate(model: str, raw_request: Any, file_exists: FileExists) -> dict[str,
         )
         output_tokens += 1290  # what the service bills per generated image
     prompt_tokens = _tokens(prompt) + 258 * media  # 258 tokens per image, as the service counts
+    cached = CACHED_CONTENT_TOKENS if isinstance(request.get("cachedContent"), str) else 0
+    usage = _usage(
+        prompt_tokens + cached, output_tokens, _thinking_tokens(model, config, digest), cached
+    )
     return {
         "candidates": [
             {"content": {"parts": parts, "role": "model"}, "finishReason": "STOP", "index": 0}
         ],
-        "usageMetadata": {
-            "promptTokenCount": prompt_tokens,
-            "candidatesTokenCount": output_tokens,
-            "totalTokenCount": prompt_tokens + output_tokens,
-            "promptTokensDetails": [{"modality": "TEXT", "tokenCount": prompt_tokens}],
-        },
+        "usageMetadata": usage,
         "modelVersion": model.removeprefix("models/"),
         "responseId": base64.urlsafe_b64encode(digest[:12]).decode().rstrip("="),
     }

@@ -15,7 +15,7 @@ import json
 import logging
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -78,10 +78,25 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 8765,
     log_level: str = "info",
+    on_listening: Callable[[int], None] | None = None,
 ) -> None:
-    """Run the emulator in the foreground until interrupted (`reconciler emulator serve`)."""
+    """Run the emulator in the foreground until interrupted (`reconciler emulator serve`).
+
+    The socket is bound and listening here, before uvicorn starts, so `on_listening` learns the
+    real port (the one the system picked for `port=0`) and a client told it can connect at once.
+    """
     server, _ = build_server(data_dir, settings, host, port, log_level)
-    server.run()
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(128)  # connections wait in the backlog until uvicorn accepts them
+        if on_listening is not None:
+            on_listening(sock.getsockname()[1])
+        server.run(sockets=[sock])
+    finally:
+        sock.close()
 
 
 @dataclasses.dataclass

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
+import socket
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Final, NoReturn
 
@@ -125,6 +127,40 @@ def malformed(call: str, what: str) -> NoReturn:
     raise PermanentServiceError(f"malformed answer: {what}", call=call)
 
 
+NETWORK_HINT: Final = (
+    "check the network and any proxy (HTTPS_PROXY), or use `--endpoint emulator` to try "
+    "without the service"
+)
+_ERRNO = re.compile(r"^\[Errno -?\d+\]\s*")
+
+
+def transport_failure(exc: httpx2.TransportError) -> str:
+    """One line naming the host and the cause, e.g. `cannot reach generativelanguage.googleapis.com:
+    connection refused (ConnectError)`; a failed name lookup says so."""
+    try:
+        host = exc.request.url.host or "the service"
+    except RuntimeError:  # raised by httpx when the error carries no request
+        host = "the service"
+    name = type(exc).__name__
+    if isinstance(exc, httpx2.TimeoutException):
+        return f"{host} did not answer in time ({name})"
+    return f"cannot reach {host}: {_root_cause(exc)} ({name})"
+
+
+def _root_cause(exc: BaseException) -> str:
+    """The operating system's words for the deepest OSError in the chain (async connects wrap
+    `connection refused` in "All connection attempts failed"), else the exception's own."""
+    text = _ERRNO.sub("", str(exc)).strip()
+    link: BaseException | None = exc
+    while link is not None:
+        if isinstance(link, socket.gaierror):
+            return f"name lookup failed ({link.strerror or text})".lower()
+        if isinstance(link, OSError) and link.errno is not None and link.errno > 0:
+            text = os.strerror(link.errno)
+        link = link.__cause__ or link.__context__
+    return (text[:1].lower() + text[1:]) if text else "connection failed"
+
+
 class Boundary:
     """Turns SDK, httpx2 and validation failures into ServiceErrors with the key scrubbed."""
 
@@ -158,18 +194,12 @@ class Boundary:
             return PermanentServiceError(
                 message, call=call, resource=resource, status_code=exc.code
             )
-        if isinstance(exc, httpx2.TimeoutException):
-            return TransientServiceError(
-                f"timed out ({type(exc).__name__})",
-                call=call,
-                resource=resource,
-                ambiguous=ambiguous,
-            )
         if isinstance(exc, httpx2.TransportError):
             return TransientServiceError(
-                f"connection failed ({type(exc).__name__})",
+                self.redact(transport_failure(exc)),
                 call=call,
                 resource=resource,
+                hint=NETWORK_HINT,
                 ambiguous=ambiguous,
             )
         if isinstance(exc, pydantic.ValidationError | json.JSONDecodeError | KeyError | ValueError):

@@ -41,6 +41,13 @@ class SourceDigest:
     incremental re-runs. May be empty for very large inputs when the caller asked not to keep it.
     For JSONL files it is a `SpilledDigests`: its length is known at once, the pairs are read from
     a temporary file on first use, so unchanged sources never hold them in memory."""
+    max_output_tokens: int | None = None
+    """Generate: the sum over requests of `generationConfig.maxOutputTokens` (the most output,
+    thinking included, the job can be billed for); None when a request sets none, so only the
+    model's limit bounds it. Embed: 0."""
+    counted_input_tokens: int | None = None
+    """Input tokens counted by the SDK's local tokenizer before planning (text only), when it
+    runs offline for the model and the source is small enough; None: estimate from bytes."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -101,3 +101,16 @@ def line_decoder(task: Task) -> msgspec.json.Decoder[Any]:
     """
     line_type: type[msgspec.Struct] = _EmbedLine if task is Task.EMBED else _GenerateLine
     return msgspec.json.Decoder(line_type)
+
+
+def struct_max_output_tokens(request: Any) -> int | None:
+    """`max_output_tokens` of a request the typed decoder accepted (a generate request Struct)."""
+    config = request.generationConfig
+    if config is _UNSET:
+        config = request.generation_config
+        if config is _UNSET:
+            return None
+    limit = config.maxOutputTokens
+    if limit is _UNSET:
+        limit = config.max_output_tokens
+    return limit if type(limit) is int and limit > 0 else None

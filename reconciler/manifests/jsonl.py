@@ -39,7 +39,7 @@ import msgspec
 from reconciler.cpu import next_line_start, second_process_pays
 from reconciler.errors import Diagnostic, SourceLocation
 from reconciler.manifests.desired import MediaRef, SourceDigest
-from reconciler.manifests.fast_lines import line_decoder
+from reconciler.manifests.fast_lines import line_decoder, struct_max_output_tokens
 from reconciler.manifests.key_digests import (
     SPILL_FRAME,
     HexDigests,
@@ -54,6 +54,7 @@ from reconciler.manifests.requests import (
     DIGEST_BYTES,
     check_line,
     format_path,
+    max_output_tokens,
     request_digest,
 )
 from reconciler.manifests.scratch import scratch_dir, spill_file
@@ -111,6 +112,10 @@ class _Partial:
     """The temporary file holding this range's (key, digest) frames, if digests were asked."""
     kept: dict[str, bytes] = field(default_factory=dict)
     """The (key, digest) pairs kept in memory instead of a spill file (small inputs)."""
+    max_output: int = 0
+    """Sum of the valid lines' `maxOutputTokens`."""
+    unbounded: int = 0
+    """Valid generate lines that set no `maxOutputTokens`."""
 
 
 class _Keys:
@@ -226,6 +231,12 @@ def _explain(line: bytes, lineno: int, task: Task, out: _Partial, keys: _Keys) -
         problem(_field_column(line, item.path), message, item.hint)
     if isinstance(value, dict) and isinstance(value.get("key"), str) and value["key"]:
         keys.add(value["key"], value.get("request"))
+        if task is Task.GENERATE and not problems:
+            limit = max_output_tokens(value.get("request"))
+            if limit is None:
+                out.unbounded += 1
+            else:
+                out.max_output += limit
     for use in media:
         out.media.append((use.path, use.mime_type, lineno, 1))
 
@@ -255,6 +266,10 @@ def _scan_range(
     pairs = state.pairs
     keyed = 0
     lineno = 0
+    # Output bound, generate only: the limits summed, and the lines that set none.
+    output_of = struct_max_output_tokens if task is Task.GENERATE else None
+    max_output = 0
+    unbounded = 0
     tail = b""
     remaining = end - start
     with open(path, "rb", buffering=0) as handle:
@@ -278,6 +293,12 @@ def _scan_range(
                 value = hash(key)
                 buckets[value & mask].append(value)
                 keyed += 1
+                if output_of is not None:
+                    limit = output_of(parsed.request)
+                    if limit is None:
+                        unbounded += 1
+                    else:
+                        max_output += limit
                 if digests:
                     digest = digest_of(parsed.request)
                     block_keys.append(key)
@@ -292,6 +313,8 @@ def _scan_range(
     state.count += keyed
     state.finish(out)
     out.lines = lineno
+    out.max_output += max_output
+    out.unbounded += unbounded
     return out
 
 
@@ -393,6 +416,9 @@ def scan_jsonl(
         if digests
         else "",
         key_digests=key_digests,
+        max_output_tokens=None
+        if any(p.unbounded for p in partials)
+        else sum(p.max_output for p in partials),
     )
     diagnostics.sort(key=lambda d: (d.location.line, d.location.column) if d.location else (0, 0))
     if hidden > 0:

@@ -31,6 +31,7 @@ from reconciler.manifests.requests import (
     LINE_FIELDS,
     canonical_json,
     check_request,
+    max_output_tokens,
     request_digest,
 )
 from reconciler.yamlsafe import JsonPath, YamlDocument, read_yaml_documents
@@ -324,6 +325,7 @@ def _inline_source(
     digests: dict[str, bytes] = {}
     first_at: dict[str, JsonPath] = {}
     media: dict[str, MediaRef] = {}
+    output_bound: int | None = 0
     ok = True
     for index, item in enumerate(requests):
         item_path: JsonPath = (*base, index)
@@ -370,6 +372,8 @@ def _inline_source(
                 diagnostics.append(resolved)
                 ok = False
         digests[key] = request_digest(request)
+        limit = 0 if task is Task.EMBED else max_output_tokens(request)
+        output_bound = None if output_bound is None or limit is None else output_bound + limit
     payload = canonical_json(requests)
     if len(payload) >= MAX_INLINE_BYTES:
         diagnostics.append(
@@ -388,6 +392,7 @@ def _inline_source(
         request_count=len(digests),
         keys_sha256=keys_sha256(digests),
         key_digests=HexDigests(digests),
+        max_output_tokens=output_bound,
     )
     return digest, tuple(media[p] for p in sorted(media))
 

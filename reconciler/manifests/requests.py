@@ -430,3 +430,15 @@ def canonical_json(value: Any) -> bytes:
 def request_digest(value: Any) -> bytes:
     """The DIGEST_BYTES-byte digest of a request's canonical JSON (a plain value or a typed Struct)."""
     return hashlib.sha256(_CANONICAL.encode(value)).digest()[:DIGEST_BYTES]
+
+
+def max_output_tokens(request: Any) -> int | None:
+    """A generate request's `generationConfig.maxOutputTokens` (either spelling), or None when it
+    sets none: then only the model's own limit bounds its output (thinking included)."""
+    if not isinstance(request, Mapping):
+        return None
+    config = request.get("generationConfig", request.get("generation_config"))
+    if not isinstance(config, Mapping):
+        return None
+    limit = config.get("maxOutputTokens", config.get("max_output_tokens"))
+    return limit if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0 else None

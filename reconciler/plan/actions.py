@@ -333,6 +333,14 @@ class Action:
     estimated_input_tokens: int = 0
     estimated_cost_usd: float | None = None
     """Batch-price input cost of what it would run; None when the model has no known price."""
+    max_output_tokens: int | None = None
+    """Job-creating actions: at most this many output tokens (thinking included), from the
+    requests' `generationConfig.maxOutputTokens`; None when a request sets none."""
+    max_output_cost_usd: float | None = None
+    """Batch-price cost of `max_output_tokens`; None when unbounded or the model is unpriced."""
+    input_tokens_counted: bool = False
+    """`estimated_input_tokens` was counted with the SDK's local tokenizer before planning;
+    False: estimated as bytes/4."""
 
     @property
     def job_name(self) -> str | None:
@@ -372,6 +380,15 @@ class Summary:
     unpriced_models: tuple[str, ...]
     price_table_as_of: str
     is_estimate: bool = True
+    max_output_tokens: int | None = None
+    """Sum of the job-creating actions' output bounds; None when one of them is unbounded."""
+    max_output_cost_usd: float | None = None
+    """Sum of their costs; None when an output is unbounded or its model unpriced."""
+    unbounded_output_requests: bool = False
+    """Some job-creating action has requests without `maxOutputTokens`."""
+    counted_token_actions: int = 0
+    """Job-creating actions whose input tokens were counted by the local tokenizer (the others
+    are estimated as bytes/4)."""
 
     @property
     def has_changes(self) -> bool:
@@ -383,6 +400,7 @@ def summarise(actions: tuple[Action, ...], *, price_table_as_of: str) -> Summary
     counts: Counter[ActionKind] = Counter(a.kind for a in actions)
     running = [a for a in actions if a.kind.creates_job]
     unpriced = sorted({a.model for a in running if a.estimated_cost_usd is None and a.model})
+    unbounded = any(a.max_output_tokens is None for a in running)
     return Summary(
         counts={kind: counts.get(kind, 0) for kind in ActionKind},
         jobs=sum(a.jobs for a in running),
@@ -393,6 +411,12 @@ def summarise(actions: tuple[Action, ...], *, price_table_as_of: str) -> Summary
         estimated_cost_usd=round(sum(a.estimated_cost_usd or 0.0 for a in running), 6),
         unpriced_models=tuple(unpriced),
         price_table_as_of=price_table_as_of,
+        max_output_tokens=None if unbounded else sum(a.max_output_tokens or 0 for a in running),
+        max_output_cost_usd=None
+        if unbounded or any(a.max_output_cost_usd is None for a in running)
+        else round(sum(a.max_output_cost_usd or 0.0 for a in running), 6),
+        unbounded_output_requests=unbounded,
+        counted_token_actions=sum(1 for a in running if a.input_tokens_counted),
     )
 
 

@@ -47,6 +47,9 @@ def _creating(
         bytes=work.bytes,
         estimated_input_tokens=work.estimated_input_tokens,
         estimated_cost_usd=work.estimated_cost_usd,
+        max_output_tokens=work.max_output_tokens,
+        max_output_cost_usd=work.max_output_cost_usd,
+        input_tokens_counted=work.tokens_counted,
     )
 
 

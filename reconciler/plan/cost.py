@@ -1,9 +1,12 @@
-"""Cost estimates: the shipped price table, its overrides, and the bytes -> tokens rule of thumb.
+"""Costs: the shipped price table, its overrides, the bytes -> tokens rule of thumb, and what
+the tokens a job's results reported cost.
 
-Everything here is an *estimate* and says so: tokens are guessed from bytes (about 4 bytes per
-token for English text in JSON; images, audio and other languages differ), and only input tokens
-are priced because output length is unknown before a job runs. The batch price is the standard
-price times `batch_discount` (50 % at the time of the table).
+Estimates say so: tokens are guessed from bytes (about 4 bytes per token for English text in
+JSON; images, audio and other languages differ), and only input tokens are priced because output
+length is unknown before a job runs. Actual cost prices the results' `usageMetadata`: input
+(uncached prompt and tool-use prompt) at the input rate, cached prompt tokens at the cached rate,
+output and thinking tokens at the output rate. The batch price is the standard price times
+`batch_discount` (50 % at the time of the table), for every rate.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from importlib import resources
 from types import MappingProxyType
 
 from reconciler.config import ModelPrice
+from reconciler.state.document import TokenUsage
 
 BYTES_PER_TOKEN = 4
 """Rule of thumb for UTF-8 English text; a documented estimate, not a tokenizer."""
@@ -74,6 +78,35 @@ class PriceTable:
         if price is None:
             return None
         return round(tokens / 1_000_000 * price.input_per_million * self.batch_discount, 6)
+
+    def batch_output_cost(self, model: str, tokens: int) -> float | None:
+        """Batch-price USD for `tokens` output tokens (thinking included), or None (unknown
+        model)."""
+        price = self.price_for(model)
+        if price is None:
+            return None
+        return round(tokens / 1_000_000 * price.output_per_million * self.batch_discount, 6)
+
+    def batch_usage_cost(self, model: str, usage: TokenUsage) -> float | None:
+        """Batch-price USD of the tokens results reported, or None for an unknown model.
+
+        `prompt` includes `cached`, which is billed at the cached rate (the input rate where the
+        table has none); thinking is billed as output.
+        """
+        price = self.price_for(model)
+        if price is None:
+            return None
+        cached_rate = price.cached_input_per_million
+        if cached_rate is None:
+            cached_rate = price.input_per_million
+        cached = min(usage.cached, usage.prompt)
+        per_million = (
+            (usage.prompt - cached + usage.tool_use_prompt) * price.input_per_million
+            + cached * cached_rate
+            + (usage.output + usage.thinking) * price.output_per_million
+        )
+        # Not rounded: a job's cost may be micro-dollars, and totals add many of them.
+        return per_million / 1_000_000 * self.batch_discount
 
 
 @functools.cache

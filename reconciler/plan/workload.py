@@ -32,6 +32,13 @@ class Workload:
     estimated_cost_usd: float | None
     shards_to_create: tuple[int, ...] = ()
     """The shards of the attempt to (re)create alone; empty: every shard."""
+    max_output_tokens: int | None = None
+    """At most this many output tokens (thinking included), from the requests'
+    `maxOutputTokens`; None: a request sets none."""
+    max_output_cost_usd: float | None = None
+    """What `max_output_tokens` would cost at the batch output price; None: unbounded/unpriced."""
+    tokens_counted: bool = False
+    """`estimated_input_tokens` was counted by the local tokenizer, not estimated from bytes."""
 
 
 def _priced(
@@ -45,9 +52,18 @@ def _priced(
     reused: int = 0,
     shards: tuple[int, ...] = (),
 ) -> Workload:
-    """A workload with the token and cost estimate for `n_bytes` of input."""
-    tokens = estimate_tokens(n_bytes)
+    """A workload with the token and cost estimate for `n_bytes` of input, and the output
+    bound of its `requests` (in proportion for a partial run)."""
+    counted = resource.source.counted_input_tokens
+    total = resource.source.request_count
+    if counted is None:
+        tokens = estimate_tokens(n_bytes)
+    else:  # counted before planning; a partial run's share in proportion
+        tokens = counted if requests >= total or total == 0 else -(-counted * requests // total)
     model = resource.manifest.spec.model
+    bound = resource.source.max_output_tokens
+    if bound is not None and requests < total:
+        bound = -(-bound * requests // total)
     return Workload(
         purpose=purpose,
         model=model,
@@ -58,6 +74,9 @@ def _priced(
         estimated_input_tokens=tokens,
         estimated_cost_usd=prices.batch_input_cost(model, tokens),
         shards_to_create=shards,
+        max_output_tokens=bound,
+        max_output_cost_usd=None if bound is None else prices.batch_output_cost(model, bound),
+        tokens_counted=counted is not None,
     )
 
 

@@ -122,10 +122,38 @@ def cost_line(plan: Plan) -> str:
     )
     if s.reused_requests:
         text += f", {s.reused_requests:,} reused"
-    text += f"). Input tokens only, estimated as bytes/4; prices as of {s.price_table_as_of}."
+    text += f"). {_input_method(plan)}; prices as of {s.price_table_as_of}."
     if s.unpriced_models:
         text += f" Not priced: {', '.join(s.unpriced_models)}."
+    text += " " + _output_sentence(s.max_output_tokens, s.max_output_cost_usd)
     return text
+
+
+def _input_method(plan: Plan) -> str:
+    """Which estimate of input tokens the plan used."""
+    counted = plan.summary.counted_token_actions
+    running = sum(n for kind, n in plan.summary.counts.items() if kind.creates_job)
+    if not counted:
+        return "Input tokens estimated as bytes/4"
+    if counted >= running:
+        return "Input tokens counted with the SDK's local tokenizer (text parts)"
+    return (
+        f"Input tokens counted with the SDK's local tokenizer for {counted} of {running} "
+        "resources, estimated as bytes/4 for the rest"
+    )
+
+
+def _output_sentence(tokens: int | None, cost: float | None) -> str:
+    """The output range the requests' `maxOutputTokens` allow."""
+    if tokens is None:
+        return (
+            "Output: not bounded (a request sets no generationConfig.maxOutputTokens), so not "
+            "in the estimate."
+        )
+    if tokens == 0:
+        return "Output: none."
+    priced = f", up to {about(cost)} more" if cost is not None else ""
+    return f"Output: 0–{tokens:,} tokens (maxOutputTokens, thinking included){priced}."
 
 
 def admission_line(plan: Plan) -> str | None:
@@ -179,9 +207,14 @@ def workload_line(action: Action) -> str | None:
         text += f" (shards of up to {-(-action.requests // action.jobs):,} requests)"
     if action.reused_requests:
         text += f" ({action.reused_requests:,} reused)"
-    text += f", {size(action.bytes)}, ~{action.estimated_input_tokens:,} input tokens"
+    how = " (counted)" if action.input_tokens_counted else ""
+    text += f", {size(action.bytes)}, ~{action.estimated_input_tokens:,} input tokens{how}"
     cost = action.estimated_cost_usd
     text += f", {about(cost)}" if cost is not None else ", cost unknown (model not priced)"
+    if action.max_output_tokens:
+        text += f"; output 0–{action.max_output_tokens:,} tokens"
+        if action.max_output_cost_usd is not None:
+            text += f" (up to {about(action.max_output_cost_usd)})"
     return text
 
 

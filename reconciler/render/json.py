@@ -100,6 +100,13 @@ class ActionDocument(_Doc):
     estimated_input_tokens: int
     estimated_cost_usd: float | None
     """Batch-price input cost estimate; null when the model has no known price."""
+    max_output_tokens: int | None = None
+    """At most this many output tokens (thinking included), from the requests'
+    `generationConfig.maxOutputTokens`; null when a request sets none (or no job is created)."""
+    max_output_cost_usd: float | None = None
+    """Batch-price cost of `max_output_tokens`; null when unbounded or unpriced."""
+    input_tokens_counted: bool = False
+    """`estimated_input_tokens` was counted with the SDK's local tokenizer; false: bytes/4."""
 
 
 class SummaryDocument(_Doc):
@@ -118,7 +125,13 @@ class SummaryDocument(_Doc):
     unpriced_models: list[str]
     price_table_as_of: str
     is_estimate: bool
-    """Always true today: tokens come from bytes/4 and only input is priced."""
+    """Always true today: input tokens come from bytes/4; output is a bound, not priced in
+    `estimated_cost_usd`."""
+    max_output_tokens: int | None = None
+    """Sum of the job-creating actions' output bounds; null when one is unbounded."""
+    max_output_cost_usd: float | None = None
+    """What that output would cost at most, beyond `estimated_cost_usd`; null when unbounded or
+    a model is unpriced."""
 
 
 class ViolationDocument(_Doc):
@@ -198,6 +211,9 @@ def _action(action: Action) -> ActionDocument:
         bytes=action.bytes,
         estimated_input_tokens=action.estimated_input_tokens,
         estimated_cost_usd=action.estimated_cost_usd,
+        max_output_tokens=action.max_output_tokens,
+        max_output_cost_usd=action.max_output_cost_usd,
+        input_tokens_counted=action.input_tokens_counted,
     )
 
 
@@ -226,6 +242,8 @@ def plan_document(plan: Plan) -> PlanDocument:
             unpriced_models=list(s.unpriced_models),
             price_table_as_of=s.price_table_as_of,
             is_estimate=s.is_estimate,
+            max_output_tokens=s.max_output_tokens,
+            max_output_cost_usd=s.max_output_cost_usd,
         ),
         violations=[
             ViolationDocument(guardrail=v.guardrail, message=v.message, resource=v.resource)

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Mapping
 from typing import assert_never
 
 from reconciler.plan.actions import Action, ActionKind, DiffChange, Plan
 from reconciler.render._words import (
+    about,
     admission_line,
     cost_line,
     headline,
+    money,
     plan_line,
     request_lines,
     shown,
@@ -22,6 +25,7 @@ from reconciler.render._words import (
     value,
     workload_line,
 )
+from reconciler.render.spend import ResourceCost
 
 GITHUB_MAX_CHARS = 65_536
 MAX_LINES_PER_RESOURCE = 300
@@ -95,8 +99,38 @@ def _table(plan: Plan) -> str:
     return "\n".join(rows) + "\n"
 
 
-def render_markdown(plan: Plan, *, max_chars: int = GITHUB_MAX_CHARS) -> str:
-    """The plan for a PR: heading, totals table, cost, then one collapsible block per resource."""
+def _spend_table(costs: Mapping[str, ResourceCost]) -> list[str]:
+    """Estimate vs actual for the resources whose results were collected with their usage."""
+    collected = {name: cost for name, cost in sorted(costs.items()) if cost.actual is not None}
+    if not collected:
+        return []
+    rows = [
+        "### Cost: estimate vs actual",
+        "",
+        "| Resource | Estimated (input only) | Actual | Tokens |",
+        "|---|---:|---:|---|",
+    ]
+    for name, cost in collected.items():
+        estimate = "-" if cost.estimated_cost_usd is None else about(cost.estimated_cost_usd)
+        actual = "unpriced" if cost.actual_cost_usd is None else money(cost.actual_cost_usd)
+        rows.append(f"| `{html.escape(name)}` | {estimate} | {actual} | {cost.tokens_phrase()} |")
+    rows += [
+        "",
+        "_Actual: the collected results' `usageMetadata` at batch price; estimate: a full run "
+        "of the current spec, input tokens as bytes/4._",
+        "",
+    ]
+    return rows
+
+
+def render_markdown(
+    plan: Plan,
+    *,
+    max_chars: int = GITHUB_MAX_CHARS,
+    costs: Mapping[str, ResourceCost] | None = None,
+) -> str:
+    """The plan for a PR: heading, totals table, cost (with `costs`: estimate vs actual per
+    resource collected so far), then one collapsible block per resource."""
     head: list[str] = ["## reconciler plan", "", f"**{plan_line(plan)}**", ""]
     if plan.refresh_only:
         head += ["_Refresh-only plan: jobs are only adopted, refreshed and collected._", ""]
@@ -105,6 +139,7 @@ def render_markdown(plan: Plan, *, max_chars: int = GITHUB_MAX_CHARS) -> str:
     head.append(_table(plan))
     if plan.summary.jobs or plan.summary.unpriced_models:
         head += [cost_line(plan), ""]
+    head += _spend_table(costs or {})
     fits = admission_line(plan)
     if fits:
         head += [fits, ""]

@@ -14,6 +14,9 @@ from reconciler.live.snapshot import Live, LiveJob
 from reconciler.live.tags import SPEC_HASH_CHARS
 from reconciler.manifests.desired import Desired
 from reconciler.plan.actions import ActionKind, Plan, Reason
+from reconciler.plan.cost import PriceTable
+from reconciler.render._words import about, money
+from reconciler.render.spend import resource_cost, tokens_phrase
 from reconciler.state.document import JobState, ResourceRecord, State
 
 STATUS_FORMAT_VERSION = 1
@@ -51,6 +54,13 @@ class StatusRow:
     """Why the previous attempt was replaced, when it was cancelled for it (e.g. a timeout)."""
     kept_files: tuple[str, ...] = ()
     """Results files of collected jobs the service would not delete (they expire after 48 h)."""
+    estimated_cost_usd: float | None = None
+    """A full run of the desired spec at batch price: input tokens only, estimated as bytes/4."""
+    actual_cost_usd: float | None = None
+    """What the jobs the current results come from cost, from their `usageMetadata` at batch
+    price when collected; None: none collected with usage, or a model had no price."""
+    actual_usage: dict[str, int] | None = None
+    """Their tokens by kind (prompt, output, thinking, cached, tool_use_prompt, responses)."""
 
     @property
     def in_sync(self) -> bool:
@@ -58,11 +68,18 @@ class StatusRow:
 
 
 def status_rows(
-    desired: Desired, state: State, live: Live, plan: Plan | None = None
+    desired: Desired,
+    state: State,
+    live: Live,
+    plan: Plan | None = None,
+    prices: PriceTable | None = None,
 ) -> tuple[StatusRow, ...]:
-    """One row per resource known to the manifests or the state, sorted by name."""
+    """One row per resource known to the manifests or the state, sorted by name; with `prices`,
+    each with its estimated and actual cost."""
     rows: list[StatusRow] = []
     for name in sorted(set(desired.resources) | set(state.resources)):
+        cost = resource_cost(name, desired, state, prices) if prices is not None else None
+        actual = cost.actual if cost is not None else None
         want = desired.resources.get(name)
         record = state.resources.get(name)
         group = record.attempt_group(record.current_number) if record else ()
@@ -93,6 +110,9 @@ def status_rows(
                 )
                 if record
                 else (),
+                estimated_cost_usd=cost.estimated_cost_usd if cost else None,
+                actual_cost_usd=cost.actual_cost_usd if cost else None,
+                actual_usage=actual.model_dump(exclude={"model"}) if actual else None,
             )
         )
     return tuple(rows)
@@ -139,13 +159,27 @@ def _cell(value: object) -> str:
 
 
 _HEADERS = (
-    "RESOURCE", "DESIRED", "STATE", "ATTEMPT", "RECORDED", "LIVE", "WAITED", "RESULTS", "NEXT",
+    "RESOURCE", "DESIRED", "STATE", "ATTEMPT", "RECORDED", "LIVE", "WAITED", "RESULTS",
+    "COST (ACTUAL / EST.)", "NEXT",
 )  # fmt: skip
+
+
+def _cost_cell(row: StatusRow) -> str:
+    """`$0.0012 / ~$0.0004`: what the results cost, then the estimate for a full run."""
+    if row.actual_usage is not None:
+        actual = "unpriced" if row.actual_cost_usd is None else money(row.actual_cost_usd)
+    else:
+        actual = "-"
+    estimate = "-" if row.estimated_cost_usd is None else about(row.estimated_cost_usd)
+    return "-" if actual == estimate == "-" else f"{actual} / {estimate}"
 
 
 def render_status_text(rows: tuple[StatusRow, ...], *, color: bool = False) -> str:
     """An aligned table; NEXT shows the plan's action for the resource when a plan was given."""
-    table = [list(_HEADERS)]
+    # The cost column only when some resource has a cost to show (status was given prices).
+    costs = any(row.estimated_cost_usd is not None or row.actual_usage for row in rows)
+    headers = [h for h in _HEADERS if costs or not h.startswith("COST")]
+    table = [headers]
     for row in rows:
         results = row.results
         if results is not None:
@@ -160,10 +194,11 @@ def render_status_text(rows: tuple[StatusRow, ...], *, color: bool = False) -> s
                 _cell(row.live) if row.job_name else "-",
                 _cell(row.waited),
                 _cell(results),
+                *([_cost_cell(row)] if costs else []),
                 _cell(row.next_action),
             ]
         )
-    widths = [max(len(r[i]) for r in table) for i in range(len(_HEADERS))]
+    widths = [max(len(r[i]) for r in table) for i in range(len(headers))]
     lines = []
     for index, cells in enumerate(table):
         text = "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
@@ -181,7 +216,18 @@ def render_status_text(rows: tuple[StatusRow, ...], *, color: bool = False) -> s
         for row in rows
         if row.kept_files
     )
+    lines.extend(_usage_line(row) for row in rows if row.actual_usage is not None)
+    if costs:
+        lines.append(
+            "Costs at batch price: actual from the results' usageMetadata when collected; "
+            "estimates for a full run, input tokens only (bytes/4)."
+        )
     return "\n".join(lines) + "\n"
+
+
+def _usage_line(row: StatusRow) -> str:
+    """`eval: 1,100 in (1,024 cached), 300 out, 500 thinking tokens`."""
+    return f"{row.resource}: {tokens_phrase(row.actual_usage or {})} tokens"
 
 
 def _row_json(row: StatusRow) -> dict[str, Any]:

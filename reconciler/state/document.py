@@ -106,6 +106,9 @@ class TokenUsage(_Doc):
     """`toolUsePromptTokenCount`: tokens of tool results fed back to the model."""
     responses: int = 0
     """Responses that carried `usageMetadata` (errors carry none)."""
+    model: str | None = None
+    """The model the tokens were billed on (the attempt's, else the manifest's when collected), so
+    spend stays attributed after the manifest moves to another model; None: not recorded."""
 
 
 class JobAttempt(_Doc):

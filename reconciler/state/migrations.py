@@ -10,8 +10,9 @@ Version 1 is the baseline. Version 2 records, per job attempt, which rerun of it
 alone. Version 3 records the project id the state belongs to (`project`), tombstones of destroyed or
 forgotten resources (`tombstones`), so their jobs are never adopted again, and per attempt why
 a succeeded job's results are unusable (`results_unusable`). Version 4 records per attempt the
-endpoint it ran on (`endpoint`) and, once collected, the tokens its results reported (`usage`),
-their cost (`cost_usd`) and when (`collected_at`); later releases of version 4 add, as optional
+endpoint it ran on (`endpoint`) and, once collected, the tokens its results reported (`usage`,
+with the model they were billed on: `usage.model`, an optional field of a later release), their
+cost (`cost_usd`) and when (`collected_at`); later releases of version 4 add, as optional
 fields, which service files apply deleted after collecting (`input_deleted_at`,
 `output_deleted_at`) or could not delete (`output_kept`). Version 5 changes the encoding, not the
 fields: one record per line, each without its `name` (its key) and without fields at their

@@ -121,7 +121,11 @@ def test_answers_depend_on_prompt_and_config_not_on_spelling(client: genai.Clien
     texts = [r.response.text for r in job.dest.inlined_responses]
     assert texts[0] == texts[3] and len({texts[0], texts[1], texts[2]}) == 3
     usage = job.dest.inlined_responses[0].response.usage_metadata
-    assert usage.total_token_count == usage.prompt_token_count + usage.candidates_token_count
+    # As the service reports it: thinking tokens are outside candidates but in the total.
+    thinking = usage.thoughts_token_count or 0
+    assert usage.total_token_count == (
+        usage.prompt_token_count + usage.candidates_token_count + thinking
+    )
 
 
 def test_file_lines_accept_snake_and_camel_case_alike(client: genai.Client, tmp_path: Path) -> None:

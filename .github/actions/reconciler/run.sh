@@ -12,8 +12,9 @@
 #                the Markdown goes to $GITHUB_STEP_SUMMARY; outputs has_changes, plan_file,
 #                markdown_file, exitcode
 #   apply        reconciler apply [$PLAN_FILE] --auto-approve $ARGS (a stale saved plan falls back
-#                to a fresh plan when ON_STALE_PLAN=replan); with COMMIT_STATE=true, commits the
-#                state file (and its blobs/) back and pushes
+#                to a fresh plan when ON_STALE_PLAN=replan); the log and `reconciler cost` go to
+#                $GITHUB_STEP_SUMMARY; with COMMIT_STATE=true, commits the state file (and its
+#                blobs/) back and pushes
 #   comment      post or update one PR comment, found by <!-- reconciler-plan:$PROJECT_DIR -->
 #   drift-issue  open or update one issue while the plan has changes; close it once clean
 #
@@ -240,6 +241,12 @@ cmd_apply() {
       "$PROJECT_DIR" "$([ "$rc" -eq 0 ] && echo succeeded || echo failed)"
     cat "$LOG_FILE"
     printf '```\n\n</details>\n'
+    # What the collected jobs cost, from the state (no network); left out if it cannot say.
+    if "$RECONCILER_BIN" "${GLOBAL[@]}" cost >"$WORK_DIR/cost.txt" 2>/dev/null; then
+      printf '\n#### Cost recorded in the state\n\n```\n'
+      cat "$WORK_DIR/cost.txt"
+      printf '```\n'
+    fi
   } >"$WORK_DIR/apply.md"
   add_to_summary "$WORK_DIR/apply.md"
   # Commit even after a failed apply: the state records every job that was created.

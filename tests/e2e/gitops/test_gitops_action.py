@@ -77,6 +77,8 @@ def test_apply_of_saved_plan_commits_state_back_and_pushes_it(gitops_repo: GitOp
     committed = json.loads(git(gitops_repo.root, "show", f"HEAD:{STATE_FILE}"))
     assert committed["serial"] >= 2
     assert "### reconciler apply (`.`): succeeded" in run.summary
+    assert "#### Cost recorded in the state" in run.summary
+    assert "gemini-" in run.summary.split("#### Cost recorded in the state")[1]
     assert len((gitops_repo.root / "results" / "eval.jsonl").read_text().splitlines()) == 3
 
     again = gitops_repo.run("plan")

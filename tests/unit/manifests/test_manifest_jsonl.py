@@ -171,3 +171,35 @@ def test_a_small_input_is_checked_inline_with_no_scratch_file_and_the_same_diges
     assert small.digest.bytes == spilled.digest.bytes == path.stat().st_size
     assert small.digest.keys_sha256 == spilled.digest.keys_sha256
     assert dict(small.digest.key_digests) == dict(spilled.digest.key_digests)
+
+
+def _bounded(key: str, limit: int | None, *, snake: bool = False, media: bool = False) -> str:
+    parts: list[dict[str, object]] = [{"text": key}]
+    if media:  # not on the typed fast path: the slow path reads the bound
+        parts.append({"inlineData": {"mimeType": "image/png", "data": "iVBORw0KGgo="}})
+    request: dict[str, object] = {"contents": [{"parts": parts}]}
+    if limit is not None:
+        name = "max_output_tokens" if snake else "maxOutputTokens"
+        request["generation_config" if snake else "generationConfig"] = {name: limit}
+    return json.dumps({"key": key, "request": request}) + "\n"
+
+
+def test_the_output_bound_sums_max_output_tokens_on_both_paths(tmp_path: Path) -> None:
+    path = tmp_path / "in.jsonl"
+    lines = [_bounded(f"k{i}", 100) for i in range(2000)]
+    lines += [_bounded("snake", 7, snake=True), _bounded("media", 5, media=True)]
+    path.write_text("".join(lines))
+
+    for workers in (1, 2):
+        scan = scan_jsonl(path, Task.GENERATE, tmp_path, workers=workers)
+        assert scan.ok, scan.diagnostics
+        assert scan.digest.max_output_tokens == 2000 * 100 + 7 + 5
+
+
+def test_a_request_without_max_output_tokens_leaves_the_output_unbounded(tmp_path: Path) -> None:
+    path = tmp_path / "in.jsonl"
+    path.write_text(_bounded("a", 100) + _bounded("b", None, media=True) + _bounded("c", 9))
+
+    scan = scan_jsonl(path, Task.GENERATE, tmp_path, workers=1)
+
+    assert scan.ok and scan.digest.max_output_tokens is None

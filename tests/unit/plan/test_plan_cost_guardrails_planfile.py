@@ -13,6 +13,7 @@ import pytest
 
 from reconciler.config import Guardrails, ModelPrice
 from reconciler.errors import PlanError, StalePlanError
+from reconciler.manifests.desired import DesiredResource
 from reconciler.plan import (
     ActionKind,
     Guardrail,
@@ -28,7 +29,7 @@ from reconciler.plan.actions import Admission
 from reconciler.plan.cost import parse_size
 from reconciler.plan.limits import ServiceLimits
 from reconciler.render.text import render_text
-from reconciler.state.document import JobState
+from reconciler.state.document import JobState, TokenUsage
 from tests.unit.plan.factories import (
     LINEAGE,
     T0,
@@ -73,6 +74,25 @@ def test_project_prices_override_the_shipped_table() -> None:
     assert table.batch_input_cost("gemini-2.5-flash", 1_000_000) == pytest.approx(1.0)
 
 
+def test_actual_cost_bills_cached_tokens_at_the_cached_rate_and_thinking_as_output() -> None:
+    table = default_price_table().with_overrides(
+        {
+            "m": ModelPrice(
+                input_per_million=1.0, output_per_million=10.0, cached_input_per_million=0.1
+            ),
+            "uncached": ModelPrice(input_per_million=1.0, output_per_million=10.0),
+        }
+    )
+    usage = TokenUsage(
+        prompt=1_000_000, cached=400_000, tool_use_prompt=100_000, output=50_000, thinking=50_000
+    )
+    # (600k + 100k) x $1 + 400k x $0.10 + 100k x $10 = $1.74, half at batch price.
+    assert table.batch_usage_cost("m", usage) == pytest.approx(0.87)
+    # No cached rate: cached tokens at the input rate.
+    assert table.batch_usage_cost("uncached", usage) == pytest.approx(1.05)
+    assert table.batch_usage_cost("gemini-9-ultra", usage) is None
+
+
 def test_tokens_are_estimated_from_bytes() -> None:
     assert estimate_tokens(0) == 0 and estimate_tokens(4) == 1 and estimate_tokens(5) == 2
 
@@ -94,6 +114,31 @@ def test_summary_totals_and_flags_unpriced_models() -> None:
     assert s.estimated_cost_usd == pytest.approx(0.15)
     assert s.unpriced_models == ("my-tuned-model",) and s.is_estimate
     assert s.price_table_as_of == default_price_table().as_of
+
+
+def _bounded(name: str, max_output_tokens: int | None) -> DesiredResource:
+    made = resource(name, requests=10)
+    return replace(made, source=replace(made.source, max_output_tokens=max_output_tokens))
+
+
+def test_plan_shows_output_tokens_as_a_range_from_max_output_tokens() -> None:
+    p = make_plan(desired(_bounded("a", 10 * 512)), state(), live(), created_at=T0)
+
+    (action,) = p.actions
+    assert action.max_output_tokens == 5120
+    # gemini-2.5-flash: $2.50 per million output tokens, half in batch.
+    assert action.max_output_cost_usd == pytest.approx(5120 * 2.5 / 1e6 * 0.5)
+    assert p.summary.max_output_tokens == 5120 and not p.summary.unbounded_output_requests
+    text = render_text(p)
+    assert "Output: 0–5,120 tokens (maxOutputTokens, thinking included), up to ~$0.0064" in text
+    assert "Input tokens estimated as bytes/4" in text
+
+
+def test_one_unbounded_request_leaves_the_plans_output_unbounded() -> None:
+    p = make_plan(desired(_bounded("a", 5120), _bounded("b", None)), state(), live(), created_at=T0)
+
+    assert p.summary.max_output_tokens is None and p.summary.max_output_cost_usd is None
+    assert "Output: not bounded" in render_text(p)
 
 
 def test_guardrail_refuses_plan_over_cost_limit() -> None:
