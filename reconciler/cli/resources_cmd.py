@@ -116,7 +116,7 @@ def destroy(
             click.echo("Destroy cancelled.", err=True)
             return ExitCode.ERROR
         options = ApplyOptions(wait=False, parallelism=project.config.parallelism, prune=prune)
-        return execute(obj, project, nothing, backend, made, options)
+        return execute(obj, project, nothing, backend, made, options, verb="destroy")
 
 
 @click.command("import")

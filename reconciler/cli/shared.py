@@ -13,7 +13,7 @@ import click
 from reconciler.apply.context import ApplyContext, ApplyOptions
 from reconciler.apply.store import StateStore
 from reconciler.cli.context import CliContext
-from reconciler.cli.reporting import PlainReporter, RichReporter
+from reconciler.cli.reporting import PlainReporter, RichReporter, SilentReporter
 from reconciler.cli.session import run_with_adapter, system_clock
 from reconciler.config import Project
 from reconciler.errors import ConfigError, ExitCode
@@ -21,6 +21,7 @@ from reconciler.live.gemini import GeminiAdapter
 from reconciler.manifests.desired import Desired
 from reconciler.plan.actions import Plan
 from reconciler.state.backend import StateBackend
+from reconciler.state.document import State
 
 
 def render(plan: Plan, output_format: str, *, color: bool) -> str:
@@ -85,13 +86,20 @@ def execute(
     backend: StateBackend,
     plan: Plan,
     options: ApplyOptions,
+    *,
+    verb: str = "apply",
 ) -> int:
-    """Run `plan` with the executor under the held `backend`, reporting to stderr; exit code."""
+    """Run `plan` with the executor under the held `backend`, reporting to stderr; exit code.
+
+    Ctrl-C stops the run at once: the state holds every step that finished (a write under way
+    completes first), one line says how many jobs go on at the service, and the exit code is
+    130, as a shell's for SIGINT."""
     clock = system_clock()
-    interactive = sys.stderr.isatty()
-    reporter: PlainReporter | RichReporter = (
-        RichReporter(color=obj.color) if interactive else PlainReporter(color=False)
-    )
+    reporter: PlainReporter | RichReporter | SilentReporter
+    if sys.stderr.isatty():
+        reporter = RichReporter(plan, title=f"reconciler {verb}", color=obj.color, clock=clock)
+    else:
+        reporter = PlainReporter(color=False, clock=clock)
     # Imported here: the executor pulls in every apply stage, which `plan` and `status` (these
     # commands share the CLI's import) never run.
     from reconciler.apply.executor import apply_plan
@@ -129,9 +137,35 @@ def execute(
                 err=True,
             )
 
-    with contextlib.ExitStack() as stack:
-        if isinstance(reporter, RichReporter):
-            stack.enter_context(reporter)
-        run_with_adapter(project, clock, work)
-    click.echo("Apply complete.", err=True)
+    try:
+        with contextlib.ExitStack() as stack:
+            if isinstance(reporter, RichReporter):
+                stack.enter_context(reporter)
+            run_with_adapter(project, clock, work)
+    except KeyboardInterrupt:
+        # Re-read: a write that was under way when the run was cancelled finished on its
+        # thread, and the store in memory may not know it.
+        running = running_jobs(backend.read())
+        click.echo(
+            f"interrupted: {running} job(s) keep running at the service; "
+            "run `reconciler apply` to resume",
+            err=True,
+        )
+        raise click.exceptions.Exit(INTERRUPTED) from None
+    click.echo(f"{verb.capitalize()} complete.", err=True)
     return ExitCode.OK
+
+
+INTERRUPTED = 130
+"""The exit code of a run stopped by Ctrl-C (SIGINT), as shells report it."""
+
+
+def running_jobs(state: State) -> int:
+    """Jobs of the current attempts that the state knows and that have not ended."""
+    return sum(
+        1
+        for record in state.resources.values()
+        if record.attempts
+        for attempt in record.attempt_group(record.current_number)
+        if attempt.job_name is not None and not attempt.state.is_terminal
+    )
