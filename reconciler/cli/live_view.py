@@ -64,7 +64,8 @@ class Row:
     """The files of the current phase's transfers (shards go up side by side), by name."""
     transfer_since: tuple[float, int] | None = None
     """(time, bytes) when the phase's transfers were first seen: the rate is measured from
-    there."""
+    there to the last update (`transfer_at`), so it holds still between updates."""
+    transfer_at: float = 0.0
     stats: BatchStats | None = None
     started: float | None = None
     settled: float | None = None
@@ -77,7 +78,7 @@ class Row:
 
 
 def transfer_text(transfer: Transfer, since: tuple[float, int] | None, now: float) -> str:
-    """`12.0 MB / 128.0 MB (9%) at 30.1 MB/s`."""
+    """`12.0 MB / 128.0 MB (9%) at 30.1 MB/s`: the rate from `since` (time, bytes) to `now`."""
     text = size(transfer.done)
     if transfer.total:
         share = min(100, transfer.done * 100 // transfer.total)
@@ -197,6 +198,7 @@ def _enter(row: Row, event: Event, now: float) -> None:
         if row.transfer_since is None:
             row.transfer_since = (now, event.transfer.done)
         row.transfers[event.message] = event.transfer
+        row.transfer_at = now
     if event.stats is not None:
         row.stats = event.stats
     if phase in (Phase.COLLECTED, Phase.ENDED) and event.message != phase.value:
@@ -214,7 +216,7 @@ def _cells(row: Row, now: float) -> tuple[Text, Text, str]:
         return Text("waiting", style="dim"), Text(""), elapsed
     detail = ""
     if row.phase in (Phase.UPLOADING, Phase.DOWNLOADING) and row.transfers:
-        detail = transfer_text(_summed(row.transfers.values()), row.transfer_since, now)
+        detail = transfer_text(_summed(row.transfers.values()), row.transfer_since, row.transfer_at)
     elif row.phase in (Phase.PENDING, Phase.RUNNING) and row.stats is not None:
         detail = stats_text(row.phase, row.stats)
     elif row.note:

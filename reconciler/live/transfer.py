@@ -134,12 +134,18 @@ class Transfers:
             with attempt:
                 route = self._route("post", "upload/{api_version}/files")
                 if route is None:
+                    # The SDK's call reports no progress: its start and its end, then.
+                    size = (await asyncio.to_thread(path.stat)).st_size
+                    if progress is not None:
+                        progress(0, size)
                     file = await self._client.aio.files.upload(
                         file=os.fspath(path),
                         config=types.UploadFileConfig(
                             display_name=display_name, mime_type=mime_type
                         ),
                     )
+                    if progress is not None:
+                        progress(size, size)
                 else:
                     http, start = route
                     file = await self._upload_streamed(
@@ -269,7 +275,11 @@ class Transfers:
             with attempt:
                 route = self._route("get", path)
                 if route is None:
+                    if progress is not None:
+                        progress(0, None)
                     measured = await self._download_via_sdk(name, dest)
+                    if progress is not None:
+                        progress(measured[1], measured[1])
                 else:
                     measured = await _download_streamed(
                         *route, dest, follower, progress, self._retrier.clock
