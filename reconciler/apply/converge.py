@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from reconciler.apply.capacity import CapacityQueue
 from reconciler.apply.context import ApplyContext
 from reconciler.apply.events import Event, EventKind, Phase
-from reconciler.apply.poll import next_pause, summed_stats
+from reconciler.apply.poll import Sighting, first_sightings, next_pause, summed_stats
 from reconciler.errors import ReconcilerError
 from reconciler.live.snapshot import Live, LiveJob
 from reconciler.plan.actions import Action, ActionKind, Plan
@@ -53,8 +53,10 @@ async def converge(
     max_delay = context.project.config.poll.max_seconds
     timeout = options.timeout_seconds
     rechecking = False
+    sightings: dict[str, Sighting] = {}
     while True:
         live = await context.adapter.snapshot(include_files=False)
+        sightings = first_sightings(sightings, live)
         state = context.store.state
         digests = await asyncio.to_thread(load_key_digests, context.store.backend, state)
         plan = plan_now(
@@ -104,8 +106,10 @@ async def converge(
         pause = next_pause(
             context.rng.uniform(delay / 2, delay),
             _current_jobs(context.store.state, live, running),
+            live.observed_at,
             clock.now(),
             floor=context.project.config.poll.initial_seconds,
+            sightings=sightings,
         )
         if timeout is not None:
             pause = min(pause, max(0.0, timeout - elapsed))
