@@ -182,9 +182,7 @@ async def upload_input(
             prepared.file,
             display_name=f"rc-{resource.name}-{resource.source.sha256[:12]}",
             mime_type="jsonl",
-            progress=context.transfer_progress(
-                resource.name, Phase.UPLOADING, str(prepared.file)
-            ),
+            progress=context.transfer_progress(resource.name, Phase.UPLOADING, str(prepared.file)),
         )
     crash_point("input-uploaded")
     context.emit(EventKind.STEP, resource.name, f"uploaded input as {uploaded.name}")
