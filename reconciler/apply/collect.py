@@ -18,7 +18,7 @@ from typing import Any
 
 from reconciler.apply.cleanup import clean_after_collect
 from reconciler.apply.context import ApplyContext, crash_point
-from reconciler.apply.events import EventKind
+from reconciler.apply.events import EventKind, Phase
 from reconciler.apply.files import atomic_file, iter_jsonl_lines, temp_beside
 from reconciler.apply.inputs import inline_source_lines, keys_in_order
 from reconciler.apply.merging import merge_results
@@ -76,6 +76,7 @@ async def collect(context: ApplyContext, action: Action, live: Live) -> None:
     if any(job is None or job.state is not JobState.SUCCEEDED for job in needed):
         ended = sorted({job.state.value for job in jobs.values() if job is not None})
         context.emit(EventKind.STEP, name, f"attempt {number} ended {'/'.join(ended)}")
+        context.phase(name, Phase.ENDED, f"attempt {number} ended {'/'.join(ended)}")
         return
     resource = context.desired.resources.get(name)
     if resource is None:
@@ -127,6 +128,7 @@ async def collect(context: ApplyContext, action: Action, live: Live) -> None:
         f"collected {written.succeeded} result(s), {written.failed} failed, to {written.location}",
     )
     await clean_after_collect(context, name, number)
+    context.phase(name, Phase.COLLECTED, f"{written.succeeded} ok, {written.failed} failed")
 
 
 def _with_usage(
@@ -346,7 +348,12 @@ async def _download_when_ready(
     delay = 0.5
     while True:
         try:
-            return await context.adapter.download_file(file_name, dest, follower=follower)
+            return await context.adapter.download_file(
+                file_name,
+                dest,
+                follower=follower,
+                progress=context.transfer_progress(resource, Phase.DOWNLOADING, file_name),
+            )
         except PermanentServiceError as exc:
             if exc.status_code not in (403, 404):
                 raise

@@ -16,14 +16,15 @@ import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from reconciler.apply.events import Event, EventKind, Reporter
+from reconciler.apply.events import Event, EventKind, Phase, Reporter, Transfer
 from reconciler.apply.outputs import OutputTarget, resolve_output
 from reconciler.apply.storage import StorageLedger
 from reconciler.apply.store import StateStore
 from reconciler.clock import Clock
 from reconciler.config import Project
 from reconciler.errors import ReconcilerError
-from reconciler.live.gemini import GeminiAdapter
+from reconciler.live.gemini import GeminiAdapter, Progress
+from reconciler.live.snapshot import BatchStats
 from reconciler.manifests.desired import Desired, DesiredResource
 
 CRASH_HOOK_ENV = "RECONCILER_TEST_CRASH_AT"
@@ -95,6 +96,35 @@ class ApplyContext:
         if kind is EventKind.STEP and resource:
             self.report.steps.append(f"{resource}: {message}")
         self.reporter.emit(Event(kind, resource, message))
+
+    def phase(
+        self,
+        resource: str,
+        phase: Phase,
+        message: str = "",
+        *,
+        transfer: Transfer | None = None,
+        stats: BatchStats | None = None,
+    ) -> None:
+        """Tell the reporter `resource` is in `phase` (a live view's row; never a report line)."""
+        self.reporter.emit(
+            Event(
+                EventKind.PHASE,
+                resource,
+                message or phase.value,
+                phase=phase,
+                transfer=transfer,
+                stats=stats,
+            )
+        )
+
+    def transfer_progress(self, resource: str, phase: Phase, what: str) -> Progress:
+        """A transfer's progress callback that reports `resource` in `phase` with its bytes."""
+
+        def progress(done: int, total: int | None) -> None:
+            self.phase(resource, phase, what, transfer=Transfer(done, total))
+
+        return progress
 
     def resource(self, name: str) -> DesiredResource:
         return self.desired.resources[name]

@@ -3,7 +3,10 @@
 Each round is one paginated `list` of the service's jobs and one pure re-plan; only follow-up
 actions (collect, adopt, refresh, resubmit and recreate per policy) and the approved creates
 still waiting for capacity (capacity.py) are carried out, never a create or cancel the user did
-not approve. Waits back off exponentially with jitter.
+not approve. Waits back off exponentially with jitter, and are cut short when the service's
+request counts say a job is about to end (poll.py). A round that carried out follow-ups and
+left nothing running or waiting is followed at once by the last re-plan, not by a wait: the
+run ends as soon as the last result is collected.
 """
 
 from __future__ import annotations
@@ -14,13 +17,14 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from reconciler.apply.capacity import CapacityQueue
 from reconciler.apply.context import ApplyContext
-from reconciler.apply.events import Event, EventKind
+from reconciler.apply.events import Event, EventKind, Phase
+from reconciler.apply.poll import Sighting, first_sightings, next_pause, summed_stats
 from reconciler.errors import ReconcilerError
-from reconciler.live.snapshot import Live
+from reconciler.live.snapshot import Live, LiveJob
 from reconciler.plan.actions import Action, ActionKind, Plan
 from reconciler.plan.planner import plan_now
 from reconciler.plan.situation import tag_index
-from reconciler.state.document import State
+from reconciler.state.document import JobState, State
 from reconciler.state.request_keys import load_key_digests
 from reconciler.state.results_check import check_local_results
 
@@ -48,8 +52,11 @@ async def converge(
     delay = context.project.config.poll.initial_seconds
     max_delay = context.project.config.poll.max_seconds
     timeout = options.timeout_seconds
+    rechecking = False
+    sightings: dict[str, Sighting] = {}
     while True:
         live = await context.adapter.snapshot(include_files=False)
+        sightings = first_sightings(sightings, live)
         state = context.store.state
         digests = await asyncio.to_thread(load_key_digests, context.store.backend, state)
         plan = plan_now(
@@ -89,17 +96,50 @@ async def converge(
                 "The next `reconciler apply` collects them.",
             )
             return
-        pause = context.rng.uniform(delay / 2, delay)
+        if acting and not running and not capacity.queued and not rechecking:
+            # What this round did (a collect, most often) may have settled the fleet: re-plan
+            # now rather than after a full poll interval. Once in a row, so a follow-up that
+            # keeps failing still waits between rounds.
+            rechecking = True
+            continue
+        rechecking = False
+        pause = next_pause(
+            context.rng.uniform(delay / 2, delay),
+            _current_jobs(context.store.state, live, running),
+            live.observed_at,
+            clock.now(),
+            floor=context.project.config.poll.initial_seconds,
+            sightings=sightings,
+        )
         if timeout is not None:
             pause = min(pause, max(0.0, timeout - elapsed))
         await clock.sleep(pause)
         delay = min(max_delay, delay * 2)
 
 
+def _current_jobs(state: State, live: Live, resources: Sequence[str]) -> list[LiveJob]:
+    """The live jobs of the current attempts of `resources`."""
+    jobs = []
+    for name in resources:
+        record = state.resources[name]
+        for attempt in record.attempt_group(record.current_number):
+            job = live.jobs.get(attempt.job_name or "")
+            if job is not None:
+                jobs.append(job)
+    return jobs
+
+
 def _report_progress(
     context: ApplyContext, live: Live, running: Sequence[str], elapsed: float
 ) -> None:
     state = context.store.state
+    for name in running:
+        jobs = [job for job in _current_jobs(state, live, [name]) if not job.state.is_terminal]
+        if jobs:
+            started = any(job.state is JobState.RUNNING for job in jobs)
+            context.phase(
+                name, Phase.RUNNING if started else Phase.PENDING, stats=summed_stats(jobs)
+            )
     counts = Counter(
         job.state.value
         for resource, tagged in tag_index(live, state).items()

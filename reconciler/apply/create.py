@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from reconciler.apply.context import ApplyContext, crash_point
-from reconciler.apply.events import EventKind
+from reconciler.apply.events import EventKind, Phase
 from reconciler.apply.inputs import PreparedInput, prepare_inputs
 from reconciler.apply.records import (
     bring_to_spec,
@@ -96,6 +96,7 @@ async def create(context: ApplyContext, action: Action, live: Live) -> None:
         await bring_to_spec(context, resource)
         context.emit(EventKind.WARNING, resource.name, "no request needs a run; nothing created")
         return
+    context.phase(resource.name, Phase.PREPARING)
     await upload_media(context, resource)
     staging = context.staging(resource.name) / f"attempt-{number}"
     inputs = await asyncio.to_thread(
@@ -160,6 +161,7 @@ async def _rerun_shards(
         raise StateError(
             f"{resource.name}: attempt {number} records no shard {missing[0]}; plan again"
         )
+    context.phase(resource.name, Phase.PREPARING)
     await upload_media(context, resource)
     staging = context.staging(resource.name) / f"attempt-{number}-rerun"
     runs = []
@@ -277,6 +279,7 @@ async def _create_recorded(
 ) -> None:
     """Create the job of a recorded intent, then record the job on it."""
     prepared = run.prepared
+    context.phase(resource.name, Phase.CREATING)
     job = await _create_job(context, resource, tag, run, prepared)
     crash_point("job-created")
     key = (intent.number, intent.shard, intent.rerun)
@@ -291,6 +294,8 @@ async def _create_recorded(
         resource.name,
         f"created {job.name} (attempt {run.number}{shard}, {prepared.request_count} request(s))",
     )
+    running = job.state is JobState.RUNNING
+    context.phase(resource.name, Phase.RUNNING if running else Phase.PENDING)
 
 
 async def _keys_blob(run: _Run) -> Blob | None:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import assert_never
 
 from reconciler.apply.context import ApplyContext, crash_point
-from reconciler.apply.events import EventKind
+from reconciler.apply.events import EventKind, Phase
 from reconciler.apply.inputs import PreparedInput, prepare_inputs
 from reconciler.apply.outputs import previous_results, read_results
 from reconciler.errors import StateError
@@ -182,6 +182,7 @@ async def upload_input(
             prepared.file,
             display_name=f"rc-{resource.name}-{resource.source.sha256[:12]}",
             mime_type="jsonl",
+            progress=context.transfer_progress(resource.name, Phase.UPLOADING, str(prepared.file)),
         )
     crash_point("input-uploaded")
     context.emit(EventKind.STEP, resource.name, f"uploaded input as {uploaded.name}")

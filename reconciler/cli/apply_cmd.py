@@ -20,7 +20,14 @@ from reconciler.cli.session import (
     plan_against_live,
     system_clock,
 )
-from reconciler.cli.shared import confirm, execute, plan_options, render
+from reconciler.cli.shared import (
+    confirm,
+    events_format_option,
+    execute,
+    plan_options,
+    render,
+    require_approval_for_json,
+)
 from reconciler.config import Project
 from reconciler.errors import ConfigError, ExitCode
 from reconciler.manifests.desired import Desired
@@ -63,6 +70,7 @@ from reconciler.state.document import State
 @click.option(
     "--prune", is_flag=True, help="Also delete service-side files of forgotten resources."
 )
+@events_format_option
 @lock_timeout_option
 @click.pass_obj
 def apply(
@@ -76,9 +84,11 @@ def apply(
     timeout: str | None,
     parallelism: int | None,
     prune: bool,
+    output_format: str,
     lock_timeout: str,
 ) -> int:
     """Create, cancel and collect jobs until the service matches the manifests."""
+    require_approval_for_json(output_format, auto_approve or planfile_path is not None)
     project = obj.project()
     desired = load_project_desired(project)
     require_extras(project.config, desired.resources.values())
@@ -108,14 +118,16 @@ def apply(
                 PlanRequest(targets, force_replace, refresh_only),
                 clock,
             )
-            click.echo(render(made, "text", color=obj.color and sys.stdout.isatty()), nl=False)
+            if output_format == "text":
+                color = obj.color and sys.stdout.isatty()
+                click.echo(render(made, "text", color=color), nl=False)
             raise_for_violations(made)
             approved = not made.has_changes or confirm(auto_approve, "Apply these changes?")
         raise_for_violations(made)
         if not approved:
             click.echo("Apply cancelled.", err=True)
             return ExitCode.ERROR
-        return execute(obj, project, desired, backend, made, options)
+        return execute(obj, project, desired, backend, made, options, output_format=output_format)
 
 
 def _verified_saved_plan(

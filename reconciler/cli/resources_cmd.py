@@ -20,7 +20,13 @@ from reconciler.cli.session import (
     run_with_adapter,
     system_clock,
 )
-from reconciler.cli.shared import confirm, execute, render
+from reconciler.cli.shared import (
+    confirm,
+    events_format_option,
+    execute,
+    render,
+    require_approval_for_json,
+)
 from reconciler.errors import ExitCode, PlanError, StateError
 from reconciler.live import gcs
 from reconciler.manifests.desired import Desired
@@ -95,12 +101,19 @@ def results(obj: CliContext, name: str, print_: bool, output_format: str) -> int
     "--target", "targets", multiple=True, metavar="NAME", help="Only this resource (repeatable)."
 )
 @click.option("--prune", is_flag=True, help="Also delete service-side input and output files.")
+@events_format_option
 @lock_timeout_option
 @click.pass_obj
 def destroy(
-    obj: CliContext, auto_approve: bool, targets: tuple[str, ...], prune: bool, lock_timeout: str
+    obj: CliContext,
+    auto_approve: bool,
+    targets: tuple[str, ...],
+    prune: bool,
+    output_format: str,
+    lock_timeout: str,
 ) -> int:
     """Cancel every managed running job and forget every resource. Results stay where they are."""
+    require_approval_for_json(output_format, auto_approve)
     project = obj.project()
     clock = system_clock()
     nothing = Desired(resources={}, manifests_sha256="destroy")
@@ -109,14 +122,24 @@ def destroy(
         _, made = plan_against_live(
             project, nothing, state, backend, PlanRequest(targets=targets, destroy=True), clock
         )
-        click.echo(render(made, "text", color=obj.color and sys.stdout.isatty()), nl=False)
-        if not made.has_changes:
+        if output_format == "text":
+            click.echo(render(made, "text", color=obj.color and sys.stdout.isatty()), nl=False)
+        if not made.has_changes and output_format == "text":
             return ExitCode.OK
         if not confirm(auto_approve, "Cancel and forget these resources?"):
             click.echo("Destroy cancelled.", err=True)
             return ExitCode.ERROR
         options = ApplyOptions(wait=False, parallelism=project.config.parallelism, prune=prune)
-        return execute(obj, project, nothing, backend, made, options)
+        return execute(
+            obj,
+            project,
+            nothing,
+            backend,
+            made,
+            options,
+            verb="destroy",
+            output_format=output_format,
+        )
 
 
 @click.command("import")

@@ -8,21 +8,24 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import click
 
-from reconciler.apply.context import ApplyContext, ApplyOptions
+from reconciler.apply.context import ApplyContext, ApplyOptions, ApplyReport
 from reconciler.apply.store import StateStore
 from reconciler.cli.context import CliContext
+from reconciler.cli.event_stream import JsonReporter
 from reconciler.cli.reporting import PlainReporter, RichReporter
 from reconciler.cli.session import run_with_adapter, system_clock
+from reconciler.clock import Clock
 from reconciler.config import Project
-from reconciler.errors import ConfigError, ExitCode
+from reconciler.errors import ApplyError, ConfigError, ExitCode
 from reconciler.live.gemini import GeminiAdapter
 from reconciler.manifests.desired import Desired
 from reconciler.plan.actions import Plan
 from reconciler.state.backend import StateBackend
+from reconciler.state.document import State
 
 if TYPE_CHECKING:
     from reconciler.render.spend import ResourceCost
@@ -74,6 +77,25 @@ def plan_options(f: click.decorators.FC) -> click.decorators.FC:
     return f
 
 
+def events_format_option(f: click.decorators.FC) -> click.decorators.FC:
+    """`--format text|json` of apply and destroy."""
+    return click.option(
+        "--format",
+        "output_format",
+        type=click.Choice(["text", "json"]),
+        default="text",
+        show_default=True,
+        help="json: one JSON object per line on stdout for each step "
+        "(schemas/events.schema.json); needs --auto-approve.",
+    )(f)
+
+
+def require_approval_for_json(output_format: str, auto_approve: bool) -> None:
+    """Machine-readable runs cannot ask: as Terraform's `-json`, they need --auto-approve."""
+    if output_format == "json" and not auto_approve:
+        raise ConfigError("--format json cannot ask for confirmation", hint="add --auto-approve")
+
+
 def confirm(auto_approve: bool, question: str) -> bool:
     """Ask before changing the world; refuse (as Terraform) when nobody can answer."""
     if auto_approve:
@@ -86,6 +108,9 @@ def confirm(auto_approve: bool, question: str) -> bool:
     return click.confirm(question, default=False, err=True)
 
 
+Operation = Literal["apply", "destroy"]
+
+
 def execute(
     obj: CliContext,
     project: Project,
@@ -93,18 +118,25 @@ def execute(
     backend: StateBackend,
     plan: Plan,
     options: ApplyOptions,
+    *,
+    verb: Operation = "apply",
+    output_format: str = "text",
 ) -> int:
-    """Run `plan` with the executor under the held `backend`, reporting to stderr; exit code."""
+    """Run `plan` with the executor under the held `backend`, reporting to stderr (a live view
+    on a terminal, timestamped lines elsewhere) or, with `output_format` "json", as JSON lines
+    on stdout; the exit code.
+
+    Ctrl-C stops the run at once: the state holds every step that finished (a write under way
+    completes first), one line says how many jobs go on at the service, and the exit code is
+    130, as a shell's for SIGINT."""
     clock = system_clock()
-    interactive = sys.stderr.isatty()
-    reporter: PlainReporter | RichReporter = (
-        RichReporter(color=obj.color) if interactive else PlainReporter(color=False)
-    )
+    reporter = _reporter(obj, plan, verb, output_format, clock)
     # Imported here: the executor pulls in every apply stage, which `plan` and `status` (these
     # commands share the CLI's import) never run.
     from reconciler.apply.executor import apply_plan
 
     store = StateStore(backend, backend.read())
+    report = ApplyReport()
 
     async def work(adapter: GeminiAdapter) -> None:
         context = ApplyContext(
@@ -115,31 +147,91 @@ def execute(
             clock=clock,
             reporter=reporter,
             options=options,
+            report=report,
         )
-        report = await apply_plan(context, plan)
-        if report.unsettled:
-            click.echo(
-                f"{len(report.unsettled)} job(s) still running: {', '.join(report.unsettled)}. "
-                "Run `reconciler apply` again later to collect their results.",
-                err=True,
-            )
-        if report.waiting:
-            click.echo(
-                f"{len(report.waiting)} resource(s) wait for capacity (max_concurrent_jobs, "
-                f"enqueued tokens): "
-                f"{', '.join(report.waiting)}. The next `reconciler apply` creates them.",
-                err=True,
-            )
-        if report.kept_files:
-            click.echo(
-                f"{len(report.kept_files)} results file(s) the service would not delete: "
-                + "; ".join(report.kept_files),
-                err=True,
-            )
+        await apply_plan(context, plan)
 
-    with contextlib.ExitStack() as stack:
-        if isinstance(reporter, RichReporter):
-            stack.enter_context(reporter)
-        run_with_adapter(project, clock, work)
-    click.echo("Apply complete.", err=True)
+    try:
+        with contextlib.ExitStack() as stack:
+            if isinstance(reporter, RichReporter):
+                stack.enter_context(reporter)
+            run_with_adapter(project, clock, work)
+    except KeyboardInterrupt:
+        # Re-read: a write that was under way when the run was cancelled finished on its
+        # thread, and the store in memory may not know it.
+        running = running_jobs(backend.read())
+        line = (
+            f"interrupted: {sum(running.values())} job(s) keep running at the service; "
+            "run `reconciler apply` to resume"
+        )
+        if isinstance(reporter, JsonReporter):
+            reporter.outcome("interrupted", line, unsettled=sorted(running))
+        click.echo(line, err=True)
+        raise click.exceptions.Exit(INTERRUPTED) from None
+    except ApplyError as failed:
+        if isinstance(reporter, JsonReporter):
+            reporter.outcome(
+                "failed", str(failed), failed=sorted(report.failures), unsettled=report.unsettled
+            )
+        raise
+    _tell_outcome(reporter, report, verb)
     return ExitCode.OK
+
+
+def _reporter(
+    obj: CliContext, plan: Plan, verb: Operation, output_format: str, clock: Clock
+) -> PlainReporter | RichReporter | JsonReporter:
+    if output_format == "json":
+        reporter = JsonReporter(sys.stdout, clock)
+        reporter.begin(plan, verb)
+        return reporter
+    if sys.stderr.isatty():
+        return RichReporter(plan, title=f"reconciler {verb}", color=obj.color, clock=clock)
+    return PlainReporter(color=False, clock=clock)
+
+
+def _tell_outcome(
+    reporter: PlainReporter | RichReporter | JsonReporter, report: ApplyReport, verb: Operation
+) -> None:
+    lines = []
+    if report.unsettled:
+        lines.append(
+            f"{len(report.unsettled)} job(s) still running: {', '.join(report.unsettled)}. "
+            "Run `reconciler apply` again later to collect their results."
+        )
+    if report.waiting:
+        lines.append(
+            f"{len(report.waiting)} resource(s) wait for capacity (max_concurrent_jobs, "
+            f"enqueued tokens): "
+            f"{', '.join(report.waiting)}. The next `reconciler apply` creates them."
+        )
+    if report.kept_files:
+        lines.append(
+            f"{len(report.kept_files)} results file(s) the service would not delete: "
+            + "; ".join(report.kept_files)
+        )
+    lines.append(f"{verb.capitalize()} complete.")
+    if isinstance(reporter, JsonReporter):
+        reporter.outcome(
+            "complete", " ".join(lines), unsettled=report.unsettled, waiting=report.waiting
+        )
+        return
+    for line in lines:
+        click.echo(line, err=True)
+
+
+INTERRUPTED = 130
+"""The exit code of a run stopped by Ctrl-C (SIGINT), as shells report it."""
+
+
+def running_jobs(state: State) -> dict[str, int]:
+    """Per resource, the jobs of its current attempt that the state knows and that have not
+    ended (resources without any left out)."""
+    running: dict[str, int] = {}
+    for name, record in state.resources.items():
+        if not record.attempts:
+            continue
+        for attempt in record.attempt_group(record.current_number):
+            if attempt.job_name is not None and not attempt.state.is_terminal:
+                running[name] = running.get(name, 0) + 1
+    return running

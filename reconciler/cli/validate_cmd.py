@@ -109,12 +109,18 @@ def validate(ctx: CliContext, paths: tuple[Path, ...], output_format: str) -> in
     help="The schema of reconciler.yaml instead of a manifest's.",
 )
 @click.option(
+    "--events",
+    "for_events",
+    is_flag=True,
+    help="The schema of one line of `apply --format json` / `destroy --format json`.",
+)
+@click.option(
     "-o",
     "--output",
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write the schema to this file instead of stdout.",
 )
-def schema(for_project: bool, output: Path | None) -> None:
+def schema(for_project: bool, for_events: bool, output: Path | None) -> None:
     """Print the JSON Schema of a BatchJob manifest (or, with --project, of reconciler.yaml).
 
     \b
@@ -123,13 +129,19 @@ def schema(for_project: bool, output: Path | None) -> None:
         # yaml-language-server: $schema=../schemas/batchjob.schema.json
     (a path relative to the manifest, or a URL). For the project file:
         # yaml-language-server: $schema=schemas/project.schema.json
-    The repository keeps both in schemas/; regenerate them with
+    The repository keeps them in schemas/; regenerate them with
         reconciler schema -o schemas/batchjob.schema.json
         reconciler schema --project -o schemas/project.schema.json
+        reconciler schema --events -o schemas/events.schema.json
     """
     from reconciler.manifests.schema import manifest_schema, project_schema, render
 
-    text = render(project_schema() if for_project else manifest_schema())
+    if for_events:
+        from reconciler.cli.event_stream import events_schema_text
+
+        text = events_schema_text()
+    else:
+        text = render(project_schema() if for_project else manifest_schema())
     if output is None:
         click.echo(text, nl=False)
     else:

@@ -65,6 +65,17 @@ def derive(batch: BatchRow, now: float) -> Phase:
     return Phase(RUNNING, None)
 
 
+def requests_done(batch: BatchRow, now: float) -> int:
+    """Requests a RUNNING job has worked through at `now`: an even pace from the end of its
+    pending time to its deadline, as the service's `batchStats` advance while a job runs."""
+    started = batch.create_time + batch.pending_seconds
+    span = batch.job_seconds - batch.pending_seconds
+    if span <= 0:
+        return 0
+    share = min(1.0, max(0.0, (now - started) / span))
+    return min(batch.request_count, int(batch.request_count * share))
+
+
 def settle(store: Store, batch: BatchRow, now: float) -> BatchRow:
     """Return the job as of `now`, storing its end state (and outputs) if it just ended."""
     phase = derive(batch, now)

@@ -13,7 +13,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from reconciler.emulator import wire
@@ -64,13 +64,18 @@ class Reject(Exception):
 
 
 def endpoint(handler: Handler) -> Handler:
-    """Turn a `Reject` raised anywhere in a handler into its response."""
+    """Turn a `Reject` raised anywhere in a handler into its response, and a client that went
+    away mid-body (an interrupted upload) into a quiet end instead of a logged traceback."""
 
     async def run(request: Request) -> Response:
         try:
             return await handler(request)
         except Reject as reject:
             return reject.response
+        except ClientDisconnect:
+            # Nobody reads this answer; what the handler kept of the body stays as the
+            # service keeps a resumable session's bytes.
+            return Response(status_code=499)
 
     return run
 

@@ -154,7 +154,7 @@ def file_json(file: FileRow, base_url: str, now: float) -> dict[str, Any]:
     return body
 
 
-def _stats(batch: BatchRow, state: str) -> dict[str, str]:
+def _stats(batch: BatchRow, state: str, now: float) -> dict[str, str]:
     if state == jobs.SUCCEEDED:
         counts = {
             "requestCount": batch.request_count,
@@ -162,7 +162,15 @@ def _stats(batch: BatchRow, state: str) -> dict[str, str]:
             "failedRequestCount": batch.failed_count,
         }
     elif state in (jobs.PENDING, jobs.RUNNING):
-        counts = {"requestCount": batch.request_count, "pendingRequestCount": batch.request_count}
+        done = jobs.requests_done(batch, now) if state == jobs.RUNNING else 0
+        # Requests fail at the job's error rate as they are done; the final counts are exact.
+        failed = round(done * batch.request_error_rate)
+        counts = {
+            "requestCount": batch.request_count,
+            "successfulRequestCount": done - failed,
+            "failedRequestCount": failed,
+            "pendingRequestCount": batch.request_count - done,
+        }
     else:
         counts = {"requestCount": batch.request_count}
     # proto3 JSON: int64 as strings, zero counters omitted (pitfall 22).
@@ -187,7 +195,7 @@ def batch_json(batch: BatchRow, now: float) -> dict[str, Any]:
         "createTime": timestamp(batch.create_time),
         "updateTime": timestamp(update),
         "inputConfig": input_config,
-        "batchStats": _stats(batch, phase.state),
+        "batchStats": _stats(batch, phase.state, now),
     }
     if batch.display_name is not None:
         resource["displayName"] = batch.display_name

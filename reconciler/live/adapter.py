@@ -43,6 +43,7 @@ from google.genai import types
 from reconciler.clock import Clock
 from reconciler.errors import PermanentServiceError, ServiceError
 from reconciler.live import convert
+from reconciler.live.batch_stats import StatsTap
 from reconciler.live.boundary import (
     MAPPED,
     Boundary,
@@ -54,7 +55,7 @@ from reconciler.live.retry import Retrier
 from reconciler.live.sdk_request import send_json
 from reconciler.live.settings import AdapterSettings, Task
 from reconciler.live.snapshot import InlineResult, Live, LiveFile, LiveJob, LiveModel
-from reconciler.live.transfer import DownloadFollower, Transfers
+from reconciler.live.transfer import DownloadFollower, Progress, Transfers
 
 T = TypeVar("T")
 
@@ -136,6 +137,9 @@ class GeminiAdapter:
             self._settings, clock, rng or random.Random(), self._boundary.redact
         )
         self._transfers = Transfers(client, http, self._retrier)
+        self._stats = StatsTap()
+        if http is not None:
+            self._stats.install(http)
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -181,7 +185,7 @@ class GeminiAdapter:
                 config=types.ListBatchJobsConfig(page_size=self._settings.page_size)
             )
             async for job in pager:
-                live = convert.live_job(job, call)
+                live = convert.live_job(job, call, stats=self._stats.get(job.name or ""))
                 jobs[live.name] = live
             return jobs
 
@@ -211,7 +215,7 @@ class GeminiAdapter:
             if exc.status_code == 404:
                 return None
             raise
-        return convert.live_job(job, call)
+        return convert.live_job(job, call, stats=self._stats.get(job.name or name))
 
     async def get_file(self, name: str) -> LiveFile | None:
         """The file now, or None when the service does not have it (404, or the 403 it sometimes
@@ -253,26 +257,35 @@ class GeminiAdapter:
 
     # -- files ---------------------------------------------------------------------------------
 
-    async def upload_file(self, path: Path, *, display_name: str, mime_type: str) -> LiveFile:
-        """Upload `path` (resumable protocol, the body streamed from disk; transfer.py)."""
+    async def upload_file(
+        self, path: Path, *, display_name: str, mime_type: str, progress: Progress | None = None
+    ) -> LiveFile:
+        """Upload `path` (resumable protocol, the body streamed from disk; transfer.py);
+        `progress` is told the bytes sent, a few times a second."""
         call = "files.upload"
         with self._boundary.mapping(call):
             file = await self._transfers.upload(
-                path, display_name=display_name, mime_type=mime_type
+                path, display_name=display_name, mime_type=mime_type, progress=progress
             )
         return convert.live_file(file, call)
 
     async def download_file(
-        self, name: str, dest: Path, *, follower: DownloadFollower | None = None
+        self,
+        name: str,
+        dest: Path,
+        *,
+        follower: DownloadFollower | None = None,
+        progress: Progress | None = None,
     ) -> tuple[str, int]:
         """Stream file `name` into `dest` (created or truncated); return (sha256 hex, bytes).
 
         A transient failure restarts from byte 0 with a truncated file and a fresh hash.
         Callers wanting atomicity pass a temporary path and rename it after checking the digest.
-        With a `follower`, it hashes the file as it is written (transfer.py).
+        With a `follower`, it hashes the file as it is written (transfer.py); `progress` is
+        told the bytes received, a few times a second.
         """
         with self._boundary.mapping("files.download"):
-            return await self._transfers.download(name, dest, follower)
+            return await self._transfers.download(name, dest, follower, progress)
 
     async def delete_file(self, name: str) -> None:
         """Delete a file; one already gone (404, or the 403 the service sometimes sends for

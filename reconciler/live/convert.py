@@ -10,7 +10,14 @@ import pydantic
 from google.genai import types
 
 from reconciler.live.boundary import malformed
-from reconciler.live.snapshot import InlineError, InlineResult, JsonObject, LiveFile, LiveJob
+from reconciler.live.snapshot import (
+    BatchStats,
+    InlineError,
+    InlineResult,
+    JsonObject,
+    LiveFile,
+    LiveJob,
+)
 from reconciler.live.wire import (
     job_state_from_service,
     split_embed_requests,
@@ -23,7 +30,9 @@ _FILE_FIELDS: Final = frozenset(
 )
 
 
-def live_job(job: types.BatchJob, call: str) -> LiveJob:
+def live_job(job: types.BatchJob, call: str, *, stats: BatchStats | None = None) -> LiveJob:
+    """The job as a Live value; `stats` are its `batchStats`, which the SDK's conversion drops
+    for the Developer API (batch_stats.py reads them from the answer)."""
     if not job.name:
         malformed(call, "batch job without a name")
     dest = job.dest
@@ -38,6 +47,7 @@ def live_job(job: types.BatchJob, call: str) -> LiveJob:
         end_time=job.end_time,
         output_file=dest.file_name if dest else None,
         has_inline_output=inline,
+        stats=stats,
     )
 
 

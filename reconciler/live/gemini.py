@@ -20,7 +20,7 @@ from reconciler.live.adapter import GeminiAdapter
 from reconciler.live.boundary import CREATE_RESENDABLE_STATUS, RETRYABLE_STATUS
 from reconciler.live.client import build_client, connect, open_adapter
 from reconciler.live.settings import MAX_PAGE_SIZE, AdapterSettings, Task
-from reconciler.live.transfer import DownloadFollower
+from reconciler.live.transfer import DownloadFollower, Progress
 
 __all__ = [
     "CREATE_RESENDABLE_STATUS",
@@ -29,6 +29,7 @@ __all__ = [
     "AdapterSettings",
     "DownloadFollower",
     "GeminiAdapter",
+    "Progress",
     "Task",
     "build_client",
     "connect",

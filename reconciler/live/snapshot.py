@@ -23,6 +23,29 @@ class LiveModel:
 
 
 @dataclass(frozen=True, slots=True)
+class BatchStats:
+    """The service's request counts of a job (`batchStats`), summable over a resource's jobs."""
+
+    total: int = 0
+    """`requestCount`"""
+    succeeded: int = 0
+    """`successfulRequestCount`"""
+    failed: int = 0
+    """`failedRequestCount`"""
+
+    @property
+    def done(self) -> int:
+        return self.succeeded + self.failed
+
+    def __add__(self, other: BatchStats) -> BatchStats:
+        return BatchStats(
+            self.total + other.total,
+            self.succeeded + other.succeeded,
+            self.failed + other.failed,
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class LiveJob:
     """A batch job that exists at the service."""
 
@@ -37,6 +60,8 @@ class LiveJob:
     output_file: str | None = None
     """`files/batch-...` when the job wrote its results to a file."""
     has_inline_output: bool = False
+    stats: BatchStats | None = None
+    """The request counts the service reported, when it did (the Developer API's `batchStats`)."""
 
 
 @dataclass(frozen=True, slots=True)

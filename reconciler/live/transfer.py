@@ -17,14 +17,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
-from typing import Protocol
+from typing import Final, Protocol
 
 import httpx2
 from google import genai
 from google.genai import types
 
+from reconciler.clock import Clock
 from reconciler.hashing import sha256_file
 from reconciler.live.boundary import HTTP_FAILURES, is_transient, raise_for_status
 from reconciler.live.convert import file_from_rest
@@ -56,6 +57,41 @@ class DownloadFollower(Protocol):
         ...
 
 
+Progress = Callable[[int, int | None], None]
+"""Told (bytes done, bytes in all when known) while a transfer runs."""
+
+PROGRESS_EVERY: Final = 0.25
+"""Seconds between two progress calls of one transfer, at most four a second: a call per
+network chunk would cost more than the chunk."""
+
+
+async def counted(
+    chunks: AsyncIterator[bytes],
+    progress: Progress | None,
+    clock: Clock,
+    *,
+    start: int = 0,
+    total: int | None = None,
+) -> AsyncIterator[bytes]:
+    """`chunks` passed through, `progress` told how many bytes went by (from `start`), at most
+    every `PROGRESS_EVERY` seconds on `clock`, and once at the end."""
+    if progress is None:
+        async for chunk in chunks:
+            yield chunk
+        return
+    done = start
+    last = clock.monotonic()
+    progress(done, total)
+    async for chunk in chunks:
+        done += len(chunk)
+        now = clock.monotonic()
+        if now - last >= PROGRESS_EVERY:
+            last = now
+            progress(done, total)
+        yield chunk
+    progress(done, total)
+
+
 def _content_length(response: httpx2.Response) -> int | None:
     value = response.headers.get("content-length")
     return int(value) if value is not None and value.isdigit() else None
@@ -81,7 +117,9 @@ class Transfers:
 
     # -- upload --------------------------------------------------------------------------------
 
-    async def upload(self, path: Path, *, display_name: str, mime_type: str) -> types.File:
+    async def upload(
+        self, path: Path, *, display_name: str, mime_type: str, progress: Progress | None = None
+    ) -> types.File:
         """Upload `path` with the resumable protocol: a start request, then the whole file
         streamed from disk in one `upload, finalize` request to the upload URL.
 
@@ -96,16 +134,27 @@ class Transfers:
             with attempt:
                 route = self._route("post", "upload/{api_version}/files")
                 if route is None:
+                    # The SDK's call reports no progress: its start and its end, then.
+                    size = (await asyncio.to_thread(path.stat)).st_size
+                    if progress is not None:
+                        progress(0, size)
                     file = await self._client.aio.files.upload(
                         file=os.fspath(path),
                         config=types.UploadFileConfig(
                             display_name=display_name, mime_type=mime_type
                         ),
                     )
+                    if progress is not None:
+                        progress(size, size)
                 else:
                     http, start = route
                     file = await self._upload_streamed(
-                        http, start, path, display_name=display_name, mime_type=mime_type
+                        http,
+                        start,
+                        path,
+                        display_name=display_name,
+                        mime_type=mime_type,
+                        progress=progress,
                     )
         return file
 
@@ -117,6 +166,7 @@ class Transfers:
         *,
         display_name: str,
         mime_type: str,
+        progress: Progress | None,
     ) -> types.File:
         size = (await asyncio.to_thread(path.stat)).st_size
         headers = {
@@ -143,7 +193,9 @@ class Transfers:
         upload_url = started.headers.get("x-goog-upload-url")
         if not upload_url:
             raise KeyError("the upload start answered without an X-Goog-Upload-URL")
-        response = await self._send_upload(http, upload_url, path, size, headers, start.timeout)
+        response = await self._send_upload(
+            http, upload_url, path, size, headers, start.timeout, progress
+        )
         status = response.headers.get("x-goog-upload-status")
         if status != "final":
             raise ValueError(f"the upload was not finalised (X-Goog-Upload-Status: {status})")
@@ -157,6 +209,7 @@ class Transfers:
         size: int,
         headers: Mapping[str, str],
         timeout: float | None,
+        progress: Progress | None = None,
     ) -> httpx2.Response:
         """Send the file from the offset the session holds, finishing with `finalize`.
 
@@ -171,7 +224,13 @@ class Transfers:
             try:
                 response = await http.post(
                     upload_url,
-                    content=file_pieces(path, offset, size),
+                    content=counted(
+                        file_pieces(path, offset, size),
+                        progress,
+                        self._retrier.clock,
+                        start=offset,
+                        total=size,
+                    ),
                     headers={
                         **headers,
                         "X-Goog-Upload-Command": "upload, finalize",
@@ -197,7 +256,11 @@ class Transfers:
     # -- download ------------------------------------------------------------------------------
 
     async def download(
-        self, name: str, dest: Path, follower: DownloadFollower | None
+        self,
+        name: str,
+        dest: Path,
+        follower: DownloadFollower | None,
+        progress: Progress | None = None,
     ) -> tuple[str, int]:
         """Stream file `name` into `dest` (created or truncated); return (sha256 hex, bytes).
 
@@ -212,9 +275,15 @@ class Transfers:
             with attempt:
                 route = self._route("get", path)
                 if route is None:
+                    if progress is not None:
+                        progress(0, None)
                     measured = await self._download_via_sdk(name, dest)
+                    if progress is not None:
+                        progress(measured[1], measured[1])
                 else:
-                    measured = await _download_streamed(*route, dest, follower)
+                    measured = await _download_streamed(
+                        *route, dest, follower, progress, self._retrier.clock
+                    )
         return measured
 
     async def _download_via_sdk(self, name: str, dest: Path) -> tuple[str, int]:
@@ -253,20 +322,26 @@ async def _upload_offset(
 
 
 async def _download_streamed(
-    http: httpx2.AsyncClient, request: SdkRequest, dest: Path, follower: DownloadFollower | None
+    http: httpx2.AsyncClient,
+    request: SdkRequest,
+    dest: Path,
+    follower: DownloadFollower | None,
+    progress: Progress | None,
+    clock: Clock,
 ) -> tuple[str, int]:
     async with http.stream(
         "GET", request.url, headers=request.headers, timeout=request.timeout
     ) as response:
         await raise_for_status(response)
+        chunks = counted(response.aiter_bytes(), progress, clock, total=_content_length(response))
         if follower is None:
-            return await receive(response.aiter_bytes(), dest)
+            return await receive(chunks, dest)
         # Empty the file before the follower opens it: a retried attempt's old bytes must
         # not be read as this attempt's.
         await asyncio.to_thread(dest.write_bytes, b"")
         follows = await asyncio.to_thread(follower.begin, dest, _content_length(response))
         try:
-            digest, size = await receive(response.aiter_bytes(), dest, hashing=not follows)
+            digest, size = await receive(chunks, dest, hashing=not follows)
             if follows:
                 try:
                     digest = await asyncio.to_thread(follower.end, size)

@@ -9,8 +9,9 @@ from reconciler.apply.capacity import CapacityQueue
 from reconciler.apply.context import ApplyContext, ApplyOptions
 from reconciler.apply.converge import converge
 from reconciler.apply.create import create
-from reconciler.apply.events import EventKind
+from reconciler.apply.events import CollectingReporter, Event, EventKind, Phase
 from reconciler.apply.executor import dispatch
+from reconciler.clock import FakeClock
 from reconciler.live.snapshot import Live
 from reconciler.plan.actions import Action, ActionKind
 from reconciler.state.document import JobState
@@ -105,3 +106,36 @@ def test_converge_stops_at_the_timeout_and_names_what_still_runs(stages: Stages)
 async def _unsettled_after_converge(context: ApplyContext) -> list[str]:
     await _create_then_converge(context)
     return context.report.unsettled
+
+
+class _SleepsAtPhase(CollectingReporter):
+    """Notes how many waits the clock had taken when each resource settled."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        super().__init__()
+        self.clock = clock
+        self.sleeps_when_collected: int | None = None
+
+    def emit(self, event: Event) -> None:
+        super().emit(event)
+        if event.phase is Phase.COLLECTED:
+            self.sleeps_when_collected = len(self.clock.sleeps)
+
+
+def test_converge_ends_right_after_the_last_result_is_collected_without_another_wait(
+    stages: Stages,
+) -> None:
+    stages.jsonl("data/eval.jsonl", ["k0", "k1"])
+    stages.manifest("eval", _file_spec())
+    stages.options = ApplyOptions(wait=True)
+    reporter = _SleepsAtPhase(stages.clock)
+    stages.reporter = reporter
+
+    stages.run(_create_then_converge)
+
+    assert stages.state.resources["eval"].results is not None
+    assert reporter.sleeps_when_collected is not None
+    assert len(stages.clock.sleeps) == reporter.sleeps_when_collected, "no wait after collecting"
+    phases = reporter.phases("eval")
+    assert phases[:3] == [Phase.PREPARING, Phase.UPLOADING, Phase.CREATING]
+    assert phases[-1] is Phase.COLLECTED

@@ -359,3 +359,83 @@ def test_a_download_error_that_echoes_the_key_is_redacted(tmp_path: Path) -> Non
         )
     assert caught.value.status_code == 400 and caught.value.call == "files.download"
     assert API_KEY not in str(caught.value) and "<redacted>" in str(caught.value)
+
+
+def test_transfers_report_their_bytes_from_zero_to_the_whole_file(
+    emulator: EmulatorHandle, tmp_path: Path
+) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_bytes(payload(3 << 20))
+    sent: list[tuple[int, int | None]] = []
+    received: list[tuple[int, int | None]] = []
+
+    async def main() -> None:
+        adapter = adapter_for(emulator.base_url)
+        try:
+            file = await adapter.upload_file(
+                source,
+                display_name="p",
+                mime_type="jsonl",
+                progress=lambda done, total: sent.append((done, total)),
+            )
+            await adapter.download_file(
+                file.name,
+                tmp_path / "copy.jsonl",
+                progress=lambda done, total: received.append((done, total)),
+            )
+        finally:
+            await adapter.aclose()
+
+    asyncio.run(main())
+    size = 3 << 20
+    for calls in (sent, received):
+        assert calls[0] == (0, size) and calls[-1] == (size, size)
+        assert [done for done, _ in calls] == sorted(done for done, _ in calls)
+
+
+def test_progress_is_told_at_most_four_times_a_second_and_at_the_end() -> None:
+    from reconciler.clock import FakeClock
+
+    clock = FakeClock()
+    told: list[int] = []
+
+    async def chunks() -> Any:
+        for _ in range(10):
+            clock.advance(0.1)
+            yield b"x" * 10
+
+    async def main() -> list[bytes]:
+        counted = transfer.counted(chunks(), lambda done, _: told.append(done), clock, total=100)
+        return [chunk async for chunk in counted]
+
+    assert len(asyncio.run(main())) == 10
+    # Every 0.25 s on the clock (three chunks of 0.1 s), plus the first and the last call.
+    assert told == [0, 30, 60, 90, 100]
+
+
+def test_the_adapter_reads_each_jobs_request_counts_from_the_service(
+    emulator: EmulatorHandle, tmp_path: Path
+) -> None:
+    emulator.configure(job_seconds=3600.0, pending_fraction=0.0)
+    lines = [
+        {"key": f"k{i}", "request": {"contents": [{"parts": [{"text": "hi"}]}]}} for i in range(3)
+    ]
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps(line) + "\n" for line in lines))
+
+    async def main() -> tuple[Any, Any]:
+        adapter = adapter_for(emulator.base_url)
+        try:
+            file = await adapter.upload_file(source, display_name="in", mime_type="jsonl")
+            job = await adapter.create_job(
+                model="gemini-2.5-flash", task="generate", display_name="j", file_name=file.name
+            )
+            live = await adapter.snapshot(include_files=False)
+            return live.jobs[job.name], await adapter.get_job(job.name)
+        finally:
+            await adapter.aclose()
+
+    listed, got = asyncio.run(main())
+    for job in (listed, got):
+        assert job.stats is not None and job.stats.total == 3
+        assert 0 <= job.stats.done <= 3
