@@ -25,10 +25,18 @@ from reconciler.ui.html import SCRIPT, STYLESHEET
 from reconciler.ui.lineindex import KeyIndex, LineIndex
 from reconciler.ui.pages import costs_page, error_page, overview_page, resource_page
 from reconciler.ui.records import ResultView, is_failure, result_view, text_matcher
-from reconciler.ui.results_page import DiffSide, ResultsPage, ResultsQuery, diff_page, results_page
+from reconciler.ui.results_page import (
+    PAGE_ROWS as PAGE_SIZE,
+)
+from reconciler.ui.results_page import (
+    DiffSide,
+    ResultsPage,
+    ResultsQuery,
+    diff_page,
+    results_page,
+)
 from reconciler.ui.views import Snapshot
 
-PAGE_SIZE = 50
 MAX_QUERY_CHARS = 200
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
 
@@ -112,7 +120,6 @@ class _Handlers:
             start=_int(params.get("start"), 0),
         )
         index = LineIndex.open(path, self.s.root)
-        pages = -(-index.count // PAGE_SIZE)
         next_start = None
         if query.filtered:
             search = text_matcher(query.query) if query.query else None
@@ -123,6 +130,8 @@ class _Handlers:
             lines, next_start = index.scan(query.start, matches, PAGE_SIZE)
         else:
             lines = index.lines((query.page - 1) * PAGE_SIZE, PAGE_SIZE)
+        # A prefix index knows no line count yet: the pager says "about" until it does.
+        total = index.count if index.complete else index.estimated_count()
         desired = snapshot.desired.resources.get(name) if snapshot.desired else None
         prompts = Prompts(self.s.root, desired)
         rows = []
@@ -136,7 +145,15 @@ class _Handlers:
             else set()
         )
         shown = ResultsPage(
-            name, record.results.location, index.count, rows, query, pages, next_start, compare
+            resource=name,
+            location=record.results.location,
+            total_lines=total,
+            exact=index.complete,
+            rows=rows,
+            query=query,
+            pages=-(-total // PAGE_SIZE),
+            next_start=next_start,
+            compare=compare,
         )
         return _html(results_page(shown, self.s.project))
 

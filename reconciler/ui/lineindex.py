@@ -7,7 +7,7 @@ an index is never trusted for a file that changed. Indexes are written to a temp
 renamed, so two requests building the same one at once cannot leave half an index behind.
 
 The line index is a flat file of little-endian uint64 line starts (8 bytes a line: 8 MiB for a
-million results). The key index (request key -> line number) is a small SQLite table, built
+million results), grown on demand: page 1,000 needs only the file's first 50,000 lines read. The key index (request key -> line number) is a small SQLite table, built
 only when a page needs a key's line (prompts by key, a request in another attempt's results).
 """
 
@@ -19,9 +19,9 @@ import os
 import sqlite3
 import sys
 import tempfile
+import threading
 from array import array
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,9 @@ import msgspec
 INDEX_DIR = ".reconciler/index"
 _FORMAT = b"rc-lines-1\n"
 _READ_BLOCK = 8 << 20
-_FLUSH_ENTRIES = 1 << 16
+_EXTEND_LINES = 1 << 14
+"""A prefix index grows by at least this many lines past the one asked for, so paging on
+does not read the file a page at a time."""
 SCAN_BUDGET_BYTES = 256 << 20
 """A search or filter reads at most this much per request and offers to go on from where it
 stopped, so one request never reads a whole 1 GiB file before answering."""
@@ -64,75 +66,140 @@ def _atomic(target: Path) -> Iterator[Path]:
         temporary.unlink(missing_ok=True)
 
 
-def _line_starts(path: Path, size: int) -> Iterator[array[int]]:
-    """Every line's start offset, in arrays of at most `_FLUSH_ENTRIES` (flat memory)."""
-    starts: array[int] = array("Q", [0] if size else [])
-    base = 0
-    with path.open("rb") as handle:
-        while base < size and (block := handle.read(min(_READ_BLOCK, size - base))):
-            at = block.find(b"\n")
-            while at != -1:
-                start = base + at + 1
-                if start < size:
-                    starts.append(start)
-                at = block.find(b"\n", at + 1)
-            base += len(block)
-            if len(starts) >= _FLUSH_ENTRIES:
-                yield starts
-                starts = array("Q")
-    yield starts
+_locks: dict[Path, threading.Lock] = {}
+_locks_guard = threading.Lock()
 
 
-@dataclass(frozen=True, slots=True)
+def _lock_for(path: Path) -> threading.Lock:
+    with _locks_guard:
+        return _locks.setdefault(path, threading.Lock())
+
+
+def _read_starts(path: Path, first: int = 0, n: int | None = None) -> array[int]:
+    starts: array[int] = array("Q")
+    try:
+        with path.open("rb") as handle:
+            handle.seek(len(_FORMAT) + 8 * first)
+            raw = handle.read() if n is None else handle.read(8 * n)
+    except FileNotFoundError:
+        return starts
+    starts.frombytes(raw[: len(raw) // 8 * 8])
+    if sys.byteorder != "little":
+        starts.byteswap()
+    return starts
+
+
+def _write_starts(target: Path, starts: array[int]) -> None:
+    data = array("Q", starts)
+    if sys.byteorder != "little":
+        data.byteswap()
+    with _atomic(target) as temporary:
+        temporary.write_bytes(_FORMAT + data.tobytes())
+
+
 class LineIndex:
-    """Where each line of one JSONL file starts; read a range of lines by seeking."""
+    """Where each line of one JSONL file starts; read a range of lines by seeking.
 
-    data: Path
-    index: Path
-    size: int
-    count: int
+    The index grows on demand: opening page 1,000 of a 1 GiB file reads only as far as page
+    1,000 ends (a prefix index, `<name>.part`), and the whole file is read once, when a page
+    near the end (or the line count) is first asked for (`<name>.lines`, complete).
+    """
+
+    def __init__(self, data: Path, root: Path) -> None:
+        self.data = data
+        self.size = data.stat().st_size
+        name = _index_name(data)
+        self.index = root / INDEX_DIR / f"{name}.lines"
+        self._part = root / INDEX_DIR / f"{name}.part"
 
     @classmethod
     def open(cls, data: Path, root: Path) -> LineIndex:
-        """The index of `data`, built under `root/.reconciler/index/` on first use.
+        """The index of `data`, kept under `root/.reconciler/index/`.
 
         Raises:
-            OSError: `data` cannot be read or the index cannot be written.
+            OSError: `data` cannot be read.
         """
-        size = data.stat().st_size
-        index = root / INDEX_DIR / f"{_index_name(data)}.lines"
-        if not index.exists():
-            with _atomic(index) as temporary, temporary.open("wb") as out:
-                out.write(_FORMAT)
-                for starts in _line_starts(data, size):
-                    if sys.byteorder != "little":
-                        starts.byteswap()
-                    out.write(starts.tobytes())
-        count = (index.stat().st_size - len(_FORMAT)) // 8
-        return cls(data=data, index=index, size=size, count=count)
+        return cls(data, root)
+
+    @property
+    def complete(self) -> bool:
+        return self.index.exists()
+
+    def _known(self) -> int:
+        path = self.index if self.complete else self._part
+        try:
+            return (path.stat().st_size - len(_FORMAT)) // 8
+        except FileNotFoundError:
+            return 0
+
+    @property
+    def count(self) -> int:
+        """Lines in the file (reads the rest of the file once, if the index is a prefix)."""
+        self._ensure(None)
+        return self._known()
+
+    def estimated_count(self) -> int:
+        """The line count if known, else the prefix's average line length extrapolated."""
+        if self.complete:
+            return self._known()
+        known = _read_starts(self._part)
+        if len(known) < 2:
+            return self.count
+        return max(len(known), round(self.size * (len(known) - 1) / known[-1]))
+
+    def _ensure(self, lines: int | None) -> None:
+        """Make sure the starts of lines 0..`lines` are known (None: every line)."""
+        if self.complete or (lines is not None and self._known() > lines):
+            return
+        with _lock_for(self._part):
+            starts = _read_starts(self._part)
+            if self.complete or (lines is not None and len(starts) > lines):
+                return
+            if not starts and self.size:
+                starts.append(0)
+            want = None if lines is None else lines + _EXTEND_LINES
+            at_end = self._extend(starts, want)
+            if at_end:
+                _write_starts(self.index, starts)
+                self._part.unlink(missing_ok=True)
+            else:
+                _write_starts(self._part, starts)
+
+    def _extend(self, starts: array[int], want: int | None) -> bool:
+        """Append line starts from the last known one until `want` are known; True at EOF."""
+        base = starts[-1] if starts else self.size
+        with self.data.open("rb") as handle:
+            handle.seek(base)
+            while base < self.size:
+                block = handle.read(min(_READ_BLOCK, self.size - base))
+                if not block:
+                    break
+                at = block.find(b"\n")
+                while at != -1:
+                    start = base + at + 1
+                    if start < self.size and start > starts[-1]:
+                        starts.append(start)
+                        if want is not None and len(starts) > want:
+                            return False
+                    at = block.find(b"\n", at + 1)
+                base += len(block)
+        return True
 
     def _starts(self, first: int, n: int) -> list[int]:
         """Line starts of lines first..first+n-1, then the end of the last one."""
-        with self.index.open("rb") as handle:
-            handle.seek(len(_FORMAT) + 8 * first)
-            starts: array[int] = array("Q")
-            starts.frombytes(handle.read(8 * n))
-        if sys.byteorder != "little":
-            starts.byteswap()
-        values = list(starts)
-        if first + n < self.count:
-            with self.index.open("rb") as handle:
-                handle.seek(len(_FORMAT) + 8 * (first + n))
-                values.append(int.from_bytes(handle.read(8), "little"))
-        else:
+        self._ensure(first + n)
+        path = self.index if self.complete else self._part
+        values = list(_read_starts(path, first, n + 1))
+        if len(values) < n + 1:
             values.append(self.size)
         return values
 
     def lines(self, first: int, n: int) -> list[tuple[int, bytes]]:
         """(line number, raw line without its newline) for up to `n` lines from `first`."""
-        first = max(0, first)
-        n = max(0, min(n, self.count - first))
-        if n == 0:
+        first, n = max(0, first), max(0, n)
+        self._ensure(first + n)
+        n = min(n, self._known() - first)
+        if n <= 0:
             return []
         starts = self._starts(first, n)
         with self.data.open("rb") as handle:
@@ -161,7 +228,8 @@ class LineIndex:
         Reads at most `budget` bytes, so a rare match in a huge file is found over several
         requests, each answering promptly.
         """
-        if first >= self.count:
+        self._ensure(first)
+        if first >= self._known():
             return [], None
         start = self._starts(first, 1)[0]
         found: list[tuple[int, bytes]] = []
@@ -175,7 +243,7 @@ class LineIndex:
                     found.append((number, line))
                 number += 1
                 if len(found) >= limit or read >= budget:
-                    return found, (number if number < self.count else None)
+                    return found, (number if start + read < self.size else None)
         return found, None
 
 
@@ -184,7 +252,7 @@ class KeyIndex:
 
     def __init__(self, lines: LineIndex) -> None:
         self._lines = lines
-        self._path = lines.index.with_suffix(".keys.sqlite")
+        self._path = lines.index.with_suffix(".keys.sqlite")  # named by the file, not the index
 
     def _build(self) -> None:
         with _atomic(self._path) as temporary:

@@ -38,6 +38,8 @@ class ResultsPage:
     resource: str
     location: str
     total_lines: int
+    exact: bool
+    """Whether `total_lines` is counted (False: estimated from the part of the file indexed)."""
     rows: Sequence[tuple[ResultView, str | None]]
     """Each result with its prompt (None when the input does not have it)."""
     query: ResultsQuery
@@ -86,6 +88,18 @@ def _row(page: ResultsPage, view: ResultView, prompt: str | None) -> str:
     )
 
 
+PAGE_ROWS = 50
+"""Results a page shows (the app reads this many lines per page)."""
+
+
+def _about(page: ResultsPage) -> str:
+    return "" if page.exact else "about "
+
+
+def _max(page: ResultsPage) -> str:
+    return f' max="{max(page.pages, 1)}"' if page.exact else ""
+
+
 def _pager(page: ResultsPage) -> str:
     base = f"/resources/{seg(page.resource)}/results"
     q = page.query
@@ -99,17 +113,17 @@ def _pager(page: ResultsPage) -> str:
             links.append(f'<a rel="next" href="{attr(more)}">more matches →</a>')
         else:
             links.append('<span class="muted">end of file</span>')
-        scanned = f"from line {q.start + 1:,} of {page.total_lines:,}"
+        scanned = f"from line {q.start + 1:,} of {_about(page)}{page.total_lines:,}"
         return f'<div class="pager">{" ".join(links)}<span class="muted">{scanned}</span></div>'
     links = []
     if q.page > 1:
         links.append(f'<a rel="prev" href="{attr(url(base, page=q.page - 1))}">← previous</a>')
-    links.append(f"<span>page {q.page:,} of {max(page.pages, 1):,}</span>")
-    if q.page < page.pages:
+    links.append(f"<span>page {q.page:,} of {_about(page)}{max(page.pages, 1):,}</span>")
+    if q.page < page.pages or (not page.exact and len(page.rows) == PAGE_ROWS):
         links.append(f'<a rel="next" href="{attr(url(base, page=q.page + 1))}">next →</a>')
     jump = (
         f'<form class="jump" method="get" action="{attr(base)}">'
-        f'<input type="number" name="page" min="1" max="{max(page.pages, 1)}" value="{q.page}">'
+        f'<input type="number" name="page" min="1"{_max(page)} value="{q.page}">'
         "<button>go</button></form>"
     )
     return f'<div class="pager">{"".join(links)}{jump}</div>'
@@ -120,7 +134,7 @@ def results_page(page_: ResultsPage, project: str) -> str:
     base = f"/resources/{seg(page_.resource)}/results"
     body = (
         f'<p><a href="/resources/{attr(seg(page_.resource))}">{esc(page_.resource)}</a> · '
-        f"<code>{esc(page_.location)}</code> · {page_.total_lines:,} results</p>"
+        f"<code>{esc(page_.location)}</code> · {_about(page_)}{page_.total_lines:,} results</p>"
         f'<form class="search" method="get" action="{attr(base)}">'
         f'<input type="search" name="q" placeholder="search key or text" value="{attr(q.query)}">'
         f'<label><input type="checkbox" name="failures" value="1"'

@@ -78,3 +78,13 @@ def test_key_index_finds_the_line_of_a_request_key(tmp_path: Path) -> None:
     keys = KeyIndex(index)
     assert keys.line_of("k321") == 321
     assert keys.line_of("missing") is None
+
+
+def test_an_early_page_indexes_only_a_prefix_and_the_count_completes_it(tmp_path: Path) -> None:
+    index = LineIndex.open(_results(tmp_path / "r.jsonl", 40_000), tmp_path)
+    assert [n for n, _ in index.lines(100, 2)] == [100, 101]
+    assert not index.complete
+    assert 30_000 < index.estimated_count() < 50_000
+    assert index.count == 40_000
+    assert index.complete
+    assert json.loads(index.lines(39_999, 5)[0][1])["key"] == "k39999"
