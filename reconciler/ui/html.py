@@ -46,11 +46,13 @@ def usd(value: float | None) -> str:
 
 
 def when(moment: datetime | None) -> str:
-    """A UTC time, with a machine-readable attribute the script turns into "5 min ago"."""
+    """A UTC time (to the minute; the tooltip and the attribute carry all of it), which the
+    script follows with "5 min ago"."""
     if moment is None:
         return "—"
-    text = moment.strftime("%Y-%m-%d %H:%M:%S UTC")
-    return f'<time datetime="{attr(moment.isoformat())}">{esc(text)}</time>'
+    text = moment.strftime("%b %d %H:%M")
+    full = attr(moment.isoformat())
+    return f'<time datetime="{full}" title="{full}">{esc(text)}</time>'
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[str]], *, css: str = "") -> str:
@@ -101,10 +103,12 @@ header nav a.active { text-decoration:underline; }
 main { padding:16px 20px; max-width:1400px; }
 h1 { font-size:20px; margin:4px 0 12px; } h2 { font-size:16px; margin:20px 0 8px; }
 table { border-collapse:collapse; width:100%; margin-bottom:12px; }
-th, td { border-bottom:1px solid var(--line); padding:5px 8px; text-align:left;
+th, td { border-bottom:1px solid var(--line); padding:5px 7px; text-align:left;
   vertical-align:top; }
 th { background:var(--bg); font-weight:600; white-space:nowrap; }
 td.num, th.num { text-align:right; }
+table.overview td { white-space:nowrap; }
+time .ago { color:var(--muted); display:block; font-size:12px; }
 code, pre, .mono { font-family: ui-monospace, monospace; font-size:12.5px; }
 pre { background:var(--bg); padding:10px; overflow:auto; border:1px solid var(--line);
   white-space:pre-wrap; word-break:break-word; }
@@ -132,6 +136,7 @@ form.search input[type=search] { flex:1; max-width:420px; padding:5px 8px; }
 .diff { display:grid; grid-template-columns:1fr 1fr; gap:10px; }
 .diff del { background:#ffebe9; text-decoration:none; } .diff ins { background:#dafbe1;
   text-decoration:none; }
+.plan table { width:auto; min-width:320px; } .plan h2 { font-size:15px; }
 .plan details { margin:4px 0; } .plan summary { cursor:pointer; }
 svg.chart { background:#fff; border:1px solid var(--line); }
 svg.chart text { font-size:11px; fill:var(--muted); }
@@ -152,7 +157,12 @@ SCRIPT = """
   }
   document.querySelectorAll("time[datetime]").forEach(function (t) {
     var d = new Date(t.getAttribute("datetime"));
-    if (!isNaN(d)) { t.title = t.textContent; t.textContent += " (" + ago(d) + ")"; }
+    if (!isNaN(d)) {
+      var note = document.createElement("span");
+      note.className = "ago";
+      note.textContent = " (" + ago(d) + ")";
+      t.appendChild(note);
+    }
   });
   document.addEventListener("keydown", function (e) {
     var box = document.querySelector("form.search input[type=search]");

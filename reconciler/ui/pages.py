@@ -55,7 +55,11 @@ def _job_cell(row: OverviewRow) -> str:
         return "—"
     more = f" <span class=muted>(+{status.jobs - 1} shards)</span>" if status.jobs > 1 else ""
     state = status.live or status.recorded
-    return f"<code>{esc(status.job_name)}</code>{more}<br>{badge(state.value) if state else ''}"
+    short = status.job_name if len(status.job_name) <= 20 else status.job_name[:18] + "…"
+    return (
+        f'<code title="{attr(status.job_name)}">{esc(short)}</code>{more} '
+        f"{badge(state.value) if state else ''}"
+    )
 
 
 def _requests_cell(row: OverviewRow) -> str:
@@ -67,7 +71,7 @@ def _requests_cell(row: OverviewRow) -> str:
         parts.append(f"{status.succeeded:,} ok")
     if status.failed:
         parts.append(f'<span class="bad">{status.failed:,} failed</span>')
-    return ", ".join(parts) or "—"
+    return " · ".join(parts) or "—"
 
 
 def _results_cell(row: OverviewRow) -> str:
@@ -81,7 +85,7 @@ def overview_page(snapshot: Snapshot, project: str) -> str:
     rows = overview_rows(snapshot)
     cells = [
         [
-            f'<a href="/resources/{attr(seg(r.name))}">{esc(r.name)}</a>',
+            f'<a class=name href="/resources/{attr(seg(r.name))}">{esc(r.name)}</a>',
             badge(r.phase),
             _job_cell(r),
             _requests_cell(r),
