@@ -68,11 +68,13 @@ class _Reader:
         with self.lock, opened_backend(self.project) as backend:
             state = backend.read()
             live = plan = None
-            if with_live:
+            # Without the manifests there is no plan to show: planning against none would
+            # read as "forget every resource".
+            if with_live and desired is not None:
                 try:
                     live, plan = plan_against_live(
                         self.project,
-                        desired or Desired(resources={}, manifests_sha256=""),
+                        desired,
                         state,
                         backend,
                         PlanRequest(),

@@ -110,8 +110,13 @@ class _Handlers:
         snapshot = self.s.snapshot(False)
         record = snapshot.state.resources.get(name)
         path = results_file(self.s.root, record)
-        if record is None or record.results is None or path is None:
-            return self._missing(f"{name} has no collected results in the project to show.")
+        if record is None or record.results is None:
+            return self._missing(f"{name} has no collected results yet.")
+        if path is None:
+            return self._missing(
+                f"{name}'s results at {record.results.location} are not a file in this "
+                "project: the viewer reads local results only."
+            )
         params = request.query_params
         query = ResultsQuery(
             page=_int(params.get("page"), 1, low=1),

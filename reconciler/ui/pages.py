@@ -114,7 +114,8 @@ def overview_page(snapshot: Snapshot, project: str) -> str:
     )
     body += "<h2>Pending changes</h2>"
     if snapshot.plan is None:
-        body += '<p class="muted">No plan (the service could not be read).</p>'
+        why = "the manifests" if snapshot.desired_error else "the service"
+        body += f'<p class="muted">No plan: {why} could not be read.</p>'
     elif not snapshot.plan.has_changes:
         body += '<p class="ok">No changes: the service matches the manifests.</p>'
     else:
