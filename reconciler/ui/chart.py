@@ -3,6 +3,7 @@ script, so the costs page works offline and prints as it shows."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
@@ -16,6 +17,15 @@ PALETTE = (
 )  # fmt: skip
 
 
+def nice_ceiling(high: float, n: int = 4) -> float:
+    """The smallest round top of the axis (n steps of 1, 2, 2.5, 3, 4 or 5 x 10^k) that holds
+    `high`, rounded so its tick labels print exactly."""
+    rough = max(high, 1e-9) / n
+    magnitude = 10.0 ** math.floor(math.log10(rough))
+    step = next(m * magnitude for m in (1, 2, 2.5, 3, 4, 5, 10) if m * magnitude >= rough)
+    return round(step * n, 12)
+
+
 def _ticks(high: float, n: int = 4) -> list[float]:
     return [high * i / n for i in range(n + 1)]
 
@@ -27,7 +37,7 @@ def step_chart(series: Mapping[str, Sequence[tuple[datetime, float]]], *, label:
     moments = [t for points in series.values() for t, _ in points]
     start, end = min(moments), max(moments)
     span = max((end - start).total_seconds(), 1.0)
-    high = max(v for points in series.values() for _, v in points) or 1.0
+    high = nice_ceiling(max(v for points in series.values() for _, v in points))
     plot_w, plot_h = WIDTH - _LEFT - _RIGHT, HEIGHT - _TOP - _BOTTOM
 
     def x(moment: datetime) -> float:

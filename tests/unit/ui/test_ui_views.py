@@ -10,6 +10,7 @@ from reconciler.manifests.desired import Desired, DesiredResource
 from reconciler.plan.cost import default_price_table
 from reconciler.plan.planner import make_plan
 from reconciler.state.document import AttemptPurpose, JobAttempt, JobState, State
+from reconciler.ui.chart import nice_ceiling
 from reconciler.ui.pages import costs_page, overview_page, resource_page
 from reconciler.ui.records import ResultView
 from reconciler.ui.results_page import ResultsPage, ResultsQuery, results_page
@@ -116,3 +117,10 @@ def test_user_text_is_escaped_on_every_page() -> None:
     for html in (shown, results_html):
         assert hostile not in html
         assert "&lt;script&gt;" in html
+
+
+def test_the_chart_axis_ends_at_a_round_amount_above_the_highest_total() -> None:
+    assert nice_ceiling(0.7) == 0.8
+    assert nice_ceiling(1.05) == 1.2
+    assert nice_ceiling(37.0) == 40.0
+    assert nice_ceiling(0.0003) == 0.0004
