@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, Response
 from starlette.routing import Route
 
+from reconciler.state.document import AttemptPurpose
 from reconciler.ui.files import OutputFetcher, Prompts, existing_file, results_file
 from reconciler.ui.html import SCRIPT, STYLESHEET
 from reconciler.ui.lineindex import KeyIndex, LineIndex
@@ -180,10 +181,19 @@ class _Handlers:
         record = snapshot.state.resources[name]
         title = f"attempt {number}"
         jobs = [a.job_name for a in record.attempts if a.number == number and a.job_name]
+        partial = any(
+            a.purpose is not AttemptPurpose.FULL for a in record.attempts if a.number == number
+        )
         if self.s.fetch_output is not None and jobs:
             fetched = [p for p in (self.s.fetch_output(job) for job in jobs) if p is not None]
             if fetched:
-                return DiffSide(f"{title} (its results at the service)", self._find(fetched, key))
+                view = self._find(fetched, key)
+                missing = (
+                    f"{title} ran only some requests (new, changed or failed ones), not this one"
+                    if partial
+                    else None
+                )
+                return DiffSide(f"{title} (its results at the service)", view, missing)
         results = record.results
         path = results_file(self.s.root, record)
         if results is not None and path is not None and results.from_attempts == (number,):

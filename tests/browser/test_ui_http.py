@@ -92,3 +92,11 @@ def test_the_view_binds_only_the_loopback_interface_by_default(demo: Demo) -> No
     port = int(demo.url.rsplit(":", 1)[1])
     with pytest.raises(OSError), socket.create_connection((address, port), timeout=5):
         pass
+
+
+def test_a_diff_says_when_the_later_attempt_did_not_run_that_request(demo: Demo) -> None:
+    # The second apply re-ran only the changed request (rerun: changed).
+    status, body = demo.get("/resources/eval-summaries/diff?key=eval-003&a=1")
+    assert status == 200
+    assert "attempt 2 ran only some requests" in body
+    assert "Summarise in one sentence" in body  # attempt 1's answer
