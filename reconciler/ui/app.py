@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, Response
 from starlette.routing import Route
 
+from reconciler.errors import ReconcilerError
 from reconciler.state.document import AttemptPurpose
 from reconciler.ui.files import OutputFetcher, Prompts, existing_file, results_file
 from reconciler.ui.html import SCRIPT, STYLESHEET
@@ -254,10 +255,16 @@ def create_app(sources: UiSources, *, allowed_hosts: tuple[str, ...] = LOCAL_HOS
     async def not_found(request: Request, exc: Exception) -> Response:
         return _html(error_page(404, "No such page.", sources.project), 404)
 
+    async def cannot_read(request: Request, exc: Exception) -> Response:
+        # A state that cannot be read, a results file that went away: one line, no traceback.
+        message = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        where = f" ({exc.filename})" if isinstance(exc, OSError) and exc.filename else ""
+        return _html(error_page(500, f"{message}{where}", sources.project), 500)
+
     return Starlette(
         routes=routes,
         middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))],
-        exception_handlers={404: not_found},
+        exception_handlers={404: not_found, OSError: cannot_read, ReconcilerError: cannot_read},
     )
 
 

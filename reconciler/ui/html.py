@@ -74,8 +74,9 @@ def notice(text: str, *, kind: str = "warn") -> str:
 _NAV = (("/", "Overview"), ("/costs", "Costs"))
 
 
-def page(title: str, body: str, *, project: str, active: str = "") -> str:
-    """A whole document: the frame, the navigation and `body` (HTML)."""
+def page(title: str, body: str, *, project: str, active: str = "", refresh: int = 0) -> str:
+    """A whole document: the frame, the navigation and `body` (HTML). `refresh`: seconds after
+    which the script reloads the page (0: never), while jobs are still moving."""
     links = "".join(
         f'<a href="{attr(href)}"{" class=active" if href == active else ""}>{esc(label)}</a>'
         for href, label in _NAV
@@ -86,7 +87,8 @@ def page(title: str, body: str, *, project: str, active: str = "") -> str:
         f"<title>{esc(title)} · reconciler</title>"
         '<link rel=stylesheet href="/static/app.css"></head><body>'
         f'<header><a class=brand href="/">reconciler</a><span class=project>{esc(project)}</span>'
-        f"<nav>{links}</nav></header><main><h1>{esc(title)}</h1>{body}</main>"
+        f"<nav>{links}</nav></header>"
+        f'<main data-refresh="{refresh}"><h1>{esc(title)}</h1>{body}</main>'
         '<script src="/static/app.js"></script></body></html>\n'
     )
 
@@ -145,8 +147,8 @@ svg.chart text { font-size:11px; fill:var(--muted); }
 """
 
 SCRIPT = """
-// Times as "5 min ago" beside the UTC time; the filter box focuses on "/". No framework, no
-// network: everything the page needs is in it.
+// Times as "5 min ago" beside the UTC time; the overview reloads itself while jobs run; the
+// search box focuses on "/". No framework, no network: everything the page needs is in it.
 (function () {
   function ago(then) {
     var s = Math.round((Date.now() - then.getTime()) / 1000);
@@ -164,6 +166,9 @@ SCRIPT = """
       t.appendChild(note);
     }
   });
+  var main = document.querySelector("main[data-refresh]");
+  var every = main ? parseInt(main.getAttribute("data-refresh"), 10) : 0;
+  if (every > 0) { setTimeout(function () { location.reload(); }, every * 1000); }
   document.addEventListener("keydown", function (e) {
     var box = document.querySelector("form.search input[type=search]");
     if (e.key === "/" && box && document.activeElement !== box) { e.preventDefault(); box.focus(); }

@@ -37,6 +37,10 @@ from reconciler.ui.views import (
 _markdown = MarkdownIt("commonmark", {"html": True}).enable("table")
 
 
+REFRESH_SECONDS = 10
+"""How often the overview reloads itself while a job is pending or running."""
+
+
 def _banners(snapshot: Snapshot) -> str:
     out = ""
     if snapshot.desired_error:
@@ -120,7 +124,10 @@ def overview_page(snapshot: Snapshot, project: str) -> str:
         body += '<p class="ok">No changes: the service matches the manifests.</p>'
     else:
         body += f'<div class="plan">{_markdown.render(render_markdown(snapshot.plan))}</div>'
-    return page("Overview", body, project=project, active="/")
+    moving = any(r.phase in ("running", "pending") for r in rows)
+    return page(
+        "Overview", body, project=project, active="/", refresh=REFRESH_SECONDS if moving else 0
+    )
 
 
 def _attempt_row(record: ResourceRecord, attempt: JobAttempt) -> list[str]:
