@@ -51,6 +51,8 @@ CHROMIUM_FLAGS = (
     "--disable-sync",
     "--window-size=1400,1000",
 )
+FAILING = "doc-embeddings"
+"""The resource whose every request fails (the emulator's per-request error switch)."""
 CHANGED_KEY = "eval-002"
 """The request whose prompt the second apply changes, so attempts 1 and 2 answer it differently."""
 
@@ -144,9 +146,10 @@ def _wait_listening(url: str, process: subprocess.Popen[str]) -> None:
 
 @pytest.fixture(scope="session")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
-    """The demo project (manifests/ and data/ of this repository), applied twice: once as is
-    (with a quarter of the requests failing), then with one prompt changed, so eval-summaries
-    has two attempts with results. Its state is given costs; `reconciler ui` serves it."""
+    """The demo project (manifests/ and data/ of this repository), applied as is (every request
+    of `FAILING` ending in an error, every other one answered), then again with one prompt
+    changed, so eval-summaries has two attempts with results. Its state is given costs;
+    `reconciler ui` serves it."""
     base = tmp_path_factory.mktemp("ui-demo")
     root = base / "repo"
     root.mkdir()
@@ -157,7 +160,10 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
         "poll:\n  initial_seconds: 0.2\n  max_seconds: 0.5\n"
     )
     git(root, "init", "-q", "-b", "main")
-    with running_emulator(base / "emulator", job_seconds=0.3, request_error_rate=0.25) as emu:
+    with running_emulator(base / "emulator", job_seconds=0.3, request_error_rate=1.0) as emu:
+        # Every embedding request fails (for the failure filter); the rest all succeed.
+        _cli(root, emu.base_url, "apply", "--auto-approve", "--wait", "--target", FAILING)
+        emu.configure(request_error_rate=0.0)
         _cli(root, emu.base_url, "apply", "--auto-approve", "--wait")
         inputs = root / "data" / "eval-summaries.jsonl"
         lines = [json.loads(line) for line in inputs.read_text().splitlines()]
