@@ -62,6 +62,12 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[str]], *, css: str = "
     return f'<table class="{attr(css)}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
+def facts(rows: Iterable[Sequence[str]]) -> str:
+    """A two-column table of name (text) and value (HTML, escaped by the caller)."""
+    body = "".join(f"<tr><th>{esc(name)}</th><td>{value}</td></tr>" for name, value in rows)
+    return f'<table class="facts"><tbody>{body}</tbody></table>'
+
+
 def badge(text: str) -> str:
     kind = text.split(" ")[0].lower()
     return f'<span class="badge {attr(kind)}">{esc(text)}</span>'
@@ -110,7 +116,9 @@ th, td { border-bottom:1px solid var(--line); padding:5px 7px; text-align:left;
 th { background:var(--bg); font-weight:600; white-space:nowrap; }
 td.num, th.num { text-align:right; }
 table.overview td { white-space:nowrap; }
-time .ago { color:var(--muted); display:block; font-size:12px; }
+time .ago { color:var(--muted); font-size:12px; }
+table.overview time .ago, table.attempts time .ago { display:block; }
+table.facts th { width:180px; background:none; }
 code, pre, .mono { font-family: ui-monospace, monospace; font-size:12.5px; }
 pre { background:var(--bg); padding:10px; overflow:auto; border:1px solid var(--line);
   white-space:pre-wrap; word-break:break-word; }

@@ -20,6 +20,7 @@ from reconciler.ui.html import (
     usd,
     when,
 )
+from reconciler.ui.html import facts as facts_table
 from reconciler.ui.views import (
     OverviewRow,
     Snapshot,
@@ -185,7 +186,7 @@ def resource_page(snapshot: Snapshot, name: str, manifest_text: str | None, proj
                 f"{esc(', '.join(map(str, results.from_attempts)))}",
             ]
         )
-    body += table(["", ""], facts, css="facts")
+    body += facts_table(facts)
     body += "<h2>Attempts</h2>"
     if record is None or not record.attempts:
         body += '<p class="muted">No job was created for this resource yet.</p>'
@@ -204,7 +205,7 @@ def resource_page(snapshot: Snapshot, name: str, manifest_text: str | None, proj
             "Cost",
             "Error",
         ]
-        body += table(headers, [_attempt_row(record, a) for a in record.attempts])
+        body += table(headers, [_attempt_row(record, a) for a in record.attempts], css="attempts")
     if record is not None and record.input is not None and record.input.shards:
         body += "<h2>Shards</h2>" + table(
             ["Shard", "Requests", "Bytes", "File", "sha256"],
