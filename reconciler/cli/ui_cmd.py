@@ -23,14 +23,14 @@ from reconciler.cli.session import (
     system_clock,
 )
 from reconciler.config import Project
-from reconciler.errors import ExitCode, ReconcilerError
+from reconciler.errors import ConfigError, ExitCode, ReconcilerError
 from reconciler.live.gemini import GeminiAdapter
 from reconciler.live.snapshot import InlineResult
 from reconciler.manifests.desired import Desired
 from reconciler.plan.cost import default_price_table
 from reconciler.ui.app import UiSources, create_app, host_names
 from reconciler.ui.files import ATTEMPT_OUTPUTS_DIR
-from reconciler.ui.server import serve
+from reconciler.ui.server import bind, serve
 from reconciler.ui.views import Snapshot
 
 
@@ -124,7 +124,9 @@ def _sources(project: Project) -> UiSources:
     show_default=True,
     help="Interface to listen on. The view shows everything the state knows: keep it local.",
 )
-@click.option("--port", default=8800, show_default=True, type=int, help="TCP port.")
+@click.option(
+    "--port", default=8800, show_default=True, type=int, help="TCP port (0 picks a free one)."
+)
 @click.option("--open", "open_", is_flag=True, help="Open the view in the default browser.")
 @click.pass_obj
 def ui(obj: CliContext, host: str, port: int, open_: bool) -> int:
@@ -132,11 +134,20 @@ def ui(obj: CliContext, host: str, port: int, open_: bool) -> int:
     project = obj.project()
     sources = _sources(project)
     app = create_app(sources, allowed_hosts=host_names(host))
-    address = f"http://{host}:{port}/"
+    try:
+        sock = bind(host, port)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+            hint="choose another --port (0 picks a free one)",
+        ) from None
+    bound = sock.getsockname()[1]
+    shown = f"[{host}]" if ":" in host else host
+    address = f"http://{shown}:{bound}/"
     click.echo(f"reconciler ui: serving {project.root} at {address} (Ctrl-C stops)", err=True)
 
     def open_browser() -> None:
         webbrowser.open(address)
 
-    serve(app, host, port, on_ready=open_browser if open_ else None)
+    serve(app, sock, on_ready=open_browser if open_ else None)
     return ExitCode.OK

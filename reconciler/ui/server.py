@@ -19,8 +19,27 @@ def _server(app: Starlette, host: str, port: int) -> uvicorn.Server:
     return uvicorn.Server(config)
 
 
-def serve(app: Starlette, host: str, port: int, on_ready: Callable[[], None] | None = None) -> None:
-    """Serve until interrupted (Ctrl-C); `on_ready` runs (in another thread) once it listens."""
+def bind(host: str, port: int) -> socket.socket:
+    """A listening-ready socket on `host:port` (0: a free port).
+
+    Raises:
+        OSError: the address is in use or cannot be bound.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def serve(app: Starlette, sock: socket.socket, on_ready: Callable[[], None] | None = None) -> None:
+    """Serve on the bound `sock` until interrupted (Ctrl-C); `on_ready` runs (in another
+    thread) once it listens."""
+    host, port = sock.getsockname()[:2]
     server = _server(app, host, port)
     if on_ready is not None:
 
@@ -32,15 +51,16 @@ def serve(app: Starlette, host: str, port: int, on_ready: Callable[[], None] | N
                 threading.Event().wait(0.05)
 
         threading.Thread(target=wait_then_call, name="ui:ready", daemon=True).start()
-    server.run()
+    try:
+        server.run(sockets=[sock])
+    finally:
+        sock.close()
 
 
 @contextlib.contextmanager
 def running_ui(app: Starlette, host: str = "127.0.0.1") -> Iterator[str]:
     """Serve `app` on a free port of `host` in a background thread; yields its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, 0))
+    sock = bind(host, 0)
     port = sock.getsockname()[1]
     server = _server(app, host, port)
     errors: list[BaseException] = []

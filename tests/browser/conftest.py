@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -123,10 +123,14 @@ class Demo:
         return json.loads((self.root / "state" / "reconciler.state.json").read_text())
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+def _address(process: subprocess.Popen[str]) -> str:
+    """The address `reconciler ui --port 0` says it serves at (its first line on stderr)."""
+    assert process.stderr is not None
+    line = process.stderr.readline()
+    found = re.search(r"at (http://\S+?)/? ", line)
+    if found is None:
+        raise RuntimeError(f"reconciler ui did not say where it serves: {line!r}")
+    return found.group(1).rstrip("/")
 
 
 def _wait_listening(url: str, process: subprocess.Popen[str]) -> None:
@@ -173,18 +177,17 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
         inputs.write_text("".join(json.dumps(line) + "\n" for line in lines))
         _cli(root, emu.base_url, "apply", "--auto-approve", "--wait")
         _with_costs(root / "state" / "reconciler.state.json")
-        port = _free_port()
         env = _env(emu.base_url)
         process = subprocess.Popen(
-            [sys.executable, "-m", "reconciler", "-C", str(root), "ui", "--port", str(port)],
+            [sys.executable, "-m", "reconciler", "-C", str(root), "ui", "--port", "0"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
             env=env,
             stdin=subprocess.DEVNULL,
         )
-        url = f"http://127.0.0.1:{port}"
         try:
+            url = _address(process)
             _wait_listening(url, process)
             yield Demo(root, url)
         finally:

@@ -4,6 +4,8 @@ project -- whatever a URL names, and wherever a results line's image points."""
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -100,3 +102,17 @@ def test_a_diff_says_when_the_later_attempt_did_not_run_that_request(demo: Demo)
     assert status == 200
     assert "attempt 2 ran only some requests" in body
     assert "Summarise in one sentence" in body  # attempt 1's answer
+
+
+def test_a_port_in_use_is_one_error_line_with_a_hint(demo: Demo) -> None:
+    port = demo.url.rsplit(":", 1)[1]
+    result = subprocess.run(
+        [sys.executable, "-m", "reconciler", "-C", str(demo.root), "ui", "--port", port],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "Traceback" not in result.stderr
