@@ -21,6 +21,7 @@ from reconciler.ui.html import (
     when,
 )
 from reconciler.ui.html import facts as facts_table
+from reconciler.ui.sanitize import sanitize
 from reconciler.ui.views import (
     OverviewRow,
     Snapshot,
@@ -33,8 +34,8 @@ from reconciler.ui.views import (
     why_created,
 )
 
-# The plan's Markdown is our own renderer's output: user values in it are escaped there or sit
-# in code fences, and its <details> blocks are the collapsible sections a PR comment shows.
+# The plan's Markdown carries raw <details> blocks (the collapsible sections a PR comment
+# shows), so raw HTML is on; `sanitize` then keeps only known tags, as GitHub does.
 _markdown = MarkdownIt("commonmark", {"html": True}).enable("table")
 
 
@@ -124,7 +125,8 @@ def overview_page(snapshot: Snapshot, project: str) -> str:
     elif not snapshot.plan.has_changes:
         body += '<p class="ok">No changes: the service matches the manifests.</p>'
     else:
-        body += f'<div class="plan">{_markdown.render(render_markdown(snapshot.plan))}</div>'
+        markup = sanitize(_markdown.render(render_markdown(snapshot.plan)))
+        body += f'<div class="plan">{markup}</div>'
     moving = any(r.phase in ("running", "pending") for r in rows)
     return page(
         "Overview", body, project=project, active="/", refresh=REFRESH_SECONDS if moving else 0

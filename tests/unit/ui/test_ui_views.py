@@ -14,6 +14,7 @@ from reconciler.ui.chart import nice_ceiling
 from reconciler.ui.pages import costs_page, overview_page, resource_page
 from reconciler.ui.records import ResultView
 from reconciler.ui.results_page import ResultsPage, ResultsQuery, results_page
+from reconciler.ui.sanitize import sanitize
 from reconciler.ui.views import (
     Snapshot,
     cost_points,
@@ -124,3 +125,15 @@ def test_the_chart_axis_ends_at_a_round_amount_above_the_highest_total() -> None
     assert nice_ceiling(1.05) == 1.2
     assert nice_ceiling(37.0) == 40.0
     assert nice_ceiling(0.0003) == 0.0004
+
+
+def test_the_plan_markdown_keeps_its_collapsible_sections_and_loses_anything_executable() -> None:
+    hostile = 'x<img src=x onerror="alert(1)"><script>alert(2)</script><a href="javascript:1">y</a>'
+    markup = sanitize(
+        f'<details><summary><b>r</b></summary><pre><code class="language-diff">+ a</code></pre>'
+        f'</details><table><tr><td style="text-align:right">1</td></tr></table><p>{hostile}</p>'
+    )
+    assert '<details><summary><b>r</b></summary><pre><code class="language-diff">' in markup
+    assert '<td style="text-align:right">' in markup
+    for gone in ("<img", "onerror", "<script", "javascript:", "<a "):
+        assert gone not in markup
