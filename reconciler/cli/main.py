@@ -118,6 +118,11 @@ COMMANDS: dict[str, LazyCommand] = {
         "status",
         "Per resource: desired vs recorded vs live state, attempts, results and the next action.",
     ),
+    "ui": LazyCommand(
+        "reconciler.cli.ui_cmd",
+        "ui",
+        "Serve a read-only web view: resources, jobs, results and costs.",
+    ),
     "validate": LazyCommand(
         "reconciler.cli.validate_cmd",
         "validate",
