@@ -23,7 +23,7 @@ from reconciler.apply.store import StateStore
 from reconciler.clock import Clock
 from reconciler.config import Project
 from reconciler.errors import ReconcilerError
-from reconciler.live.gemini import GeminiAdapter
+from reconciler.live.gemini import BatchService
 from reconciler.manifests.desired import Desired, DesiredResource
 
 CRASH_HOOK_ENV = "RECONCILER_TEST_CRASH_AT"
@@ -78,7 +78,7 @@ class ApplyContext:
 
     project: Project
     desired: Desired
-    adapter: GeminiAdapter
+    adapter: BatchService
     store: StateStore
     clock: Clock
     reporter: Reporter

@@ -231,6 +231,7 @@ async def _record_intents(
             intent_at=now,
             request_keys_file=run.keys_ref,
             model=run.model,
+            endpoint=context.adapter.endpoint_kind,
         )
         for run, tag in zip(runs, tags, strict=True)
     ]

@@ -14,7 +14,7 @@ import click
 from reconciler.clock import Clock, SystemClock
 from reconciler.config import Project
 from reconciler.errors import ConfigError, Diagnostic, ManifestError, Severity
-from reconciler.live.gemini import AdapterSettings, GeminiAdapter, open_adapter
+from reconciler.live.gemini import AdapterSettings, BatchService, open_adapter
 from reconciler.live.snapshot import Live
 from reconciler.manifests.desired import Desired
 from reconciler.manifests.loader import load_desired
@@ -77,7 +77,7 @@ def locked_backend(project: Project, lock_timeout: str) -> Iterator[StateBackend
 def run_with_adapter(
     project: Project,
     clock: Clock,
-    work: Callable[[GeminiAdapter], Awaitable[T]],
+    work: Callable[[BatchService], Awaitable[T]],
     *,
     settings: AdapterSettings | None = None,
 ) -> T:
@@ -142,7 +142,7 @@ def plan_against_live(
     """
     check = not (request.destroy or request.refresh_only)
 
-    async def read(adapter: GeminiAdapter) -> tuple[Live, list[Diagnostic]]:
+    async def read(adapter: BatchService) -> tuple[Live, list[Diagnostic]]:
         # Files are listed when the plan may upload inputs: `plan` counts them against the
         # project's Files storage (limits.storage_bytes).
         uploads = check and any(r.manifest.spec.source.file for r in desired.resources.values())
@@ -155,7 +155,7 @@ def plan_against_live(
     return live, build_plan(project, desired, state, live, backend, request, clock)
 
 
-async def _model_diagnostics(adapter: GeminiAdapter, desired: Desired) -> list[Diagnostic]:
+async def _model_diagnostics(adapter: BatchService, desired: Desired) -> list[Diagnostic]:
     """One `models.get` per distinct model; a diagnostic per resource whose model is wrong."""
     specs = {name: r.manifest.spec for name, r in desired.resources.items()}
     answers = {m: await adapter.get_model(m) for m in sorted({s.model for s in specs.values()})}

@@ -106,6 +106,9 @@ class GeminiAdapter:
     `PermanentServiceError` (the same call will fail again), each naming the SDK call.
     """
 
+    endpoint_kind: Final = "gemini"
+    """Recorded on every attempt it creates (the emulator speaks the Developer API too)."""
+
     def __init__(
         self,
         client: genai.Client,

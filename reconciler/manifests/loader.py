@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from reconciler.config import Project
 from reconciler.diagnostics import validation_diagnostics
 from reconciler.errors import Diagnostic, ManifestError, Severity
+from reconciler.manifests import vertex_rules
 from reconciler.manifests.confinement import check_output_confinement
 from reconciler.manifests.desired import Desired, DesiredResource, MediaRef, SourceDigest
 from reconciler.manifests.jsonl import scan_jsonl
@@ -186,6 +187,8 @@ def _load_document(
     spec = manifest.spec
     _check_output(project, where, output_root, document, spec.output, diagnostics)
     _check_model(project, document, manifest, diagnostics)
+    if project.config.endpoint.strip().lower() == vertex_rules.ENDPOINT:
+        diagnostics.extend(vertex_rules.vertex_problems(manifest, document))
     if spec.source.file is not None:
         source, media = _file_source(
             where, document, spec.source.file, spec.task, diagnostics, key_digests
