@@ -160,6 +160,7 @@ class GeminiAdapter:
             jobs=dict(sorted(jobs.items())),
             files=dict(sorted((files or {}).items())),
             files_listed=files is not None,
+            endpoint=self.endpoint_kind,
         )
 
     async def _idempotent(self, call: str, send: Callable[[], Awaitable[T]]) -> T:

@@ -168,6 +168,7 @@ class VertexAdapter:
             jobs=dict(sorted(jobs.items())),
             files=dict(sorted((files or {}).items())),
             files_listed=files is not None,
+            endpoint=self.endpoint_kind,
         )
 
     async def _list_jobs(self) -> dict[str, LiveJob]:
@@ -194,7 +195,11 @@ class VertexAdapter:
         return {item.uri: _live_file(item) for item in objects}
 
     async def get_job(self, name: str) -> LiveJob | None:
+        """The job now, or None when Vertex does not know it (404, or a job recorded on
+        another endpoint, which Vertex cannot see)."""
         call = "batchPredictionJobs.get"
+        if not _is_vertex_job(name):
+            return None
         try:
             job = await self._idempotent(call, lambda: self._aio.batches.get(name=name))
         except PermanentServiceError as exc:
@@ -204,7 +209,10 @@ class VertexAdapter:
         return vertex_convert.live_job(job, call)
 
     async def get_file(self, name: str) -> LiveFile | None:
-        """The gs:// object `name` (a staged input or a job's predictions), or None."""
+        """The gs:// object `name` (a staged input or a job's predictions), or None (also for
+        a `files/...` name recorded on the Developer API, which Vertex cannot see)."""
+        if not name.startswith("gs://"):
+            return None
         facts = await self._in_storage("storage.get", lambda: self._storage.facts(name))
         return None if facts is None else _live_file(facts)
 
@@ -244,6 +252,10 @@ class VertexAdapter:
         """Download the predictions at gs:// `name` into `dest` as Developer API result lines;
         return (sha256 hex, bytes) of what was written. `follower` is not used (Vertex results
         are rewritten line by line, so nothing can hash them while they arrive)."""
+        if not name.startswith("gs://"):
+            raise PermanentServiceError(
+                f"{name} is not in Cloud Storage", call="storage.download", status_code=404
+            )
         raw = dest.with_name(dest.name + ".vertex")
         try:
             await self._in_storage("storage.download", lambda: self._storage.download(name, raw))
@@ -258,7 +270,10 @@ class VertexAdapter:
             raw.unlink(missing_ok=True)
 
     async def delete_file(self, name: str) -> None:
-        """Delete a staged object; one already gone counts as deleted."""
+        """Delete a staged object; one already gone counts as deleted (as does a Developer API
+        file recorded before the project moved to Vertex)."""
+        if not name.startswith("gs://"):
+            return
         await self._in_storage("storage.delete", lambda: self._storage.delete(name))
 
     # -- jobs ----------------------------------------------------------------------------------
@@ -312,7 +327,10 @@ class VertexAdapter:
         return vertex_convert.live_job(job, call)
 
     async def cancel_job(self, name: str) -> None:
-        """Cancel a job; one that already ended or is gone is not an error."""
+        """Cancel a job; one that already ended or is gone is not an error, nor is one recorded
+        on another endpoint (out of Vertex's reach: it is left as it is)."""
+        if not _is_vertex_job(name):
+            return
         try:
             await self._idempotent(
                 "batchPredictionJobs.cancel", lambda: self._aio.batches.cancel(name=name)
@@ -326,6 +344,8 @@ class VertexAdapter:
             raise
 
     async def delete_job(self, name: str) -> None:
+        if not _is_vertex_job(name):
+            return
         try:
             await self._idempotent(
                 "batchPredictionJobs.delete", lambda: self._aio.batches.delete(name=name)
@@ -342,6 +362,10 @@ class VertexAdapter:
         if self._http is not None:
             with contextlib.suppress(Exception):
                 await self._http.aclose()
+
+
+def _is_vertex_job(name: str) -> bool:
+    return "/batchPredictionJobs/" in name
 
 
 def _measure(path: Path) -> tuple[str, int]:
