@@ -94,6 +94,13 @@ async def create(context: ApplyContext, action: Action, live: Live) -> None:
         await bring_to_spec(context, resource)
         context.emit(EventKind.WARNING, resource.name, "no request needs a run; nothing created")
         return
+    gcs = resource.manifest.spec.source.gcs
+    if gcs is not None:
+        # Read by Vertex in place (`source.gcs`): nothing to prepare, split or upload.
+        run = _Run(number, purpose, PreparedInput(None, 0, None), file_name=gcs, model=model)
+        intents = await _record_intents(context, resource, [run], input_record=None, to_spec=True)
+        await _create_recorded(context, resource, run, *intents[0])
+        return
     await upload_media(context, resource)
     staging = context.staging(resource.name) / f"attempt-{number}"
     inputs = await asyncio.to_thread(

@@ -14,11 +14,12 @@ import click
 from reconciler.clock import Clock, SystemClock
 from reconciler.config import Project
 from reconciler.errors import ConfigError, Diagnostic, ManifestError, Severity
-from reconciler.live.gemini import AdapterSettings, BatchService, open_adapter
+from reconciler.live.gemini import AdapterSettings, BatchService, open_adapter, remote_objects
 from reconciler.live.snapshot import Live
 from reconciler.manifests.desired import Desired
-from reconciler.manifests.loader import load_desired
+from reconciler.manifests.loader import load_desired, resource_spec_hash
 from reconciler.manifests.models_catalogue import service_model_problem
+from reconciler.manifests.remote import RemoteObject, remote_uris, with_remote_sources
 from reconciler.plan.actions import Plan
 from reconciler.plan.planner import plan_now
 from reconciler.state.backend import LockInfo, StateBackend
@@ -177,9 +178,26 @@ async def _model_diagnostics(adapter: BatchService, desired: Desired) -> list[Di
 
 
 def load_project_desired(project: Project, paths: Sequence[str] = ()) -> Desired:
+    """The desired resources, with `source.gcs` objects (Vertex) digested from their versions.
+
+    Raises:
+        ManifestError: a manifest is invalid, or a `source.gcs` object does not exist.
+    """
     from pathlib import Path
 
-    return load_desired(project, [Path(p) for p in paths] or None)
+    desired = load_desired(project, [Path(p) for p in paths] or None)
+    uris = remote_uris(desired)
+    if not uris:
+        return desired
+
+    async def look(adapter: BatchService) -> dict[str, RemoteObject | None]:
+        return await remote_objects(adapter, uris)
+
+    found = run_with_adapter(project, system_clock(), look)
+    desired, problems = with_remote_sources(desired, found, resource_spec_hash)
+    if problems:
+        raise ManifestError(problems)
+    return desired
 
 
 def system_clock() -> Clock:

@@ -24,6 +24,7 @@ from reconciler.live.client import build_client, connect, open_adapter
 from reconciler.live.service import BatchService
 from reconciler.live.settings import MAX_PAGE_SIZE, AdapterSettings, Task
 from reconciler.live.transfer import DownloadFollower
+from reconciler.live.vertex import remote_objects
 
 __all__ = [
     "CREATE_RESENDABLE_STATUS",
@@ -37,4 +38,5 @@ __all__ = [
     "build_client",
     "connect",
     "open_adapter",
+    "remote_objects",
 ]

@@ -56,12 +56,21 @@ from reconciler.live.tags import parse_tag
 from reconciler.live.transfer import DownloadFollower
 from reconciler.live.vertex_storage import ObjectFacts, Storage
 from reconciler.live.vertex_target import VERTEX_API_VERSION, VertexTarget
+from reconciler.manifests.remote import RemoteObject
 
 T = TypeVar("T")
 
 _TRANSIENT_STORAGE: Final = frozenset({408, 429, 500, 502, 503, 504})
 _EXTENSIONS: Final = {"jsonl": "jsonl", "application/jsonl": "jsonl"}
 _GENERATE: Final = "batchGenerateContent"
+
+
+async def remote_objects(service: object, uris: Sequence[str]) -> dict[str, RemoteObject | None]:
+    """`source.gcs` objects as the service sees them: only Vertex reads them (validate refuses
+    them elsewhere, so another service finds none)."""
+    if isinstance(service, VertexAdapter):
+        return await service.remote_objects(uris)
+    return dict.fromkeys(uris)
 
 
 def placeholder_credentials() -> Any:
@@ -215,6 +224,22 @@ class VertexAdapter:
             return None
         facts = await self._in_storage("storage.get", lambda: self._storage.facts(name))
         return None if facts is None else _live_file(facts)
+
+    async def remote_objects(self, uris: Sequence[str]) -> dict[str, RemoteObject | None]:
+        """The Cloud Storage facts of each `source.gcs` object (None: it does not exist)."""
+
+        def look() -> dict[str, RemoteObject | None]:
+            found: dict[str, RemoteObject | None] = {}
+            for uri in uris:
+                facts = self._storage.facts(uri)
+                found[uri] = (
+                    None
+                    if facts is None
+                    else RemoteObject(uri, facts.size, facts.generation, facts.crc32c, facts.md5)
+                )
+            return found
+
+        return await self._in_storage("storage.get", look)
 
     async def inline_results(self, job_name: str) -> list[InlineResult]:
         """Vertex jobs have no inline output."""

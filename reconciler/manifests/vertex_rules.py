@@ -1,7 +1,9 @@
 """What Vertex AI batch prediction refuses, found at `validate` rather than at apply.
 
 With `endpoint: vertex` a manifest may use only what Vertex's `batchPredictionJobs` take for
-Gemini models: generate requests from a JSONL file (staged to Cloud Storage). Vertex has no
+Gemini models: generate requests from a JSONL file (staged to Cloud Storage) or a JSONL object
+already in Cloud Storage (`source.gcs`, read in place; its failed requests cannot be re-run
+alone). On any other endpoint `source.gcs` is refused. Vertex has no
 inline requests, the SDK's batch embeddings are Developer API only, and Vertex jobs have no
 batch priority. Each refusal names the manifest's file:line and the way out.
 """
@@ -13,6 +15,18 @@ from reconciler.manifests.model import BatchJobManifest, Task
 from reconciler.yamlsafe import YamlDocument
 
 ENDPOINT = "vertex"
+
+
+def gcs_source_problem(manifest: BatchJobManifest, document: YamlDocument) -> Diagnostic | None:
+    """`source.gcs` on any endpoint but Vertex (the Developer API reads only its Files API)."""
+    if manifest.spec.source.gcs is None:
+        return None
+    return Diagnostic(
+        "`source.gcs` needs `endpoint: vertex`: the Gemini Developer API reads batch inputs "
+        "only from its Files API",
+        document.at(("spec", "source", "gcs"), exact=False),
+        hint="use `source.file` with a local JSONL, or set `endpoint: vertex`",
+    )
 
 
 def vertex_problems(manifest: BatchJobManifest, document: YamlDocument) -> list[Diagnostic]:
@@ -44,6 +58,15 @@ def vertex_problems(manifest: BatchJobManifest, document: YamlDocument) -> list[
                 "`endpoint: vertex` has no batch priority: Vertex AI batch jobs have no such field",
                 document.at(("spec", "config", "priority"), exact=False),
                 hint="remove `config.priority`",
+            )
+        )
+    if spec.source.gcs is not None and spec.policy.retry_failed_requests:
+        found.append(
+            Diagnostic(
+                "`source.gcs` is read in place, so its failed requests cannot be run again alone "
+                "(`policy.retry_failed_requests`)",
+                document.at(("spec", "policy", "retry_failed_requests"), exact=False),
+                hint="use `source.file` (apply stages it), or remove retry_failed_requests",
             )
         )
     return found

@@ -153,6 +153,35 @@ def test_vertex_multimodal_request_reads_local_and_gcs_media(vproject: Project, 
     assert line["response"]["usageMetadata"]["promptTokenCount"] > 2 * 258  # two images read
 
 
+def test_vertex_reads_a_gcs_source_in_place_and_plans_again_when_the_object_changes(
+    vproject: Project, gcs: str
+) -> None:
+    blob = storage_client(gcs).bucket(BUCKET).blob("shared/eval.jsonl")
+    rows = [{"key": f"k{i}", "request": text_request(f"remote {i}")} for i in range(2)]
+    blob.upload_from_string(jsonl(rows))
+    spec = f"  model: gemini-2.5-flash\n  source:\n    gcs: gs://{BUCKET}/shared/eval.jsonl\n"
+    vproject.manifest("remote", spec + "  output: results/remote.jsonl\n")
+    vproject.commit()
+
+    assert vproject.run("apply", "--auto-approve", "--wait").returncode == 0
+    assert vproject.run("plan", "--detailed-exitcode").returncode == 0
+    assert _staged(gcs, "inputs") == []  # referenced in place, never copied
+    first = (vproject.root / "results/remote.jsonl").read_text()
+    assert "remote 1" in first
+
+    rows.append({"key": "k9", "request": text_request("remote added")})
+    blob.upload_from_string(jsonl(rows))
+    planned = vproject.run("plan", "--detailed-exitcode")
+    assert planned.returncode == 2 and "source.sha256" in planned.stdout, planned.stdout
+    assert vproject.run("apply", "--auto-approve", "--wait").returncode == 0
+
+    keys = [
+        json.loads(x)["key"]
+        for x in (vproject.root / "results/remote.jsonl").read_text().splitlines()
+    ]
+    assert sorted(keys) == ["k0", "k1", "k9"]
+
+
 def test_vertex_refuses_inline_sources_embeddings_and_priority_at_validate(
     vproject: Project,
 ) -> None:
