@@ -107,6 +107,30 @@ def test_vertex_file_job_applies_collects_and_prints_results(
     assert vproject.run("plan", "--detailed-exitcode").returncode == 0
 
 
+def test_vertex_runs_with_no_cloud_on_the_embedded_emulators(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    proj = Project(root, "vertex")
+    proj.write(
+        "reconciler.yaml",
+        "poll:\n  initial_seconds: 0.2\n  max_seconds: 0.5\nemulator:\n  job_seconds: 0.5\n"
+        f"vertex:\n  project: demo\n  location: us-central1\n  staging: gs://{BUCKET}/rc\n"
+        "  base_url: emulator\n",
+    )
+    _eval_input(proj, count=2)
+    proj.manifest("eval", file_job_spec("data/eval.jsonl", "results/eval.jsonl"))
+    proj.commit()
+
+    applied = proj.run("apply", "--auto-approve", "--wait")
+
+    assert applied.returncode == 0, applied.stderr
+    assert len((root / "results/eval.jsonl").read_text().splitlines()) == 2
+    # Jobs and staged objects outlive the command: the next one sees them and has nothing to do.
+    assert proj.run("plan", "--detailed-exitcode").returncode == 0
+
+
+@pytest.mark.slow  # ~20 s: three CLI runs with two resources
 def test_vertex_stages_an_unchanged_input_once_and_a_changed_one_again(
     vproject: Project, gcs: str
 ) -> None:
@@ -153,6 +177,7 @@ def test_vertex_multimodal_request_reads_local_and_gcs_media(vproject: Project, 
     assert line["response"]["usageMetadata"]["promptTokenCount"] > 2 * 258  # two images read
 
 
+@pytest.mark.slow  # ~20 s: five CLI runs; the digest rules are unit-tested in test_vertex_sources.py
 def test_vertex_reads_a_gcs_source_in_place_and_plans_again_when_the_object_changes(
     vproject: Project, gcs: str
 ) -> None:
