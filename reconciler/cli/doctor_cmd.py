@@ -101,9 +101,8 @@ def quota_checks(
     )
     used = sum(file.size_bytes for file in live.files.values())
     if live.endpoint == "vertex":
-        # Vertex has no Files API quota: the inputs are objects in the staging bucket.
-        staged = Check("staged inputs", Outcome.OK, f"{_size(used)} in {len(live.files)} object(s)")
-        return [jobs, staged]
+        # Vertex has no Files API, so no Files storage quota (inputs are staged objects).
+        return [jobs]
     storage = Check(
         "files storage",
         Outcome.OK if used < storage_limit else Outcome.FAIL,

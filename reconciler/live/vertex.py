@@ -167,16 +167,16 @@ class VertexAdapter:
     # -- reading -------------------------------------------------------------------------------
 
     async def snapshot(self, *, include_files: bool) -> Live:
-        """Reconciler's jobs (one filtered `batchPredictionJobs.list` walk) and, when asked,
-        the staged inputs as files."""
+        """Reconciler's jobs (one filtered `batchPredictionJobs.list` walk). Files are never
+        listed (`files_listed=False`): Vertex has no Files API, so no Files storage quota is
+        counted against the staged objects, and a staged input is looked up by name when it
+        may be reused (`get_file`)."""
         observed_at = self._clock.now()
         jobs = await self._list_jobs()
-        files = await self._list_staged() if include_files else None
         return Live(
             observed_at=observed_at,
             jobs=dict(sorted(jobs.items())),
-            files=dict(sorted((files or {}).items())),
-            files_listed=files is not None,
+            files_listed=False,
             endpoint=self.endpoint_kind,
         )
 
@@ -196,12 +196,6 @@ class VertexAdapter:
             return found
 
         return await self._idempotent(call, walk)
-
-    async def _list_staged(self) -> dict[str, LiveFile]:
-        objects = await self._in_storage(
-            "storage.list", lambda: self._storage.list(self._staged("inputs/"))
-        )
-        return {item.uri: _live_file(item) for item in objects}
 
     async def get_job(self, name: str) -> LiveJob | None:
         """The job now, or None when Vertex does not know it (404, or a job recorded on
@@ -299,6 +293,13 @@ class VertexAdapter:
         file recorded before the project moved to Vertex)."""
         if not name.startswith("gs://"):
             return
+        if not name.startswith(self._staged("")):
+            # A `source.gcs` object is the user's: reconciler deletes only what it staged.
+            raise PermanentServiceError(
+                f"left in place: reconciler deletes only objects under {self._staged('')}",
+                call="storage.delete",
+                status_code=403,
+            )
         await self._in_storage("storage.delete", lambda: self._storage.delete(name))
 
     # -- jobs ----------------------------------------------------------------------------------

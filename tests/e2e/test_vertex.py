@@ -36,7 +36,9 @@ def vertex_emulator(tmp_path: Path, gcs: str) -> Iterator[EmulatorHandle]:
         yield handle
 
 
-def _vertex_project(root: Path, emulator_url: str, gcs: str, *, project_id: str = "") -> Project:
+def _vertex_project(
+    root: Path, emulator_url: str, gcs: str, *, project_id: str = "", extra: str = ""
+) -> Project:
     root.mkdir(parents=True)
     git(root, "init", "-q", "-b", "main")
     proj = Project(root, "vertex")
@@ -47,7 +49,7 @@ def _vertex_project(root: Path, emulator_url: str, gcs: str, *, project_id: str 
         "poll:\n  initial_seconds: 0.2\n  max_seconds: 0.5\n"
         "vertex:\n  project: demo\n  location: us-central1\n"
         f"  staging: gs://{BUCKET}/reconciler\n  base_url: {emulator_url}\n"
-        f"  storage_url: {gcs}\n",
+        f"  storage_url: {gcs}\n{extra}",
     )
     return proj
 
@@ -102,6 +104,7 @@ def test_vertex_file_job_applies_collects_and_prints_results(
     assert attempt["endpoint"] == "vertex"
     assert attempt["output_file"].startswith(f"gs://{BUCKET}/reconciler/outputs/eval/")
     assert vproject.state()["resources"]["eval"]["results"]["succeeded"] == 3
+    assert _staged(gcs, "inputs") == []  # cleanup.inputs: deleted once collected
     [job] = _vertex_jobs(vertex_emulator)
     assert parse_tag(job.display_name) is not None  # type: ignore[attr-defined]
     assert vproject.run("plan", "--detailed-exitcode").returncode == 0
@@ -132,8 +135,12 @@ def test_vertex_runs_with_no_cloud_on_the_embedded_emulators(tmp_path: Path) -> 
 
 @pytest.mark.slow  # ~20 s: three CLI runs with two resources
 def test_vertex_stages_an_unchanged_input_once_and_a_changed_one_again(
-    vproject: Project, gcs: str
+    tmp_path: Path, vertex_emulator: EmulatorHandle, gcs: str
 ) -> None:
+    # Staged inputs kept after collection (cleanup.inputs deletes them by default).
+    vproject = _vertex_project(
+        tmp_path / "kept", vertex_emulator.base_url, gcs, extra="cleanup:\n  inputs: false\n"
+    )
     _eval_input(vproject)
     vproject.manifest("eval", file_job_spec("data/eval.jsonl", "results/eval.jsonl"))
     vproject.manifest("copy", file_job_spec("data/eval.jsonl", "results/copy.jsonl"))
@@ -191,6 +198,7 @@ def test_vertex_reads_a_gcs_source_in_place_and_plans_again_when_the_object_chan
     assert vproject.run("apply", "--auto-approve", "--wait").returncode == 0
     assert vproject.run("plan", "--detailed-exitcode").returncode == 0
     assert _staged(gcs, "inputs") == []  # referenced in place, never copied
+    assert blob.exists()  # and never deleted by cleanup: it is the user's object
     first = (vproject.root / "results/remote.jsonl").read_text()
     assert "remote 1" in first
 
