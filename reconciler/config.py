@@ -36,6 +36,27 @@ class EmulatorSettings(_Strict):
     """How long an emulated job stays PENDING + RUNNING before it succeeds."""
 
 
+class VertexSettings(_Strict):
+    """Where Vertex AI batch prediction runs (`endpoint: vertex`). Credentials are never part of
+    the config: Application Default Credentials (`gcloud auth application-default login`, or a
+    service-account key file named by GOOGLE_APPLICATION_CREDENTIALS), read by the SDK."""
+
+    project: str | None = None
+    """The Google Cloud project; default GOOGLE_CLOUD_PROJECT."""
+    location: str | None = None
+    """The Vertex AI region, e.g. `us-central1`; default GOOGLE_CLOUD_LOCATION."""
+    staging: Annotated[str, Field(pattern=r"^gs://[a-z0-9][a-z0-9._-]{1,220}(/.*)?$")] | None = None
+    """`gs://bucket/prefix` where local inputs are staged (content-addressed, never uploaded
+    twice) and where jobs write their predictions. Required with `endpoint: vertex`."""
+    base_url: str | None = None
+    """Testing only: `emulator` (the embedded emulator with an embedded Cloud Storage
+    emulator) or the http(s) URL of a running Vertex emulator. Such an endpoint never receives
+    your credentials: requests carry a fixed placeholder token."""
+    storage_url: str | None = None
+    """Testing only, with `base_url`: the Cloud Storage emulator's URL; default
+    STORAGE_EMULATOR_HOST."""
+
+
 class ModelPrice(_Strict):
     input_per_million: Annotated[float, Field(ge=0)]
     """Standard (non-batch) USD price per million input tokens."""
@@ -112,8 +133,9 @@ class ProjectConfig(_Strict):
     state: str = DEFAULT_STATE
     """A path (local JSON file backend) or a `postgresql://` URL (PostgreSQL backend)."""
     endpoint: str = "gemini"
-    """`gemini` (the real API; key from GEMINI_API_KEY/GOOGLE_API_KEY), `emulator` (embedded,
-    in-process), or an http(s) URL of a running emulator or proxy."""
+    """`gemini` (the real API; key from GEMINI_API_KEY/GOOGLE_API_KEY), `vertex` (Vertex AI
+    batch prediction; see `vertex`), `emulator` (embedded, in-process), or an http(s) URL of a
+    running emulator or proxy."""
     api_version: str = "v1beta"
     """Gemini API version path segment."""
     output_root: str = "."
@@ -124,6 +146,8 @@ class ProjectConfig(_Strict):
     32 (benchmarks/RESULTS.md). Transfers stream in 1 MiB pieces, so memory stays small."""
     emulator: EmulatorSettings = Field(default_factory=EmulatorSettings)
     """Settings of the embedded emulator (`endpoint: emulator`)."""
+    vertex: VertexSettings = Field(default_factory=VertexSettings)
+    """Project, region and Cloud Storage staging of `endpoint: vertex`."""
     guardrails: Guardrails = Field(default_factory=Guardrails)
     """Limits that make `plan` refuse instead of spending money by mistake."""
     poll: PollSettings = Field(default_factory=PollSettings)

@@ -23,7 +23,7 @@ from reconciler.apply.store import StateStore
 from reconciler.clock import Clock
 from reconciler.config import Project
 from reconciler.errors import ReconcilerError
-from reconciler.live.gemini import GeminiAdapter, Progress
+from reconciler.live.gemini import BatchService, Progress
 from reconciler.live.snapshot import BatchStats
 from reconciler.manifests.desired import Desired, DesiredResource
 
@@ -79,7 +79,7 @@ class ApplyContext:
 
     project: Project
     desired: Desired
-    adapter: GeminiAdapter
+    adapter: BatchService
     store: StateStore
     clock: Clock
     reporter: Reporter

@@ -97,6 +97,13 @@ async def create(context: ApplyContext, action: Action, live: Live) -> None:
         context.emit(EventKind.WARNING, resource.name, "no request needs a run; nothing created")
         return
     context.phase(resource.name, Phase.PREPARING)
+    gcs = resource.manifest.spec.source.gcs
+    if gcs is not None:
+        # Read by Vertex in place (`source.gcs`): nothing to prepare, split or upload.
+        run = _Run(number, purpose, PreparedInput(None, 0, None), file_name=gcs, model=model)
+        intents = await _record_intents(context, resource, [run], input_record=None, to_spec=True)
+        await _create_recorded(context, resource, run, *intents[0])
+        return
     await upload_media(context, resource)
     staging = context.staging(resource.name) / f"attempt-{number}"
     inputs = await asyncio.to_thread(
@@ -238,6 +245,7 @@ async def _record_intents(
             intent_at=now,
             request_keys_file=run.keys_ref,
             model=run.model,
+            endpoint=context.adapter.endpoint_kind,
         )
         for run, tag in zip(runs, tags, strict=True)
     ]

@@ -21,7 +21,7 @@ from reconciler.config import Project, ProjectConfig
 from reconciler.errors import ExitCode, ReconcilerError
 from reconciler.live.endpoint import API_KEY_VARIABLES, EndpointKind, endpoint_kind
 from reconciler.live.gcs import check_access
-from reconciler.live.gemini import AdapterSettings, GeminiAdapter
+from reconciler.live.gemini import AdapterSettings, BatchService
 from reconciler.live.snapshot import Live
 from reconciler.manifests.desired import DesiredResource
 from reconciler.plan.cost import default_price_table
@@ -78,7 +78,7 @@ def _key_check(config: ProjectConfig, environ: Mapping[str, str]) -> Check:
 def _probe(project: Project) -> tuple[Check, Live | None]:
     """List the jobs and files once: the endpoint answers, and the quota in use is known."""
 
-    async def listing(adapter: GeminiAdapter) -> Live:
+    async def listing(adapter: BatchService) -> Live:
         return await adapter.snapshot(include_files=True)
 
     try:
@@ -100,6 +100,9 @@ def quota_checks(
         f"{running} of at most {ceiling} (guardrails.max_concurrent_jobs)",
     )
     used = sum(file.size_bytes for file in live.files.values())
+    if live.endpoint == "vertex":
+        # Vertex has no Files API, so no Files storage quota (inputs are staged objects).
+        return [jobs]
     storage = Check(
         "files storage",
         Outcome.OK if used < storage_limit else Outcome.FAIL,

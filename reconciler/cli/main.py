@@ -233,7 +233,10 @@ def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> 
 @click.option(
     "--endpoint",
     envvar="RECONCILER_ENDPOINT",
-    help="gemini (real API), emulator (embedded, no key needed), or a URL of a running emulator.",
+    help=(
+        "gemini (real API), vertex (Vertex AI, see `vertex:` in reconciler.yaml), emulator "
+        "(embedded, no key needed), or a URL of a running emulator."
+    ),
 )
 @click.option(
     "--state", "state", envvar="RECONCILER_STATE", help="State file path or postgresql:// URL."

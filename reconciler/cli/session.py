@@ -14,11 +14,12 @@ import click
 from reconciler.clock import Clock, SystemClock
 from reconciler.config import Project
 from reconciler.errors import ConfigError, Diagnostic, ManifestError, Severity
-from reconciler.live.gemini import AdapterSettings, GeminiAdapter, open_adapter
+from reconciler.live.gemini import AdapterSettings, BatchService, open_adapter, remote_objects
 from reconciler.live.snapshot import Live
 from reconciler.manifests.desired import Desired
-from reconciler.manifests.loader import load_desired
+from reconciler.manifests.loader import load_desired, resource_spec_hash
 from reconciler.manifests.models_catalogue import service_model_problem
+from reconciler.manifests.remote import RemoteObject, remote_uris, with_remote_sources
 from reconciler.plan.actions import Plan
 from reconciler.plan.planner import plan_now
 from reconciler.state.backend import LockInfo, StateBackend
@@ -77,7 +78,7 @@ def locked_backend(project: Project, lock_timeout: str) -> Iterator[StateBackend
 def run_with_adapter(
     project: Project,
     clock: Clock,
-    work: Callable[[GeminiAdapter], Awaitable[T]],
+    work: Callable[[BatchService], Awaitable[T]],
     *,
     settings: AdapterSettings | None = None,
 ) -> T:
@@ -142,7 +143,7 @@ def plan_against_live(
     """
     check = not (request.destroy or request.refresh_only)
 
-    async def read(adapter: GeminiAdapter) -> tuple[Live, list[Diagnostic]]:
+    async def read(adapter: BatchService) -> tuple[Live, list[Diagnostic]]:
         # Files are listed when the plan may upload inputs: `plan` counts them against the
         # project's Files storage (limits.storage_bytes).
         uploads = check and any(r.manifest.spec.source.file for r in desired.resources.values())
@@ -155,7 +156,7 @@ def plan_against_live(
     return live, build_plan(project, desired, state, live, backend, request, clock)
 
 
-async def _model_diagnostics(adapter: GeminiAdapter, desired: Desired) -> list[Diagnostic]:
+async def _model_diagnostics(adapter: BatchService, desired: Desired) -> list[Diagnostic]:
     """One `models.get` per distinct model; a diagnostic per resource whose model is wrong."""
     specs = {name: r.manifest.spec for name, r in desired.resources.items()}
     answers = {m: await adapter.get_model(m) for m in sorted({s.model for s in specs.values()})}
@@ -178,13 +179,31 @@ async def _model_diagnostics(adapter: GeminiAdapter, desired: Desired) -> list[D
 
 def load_project_desired(project: Project, paths: Sequence[str] = ()) -> Desired:
     """The desired resources, with input tokens counted by the SDK's local tokenizer where it
-    runs offline (live/local_tokens.py): a pre-plan step, so the planner stays pure."""
+    runs offline (live/local_tokens.py: a pre-plan step, so the planner stays pure), and
+    `source.gcs` objects (Vertex) digested from their versions.
+
+    Raises:
+        ManifestError: a manifest is invalid, or a `source.gcs` object does not exist.
+    """
     from pathlib import Path
 
     from reconciler.live.local_tokens import count_input_tokens, offline_counter
 
-    desired = load_desired(project, [Path(p) for p in paths] or None)
-    return count_input_tokens(desired, project.root, offline_counter)
+    desired = count_input_tokens(
+        load_desired(project, [Path(p) for p in paths] or None), project.root, offline_counter
+    )
+    uris = remote_uris(desired)
+    if not uris:
+        return desired
+
+    async def look(adapter: BatchService) -> dict[str, RemoteObject | None]:
+        return await remote_objects(adapter, uris)
+
+    found = run_with_adapter(project, system_clock(), look)
+    desired, problems = with_remote_sources(desired, found, resource_spec_hash)
+    if problems:
+        raise ManifestError(problems)
+    return desired
 
 
 def system_clock() -> Clock:

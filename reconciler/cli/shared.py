@@ -21,7 +21,7 @@ from reconciler.cli.session import run_with_adapter, system_clock
 from reconciler.clock import Clock
 from reconciler.config import Project
 from reconciler.errors import ApplyError, ConfigError, ExitCode
-from reconciler.live.gemini import GeminiAdapter
+from reconciler.live.gemini import BatchService
 from reconciler.manifests.desired import Desired
 from reconciler.plan.actions import Plan
 from reconciler.state.backend import StateBackend
@@ -138,7 +138,7 @@ def execute(
     store = StateStore(backend, backend.read())
     report = ApplyReport()
 
-    async def work(adapter: GeminiAdapter) -> None:
+    async def work(adapter: BatchService) -> None:
         context = ApplyContext(
             project=project,
             desired=desired,

@@ -24,7 +24,7 @@ from reconciler.cli.session import (
 )
 from reconciler.config import Project
 from reconciler.errors import ConfigError, ExitCode, ReconcilerError
-from reconciler.live.gemini import GeminiAdapter
+from reconciler.live.gemini import BatchService
 from reconciler.live.snapshot import InlineResult
 from reconciler.manifests.desired import Desired
 from reconciler.plan.cost import default_price_table
@@ -91,7 +91,7 @@ class _Reader:
         if target.exists():
             return target
 
-        async def fetch(adapter: GeminiAdapter) -> bool:
+        async def fetch(adapter: BatchService) -> bool:
             job = await adapter.get_job(job_name)
             if job is None or not (job.output_file or job.has_inline_output):
                 return False

@@ -1,4 +1,5 @@
-"""Local emulator of the Gemini Developer API's Files and Batches endpoints.
+"""Local emulator of the Gemini Developer API's Files and Batches endpoints, and of Vertex AI's
+batchPredictionJobs (backed by a Cloud Storage emulator).
 
 Standalone: imports nothing from the rest of `reconciler` (an import-linter contract enforces
 it), and shares only the wire protocol (shared/gemini-batch-protocol.md). The real google-genai

@@ -3,7 +3,7 @@
 Routes exist under `/v1` (the SDK's default), `/v1beta` and `/v1alpha` (pitfall 1). Success is
 always HTTP 200 with a JSON body (`{}` for delete/cancel), since the SDK treats any other 2xx as
 an error (pitfall 14). Handlers live in one module per resource (routes_files, routes_batches,
-routes_models, admin); request plumbing in plumbing.py.
+routes_models, routes_vertex (Vertex AI batchPredictionJobs), admin); plumbing in plumbing.py.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from reconciler.emulator.plumbing import EmulatorState, endpoint
 from reconciler.emulator.routes_batches import BatchRoutes
 from reconciler.emulator.routes_files import FileRoutes
 from reconciler.emulator.routes_models import ModelRoutes
+from reconciler.emulator.routes_vertex import VertexRoutes
 
 __all__ = ["EmulatorState", "create_app"]
 
@@ -86,6 +87,8 @@ def create_app(state: EmulatorState) -> Starlette:
     batches = BatchRoutes(state)
     models = ModelRoutes(state, batches)
     admin = AdminRoutes(state, batches)
+    vertex = VertexRoutes(state)
+    jobs_path = "/{version}/projects/{project}/locations/{location}/batchPredictionJobs"
     e = endpoint
     routes = [
         Route("/upload/{version}/files", e(files.upload), methods=["POST"]),
@@ -99,6 +102,8 @@ def create_app(state: EmulatorState) -> Starlette:
         Route(
             "/{version}/batches/{name}", e(batches.item), methods=["GET", "POST", "PATCH", "DELETE"]
         ),
+        Route(jobs_path, e(vertex.collection), methods=["GET", "POST"]),
+        Route(jobs_path + "/{job}", e(vertex.item), methods=["GET", "POST", "DELETE"]),
         Route("/_emulator/settings", e(admin.settings), methods=["GET", "POST", "PATCH"]),
         Route("/_emulator/calls", e(admin.calls), methods=["GET"]),
         Route("/_emulator/calls/reset", e(admin.calls_reset), methods=["POST"]),

@@ -81,7 +81,8 @@ class RequestError(Exception):
 
 
 FileExists = Callable[[str], bool]
-"""Looks up a file id (without `files/`) among the files the emulator holds."""
+"""Looks up a file id (without `files/`) among the files the emulator holds, or (Vertex) a
+whole gs:// URI in Cloud Storage."""
 
 
 def camelize(value: Any) -> Any:
@@ -181,7 +182,8 @@ def _check_parts(parts: Any, where: str, file_exists: FileExists) -> tuple[str, 
             uri = data.get("fileUri") if isinstance(data, dict) else None
             if not isinstance(uri, str) or not uri:
                 raise RequestError(INVALID_ARGUMENT, f"{here}.fileData.fileUri is required")
-            file_id = file_id_from_uri(uri)
+            # Vertex names Cloud Storage objects, which its lookup answers for whole URIs.
+            file_id = uri if uri.startswith("gs://") else file_id_from_uri(uri)
             if file_id is None or not file_exists(file_id):
                 raise RequestError(INVALID_ARGUMENT, f"File {uri} not found or not accessible.")
             media += 1

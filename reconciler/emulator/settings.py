@@ -90,6 +90,10 @@ class EmulatorSettings:
     """Lenient: let files created by upload be downloaded (the service serves only generated
     files)."""
 
+    storage_url: str | None = None
+    """Vertex routes: the Cloud Storage (emulator) endpoint jobs read inputs from and write
+    predictions to; None reads `STORAGE_EMULATOR_HOST` from the environment."""
+
     def __post_init__(self) -> None:
         for name in ("rate_429", "rate_500", "rate_503", "drop_rate", "request_error_rate"):
             value = getattr(self, name)

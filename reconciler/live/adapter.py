@@ -108,6 +108,9 @@ class GeminiAdapter:
     `PermanentServiceError` (the same call will fail again), each naming the SDK call.
     """
 
+    endpoint_kind: Final = "gemini"
+    """Recorded on every attempt it creates (the emulator speaks the Developer API too)."""
+
     def __init__(
         self,
         client: genai.Client,
@@ -162,6 +165,7 @@ class GeminiAdapter:
             jobs=dict(sorted(jobs.items())),
             files=dict(sorted((files or {}).items())),
             files_listed=files is not None,
+            endpoint=self.endpoint_kind,
         )
 
     async def _idempotent(self, call: str, send: Callable[[], Awaitable[T]]) -> T:

@@ -18,6 +18,7 @@ from reconciler.errors import ConfigError
 from reconciler.live.adapter import GeminiAdapter
 from reconciler.live.endpoint import Endpoint, EndpointKind, endpoint_kind, resolve_endpoint
 from reconciler.live.http import shared_ssl_context, wide_read_client
+from reconciler.live.service import BatchService
 from reconciler.live.settings import AdapterSettings
 
 if TYPE_CHECKING:
@@ -84,7 +85,7 @@ async def open_adapter(
     settings: AdapterSettings | None = None,
     environ: Mapping[str, str] | None = None,
     rng: random.Random | None = None,
-) -> AsyncIterator[GeminiAdapter]:
+) -> AsyncIterator[BatchService]:
     """The adapter for `project.config.endpoint`, open for the `async with` block.
 
     `emulator` starts the embedded emulator in-process for the block's duration, keeping its
@@ -97,6 +98,17 @@ async def open_adapter(
     config = project.config
     environ = os.environ if environ is None else environ
     with contextlib.ExitStack() as stack:
+        if endpoint_kind(config.endpoint) is EndpointKind.VERTEX:
+            from reconciler.live.vertex_client import open_vertex
+
+            vertex = open_vertex(
+                project, stack, clock=clock, settings=settings, environ=environ, rng=rng
+            )
+            try:
+                yield vertex
+            finally:
+                await vertex.aclose()
+            return
         emulator_url: str | None = None
         if endpoint_kind(config.endpoint) is EndpointKind.EMULATOR:
             emulator_url = _start_emulator(project, stack)

@@ -1,8 +1,9 @@
 """Where the batch service is and which key opens it: the one place endpoints are resolved.
 
-`ProjectConfig.endpoint` names the service: `gemini` (Google's Developer API), `emulator` (the
-embedded emulator, started in-process), or an http(s) URL (an emulator or proxy already running).
-A future `vertex` kind belongs here too, so the adapter never parses endpoint strings itself.
+`ProjectConfig.endpoint` names the service: `gemini` (Google's Developer API), `vertex` (Vertex
+AI batch prediction, resolved further by live/vertex_target.py: it needs a project, a region and
+credentials, not a key), `emulator` (the embedded emulator, started in-process), or an http(s)
+URL (an emulator or proxy already running), so the adapter never parses endpoint strings itself.
 
 Pure: reads only the environment mapping it is given; imports no SDK. The key is kept out of
 `repr` so a logged endpoint never shows it (DESIGN §7: the key never appears in logs or errors).
@@ -52,6 +53,9 @@ class EndpointKind(enum.StrEnum):
     """The embedded emulator, started in-process on a free port for the adapter's lifetime."""
     URL = "url"
     """An http(s) base URL: a running emulator or a proxy speaking the same REST protocol."""
+    VERTEX = "vertex"
+    """Vertex AI batch prediction (`batchPredictionJobs`), with Application Default Credentials;
+    no API key is ever sent."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,18 +84,20 @@ def endpoint_kind(value: str) -> EndpointKind:
     """Classify an `endpoint` setting.
 
     Raises:
-        ConfigError: not `gemini`, `emulator` or an http(s) URL with a host.
+        ConfigError: not `gemini`, `vertex`, `emulator` or an http(s) URL with a host.
     """
     text = value.strip()
     if text.lower() == EndpointKind.GEMINI.value:
         return EndpointKind.GEMINI
     if text.lower() == EndpointKind.EMULATOR.value:
         return EndpointKind.EMULATOR
+    if text.lower() == EndpointKind.VERTEX.value:
+        return EndpointKind.VERTEX
     parts = urlsplit(text)
     if parts.scheme in ("http", "https") and parts.netloc:
         return EndpointKind.URL
     raise ConfigError(
-        f"setting `endpoint`: {value!r} is not `gemini`, `emulator` or an http(s) URL",
+        f"setting `endpoint`: {value!r} is not `gemini`, `vertex`, `emulator` or an http(s) URL",
         hint="e.g. endpoint: emulator, or endpoint: http://127.0.0.1:8765",
     )
 
@@ -130,6 +136,9 @@ def resolve_endpoint(
             if key is not None:
                 check_key_may_go_to(url, environ)
             return Endpoint(kind, url, key or EMULATOR_API_KEY, api_version)
+        case EndpointKind.VERTEX:
+            # No key: Vertex authenticates with credentials (live/vertex_target.py).
+            return Endpoint(kind, None, "", api_version)
         case _:
             assert_never(kind)
 

@@ -6,7 +6,9 @@ the order a call flows through them:
 
 - client.py    `build_client`, `connect`, `open_adapter`: the SDK client for an endpoint, over
                the HTTP pool of http.py; starts the in-process emulator for `emulator`.
-- adapter.py   `GeminiAdapter`: the Files and Batches calls.
+- adapter.py   `GeminiAdapter`: the Files and Batches calls; vertex.py `VertexAdapter`: Vertex AI
+               batch prediction and Cloud Storage behind the same calls (service.py
+               `BatchService`), opened by vertex_client.py for `endpoint: vertex`.
 - transfer.py  streamed uploads and downloads, `DownloadFollower`; writes.py: their disk side.
 - sdk_request.py  the one use of a private SDK name (the SDK's request builder).
 - convert.py   SDK objects -> Live values, inline requests -> SDK sources.
@@ -19,14 +21,17 @@ from __future__ import annotations
 from reconciler.live.adapter import GeminiAdapter
 from reconciler.live.boundary import CREATE_RESENDABLE_STATUS, RETRYABLE_STATUS
 from reconciler.live.client import build_client, connect, open_adapter
+from reconciler.live.service import BatchService
 from reconciler.live.settings import MAX_PAGE_SIZE, AdapterSettings, Task
 from reconciler.live.transfer import DownloadFollower, Progress
+from reconciler.live.vertex import remote_objects
 
 __all__ = [
     "CREATE_RESENDABLE_STATUS",
     "MAX_PAGE_SIZE",
     "RETRYABLE_STATUS",
     "AdapterSettings",
+    "BatchService",
     "DownloadFollower",
     "GeminiAdapter",
     "Progress",
@@ -34,4 +39,5 @@ __all__ = [
     "build_client",
     "connect",
     "open_adapter",
+    "remote_objects",
 ]

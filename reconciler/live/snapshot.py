@@ -93,6 +93,9 @@ class Live:
     files: Mapping[str, LiveFile] = field(default_factory=dict)
     files_listed: bool = False
     """False when files were not read; the planner then treats every recorded file as unknown."""
+    endpoint: str | None = None
+    """The endpoint kind these jobs were read from (`gemini`, `vertex`); jobs recorded on another
+    kind cannot appear here. None: not said (the planner then assumes the recorded kind)."""
 
 
 JsonValue: TypeAlias = "str | int | float | bool | list[JsonValue] | dict[str, JsonValue] | None"

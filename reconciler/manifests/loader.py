@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from reconciler.config import Project
 from reconciler.diagnostics import validation_diagnostics
 from reconciler.errors import Diagnostic, ManifestError, Severity
+from reconciler.manifests import vertex_rules
 from reconciler.manifests.confinement import check_output_confinement
 from reconciler.manifests.desired import Desired, DesiredResource, MediaRef, SourceDigest
 from reconciler.manifests.jsonl import scan_jsonl
@@ -27,6 +28,7 @@ from reconciler.manifests.model import BatchJobManifest, Task
 from reconciler.manifests.models_catalogue import KNOWN_MODELS, catalogue_problem
 from reconciler.manifests.parse_cache import ParseCache
 from reconciler.manifests.paths import ProjectPaths, resolve_media
+from reconciler.manifests.remote import placeholder_digest
 from reconciler.manifests.requests import (
     LINE_FIELDS,
     canonical_json,
@@ -187,7 +189,16 @@ def _load_document(
     spec = manifest.spec
     _check_output(project, where, output_root, document, spec.output, diagnostics)
     _check_model(project, document, manifest, diagnostics)
-    if spec.source.file is not None:
+    if project.config.endpoint.strip().lower() == vertex_rules.ENDPOINT:
+        diagnostics.extend(vertex_rules.vertex_problems(manifest, document))
+    elif (problem := vertex_rules.gcs_source_problem(manifest, document)) is not None:
+        diagnostics.append(problem)
+    source: SourceDigest | None
+    media: tuple[MediaRef, ...]
+    if spec.source.gcs is not None:
+        # Read by Vertex in place: the digest comes from the object's version (remote.py).
+        source, media = placeholder_digest(spec.source.gcs), ()
+    elif spec.source.file is not None:
         source, media = _file_source(
             where, document, spec.source.file, spec.task, diagnostics, key_digests
         )
@@ -205,8 +216,12 @@ def _load_document(
         media=media,
         spec_hash="",
     )
-    spec_hash = hashlib.sha256(canonical_json(resource.replacing_fields())).hexdigest()
-    return dataclasses.replace(resource, spec_hash=spec_hash)
+    return dataclasses.replace(resource, spec_hash=resource_spec_hash(resource))
+
+
+def resource_spec_hash(resource: DesiredResource) -> str:
+    """The hash over a resource's replacing fields (`DesiredResource.spec_hash`)."""
+    return hashlib.sha256(canonical_json(resource.replacing_fields())).hexdigest()
 
 
 def _errors(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:

@@ -107,7 +107,7 @@ class Metadata(_Strict):
 
 
 class Source(_Strict):
-    """Where the requests come from: exactly one of `file` or `requests`."""
+    """Where the requests come from: exactly one of `file`, `requests` or (Vertex) `gcs`."""
 
     file: str | None = None
     """Path (relative to the project root) of a JSONL input: one `{"key": ..., "request": {...}}`
@@ -120,6 +120,13 @@ class Source(_Strict):
     are keyed `request-1`, `request-2`, ... in order. A part may name a local file with
     `fileData: {path: images/cat.jpg}`: apply uploads it and substitutes its URI."""
 
+    gcs: (
+        Annotated[str, Field(pattern=r"^gs://[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]/\S*[^/\s]$")] | None
+    ) = None
+    """`endpoint: vertex` only: a JSONL object in Cloud Storage (`gs://bucket/path.jsonl`), read
+    by Vertex in place, never copied. A change is seen from the object's generation and
+    checksums when reconciler plans; its requests are counted by Vertex, not by `plan`."""
+
     @field_validator("file")
     @classmethod
     def _relative_file(cls, value: str | None) -> str | None:
@@ -130,8 +137,11 @@ class Source(_Strict):
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Source:
-        if (self.file is None) == (self.requests is None):
-            raise ValueError("source needs exactly one of `file` or `requests`")
+        given = [v for v in (self.file, self.requests, self.gcs) if v is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "source needs exactly one of `file` or `requests` (or `gcs` on Vertex)"
+            )
         return self
 
 

@@ -137,6 +137,9 @@ class Reason(enum.StrEnum):
     JOB_EXPIRED = "job_expired"
     JOB_CANCELLED = "job_cancelled"
     JOB_GONE = "job_gone"
+    ENDPOINT_CHANGED = "endpoint_changed"
+    """The job ran on another endpoint kind (`gemini` before `vertex`, say) and its results were
+    not collected; the current endpoint cannot see it, so the work runs again there."""
     JOB_STUCK = "job_stuck"
     """A job waited past `policy.timeout`: cancel it and run a new attempt."""
     FAILED_REQUESTS = "failed_requests"
@@ -201,6 +204,11 @@ class Reason(enum.StrEnum):
                 return "its job waited past policy.timeout"
             case Reason.JOB_GONE:
                 return "its job is gone at the service and its results were not collected"
+            case Reason.ENDPOINT_CHANGED:
+                return (
+                    "its job ran on another endpoint, which this project no longer uses, and "
+                    "its results were not collected"
+                )
             case Reason.FAILED_REQUESTS:
                 return "some requests failed and policy retries them"
             case Reason.MODEL_CHANGED:

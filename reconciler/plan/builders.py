@@ -128,12 +128,20 @@ def resubmit(
     )
 
 
-def recreate(s: Situation, work: Workload, *, detail: str, next_attempt: int) -> Action:
-    """RECREATE: drift; jobs of the current attempt are gone before their results were saved."""
+def recreate(
+    s: Situation,
+    work: Workload,
+    *,
+    detail: str,
+    next_attempt: int,
+    reason: Reason = Reason.JOB_GONE,
+) -> Action:
+    """RECREATE: drift; jobs of the current attempt are gone before their results were saved
+    (`Reason.ENDPOINT_CHANGED`: they ran on an endpoint the project no longer uses)."""
     return _creating(
         ActionKind.RECREATE,
         s,
-        Reason.JOB_GONE,
+        reason,
         work,
         detail=detail,
         attempt=s.number,

@@ -167,12 +167,16 @@ def recreate_gone_shards(s: Situation) -> Action | None:
         [m.attempt for m in gone],
         s.purpose,
     )
+    moved = _moved_from(s, gone)
+    where = f" on {moved[1]}" if moved else ""
+    found = f"ran on {moved[0]}" if moved else "not found"
     return builders.recreate(
         s,
         work,
         detail=f"{shard_names(gone)} of attempt {s.number} "
-        f"({_job_names(gone)}) not found; run again alone",
+        f"({_job_names(gone)}) {found}; run again alone{where}",
         next_attempt=s.number,
+        reason=Reason.ENDPOINT_CHANGED if moved else Reason.JOB_GONE,
     )
 
 
@@ -209,16 +213,42 @@ def recreate_gone_job(s: Situation) -> Action | None:
         return None
     number = s.next_attempt
     work = attempt_workload(s.ctx.prices, s.resource, s.record, s.purpose, s.changes_for(s.purpose))
+    moved = _moved_from(s, gone)
+    if moved is not None:
+        detail = (
+            f"{_job_names(gone)} ran on {moved[0]}, which this project no longer uses (a job "
+            f"still running there is not cancelled); create attempt {number} on {moved[1]}"
+        )
+    else:
+        detail = f"{_job_names(gone)} not found; create attempt {number}"
     return builders.recreate(
         s,
         work,
-        detail=f"{_job_names(gone)} not found; create attempt {number}",
+        detail=detail,
         next_attempt=number,
+        reason=Reason.ENDPOINT_CHANGED if moved else Reason.JOB_GONE,
     )
 
 
 def _job_names(members: tuple[Member, ...]) -> str:
     return ", ".join(m.attempt.job_name or "" for m in members)
+
+
+_FIRST_ENDPOINT = "gemini"
+"""What an attempt recorded without an endpoint ran on: the only kind before Vertex."""
+
+
+def _moved_from(s: Situation, gone: tuple[Member, ...]) -> tuple[str, str] | None:
+    """(old kind, current kind) when a gone member was created on another endpoint kind than
+    the one the snapshot was read from: it is not gone, only out of sight."""
+    current = s.ctx.live.endpoint
+    if current is None:
+        return None
+    for member in gone:
+        recorded = member.attempt.endpoint or _FIRST_ENDPOINT
+        if recorded != current:
+            return recorded, current
+    return None
 
 
 # -- row: present, same spec, succeeded -> collect, then no-op ---------------------------------

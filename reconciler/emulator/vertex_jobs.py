@@ -1,0 +1,333 @@
+"""Vertex AI batch prediction jobs: their rows, their lifecycle, and the work they do.
+
+Like the Developer API's jobs (jobs.py), a job's state is derived from its row and the clock
+when it is read (JOB_STATE_PENDING -> RUNNING -> SUCCEEDED), never advanced by a background
+task, so an emulator that lives for one command behaves like a remote service. When a read
+finds a job past its deadline, the job does its work: it reads every input JSONL from Cloud
+Storage, answers each line with the deterministic fake model (model.py), writes
+`predictions.jsonl` under `<outputUriPrefix>/prediction-model-<timestamp>/` (Vertex's layout),
+and stores its end state and counts -- in one write transaction taken before the work, so two
+processes reading the same job at once do not both run it.
+
+Output lines follow Vertex's format for Gemini: the input line's own fields (the `request`,
+and any other top-level field such as a `key`, which Vertex passes through), then `response`
+or a non-empty `status` with the error, and `processed_time`.
+
+Rows live in their own SQLite file beside the Developer API's (`vertex.sqlite3`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import sqlite3
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from reconciler.emulator import model, vertex_storage
+from reconciler.emulator.wire import timestamp
+
+PENDING = "JOB_STATE_PENDING"
+RUNNING = "JOB_STATE_RUNNING"
+SUCCEEDED = "JOB_STATE_SUCCEEDED"
+FAILED = "JOB_STATE_FAILED"
+CANCELLED = "JOB_STATE_CANCELLED"
+TERMINAL = frozenset({SUCCEEDED, FAILED, CANCELLED})
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS vertex_jobs (
+    id TEXT PRIMARY KEY,
+    parent TEXT NOT NULL,
+    display_name TEXT,
+    model TEXT NOT NULL,
+    body TEXT NOT NULL,
+    create_time REAL NOT NULL,
+    job_seconds REAL NOT NULL,
+    pending_seconds REAL NOT NULL,
+    forced_end TEXT,
+    state TEXT,
+    end_time REAL,
+    success_count INTEGER NOT NULL DEFAULT 0,
+    failed_count INTEGER NOT NULL DEFAULT 0,
+    output_dir TEXT,
+    error TEXT,
+    request_error_rate REAL NOT NULL DEFAULT 0
+);
+"""
+_COLUMNS = (
+    "id, parent, display_name, model, body, create_time, job_seconds, pending_seconds, "
+    "forced_end, state, end_time, success_count, failed_count, output_dir, error, "
+    "request_error_rate"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class VertexJob:
+    id: str
+    parent: str
+    """`projects/{project}/locations/{location}`"""
+    display_name: str | None
+    model: str
+    """`publishers/google/models/{id}`"""
+    body: dict[str, Any]
+    """The create request's inputConfig, outputConfig and labels, as sent."""
+    create_time: float
+    job_seconds: float
+    pending_seconds: float
+    forced_end: str | None
+    state: str | None
+    """Stored end state; None while the state is derived from the clock."""
+    end_time: float | None
+    success_count: int
+    failed_count: int
+    output_dir: str | None
+    error: str | None
+    request_error_rate: float
+
+    @property
+    def name(self) -> str:
+        return f"{self.parent}/batchPredictionJobs/{self.id}"
+
+    def phase(self, now: float) -> tuple[str, float | None]:
+        """(state, end time) at `now`, from the row alone."""
+        if self.state is not None:
+            return self.state, self.end_time
+        deadline = self.create_time + self.job_seconds
+        if now >= deadline:
+            return self.forced_end or SUCCEEDED, deadline
+        if now < self.create_time + self.pending_seconds:
+            return PENDING, None
+        return RUNNING, None
+
+
+def _row(values: tuple[Any, ...]) -> VertexJob:
+    (ident, parent, display, model_name, body, created, seconds, pending, forced, state, end) = (
+        values[:11]
+    )
+    success, failed, output_dir, error, error_rate = values[11:]
+    return VertexJob(
+        ident,
+        parent,
+        display,
+        model_name,
+        json.loads(body),
+        created,
+        seconds,
+        pending,
+        forced,
+        state,
+        end,
+        success,
+        failed,
+        output_dir,
+        error,
+        error_rate,
+    )
+
+
+class VertexStore:
+    """The Vertex jobs of one emulator data directory."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self._path = data_dir / "vertex.sqlite3"
+        self.tmp_dir = data_dir / "blobs" / "vertex-tmp"
+        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self._path, timeout=30.0, isolation_level=None)
+        try:
+            db.execute("PRAGMA busy_timeout=30000")
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(_SCHEMA)
+        finally:
+            db.close()
+
+    @contextlib.contextmanager
+    def transaction(self, immediate: bool = False) -> Iterator[sqlite3.Connection]:
+        db = sqlite3.connect(self._path, timeout=30.0, isolation_level=None)
+        try:
+            db.execute("PRAGMA busy_timeout=30000")
+            db.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+        finally:
+            db.close()
+
+    def insert(self, job: VertexJob) -> None:
+        with self.transaction(immediate=True) as db:
+            db.execute(
+                f"INSERT INTO vertex_jobs ({_COLUMNS}) VALUES ({', '.join('?' * 16)})",
+                (
+                    job.id,
+                    job.parent,
+                    job.display_name,
+                    job.model,
+                    json.dumps(job.body),
+                    job.create_time,
+                    job.job_seconds,
+                    job.pending_seconds,
+                    job.forced_end,
+                    job.state,
+                    job.end_time,
+                    job.success_count,
+                    job.failed_count,
+                    job.output_dir,
+                    job.error,
+                    job.request_error_rate,
+                ),
+            )
+
+    def get(
+        self, parent: str, ident: str, db: sqlite3.Connection | None = None
+    ) -> VertexJob | None:
+        query = f"SELECT {_COLUMNS} FROM vertex_jobs WHERE parent = ? AND id = ?"
+        if db is not None:
+            found = db.execute(query, (parent, ident)).fetchone()
+        else:
+            with self.transaction() as own:
+                found = own.execute(query, (parent, ident)).fetchone()
+        return None if found is None else _row(found)
+
+    def all(self, parent: str) -> list[VertexJob]:
+        """Every job of `parent`, newest first (Vertex lists by create time, descending)."""
+        with self.transaction() as db:
+            rows = db.execute(
+                f"SELECT {_COLUMNS} FROM vertex_jobs WHERE parent = ? "
+                "ORDER BY create_time DESC, id DESC",
+                (parent,),
+            ).fetchall()
+        return [_row(row) for row in rows]
+
+    def end(self, job: VertexJob, state: str, end: float, db: sqlite3.Connection) -> None:
+        db.execute(
+            "UPDATE vertex_jobs SET state = ?, end_time = ?, success_count = ?, "
+            "failed_count = ?, output_dir = ?, error = ? WHERE id = ?",
+            (state, end, job.success_count, job.failed_count, job.output_dir, job.error, job.id),
+        )
+
+    def delete(self, job: VertexJob) -> None:
+        with self.transaction(immediate=True) as db:
+            db.execute("DELETE FROM vertex_jobs WHERE id = ?", (job.id,))
+
+
+def settle(store: VertexStore, job: VertexJob, now: float, storage: str | None) -> VertexJob:
+    """The job as of `now`; a job that has just reached its end does its work first."""
+    state, end = job.phase(now)
+    if job.state is not None or state not in TERMINAL or end is None:
+        return job
+    with store.transaction(immediate=True) as db:
+        current = store.get(job.parent, job.id, db)
+        if current is None or current.state is not None:
+            return current or job
+        if state == SUCCEEDED:
+            done = _run(store, current, end, storage)
+        else:
+            done = _with(current, error="The batch prediction job failed: internal error.")
+        store.end(done, FAILED if done.error else state, end, db)
+        refreshed = store.get(job.parent, job.id, db)
+    return refreshed or job
+
+
+def _with(job: VertexJob, **changes: Any) -> VertexJob:
+    values = {name: getattr(job, name) for name in job.__dataclass_fields__}
+    values.update(changes)
+    return VertexJob(**values)
+
+
+def gcs_inputs(body: dict[str, Any]) -> list[str]:
+    source = (body.get("inputConfig") or {}).get("gcsSource") or {}
+    uris = source.get("uris") or []
+    return [uris] if isinstance(uris, str) else [str(uri) for uri in uris]
+
+
+def gcs_output_prefix(body: dict[str, Any]) -> str | None:
+    destination = (body.get("outputConfig") or {}).get("gcsDestination") or {}
+    prefix = destination.get("outputUriPrefix")
+    return str(prefix).rstrip("/") if prefix else None
+
+
+def output_directory(job: VertexJob) -> str | None:
+    """Where the job writes: `<prefix>/prediction-model-<create time>` (Vertex's naming)."""
+    prefix = gcs_output_prefix(job.body)
+    if prefix is None:
+        return None
+    stamp = timestamp(job.create_time).replace(".", "_")
+    return f"{prefix}/prediction-model-{stamp}"
+
+
+def _run(store: VertexStore, job: VertexJob, end: float, storage: str | None) -> VertexJob:
+    """Answer every input line and write predictions.jsonl; the job with its counts, or with
+    an error when its input or output cannot be reached."""
+    directory = output_directory(job)
+    if storage is None or directory is None:
+        return _with(job, error="Cloud Storage is not configured for the emulator.")
+    success = failed = 0
+    with tempfile.TemporaryDirectory(dir=store.tmp_dir) as scratch:
+        out_path = Path(scratch) / "predictions.jsonl"
+        cached: dict[str, bool] = {}
+
+        def file_exists(uri: str) -> bool:
+            # Media parts name gs:// objects; Vertex reads them when the job runs.
+            if uri not in cached:
+                cached[uri] = uri.startswith("gs://") and vertex_storage.exists(storage, uri)
+            return cached[uri]
+
+        try:
+            with out_path.open("w", encoding="utf-8") as out:
+                for index, uri in enumerate(gcs_inputs(job.body)):
+                    source = Path(scratch) / f"input-{index}.jsonl"
+                    vertex_storage.download(storage, uri, source)
+                    for raw in source.read_text(encoding="utf-8").splitlines():
+                        if not raw.strip():
+                            continue
+                        line = _answer(job, raw, file_exists, end)
+                        if line.get("status"):
+                            failed += 1
+                        else:
+                            success += 1
+                        out.write(json.dumps(line, ensure_ascii=False) + "\n")
+            # Not application/jsonl: gcp-storage-emulator parses any application/json* media
+            # upload body as one JSON document.
+            vertex_storage.upload(
+                storage, f"{directory}/predictions.jsonl", out_path, "application/octet-stream"
+            )
+        except vertex_storage.StorageError as exc:
+            return _with(job, error=f"Cloud Storage: {exc}")
+        except ValueError as exc:
+            return _with(job, error=f"Invalid input: {exc}")
+    return _with(job, success_count=success, failed_count=failed, output_dir=directory)
+
+
+def _answer(job: VertexJob, raw: str, file_exists: model.FileExists, end: float) -> dict[str, Any]:
+    """One output line: the input line's fields, then `response` or a `status` message."""
+    try:
+        item = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        return {"status": f"Invalid JSON: {exc}", "processed_time": timestamp(end)}
+    if not isinstance(item, dict) or "request" not in item:
+        return {"status": "Each line needs a `request` object.", "processed_time": timestamp(end)}
+    line: dict[str, Any] = dict(item)
+    model_id = "models/" + job.model.rsplit("/", 1)[-1]
+    try:
+        if _fails(job, raw):
+            raise model.RequestError(model.INTERNAL, "Internal error encountered.")
+        line["response"] = model.generate(model_id, item["request"], file_exists)
+        line["status"] = ""
+    except model.RequestError as error:
+        line["status"] = error.message
+    line["processed_time"] = timestamp(end)
+    return line
+
+
+def _fails(job: VertexJob, raw: str) -> bool:
+    """Deterministic per-line fault, as the Developer API's `request_error_rate`."""
+    if job.request_error_rate <= 0:
+        return False
+    digest = hashlib.sha256(f"{job.id}|{raw}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < job.request_error_rate

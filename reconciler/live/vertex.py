@@ -1,0 +1,458 @@
+"""VertexAdapter: Vertex AI batch prediction behind the same calls as the Developer API adapter.
+
+apply and the planner do not know which service they talk to: this adapter answers the calls
+`GeminiAdapter` answers (service.py names them) with the same `Live` values and the same
+`ServiceError`s. What differs, inside this module:
+
+- Inputs: Vertex has no Files API. `upload_file` stages a local file in Cloud Storage under
+  `<staging>/inputs/<sha256>.<ext>`, content-addressed: an object already there (same name,
+  same size) is not uploaded again. The returned `LiveFile` is named by its gs:// URI, which
+  the create call and media parts (`fileData.fileUri`) use as they use `files/...` names.
+- Jobs: `batchPredictionJobs`, created with the identity tag in `displayName` and as labels
+  (vertex_convert.py), writing to `<staging>/outputs/<resource>`; the SDK's create is resent
+  only when the answer proves no job was made, exactly as on the Developer API (adapter.py).
+- Results: a job's `predictions.jsonl` is downloaded and each line rewritten as a Developer
+  API result line (`key` + `response` or `error`), so collection is unchanged.
+- No inline requests, no embeddings (the SDK's `create_embeddings` is Developer API only), no
+  batch priority: validate refuses those manifests first (manifests/vertex_rules.py); the
+  adapter refuses them too, as a `PermanentServiceError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import random
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Final, TypeVar
+
+import httpx2
+from google import genai
+from google.genai import types
+
+from reconciler.clock import Clock
+from reconciler.errors import (
+    ConfigError,
+    PermanentServiceError,
+    ServiceError,
+    TransientServiceError,
+)
+from reconciler.hashing import sha256_file
+from reconciler.live import vertex_convert
+from reconciler.live.boundary import (
+    MAPPED,
+    Boundary,
+    create_ambiguous,
+    create_resendable,
+    is_transient,
+)
+from reconciler.live.retry import Retrier
+from reconciler.live.settings import AdapterSettings, Task
+from reconciler.live.snapshot import InlineResult, Live, LiveFile, LiveJob, LiveModel
+from reconciler.live.tags import parse_tag
+from reconciler.live.transfer import DownloadFollower, Progress
+from reconciler.live.vertex_storage import ObjectFacts, Storage
+from reconciler.live.vertex_target import VERTEX_API_VERSION, VertexTarget
+from reconciler.manifests.remote import RemoteObject
+
+T = TypeVar("T")
+
+_TRANSIENT_STORAGE: Final = frozenset({408, 429, 500, 502, 503, 504})
+_EXTENSIONS: Final = {"jsonl": "jsonl", "application/jsonl": "jsonl"}
+_GENERATE: Final = "batchGenerateContent"
+
+
+async def remote_objects(service: object, uris: Sequence[str]) -> dict[str, RemoteObject | None]:
+    """`source.gcs` objects as the service sees them: only Vertex reads them (validate refuses
+    them elsewhere, so another service finds none)."""
+    if isinstance(service, VertexAdapter):
+        return await service.remote_objects(uris)
+    return dict.fromkeys(uris)
+
+
+def placeholder_credentials() -> Any:
+    """Credentials for an emulator: a fixed token that never expires, so the SDK neither asks
+    Google for one nor sends real ones (`AnonymousCredentials` has no token, and the SDK tries
+    to refresh it)."""
+    from google.oauth2.credentials import Credentials
+
+    return Credentials(token="emulator")  # type: ignore[no-untyped-call]
+
+
+def build_vertex_client(
+    target: VertexTarget, settings: AdapterSettings, *, http: httpx2.AsyncClient | None = None
+) -> genai.Client:
+    """A Vertex-mode client making one attempt per call (the adapter retries, as client.py's)."""
+    options = types.HttpOptions(
+        api_version=VERTEX_API_VERSION,
+        timeout=int(settings.request_timeout * 1000),
+        retry_options=types.HttpRetryOptions(attempts=1),
+        httpx_async_client=http,
+    )
+    credentials = None
+    if target.base_url is not None:
+        options.base_url = target.base_url
+        credentials = placeholder_credentials()
+    # credentials=None: the SDK loads Application Default Credentials itself, when first needed.
+    return genai.Client(
+        vertexai=True,
+        project=target.project,
+        location=target.location,
+        credentials=credentials,
+        http_options=options,
+    )
+
+
+def _storage_error(exc: Exception, call: str) -> ServiceError:
+    code = getattr(exc, "code", None)
+    status = code if isinstance(code, int) else None
+    message = f"{type(exc).__name__}: {exc}".splitlines()[0]
+    if status is None or status in _TRANSIENT_STORAGE:
+        return TransientServiceError(message, call=call, status_code=status)
+    return PermanentServiceError(message, call=call, status_code=status)
+
+
+class VertexAdapter:
+    """Vertex AI batch prediction and its Cloud Storage, as `Live` values (see the module)."""
+
+    endpoint_kind: Final = "vertex"
+
+    def __init__(
+        self,
+        client: genai.Client,
+        target: VertexTarget,
+        *,
+        clock: Clock,
+        settings: AdapterSettings | None = None,
+        http: httpx2.AsyncClient | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._client = client
+        self._aio = client.aio
+        self._target = target
+        self._http = http
+        self._clock = clock
+        self._settings = settings or AdapterSettings()
+        self._boundary = Boundary(())
+        self._retrier = Retrier(
+            self._settings, clock, rng or random.Random(), self._boundary.redact
+        )
+        self._storage = Storage(target.storage_url, target.project)
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    async def _idempotent(self, call: str, send: Callable[[], Awaitable[T]]) -> T:
+        retrying = self._retrier.calls(is_transient, self._settings.retry_attempts)
+        with self._boundary.mapping(call):
+            async for attempt in retrying:
+                with attempt:
+                    answer = await send()
+        return answer
+
+    async def _in_storage(self, call: str, work: Callable[[], T]) -> T:
+        """A Cloud Storage call in a worker thread (the client retries idempotent calls)."""
+        try:
+            return await asyncio.to_thread(work)
+        except (ConfigError, ServiceError):
+            raise
+        except Exception as exc:  # google-cloud-storage and google-auth raise many types
+            raise _storage_error(exc, call) from exc
+
+    def _staged(self, what: str) -> str:
+        return f"gs://{self._target.bucket}/{self._target.prefix}{what}"
+
+    # -- reading -------------------------------------------------------------------------------
+
+    async def snapshot(self, *, include_files: bool) -> Live:
+        """Reconciler's jobs (one filtered `batchPredictionJobs.list` walk). Files are never
+        listed (`files_listed=False`): Vertex has no Files API, so no Files storage quota is
+        counted against the staged objects, and a staged input is looked up by name when it
+        may be reused (`get_file`)."""
+        observed_at = self._clock.now()
+        jobs = await self._list_jobs()
+        return Live(
+            observed_at=observed_at,
+            jobs=dict(sorted(jobs.items())),
+            files_listed=False,
+            endpoint=self.endpoint_kind,
+        )
+
+    async def _list_jobs(self) -> dict[str, LiveJob]:
+        call = "batchPredictionJobs.list"
+
+        async def walk() -> dict[str, LiveJob]:
+            found: dict[str, LiveJob] = {}
+            pager = await self._aio.batches.list(
+                config=types.ListBatchJobsConfig(
+                    page_size=self._settings.page_size, filter=vertex_convert.MANAGED_FILTER
+                )
+            )
+            async for job in pager:
+                live = vertex_convert.live_job(job, call)
+                found[live.name] = live
+            return found
+
+        return await self._idempotent(call, walk)
+
+    async def get_job(self, name: str) -> LiveJob | None:
+        """The job now, or None when Vertex does not know it (404, or a job recorded on
+        another endpoint, which Vertex cannot see)."""
+        call = "batchPredictionJobs.get"
+        if not _is_vertex_job(name):
+            return None
+        try:
+            job = await self._idempotent(call, lambda: self._aio.batches.get(name=name))
+        except PermanentServiceError as exc:
+            if exc.status_code == 404:
+                return None
+            raise
+        return vertex_convert.live_job(job, call)
+
+    async def get_file(self, name: str) -> LiveFile | None:
+        """The gs:// object `name` (a staged input or a job's predictions), or None (also for
+        a `files/...` name recorded on the Developer API, which Vertex cannot see)."""
+        if not name.startswith("gs://"):
+            return None
+        facts = await self._in_storage("storage.get", lambda: self._storage.facts(name))
+        return None if facts is None else _live_file(facts)
+
+    async def remote_objects(self, uris: Sequence[str]) -> dict[str, RemoteObject | None]:
+        """The Cloud Storage facts of each `source.gcs` object (None: it does not exist)."""
+
+        def look() -> dict[str, RemoteObject | None]:
+            found: dict[str, RemoteObject | None] = {}
+            for uri in uris:
+                facts = self._storage.facts(uri)
+                found[uri] = (
+                    None
+                    if facts is None
+                    else RemoteObject(uri, facts.size, facts.generation, facts.crc32c, facts.md5)
+                )
+            return found
+
+        return await self._in_storage("storage.get", look)
+
+    async def inline_results(self, job_name: str) -> list[InlineResult]:
+        """Vertex jobs have no inline output."""
+        return []
+
+    async def get_model(self, name: str) -> LiveModel | None:
+        """Vertex's publisher-model API does not list batch methods; the model is checked by
+        the service when the job is created (404 NOT_FOUND, a permanent failure)."""
+        return LiveModel(
+            name=f"models/{vertex_convert.model_id(name)}", supported_methods=(_GENERATE,)
+        )
+
+    # -- files ---------------------------------------------------------------------------------
+
+    async def upload_file(
+        self, path: Path, *, display_name: str, mime_type: str, progress: Progress | None = None
+    ) -> LiveFile:
+        """Stage `path` under `<staging>/inputs/<sha256>.<ext>`; an object already there with
+        the same size is the same content and is not uploaded again. `progress` is not told
+        anything: Cloud Storage uploads go through its client in one call."""
+        digest, size = await asyncio.to_thread(_measure, path)
+        extension = _EXTENSIONS.get(mime_type) or path.suffix.lstrip(".") or "bin"
+        uri = self._staged(f"inputs/{digest}.{extension}")
+        content_type = "application/jsonl" if extension == "jsonl" else mime_type
+
+        def stage() -> ObjectFacts:
+            found = self._storage.facts(uri)
+            if found is not None and found.size == size:
+                return found
+            return self._storage.upload(uri, path, content_type)
+
+        facts = await self._in_storage("storage.upload", stage)
+        return _live_file(facts)
+
+    async def download_file(
+        self,
+        name: str,
+        dest: Path,
+        *,
+        follower: DownloadFollower | None = None,
+        progress: Progress | None = None,
+    ) -> tuple[str, int]:
+        """Download the predictions at gs:// `name` into `dest` as Developer API result lines;
+        return (sha256 hex, bytes) of what was written. `follower` is not used (Vertex results
+        are rewritten line by line, so nothing can hash them while they arrive)."""
+        if not name.startswith("gs://"):
+            raise PermanentServiceError(
+                f"{name} is not in Cloud Storage", call="storage.download", status_code=404
+            )
+        raw = dest.with_name(dest.name + ".vertex")
+        try:
+            await self._in_storage("storage.download", lambda: self._storage.download(name, raw))
+            return await asyncio.to_thread(_rewrite_predictions, raw, dest)
+        except ServiceError as exc:
+            if exc.status_code == 404:
+                raise PermanentServiceError(
+                    f"{name} does not exist", call="storage.download", status_code=404
+                ) from exc
+            raise
+        finally:
+            raw.unlink(missing_ok=True)
+
+    async def delete_file(self, name: str) -> None:
+        """Delete a staged object; one already gone counts as deleted (as does a Developer API
+        file recorded before the project moved to Vertex)."""
+        if not name.startswith("gs://"):
+            return
+        if not name.startswith(self._staged("")):
+            # A `source.gcs` object is the user's: reconciler deletes only what it staged.
+            raise PermanentServiceError(
+                f"left in place: reconciler deletes only objects under {self._staged('')}",
+                call="storage.delete",
+                status_code=403,
+            )
+        await self._in_storage("storage.delete", lambda: self._storage.delete(name))
+
+    # -- jobs ----------------------------------------------------------------------------------
+
+    async def create_job(
+        self,
+        *,
+        model: str,
+        task: Task,
+        display_name: str,
+        file_name: str | None = None,
+        inline_requests: Sequence[Mapping[str, object]] | None = None,
+        batch_fields: Mapping[str, object] | None = None,
+    ) -> LiveJob:
+        """Create one batch prediction job reading the staged (or referenced) gs:// `file_name`.
+
+        Raises:
+            PermanentServiceError: inline requests, embeddings, batch fields, or a 4xx answer.
+            TransientServiceError: busy or unreachable; `ambiguous` when the job may exist.
+        """
+        call = "batchPredictionJobs.create"
+        if task != "generate" or inline_requests is not None or file_name is None:
+            raise PermanentServiceError(
+                "Vertex AI batch prediction takes only generate jobs from a gs:// JSONL file",
+                call=call,
+            )
+        if batch_fields:
+            raise PermanentServiceError(
+                f"Vertex AI batch jobs have no {', '.join(sorted(batch_fields))}", call=call
+            )
+        tag = parse_tag(display_name)
+        folder = tag.resource if tag is not None else "jobs"
+        once = types.HttpOptions(
+            retry_options=types.HttpRetryOptions(attempts=1),
+            extra_body={"labels": vertex_convert.labels_for(display_name)},
+        )
+        config = types.CreateBatchJobConfig(
+            display_name=display_name,
+            dest=self._staged(f"outputs/{folder}"),
+            http_options=once,
+        )
+        retrying = self._retrier.calls(create_resendable, self._settings.retry_attempts)
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    job = await self._aio.batches.create(
+                        model=vertex_convert.model_id(model), src=file_name, config=config
+                    )
+        except MAPPED as exc:
+            raise self._boundary.error(exc, call, ambiguous=create_ambiguous(exc)) from exc
+        return vertex_convert.live_job(job, call)
+
+    async def set_job_priority(self, name: str, task: Task, priority: int) -> bool:
+        """Vertex has no call that changes a batch job's priority (and `validate` refuses
+        `priority` for Vertex manifests), so this always refuses.
+
+        Raises:
+            PermanentServiceError: always.
+        """
+        raise PermanentServiceError(
+            f"Vertex AI cannot change the priority of {name}: it has no batch update call",
+            call="batchPredictionJobs.update",
+            status_code=400,
+        )
+
+    async def cancel_job(self, name: str) -> None:
+        """Cancel a job; one that already ended or is gone is not an error, nor is one recorded
+        on another endpoint (out of Vertex's reach: it is left as it is)."""
+        if not _is_vertex_job(name):
+            return
+        try:
+            await self._idempotent(
+                "batchPredictionJobs.cancel", lambda: self._aio.batches.cancel(name=name)
+            )
+        except PermanentServiceError as exc:
+            if exc.status_code == 404:
+                return
+            job = await self.get_job(name)
+            if job is None or job.state.is_terminal:
+                return
+            raise
+
+    async def delete_job(self, name: str) -> None:
+        if not _is_vertex_job(name):
+            return
+        try:
+            await self._idempotent(
+                "batchPredictionJobs.delete", lambda: self._aio.batches.delete(name=name)
+            )
+        except PermanentServiceError as exc:
+            if exc.status_code != 404:
+                raise
+
+    async def aclose(self) -> None:
+        with contextlib.suppress(Exception):
+            await self._aio.aclose()
+        with contextlib.suppress(Exception):
+            self._client.close()
+        if self._http is not None:
+            with contextlib.suppress(Exception):
+                await self._http.aclose()
+
+
+def _is_vertex_job(name: str) -> bool:
+    return "/batchPredictionJobs/" in name
+
+
+def _measure(path: Path) -> tuple[str, int]:
+    return sha256_file(path), path.stat().st_size
+
+
+def _live_file(facts: ObjectFacts) -> LiveFile:
+    # Staged objects do not expire: reuse is limited only by their existence.
+    return LiveFile(
+        name=facts.uri,
+        display_name=facts.uri.rsplit("/", 1)[-1],
+        size_bytes=facts.size,
+        sha256_b64=None,
+        state="ACTIVE",
+        expiration_time=None,
+        source="UPLOADED",
+        uri=facts.uri,
+        create_time=facts.created,
+    )
+
+
+def _rewrite_predictions(raw: Path, dest: Path) -> tuple[str, int]:
+    """Vertex prediction lines -> Developer API result lines in `dest`; (sha256, bytes)."""
+    sha = hashlib.sha256()
+    size = 0
+    number = 0
+    with raw.open("rb") as source, dest.open("wb") as sink:
+        for text in source:
+            if not text.strip():
+                continue
+            number += 1
+            try:
+                prediction = json.loads(text)
+            except json.JSONDecodeError:
+                prediction = {"status": f"prediction line {number} is not JSON"}
+            line = vertex_convert.result_line(
+                prediction if isinstance(prediction, dict) else {}, number
+            )
+            data = (json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+            sink.write(data)
+            sha.update(data)
+            size += len(data)
+    return sha.hexdigest(), size

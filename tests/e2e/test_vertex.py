@@ -1,0 +1,291 @@
+"""`endpoint: vertex` through the CLI (a subprocess, as users run it): the emulator's Vertex
+`batchPredictionJobs` routes backed by a real Cloud Storage emulator, with no cloud at all."""
+
+from __future__ import annotations
+
+import json
+import signal
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from reconciler.apply.context import CRASH_HOOK_ENV
+from reconciler.emulator import EmulatorHandle, running_emulator
+from reconciler.live.tags import parse_tag
+from tests.e2e.conftest import Project, file_job_spec, git, jsonl, text_request
+from tests.fixtures.gcs import emulator_credentials, storage_client, storage_server
+
+BUCKET = "vertex-staging"
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360000002000001e221bc330000000049454e44ae426082"
+)
+
+
+@pytest.fixture
+def gcs() -> Iterator[str]:
+    with storage_server(BUCKET) as host:
+        yield host
+
+
+@pytest.fixture
+def vertex_emulator(tmp_path: Path, gcs: str) -> Iterator[EmulatorHandle]:
+    with running_emulator(tmp_path / "emulator", job_seconds=0.6, storage_url=gcs) as handle:
+        yield handle
+
+
+def _vertex_project(
+    root: Path, emulator_url: str, gcs: str, *, project_id: str = "", extra: str = ""
+) -> Project:
+    root.mkdir(parents=True)
+    git(root, "init", "-q", "-b", "main")
+    proj = Project(root, "vertex")
+    owner = f"project: {project_id}\n" if project_id else ""
+    proj.write(
+        "reconciler.yaml",
+        f"{owner}manifests: manifests\nstate: state/reconciler.state.json\n"
+        "poll:\n  initial_seconds: 0.2\n  max_seconds: 0.5\n"
+        "vertex:\n  project: demo\n  location: us-central1\n"
+        f"  staging: gs://{BUCKET}/reconciler\n  base_url: {emulator_url}\n"
+        f"  storage_url: {gcs}\n{extra}",
+    )
+    return proj
+
+
+@pytest.fixture
+def vproject(tmp_path: Path, vertex_emulator: EmulatorHandle, gcs: str) -> Project:
+    return _vertex_project(tmp_path / "repo", vertex_emulator.base_url, gcs)
+
+
+def _vertex_jobs(emulator: EmulatorHandle) -> list[object]:
+    from google import genai
+    from google.genai import types
+
+    client = genai.Client(
+        vertexai=True,
+        project="demo",
+        location="us-central1",
+        credentials=emulator_credentials(),
+        http_options=types.HttpOptions(base_url=emulator.base_url),
+    )
+    return list(client.batches.list())
+
+
+def _staged(gcs: str, folder: str) -> list[str]:
+    bucket = storage_client(gcs).bucket(BUCKET)
+    return sorted(blob.name for blob in bucket.list_blobs(prefix=f"reconciler/{folder}/"))
+
+
+def _eval_input(project: Project, count: int = 3, word: str = "prompt") -> None:
+    project.write(
+        "data/eval.jsonl",
+        jsonl([{"key": f"k{i}", "request": text_request(f"{word} {i}")} for i in range(count)]),
+    )
+
+
+def test_vertex_file_job_applies_collects_and_prints_results(
+    vproject: Project, vertex_emulator: EmulatorHandle, gcs: str
+) -> None:
+    _eval_input(vproject)
+    vproject.manifest("eval", file_job_spec("data/eval.jsonl", "results/eval.jsonl"))
+    vproject.commit()
+
+    applied = vproject.run("apply", "--auto-approve", "--wait")
+
+    assert applied.returncode == 0, applied.stderr
+    assert "batchPredictionJobs/" in applied.stderr + applied.stdout
+    printed = vproject.run("results", "eval", "--print")
+    lines = [json.loads(line) for line in printed.stdout.splitlines()]
+    assert sorted(line["key"] for line in lines) == ["k0", "k1", "k2"]
+    assert all(line["response"]["candidates"] for line in lines)
+    attempt = vproject.state()["resources"]["eval"]["attempts"][0]
+    assert attempt["endpoint"] == "vertex"
+    assert attempt["output_file"].startswith(f"gs://{BUCKET}/reconciler/outputs/eval/")
+    assert vproject.state()["resources"]["eval"]["results"]["succeeded"] == 3
+    assert _staged(gcs, "inputs") == []  # cleanup.inputs: deleted once collected
+    [job] = _vertex_jobs(vertex_emulator)
+    assert parse_tag(job.display_name) is not None  # type: ignore[attr-defined]
+    assert vproject.run("plan", "--detailed-exitcode").returncode == 0
+
+
+def test_vertex_runs_with_no_cloud_on_the_embedded_emulators(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    proj = Project(root, "vertex")
+    proj.write(
+        "reconciler.yaml",
+        "poll:\n  initial_seconds: 0.2\n  max_seconds: 0.5\nemulator:\n  job_seconds: 0.5\n"
+        f"vertex:\n  project: demo\n  location: us-central1\n  staging: gs://{BUCKET}/rc\n"
+        "  base_url: emulator\n",
+    )
+    _eval_input(proj, count=2)
+    proj.manifest("eval", file_job_spec("data/eval.jsonl", "results/eval.jsonl"))
+    proj.commit()
+
+    applied = proj.run("apply", "--auto-approve", "--wait")
+
+    assert applied.returncode == 0, applied.stderr
+    assert len((root / "results/eval.jsonl").read_text().splitlines()) == 2
+    # Jobs and staged objects outlive the command: the next one sees them and has nothing to do.
+    assert proj.run("plan", "--detailed-exitcode").returncode == 0
+
+
+@pytest.mark.slow  # ~20 s: three CLI runs with two resources
+def test_vertex_stages_an_unchanged_input_once_and_a_changed_one_again(
+    tmp_path: Path, vertex_emulator: EmulatorHandle, gcs: str
+) -> None:
+    # Staged inputs kept after collection (cleanup.inputs deletes them by default).
+    vproject = _vertex_project(
+        tmp_path / "kept", vertex_emulator.base_url, gcs, extra="cleanup:\n  inputs: false\n"
+    )
+    _eval_input(vproject)
+    vproject.manifest("eval", file_job_spec("data/eval.jsonl", "results/eval.jsonl"))
+    vproject.manifest("copy", file_job_spec("data/eval.jsonl", "results/copy.jsonl"))
+    vproject.commit()
+    assert vproject.run("apply", "--auto-approve", "--wait").returncode == 0
+    assert len(_staged(gcs, "inputs")) == 1  # two resources, one content: one object
+
+    _eval_input(vproject, word="changed")
+    vproject.commit("edit")
+    planned = vproject.run("plan", "--detailed-exitcode")
+    assert planned.returncode == 2, planned.stdout
+    assert vproject.run("apply", "--auto-approve", "--wait").returncode == 0
+
+    assert len(_staged(gcs, "inputs")) == 2
+    lines = (vproject.root / "results/eval.jsonl").read_text()
+    assert "changed 1" in lines
+
+
+def test_vertex_multimodal_request_reads_local_and_gcs_media(vproject: Project, gcs: str) -> None:
+    storage_client(gcs).bucket(BUCKET).blob("media/dog.png").upload_from_string(PNG)
+    (vproject.root / "images").mkdir()
+    (vproject.root / "images/cat.png").write_bytes(PNG)
+    parts = [
+        {"text": "Compare"},
+        {"fileData": {"path": "images/cat.png", "mimeType": "image/png"}},
+        {"fileData": {"fileUri": f"gs://{BUCKET}/media/dog.png", "mimeType": "image/png"}},
+    ]
+    vproject.write(
+        "data/mm.jsonl", jsonl([{"key": "pets", "request": {"contents": [{"parts": parts}]}}])
+    )
+    vproject.manifest("pets", file_job_spec("data/mm.jsonl", "results/pets.jsonl"))
+    vproject.commit()
+
+    applied = vproject.run("apply", "--auto-approve", "--wait")
+
+    assert applied.returncode == 0, applied.stderr
+    [line] = [
+        json.loads(x) for x in (vproject.root / "results/pets.jsonl").read_text().splitlines()
+    ]
+    assert line["key"] == "pets" and "response" in line, line
+    assert line["response"]["usageMetadata"]["promptTokenCount"] > 2 * 258  # two images read
+
+
+@pytest.mark.slow  # ~20 s: five CLI runs; the digest rules are unit-tested in test_vertex_sources.py
+def test_vertex_reads_a_gcs_source_in_place_and_plans_again_when_the_object_changes(
+    vproject: Project, gcs: str
+) -> None:
+    blob = storage_client(gcs).bucket(BUCKET).blob("shared/eval.jsonl")
+    rows = [{"key": f"k{i}", "request": text_request(f"remote {i}")} for i in range(2)]
+    blob.upload_from_string(jsonl(rows))
+    spec = f"  model: gemini-2.5-flash\n  source:\n    gcs: gs://{BUCKET}/shared/eval.jsonl\n"
+    vproject.manifest("remote", spec + "  output: results/remote.jsonl\n")
+    vproject.commit()
+
+    assert vproject.run("apply", "--auto-approve", "--wait").returncode == 0
+    assert vproject.run("plan", "--detailed-exitcode").returncode == 0
+    assert _staged(gcs, "inputs") == []  # referenced in place, never copied
+    assert blob.exists()  # and never deleted by cleanup: it is the user's object
+    first = (vproject.root / "results/remote.jsonl").read_text()
+    assert "remote 1" in first
+
+    rows.append({"key": "k9", "request": text_request("remote added")})
+    blob.upload_from_string(jsonl(rows))
+    planned = vproject.run("plan", "--detailed-exitcode")
+    assert planned.returncode == 2 and "source.sha256" in planned.stdout, planned.stdout
+    assert vproject.run("apply", "--auto-approve", "--wait").returncode == 0
+
+    keys = [
+        json.loads(x)["key"]
+        for x in (vproject.root / "results/remote.jsonl").read_text().splitlines()
+    ]
+    assert sorted(keys) == ["k0", "k1", "k9"]
+
+
+def test_vertex_refuses_inline_sources_embeddings_and_priority_at_validate(
+    vproject: Project,
+) -> None:
+    vproject.manifest(
+        "inline",
+        "  model: gemini-2.5-flash\n  source:\n    requests:\n"
+        "      - contents: [{parts: [{text: 'one'}]}]\n  output: results/inline.jsonl\n",
+    )
+    _eval_input(vproject)
+    vproject.manifest(
+        "embed",
+        file_job_spec(
+            "data/eval.jsonl",
+            "results/embed.jsonl",
+            model="gemini-embedding-001",
+            extra="  task: embed\n  config:\n    priority: 5\n",
+        ),
+    )
+
+    validated = vproject.run("validate")
+
+    assert validated.returncode != 0
+    err = validated.stderr + validated.stdout
+    assert "manifests/inline.yaml:" in err and "no inline requests" in err
+    assert "no `task: embed`" in err and "no batch priority" in err
+
+
+@pytest.mark.slow  # ~15 s each: five CLI runs against the emulators
+@pytest.mark.parametrize(
+    "point",
+    ["input-uploaded", "intent-recorded", "job-created", "job-recorded", "results-downloaded"],
+)
+def test_vertex_apply_killed_at_a_step_converges_without_duplicate_jobs(
+    vproject: Project, vertex_emulator: EmulatorHandle, point: str
+) -> None:
+    _eval_input(vproject)
+    vproject.manifest("eval", file_job_spec("data/eval.jsonl", "results/eval.jsonl"))
+    vproject.commit()
+
+    killed = vproject.run("apply", "--auto-approve", "--wait", env={CRASH_HOOK_ENV: point})
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    again = vproject.run("apply", "--auto-approve", "--wait")
+
+    assert again.returncode == 0, again.stderr
+    assert vproject.run("plan", "--detailed-exitcode").returncode == 0
+    assert len(_vertex_jobs(vertex_emulator)) == 1
+    assert len((vproject.root / "results/eval.jsonl").read_text().splitlines()) == 3
+    assert [a["number"] for a in vproject.state()["resources"]["eval"]["attempts"]] == [1]
+
+
+@pytest.mark.slow  # ~25 s: two projects, five CLI runs
+def test_two_projects_on_one_vertex_project_each_keep_their_own_jobs(
+    tmp_path: Path, vertex_emulator: EmulatorHandle, gcs: str
+) -> None:
+    projects = [
+        _vertex_project(tmp_path / name, vertex_emulator.base_url, gcs, project_id=name)
+        for name in ("team-a", "team-b")
+    ]
+    for proj in projects:
+        _eval_input(proj)
+        proj.manifest("eval", file_job_spec("data/eval.jsonl", "results/eval.jsonl"))
+        proj.commit()
+        assert proj.run("apply", "--auto-approve", "--wait").returncode == 0
+
+    (projects[0].root / "manifests/eval.yaml").unlink()
+    projects[0].commit("remove")
+    assert projects[0].run("apply", "--auto-approve", "--wait").returncode == 0
+
+    assert projects[1].run("plan", "--detailed-exitcode").returncode == 0
+    owners = Counter(
+        parse_tag(job.display_name).project  # type: ignore[attr-defined]
+        for job in _vertex_jobs(vertex_emulator)
+    )
+    assert len(owners) == 2 and set(owners.values()) == {1}
