@@ -7,6 +7,8 @@ import json
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from reconciler.emulator import EmulatorHandle
 from reconciler.live.tags import parse_tag
 from tests.e2e.conftest import Project, file_job_spec, jsonl, service_client, text_request
@@ -248,6 +250,7 @@ def test_failed_requests_are_retried_alone_and_merged_by_key(
     assert _jobs_by_resource(emulator, project) == Counter({"eval": 2})
 
 
+@pytest.mark.slow  # ~40 s: late results and 429s are waited out in real time
 def test_quirky_emulator_late_results_and_429_on_create_still_converges(
     project: Project, emulator: EmulatorHandle
 ) -> None:

@@ -8,7 +8,6 @@ emulator's latency setting) or the state file (a job recorded and held pending).
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -20,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.emulator import EmulatorHandle
+from reconciler.errors import ReconcilerError
 from tests.e2e.conftest import Project, file_job_spec, jsonl, text_request
 from tests.e2e.test_apply import _jobs_by_resource
 
@@ -74,10 +74,11 @@ def _one_input(project: Project) -> None:
 
 
 def _recorded_jobs(project: Project) -> int:
-    path = project.root / "state" / "reconciler.state.json"
+    """Jobs recorded so far, journal included: while apply holds the lock, its writes go to the
+    state's journal and reach the file only when the lock is released."""
     try:
-        state = json.loads(path.read_text())
-    except (OSError, ValueError):
+        state = project.state()
+    except (OSError, ValueError, ReconcilerError):
         return 0
     return sum(
         1

@@ -148,6 +148,7 @@ def test_a_change_whose_upload_is_refused_stays_visible_until_it_lands(
     assert_converged(project, emulator, change)
 
 
+@pytest.mark.slow  # ~25 s per kind: the refused creates are retried with the service's backoff
 @pytest.mark.parametrize("kind", [k for k, c in CHANGES.items() if c.before is not None])
 def test_a_change_whose_create_is_refused_stays_visible_until_it_lands(
     project: Project, emulator: EmulatorHandle, kind: str
