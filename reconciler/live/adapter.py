@@ -45,11 +45,7 @@ from reconciler.errors import PermanentServiceError, ServiceError
 from reconciler.live import convert
 from reconciler.live.batch_stats import StatsTap
 from reconciler.live.boundary import (
-    MAPPED,
     Boundary,
-    create_ambiguous,
-    create_resendable,
-    is_transient,
 )
 from reconciler.live.retry import Retrier
 from reconciler.live.sdk_request import send_json
@@ -169,14 +165,7 @@ class GeminiAdapter:
         )
 
     async def _idempotent(self, call: str, send: Callable[[], Awaitable[T]]) -> T:
-        """`send()` retried on every transient failure (a dropped connection included: the
-        call changes nothing when repeated), its failures mapped to ServiceErrors."""
-        retrying = self._retrier.calls(is_transient, self._settings.retry_attempts)
-        with self._boundary.mapping(call):
-            async for attempt in retrying:
-                with attempt:
-                    answer = await send()
-        return answer
+        return await self._retrier.idempotent(self._boundary, call, send)
 
     async def _list_jobs(self) -> dict[str, LiveJob]:
         """One walk of every page; a failure on any page restarts the walk (a page token may
@@ -348,13 +337,9 @@ class GeminiAdapter:
             raise PermanentServiceError(
                 self._boundary.redact(f"invalid inline request: {exc}"), call=call
             ) from exc
-        retrying = self._retrier.calls(create_resendable, self._settings.retry_attempts)
-        try:
-            async for attempt in retrying:
-                with attempt:
-                    job = await self._send_create(model, source, display_name, once)
-        except MAPPED as exc:
-            raise self._boundary.error(exc, call, ambiguous=create_ambiguous(exc)) from exc
+        job = await self._retrier.create(
+            self._boundary, call, lambda: self._send_create(model, source, display_name, once)
+        )
         return convert.live_job(job, call)
 
     async def _send_create(

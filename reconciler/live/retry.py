@@ -14,15 +14,26 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import tenacity
 
 from reconciler.clock import Clock
-from reconciler.live.boundary import is_answer, is_transient, retry_delay_of
+from reconciler.live.boundary import (
+    MAPPED,
+    Boundary,
+    create_ambiguous,
+    create_resendable,
+    is_answer,
+    is_transient,
+    retry_delay_of,
+)
 from reconciler.live.settings import AdapterSettings
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 class Retrier:
@@ -69,6 +80,32 @@ class Retrier:
             reraise=True,
             before_sleep=self._log_retry,
         )
+
+    async def idempotent(
+        self, boundary: Boundary, call: str, send: Callable[[], Awaitable[T]]
+    ) -> T:
+        """`send()` retried on every transient failure (a dropped connection included: the
+        call changes nothing when repeated), its failures mapped to ServiceErrors by
+        `boundary`."""
+        retrying = self.calls(is_transient, self.settings.retry_attempts)
+        with boundary.mapping(call):
+            async for attempt in retrying:
+                with attempt:
+                    answer = await send()
+        return answer
+
+    async def create(self, boundary: Boundary, call: str, send: Callable[[], Awaitable[T]]) -> T:
+        """A job-creating `send()`, resent only when the service surely refused it
+        (`create_resendable`); any other failure is mapped, `ambiguous` when the job may
+        exist anyway (look it up by its tag before creating it again)."""
+        retrying = self.calls(create_resendable, self.settings.retry_attempts)
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    answer = await send()
+        except MAPPED as exc:
+            raise boundary.error(exc, call, ambiguous=create_ambiguous(exc)) from exc
+        return answer
 
     def transfers(self) -> tenacity.AsyncRetrying:
         """Retries of a whole transfer: `transfer_attempts` broken transfers (a connection lost

@@ -43,11 +43,7 @@ from reconciler.errors import (
 from reconciler.hashing import sha256_file
 from reconciler.live import vertex_convert
 from reconciler.live.boundary import (
-    MAPPED,
     Boundary,
-    create_ambiguous,
-    create_resendable,
-    is_transient,
 )
 from reconciler.live.retry import Retrier
 from reconciler.live.settings import AdapterSettings, Task
@@ -145,12 +141,7 @@ class VertexAdapter:
     # -- plumbing ------------------------------------------------------------------------------
 
     async def _idempotent(self, call: str, send: Callable[[], Awaitable[T]]) -> T:
-        retrying = self._retrier.calls(is_transient, self._settings.retry_attempts)
-        with self._boundary.mapping(call):
-            async for attempt in retrying:
-                with attempt:
-                    answer = await send()
-        return answer
+        return await self._retrier.idempotent(self._boundary, call, send)
 
     async def _in_storage(self, call: str, work: Callable[[], T]) -> T:
         """A Cloud Storage call in a worker thread (the client retries idempotent calls)."""
@@ -349,15 +340,13 @@ class VertexAdapter:
             dest=self._staged(f"outputs/{folder}"),
             http_options=once,
         )
-        retrying = self._retrier.calls(create_resendable, self._settings.retry_attempts)
-        try:
-            async for attempt in retrying:
-                with attempt:
-                    job = await self._aio.batches.create(
-                        model=vertex_convert.model_id(model), src=file_name, config=config
-                    )
-        except MAPPED as exc:
-            raise self._boundary.error(exc, call, ambiguous=create_ambiguous(exc)) from exc
+        job = await self._retrier.create(
+            self._boundary,
+            call,
+            lambda: self._aio.batches.create(
+                model=vertex_convert.model_id(model), src=file_name, config=config
+            ),
+        )
         return vertex_convert.live_job(job, call)
 
     async def set_job_priority(self, name: str, task: Task, priority: int) -> bool:
