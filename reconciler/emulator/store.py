@@ -61,6 +61,25 @@ def new_id(length: int) -> str:
     return "".join(secrets.choice(_ID_ALPHABET) for _ in range(length))
 
 
+@contextlib.contextmanager
+def sqlite_transaction(path: Path, *, immediate: bool = False) -> Iterator[sqlite3.Connection]:
+    """One connection, one transaction; `immediate` takes the write lock up front so a
+    read-check-write sequence cannot interleave with another process doing the same."""
+    db = sqlite3.connect(path, timeout=30.0, isolation_level=None)
+    try:
+        db.execute("PRAGMA busy_timeout=30000")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+    finally:
+        db.close()
+
+
 @dataclass(frozen=True, slots=True)
 class FileRow:
     id: str
@@ -168,23 +187,10 @@ class Store:
         finally:
             db.close()
 
-    @contextlib.contextmanager
-    def transaction(self, immediate: bool = False) -> Iterator[sqlite3.Connection]:
-        """One connection, one transaction; `immediate` takes the write lock up front so a
-        read-check-write sequence cannot interleave with another process doing the same."""
-        db = sqlite3.connect(self._db_path, timeout=30.0, isolation_level=None)
-        try:
-            db.execute("PRAGMA busy_timeout=30000")
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
-        finally:
-            db.close()
+    def transaction(
+        self, immediate: bool = False
+    ) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        return sqlite_transaction(self._db_path, immediate=immediate)
 
     # ---- blobs -----------------------------------------------------------------------------
 

@@ -23,12 +23,12 @@ import hashlib
 import json
 import sqlite3
 import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from reconciler.emulator import model, vertex_storage
+from reconciler.emulator.store import sqlite_transaction
 from reconciler.emulator.wire import timestamp
 
 PENDING = "JOB_STATE_PENDING"
@@ -144,20 +144,10 @@ class VertexStore:
         finally:
             db.close()
 
-    @contextlib.contextmanager
-    def transaction(self, immediate: bool = False) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self._path, timeout=30.0, isolation_level=None)
-        try:
-            db.execute("PRAGMA busy_timeout=30000")
-            db.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
-        finally:
-            db.close()
+    def transaction(
+        self, immediate: bool = False
+    ) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        return sqlite_transaction(self._path, immediate=immediate)
 
     def insert(self, job: VertexJob) -> None:
         with self.transaction(immediate=True) as db:
