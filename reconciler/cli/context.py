@@ -6,12 +6,22 @@ no other CLI module, so no command needs to import `main`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import click
+
 if TYPE_CHECKING:  # config builds pydantic models: `--help` must not pay for them
     from reconciler.config import Project
+
+INTERRUPTED = 130
+"""The exit code of a run stopped by Ctrl-C (SIGINT), as shells report it."""
+
+INTERRUPTED_LINE = "interrupted: nothing was changed at the service"
+"""What Ctrl-C before apply's executor runs (loading, planning, a prompt, a read-only command)
+prints: apply's own run (`shared.execute`) says instead which jobs keep running."""
 
 
 @dataclass
@@ -49,3 +59,20 @@ class CliContext:
                 hint="run `reconciler init` to start a project here, or pass -C <project dir>",
             )
         return self._project
+
+
+def format_option(
+    *extra: str, help: str | None = None
+) -> Callable[[click.decorators.FC], click.decorators.FC]:
+    """The one `--format` option of every command: `text` (the default) and `json`, plus the
+    `extra` formats a command also writes (plan's `markdown`); the value arrives as
+    `output_format`. It lives here, not in `shared`, because `validate` and `cost` must not
+    import what `shared` does."""
+    return click.option(
+        "--format",
+        "output_format",
+        type=click.Choice(["text", "json", *extra]),
+        default="text",
+        show_default=True,
+        help=help,
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from reconciler.cli.context import CliContext
+from reconciler.cli.context import CliContext, format_option
 from reconciler.cli.session import opened_backend
 from reconciler.errors import ExitCode
 
@@ -34,13 +34,7 @@ def _grouping(value: str) -> str:
     metavar="GROUPING",
     help="Group by `model`, `resource` or `label:<name>` (repeatable). Default: model, resource.",
 )
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-)
+@format_option()
 @click.pass_obj
 def cost(obj: CliContext, by: tuple[str, ...], output_format: str) -> int:
     """What the collected jobs cost: tokens their results reported, at batch price.

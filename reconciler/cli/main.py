@@ -23,7 +23,7 @@ from typing import Any, NoReturn
 
 import click
 
-from reconciler.cli.context import CliContext
+from reconciler.cli.context import INTERRUPTED, INTERRUPTED_LINE, CliContext
 from reconciler.cli.single_dash import refuse_single_dash_flags
 from reconciler.errors import ExitCode, ManifestError, ReconcilerError
 
@@ -184,15 +184,14 @@ class ReconcilerGroup(click.Group):
             # click's usage errors exit 2 by default, which would read as "changes".
             exc.show()
             sys.exit(ExitCode.ERROR)
-        except click.Abort:
-            click.echo("Aborted.", err=True)
-            sys.exit(ExitCode.ERROR)
+        except (click.Abort, KeyboardInterrupt):
+            # Ctrl-C anywhere before apply's executor runs (loading, planning, the prompt):
+            # click turns it into Abort. Apply's own run says more (shared.execute).
+            click.echo(INTERRUPTED_LINE, err=True)
+            sys.exit(INTERRUPTED)
         except ReconcilerError as exc:
             _print_error(exc)
             sys.exit(ExitCode.ERROR)
-        except KeyboardInterrupt:
-            click.echo("Interrupted.", err=True)
-            sys.exit(130)
         except Exception as exc:  # a bug: one line, the traceback only with --debug
             if debug:
                 raise

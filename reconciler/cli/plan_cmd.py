@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from reconciler.cli.context import CliContext
+from reconciler.cli.context import CliContext, format_option
 from reconciler.cli.extras import require_extras
 from reconciler.cli.session import (
     PlanRequest,
@@ -31,13 +31,7 @@ from reconciler.plan.guardrails import raise_for_violations
     type=click.Path(dir_okay=False, path_type=Path),
     help="Save the plan for `reconciler apply PLANFILE` (signed when RECONCILER_PLAN_KEY is set).",
 )
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["text", "json", "markdown"]),
-    default="text",
-    show_default=True,
-)
+@format_option("markdown")
 @click.option(
     "--detailed-exitcode", is_flag=True, help="Exit 0 with no changes, 2 with changes, 1 on error."
 )

@@ -9,7 +9,7 @@ import click
 
 from reconciler.apply.context import ApplyOptions
 from reconciler.apply.maintain import imported_record
-from reconciler.cli.context import CliContext
+from reconciler.cli.context import CliContext, format_option
 from reconciler.cli.session import (
     PlanRequest,
     load_project_desired,
@@ -35,13 +35,7 @@ from reconciler.manifests.desired import Desired
 @click.command("results")
 @click.argument("name")
 @click.option("--print", "print_", is_flag=True, help="Stream the results JSONL to stdout.")
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-)
+@format_option()
 @click.pass_obj
 def results(obj: CliContext, name: str, print_: bool, output_format: str) -> int:
     """Where a resource's results are, and how many succeeded and failed."""
@@ -174,13 +168,7 @@ def import_(obj: CliContext, name: str, job_name: str, lock_timeout: str) -> int
 
 
 @click.command("status")
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-)
+@format_option()
 @click.pass_obj
 def status(obj: CliContext, output_format: str) -> int:
     """Per resource: desired vs recorded vs live state, attempts, results and the next action."""

@@ -14,7 +14,7 @@ import click
 
 from reconciler.apply.context import ApplyContext, ApplyOptions, ApplyReport
 from reconciler.apply.store import StateStore
-from reconciler.cli.context import CliContext
+from reconciler.cli.context import INTERRUPTED, CliContext, format_option
 from reconciler.cli.event_stream import JsonReporter
 from reconciler.cli.reporting import PlainReporter, RichReporter
 from reconciler.cli.session import run_with_adapter, system_clock
@@ -77,17 +77,11 @@ def plan_options(f: click.decorators.FC) -> click.decorators.FC:
     return f
 
 
-def events_format_option(f: click.decorators.FC) -> click.decorators.FC:
-    """`--format text|json` of apply and destroy."""
-    return click.option(
-        "--format",
-        "output_format",
-        type=click.Choice(["text", "json"]),
-        default="text",
-        show_default=True,
-        help="json: one JSON object per line on stdout for each step "
-        "(schemas/events.schema.json); needs --auto-approve.",
-    )(f)
+events_format_option = format_option(
+    help="json: one JSON object per line on stdout for each step "
+    "(schemas/events.schema.json); needs --auto-approve."
+)
+"""`--format text|json` of apply and destroy."""
 
 
 def require_approval_for_json(output_format: str, auto_approve: bool) -> None:
@@ -218,10 +212,6 @@ def _tell_outcome(
         return
     for line in lines:
         click.echo(line, err=True)
-
-
-INTERRUPTED = 130
-"""The exit code of a run stopped by Ctrl-C (SIGINT), as shells report it."""
 
 
 def running_jobs(state: State) -> dict[str, int]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from reconciler.cli.context import CliContext
+from reconciler.cli.context import CliContext, format_option
 from reconciler.cli.extras import require_extras
 from reconciler.config import Project
 from reconciler.errors import ConfigError, Diagnostic, ExitCode, Severity
@@ -39,13 +39,8 @@ def _as_object(diagnostic: Diagnostic) -> dict[str, object]:
 
 @click.command("validate")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="text: `file:line:col: severity: message` lines on stderr. json: one document on stdout.",
+@format_option(
+    help="text: `file:line:col: severity: message` lines on stderr. json: one document on stdout."
 )
 @click.pass_obj
 def validate(ctx: CliContext, paths: tuple[Path, ...], output_format: str) -> int:
