@@ -99,7 +99,13 @@ def confirm(auto_approve: bool, question: str) -> bool:
             "apply needs confirmation, but standard input is not a terminal",
             hint="pass --auto-approve (CI), or run it in a terminal",
         )
-    return click.confirm(question, default=False, err=True)
+    try:
+        return click.confirm(question, default=False, err=True)
+    except click.Abort:
+        # Ctrl-C at the prompt: the terminal shows "^C" on the prompt's line; end that line
+        # so the interruption is reported on its own (click's other Abort paths do this).
+        click.echo(err=True)
+        raise
 
 
 Operation = Literal["apply", "destroy"]

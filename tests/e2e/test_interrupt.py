@@ -8,10 +8,14 @@ emulator's latency setting) or the state file (a job recorded and held pending).
 
 from __future__ import annotations
 
+import fcntl
 import os
+import pty
+import select
 import signal
 import subprocess
 import sys
+import termios
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -173,3 +177,124 @@ def test_ctrl_c_with_the_embedded_emulator_shuts_it_down_quietly(tmp_path: Path)
         err.strip().splitlines()[-1]
         == f"interrupted: 1 job(s) keep running at the service; {RESUME_HINT}"
     )
+
+
+# -- before the run: loading, planning, the confirmation prompt -------------------------------
+
+NOTHING_CHANGED = "interrupted: nothing was changed at the service"
+
+
+class Terminal:
+    """The CLI in a subprocess whose controlling terminal is a pseudo-terminal, as a user's
+    shell runs it: Ctrl-C is the byte the terminal turns into SIGINT for the process group."""
+
+    def __init__(self, project: Project, endpoint: str, *args: str) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RECONCILER_")}
+        env.update({"RECONCILER_ENDPOINT": endpoint, "NO_COLOR": "1", "TERM": "dumb"})
+        self._master, slave = pty.openpty()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "reconciler", "-C", str(project.root), *args],
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            env=env,
+            start_new_session=True,
+            # The new session takes the pseudo-terminal as its controlling terminal.
+            preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0),
+        )
+        os.close(slave)
+        self.output = ""
+
+    def _read(self, timeout: float) -> bool:
+        """Append what the terminal shows within `timeout`; False once the process is gone."""
+        ready, _, _ = select.select([self._master], [], [], timeout)
+        if not ready:
+            return True
+        try:
+            chunk = os.read(self._master, 65536)
+        except OSError:  # EIO: every process holding the terminal has exited
+            return False
+        self.output += chunk.decode("utf-8", "replace")
+        return bool(chunk)
+
+    def wait_for(self, text: str) -> None:
+        deadline = time.monotonic() + 60
+        while text not in self.output:
+            if not self._read(0.1) or time.monotonic() > deadline:
+                self.process.kill()
+                pytest.fail(f"{text!r} never appeared on the terminal:\n{self.output}")
+
+    def ctrl_c(self) -> int:
+        """Type Ctrl-C; the exit code once the process has ended and its output is read."""
+        os.write(self._master, b"\x03")
+        deadline = time.monotonic() + 15
+        while self._read(0.1) and time.monotonic() < deadline:
+            pass
+        try:
+            return self.process.wait(timeout=15)
+        finally:
+            os.close(self._master)
+
+
+def _world(project: Project, emulator: EmulatorHandle) -> tuple[bytes | None, dict[str, int]]:
+    """The state file's bytes (None when there is none) and the emulator's call counts of the
+    calls that change something."""
+    path = project.root / "state" / "reconciler.state.json"
+    journal_path = path.with_name(path.name + ".journal")
+    assert not journal_path.exists() or not journal_path.read_bytes(), "a journal was left"
+    changing = {
+        call: count
+        for call, count in emulator.calls().items()
+        if not call.endswith((".list", ".get"))
+    }
+    return (path.read_bytes() if path.exists() else None), changing
+
+
+def _assert_one_line(terminal: Terminal, code: int) -> None:
+    assert code == 130, terminal.output
+    assert "Traceback" not in terminal.output, terminal.output
+    assert "Aborted" not in terminal.output, terminal.output
+    assert terminal.output.strip().splitlines()[-1].strip() == NOTHING_CHANGED, terminal.output
+
+
+@pytest.mark.parametrize(
+    ("command", "question"),
+    [("apply", "Apply these changes?"), ("destroy", "Cancel and forget these resources?")],
+)
+def test_ctrl_c_at_the_confirmation_prompt_exits_130_and_changes_nothing(
+    project: Project, emulator: EmulatorHandle, command: str, question: str
+) -> None:
+    _one_input(project)
+    if command == "destroy":
+        assert project.run(*APPLY).returncode == 0
+    emulator.reset_calls()
+    before = _world(project, emulator)
+    terminal = Terminal(project, emulator.base_url, command)
+    terminal.wait_for(question)
+
+    _assert_one_line(terminal, terminal.ctrl_c())
+
+    assert _world(project, emulator) == before
+    again = project.run("plan")
+    assert again.returncode == 0, again.stderr
+
+
+@pytest.mark.parametrize("command", ["plan", "apply", "status"])
+def test_ctrl_c_while_the_service_is_listed_exits_130_and_changes_nothing(
+    project: Project, emulator: EmulatorHandle, command: str
+) -> None:
+    _one_input(project)
+    emulator.reset_calls()
+    before = _world(project, emulator)
+    # Every call waits, so the listing is still under way when Ctrl-C comes.
+    emulator.configure(latency_seconds=5.0)
+    terminal = Terminal(project, emulator.base_url, command)
+    deadline = time.monotonic() + 60
+    while not emulator.calls().get("batches.list"):
+        assert terminal.process.poll() is None and time.monotonic() < deadline, terminal.output
+        time.sleep(0.02)
+
+    _assert_one_line(terminal, terminal.ctrl_c())
+
+    emulator.configure(latency_seconds=0.0)
+    assert _world(project, emulator) == before
