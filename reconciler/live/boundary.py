@@ -8,6 +8,7 @@ which failures are worth retrying (gemini-batch-protocol.md §4).
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import re
@@ -45,6 +46,8 @@ _REDACTED = "<redacted>"
 RETRY_INFO_TYPE: Final = "type.googleapis.com/google.rpc.RetryInfo"
 """The `@type` of the error detail that says how long to wait before trying again."""
 
+_ERRNO_NUMBER = re.compile(r"\[Errno (-?\d+)\]")
+
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)s\s*$")
 
 
@@ -58,10 +61,40 @@ def is_answer(exc: BaseException) -> bool:
 
 
 def is_transient(exc: BaseException) -> bool:
-    """What the SDK's own retry predicate accepts, plus resets (a dropped connection)."""
+    """What the SDK's own retry predicate accepts, plus resets (a dropped connection); not a
+    host that cannot be reached at all (`unreachable`)."""
     if isinstance(exc, genai_errors.APIError):
         return exc.code in RETRYABLE_STATUS
-    return isinstance(exc, httpx2.TransportError)
+    return isinstance(exc, httpx2.TransportError) and not unreachable(exc)
+
+
+NO_ROUTE_ERRNOS: Final = frozenset(
+    {errno.ECONNREFUSED, errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ENETDOWN}
+)
+"""What the operating system answers a connect with when nothing listens there or no route
+leads there."""
+
+
+def unreachable(exc: BaseException) -> bool:
+    """True when no connection could be made because the host name did not resolve or the
+    host refused it or could not be routed to: without a network (or with a wrong address)
+    waiting a few seconds changes nothing, so these fail at once instead of after the whole
+    backoff (about 20 s). A connect that timed out, a reset, a broken transfer and a 5xx stay
+    transient."""
+    if not isinstance(exc, httpx2.ConnectError):
+        return False
+    link: BaseException | None = exc
+    while link is not None:
+        if isinstance(link, socket.gaierror):
+            return True
+        if isinstance(link, OSError) and link.errno in NO_ROUTE_ERRNOS:
+            return True
+        link = link.__cause__ or link.__context__
+    # httpcore may keep only the words, "[Errno 111] Connection refused"; a negative number
+    # is getaddrinfo's (-2 no such name, -3 no answer from the resolver).
+    found = _ERRNO_NUMBER.search(str(exc))
+    number = int(found.group(1)) if found else 0
+    return number < 0 or number in NO_ROUTE_ERRNOS
 
 
 def retry_delay_of(exc: BaseException) -> float | None:

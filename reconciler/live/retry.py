@@ -2,7 +2,9 @@
 
 Every retry of the adapter happens here (the SDK client is built with one attempt, client.py):
 the idempotent calls (get, list, delete, cancel) on any transient failure -- a 429 or 5xx, and
-also a dropped connection or a protocol error, which the SDK's own options do not retry -- the
+also a dropped connection or a protocol error, which the SDK's own options do not retry, but not
+a host whose name does not resolve or that refuses the connection (`boundary.unreachable`: with
+no network the user hears so in a second, not after the whole backoff) -- the
 create call (resent only when provably not carried out), whole transfers, and the requests the
 adapter sends itself. Delays come from
 `AdapterSettings.retry_delay` with a draw from the injected `random.Random`, and waiting is the
@@ -12,6 +14,7 @@ service's error says how long to wait (`RetryInfo.retryDelay`), the wait is at l
 
 from __future__ import annotations
 
+import collections
 import logging
 import random
 from collections.abc import Awaitable, Callable
@@ -28,12 +31,19 @@ from reconciler.live.boundary import (
     is_answer,
     is_transient,
     retry_delay_of,
+    unreachable,
 )
 from reconciler.live.settings import AdapterSettings
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+
+def _resend_create(exc: BaseException) -> bool:
+    """A create is sent again when it surely made nothing, unless the host cannot be reached
+    at all (no network: another try in a second fails the same way)."""
+    return create_resendable(exc) and not unreachable(exc)
 
 
 class Retrier:
@@ -50,6 +60,9 @@ class Retrier:
         self.clock = clock
         self._rng = rng
         self._redact = redact
+        self.attempts: collections.Counter[str] = collections.Counter()
+        """Attempts made so far by `idempotent` and `create`, per call name: what tests read
+        to see how often a failure was retried (no timing needed)."""
 
     def delay(self, attempt: int) -> float:
         """Seconds to wait after failed attempt `attempt` (1-based)."""
@@ -91,6 +104,7 @@ class Retrier:
         with boundary.mapping(call):
             async for attempt in retrying:
                 with attempt:
+                    self.attempts[call] += 1
                     answer = await send()
         return answer
 
@@ -98,10 +112,11 @@ class Retrier:
         """A job-creating `send()`, resent only when the service surely refused it
         (`create_resendable`); any other failure is mapped, `ambiguous` when the job may
         exist anyway (look it up by its tag before creating it again)."""
-        retrying = self.calls(create_resendable, self.settings.retry_attempts)
+        retrying = self.calls(_resend_create, self.settings.retry_attempts)
         try:
             async for attempt in retrying:
                 with attempt:
+                    self.attempts[call] += 1
                     answer = await send()
         except MAPPED as exc:
             raise boundary.error(exc, call, ambiguous=create_ambiguous(exc)) from exc

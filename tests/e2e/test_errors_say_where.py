@@ -1,9 +1,11 @@
 """Errors that say where: outside a project every command that needs one names the missing
-reconciler.yaml and leaves nothing behind; Terraform's single-dash flags get the right spelling."""
+reconciler.yaml and leaves nothing behind; Terraform's single-dash flags get the right spelling;
+a service that cannot be reached is one line naming the host and the cause, without retries."""
 
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -73,3 +75,35 @@ def test_a_terraform_single_dash_flag_gets_the_right_spelling(
 
     assert result.returncode == 1
     assert f"did you mean `{meant}`?" in result.stderr
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port  # closed again: connecting to it is refused
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "cause"),
+    [
+        (f"http://127.0.0.1:{_closed_port()}", "cannot reach 127.0.0.1: connection refused"),
+        ("http://reconciler-test.invalid", "cannot reach reconciler-test.invalid: name lookup"),
+    ],
+    ids=["refused", "no-such-host"],
+)
+def test_a_service_that_cannot_be_reached_is_one_line_with_host_cause_and_hint(
+    tmp_path: Path, endpoint: str, cause: str
+) -> None:
+    (tmp_path / "reconciler.yaml").write_text("manifests: manifests\n")
+    (tmp_path / "manifests").mkdir()
+
+    result = _run(tmp_path, "--endpoint", endpoint, "-v", "plan")
+
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and errors[0].startswith(f"Error: {cause}"), result.stderr
+    assert "Hint: check the network" in result.stderr
+    assert "Traceback" not in result.stderr
+    # Refused at once: the maintainers' log (-v) shows no retry of the call.
+    assert "retrying after" not in result.stderr, result.stderr
