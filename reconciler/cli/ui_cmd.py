@@ -7,8 +7,10 @@ attempts' results from the service) into `reconciler.ui` and serves it with uvic
 from __future__ import annotations
 
 import json
+import os
 import threading
 import webbrowser
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -25,11 +27,15 @@ from reconciler.cli.session import (
 from reconciler.config import Project
 from reconciler.errors import ConfigError, ExitCode, ReconcilerError
 from reconciler.live.gemini import BatchService
-from reconciler.live.snapshot import InlineResult
+from reconciler.live.snapshot import InlineResult, Live
 from reconciler.manifests.desired import Desired
+from reconciler.plan.actions import Plan
 from reconciler.plan.cost import default_price_table
+from reconciler.state.backend import StateBackend
+from reconciler.state.document import State
 from reconciler.ui.app import UiSources, create_app, host_names
-from reconciler.ui.files import ATTEMPT_OUTPUTS_DIR
+from reconciler.ui.files import output_path, prune_outputs
+from reconciler.ui.lineindex import prune_indexes
 from reconciler.ui.server import bind, serve
 from reconciler.ui.views import Snapshot
 
@@ -47,8 +53,29 @@ def _inline_lines(results: list[InlineResult]) -> str:
     return "".join(lines)
 
 
+LIVE_CACHE_SECONDS = 5.0
+"""How long one reading of the service (its job listing, and the plan made against it) serves
+page loads: going from the overview to a resource and back lists the jobs once, and a page
+that reloads itself every few seconds does not add calls. A new state or new manifests read
+the service again at once."""
+
+
+@dataclass(frozen=True, slots=True)
+class _LiveReading:
+    """One listing of the service and the plan made against it (or why neither exists)."""
+
+    key: tuple[str, int, str]
+    """The state's lineage and serial and the manifests' hash it was made against."""
+    at: float
+    """`Clock.monotonic()` when it was read."""
+    live: Live | None
+    plan: Plan | None
+    error: str | None
+
+
 class _Reader:
-    """What the view reads, read afresh on every page (the state may change under it)."""
+    """What the view reads: the state and the manifests afresh on every page (they may change
+    under it), the service at most every `LIVE_CACHE_SECONDS`."""
 
     def __init__(self, project: Project) -> None:
         self.project = project
@@ -57,6 +84,8 @@ class _Reader:
         # One reader at a time: a page load may start the embedded emulator's adapter, and
         # two at once would only do the same work twice.
         self.lock = threading.Lock()
+        self._reading: _LiveReading | None = None
+        self._pruned_for: tuple[str, int] | None = None
 
     def snapshot(self, with_live: bool) -> Snapshot:
         desired: Desired | None = None
@@ -67,28 +96,55 @@ class _Reader:
             desired_error = str(exc)
         with self.lock, opened_backend(self.project) as backend:
             state = backend.read()
+            if self._pruned_for != (state.lineage, state.serial):
+                self._prune(state)
             live = plan = None
             # Without the manifests there is no plan to show: planning against none would
             # read as "forget every resource".
             if with_live and desired is not None:
-                try:
-                    live, plan = plan_against_live(
-                        self.project,
-                        desired,
-                        state,
-                        backend,
-                        PlanRequest(),
-                        self.clock,
-                    )
-                except ReconcilerError as exc:
-                    live_error = str(exc)
+                reading = self._live(desired, state, backend)
+                live, plan, live_error = reading.live, reading.plan, reading.error
         return Snapshot(desired, state, live, plan, self.prices, desired_error, live_error)
+
+    def _live(self, desired: Desired, state: State, backend: StateBackend) -> _LiveReading:
+        """The service's jobs and the plan, from the last reading while it is recent and was
+        made against this state and these manifests. A failure is kept as long: with the
+        service unreachable every page still answers at once, saying so."""
+        key = (state.lineage, state.serial, desired.manifests_sha256)
+        now = self.clock.monotonic()
+        last = self._reading
+        if last is not None and last.key == key and now - last.at < LIVE_CACHE_SECONDS:
+            return last
+        try:
+            live, plan = plan_against_live(
+                self.project, desired, state, backend, PlanRequest(), self.clock
+            )
+            reading = _LiveReading(key, now, live, plan, None)
+        except ReconcilerError as exc:
+            reading = _LiveReading(key, now, None, None, str(exc))
+        self._reading = reading
+        return reading
+
+    def _prune(self, state: State) -> None:
+        """Drop what the view keeps for files and jobs this state no longer has: other
+        attempts' fetched results, then the indexes of files gone or changed (both bounded in
+        size). Done when the state is first read and whenever it has changed since."""
+        jobs = {
+            attempt.job_name
+            for record in state.resources.values()
+            for attempt in record.attempts
+            if attempt.job_name is not None
+        }
+        prune_outputs(self.project.root, jobs)
+        prune_indexes(self.project.root)
+        self._pruned_for = (state.lineage, state.serial)
 
     def fetch_output(self, job_name: str) -> Path | None:
         """Another attempt's results, downloaded from the service once, for the diff view."""
-        folder = self.project.root / ATTEMPT_OUTPUTS_DIR
-        target = folder / f"{job_name.replace('/', '-')}.jsonl"
+        target = output_path(self.project.root, job_name)
+        folder = target.parent
         if target.exists():
+            os.utime(target)  # used now: the size bound removes the least recently used
             return target
 
         async def fetch(adapter: BatchService) -> bool:
@@ -106,9 +162,12 @@ class _Reader:
 
         with self.lock:
             try:
-                return target if run_with_adapter(self.project, self.clock, fetch) else None
+                fetched = run_with_adapter(self.project, self.clock, fetch)
             except ReconcilerError:
                 return None
+            if fetched:
+                self._pruned_for = None  # the outputs grew: bound them on the next page
+            return target if fetched else None
 
 
 def _sources(project: Project) -> UiSources:

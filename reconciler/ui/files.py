@@ -8,7 +8,7 @@ each is resolved (symlinks followed) and refused unless it stays inside the proj
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -20,6 +20,44 @@ from reconciler.ui.records import inline_prompts, input_prompt
 
 ATTEMPT_OUTPUTS_DIR = ".reconciler/ui/outputs"
 """Where other attempts' results, fetched from the service for a diff, are kept."""
+
+OUTPUTS_MAX_BYTES = 2 << 30
+"""Other attempts' results kept at most: past it, the least recently used go first (a diff
+fetches them again when asked)."""
+
+
+def output_path(root: Path, job_name: str) -> Path:
+    """Where the results of job `job_name` are kept once fetched."""
+    return root / ATTEMPT_OUTPUTS_DIR / f"{job_name.replace('/', '-')}.jsonl"
+
+
+def prune_outputs(
+    root: Path, job_names: Iterable[str], max_bytes: int = OUTPUTS_MAX_BYTES
+) -> list[Path]:
+    """Delete the fetched results of jobs the state no longer names (`job_names`: every job
+    of every attempt it records), leftovers of interrupted downloads, and then the least
+    recently used beyond `max_bytes`; the paths deleted."""
+    folder = root / ATTEMPT_OUTPUTS_DIR
+    wanted = {output_path(root, name).name for name in job_names}
+    try:
+        entries = [entry for entry in folder.iterdir() if entry.is_file()]
+    except FileNotFoundError:
+        return []
+    removed = [entry for entry in entries if entry.name not in wanted]
+    kept = sorted(
+        (entry.stat().st_mtime, entry.stat().st_size, entry)
+        for entry in entries
+        if entry.name in wanted
+    )
+    total = sum(size for _, size, _ in kept)
+    for _, size, entry in kept[:-1]:  # the newest stays, however large
+        if total <= max_bytes:
+            break
+        removed.append(entry)
+        total -= size
+    for entry in removed:
+        entry.unlink(missing_ok=True)
+    return removed
 
 
 def inside(root: Path, relative: str, *, within: Path | None = None) -> Path | None:

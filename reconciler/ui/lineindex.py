@@ -20,6 +20,7 @@ import sqlite3
 import sys
 import tempfile
 import threading
+import time
 from array import array
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -97,6 +98,80 @@ def _write_starts(target: Path, starts: array[int]) -> None:
         temporary.write_bytes(_FORMAT + data.tobytes())
 
 
+SOURCE_SUFFIX = ".source"
+"""Beside each file's indexes: the path of the file they index (which the name, a hash, does
+not tell), written before any index, and touched whenever the indexes are opened: pruning
+reads whether that file still exists unchanged, and when it was last used."""
+
+INDEX_MAX_BYTES = 512 << 20
+"""The indexes kept under `INDEX_DIR` at most (a million-line results file's is 8 MiB): past
+it, the least recently used go first."""
+
+_STALE_TEMPORARY_SECONDS = 3600.0
+"""A temporary index file this old belongs to no build under way (a crashed one's leftover)."""
+
+
+def _record_source(path: Path, data: Path) -> None:
+    try:
+        if path.read_text("utf-8", "surrogateescape") == str(data.resolve()):
+            os.utime(path)
+            return
+    except FileNotFoundError:
+        pass
+    with _atomic(path) as temporary:
+        temporary.write_text(str(data.resolve()), "utf-8", "surrogateescape")
+
+
+def _current(source: Path, name: str) -> bool:
+    """Whether the indexes named `name` still describe the file `source` records."""
+    try:
+        data = Path(source.read_text("utf-8", "surrogateescape"))
+        return _index_name(data) == name
+    except OSError:
+        return False
+
+
+def prune_indexes(root: Path, max_bytes: int = INDEX_MAX_BYTES) -> list[Path]:
+    """Delete the indexes under `root/INDEX_DIR` whose file is gone or has changed since (a
+    results copy apply replaced, another attempt's output pruned), those that do not say
+    which file they index (an older version's), temporary files left by a crash, and then
+    the least recently used beyond `max_bytes`; the paths deleted.
+
+    Safe while pages are served: a build under way has written its source record first
+    (`LineIndex.__init__`) and its temporary file is recent, so neither is taken for stale.
+    """
+    folder = root / INDEX_DIR
+    try:
+        entries = [entry for entry in folder.iterdir() if entry.is_file()]
+    except FileNotFoundError:
+        return []
+    now = time.time()
+    removed: list[Path] = []
+    groups: dict[str, list[Path]] = {}
+    for entry in entries:
+        if entry.name.startswith(".tmp-"):
+            if now - entry.stat().st_mtime > _STALE_TEMPORARY_SECONDS:
+                removed.append(entry)
+            continue
+        groups.setdefault(entry.name.split(".", 1)[0], []).append(entry)
+    kept: list[tuple[float, int, list[Path]]] = []
+    for name, files in groups.items():
+        source = folder / f"{name}{SOURCE_SUFFIX}"
+        if source not in files or not _current(source, name):
+            removed += files
+            continue
+        kept.append((source.stat().st_mtime, sum(f.stat().st_size for f in files), files))
+    total = sum(size for _, size, _ in kept)
+    for _, size, files in sorted(kept, key=lambda group: group[0]):
+        if total <= max_bytes:
+            break
+        removed += files
+        total -= size
+    for entry in removed:
+        entry.unlink(missing_ok=True)
+    return removed
+
+
 class LineIndex:
     """Where each line of one JSONL file starts; read a range of lines by seeking.
 
@@ -111,6 +186,7 @@ class LineIndex:
         name = _index_name(data)
         self.index = root / INDEX_DIR / f"{name}.lines"
         self._part = root / INDEX_DIR / f"{name}.part"
+        _record_source(root / INDEX_DIR / f"{name}{SOURCE_SUFFIX}", data)
 
     @classmethod
     def open(cls, data: Path, root: Path) -> LineIndex:

@@ -71,6 +71,13 @@ def _job_cell(row: OverviewRow) -> str:
 def _requests_cell(row: OverviewRow) -> str:
     status = row.status
     parts = []
+    progress = row.progress
+    if progress is not None:
+        # While the jobs run, the service's own counts (batchStats) say how far they are.
+        parts.append(f"{progress.done:,} / {progress.total:,} done")
+        if progress.failed:
+            parts.append(f'<span class="bad">{progress.failed:,} failed</span>')
+        return " · ".join(parts)
     if row.requests is not None:
         parts.append(f"{row.requests:,} sent")
     if status.succeeded is not None:

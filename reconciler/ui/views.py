@@ -12,10 +12,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from reconciler.live.snapshot import Live, LiveJob
+from reconciler.live.snapshot import BatchStats, Live, LiveJob
 from reconciler.manifests.desired import Desired
 from reconciler.plan.actions import ActionKind, Plan
 from reconciler.plan.cost import PriceTable, estimate_tokens
+from reconciler.render.spend import job_spend
 from reconciler.render.status import StatusRow, status_rows
 from reconciler.state.document import AttemptPurpose, JobAttempt, ResourceRecord, State
 
@@ -48,6 +49,9 @@ class OverviewRow:
     labels: Mapping[str, str]
     requests: int | None
     """Requests the current attempt sends (summed over its shards)."""
+    progress: BatchStats | None
+    """While its jobs are pending or running: the service's own counts of them (`batchStats`
+    of the live listing, summed over the shards that report any); None otherwise."""
     estimated_usd: float | None
     """Batch price of the desired input's tokens (input only, bytes / 4), as the plan prices it."""
     actual_usd: float | None
@@ -97,6 +101,13 @@ def _phase(row: StatusRow, live_jobs: list[LiveJob]) -> str:
     return "unknown" if row.next_action is None else "synced"
 
 
+def _progress(live_jobs: list[LiveJob]) -> BatchStats | None:
+    """The `batchStats` of the jobs still moving, added up; None when none reports any (a job
+    reports them once the service has read its input)."""
+    reported = [j.stats for j in live_jobs if not j.state.is_terminal and j.stats is not None]
+    return sum(reported, BatchStats()) if reported else None
+
+
 def _estimate(snapshot: Snapshot, name: str) -> float | None:
     if snapshot.desired is None or name not in snapshot.desired.resources:
         return None
@@ -139,6 +150,7 @@ def overview_rows(snapshot: Snapshot) -> tuple[OverviewRow, ...]:
                 model=_model(snapshot, status.resource, record),
                 labels=labels_of(snapshot, status.resource),
                 requests=sum(counts) if counts else None,
+                progress=_progress(listed),
                 estimated_usd=_estimate(snapshot, status.resource),
                 actual_usd=actual_cost(record),
                 last_change=last_change(record),
@@ -186,23 +198,14 @@ class CostPoint:
 
 
 def cost_points(snapshot: Snapshot) -> tuple[CostPoint, ...]:
-    """Every collected attempt with a cost, oldest first."""
+    """Every collected job with a cost, oldest first, under the model its results were billed
+    on (`TokenUsage.model`, as `reconciler cost` groups them), not the manifest's current one."""
     points: list[CostPoint] = []
-    for name, record in snapshot.state.resources.items():
-        labels = labels_of(snapshot, name)
-        default_model = _model(snapshot, name, record) or "unknown"
-        for attempt in record.attempts:
-            if attempt.cost_usd is None or attempt.collected_at is None:
-                continue
-            points.append(
-                CostPoint(
-                    attempt.collected_at,
-                    attempt.cost_usd,
-                    name,
-                    attempt.model or default_model,
-                    labels,
-                )
-            )
+    for job in job_spend(snapshot.state):
+        if job.cost_usd is None or job.collected_at is None:
+            continue
+        labels = labels_of(snapshot, job.resource)
+        points.append(CostPoint(job.collected_at, job.cost_usd, job.resource, job.model, labels))
     return tuple(sorted(points, key=lambda p: (p.at, p.resource)))
 
 

@@ -3,13 +3,14 @@ attempt was made, the cost series -- and that every user value reaches a page es
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 
-from reconciler.live.snapshot import Live
+from reconciler.live.snapshot import BatchStats, Live
 from reconciler.manifests.desired import Desired, DesiredResource
 from reconciler.plan.cost import default_price_table
 from reconciler.plan.planner import make_plan
-from reconciler.state.document import AttemptPurpose, JobAttempt, JobState, State
+from reconciler.state.document import AttemptPurpose, JobAttempt, JobState, State, TokenUsage
 from reconciler.ui.chart import nice_ceiling
 from reconciler.ui.pages import costs_page, overview_page, resource_page
 from reconciler.ui.records import ResultView
@@ -33,6 +34,19 @@ from tests.unit.plan.factories import (
     results,
     state,
 )
+
+
+def priced(res: DesiredResource, usd: float, hours: int) -> JobAttempt:
+    """A collected attempt: its results' usage, billed on the resource's model, and its cost."""
+    return attempt(res, state=JobState.SUCCEEDED).model_copy(
+        update={
+            "usage": TokenUsage(
+                prompt=1000, output=100, responses=1, model=res.manifest.spec.model
+            ),
+            "cost_usd": usd,
+            "collected_at": T0 + timedelta(hours=hours),
+        }
+    )
 
 
 def _snapshot(desire: Desired, st: State, lv: Live, *, plan: bool = True) -> Snapshot:
@@ -88,11 +102,6 @@ def test_cost_series_are_running_totals_per_model_and_per_label() -> None:
     evals = resource("evals", labels={"team": "evals"})
     other = resource("other", model="gemini-2.5-pro")
 
-    def priced(res: DesiredResource, usd: float, hours: int) -> JobAttempt:
-        return attempt(res, state=JobState.SUCCEEDED).model_copy(
-            update={"cost_usd": usd, "collected_at": T0 + timedelta(hours=hours)}
-        )
-
     st = state(record(evals, priced(evals, 1.0, 1)), record(other, priced(other, 2.0, 2)))
     points = cost_points(_snapshot(desired(evals, other), st, live(), plan=False))
     by_model = cumulative_series(points, "model")
@@ -103,6 +112,35 @@ def test_cost_series_are_running_totals_per_model_and_per_label() -> None:
     assert set(cumulative_series(points, "team")) == {"evals", "(none)"}
     page = costs_page(_snapshot(desired(evals, other), st, live(), plan=False), None, "p")
     assert page.count("<svg") == 2
+
+
+def test_cost_series_put_spend_under_the_model_the_results_were_billed_on() -> None:
+    before = resource("evals", model="gemini-2.5-flash")
+    moved = resource("evals", model="gemini-2.5-pro")  # the manifest has moved on since
+    billed = priced(before, 1.0, 1)
+    st = state(record(moved, billed))
+
+    points = cost_points(_snapshot(desired(moved), st, live(), plan=False))
+
+    assert [p.model for p in points] == ["gemini-2.5-flash"]
+
+
+def test_requests_of_a_running_job_come_from_the_service_batch_stats() -> None:
+    busy, queued = resource("busy"), resource("queued")
+    running = attempt(busy, state=JobState.RUNNING)
+    waiting = attempt(queued, state=JobState.PENDING)
+    reported = dataclasses.replace(job(running), stats=BatchStats(total=40, succeeded=25, failed=3))
+    st = state(record(busy, running), record(queued, waiting))
+    snap = _snapshot(
+        desired(busy, queued), st, live(reported, job(waiting, state=JobState.PENDING))
+    )
+
+    rows = {r.name: r for r in overview_rows(snap)}
+
+    assert rows["busy"].progress == BatchStats(total=40, succeeded=25, failed=3)
+    assert rows["queued"].progress is None
+    page = overview_page(snap, "p")
+    assert "28 / 40 done" in page and "3 failed" in page
 
 
 def test_user_text_is_escaped_on_every_page() -> None:
