@@ -3,15 +3,19 @@ offline: nothing here ever downloads.
 
 The SDK's `LocalTokenizer` needs the `sentencepiece` package and a Gemma tokenizer model that it
 fetches from raw.githubusercontent.com on first use and caches under
-`$TMPDIR/vertexai_tokenizer_model/`. Reconciler has no network but the service's, and a plan
-must not wait on a download, so the counter is offered only when `sentencepiece` is installed
-and the SDK's cache already holds the model file with the hash the SDK pins; models tokenized
-through Hugging Face `transformers` (Gemini 3.1+) are never counted. Everything else keeps the
-bytes/4 estimate, and the plan says which one it used.
+`$TMPDIR/vertexai_tokenizer_model/<sha1 of the URL>`, checked against a sha256 it pins.
+Reconciler has no network but the service's, and a plan must not wait on a download, so the
+counter is offered only when `sentencepiece` is installed and that cache already holds the
+model with the pinned hash; the model's bytes are then handed to sentencepiece directly (the
+SDK's loader would download whenever its cache fails to verify) and the request's texts are
+taken as `LocalTokenizer.count_tokens` takes them. Models tokenized through Hugging Face
+`transformers` (Gemini 3.1+) are never counted. Everything else keeps the bytes/4 estimate, and
+the plan says which one it used.
 
-Private SDK names used here (`_local_tokenizer_loader`, its `_TOKENIZERS` and cache layout) are
-reached defensively: when an SDK release moves them, the counter is simply not offered
-(tests/unit/live/test_local_tokens.py shows it).
+Private SDK names used here (`_local_tokenizer_loader`, its `_TOKENIZERS` and cache layout,
+`local_tokenizer._TextsAccumulator`) are reached defensively: when an SDK release moves them,
+the counter is simply not offered (tests/unit/live/test_local_tokens.py shows it, and runs
+the counting with a sentencepiece model trained in the test).
 """
 
 from __future__ import annotations
@@ -21,7 +25,6 @@ import hashlib
 import importlib.util
 import json
 import tempfile
-import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -38,44 +41,79 @@ MAX_COUNTED_BYTES = 16 << 20
 request, which must not make `plan` slow."""
 
 
-def _cached_model(loader: Any, tokenizer_name: str) -> bool:
-    """Whether the SDK's cache holds the tokenizer model with its pinned hash (no download)."""
-    config = getattr(loader, "_TOKENIZERS", {}).get(tokenizer_name)
+def sdk_cache_dir() -> Path:
+    """Where google-genai keeps downloaded tokenizer models: `_local_tokenizer_loader._load`
+    joins `tempfile.gettempdir()` and this folder name, and names each file by the sha1 of
+    its URL."""
+    return Path(tempfile.gettempdir(), "vertexai_tokenizer_model")
+
+
+def cached_model(
+    tokenizer_name: str, cache_dir: Path, tokenizers: Mapping[str, Any]
+) -> bytes | None:
+    """The sentencepiece model of `tokenizer_name` from `cache_dir`, only when its sha256 is
+    the one pinned for it in `tokenizers` (the SDK's `_TOKENIZERS`: URL and hash), as the
+    SDK's own loader checks it; None when absent, corrupt, or not a sentencepiece tokenizer
+    (Hugging Face ones have no entry)."""
+    config = tokenizers.get(tokenizer_name)
     url, expected = getattr(config, "model_url", None), getattr(config, "model_hash", None)
     if not isinstance(url, str) or not isinstance(expected, str):
-        return False  # a Hugging Face tokenizer, or an SDK that moved these names
-    cached = Path(tempfile.gettempdir(), "vertexai_tokenizer_model")
-    path = cached / hashlib.sha1(url.encode()).hexdigest()  # the SDK names its cache files so
+        return None  # a Hugging Face tokenizer, or an SDK that moved these names
+    path = cache_dir / hashlib.sha1(url.encode()).hexdigest()  # the SDK names its cache files so
     try:
-        return hashlib.sha256(path.read_bytes()).hexdigest() == expected
+        model = path.read_bytes()
     except OSError:
-        return False
+        return None
+    return model if hashlib.sha256(model).hexdigest() == expected else None
 
 
-def offline_counter(model: str) -> TokenCounter | None:
-    """A token counter for `model` if the SDK's local tokenizer runs here without a download."""
+def sentencepiece_counter(model: bytes) -> TokenCounter | None:
+    """A counter over the sentencepiece `model` (its serialized bytes) that counts what the
+    SDK's `LocalTokenizer.count_tokens` counts: the texts its `_TextsAccumulator` takes from
+    the contents and the system instruction, each encoded, the token counts summed.
+
+    The model is handed over as bytes rather than left to `LocalTokenizer`, whose loader
+    downloads whenever its cache does not verify: this path can never reach the network.
+    None when the SDK no longer has the pieces used here."""
+    try:
+        import sentencepiece
+        from google.genai import _transformers, types
+        from google.genai.local_tokenizer import _TextsAccumulator
+    except (ImportError, AttributeError):
+        return None
+    processor = sentencepiece.SentencePieceProcessor()
+    processor.LoadFromSerializedProto(model)
+
+    def count(request: Mapping[str, Any]) -> int:
+        texts = _TextsAccumulator()
+        texts.add_contents(_transformers.t_contents(request.get("contents") or []))
+        system = request.get("systemInstruction", request.get("system_instruction"))
+        if system:
+            config = types.CountTokensConfig.model_validate({"system_instruction": system})
+            texts.add_contents(_transformers.t_contents([config.system_instruction]))
+        encoded = processor.encode(list(texts.get_texts()))
+        return sum(len(tokens) for tokens in encoded)
+
+    return count
+
+
+def offline_counter(
+    model: str, *, cache_dir: Path | None = None, tokenizers: Mapping[str, Any] | None = None
+) -> TokenCounter | None:
+    """A token counter for `model` if the SDK's local tokenizer covers it and its model file
+    is already in the SDK's cache (`cache_dir`, default `sdk_cache_dir()`) with the hash the
+    SDK pins (`tokenizers`, default the SDK's table); never a download."""
     if importlib.util.find_spec("sentencepiece") is None:
         return None
     try:
         from google.genai import _local_tokenizer_loader as loader
-        from google.genai.local_tokenizer import LocalTokenizer
 
         name = loader.get_tokenizer_name(model.removeprefix("models/"))
+        pinned = getattr(loader, "_TOKENIZERS", {}) if tokenizers is None else tokenizers
     except (ImportError, AttributeError, ValueError):
         return None
-    if not _cached_model(loader, name):
-        return None
-    tokenizer = LocalTokenizer(model.removeprefix("models/"))
-
-    def count(request: Mapping[str, Any]) -> int:
-        system = request.get("systemInstruction", request.get("system_instruction"))
-        config = {"system_instruction": system} if system else None
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # "experimental", once per call
-            result = tokenizer.count_tokens(request.get("contents") or [], config=config)
-        return int(result.total_tokens or 0)
-
-    return count
+    found = cached_model(name, cache_dir or sdk_cache_dir(), pinned)
+    return sentencepiece_counter(found) if found is not None else None
 
 
 def _requests(resource: DesiredResource, root: Path) -> list[Mapping[str, Any]]:

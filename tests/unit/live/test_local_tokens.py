@@ -110,21 +110,125 @@ def test_the_installed_sdk_keeps_the_tokenizer_names_this_relies_on() -> None:
     assert isinstance(config.model_url, str) and isinstance(config.model_hash, str)
 
 
-def test_a_cached_model_counts_only_with_the_hash_the_sdk_pins(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+def test_a_cached_model_is_used_only_with_the_hash_the_sdk_pins(tmp_path: Path) -> None:
     model = b"tokenizer model bytes"
     url = "https://example.test/gemma.spiece.model"
-    config = SimpleNamespace(model_url=url, model_hash=hashlib.sha256(model).hexdigest())
-    loader = SimpleNamespace(_TOKENIZERS={"gemma3": config})
-    cache = tmp_path / "vertexai_tokenizer_model"
-    cache.mkdir()
-    cached = cache / hashlib.sha1(url.encode()).hexdigest()
+    pinned = {"gemma3": SimpleNamespace(model_url=url, model_hash=_sha256(model))}
+    cached = tmp_path / hashlib.sha1(url.encode()).hexdigest()
 
-    assert not local_tokens._cached_model(loader, "gemma3")
+    assert local_tokens.cached_model("gemma3", tmp_path, pinned) is None
     cached.write_bytes(model)
-    assert local_tokens._cached_model(loader, "gemma3")
+    assert local_tokens.cached_model("gemma3", tmp_path, pinned) == model
     cached.write_bytes(b"corrupt")
-    assert not local_tokens._cached_model(loader, "gemma3")
-    assert not local_tokens._cached_model(loader, "gemma4")
+    assert local_tokens.cached_model("gemma3", tmp_path, pinned) is None
+    assert local_tokens.cached_model("gemma4", tmp_path, pinned) is None
+
+
+def test_the_cache_is_where_the_sdk_loader_keeps_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("sentencepiece", reason="the SDK's local tokenizer needs sentencepiece")
+    from google.genai import _local_tokenizer_loader as loader
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    model = b"model bytes the SDK would have downloaded"
+    url = "https://example.test/m.model"
+    # The SDK's own loader saves into, and reads back from, the folder reconciler looks in.
+    monkeypatch.setattr(loader, "_load_file", lambda _url: model)
+    assert loader._load(file_url=url, expected_hash=_sha256(model)) == model
+    pinned = {"gemma3": SimpleNamespace(model_url=url, model_hash=_sha256(model))}
+
+    assert local_tokens.cached_model("gemma3", local_tokens.sdk_cache_dir(), pinned) == model
+
+
+# -- a real sentencepiece model, trained here ------------------------------------------------
+
+_CORPUS = [
+    "summarise the following article in one sentence",
+    "translate the sentence into french and keep the tone",
+    "list three facts about the moon and the tides",
+    "classify the review as positive or negative",
+    "the quick brown fox jumps over the lazy dog",
+] * 40
+
+
+@pytest.fixture(scope="module")
+def spm_model() -> bytes:
+    """A small sentencepiece model trained on a few sentences: the library, the file format
+    and the encoder are the real ones, only the vocabulary is tiny."""
+    sentencepiece = pytest.importorskip("sentencepiece")
+    import io
+
+    out = io.BytesIO()
+    sentencepiece.SentencePieceTrainer.train(
+        sentence_iterator=iter(_CORPUS),
+        model_writer=out,
+        vocab_size=50,
+        model_type="unigram",
+        character_coverage=1.0,
+        minloglevel=2,
+    )
+    return out.getvalue()
+
+
+def _encoded(model: bytes, *texts: str) -> int:
+    import sentencepiece
+
+    processor = sentencepiece.SentencePieceProcessor()
+    processor.LoadFromSerializedProto(model)
+    return sum(len(processor.encode(text)) for text in texts)
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_a_trained_model_in_the_sdk_cache_counts_every_text_of_a_request(
+    tmp_path: Path, spm_model: bytes
+) -> None:
+    url = "https://example.test/gemma3.spiece.model"
+    (tmp_path / hashlib.sha1(url.encode()).hexdigest()).write_bytes(spm_model)
+    pinned = {"gemma3": SimpleNamespace(model_url=url, model_hash=_sha256(spm_model))}
+    counter = offline_counter("models/gemini-2.5-flash", cache_dir=tmp_path, tokenizers=pinned)
+    assert counter is not None
+    request = {
+        "contents": [
+            {"role": "user", "parts": [{"text": "summarise the following article"}]},
+            {"role": "model", "parts": [{"text": "the moon and the tides"}]},
+        ],
+        "systemInstruction": {"parts": [{"text": "keep the tone"}]},
+    }
+
+    assert counter(request) == _encoded(
+        spm_model, "summarise the following article", "the moon and the tides", "keep the tone"
+    )
+    assert counter(request) > 3  # more than one token a text: the model really split them
+
+
+def test_counted_tokens_from_a_trained_model_reach_the_plan(
+    tmp_path: Path, spm_model: bytes
+) -> None:
+    url = "https://example.test/gemma3.spiece.model"
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / hashlib.sha1(url.encode()).hexdigest()).write_bytes(spm_model)
+    pinned = {"gemma3": SimpleNamespace(model_url=url, model_hash=_sha256(spm_model))}
+    root = tmp_path / "project"
+    root.mkdir()
+    project = _project(root)
+
+    desired = count_input_tokens(
+        load_desired(project),
+        project.root,
+        lambda model: offline_counter(model, cache_dir=cache, tokenizers=pinned),
+    )
+
+    counted = {name: r.source.counted_input_tokens for name, r in desired.resources.items()}
+    # gemini-2.5-pro maps to the same tokenizer: every resource is counted by the real model.
+    assert counted == {
+        "file": 4 * _encoded(spm_model, "a b c"),
+        "inline": _encoded(spm_model, "one two"),
+        "other": _encoded(spm_model, "not counted"),
+    }
+    plan = make_plan(desired, State(lineage="l"), live(), created_at=T0)
+    assert all(action.input_tokens_counted for action in plan.actions)
