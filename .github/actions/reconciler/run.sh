@@ -247,6 +247,12 @@ cmd_apply() {
       cat "$WORK_DIR/cost.txt"
       printf '```\n'
     fi
+    # Each resource's actual cost beside the plan's estimate (status's COST column).
+    if "$RECONCILER_BIN" "${GLOBAL[@]}" status >"$WORK_DIR/status.txt" 2>/dev/null; then
+      printf '\n#### Estimate vs actual, per resource\n\n```\n'
+      cat "$WORK_DIR/status.txt"
+      printf '```\n'
+    fi
   } >"$WORK_DIR/apply.md"
   add_to_summary "$WORK_DIR/apply.md"
   # Commit even after a failed apply: the state records every job that was created.

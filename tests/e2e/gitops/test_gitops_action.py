@@ -79,6 +79,7 @@ def test_apply_of_saved_plan_commits_state_back_and_pushes_it(gitops_repo: GitOp
     assert "### reconciler apply (`.`): succeeded" in run.summary
     assert "#### Cost recorded in the state" in run.summary
     assert "gemini-" in run.summary.split("#### Cost recorded in the state")[1]
+    assert "COST (ACTUAL / EST.)" in run.summary.split("#### Estimate vs actual, per resource")[1]
     assert len((gitops_repo.root / "results" / "eval.jsonl").read_text().splitlines()) == 3
 
     again = gitops_repo.run("plan")
