@@ -84,7 +84,7 @@ def last_change(record: ResourceRecord | None) -> datetime | None:
     return max(moments, default=None)
 
 
-def _phase(row: StatusRow, live_jobs: list[LiveJob]) -> str:
+def _phase(row: StatusRow, live_jobs: list[LiveJob], *, live_read: bool) -> str:
     if not row.desired:
         return "removed"
     if row.attempt is None and row.next_action is None:
@@ -92,6 +92,9 @@ def _phase(row: StatusRow, live_jobs: list[LiveJob]) -> str:
     moving = [j for j in live_jobs if not j.state.is_terminal]
     if moving:
         return "running" if any(j.state.value == "RUNNING" for j in moving) else "pending"
+    if not live_read and row.recorded is not None and not row.recorded.is_terminal:
+        # The service could not be read: the state's last word on the job.
+        return "running" if row.recorded.value == "RUNNING" else "pending"
     if row.next_action is not None and row.next_action is not ActionKind.NOOP:
         return f"{row.next_action.value} pending"
     if row.recorded is not None and row.recorded.is_terminal and not row.recorded.is_success:
@@ -145,7 +148,7 @@ def overview_rows(snapshot: Snapshot) -> tuple[OverviewRow, ...]:
         rows.append(
             OverviewRow(
                 name=status.resource,
-                phase=_phase(status, listed),
+                phase=_phase(status, listed, live_read=snapshot.live is not None),
                 status=status,
                 model=_model(snapshot, status.resource, record),
                 labels=labels_of(snapshot, status.resource),

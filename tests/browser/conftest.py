@@ -13,6 +13,7 @@ where a missing browser fails them (CI installs it with scripts/setup.sh).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -55,6 +56,11 @@ FAILING = "doc-embeddings"
 """The resource whose every request fails (the emulator's per-request error switch)."""
 CHANGED_KEY = "eval-002"
 """The request whose prompt the second apply changes, so attempts 1 and 2 answer it differently."""
+
+
+BILLED_ELSEWHERE = "eval-summaries"
+BILLED_MODEL = "gemini-2.5-flash"
+"""Attempt 1 of `BILLED_ELSEWHERE` was billed on this model, though its manifest names another."""
 
 
 def _env(endpoint: str) -> dict[str, str]:
@@ -101,6 +107,9 @@ def _with_costs(state_file: Path) -> None:
                 continue
             step += 1
             attempt["usage"] = {"prompt": 1000 * step, "output": 400 * step, "responses": 4}
+            if name == BILLED_ELSEWHERE and attempt["number"] == 1:
+                # Billed on the model the manifest named then: spend stays under that model.
+                attempt["usage"]["model"] = BILLED_MODEL
             attempt["cost_usd"] = round(0.05 * step, 6)
             attempt["collected_at"] = (base + timedelta(hours=11 * step)).isoformat() + "Z"
     state_file.write_text(json.dumps(state, indent=2, sort_keys=True))
@@ -177,22 +186,28 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
         inputs.write_text("".join(json.dumps(line) + "\n" for line in lines))
         _cli(root, emu.base_url, "apply", "--auto-approve", "--wait")
         _with_costs(root / "state" / "reconciler.state.json")
-        env = _env(emu.base_url)
-        process = subprocess.Popen(
-            [sys.executable, "-m", "reconciler", "-C", str(root), "ui", "--port", "0"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-            stdin=subprocess.DEVNULL,
-        )
-        try:
-            url = _address(process)
-            _wait_listening(url, process)
-            yield Demo(root, url)
-        finally:
-            process.terminate()
-            process.wait(timeout=10)
+        with serving(root, emu.base_url) as demo:
+            yield demo
+
+
+@contextlib.contextmanager
+def serving(root: Path, endpoint: str) -> Iterator[Demo]:
+    """`reconciler ui --port 0` on the project at `root`, reading the service at `endpoint`."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "reconciler", "-C", str(root), "ui", "--port", "0"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(endpoint),
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        url = _address(process)
+        _wait_listening(url, process)
+        yield Demo(root, url)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
 
 
 def _missing_browser() -> str | None:

@@ -11,7 +11,7 @@ from typing import Any
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.browser.conftest import CHANGED_KEY, FAILING, Demo, screenshot
+from tests.browser.conftest import BILLED_MODEL, CHANGED_KEY, FAILING, Demo, screenshot
 
 
 def _navigated(driver: Any, fragment: str) -> None:
@@ -126,6 +126,7 @@ def test_costs_page_charts_spend_by_model_and_by_label(demo: Demo, browser: Any)
     assert len(charts) == 2
     legends = _texts(browser, ".legend")
     assert "gemini-3-flash-preview" in legends[0]
+    assert BILLED_MODEL in legends[0], "spend stays under the model the results were billed on"
     assert "evals" in legends[1] and "(none)" in legends[1]
     collected = sum(
         1

@@ -65,6 +65,14 @@ def test_a_resource_with_results_of_its_spec_is_synced_and_a_running_one_is_runn
     assert {r.name: r.phase for r in rows} == {"busy": "running", "done": "synced"}
 
 
+def test_without_the_service_a_moving_job_keeps_the_phase_the_state_recorded() -> None:
+    busy = resource("busy")
+    moving = attempt(busy, state=JobState.RUNNING)
+    snap = Snapshot(desired(busy), state(record(busy, moving)), None, None, default_price_table())
+
+    assert [r.phase for r in overview_rows(snap)] == ["running"]
+
+
 def test_a_resource_only_in_the_state_is_removed_and_a_new_one_waits_for_create() -> None:
     gone, new = resource("gone"), resource("new")
     st = state(record(gone, attempt(gone, state=JobState.SUCCEEDED), results=results(gone)))
