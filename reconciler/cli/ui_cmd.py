@@ -24,6 +24,7 @@ from reconciler.cli.session import (
     run_with_adapter,
     system_clock,
 )
+from reconciler.clock import Clock
 from reconciler.config import Project
 from reconciler.errors import ConfigError, ExitCode, ReconcilerError
 from reconciler.live.gemini import BatchService
@@ -64,8 +65,8 @@ the service again at once."""
 class _LiveReading:
     """One listing of the service and the plan made against it (or why neither exists)."""
 
-    key: tuple[str, int, str]
-    """The state's lineage and serial and the manifests' hash it was made against."""
+    key: tuple[tuple[str, int], str]
+    """The state (`_state_key`) and the manifests' hash it was made against."""
     at: float
     """`Clock.monotonic()` when it was read."""
     live: Live | None
@@ -73,19 +74,26 @@ class _LiveReading:
     error: str | None
 
 
+def _state_key(state: State) -> tuple[str, int]:
+    """Which state this is: its lineage and serial. A project without a state yet reads as a
+    new, empty one with a fresh lineage every time: those are all the same state."""
+    return (state.lineage, state.serial) if state.serial else ("", 0)
+
+
 class _Reader:
     """What the view reads: the state and the manifests afresh on every page (they may change
     under it), the service at most every `LIVE_CACHE_SECONDS`."""
 
-    def __init__(self, project: Project) -> None:
+    def __init__(self, project: Project, clock: Clock | None = None) -> None:
         self.project = project
-        self.clock = system_clock()
+        self.clock = clock or system_clock()
         self.prices = default_price_table().with_overrides(project.config.prices)
         # One reader at a time: a page load may start the embedded emulator's adapter, and
         # two at once would only do the same work twice.
         self.lock = threading.Lock()
         self._reading: _LiveReading | None = None
         self._pruned_for: tuple[str, int] | None = None
+        """The state (`_state_key`) the view's kept files were last pruned for."""
 
     def snapshot(self, with_live: bool) -> Snapshot:
         desired: Desired | None = None
@@ -96,7 +104,7 @@ class _Reader:
             desired_error = str(exc)
         with self.lock, opened_backend(self.project) as backend:
             state = backend.read()
-            if self._pruned_for != (state.lineage, state.serial):
+            if self._pruned_for != _state_key(state):
                 self._prune(state)
             live = plan = None
             # Without the manifests there is no plan to show: planning against none would
@@ -110,7 +118,7 @@ class _Reader:
         """The service's jobs and the plan, from the last reading while it is recent and was
         made against this state and these manifests. A failure is kept as long: with the
         service unreachable every page still answers at once, saying so."""
-        key = (state.lineage, state.serial, desired.manifests_sha256)
+        key = (_state_key(state), desired.manifests_sha256)
         now = self.clock.monotonic()
         last = self._reading
         if last is not None and last.key == key and now - last.at < LIVE_CACHE_SECONDS:
@@ -137,7 +145,7 @@ class _Reader:
         }
         prune_outputs(self.project.root, jobs)
         prune_indexes(self.project.root)
-        self._pruned_for = (state.lineage, state.serial)
+        self._pruned_for = _state_key(state)
 
     def fetch_output(self, job_name: str) -> Path | None:
         """Another attempt's results, downloaded from the service once, for the diff view."""
