@@ -1,4 +1,5 @@
-"""CliContext: the global options every command receives, and the project they name.
+"""CliContext: the global options every command receives, and the project they name; with them
+the options and words every command shares (`format_option`, the Ctrl-C exit code and line).
 
 It sits at the bottom of the CLI package: `main` builds it, commands read it, and it imports
 no other CLI module, so no command needs to import `main`.
