@@ -1,26 +1,47 @@
-"""When converge polls next: its backoff, or sooner when the service's request counts say a
-job is about to end; never sooner than the project's initial interval."""
+"""When converge polls next: its backoff, or sooner when the service's request counts, or how
+long the project's jobs typically take, say a job is about to end; never sooner than the
+project's initial interval, nor (long jobs) than a twentieth of a typical run."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from reconciler.apply.poll import expected_end_in, first_sightings, next_pause, summed_stats
+from reconciler.apply.poll import (
+    expected_end_in,
+    first_sightings,
+    next_pause,
+    summed_stats,
+    typical_run,
+)
 from reconciler.live.snapshot import BatchStats, Live, LiveJob
 from reconciler.state.document import JobState
 
 NOW = datetime(2026, 1, 1, 12, tzinfo=UTC)
 
 
-def _job(state: JobState, stats: BatchStats | None, *, age: float = 60.0) -> LiveJob:
+def _job(
+    state: JobState,
+    stats: BatchStats | None,
+    *,
+    age: float = 60.0,
+    ran: float | None = None,
+    name: str = "batches/x",
+) -> LiveJob:
+    """A job created `age` seconds before NOW; `ran`: it ended that many seconds after."""
+    created = NOW - timedelta(seconds=age)
     return LiveJob(
-        name="batches/x",
+        name=name,
         display_name=None,
         state=state,
         model=None,
-        create_time=NOW - timedelta(seconds=age),
+        create_time=created,
+        end_time=None if ran is None else created + timedelta(seconds=ran),
         stats=stats,
     )
+
+
+def _ended(ran: float, *, age: float = 600.0) -> LiveJob:
+    return _job(JobState.SUCCEEDED, None, age=age, ran=ran)
 
 
 def test_a_running_job_is_expected_to_end_at_the_pace_its_counts_show() -> None:
@@ -77,3 +98,50 @@ def test_a_resources_counts_sum_over_its_shards() -> None:
     shards = [_job(JobState.RUNNING, BatchStats(10, 4, 1)), _job(JobState.RUNNING, None)]
     assert summed_stats(shards) == BatchStats(10, 4, 1)
     assert summed_stats([_job(JobState.RUNNING, None)]) is None
+
+
+def test_a_typical_run_is_the_median_create_to_end_time_of_the_jobs_that_ended() -> None:
+    ended = [_ended(2.0), _ended(3.0), _ended(30.0)]
+    running = _job(JobState.RUNNING, BatchStats(4, 1), age=1.0)
+
+    assert typical_run([*ended, running]) == 3.0
+    assert typical_run([running]) is None, "no job ended: nothing is typical yet"
+
+
+def test_a_job_without_counts_is_expected_to_take_a_typical_run_from_its_creation() -> None:
+    pending = _job(JobState.PENDING, None, age=3.0)
+    queued_counts = _job(JobState.RUNNING, BatchStats(4), age=1.0)
+
+    assert expected_end_in(pending, NOW, typical=4.0) == 1.0
+    assert expected_end_in(queued_counts, NOW, typical=4.0) == 3.0
+
+
+def test_the_counts_pace_wins_over_the_typical_run() -> None:
+    # 60 s for 300 of 400 requests says 20 s more, whatever other jobs took.
+    job = _job(JobState.RUNNING, BatchStats(400, 300))
+    assert expected_end_in(job, NOW, typical=5.0) == 20.0
+
+
+def test_a_job_past_its_typical_run_or_ended_is_not_expected_to_end_at_any_time() -> None:
+    overdue = _job(JobState.PENDING, None, age=10.0)
+    assert expected_end_in(overdue, NOW, typical=4.0) is None
+    assert expected_end_in(_ended(2.0), NOW, typical=4.0) is None
+
+
+def test_an_overdue_job_is_polled_for_at_the_backoff_not_at_the_floor() -> None:
+    stuck = _job(JobState.PENDING, None, age=600.0)
+    assert next_pause(32.0, [stuck], NOW, NOW, floor=1.0, typical=2.0) == 32.0
+
+
+def test_a_fleet_of_two_second_jobs_is_polled_for_when_its_next_job_should_end() -> None:
+    # Backoff has grown to 8 s, but the job created 0.5 s ago typically ends 1.5 s from now.
+    fresh = _job(JobState.PENDING, None, age=0.5)
+    assert next_pause(8.0, [fresh], NOW, NOW, floor=1.0, typical=2.0) == 1.5
+
+
+def test_hour_long_jobs_are_not_polled_for_more_often_than_a_twentieth_of_their_run() -> None:
+    # 100 jobs of a typical hour, one expected to end every second from now on: a poll each 3 minutes
+    # at most (a twentieth of the hour), and the backoff's 60 s cap is then the longest wait.
+    fleet = [_job(JobState.RUNNING, None, age=3500.0 + i, name=f"batches/{i}") for i in range(100)]
+    assert next_pause(600.0, fleet, NOW, NOW, floor=1.0, typical=3600.0) == 180.0
+    assert next_pause(60.0, fleet, NOW, NOW, floor=1.0, typical=3600.0) == 60.0
