@@ -4,15 +4,19 @@ project's initial interval, nor (long jobs) than a twentieth of a typical run.""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
 from reconciler.apply.poll import (
+    Sighting,
     expected_end_in,
     first_sightings,
     next_pause,
     summed_stats,
     typical_run,
 )
+from reconciler.clock import FakeClock
 from reconciler.live.snapshot import BatchStats, Live, LiveJob
 from reconciler.state.document import JobState
 
@@ -145,3 +149,85 @@ def test_hour_long_jobs_are_not_polled_for_more_often_than_a_twentieth_of_their_
     fleet = [_job(JobState.RUNNING, None, age=3500.0 + i, name=f"batches/{i}") for i in range(100)]
     assert next_pause(600.0, fleet, NOW, NOW, floor=1.0, typical=3600.0) == 180.0
     assert next_pause(60.0, fleet, NOW, NOW, floor=1.0, typical=3600.0) == 60.0
+
+
+def _two_second_job(name: str, created: datetime, at: datetime, *, counts: bool) -> LiveJob:
+    """A 4-request job as the service shows it at `at`: pending for 0.5 s, then working through
+    its requests at an even pace, ended 2 s after `created`. Without `counts` the service shows
+    none (as it often does for small jobs) and the job stays PENDING until it ends."""
+    age = (at - created).total_seconds()
+    if age >= 2.0:
+        state, stats = JobState.SUCCEEDED, BatchStats(4, 4)
+    elif age < 0.5:
+        state, stats = JobState.PENDING, BatchStats(4)
+    else:
+        state, stats = JobState.RUNNING, BatchStats(4, int(4 * (age - 0.5) / 1.5))
+    if not counts:
+        state = state if state.is_terminal else JobState.PENDING
+        stats = None
+    ended = created + timedelta(seconds=2.0) if state.is_terminal else None
+    return LiveJob(name, None, state, None, create_time=created, end_time=ended, stats=stats)
+
+
+def _polls_until_settled(
+    clock: FakeClock, created: list[datetime], *, counts: bool = True
+) -> list[datetime]:
+    """Converge's schedule with the default settings (1 s growing to 60 s, at the longest
+    jitter), against `created` two-second jobs: when each poll came."""
+    delay = 1.0
+    polls: list[datetime] = []
+    sightings: dict[str, Sighting] = {}
+    while True:
+        observed = clock.now()
+        polls.append(observed)
+        jobs = [
+            _two_second_job(f"batches/{i}", c, observed, counts=counts)
+            for i, c in enumerate(created)
+        ]
+        if all(job.state.is_terminal for job in jobs):
+            return polls
+        live = Live(observed, jobs={job.name: job for job in jobs})
+        sightings = first_sightings(sightings, live)
+        running = [job for job in jobs if not job.state.is_terminal]
+        pause = next_pause(
+            delay,
+            running,
+            observed,
+            clock.now(),
+            floor=1.0,
+            sightings=sightings,
+            typical=typical_run(jobs),
+        )
+        asyncio.run(clock.sleep(pause))
+        delay = min(60.0, delay * 2)
+
+
+def test_with_the_defaults_a_two_second_job_is_seen_ended_within_a_poll_interval() -> None:
+    clock = FakeClock(NOW)
+    polls = _polls_until_settled(clock, [NOW])
+    assert polls[-1] - NOW <= timedelta(seconds=3), polls
+
+
+def test_a_fleet_created_over_three_seconds_is_seen_settled_soon_after_its_last_job_ends() -> None:
+    # 30 jobs created 0.1 s apart, polling from the last create on: the backoff alone would
+    # wait 1, 2, 4, 8 s; the counts and the typical run keep every wait near a second.
+    clock = FakeClock(NOW)
+    created = [NOW + timedelta(seconds=0.1 * i) for i in range(30)]
+    clock.advance(3.0)
+    polls = _polls_until_settled(clock, created)
+    last_end = created[-1] + timedelta(seconds=2.0)
+    assert polls[-1] - last_end <= timedelta(seconds=1.0), polls
+    assert all(b - a >= timedelta(seconds=1.0) for a, b in pairwise(polls))
+
+
+def test_without_counts_the_typical_run_of_the_ended_jobs_says_when_to_poll() -> None:
+    # 50 jobs created 0.1 s apart that show no counts; polling from t=3 s, when the first ten
+    # have ended. The backoff alone would poll at 3, 4, 6, 10 s and see the last one (ended at
+    # 6.9 s) three seconds late; their typical 2 s run says the rest end from 4 s on.
+    clock = FakeClock(NOW)
+    created = [NOW + timedelta(seconds=0.1 * i) for i in range(50)]
+    clock.advance(3.0)
+    polls = _polls_until_settled(clock, created, counts=False)
+    last_end = created[-1] + timedelta(seconds=2.0)
+    assert polls[-1] - last_end <= timedelta(seconds=1.0), polls
+    assert all(b - a >= timedelta(seconds=1.0) for a, b in pairwise(polls))
