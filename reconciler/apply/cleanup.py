@@ -11,7 +11,9 @@ after 48 h. A failed delete never fails the resource: its results are already sa
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from reconciler.apply.context import ApplyContext
@@ -20,64 +22,96 @@ from reconciler.errors import PermanentServiceError, ServiceError
 from reconciler.state.document import JobAttempt, ResourceRecord
 
 
+@dataclass(frozen=True, slots=True)
+class _Deleted:
+    """What one delete did, to be recorded: the file, and when it went or why it was kept."""
+
+    file_name: str
+    is_input: bool
+    at: datetime | None = None
+    kept: str | None = None
+
+
 async def clean_after_collect(context: ApplyContext, name: str, number: int) -> None:
-    """Delete the input and results files of attempt `number` of `name`, as configured."""
+    """Delete the input and results files of attempt `number` of `name`, as configured.
+
+    The deletes go out together and what they did is recorded in one state write, after all
+    of them: a crash before it leaves files recorded as present that are gone, which the next
+    run's delete finds already done."""
     settings = context.project.config.cleanup
     record = context.store.state.resources.get(name)
     if record is None:
         return
     group = record.attempt_group(number)
-    if settings.inputs:
-        for file_name in _inputs_done(context, group):
-            await _delete_input(context, name, file_name)
-    if settings.results:
-        for attempt in group:
-            if attempt.output_file and not attempt.output_deleted_at and not attempt.output_kept:
-                await _delete_output(context, name, attempt.output_file)
+    inputs = _inputs_done(context, group) if settings.inputs else []
+    outputs = (
+        [
+            a.output_file
+            for a in group
+            if a.output_file and not a.output_deleted_at and not a.output_kept
+        ]
+        if settings.results
+        else []
+    )
+    if not inputs and not outputs:
+        return
+    sizes = {file_name: _recorded_size(record, file_name) for file_name in inputs}
+    done = await asyncio.gather(
+        *(_delete_input(context, name, file_name) for file_name in inputs),
+        *(_delete_output(context, name, file_name) for file_name in outputs),
+    )
+    deleted = [d for d in done if d is not None]
+    if not deleted:
+        return
+    await context.store.update_record(name, lambda r: _mark(r, deleted))
+    for item in deleted:
+        if item.is_input:
+            context.storage.freed(sizes[item.file_name])
+            context.emit(EventKind.STEP, name, f"deleted input {item.file_name}")
+        elif item.kept is not None:
+            context.report.kept_files.append(f"{item.file_name} ({name}): {item.kept}")
+            context.emit(
+                EventKind.WARNING, name, f"kept results file {item.file_name}: {item.kept}"
+            )
+        else:
+            context.emit(EventKind.STEP, name, f"deleted results file {item.file_name}")
 
 
 def _inputs_done(context: ApplyContext, group: Sequence[JobAttempt]) -> list[str]:
     """The group's input files not deleted yet and read by no job that may still run (an
     upload is reused by later attempts while the service has it)."""
     candidates = {a.input_file for a in group if a.input_file and a.input_deleted_at is None}
+    if not candidates:
+        return []
     still_needed = {
         a.input_file
         for record in context.store.state.resources.values()
         for a in record.attempts
-        if a.input_file and not a.state.is_terminal
+        if a.input_file in candidates and not a.state.is_terminal
     }
     return sorted(f for f in candidates - still_needed if f)
 
 
-async def _delete_input(context: ApplyContext, name: str, file_name: str) -> None:
-    size = _recorded_size(context.store.state.resources[name], file_name)
+async def _delete_input(context: ApplyContext, name: str, file_name: str) -> _Deleted | None:
     try:
         await context.adapter.delete_file(file_name)
     except ServiceError as exc:
         context.emit(EventKind.WARNING, name, f"could not delete input {file_name}: {exc}")
-        return
-    context.storage.freed(size)
-    now = context.clock.now()
-    await context.store.update_record(name, lambda r: _mark_input(r, file_name, now))
-    context.emit(EventKind.STEP, name, f"deleted input {file_name}")
+        return None
+    return _Deleted(file_name, is_input=True, at=context.clock.now())
 
 
-async def _delete_output(context: ApplyContext, name: str, file_name: str) -> None:
+async def _delete_output(context: ApplyContext, name: str, file_name: str) -> _Deleted | None:
     try:
         await context.adapter.delete_file(file_name)
     except PermanentServiceError as exc:
         # The service refuses to delete generated results files (ids over 40 characters).
         why = f"the service refused to delete it ({exc.status_code}); it expires after 48 h"
-        await context.store.update_record(name, lambda r: _mark_output(r, file_name, kept=why))
-        context.report.kept_files.append(f"{file_name} ({name}): {why}")
-        context.emit(EventKind.WARNING, name, f"kept results file {file_name}: {why}")
-        return
+        return _Deleted(file_name, is_input=False, kept=why)
     except ServiceError as exc:
         context.emit(EventKind.WARNING, name, f"could not delete results {file_name}: {exc}")
-        return
-    now = context.clock.now()
-    await context.store.update_record(name, lambda r: _mark_output(r, file_name, deleted=now))
-    context.emit(EventKind.STEP, name, f"deleted results file {file_name}")
+        return None
+    return _Deleted(file_name, is_input=False, at=context.clock.now())
 
 
 def _recorded_size(record: ResourceRecord, file_name: str) -> int:
@@ -91,27 +125,20 @@ def _recorded_size(record: ResourceRecord, file_name: str) -> int:
     return source.bytes if source.file_name == file_name else 0
 
 
-def _mark_input(record: ResourceRecord, file_name: str, when: datetime) -> ResourceRecord:
-    attempts = tuple(
-        a.model_copy(update={"input_deleted_at": when})
-        if a.input_file == file_name and a.input_deleted_at is None
-        else a
-        for a in record.attempts
-    )
-    return record.model_copy(update={"attempts": attempts})
+def _mark(record: ResourceRecord, deleted: Sequence[_Deleted]) -> ResourceRecord:
+    """`record` with each attempt's input and results files marked as `deleted` says."""
+    inputs = {d.file_name: d for d in deleted if d.is_input}
+    outputs = {d.file_name: d for d in deleted if not d.is_input}
 
+    def marked(attempt: JobAttempt) -> JobAttempt:
+        update: dict[str, object] = {}
+        gone = inputs.get(attempt.input_file or "")
+        if gone is not None and attempt.input_deleted_at is None:
+            update["input_deleted_at"] = gone.at
+        out = outputs.get(attempt.output_file or "")
+        if out is not None:
+            update["output_deleted_at"] = out.at
+            update["output_kept"] = out.kept
+        return attempt.model_copy(update=update) if update else attempt
 
-def _mark_output(
-    record: ResourceRecord,
-    file_name: str,
-    *,
-    deleted: datetime | None = None,
-    kept: str | None = None,
-) -> ResourceRecord:
-    attempts = tuple(
-        a.model_copy(update={"output_deleted_at": deleted, "output_kept": kept})
-        if a.output_file == file_name
-        else a
-        for a in record.attempts
-    )
-    return record.model_copy(update={"attempts": attempts})
+    return record.model_copy(update={"attempts": tuple(marked(a) for a in record.attempts)})

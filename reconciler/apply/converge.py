@@ -4,9 +4,9 @@ Each round is one paginated `list` of the service's jobs and one pure re-plan; o
 actions (collect, adopt, refresh, resubmit and recreate per policy) and the approved creates
 still waiting for capacity (capacity.py) are carried out, never a create or cancel the user did
 not approve. Waits back off exponentially with jitter, and are cut short when the service's
-request counts say a job is about to end (poll.py). A round that carried out follow-ups and
-left nothing running or waiting is followed at once by the last re-plan, not by a wait: the
-run ends as soon as the last result is collected.
+request counts, or how long this project's jobs took, say a job is about to end (poll.py). A
+round that carried out follow-ups and left nothing running or waiting is followed at once by
+the last re-plan, not by a wait: the run ends as soon as the last result is collected.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from reconciler.apply.capacity import CapacityQueue
 from reconciler.apply.context import ApplyContext
 from reconciler.apply.events import Event, EventKind, Phase
-from reconciler.apply.poll import Sighting, first_sightings, next_pause, summed_stats
+from reconciler.apply.poll import Sighting, first_sightings, next_pause, summed_stats, typical_run
 from reconciler.errors import ReconcilerError
 from reconciler.live.snapshot import Live, LiveJob
 from reconciler.plan.actions import Action, ActionKind, Plan
@@ -103,13 +103,15 @@ async def converge(
             rechecking = True
             continue
         rechecking = False
+        state = context.store.state
         pause = next_pause(
             context.rng.uniform(delay / 2, delay),
-            _current_jobs(context.store.state, live, running),
+            _current_jobs(state, live, running),
             live.observed_at,
             clock.now(),
             floor=context.project.config.poll.initial_seconds,
             sightings=sightings,
+            typical=typical_run(_current_jobs(state, live, list(state.resources))),
         )
         if timeout is not None:
             pause = min(pause, max(0.0, timeout - elapsed))
