@@ -76,7 +76,7 @@ def test_malformed_or_doubled_bigquery_configs_are_refused(
     with pytest.raises(Reject) as refused:
         _create(input_config, output_config)
 
-    assert field in refused.value.response.body.decode()
+    assert field in bytes(refused.value.response.body).decode()
 
 
 def test_a_source_row_is_answered_with_its_columns_passed_through() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from google.genai import _transformers, types
 
@@ -17,7 +18,7 @@ TABLE = "bq://my-project.evals.answers"
 def test_the_sdk_maps_bq_uris_to_bigquery_source_and_destination_as_the_adapter_relies_on() -> None:
     # The adapter passes the manifest's URIs as `src` and `config.dest` strings: the SDK must
     # keep making BigQuery configs of them (the SDK wins over the docs).
-    source = _transformers.t_batch_job_source(None, "bq://my-project.evals.prompts")  # type: ignore[arg-type]
+    source = _transformers.t_batch_job_source(None, "bq://my-project.evals.prompts")
     destination = _transformers.t_batch_job_destination(TABLE)
 
     assert (source.format, source.bigquery_uri) == ("bigquery", "bq://my-project.evals.prompts")
@@ -49,7 +50,7 @@ def test_a_running_job_with_a_bigquery_destination_has_no_output_yet() -> None:
 def test_rows_become_result_lines_keyed_by_their_key_column_or_their_position() -> None:
     answered = {"key": "k1", "request": {}, "response": {"candidates": []}, "status": ""}
     failed = {"key": "k2", "request": {}, "response": None, "status": "Internal error."}
-    unkeyed = {"request": {}, "response": {"candidates": []}, "status": None}
+    unkeyed: dict[str, Any] = {"request": {}, "response": {"candidates": []}, "status": None}
 
     assert result_line(answered, 1) == {"key": "k1", "response": {"candidates": []}}
     assert result_line(failed, 2) == {
@@ -62,7 +63,7 @@ def test_rows_become_result_lines_keyed_by_their_key_column_or_their_position() 
 
 def test_written_result_lines_are_hashed_and_measured_as_written(tmp_path: Path) -> None:
     dest = tmp_path / "rows.jsonl"
-    rows = [{"key": "a", "response": {"x": 1}}, {"key": "b", "status": "bad"}]
+    rows: list[dict[str, Any]] = [{"key": "a", "response": {"x": 1}}, {"key": "b", "status": "bad"}]
 
     sha256, size = write_result_lines(rows, dest)
 
