@@ -6,7 +6,8 @@ results are collected; a later job needing the same input (a retry, an increment
 finds it gone and uploads it again (apply.sources). Results files go where the service allows:
 it refuses ids over 40 characters (python-genai #1759, every `files/batch-...` it generates),
 so those are recorded as kept, listed in the apply summary and by `status`, and left to expire
-after 48 h. A failed delete never fails the resource: its results are already safe.
+after 48 h. A failed delete never fails the resource: its results are already safe. A
+BigQuery source or output table (Vertex) is the user's data, never a candidate.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from datetime import datetime
 from reconciler.apply.context import ApplyContext
 from reconciler.apply.events import EventKind
 from reconciler.errors import PermanentServiceError, ServiceError
+from reconciler.manifests.bigquery_uri import is_bigquery
 from reconciler.state.document import JobAttempt, ResourceRecord
 
 
@@ -32,14 +34,25 @@ async def clean_after_collect(context: ApplyContext, name: str, number: int) -> 
             await _delete_input(context, name, file_name)
     if settings.results:
         for attempt in group:
-            if attempt.output_file and not attempt.output_deleted_at and not attempt.output_kept:
+            if (
+                attempt.output_file
+                and not attempt.output_deleted_at
+                and not attempt.output_kept
+                # A BigQuery table is the results themselves (the job wrote the manifest's
+                # output there): never deleted.
+                and not is_bigquery(attempt.output_file)
+            ):
                 await _delete_output(context, name, attempt.output_file)
 
 
 def _inputs_done(context: ApplyContext, group: Sequence[JobAttempt]) -> list[str]:
     """The group's input files not deleted yet and read by no job that may still run (an
     upload is reused by later attempts while the service has it)."""
-    candidates = {a.input_file for a in group if a.input_file and a.input_deleted_at is None}
+    candidates = {
+        a.input_file
+        for a in group
+        if a.input_file and a.input_deleted_at is None and not is_bigquery(a.input_file)
+    }
     still_needed = {
         a.input_file
         for record in context.store.state.resources.values()

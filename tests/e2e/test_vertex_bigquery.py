@@ -101,6 +101,7 @@ def test_a_bigquery_table_runs_into_a_bigquery_table_and_a_changed_table_plans_a
     assert (results["location"], results["succeeded"], results["failed"]) == (out, 3, 0)
     attempt = vproject.state()["resources"]["eval"]["attempts"][0]
     assert attempt["output_file"] == out
+    assert attempt["output_deleted_at"] is None and attempt["input_deleted_at"] is None
     assert attempt["usage"]["prompt"] > 0 and attempt["cost_usd"] > 0  # from the rows
     printed = vproject.run("results", "eval", "--print")
     assert printed.returncode == 0, printed.stderr
@@ -172,7 +173,7 @@ def test_validate_refuses_bigquery_off_vertex_and_malformed_table_uris(
     root = tmp_path / "repo"
     root.mkdir()
     proj = Project(root, endpoint)
-    vertex = "vertex:\n  project: demo\n  location: us-central1\n  staging: gs://b/p\n"
+    vertex = "vertex:\n  project: demo\n  location: us-central1\n  staging: gs://vertex-staging/p\n"
     proj.write("reconciler.yaml", f"manifests: manifests\n{vertex}")
     proj.write("data/in.jsonl", jsonl(_requests(1)))
     source = "" if field.startswith("source") else "source:\n    file: data/in.jsonl\n  "
