@@ -216,7 +216,12 @@ def _print_table(project: Project, name: str, uri: str) -> None:
 
     target = vertex_target(project.config.vertex, os.environ)
     try:
-        copy_to_stream(target.bigquery_url, uri, sys.stdout.buffer)
+        copy_to_stream(
+            target.bigquery_url,
+            uri,
+            sys.stdout.buffer,
+            beside_emulator=target.base_url is not None or target.embedded,
+        )
     except BigQueryError as exc:
         raise StateError(
             f"{name}'s results in {uri} cannot be read: {exc}",

@@ -143,7 +143,9 @@ class VertexAdapter:
             self._settings, clock, rng or random.Random(), self._boundary.redact
         )
         self._storage = Storage(target.storage_url, target.project)
-        self._bigquery = BigQuery(target.bigquery_url)
+        self._bigquery = BigQuery(
+            target.bigquery_url, beside_emulator=target.base_url is not None or target.embedded
+        )
 
     # -- plumbing ------------------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any, Final
 
+from reconciler.errors import ConfigError
 from reconciler.manifests.bigquery_uri import TableRef, parse_table
 from reconciler.manifests.remote import RemoteTable
 
@@ -40,17 +41,29 @@ class BigQueryError(Exception):
 
 
 class BigQuery:
-    """One HTTP session to BigQuery's REST API, made on first use."""
+    """One HTTP session to BigQuery's REST API, made on first use.
 
-    def __init__(self, endpoint: str | None) -> None:
+    `beside_emulator`: Vertex itself is an emulator. Google's BigQuery is then never used
+    (an emulated job could not read or write it anyway): without an endpoint of its own,
+    the first call raises a ConfigError naming `vertex.bigquery_url`.
+    """
+
+    def __init__(self, endpoint: str | None, *, beside_emulator: bool = False) -> None:
         self._endpoint = (endpoint or GOOGLE_URL).rstrip("/")
         self._emulated = endpoint is not None
+        self._unset = endpoint is None and beside_emulator
         self._session: Any = None
 
     def _get(self, path: str, params: dict[str, str] | None = None) -> dict[str, Any] | None:
         """The JSON answer of GET `path`, or None on 404."""
         import requests
 
+        if self._unset:
+            raise ConfigError(
+                "BigQuery tables with an emulated Vertex need a BigQuery emulator: set "
+                f"`vertex.bigquery_url` (or {EMULATOR_VARIABLE})",
+                hint="e.g. a bqemulator started with `bqemulator start`",
+            )
         if self._session is None:
             if self._emulated:
                 self._session = requests.Session()
@@ -145,14 +158,17 @@ def write_result_lines(rows: Iterable[dict[str, Any]], dest: Path) -> tuple[str,
     return sha.hexdigest(), size
 
 
-def copy_to_stream(endpoint: str | None, uri: str, sink: IO[bytes]) -> int:
+def copy_to_stream(
+    endpoint: str | None, uri: str, sink: IO[bytes], *, beside_emulator: bool = False
+) -> int:
     """Stream a results table to `sink` as result lines, a page at a time; the rows written.
 
     Raises:
         BigQueryError: the table does not exist (404) or a call failed.
     """
     count = 0
-    for count, row in enumerate(BigQuery(endpoint).rows(uri), 1):
+    table = BigQuery(endpoint, beside_emulator=beside_emulator)
+    for count, row in enumerate(table.rows(uri), 1):
         line = result_line(row, count)
         sink.write((json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n").encode())
     return count
