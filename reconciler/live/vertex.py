@@ -54,7 +54,13 @@ from reconciler.live.settings import AdapterSettings, Task
 from reconciler.live.snapshot import InlineResult, Live, LiveFile, LiveJob, LiveModel
 from reconciler.live.tags import parse_tag
 from reconciler.live.transfer import DownloadFollower, Progress
-from reconciler.live.vertex_bigquery import BigQuery, BigQueryError, write_result_lines
+from reconciler.live.vertex_bigquery import (
+    BigQuery,
+    BigQueryError,
+    service_error,
+    table_file,
+    write_result_lines,
+)
 from reconciler.live.vertex_storage import ObjectFacts, Storage
 from reconciler.live.vertex_target import VERTEX_API_VERSION, VertexTarget
 from reconciler.manifests.bigquery_uri import is_bigquery
@@ -153,13 +159,15 @@ class VertexAdapter:
         return await self._retrier.idempotent(self._boundary, call, send)
 
     async def _in_storage(self, call: str, work: Callable[[], T]) -> T:
-        """A Cloud Storage call in a worker thread (the client retries idempotent calls)."""
+        """A Cloud Storage or BigQuery call in a worker thread (the Cloud Storage client retries
+        idempotent calls; a BigQuery failure surfaces as a Transient- or PermanentServiceError
+        by its status)."""
         try:
             return await asyncio.to_thread(work)
         except (ConfigError, ServiceError):
             raise
         except BigQueryError as exc:
-            raise _bigquery_error(exc, call) from exc
+            raise service_error(exc, call) from exc
         except Exception as exc:  # google-cloud-storage and google-auth raise many types
             raise _storage_error(exc, call) from exc
 
@@ -221,19 +229,7 @@ class VertexAdapter:
             table = await self._in_storage(
                 "bigquery.tables.get", lambda: self._bigquery.table(name)
             )
-            if table is None:
-                return None
-            return LiveFile(
-                name=name,
-                display_name=name,
-                size_bytes=table.num_bytes or 0,
-                sha256_b64=None,
-                state="ACTIVE",
-                expiration_time=None,
-                source="GENERATED",
-                uri=name,
-                create_time=None,
-            )
+            return None if table is None else table_file(table)
         if not name.startswith("gs://"):
             return None
         facts = await self._in_storage("storage.get", lambda: self._storage.facts(name))
@@ -452,12 +448,6 @@ class VertexAdapter:
         if self._http is not None:
             with contextlib.suppress(Exception):
                 await self._http.aclose()
-
-
-def _bigquery_error(exc: BigQueryError, call: str) -> ServiceError:
-    if exc.code is None or exc.code in _TRANSIENT_STORAGE:
-        return TransientServiceError(str(exc), call=call, status_code=exc.code)
-    return PermanentServiceError(str(exc), call=call, status_code=exc.code)
 
 
 def _is_vertex_job(name: str) -> bool:

@@ -20,7 +20,13 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any, Final
 
-from reconciler.errors import ConfigError
+from reconciler.errors import (
+    ConfigError,
+    PermanentServiceError,
+    ServiceError,
+    TransientServiceError,
+)
+from reconciler.live.snapshot import LiveFile
 from reconciler.manifests.bigquery_uri import TableRef, parse_table
 from reconciler.manifests.remote import RemoteTable
 
@@ -28,6 +34,7 @@ GOOGLE_URL: Final = "https://bigquery.googleapis.com"
 EMULATOR_VARIABLE: Final = "BIGQUERY_EMULATOR_HOST"
 _SCOPE: Final = "https://www.googleapis.com/auth/bigquery.readonly"
 _TIMEOUT: Final = 60.0
+_TRANSIENT: Final = frozenset({408, 429, 500, 502, 503, 504})
 _FAILED_CODE: Final = 13
 """A failed row carries only a message (`status`); INTERNAL stands for its code."""
 
@@ -142,6 +149,28 @@ def result_line(row: dict[str, Any], number: int) -> dict[str, Any]:
     else:
         line["response"] = response
     return line
+
+
+def service_error(exc: BigQueryError, call: str) -> ServiceError:
+    """A BigQuery failure as the adapter's errors: busy or unreachable is transient."""
+    if exc.code is None or exc.code in _TRANSIENT:
+        return TransientServiceError(str(exc), call=call, status_code=exc.code)
+    return PermanentServiceError(str(exc), call=call, status_code=exc.code)
+
+
+def table_file(table: RemoteTable) -> LiveFile:
+    """A results table as the `LiveFile` a job's output is looked up as (it never expires)."""
+    return LiveFile(
+        name=table.uri,
+        display_name=table.uri,
+        size_bytes=table.num_bytes or 0,
+        sha256_b64=None,
+        state="ACTIVE",
+        expiration_time=None,
+        source="GENERATED",
+        uri=table.uri,
+        create_time=None,
+    )
 
 
 def write_result_lines(rows: Iterable[dict[str, Any]], dest: Path) -> tuple[str, int]:
