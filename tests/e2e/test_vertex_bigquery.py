@@ -17,6 +17,7 @@ from tests.fixtures.bigquery import (
     bigquery_server,
     create_dataset,
     create_request_table,
+    delete_table,
     insert_rows,
     table_rows,
 )
@@ -115,6 +116,12 @@ def test_a_bigquery_table_runs_into_a_bigquery_table_and_a_changed_table_plans_a
 
     assert planned.returncode == 2, planned.stderr
     assert "eval" in planned.stdout and "source" in planned.stdout
+
+    delete_table(bigquery, BQ_PROJECT, dataset, "answers")  # someone else dropped it
+    gone = vproject.run("results", "eval", "--print")
+
+    assert gone.returncode == 1
+    assert f"results in {out} cannot be read" in gone.stderr and "Traceback" not in gone.stderr
 
 
 @pytest.mark.slow  # ~15 s: two CLI runs and a job
