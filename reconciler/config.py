@@ -55,6 +55,9 @@ class VertexSettings(_Strict):
     storage_url: str | None = None
     """Testing only, with `base_url`: the Cloud Storage emulator's URL; default
     STORAGE_EMULATOR_HOST."""
+    bigquery_url: str | None = None
+    """Testing only, with `base_url`: the BigQuery emulator's URL (bqemulator), for
+    `source.bigquery` tables and bq:// outputs; default BIGQUERY_EMULATOR_HOST."""
 
 
 class ModelPrice(_Strict):

@@ -6,7 +6,8 @@ results are collected; a later job needing the same input (a retry, an increment
 finds it gone and uploads it again (apply.sources). Results files go where the service allows:
 it refuses ids over 40 characters (python-genai #1759, every `files/batch-...` it generates),
 so those are recorded as kept, listed in the apply summary and by `status`, and left to expire
-after 48 h. A failed delete never fails the resource: its results are already safe.
+after 48 h. A failed delete never fails the resource: its results are already safe. A
+BigQuery source or output table (Vertex) is the user's data, never a candidate.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from datetime import datetime
 from reconciler.apply.context import ApplyContext
 from reconciler.apply.events import EventKind
 from reconciler.errors import PermanentServiceError, ServiceError
+from reconciler.manifests.bigquery_uri import is_bigquery
 from reconciler.state.document import JobAttempt, ResourceRecord
 
 
@@ -48,7 +50,12 @@ async def clean_after_collect(context: ApplyContext, name: str, number: int) -> 
         [
             a.output_file
             for a in group
-            if a.output_file and not a.output_deleted_at and not a.output_kept
+            if a.output_file
+            and not a.output_deleted_at
+            and not a.output_kept
+            # A BigQuery table is the results themselves (the job wrote the manifest's
+            # output there): never deleted.
+            and not is_bigquery(a.output_file)
         ]
         if settings.results
         else []
@@ -80,7 +87,11 @@ async def clean_after_collect(context: ApplyContext, name: str, number: int) -> 
 def _inputs_done(context: ApplyContext, group: Sequence[JobAttempt]) -> list[str]:
     """The group's input files not deleted yet and read by no job that may still run (an
     upload is reused by later attempts while the service has it)."""
-    candidates = {a.input_file for a in group if a.input_file and a.input_deleted_at is None}
+    candidates = {
+        a.input_file
+        for a in group
+        if a.input_file and a.input_deleted_at is None and not is_bigquery(a.input_file)
+    }
     if not candidates:
         return []
     still_needed = {

@@ -35,8 +35,10 @@ from reconciler.apply.sources import (
 from reconciler.errors import ServiceError, StateError, TransientServiceError
 from reconciler.live.snapshot import Live, LiveJob
 from reconciler.live.tags import IdentityTag, project_token
+from reconciler.manifests.bigquery_uri import is_bigquery
 from reconciler.manifests.desired import DesiredResource
 from reconciler.manifests.model import BatchJobSpec, Task
+from reconciler.manifests.remote import remote_source
 from reconciler.plan.actions import Action, ActionKind, Reason
 from reconciler.state.backend import Blob
 from reconciler.state.document import (
@@ -97,10 +99,11 @@ async def create(context: ApplyContext, action: Action, live: Live) -> None:
         context.emit(EventKind.WARNING, resource.name, "no request needs a run; nothing created")
         return
     context.phase(resource.name, Phase.PREPARING)
-    gcs = resource.manifest.spec.source.gcs
-    if gcs is not None:
-        # Read by Vertex in place (`source.gcs`): nothing to prepare, split or upload.
-        run = _Run(number, purpose, PreparedInput(None, 0, None), file_name=gcs, model=model)
+    remote = remote_source(resource)
+    if remote is not None:
+        # Read by Vertex in place (`source.gcs`, `source.bigquery`): nothing to prepare,
+        # split or upload.
+        run = _Run(number, purpose, PreparedInput(None, 0, None), file_name=remote, model=model)
         intents = await _record_intents(context, resource, [run], input_record=None, to_spec=True)
         await _create_recorded(context, resource, run, *intents[0])
         return
@@ -346,6 +349,8 @@ async def _create_job(
                 file_name=run.file_name,
                 inline_requests=inline,
                 batch_fields=batch_fields(spec),
+                # A BigQuery output is written by the job itself (Vertex); others are copied.
+                destination=spec.output if is_bigquery(spec.output) else None,
             )
         except TransientServiceError as exc:
             if not exc.ambiguous:

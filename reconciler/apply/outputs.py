@@ -27,6 +27,7 @@ from reconciler.apply.summary import Tally, UsageSum, tally_file, tally_line, ta
 from reconciler.errors import ConfigError
 from reconciler.hashing import sha256_file
 from reconciler.live import gcs
+from reconciler.manifests.bigquery_uri import is_bigquery
 
 RESULTS_FILE_IN_FOLDER = "results.jsonl"
 _IMAGE_EXTENSIONS = {
@@ -63,6 +64,12 @@ class OutputTarget:
         return self.gcs_bucket is not None
 
     @property
+    def is_bigquery(self) -> bool:
+        """A `bq://` table the Vertex job wrote itself: collection counts its rows (staged in
+        a scratch copy) and records the table; nothing is written or uploaded there."""
+        return is_bigquery(self.spec)
+
+    @property
     def results_location(self) -> str:
         """The location of the JSONL results, as recorded in state."""
         if self.is_folder:
@@ -76,6 +83,8 @@ def resolve_output(spec: str, project_root: Path, output_root: str = ".") -> Out
     Raises:
         ConfigError: the path escapes the output root (`..`, absolute, or through a symlink).
     """
+    if is_bigquery(spec):
+        return OutputTarget(spec=spec, local_path=None)
     if spec.startswith("gs://"):
         rest = spec[len("gs://") :]
         bucket, _, prefix = rest.partition("/")

@@ -27,8 +27,10 @@ from reconciler.cli.shared import (
     render,
     require_approval_for_json,
 )
+from reconciler.config import Project
 from reconciler.errors import ExitCode, PlanError, StateError
 from reconciler.live import gcs
+from reconciler.manifests.bigquery_uri import is_bigquery
 from reconciler.manifests.desired import Desired
 
 
@@ -57,6 +59,8 @@ def results(obj: CliContext, name: str, print_: bool, output_format: str) -> int
     if print_:
         if gcs.is_gcs(collected.location):
             gcs.copy_to_stream(collected.location, sys.stdout.buffer)
+        elif is_bigquery(collected.location):
+            _print_table(project, name, collected.location)
         else:
             local = project.root / collected.location
             try:
@@ -188,3 +192,26 @@ def status(obj: CliContext, output_format: str) -> int:
     else:
         click.echo(render_status_text(rows, color=obj.color and sys.stdout.isatty()), nl=False)
     return ExitCode.OK
+
+
+def _print_table(project: Project, name: str, uri: str) -> None:
+    """A BigQuery results table's rows as result lines (the job wrote them there; nothing was
+    downloaded at collection)."""
+    import os
+
+    from reconciler.live.vertex_bigquery import BigQueryError, copy_to_stream
+    from reconciler.live.vertex_target import vertex_target
+
+    target = vertex_target(project.config.vertex, os.environ)
+    try:
+        copy_to_stream(
+            target.bigquery_url,
+            uri,
+            sys.stdout.buffer,
+            beside_emulator=target.base_url is not None or target.embedded,
+        )
+    except BigQueryError as exc:
+        raise StateError(
+            f"{name}'s results in {uri} cannot be read: {exc}",
+            hint="check the table exists and the credentials may read it",
+        ) from None

@@ -19,7 +19,7 @@ from reconciler.live.snapshot import Live
 from reconciler.manifests.desired import Desired
 from reconciler.manifests.loader import load_desired, resource_spec_hash
 from reconciler.manifests.models_catalogue import service_model_problem
-from reconciler.manifests.remote import RemoteObject, remote_uris, with_remote_sources
+from reconciler.manifests.remote import Remote, remote_uris, with_remote_sources
 from reconciler.plan.actions import Plan
 from reconciler.plan.planner import plan_now
 from reconciler.state.backend import LockInfo, StateBackend
@@ -180,10 +180,10 @@ async def _model_diagnostics(adapter: BatchService, desired: Desired) -> list[Di
 def load_project_desired(project: Project, paths: Sequence[str] = ()) -> Desired:
     """The desired resources, with input tokens counted by the SDK's local tokenizer where it
     runs offline (live/local_tokens.py: a pre-plan step, so the planner stays pure), and
-    `source.gcs` objects (Vertex) digested from their versions.
+    `source.gcs` objects and `source.bigquery` tables (Vertex) digested from their versions.
 
     Raises:
-        ManifestError: a manifest is invalid, or a `source.gcs` object does not exist.
+        ManifestError: a manifest is invalid, or a remote source does not exist.
     """
     from pathlib import Path
 
@@ -196,7 +196,7 @@ def load_project_desired(project: Project, paths: Sequence[str] = ()) -> Desired
     if not uris:
         return desired
 
-    async def look(adapter: BatchService) -> dict[str, RemoteObject | None]:
+    async def look(adapter: BatchService) -> dict[str, Remote | None]:
         return await remote_objects(adapter, uris)
 
     found = run_with_adapter(project, system_clock(), look)

@@ -10,9 +10,11 @@ converters), under `/v1` and `/v1beta1`:
     DELETE /{v}/projects/{p}/locations/{l}/batchPredictionJobs/{id}     a done Operation
 
 Vertex authenticates with OAuth tokens, not API keys: the routes accept anonymous callers (the
-SDK with `AnonymousCredentials`). Sources are gs:// JSONL files (`inputConfig.gcsSource`),
-destinations a gs:// prefix (`outputConfig.gcsDestination`); BigQuery sources and destinations
-are refused with 400 (not emulated). Errors have Google's shape (wire.error).
+SDK with `AnonymousCredentials`). Sources are gs:// JSONL files (`inputConfig.gcsSource`) or a
+BigQuery table (`inputConfig.bigquerySource`), destinations a gs:// prefix
+(`outputConfig.gcsDestination`) or a BigQuery table (`outputConfig.bigqueryDestination`,
+reported back as `outputInfo.bigqueryOutputDataset` + `bigqueryOutputTable`). Errors have
+Google's shape (wire.error).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from reconciler.emulator import catalogue, jobs, vertex_storage, wire
+from reconciler.emulator import catalogue, jobs, vertex_bigquery, vertex_storage, wire
 from reconciler.emulator.plumbing import EmulatorState, Reject, guard, json_body
 from reconciler.emulator.store import new_id
 from reconciler.emulator.vertex_jobs import (
@@ -34,8 +36,11 @@ from reconciler.emulator.vertex_jobs import (
     RUNNING,
     SUCCEEDED,
     TERMINAL,
+    Services,
     VertexJob,
     VertexStore,
+    bigquery_input,
+    bigquery_output,
     gcs_inputs,
     gcs_output_prefix,
     settle,
@@ -116,9 +121,30 @@ def _check_create(body: Any, known_model: Any) -> tuple[str, dict[str, Any]]:
     output_config = body.get("outputConfig")
     if not isinstance(input_config, dict) or not isinstance(output_config, dict):
         raise _bad("inputConfig", "inputConfig and outputConfig are required")
-    if "bigquerySource" in input_config or "bigqueryDestination" in output_config:
-        raise _bad("inputConfig", "BigQuery sources and destinations are not emulated")
+    return model_id, {
+        "inputConfig": _checked_input(body),
+        "outputConfig": _checked_output(body),
+        "labels": _check_labels(body.get("labels")),
+    }
+
+
+def _checked_table(field: str, uri: str) -> str:
+    try:
+        vertex_bigquery.split_table(uri)
+    except ValueError as exc:
+        raise _bad(field, str(exc)) from None
+    return uri
+
+
+def _checked_input(body: dict[str, Any]) -> dict[str, Any]:
+    """The stored inputConfig: one gs:// JSONL source or one BigQuery table."""
+    table = bigquery_input(body)
     uris = gcs_inputs(body)
+    if table is not None and uris:
+        raise _bad("inputConfig", "set one of inputConfig.gcsSource and .bigquerySource")
+    if table is not None:
+        uri = _checked_table("inputConfig.bigquerySource.inputUri", table)
+        return {"instancesFormat": "bigquery", "bigquerySource": {"inputUri": uri}}
     if not uris:
         raise _bad("inputConfig.gcsSource.uris", "inputConfig.gcsSource.uris is required")
     for uri in uris:
@@ -126,20 +152,26 @@ def _check_create(body: Any, known_model: Any) -> tuple[str, dict[str, Any]]:
             vertex_storage.split_uri(uri)
         except ValueError as exc:
             raise _bad("inputConfig.gcsSource.uris", str(exc)) from None
-    if gcs_output_prefix(body) is None:
+    return {"instancesFormat": "jsonl", "gcsSource": {"uris": uris}}
+
+
+def _checked_output(body: dict[str, Any]) -> dict[str, Any]:
+    """The stored outputConfig: one gs:// prefix or one BigQuery table."""
+    table = bigquery_output(body)
+    prefix = gcs_output_prefix(body)
+    if table is not None and prefix is not None:
+        raise _bad(
+            "outputConfig", "set one of outputConfig.gcsDestination and .bigqueryDestination"
+        )
+    if table is not None:
+        uri = _checked_table("outputConfig.bigqueryDestination.outputUri", table)
+        return {"predictionsFormat": "bigquery", "bigqueryDestination": {"outputUri": uri}}
+    if prefix is None:
         raise _bad(
             "outputConfig.gcsDestination.outputUriPrefix",
             "outputConfig.gcsDestination.outputUriPrefix is required",
         )
-    stored = {
-        "inputConfig": {"instancesFormat": "jsonl", "gcsSource": {"uris": uris}},
-        "outputConfig": {
-            "predictionsFormat": "jsonl",
-            "gcsDestination": {"outputUriPrefix": gcs_output_prefix(body)},
-        },
-        "labels": _check_labels(body.get("labels")),
-    }
-    return model_id, stored
+    return {"predictionsFormat": "jsonl", "gcsDestination": {"outputUriPrefix": prefix}}
 
 
 def job_json(job: VertexJob, now: float) -> dict[str, Any]:
@@ -162,7 +194,11 @@ def job_json(job: VertexJob, now: float) -> dict[str, Any]:
     if state in TERMINAL and end is not None:
         body["endTime"] = wire.timestamp(end)
     if state == SUCCEEDED and job.output_dir is not None:
-        body["outputInfo"] = {"gcsOutputDirectory": job.output_dir}
+        if job.output_dir.startswith("bq://"):
+            dataset, _, table = job.output_dir.rpartition(".")
+            body["outputInfo"] = {"bigqueryOutputDataset": dataset, "bigqueryOutputTable": table}
+        else:
+            body["outputInfo"] = {"gcsOutputDirectory": job.output_dir}
     if job.error:
         body["error"] = {"code": 13, "message": job.error}
     if state in (RUNNING, SUCCEEDED) or job.state is not None:
@@ -218,8 +254,12 @@ class VertexRoutes:
         self.s = state
         self.store = VertexStore(state.store.data_dir)
 
-    def _storage(self) -> str | None:
-        return vertex_storage.storage_url(self.s.settings.get().storage_url)
+    def _storage(self) -> Services:
+        settings = self.s.settings.get()
+        return Services(
+            storage=vertex_storage.storage_url(settings.storage_url),
+            bigquery=vertex_bigquery.bigquery_url(settings.bigquery_url),
+        )
 
     async def collection(self, request: Request) -> Response:
         parent = _parent(request)

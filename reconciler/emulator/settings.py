@@ -93,6 +93,9 @@ class EmulatorSettings:
     storage_url: str | None = None
     """Vertex routes: the Cloud Storage (emulator) endpoint jobs read inputs from and write
     predictions to; None reads `STORAGE_EMULATOR_HOST` from the environment."""
+    bigquery_url: str | None = None
+    """Vertex routes: the BigQuery (emulator) endpoint jobs read source tables from and write
+    result tables to; None reads `BIGQUERY_EMULATOR_HOST` from the environment."""
 
     def __post_init__(self) -> None:
         for name in ("rate_429", "rate_500", "rate_503", "drop_rate", "request_error_rate"):

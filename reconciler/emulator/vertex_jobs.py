@@ -23,11 +23,12 @@ import hashlib
 import json
 import sqlite3
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reconciler.emulator import model, vertex_storage
+from reconciler.emulator import model, vertex_bigquery, vertex_storage
 from reconciler.emulator.store import sqlite_transaction
 from reconciler.emulator.wire import timestamp
 
@@ -206,7 +207,7 @@ class VertexStore:
             db.execute("DELETE FROM vertex_jobs WHERE id = ?", (job.id,))
 
 
-def settle(store: VertexStore, job: VertexJob, now: float, storage: str | None) -> VertexJob:
+def settle(store: VertexStore, job: VertexJob, now: float, services: Services) -> VertexJob:
     """The job as of `now`; a job that has just reached its end does its work first."""
     state, end = job.phase(now)
     if job.state is not None or state not in TERMINAL or end is None:
@@ -216,7 +217,7 @@ def settle(store: VertexStore, job: VertexJob, now: float, storage: str | None) 
         if current is None or current.state is not None:
             return current or job
         if state == SUCCEEDED:
-            done = _run(store, current, end, storage)
+            done = _run(store, current, end, services)
         else:
             done = _with(current, error="The batch prediction job failed: internal error.")
         store.end(done, FAILED if done.error else state, end, db)
@@ -236,10 +237,24 @@ def gcs_inputs(body: dict[str, Any]) -> list[str]:
     return [uris] if isinstance(uris, str) else [str(uri) for uri in uris]
 
 
+def bigquery_input(body: dict[str, Any]) -> str | None:
+    """The source table's `bq://` URI (`inputConfig.bigquerySource.inputUri`), if any."""
+    source = (body.get("inputConfig") or {}).get("bigquerySource") or {}
+    uri = source.get("inputUri")
+    return str(uri) if uri else None
+
+
 def gcs_output_prefix(body: dict[str, Any]) -> str | None:
     destination = (body.get("outputConfig") or {}).get("gcsDestination") or {}
     prefix = destination.get("outputUriPrefix")
     return str(prefix).rstrip("/") if prefix else None
+
+
+def bigquery_output(body: dict[str, Any]) -> str | None:
+    """The destination table's `bq://` URI (`outputConfig.bigqueryDestination.outputUri`)."""
+    destination = (body.get("outputConfig") or {}).get("bigqueryDestination") or {}
+    uri = destination.get("outputUri")
+    return str(uri) if uri else None
 
 
 def output_directory(job: VertexJob) -> str | None:
@@ -251,63 +266,178 @@ def output_directory(job: VertexJob) -> str | None:
     return f"{prefix}/prediction-model-{stamp}"
 
 
-def _run(store: VertexStore, job: VertexJob, end: float, storage: str | None) -> VertexJob:
-    """Answer every input line and write predictions.jsonl; the job with its counts, or with
-    an error when its input or output cannot be reached."""
-    directory = output_directory(job)
-    if storage is None or directory is None:
+@dataclass(frozen=True, slots=True)
+class Services:
+    """The Cloud Storage and BigQuery endpoints a job reads from and writes to (None: absent)."""
+
+    storage: str | None
+    bigquery: str | None
+
+
+def _run(store: VertexStore, job: VertexJob, end: float, services: Services) -> VertexJob:
+    """Answer every input line or row and write the predictions (a `predictions.jsonl` or rows
+    of the destination table); the job with its counts, or with an error when its input or
+    output cannot be reached."""
+    table = bigquery_output(job.body)
+    directory = table or output_directory(job)
+    source_table = bigquery_input(job.body)
+    if directory is None:
+        return _with(job, error="The job has no output destination.")
+    if (table or source_table) and services.bigquery is None:
+        return _with(job, error="BigQuery is not configured for the emulator.")
+    if (not table or not source_table) and services.storage is None:
         return _with(job, error="Cloud Storage is not configured for the emulator.")
+    storage = services.storage
     success = failed = 0
     with tempfile.TemporaryDirectory(dir=store.tmp_dir) as scratch:
-        out_path = Path(scratch) / "predictions.jsonl"
         cached: dict[str, bool] = {}
 
         def file_exists(uri: str) -> bool:
             # Media parts name gs:// objects; Vertex reads them when the job runs.
             if uri not in cached:
-                cached[uri] = uri.startswith("gs://") and vertex_storage.exists(storage, uri)
+                cached[uri] = (
+                    storage is not None
+                    and uri.startswith("gs://")
+                    and vertex_storage.exists(storage, uri)
+                )
             return cached[uri]
 
         try:
-            with out_path.open("w", encoding="utf-8") as out:
-                for index, uri in enumerate(gcs_inputs(job.body)):
-                    source = Path(scratch) / f"input-{index}.jsonl"
-                    vertex_storage.download(storage, uri, source)
-                    for raw in source.read_text(encoding="utf-8").splitlines():
-                        if not raw.strip():
-                            continue
-                        line = _answer(job, raw, file_exists, end)
-                        if line.get("status"):
-                            failed += 1
-                        else:
-                            success += 1
-                        out.write(json.dumps(line, ensure_ascii=False) + "\n")
-            # Not application/jsonl: gcp-storage-emulator parses any application/json* media
-            # upload body as one JSON document.
-            vertex_storage.upload(
-                storage, f"{directory}/predictions.jsonl", out_path, "application/octet-stream"
+            lines = (
+                _answer(job, item, file_exists, end)
+                for item in _inputs(job, Path(scratch), services)
             )
+            if table is not None:
+                assert services.bigquery is not None
+                success, failed = _write_table(services.bigquery, table, source_table, lines)
+            else:
+                assert storage is not None
+                success, failed = _write_predictions(storage, directory, Path(scratch), lines)
         except vertex_storage.StorageError as exc:
             return _with(job, error=f"Cloud Storage: {exc}")
+        except vertex_bigquery.BigQueryError as exc:
+            return _with(job, error=f"BigQuery: {exc}")
         except ValueError as exc:
             return _with(job, error=f"Invalid input: {exc}")
     return _with(job, success_count=success, failed_count=failed, output_dir=directory)
 
 
-def _answer(job: VertexJob, raw: str, file_exists: model.FileExists, end: float) -> dict[str, Any]:
-    """One output line: the input line's fields, then `response` or a `status` message."""
-    try:
-        item = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        return {"status": f"Invalid JSON: {exc}", "processed_time": timestamp(end)}
+def _inputs(job: VertexJob, scratch: Path, services: Services) -> Iterator[dict[str, Any] | str]:
+    """The job's input items: parsed rows of a source table, or raw lines of JSONL files."""
+    table = bigquery_input(job.body)
+    if table is not None:
+        assert services.bigquery is not None
+        yield from vertex_bigquery.rows(services.bigquery, table)
+        return
+    assert services.storage is not None
+    for index, uri in enumerate(gcs_inputs(job.body)):
+        source = scratch / f"input-{index}.jsonl"
+        vertex_storage.download(services.storage, uri, source)
+        with source.open(encoding="utf-8") as lines:
+            for raw in lines:
+                if raw.strip():
+                    yield raw
+
+
+def _write_predictions(
+    storage: str, directory: str, scratch: Path, lines: Iterator[dict[str, Any]]
+) -> tuple[int, int]:
+    success = failed = 0
+    out_path = scratch / "predictions.jsonl"
+    with out_path.open("w", encoding="utf-8") as out:
+        for line in lines:
+            if line.get("status"):
+                failed += 1
+            else:
+                success += 1
+            out.write(json.dumps(line, ensure_ascii=False) + "\n")
+    # Not application/jsonl: gcp-storage-emulator parses any application/json* media
+    # upload body as one JSON document.
+    vertex_storage.upload(
+        storage, f"{directory}/predictions.jsonl", out_path, "application/octet-stream"
+    )
+    return success, failed
+
+
+_TABLE_BATCH = 500
+
+
+def _write_table(
+    base: str, table: str, source_table: str | None, lines: Iterator[dict[str, Any]]
+) -> tuple[int, int]:
+    """Append every answered line to `table` (created with the source's columns and the
+    result columns when missing), in batches."""
+    success = failed = 0
+    columns: list[dict[str, Any]] | None = None
+    if source_table is not None:
+        columns = vertex_bigquery.schema(base, source_table)
+    kinds: dict[str, str] = {}
+    batch: list[dict[str, Any]] = []
+
+    def flush() -> None:
+        vertex_bigquery.append(base, table, batch, kinds)
+        batch.clear()
+
+    for line in lines:
+        if columns is None:  # a JSONL source: `request`, then its first line's other fields
+            columns = [vertex_bigquery.column_for("request", None)] + [
+                vertex_bigquery.column_for(name, value)
+                for name, value in line.items()
+                if name not in ("request", "response", "status", "processed_time")
+            ]
+        if not kinds:
+            every = [*columns, *vertex_bigquery.RESULT_COLUMNS]
+            vertex_bigquery.ensure_table(base, table, every)
+            kinds = {column["name"]: column.get("type", "STRING") for column in every}
+        if line.get("status"):
+            failed += 1
+        else:
+            success += 1
+        batch.append({name: _cell(kinds[name], line.get(name)) for name in kinds})
+        if len(batch) >= _TABLE_BATCH:
+            flush()
+    if batch:
+        flush()
+    return success, failed
+
+
+def _cell(kind: str, value: Any) -> Any:
+    """A value for a column of `kind`: passed-through scalars as text in STRING columns."""
+    if value is None or kind == "JSON":
+        return value
+    if kind == "STRING" and not isinstance(value, str):
+        return json.dumps(value) if isinstance(value, (dict, list)) else str(value)
+    return value
+
+
+def _answer(
+    job: VertexJob, item: dict[str, Any] | str, file_exists: model.FileExists, end: float
+) -> dict[str, Any]:
+    """One output line: the input's fields, then `response` or a `status` message."""
+    raw = item if isinstance(item, str) else json.dumps(item, sort_keys=True, default=str)
+    if isinstance(item, str):
+        try:
+            item = json.loads(item)
+        except json.JSONDecodeError as exc:
+            return {"status": f"Invalid JSON: {exc}", "processed_time": timestamp(end)}
     if not isinstance(item, dict) or "request" not in item:
         return {"status": "Each line needs a `request` object.", "processed_time": timestamp(end)}
     line: dict[str, Any] = dict(item)
+    request = item["request"]
+    if isinstance(request, str):  # a STRING column holding the JSON request
+        try:
+            request = json.loads(request)
+        except json.JSONDecodeError:
+            request = None
     model_id = "models/" + job.model.rsplit("/", 1)[-1]
     try:
+        if not isinstance(request, dict):
+            raise model.RequestError(
+                model.INVALID_ARGUMENT, "The `request` column is not a JSON object."
+            )
         if _fails(job, raw):
             raise model.RequestError(model.INTERNAL, "Internal error encountered.")
-        line["response"] = model.generate(model_id, item["request"], file_exists)
+        line["response"] = model.generate(model_id, request, file_exists)
         line["status"] = ""
     except model.RequestError as error:
         line["status"] = error.message

@@ -300,6 +300,7 @@ class GeminiAdapter:
         file_name: str | None = None,
         inline_requests: Sequence[Mapping[str, object]] | None = None,
         batch_fields: Mapping[str, object] | None = None,
+        destination: str | None = None,
     ) -> LiveJob:
         """Create one batch job from an uploaded file or inline requests.
 
@@ -317,6 +318,12 @@ class GeminiAdapter:
                 the job may exist anyway -- look it up by its tag before creating it again.
         """
         call = "batches.create" if task == "generate" else "batches.create_embeddings"
+        if destination is not None:
+            # `validate` refuses BigQuery outputs off Vertex; the Files API is the only place
+            # the Developer API writes results.
+            raise PermanentServiceError(
+                "the Gemini Developer API writes batch results only to its Files API", call=call
+            )
         if (file_name is None) == (inline_requests is None):
             raise PermanentServiceError(
                 "give exactly one of file_name and inline_requests", call=call

@@ -59,6 +59,7 @@ class BatchService(Protocol):
         file_name: str | None = None,
         inline_requests: Sequence[Mapping[str, object]] | None = None,
         batch_fields: Mapping[str, object] | None = None,
+        destination: str | None = None,
     ) -> LiveJob: ...
 
     async def cancel_job(self, name: str) -> None: ...

@@ -13,6 +13,10 @@ apply and the planner do not know which service they talk to: this adapter answe
   only when the answer proves no job was made, exactly as on the Developer API (adapter.py).
 - Results: a job's `predictions.jsonl` is downloaded and each line rewritten as a Developer
   API result line (`key` + `response` or `error`), so collection is unchanged.
+- BigQuery (vertex_bigquery.py): a `bq://` source table is passed to the create call as is
+  (its metadata digested for `plan` through `remote_objects`); a `bq://` output is the job's
+  own destination (`create_job(destination=...)`), and "downloading" it reads its rows back
+  as result lines, which collection counts without copying them anywhere.
 - No inline requests, no embeddings (the SDK's `create_embeddings` is Developer API only), no
   batch priority: validate refuses those manifests first (manifests/vertex_rules.py); the
   adapter refuses them too, as a `PermanentServiceError`.
@@ -50,9 +54,17 @@ from reconciler.live.settings import AdapterSettings, Task
 from reconciler.live.snapshot import InlineResult, Live, LiveFile, LiveJob, LiveModel
 from reconciler.live.tags import parse_tag
 from reconciler.live.transfer import DownloadFollower, Progress
+from reconciler.live.vertex_bigquery import (
+    BigQuery,
+    BigQueryError,
+    service_error,
+    table_file,
+    write_result_lines,
+)
 from reconciler.live.vertex_storage import ObjectFacts, Storage
 from reconciler.live.vertex_target import VERTEX_API_VERSION, VertexTarget
-from reconciler.manifests.remote import RemoteObject
+from reconciler.manifests.bigquery_uri import is_bigquery
+from reconciler.manifests.remote import Remote, RemoteObject
 
 T = TypeVar("T")
 
@@ -61,9 +73,9 @@ _EXTENSIONS: Final = {"jsonl": "jsonl", "application/jsonl": "jsonl"}
 _GENERATE: Final = "batchGenerateContent"
 
 
-async def remote_objects(service: object, uris: Sequence[str]) -> dict[str, RemoteObject | None]:
-    """`source.gcs` objects as the service sees them: only Vertex reads them (validate refuses
-    them elsewhere, so another service finds none)."""
+async def remote_objects(service: object, uris: Sequence[str]) -> dict[str, Remote | None]:
+    """`source.gcs` objects and `source.bigquery` tables as the service sees them: only Vertex
+    reads them (validate refuses them elsewhere, so another service finds none)."""
     if isinstance(service, VertexAdapter):
         return await service.remote_objects(uris)
     return dict.fromkeys(uris)
@@ -137,6 +149,9 @@ class VertexAdapter:
             self._settings, clock, rng or random.Random(), self._boundary.redact
         )
         self._storage = Storage(target.storage_url, target.project)
+        self._bigquery = BigQuery(
+            target.bigquery_url, beside_emulator=target.base_url is not None or target.embedded
+        )
 
     # -- plumbing ------------------------------------------------------------------------------
 
@@ -144,11 +159,15 @@ class VertexAdapter:
         return await self._retrier.idempotent(self._boundary, call, send)
 
     async def _in_storage(self, call: str, work: Callable[[], T]) -> T:
-        """A Cloud Storage call in a worker thread (the client retries idempotent calls)."""
+        """A Cloud Storage or BigQuery call in a worker thread (the Cloud Storage client retries
+        idempotent calls; a BigQuery failure surfaces as a Transient- or PermanentServiceError
+        by its status)."""
         try:
             return await asyncio.to_thread(work)
         except (ConfigError, ServiceError):
             raise
+        except BigQueryError as exc:
+            raise service_error(exc, call) from exc
         except Exception as exc:  # google-cloud-storage and google-auth raise many types
             raise _storage_error(exc, call) from exc
 
@@ -203,19 +222,29 @@ class VertexAdapter:
         return vertex_convert.live_job(job, call)
 
     async def get_file(self, name: str) -> LiveFile | None:
-        """The gs:// object `name` (a staged input or a job's predictions), or None (also for
-        a `files/...` name recorded on the Developer API, which Vertex cannot see)."""
+        """The gs:// object `name` (a staged input or a job's predictions) or the `bq://` table
+        a job wrote, or None (also for a `files/...` name recorded on the Developer API, which
+        Vertex cannot see)."""
+        if is_bigquery(name):
+            table = await self._in_storage(
+                "bigquery.tables.get", lambda: self._bigquery.table(name)
+            )
+            return None if table is None else table_file(table)
         if not name.startswith("gs://"):
             return None
         facts = await self._in_storage("storage.get", lambda: self._storage.facts(name))
         return None if facts is None else _live_file(facts)
 
-    async def remote_objects(self, uris: Sequence[str]) -> dict[str, RemoteObject | None]:
-        """The Cloud Storage facts of each `source.gcs` object (None: it does not exist)."""
+    async def remote_objects(self, uris: Sequence[str]) -> dict[str, Remote | None]:
+        """The Cloud Storage facts of each `source.gcs` object and the BigQuery metadata of
+        each `source.bigquery` table (None: it does not exist)."""
 
-        def look() -> dict[str, RemoteObject | None]:
-            found: dict[str, RemoteObject | None] = {}
+        def look() -> dict[str, Remote | None]:
+            found: dict[str, Remote | None] = {}
             for uri in uris:
+                if is_bigquery(uri):
+                    found[uri] = self._bigquery.table(uri)
+                    continue
                 facts = self._storage.facts(uri)
                 found[uri] = (
                     None
@@ -267,9 +296,22 @@ class VertexAdapter:
         follower: DownloadFollower | None = None,
         progress: Progress | None = None,
     ) -> tuple[str, int]:
-        """Download the predictions at gs:// `name` into `dest` as Developer API result lines;
-        return (sha256 hex, bytes) of what was written. `follower` is not used (Vertex results
-        are rewritten line by line, so nothing can hash them while they arrive)."""
+        """Download the predictions at gs:// `name` (or the rows of the `bq://` table `name`)
+        into `dest` as Developer API result lines; return (sha256 hex, bytes) of what was
+        written. `follower` is not used (Vertex results are rewritten line by line, so nothing
+        can hash them while they arrive)."""
+        if is_bigquery(name):
+            try:
+                return await self._in_storage(
+                    "bigquery.tabledata.list",
+                    lambda: write_result_lines(self._bigquery.rows(name), dest),
+                )
+            except ServiceError as exc:
+                if exc.status_code == 404:
+                    raise PermanentServiceError(
+                        f"{name} does not exist", call="bigquery.tabledata.list", status_code=404
+                    ) from exc
+                raise
         if not name.startswith("gs://"):
             raise PermanentServiceError(
                 f"{name} is not in Cloud Storage", call="storage.download", status_code=404
@@ -312,8 +354,11 @@ class VertexAdapter:
         file_name: str | None = None,
         inline_requests: Sequence[Mapping[str, object]] | None = None,
         batch_fields: Mapping[str, object] | None = None,
+        destination: str | None = None,
     ) -> LiveJob:
-        """Create one batch prediction job reading the staged (or referenced) gs:// `file_name`.
+        """Create one batch prediction job reading the staged (or referenced) gs:// `file_name`
+        or the `bq://` table `file_name`, writing to `<staging>/outputs/<resource>` or, when
+        `destination` names one, to that `bq://` table.
 
         Raises:
             PermanentServiceError: inline requests, embeddings, batch fields, or a 4xx answer.
@@ -335,9 +380,14 @@ class VertexAdapter:
             retry_options=types.HttpRetryOptions(attempts=1),
             extra_body={"labels": vertex_convert.labels_for(display_name)},
         )
+        if destination is not None and not is_bigquery(destination):
+            raise PermanentServiceError(
+                f"{destination}: a Vertex job's own destination is a bq:// table", call=call
+            )
         config = types.CreateBatchJobConfig(
             display_name=display_name,
-            dest=self._staged(f"outputs/{folder}"),
+            # The SDK maps `bq://` to bigqueryDestination and gs:// to gcsDestination.
+            dest=destination or self._staged(f"outputs/{folder}"),
             http_options=once,
         )
         job = await self._retrier.create(

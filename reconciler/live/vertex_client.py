@@ -95,6 +95,7 @@ def _start_embedded(
             data_dir,
             job_seconds=project.config.emulator.job_seconds,
             storage_url=storage_url,
+            bigquery_url=target.bigquery_url,
         )
     )
     return VertexTarget(
@@ -103,4 +104,5 @@ def _start_embedded(
         staging=target.staging,
         base_url=str(emulator.base_url),
         storage_url=storage_url,
+        bigquery_url=target.bigquery_url,
     )

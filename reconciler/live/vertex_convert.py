@@ -5,7 +5,8 @@ Pure (the SDK's `BatchJob` is only read). What it maps:
 - A `BatchPredictionJob` becomes the same `LiveJob` a Developer API batch does: `JOB_STATE_*`
   through the shared state table (wire.py), the model as `models/<id>` (Vertex names it
   `publishers/google/models/<id>`), and the output as the job's `predictions.jsonl` under
-  `outputInfo.gcsOutputDirectory`, which stands where a Developer API results file name does.
+  `outputInfo.gcsOutputDirectory` (or, for a BigQuery destination, its `bq://` table), which
+  stands where a Developer API results file name does.
 - The identity tag (tags.py) travels twice: in `displayName`, which Vertex echoes and the SDK
   returns, so the planner and the crash-safe adoption read it exactly as on the Developer API;
   and as labels (`rc-project`, `rc-resource`, `rc-spec`, `rc-attempt`), which the SDK does not
@@ -63,8 +64,13 @@ def live_job(job: types.BatchJob, call: str) -> LiveJob:
         malformed(call, "batch prediction job without a name")
     state = job_state_from_service(strip_prefix(job.state.name) if job.state else None)
     directory = job.output_info.gcs_output_directory if job.output_info else None
+    table = job.dest.bigquery_uri if job.dest else None
     output = None
-    if state is JobState.SUCCEEDED and directory:
+    if state is JobState.SUCCEEDED and table:
+        # A BigQuery destination names one table (the SDK keeps `outputInfo`'s table name but
+        # drops its dataset): the job's rows are there.
+        output = table
+    elif state is JobState.SUCCEEDED and directory:
         output = f"{directory.rstrip('/')}/{PREDICTIONS}"
     return LiveJob(
         name=job.name,

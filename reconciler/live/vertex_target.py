@@ -21,6 +21,7 @@ from reconciler.errors import ConfigError
 PROJECT_VARIABLE = "GOOGLE_CLOUD_PROJECT"
 LOCATION_VARIABLE = "GOOGLE_CLOUD_LOCATION"
 STORAGE_VARIABLE = "STORAGE_EMULATOR_HOST"
+BIGQUERY_VARIABLE = "BIGQUERY_EMULATOR_HOST"
 EMBEDDED = "emulator"
 """`vertex.base_url: emulator`: the embedded emulator, with an embedded Cloud Storage emulator."""
 VERTEX_API_VERSION = "v1"
@@ -39,6 +40,8 @@ class VertexTarget:
     """None: Google's regional host, with ADC. Else an emulator (placeholder credentials)."""
     storage_url: str | None
     """Cloud Storage endpoint; None: Google's (or STORAGE_EMULATOR_HOST, which the client reads)."""
+    bigquery_url: str | None = None
+    """BigQuery REST endpoint; None: Google's, with Application Default Credentials."""
     embedded: bool = False
     """Start the embedded emulator and Cloud Storage emulator for the adapter's lifetime."""
 
@@ -90,11 +93,18 @@ def vertex_target(settings: VertexSettings, environ: Mapping[str, str]) -> Verte
             f"setting `vertex.base_url`: {base_url!r} is not `emulator` or an http(s) URL"
         )
     storage = settings.storage_url or (environ.get(STORAGE_VARIABLE) if base_url else None)
+    # Like Cloud Storage: an emulator only next to an emulated Vertex, so real credentials
+    # never go to a URL named in reconciler.yaml alone.
+    bigquery = settings.bigquery_url or (environ.get(BIGQUERY_VARIABLE) if base_url else None)
+    bigquery = (bigquery or "").strip().rstrip("/")
+    if bigquery and "://" not in bigquery:
+        bigquery = f"http://{bigquery}"
     return VertexTarget(
         project=project,
         location=location,
         staging=settings.staging.rstrip("/"),
         base_url=None if embedded else base_url,
         storage_url=(storage or "").strip().rstrip("/") or None,
+        bigquery_url=bigquery or None,
         embedded=embedded,
     )

@@ -21,6 +21,7 @@ from typing import Generic, TypeVar
 
 from reconciler.config import Project
 from reconciler.errors import Diagnostic
+from reconciler.manifests.bigquery_uri import is_bigquery
 from reconciler.manifests.desired import DesiredResource
 from reconciler.manifests.paths import ProjectPaths
 from reconciler.yamlsafe import JsonPath, YamlDocument
@@ -66,6 +67,8 @@ def check_output_confinement(
         output = resource.manifest.spec.output
         if output.startswith("gs://"):
             problem = _gcs_overlap(output, name, resources)
+        elif is_bigquery(output):
+            problem = _table_overlap(output, name, resources)
         else:
             target, _ = paths.confine(output)
             if target is None:  # outside the root: already reported by the loader
@@ -176,6 +179,16 @@ def _local_overlap(target: Path, protected: _PathIndex[_Protected]) -> str | Non
 def _output_overlap(target: Path, claimed: _PathIndex[str]) -> str | None:
     other = claimed.first_overlap(target)
     return None if other is None else f"overlaps the output of `{other}`"
+
+
+def _table_overlap(output: str, name: str, resources: Mapping[str, DesiredResource]) -> str | None:
+    """Two resources writing to one BigQuery table would mix their rows."""
+    for other, resource in sorted(resources.items()):
+        if other >= name:
+            break
+        if resource.manifest.spec.output == output:
+            return f"is also the output of `{other}`"
+    return None
 
 
 def _gcs_overlap(output: str, name: str, resources: Mapping[str, DesiredResource]) -> str | None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.errors import SourceLocation
+from reconciler.manifests.bigquery_uri import is_bigquery
 from reconciler.manifests.model import BatchJobManifest
 
 
@@ -68,7 +69,7 @@ class DesiredResource:
     def replacing_fields(self) -> dict[str, Any]:
         """The fields whose change makes a new job, as recorded in state and diffed in plans."""
         spec = self.manifest.spec
-        return {
+        fields: dict[str, Any] = {
             "model": spec.model,
             "task": spec.task.value,
             # Priority is changed in place (the service's update call), so it is not hashed.
@@ -81,6 +82,12 @@ class DesiredResource:
             },
             "media": {m.path: m.sha256 for m in self.media},
         }
+        if is_bigquery(spec.output):
+            # The job itself writes to a BigQuery output (results are not copied there
+            # afterwards), so another table needs another job. Left out for other outputs, so
+            # their spec hashes do not change.
+            fields["destination"] = spec.output
+        return fields
 
     def in_place_fields(self) -> dict[str, Any]:
         """Fields that change only the state and the results copy, never make a new job

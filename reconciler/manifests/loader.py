@@ -20,6 +20,7 @@ from reconciler.config import Project
 from reconciler.diagnostics import validation_diagnostics
 from reconciler.errors import Diagnostic, ManifestError, Severity
 from reconciler.manifests import vertex_rules
+from reconciler.manifests.bigquery_uri import is_bigquery
 from reconciler.manifests.confinement import check_output_confinement
 from reconciler.manifests.desired import Desired, DesiredResource, MediaRef, SourceDigest
 from reconciler.manifests.jsonl import scan_jsonl
@@ -191,13 +192,16 @@ def _load_document(
     _check_model(project, document, manifest, diagnostics)
     if project.config.endpoint.strip().lower() == vertex_rules.ENDPOINT:
         diagnostics.extend(vertex_rules.vertex_problems(manifest, document))
-    elif (problem := vertex_rules.gcs_source_problem(manifest, document)) is not None:
-        diagnostics.append(problem)
+    else:
+        diagnostics.extend(vertex_rules.non_vertex_problems(manifest, document))
     source: SourceDigest | None
     media: tuple[MediaRef, ...]
     if spec.source.gcs is not None:
         # Read by Vertex in place: the digest comes from the object's version (remote.py).
         source, media = placeholder_digest(spec.source.gcs), ()
+    elif spec.source.bigquery is not None:
+        # Read by Vertex in place: the digest comes from the table's metadata (remote.py).
+        source, media = placeholder_digest(spec.source.bigquery), ()
     elif spec.source.file is not None:
         source, media = _file_source(
             where, document, spec.source.file, spec.task, diagnostics, key_digests
@@ -237,7 +241,7 @@ def _check_output(
     diagnostics: list[Diagnostic],
 ) -> None:
     """Local outputs must resolve (symlinks followed) inside the project's output root."""
-    if output.startswith("gs://"):
+    if output.startswith("gs://") or is_bigquery(output):
         return
     at: JsonPath = ("spec", "output")
     target, problem = where.confine(output)

@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from reconciler.manifests.bigquery_uri import is_bigquery, table_problem
+
 RESOURCE_NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 GCS_URL_PATTERN = re.compile(
     r"^gs://(?P<bucket>[a-z0-9][a-z0-9._-]{1,220}[a-z0-9])/(?P<prefix>[^\s]*)$"
@@ -107,7 +109,8 @@ class Metadata(_Strict):
 
 
 class Source(_Strict):
-    """Where the requests come from: exactly one of `file`, `requests` or (Vertex) `gcs`."""
+    """Where the requests come from: exactly one of `file`, `requests` or (Vertex) `gcs` or
+    `bigquery`."""
 
     file: str | None = None
     """Path (relative to the project root) of a JSONL input: one `{"key": ..., "request": {...}}`
@@ -127,6 +130,20 @@ class Source(_Strict):
     by Vertex in place, never copied. A change is seen from the object's generation and
     checksums when reconciler plans; its requests are counted by Vertex, not by `plan`."""
 
+    bigquery: str | None = None
+    """`endpoint: vertex` only: a BigQuery table (`bq://project.dataset.table`) Vertex reads in
+    place: a `request` column holding each GenerateContentRequest as JSON; its other columns
+    are copied to the output. A change is seen from the table's metadata (last modified time,
+    rows, bytes, etag) when reconciler plans, not from its content."""
+
+    @field_validator("bigquery")
+    @classmethod
+    def _table_uri(cls, value: str | None) -> str | None:
+        problem = None if value is None else table_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
     @field_validator("file")
     @classmethod
     def _relative_file(cls, value: str | None) -> str | None:
@@ -137,10 +154,11 @@ class Source(_Strict):
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Source:
-        given = [v for v in (self.file, self.requests, self.gcs) if v is not None]
+        given = [v for v in (self.file, self.requests, self.gcs, self.bigquery) if v is not None]
         if len(given) != 1:
             raise ValueError(
-                "source needs exactly one of `file` or `requests` (or `gcs` on Vertex)"
+                "source needs exactly one of `file` or `requests` (or `gcs` or `bigquery` on "
+                "Vertex)"
             )
         return self
 
@@ -237,7 +255,8 @@ class BatchJobSpec(_Strict):
     """`generate` (batchGenerateContent) or `embed` (asyncBatchEmbedContent)."""
 
     source: Source
-    """Where the requests come from: exactly one of `file` or `requests`."""
+    """Where the requests come from: exactly one of `file` or `requests` (or, on Vertex, `gcs` or
+    `bigquery`)."""
 
     config: JobConfig = Field(default_factory=JobConfig)
     """Options passed to the service with the job (e.g. `display_name`). Changing them makes a new job."""
@@ -250,7 +269,10 @@ class BatchJobSpec(_Strict):
 
     output: Annotated[str, Field(min_length=1)]
     """Where results go: a path under the project root (a `.jsonl` file, or a folder ending in `/`
-    for image outputs), or `gs://bucket/prefix/`. Local outputs may not leave the project root."""
+    for image outputs), or `gs://bucket/prefix/`. Local outputs may not leave the project root.
+    With `endpoint: vertex`, also a BigQuery table (`bq://project.dataset.table`) the job writes
+    its rows to (`request`, `response`, `status`, `processed_time` and the source's other
+    columns); the results stay there and reconciler never drops the table."""
 
     policy: Policy = Field(default_factory=Policy)
     """What apply does after failures and input changes."""
@@ -288,8 +310,15 @@ class BatchJobSpec(_Strict):
                     f"`{value}` is not a Cloud Storage URL of the form gs://bucket/prefix/"
                 )
             return value
+        if is_bigquery(value):
+            problem = table_problem(value)
+            if problem:
+                raise ValueError(problem)
+            return value
         if "://" in value:
-            raise ValueError(f"`{value}`: outputs are a local path or a gs:// URL")
+            raise ValueError(
+                f"`{value}`: outputs are a local path, a gs:// URL or (Vertex) a bq:// table"
+            )
         problem = _relative_path_problem(value)
         if problem:
             raise ValueError(problem)

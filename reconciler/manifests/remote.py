@@ -1,11 +1,17 @@
-"""Sources that live in Cloud Storage (`source.gcs`, Vertex only): their digest from the object's
-version, which the caller looks up, since the manifests layer does no network I/O.
+"""Sources read in place by Vertex (`source.gcs`, `source.bigquery`): their digest from the
+object's version or the table's metadata, which the caller looks up, since the manifests layer
+does no network I/O.
 
 The loader gives such a source a placeholder digest (the URI alone). Before planning, the CLI
 reads each object's facts through the Vertex adapter and `with_remote_sources` replaces the
 placeholder with a digest of the URI, the object's generation and its checksums, so a changed
 object changes the spec hash and `plan` shows `source.sha256` changing. Caveat: an object
 overwritten with identical bytes gets a new generation and counts as changed.
+
+A BigQuery table is digested from its metadata (tables.get: last modified time, rows, bytes,
+etag), not its content. Caveats: a rewrite that leaves all four unchanged is not seen, and rows
+still in the streaming buffer are not in `numRows`/`numBytes` (they change `etag` and the
+modified time only once BigQuery commits them).
 """
 
 from __future__ import annotations
@@ -30,7 +36,19 @@ class RemoteObject:
     md5: str | None
 
 
-RemoteLookup = Callable[[str], RemoteObject | None]
+@dataclass(frozen=True, slots=True)
+class RemoteTable:
+    """What BigQuery's tables.get says of a source table."""
+
+    uri: str
+    last_modified: str | None
+    num_rows: int | None
+    num_bytes: int | None
+    etag: str | None
+
+
+Remote = RemoteObject | RemoteTable
+RemoteLookup = Callable[[str], Remote | None]
 
 
 def _hex(text: str) -> str:
@@ -42,41 +60,58 @@ def placeholder_digest(uri: str) -> SourceDigest:
     return SourceDigest(sha256=_hex(f"gcs:{uri}"), bytes=0, request_count=0, keys_sha256="")
 
 
-def object_digest(found: RemoteObject) -> SourceDigest:
+def object_digest(found: Remote) -> SourceDigest:
+    """The digest of a looked-up object or table: its version, never its content."""
+    if isinstance(found, RemoteTable):
+        version = (
+            f"bq:{found.uri}#{found.last_modified}:{found.num_rows}:{found.num_bytes}:{found.etag}"
+        )
+        return SourceDigest(
+            sha256=_hex(version), bytes=found.num_bytes or 0, request_count=0, keys_sha256=""
+        )
     version = f"gcs:{found.uri}#{found.generation}:{found.crc32c}:{found.md5}"
     return SourceDigest(sha256=_hex(version), bytes=found.size, request_count=0, keys_sha256="")
 
 
+def remote_source(resource: DesiredResource) -> str | None:
+    """The `source.gcs` or `source.bigquery` URI of `resource`, if it has one."""
+    source = resource.manifest.spec.source
+    return source.gcs if source.gcs is not None else source.bigquery
+
+
 def remote_uris(desired: Desired) -> list[str]:
-    """Every `source.gcs` of `desired`, in resource order."""
-    return [
-        r.manifest.spec.source.gcs
-        for r in desired.resources.values()
-        if r.manifest.spec.source.gcs is not None
-    ]
+    """Every `source.gcs` and `source.bigquery` of `desired`, in resource order."""
+    return [uri for r in desired.resources.values() if (uri := remote_source(r)) is not None]
 
 
 def with_remote_sources(
     desired: Desired,
-    found: Mapping[str, RemoteObject | None],
+    found: Mapping[str, Remote | None],
     spec_hash: Callable[[DesiredResource], str],
 ) -> tuple[Desired, list[Diagnostic]]:
-    """`desired` with every `source.gcs` digested from its object; a diagnostic per object
-    that does not exist (the resource is then left out, as any invalid resource is)."""
+    """`desired` with every remote source digested from its object or table; a diagnostic per
+    one that does not exist (the resource is then left out, as any invalid resource is)."""
     resources: dict[str, DesiredResource] = {}
     problems: list[Diagnostic] = []
     for name, resource in desired.resources.items():
-        uri = resource.manifest.spec.source.gcs
+        uri = remote_source(resource)
         if uri is None:
             resources[name] = resource
             continue
         facts = found.get(uri)
         if facts is None:
+            table = uri.startswith("bq://")
             problems.append(
                 Diagnostic(
-                    f"resource `{name}`: source.gcs {uri} does not exist or cannot be read",
+                    f"resource `{name}`: source.{'bigquery' if table else 'gcs'} {uri} does not "
+                    "exist or cannot be read",
                     resource.location,
-                    hint="upload the JSONL there first, or check the credentials' access",
+                    hint=(
+                        "create the table (a `request` JSON column) first"
+                        if table
+                        else "upload the JSONL there first"
+                    )
+                    + ", or check the credentials' access",
                 )
             )
             continue

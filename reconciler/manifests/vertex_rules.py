@@ -2,8 +2,11 @@
 
 With `endpoint: vertex` a manifest may use only what Vertex's `batchPredictionJobs` take for
 Gemini models: generate requests from a JSONL file (staged to Cloud Storage) or a JSONL object
-already in Cloud Storage (`source.gcs`, read in place; its failed requests cannot be re-run
-alone). On any other endpoint `source.gcs` is refused. Vertex has no
+already in Cloud Storage (`source.gcs`) or a BigQuery table (`source.bigquery`), both read in
+place (so their failed requests cannot be re-run alone); results go to a local path, a gs://
+prefix or a BigQuery table (`output: bq://...`, where rows are appended, so their failed
+requests cannot be re-run alone either). On any other endpoint `source.gcs`, `source.bigquery`
+and bq:// outputs are refused. Vertex has no
 inline requests, the SDK's batch embeddings are Developer API only, and Vertex jobs have no
 batch priority. Each refusal names the manifest's file:line and the way out.
 """
@@ -11,22 +14,38 @@ batch priority. Each refusal names the manifest's file:line and the way out.
 from __future__ import annotations
 
 from reconciler.errors import Diagnostic
+from reconciler.manifests.bigquery_uri import is_bigquery
 from reconciler.manifests.model import BatchJobManifest, Task
 from reconciler.yamlsafe import YamlDocument
 
 ENDPOINT = "vertex"
 
 
-def gcs_source_problem(manifest: BatchJobManifest, document: YamlDocument) -> Diagnostic | None:
-    """`source.gcs` on any endpoint but Vertex (the Developer API reads only its Files API)."""
-    if manifest.spec.source.gcs is None:
-        return None
-    return Diagnostic(
-        "`source.gcs` needs `endpoint: vertex`: the Gemini Developer API reads batch inputs "
-        "only from its Files API",
-        document.at(("spec", "source", "gcs"), exact=False),
-        hint="use `source.file` with a local JSONL, or set `endpoint: vertex`",
-    )
+def non_vertex_problems(manifest: BatchJobManifest, document: YamlDocument) -> list[Diagnostic]:
+    """`source.gcs`, `source.bigquery` or a bq:// output on any endpoint but Vertex (the
+    Developer API reads batch inputs only from its Files API and writes results only there)."""
+    spec = manifest.spec
+    found: list[Diagnostic] = []
+    for field, value in (("gcs", spec.source.gcs), ("bigquery", spec.source.bigquery)):
+        if value is not None:
+            found.append(
+                Diagnostic(
+                    f"`source.{field}` needs `endpoint: vertex`: the Gemini Developer API "
+                    "reads batch inputs only from its Files API",
+                    document.at(("spec", "source", field), exact=False),
+                    hint="use `source.file` with a local JSONL, or set `endpoint: vertex`",
+                )
+            )
+    if is_bigquery(spec.output):
+        found.append(
+            Diagnostic(
+                "a BigQuery `output` needs `endpoint: vertex`: the Gemini Developer API writes "
+                "batch results only to its Files API",
+                document.at(("spec", "output"), exact=False),
+                hint="use a local path or a gs:// prefix, or set `endpoint: vertex`",
+            )
+        )
+    return found
 
 
 def vertex_problems(manifest: BatchJobManifest, document: YamlDocument) -> list[Diagnostic]:
@@ -60,13 +79,22 @@ def vertex_problems(manifest: BatchJobManifest, document: YamlDocument) -> list[
                 hint="remove `config.priority`",
             )
         )
-    if spec.source.gcs is not None and spec.policy.retry_failed_requests:
+    in_place = next(
+        (
+            f"`source.{field}` is read in place"
+            for field, value in (("gcs", spec.source.gcs), ("bigquery", spec.source.bigquery))
+            if value is not None
+        ),
+        "a BigQuery `output` is only appended to" if is_bigquery(spec.output) else None,
+    )
+    if in_place is not None and spec.policy.retry_failed_requests:
         found.append(
             Diagnostic(
-                "`source.gcs` is read in place, so its failed requests cannot be run again alone "
+                f"{in_place}, so its failed requests cannot be run again alone "
                 "(`policy.retry_failed_requests`)",
                 document.at(("spec", "policy", "retry_failed_requests"), exact=False),
-                hint="use `source.file` (apply stages it), or remove retry_failed_requests",
+                hint="use `source.file` with a local or gs:// output, or remove "
+                "retry_failed_requests",
             )
         )
     return found

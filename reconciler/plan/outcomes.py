@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from reconciler.manifests.bigquery_uri import is_bigquery
 from reconciler.manifests.model import Rerun
 from reconciler.plan import builders
 from reconciler.plan.actions import Action, DiffEntry, Reason, RequestChanges
@@ -122,11 +123,13 @@ def settled(s: Situation) -> Action:
 
 def incremental(s: Situation) -> bool:
     """Results of unchanged requests can be reused only when nothing but the source changed:
-    another model, task, config or media makes every previous result stale."""
+    another model, task, config or media makes every previous result stale. Results in a
+    BigQuery table are the job's own rows, never merged, so every attempt there runs whole."""
     assert s.resource is not None and s.record is not None
     replacing = [e for e in s.diff if e.forces_replacement]
     return (
         not s.forced
+        and not is_bigquery(s.resource.manifest.spec.output)
         and s.resource.manifest.spec.policy.rerun is Rerun.CHANGED
         and s.request_changes() is not None
         and s.record.results is not None

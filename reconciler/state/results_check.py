@@ -30,10 +30,10 @@ class ResultsCheck(enum.StrEnum):
 
 def check_local_results(root: Path, state: State) -> Mapping[str, ResultsCheck]:
     """Per resource whose recorded local results are missing or changed, how; intact ones and
-    results in Cloud Storage are left out."""
+    results in Cloud Storage or BigQuery are left out."""
     found: dict[str, ResultsCheck] = {}
     for name, record in state.resources.items():
-        if record.results is None or record.results.location.startswith("gs://"):
+        if record.results is None or record.results.location.startswith(("gs://", "bq://")):
             continue
         check = _check(root / record.results.location, record.results)
         if check is not None:

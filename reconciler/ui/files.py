@@ -84,7 +84,9 @@ def existing_file(root: Path, relative: str, *, within: Path | None = None) -> P
 
 def results_file(root: Path, record: ResourceRecord | None) -> Path | None:
     """The resource's collected results copy on disk, if it is a local file in the project."""
-    if record is None or record.results is None or record.results.location.startswith("gs://"):
+    if record is None or record.results is None:
+        return None
+    if record.results.location.startswith(("gs://", "bq://")):
         return None
     return existing_file(root, record.results.location)
 

@@ -121,7 +121,7 @@ def test_vertex_delete_removes_a_finished_job(vertex: genai.Client, gcs: str) ->
     assert gone.value.code == 404
 
 
-def test_vertex_refuses_unknown_models_and_bigquery_in_googles_error_shape(
+def test_vertex_refuses_unknown_models_and_malformed_bigquery_tables_in_googles_error_shape(
     vertex: genai.Client,
 ) -> None:
     with pytest.raises(errors.ClientError) as unknown:
@@ -134,7 +134,7 @@ def test_vertex_refuses_unknown_models_and_bigquery_in_googles_error_shape(
     with pytest.raises(errors.ClientError) as bq:
         vertex.batches.create(
             model="gemini-2.5-flash",
-            src="bq://p.d.t",
+            src="bq://p.d",  # no table: BigQuery sources are tables (bq://project.dataset.table)
             config={"dest": "bq://p.d.out", "display_name": "x"},
         )
     assert bq.value.code == 400

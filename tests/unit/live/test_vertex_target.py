@@ -65,3 +65,21 @@ def test_a_base_url_that_is_neither_emulator_nor_http_is_refused() -> None:
     settings = VertexSettings(project="p", location="l", staging=STAGING, base_url="ftp://x")
     with pytest.raises(ConfigError, match=r"vertex\.base_url"):
         vertex_target(settings, {})
+
+
+def test_a_bigquery_emulator_is_named_only_next_to_an_emulated_vertex() -> None:
+    google = VertexSettings(project="p", location="l", staging=STAGING)
+    emulated = google.model_copy(update={"base_url": "http://127.0.0.1:9"})
+    environ = {"BIGQUERY_EMULATOR_HOST": "127.0.0.1:7"}
+
+    assert vertex_target(google, environ).bigquery_url is None  # Google's, with ADC
+    assert vertex_target(emulated, environ).bigquery_url == "http://127.0.0.1:7"
+    named = emulated.model_copy(update={"bigquery_url": "http://127.0.0.1:6/"})
+    assert vertex_target(named, environ).bigquery_url == "http://127.0.0.1:6"
+
+
+def test_an_emulated_vertex_without_a_bigquery_emulator_never_reaches_google() -> None:
+    from reconciler.live.vertex_bigquery import BigQuery
+
+    with pytest.raises(ConfigError, match=r"vertex\.bigquery_url"):
+        BigQuery(None, beside_emulator=True).table("bq://my-project.evals.prompts")

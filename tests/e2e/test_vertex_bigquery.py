@@ -1,0 +1,195 @@
+"""BigQuery sources and outputs on `endpoint: vertex`, through the CLI (a subprocess, as users
+run it): the emulator's Vertex jobs read source tables from and write result tables to a real
+BigQuery emulator (bqemulator), beside a real Cloud Storage emulator; no cloud at all."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from reconciler.emulator import EmulatorHandle, running_emulator
+from tests.e2e.conftest import Project, file_job_spec, git, jsonl, text_request
+from tests.fixtures.bigquery import (
+    bigquery_server,
+    create_dataset,
+    create_request_table,
+    delete_table,
+    insert_rows,
+    table_rows,
+)
+from tests.fixtures.gcs import storage_server
+
+BUCKET = "vertex-staging"
+BQ_PROJECT = "tables-project"
+
+
+@pytest.fixture(scope="module")
+def bigquery() -> Iterator[str]:
+    # One server for the module: it takes seconds to start; each test has its own dataset.
+    with bigquery_server() as url:
+        yield url
+
+
+@pytest.fixture
+def dataset(bigquery: str) -> str:
+    name = f"ds_{secrets.token_hex(4)}"
+    create_dataset(bigquery, BQ_PROJECT, name)
+    return name
+
+
+@pytest.fixture
+def gcs() -> Iterator[str]:
+    with storage_server(BUCKET) as host:
+        yield host
+
+
+@pytest.fixture
+def vertex_emulator(tmp_path: Path, gcs: str, bigquery: str) -> Iterator[EmulatorHandle]:
+    with running_emulator(
+        tmp_path / "emulator", job_seconds=0.6, storage_url=gcs, bigquery_url=bigquery
+    ) as handle:
+        yield handle
+
+
+@pytest.fixture
+def vproject(tmp_path: Path, vertex_emulator: EmulatorHandle, gcs: str, bigquery: str) -> Project:
+    root = tmp_path / "repo"
+    root.mkdir(parents=True)
+    git(root, "init", "-q", "-b", "main")
+    proj = Project(root, "vertex")
+    proj.write(
+        "reconciler.yaml",
+        "manifests: manifests\nstate: state/reconciler.state.json\n"
+        "poll:\n  initial_seconds: 0.2\n  max_seconds: 0.5\n"
+        "vertex:\n  project: demo\n  location: us-central1\n"
+        f"  staging: gs://{BUCKET}/reconciler\n  base_url: {vertex_emulator.base_url}\n"
+        f"  storage_url: {gcs}\n  bigquery_url: {bigquery}\n",
+    )
+    return proj
+
+
+def _table(dataset: str, table: str) -> str:
+    return f"bq://{BQ_PROJECT}.{dataset}.{table}"
+
+
+def _requests(count: int, word: str = "prompt") -> list[dict[str, object]]:
+    return [{"key": f"k{i}", "request": text_request(f"{word} {i}")} for i in range(count)]
+
+
+def _bq_spec(source: str, output: str) -> str:
+    return f"  model: gemini-2.5-flash\n  source:\n    {source}\n  output: {output}\n"
+
+
+def test_a_bigquery_table_runs_into_a_bigquery_table_and_a_changed_table_plans_a_new_job(
+    vproject: Project, bigquery: str, dataset: str
+) -> None:
+    create_request_table(bigquery, BQ_PROJECT, dataset, "prompts", _requests(3))
+    out = _table(dataset, "answers")
+    vproject.manifest("eval", _bq_spec(f"bigquery: {_table(dataset, 'prompts')}", out))
+    vproject.commit()
+
+    applied = vproject.run("apply", "--auto-approve", "--wait")
+
+    assert applied.returncode == 0, applied.stderr
+    rows = table_rows(bigquery, BQ_PROJECT, dataset, "answers")
+    assert sorted(row["key"] for row in rows) == ["k0", "k1", "k2"]
+    assert {"request", "response", "status", "processed_time"} <= set(rows[0])
+    results = vproject.state()["resources"]["eval"]["results"]
+    assert (results["location"], results["succeeded"], results["failed"]) == (out, 3, 0)
+    attempt = vproject.state()["resources"]["eval"]["attempts"][0]
+    assert attempt["output_file"] == out
+    assert attempt["output_deleted_at"] is None and attempt["input_deleted_at"] is None
+    assert attempt["usage"]["prompt"] > 0 and attempt["cost_usd"] > 0  # from the rows
+    printed = vproject.run("results", "eval", "--print")
+    assert printed.returncode == 0, printed.stderr
+    lines = [json.loads(line) for line in printed.stdout.splitlines()]
+    assert sorted(line["key"] for line in lines) == ["k0", "k1", "k2"]
+    assert all(line["response"]["candidates"] for line in lines)
+    assert vproject.run("plan", "--detailed-exitcode").returncode == 0
+
+    insert_rows(bigquery, BQ_PROJECT, dataset, "prompts", _requests(1, "another"))
+    planned = vproject.run("plan", "--detailed-exitcode")
+
+    assert planned.returncode == 2, planned.stderr
+    assert "eval" in planned.stdout and "source" in planned.stdout
+
+    delete_table(bigquery, BQ_PROJECT, dataset, "answers")  # someone else dropped it
+    gone = vproject.run("results", "eval", "--print")
+
+    assert gone.returncode == 1
+    assert f"results in {out} cannot be read" in gone.stderr and "Traceback" not in gone.stderr
+
+
+@pytest.mark.slow  # ~15 s: two CLI runs and a job
+def test_a_local_source_writes_its_results_to_a_bigquery_table(
+    vproject: Project, bigquery: str, dataset: str
+) -> None:
+    vproject.write("data/eval.jsonl", jsonl(_requests(2)))
+    out = _table(dataset, "from_file")
+    vproject.manifest("eval", file_job_spec("data/eval.jsonl", out))
+    vproject.commit()
+
+    applied = vproject.run("apply", "--auto-approve", "--wait")
+
+    assert applied.returncode == 0, applied.stderr
+    rows = table_rows(bigquery, BQ_PROJECT, dataset, "from_file")
+    assert sorted(row["key"] for row in rows) == ["k0", "k1"]
+    assert vproject.state()["resources"]["eval"]["results"]["location"] == out
+    assert not (vproject.root / "results").exists()  # the results stay in BigQuery
+    assert vproject.run("plan", "--detailed-exitcode").returncode == 0
+
+
+@pytest.mark.slow  # ~15 s: two CLI runs and a job
+def test_a_bigquery_source_writes_its_results_to_cloud_storage(
+    vproject: Project, bigquery: str, dataset: str, gcs: str
+) -> None:
+    from tests.fixtures.gcs import storage_client
+
+    create_request_table(bigquery, BQ_PROJECT, dataset, "prompts", _requests(2))
+    vproject.manifest(
+        "eval",
+        _bq_spec(f"bigquery: {_table(dataset, 'prompts')}", f"gs://{BUCKET}/results/eval/"),
+    )
+    vproject.commit()
+
+    applied = vproject.run("apply", "--auto-approve", "--wait", env={"STORAGE_EMULATOR_HOST": gcs})
+
+    assert applied.returncode == 0, applied.stderr
+    blob = storage_client(gcs).bucket(BUCKET).blob("results/eval/results.jsonl")
+    lines = [json.loads(line) for line in blob.download_as_text().splitlines()]
+    assert sorted(line["key"] for line in lines) == ["k0", "k1"]
+    assert vproject.run("plan", "--detailed-exitcode").returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "field", "expected"),
+    [
+        ("gemini", "source:\n    bigquery: bq://my-project.ds.prompts", "needs `endpoint: vertex`"),
+        ("gemini", "output: bq://my-project.ds.answers", "needs `endpoint: vertex`"),
+        ("vertex", "source:\n    bigquery: bq://my-project.prompts", "bq://project.dataset.table"),
+        ("vertex", "output: bq://my-project/ds/answers", "bq://project.dataset.table"),
+    ],
+)
+def test_validate_refuses_bigquery_off_vertex_and_malformed_table_uris(
+    tmp_path: Path, endpoint: str, field: str, expected: str
+) -> None:
+    root = tmp_path / "repo"
+    root.mkdir()
+    proj = Project(root, endpoint)
+    vertex = "vertex:\n  project: demo\n  location: us-central1\n  staging: gs://vertex-staging/p\n"
+    proj.write("reconciler.yaml", f"manifests: manifests\n{vertex}")
+    proj.write("data/in.jsonl", jsonl(_requests(1)))
+    source = "" if field.startswith("source") else "source:\n    file: data/in.jsonl\n  "
+    output = "" if field.startswith("output") else "\n  output: results/out.jsonl"
+    proj.manifest("eval", f"  model: gemini-2.5-flash\n  {source}{field}{output}\n")
+
+    checked = proj.run("validate", env={"GEMINI_API_KEY": "test-key"})
+
+    assert checked.returncode == 1
+    assert expected in checked.stderr + checked.stdout
+    assert "manifests/eval.yaml:" in checked.stderr + checked.stdout
+    assert "Traceback" not in checked.stderr
