@@ -79,10 +79,14 @@ def sentencepiece_counter(model: bytes) -> TokenCounter | None:
         import sentencepiece
         from google.genai import _transformers, types
         from google.genai.local_tokenizer import _TextsAccumulator
-    except (ImportError, AttributeError):
+
+        processor = sentencepiece.SentencePieceProcessor()
+        processor.LoadFromSerializedProto(model)
+    # Not only ImportError: an optional sentencepiece built against another protobuf fails at
+    # import with TypeError and the like, and a damaged model file with RuntimeError. Either
+    # way the estimate falls back to bytes/4 (and says so) instead of stopping the command.
+    except Exception:
         return None
-    processor = sentencepiece.SentencePieceProcessor()
-    processor.LoadFromSerializedProto(model)
 
     def count(request: Mapping[str, Any]) -> int:
         texts = _TextsAccumulator()
