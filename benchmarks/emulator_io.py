@@ -1,6 +1,6 @@
 """Emulator I/O benchmark: upload + download of a large file through the SDK, server memory flat.
 
-Starts the emulator in a subprocess (`python -m reconciler.emulator`), uploads a generated file of
+Starts the emulator in a subprocess (`python -m reconciler.emulator`, `_harness.emulator`), uploads a generated file of
 `--size-mib` MiB with `client.files.upload` (8 MiB resumable chunks), downloads it back with
 `client.files.download(destination=...)`, checks the SHA-256, and prints throughput plus the
 server's peak RSS (VmHWM), which must stay flat whatever the size (DESIGN §9: < 200 MiB).
@@ -13,24 +13,17 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import httpx2
 from google import genai
+
+from benchmarks._harness import API_KEY, emulator
 
 RSS_LIMIT_MIB = 200.0
 _BLOCK = 1024 * 1024
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _write_input(path: Path, size_mib: int) -> str:
@@ -71,44 +64,20 @@ def main() -> int:
         source, target = work / "input.jsonl", work / "downloaded.jsonl"
         print(f"generating {args.size_mib} MiB input ...", file=sys.stderr)
         expected = _write_input(source, args.size_mib)
-        port = _free_port()
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "reconciler.emulator",
-                "--port",
-                str(port),
-                "--data-dir",
-                str(work / "data"),
-                "--max-file-bytes",
-                str(max(2 * 1024**3, (args.size_mib + 1) * _BLOCK)),
-            ],
-            cwd=Path(__file__).resolve().parent.parent,
-        )
-        try:
-            base_url = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 20
-            while True:
-                try:
-                    httpx2.get(f"{base_url}/_emulator/settings", timeout=1)
-                    break
-                except httpx2.TransportError:
-                    if time.monotonic() > deadline or server.poll() is not None:
-                        raise RuntimeError("emulator did not start") from None
-                    time.sleep(0.05)
-            idle_rss = _peak_rss_mib(server.pid)
-            client = genai.Client(api_key="bench", http_options={"base_url": base_url})
+        with emulator(
+            work / "data",
+            max_file_bytes=max(2 * 1024**3, (args.size_mib + 1) * _BLOCK),
+            download_uploaded_files=True,  # the service serves only generated files
+        ) as server:
+            idle_rss = _peak_rss_mib(server.process.pid)
+            client = genai.Client(api_key=API_KEY, http_options={"base_url": server.base_url})
             started = time.perf_counter()
             uploaded = client.files.upload(file=str(source), config={"mime_type": "jsonl"})
             upload_s = time.perf_counter() - started
             started = time.perf_counter()
             client.files.download(file=uploaded.name or "", destination=str(target))
             download_s = time.perf_counter() - started
-            peak_rss = _peak_rss_mib(server.pid)
-        finally:
-            server.terminate()
-            server.wait(timeout=10)
+            peak_rss = _peak_rss_mib(server.process.pid)
         ok = _sha256(target) == expected
         mib = args.size_mib
         print(f"size                 {mib} MiB")

@@ -53,7 +53,9 @@ _INPUT = """\
 {"key": "q2", "request": {"contents": [{"parts": [{"text": "Why keep batch jobs in git?"}]}]}}
 """
 
-_IGNORED = (".reconciler/", "*.lock", "*.backup")
+_IGNORED = (".reconciler/", "*.lock", "*.backup", "*.journal")
+"""What README's state section says to ignore: working files, and the local state's lock, backup
+and journal (a locked command's writes, folded into the state file when it ends)."""
 _ID = re.compile(r"[^a-z0-9]+")
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.emulator import model
+from reconciler.emulator.faults import request_fails
 from reconciler.emulator.settings import EmulatorSettings
 from reconciler.emulator.store import BatchRow, FileRow, Store
 
@@ -92,14 +93,6 @@ def settle(store: Store, batch: BatchRow, now: float) -> BatchRow:
     return refreshed if refreshed is not None else batch
 
 
-def _error_by_key_hash(batch: BatchRow, key: str) -> bool:
-    """Deterministic per-request fault: the same key fails on every run of the same job."""
-    if batch.request_error_rate <= 0:
-        return False
-    digest = hashlib.sha256(f"{batch.id}|{key}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64 < batch.request_error_rate
-
-
 def _answer(
     store: Store, batch: BatchRow, request: Any, key: str, cache: dict[str, bool], end: float
 ) -> dict[str, Any]:
@@ -113,7 +106,7 @@ def _answer(
         return cache[file_id]
 
     try:
-        if _error_by_key_hash(batch, key):
+        if request_fails(batch.fault_seed, key, batch.request_error_rate):
             raise model.RequestError(model.INTERNAL, _INTERNAL_MESSAGE)
         if batch.kind == "embed":
             return {"response": model.embed(batch.model, request, file_exists)}
@@ -224,7 +217,7 @@ def _complete_inline(store: Store, batch: BatchRow, end: float) -> None:
         responses.append(answer)
     if batch.shuffle:
         # Quirk (python-genai #1909/#1886): order lost and `metadata` missing.
-        random.Random(batch.id).shuffle(responses)
+        random.Random(batch.fault_seed).shuffle(responses)
         for answer in responses:
             answer.pop("metadata", None)
     success = sum(1 for r in responses if "response" in r)

@@ -233,6 +233,7 @@ class BatchRoutes:
             results_delay=settings.results_delay_seconds,
             file_ttl=settings.file_ttl_seconds / settings.time_scale,
             priority=priority,
+            fault_seed=self.s.faults.job_seed(),
         )
 
     async def store_input(

@@ -296,6 +296,7 @@ class VertexRoutes:
             output_dir=None,
             error=None,
             request_error_rate=settings.request_error_rate,
+            fault_seed=self.s.faults.job_seed(),
         )
         await run_in_threadpool(self.store.insert, job)
         job = await run_in_threadpool(settle, self.store, job, now, self._storage())

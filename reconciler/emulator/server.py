@@ -1,7 +1,8 @@
 """Runners: the emulator under uvicorn, in the foreground (`serve`) or in a background thread.
 
 `running_emulator` is what tests, the demo and `--endpoint emulator` use: it binds a free port on
-127.0.0.1 itself (no race between picking and binding) and hands back an `EmulatorHandle`.
+127.0.0.1 itself (no race between picking and binding), runs the server in a thread
+(`serving.serving_in_thread`, shared with the web view) and hands back an `EmulatorHandle`.
 The uvicorn protocol is h11's, subclassed only to register each connection's transport so the
 fault injector can drop a connection without answering (ASGI offers no way to do that).
 """
@@ -14,7 +15,6 @@ import dataclasses
 import json
 import logging
 import socket
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from reconciler.emulator.app import EmulatorState, create_app
 from reconciler.emulator.catalogue import Catalogue
 from reconciler.emulator.faults import ConnectionRegistry
+from reconciler.emulator.serving import bind, serving_in_thread
 from reconciler.emulator.settings import EmulatorSettings, SettingsHolder, coerce_changes
 from reconciler.emulator.store import Store
 
@@ -86,11 +87,8 @@ def serve(
     real port (the one the system picked for `port=0`) and a client told it can connect at once.
     """
     server, _ = build_server(data_dir, settings, host, port, log_level)
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock = bind(host, port)
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
         sock.listen(128)  # connections wait in the backlog until uvicorn accepts them
         if on_listening is not None:
             on_listening(sock.getsockname()[1])
@@ -145,30 +143,7 @@ def running_emulator(data_dir: Path, **settings: Any) -> Iterator[EmulatorHandle
         An `EmulatorHandle`; the server stops when the block exits.
     """
     server, state = build_server(Path(data_dir), EmulatorSettings(**settings), "127.0.0.1", 0)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+    sock = bind("127.0.0.1", 0)
     port = sock.getsockname()[1]
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            server.run(sockets=[sock])
-        except BaseException as exc:  # surfaced to the caller below
-            errors.append(exc)
-
-    thread = threading.Thread(target=run, name=f"emulator:{port}", daemon=True)
-    thread.start()
-    while not server.started:
-        if errors or not thread.is_alive():
-            sock.close()
-            raise RuntimeError(
-                f"emulator failed to start: {errors[0] if errors else 'thread exited'}"
-            )
-        threading.Event().wait(0.005)
-    try:
+    with serving_in_thread(server, sock, "emulator"):
         yield EmulatorHandle(f"http://127.0.0.1:{port}", Path(data_dir), state)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()

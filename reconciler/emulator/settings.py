@@ -52,7 +52,8 @@ class EmulatorSettings:
     page_size: int = 10
     """Default list page size when the client sends none."""
     seed: int = 0
-    """Seed of the fault RNG: the same seed and call sequence give the same faults."""
+    """Seed of the fault RNG: the same seed and call sequence give the same faults, per call and
+    inside each created job (its failed requests, its shuffled responses)."""
     rate_429: float = 0.0
     """Probability that a call answers 429 RESOURCE_EXHAUSTED."""
     rate_500: float = 0.0
@@ -64,7 +65,8 @@ class EmulatorSettings:
     latency_seconds: float = 0.0
     """Delay added before answering every call."""
     request_error_rate: float = 0.0
-    """Share of requests inside a job that end with a per-request error (by key hash)."""
+    """Share of requests inside a job that end with a per-request error (a hash of the key and
+    the job's fault seed, drawn from `seed` in creation order)."""
     fail_next_jobs: int = 0
     """The next N created jobs end FAILED instead of SUCCEEDED."""
     expire_next_jobs: int = 0

@@ -42,7 +42,7 @@ CREATE TABLE IF NOT EXISTS batches (
     failed_count INTEGER NOT NULL, output_file TEXT, request_error_rate REAL NOT NULL,
     shuffle INTEGER NOT NULL, undeletable_results INTEGER NOT NULL, results_delay REAL NOT NULL,
     file_ttl REAL NOT NULL, priority INTEGER NOT NULL DEFAULT 0,
-    input_tokens INTEGER NOT NULL DEFAULT 0
+    input_tokens INTEGER NOT NULL DEFAULT 0, fault_seed INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS batches_order ON batches (create_time DESC, id DESC);
 """
@@ -50,6 +50,7 @@ _ADDED_COLUMNS = (
     ("files", "active_time", "REAL NOT NULL DEFAULT 0"),
     ("batches", "priority", "INTEGER NOT NULL DEFAULT 0"),
     ("batches", "input_tokens", "INTEGER NOT NULL DEFAULT 0"),
+    ("batches", "fault_seed", "INTEGER NOT NULL DEFAULT 0"),
 )
 """Columns later releases added: a data dir written before them gains them on open."""
 
@@ -138,6 +139,9 @@ class BatchRow:
     priority: int = 0
     input_tokens: int = 0
     """Estimated input tokens (input bytes / 4): what the job holds of its model's quota."""
+    fault_seed: int = 0
+    """Seeds the job's own faults (which requests fail, the shuffle of inline responses):
+    drawn from the emulator's seed in creation order (`faults.job_seed`), never the random id."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -497,4 +501,5 @@ def _batch_row(row: tuple[object, ...]) -> BatchRow:
         file_ttl=float(str(values[21])),
         priority=int(str(values[22])),
         input_tokens=int(str(values[23])),
+        fault_seed=int(str(values[24])),
     )

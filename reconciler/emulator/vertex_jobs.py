@@ -19,7 +19,6 @@ Rows live in their own SQLite file beside the Developer API's (`vertex.sqlite3`)
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import sqlite3
 import tempfile
@@ -29,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.emulator import model, vertex_bigquery, vertex_storage
+from reconciler.emulator.faults import request_fails
 from reconciler.emulator.store import sqlite_transaction
 from reconciler.emulator.wire import timestamp
 
@@ -56,13 +56,16 @@ CREATE TABLE IF NOT EXISTS vertex_jobs (
     failed_count INTEGER NOT NULL DEFAULT 0,
     output_dir TEXT,
     error TEXT,
-    request_error_rate REAL NOT NULL DEFAULT 0
+    request_error_rate REAL NOT NULL DEFAULT 0,
+    fault_seed INTEGER NOT NULL DEFAULT 0
 );
 """
+_ADDED_COLUMNS = (("fault_seed", "INTEGER NOT NULL DEFAULT 0"),)
+"""Columns later releases added: a data dir written before them gains them on open."""
 _COLUMNS = (
     "id, parent, display_name, model, body, create_time, job_seconds, pending_seconds, "
     "forced_end, state, end_time, success_count, failed_count, output_dir, error, "
-    "request_error_rate"
+    "request_error_rate, fault_seed"
 )
 
 
@@ -88,6 +91,9 @@ class VertexJob:
     output_dir: str | None
     error: str | None
     request_error_rate: float
+    fault_seed: int = 0
+    """Hashed with each line to decide its per-request fault (`faults.job_seed`): never the
+    random id, so a seeded emulator fails the same lines on every run."""
 
     @property
     def name(self) -> str:
@@ -109,7 +115,7 @@ def _row(values: tuple[Any, ...]) -> VertexJob:
     (ident, parent, display, model_name, body, created, seconds, pending, forced, state, end) = (
         values[:11]
     )
-    success, failed, output_dir, error, error_rate = values[11:]
+    success, failed, output_dir, error, error_rate, fault_seed = values[11:]
     return VertexJob(
         ident,
         parent,
@@ -127,6 +133,7 @@ def _row(values: tuple[Any, ...]) -> VertexJob:
         output_dir,
         error,
         error_rate,
+        fault_seed,
     )
 
 
@@ -142,6 +149,10 @@ class VertexStore:
             db.execute("PRAGMA busy_timeout=30000")
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(_SCHEMA)
+            present = {row[1] for row in db.execute("PRAGMA table_info(vertex_jobs)")}
+            for column, kind in _ADDED_COLUMNS:
+                if column not in present:
+                    db.execute(f"ALTER TABLE vertex_jobs ADD COLUMN {column} {kind}")
         finally:
             db.close()
 
@@ -153,7 +164,7 @@ class VertexStore:
     def insert(self, job: VertexJob) -> None:
         with self.transaction(immediate=True) as db:
             db.execute(
-                f"INSERT INTO vertex_jobs ({_COLUMNS}) VALUES ({', '.join('?' * 16)})",
+                f"INSERT INTO vertex_jobs ({_COLUMNS}) VALUES ({', '.join('?' * 17)})",
                 (
                     job.id,
                     job.parent,
@@ -171,6 +182,7 @@ class VertexStore:
                     job.output_dir,
                     job.error,
                     job.request_error_rate,
+                    job.fault_seed,
                 ),
             )
 
@@ -435,7 +447,7 @@ def _answer(
             raise model.RequestError(
                 model.INVALID_ARGUMENT, "The `request` column is not a JSON object."
             )
-        if _fails(job, raw):
+        if request_fails(job.fault_seed, raw, job.request_error_rate):
             raise model.RequestError(model.INTERNAL, "Internal error encountered.")
         line["response"] = model.generate(model_id, request, file_exists)
         line["status"] = ""
@@ -443,11 +455,3 @@ def _answer(
         line["status"] = error.message
     line["processed_time"] = timestamp(end)
     return line
-
-
-def _fails(job: VertexJob, raw: str) -> bool:
-    """Deterministic per-line fault, as the Developer API's `request_error_rate`."""
-    if job.request_error_rate <= 0:
-        return False
-    digest = hashlib.sha256(f"{job.id}|{raw}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64 < job.request_error_rate

@@ -1,9 +1,10 @@
 """Streaming JSONL input checks: one pass that hashes, parses, shape-checks and digests every line.
 
-A multi-GB input never sits in memory: the file is read in large binary blocks, split into lines
-here, and each line is decoded by a typed msgspec decoder that checks the request's shape in C
-(see `requests`). Only lines that fail (or name local media) are decoded a second time, as plain
-values, to explain the problem.
+A multi-GB input never sits in memory: the file is read in large binary blocks and split into
+lines, each decoded by a typed msgspec decoder that checks the request's shape in C; only lines
+that fail (or name local media) are decoded a second time, as plain values, to explain the
+problem. That per-line check of one byte range lives in `jsonl_range`; this module splits the
+file, runs the ranges, and joins what they found.
 
 Memory stays flat whatever the input's size. Key uniqueness keeps 8 bytes per key: the key's
 (per-process) hash in one of 16 arrays, checked with a set per array at the end; only when a
@@ -25,12 +26,11 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import os
-import re
 import threading
 from array import array
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,45 +39,30 @@ import msgspec
 from reconciler.cpu import next_line_start, second_process_pays
 from reconciler.errors import Diagnostic, SourceLocation
 from reconciler.manifests.desired import MediaRef, SourceDigest
-from reconciler.manifests.fast_lines import line_decoder, struct_max_output_tokens
+from reconciler.manifests.jsonl_range import (
+    BLOCK_BYTES,
+    BUCKETS,
+    MAX_REPORTED,
+    RangeScan,
+    scan_range,
+    scan_range_packed,
+)
 from reconciler.manifests.key_digests import (
-    SPILL_FRAME,
     HexDigests,
     SpilledDigests,
-    digest_chunks,
     file_keys_sha256,
     keys_sha256,
 )
 from reconciler.manifests.model import Task
 from reconciler.manifests.paths import resolve_media
-from reconciler.manifests.requests import (
-    DIGEST_BYTES,
-    check_line,
-    format_path,
-    max_output_tokens,
-    request_digest,
-)
-from reconciler.manifests.scratch import scratch_dir, spill_file
+from reconciler.manifests.requests import DIGEST_BYTES
+from reconciler.manifests.scratch import scratch_dir
 
-BLOCK_BYTES = 8 << 20
-"""Read size: large enough that per-block overhead vanishes, small enough to keep memory flat."""
 PARALLEL_MIN_BYTES = 64 << 20
+"""Below this, starting a worker costs more than it saves."""
 INLINE_MAX_BYTES = 1 << 20
 """Up to this size a file is hashed and checked inline with its digests in memory: a thread and a
 scratch file cost more than the whole check of a small input (~2 ms each, per manifest)."""
-"""Below this, starting a worker costs more than it saves."""
-MAX_REPORTED = 50
-"""Problems reported per file in detail; the rest are counted, so a broken generator script does
-not bury the first (usually telling) errors under a million lines of output."""
-
-_BOM = b"\xef\xbb\xbf"
-_BUCKETS = 16
-"""Key hashes are spread over this many arrays so the final uniqueness check builds a set of
-1/16 of the keys at a time."""
-_BYTE_AT = re.compile(r"\(byte (\d+)\)|at byte (\d+)")
-_TOO_DEEP = "the line nests JSON deeper than the decoder's recursion limit (about 1,000 levels)"
-"""The documented depth limit of a JSONL line: what msgspec decodes without recursing past
-Python's limit, which it reports as RecursionError rather than crashing."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,238 +77,6 @@ class JsonlScan:
     @property
     def ok(self) -> bool:
         return not any(d.severity == "error" for d in self.diagnostics)
-
-
-@dataclass(slots=True)
-class _Partial:
-    """What one worker found in its byte range; line numbers are relative to the range."""
-
-    buckets: list[bytes] = field(default_factory=list)
-    """array('q') bytes of hash(key) for every keyed line, by `hash & (_BUCKETS - 1)`. Python's
-    str hash is per process, and a forked worker shares its parent's."""
-    keyed: int = 0
-    lines: int = 0
-    problems: list[tuple[int, int, str, str | None]] = field(default_factory=list)
-    problem_count: int = 0
-    media: list[tuple[str, str | None, int, int]] = field(default_factory=list)
-    pair_sum: int = 0
-    """Sum of the (key, digest) pair hashes, mod 2**64 (see `file_keys_sha256`)."""
-    spill: str = ""
-    """The temporary file holding this range's (key, digest) frames, if digests were asked."""
-    kept: dict[str, bytes] = field(default_factory=dict)
-    """The (key, digest) pairs kept in memory instead of a spill file (small inputs)."""
-    max_output: int = 0
-    """Sum of the valid lines' `maxOutputTokens`."""
-    unbounded: int = 0
-    """Valid generate lines that set no `maxOutputTokens`."""
-
-
-class _Keys:
-    """Per-range key bookkeeping: hash arrays, and the current block's keys and digests until
-    they are written to the spill file."""
-
-    def __init__(
-        self,
-        digests: bool,
-        spill_to: tuple[str | None, int] = (None, 0),
-        *,
-        in_memory: bool = False,
-    ) -> None:
-        self.buckets = [array("q") for _ in range(_BUCKETS)]
-        self.count = 0
-        self.digests = digests
-        self.keys: list[str] = []
-        self.digest_bytes = bytearray()
-        self.pairs = bytearray()
-        self.pair_sum = 0
-        self.spill = spill_file(*spill_to) if digests and not in_memory else None
-        self.kept: dict[str, bytes] = {}
-
-    def add(self, key: str, request: Any) -> None:
-        """One keyed line (the slow path's way; `_scan_range` inlines the same steps)."""
-        value = hash(key)
-        self.buckets[value & (_BUCKETS - 1)].append(value)
-        self.count += 1
-        if self.digests:
-            digest = request_digest(request)
-            self.keys.append(key)
-            self.digest_bytes += digest
-            self.pairs += hashlib.sha256(key.encode() + b"\0" + digest).digest()[:8]
-
-    def flush(self) -> None:
-        """Write the block's keys and digests as one frame (or keep them, for a small input);
-        fold its pair hashes into the sum."""
-        if not self.keys:
-            return
-        if self.spill is not None:
-            frame = msgspec.msgpack.encode((self.keys, bytes(self.digest_bytes)))
-            self.spill.write(SPILL_FRAME.pack(len(frame)) + frame)
-        else:
-            self.kept.update(zip(self.keys, digest_chunks(bytes(self.digest_bytes)), strict=True))
-        self.pair_sum = (self.pair_sum + sum(memoryview(self.pairs).cast("Q"))) % (1 << 64)
-        self.keys.clear()
-        self.digest_bytes.clear()
-        self.pairs.clear()
-
-    def finish(self, out: _Partial) -> None:
-        self.flush()
-        out.buckets = [bucket.tobytes() for bucket in self.buckets]
-        out.keyed = self.count
-        out.pair_sum = self.pair_sum
-        out.kept = self.kept
-        if self.spill is not None:
-            self.spill.close()
-            out.spill = self.spill.name
-
-
-def _field_column(line: bytes, path: tuple[str | int, ...]) -> int:
-    """Column of the innermost named field of `path` in the line (its first occurrence), else 1.
-
-    Only for lines already known to be wrong, so a search per problem costs nothing that matters."""
-    for step in reversed(path):
-        if isinstance(step, str):
-            found = re.search(rb'"' + re.escape(step.encode()) + rb'"\s*:', line)
-            if found:
-                return len(line[: found.start()].decode("utf-8", "replace")) + 1
-    return 1
-
-
-def _byte_column(message: str) -> int:
-    match = _BYTE_AT.search(message)
-    if match is None:
-        return 1
-    return int(match.group(1) or match.group(2)) + 1
-
-
-def _explain(line: bytes, lineno: int, task: Task, out: _Partial, keys: _Keys) -> None:
-    """The slow path, authoritative: decode as plain JSON, check, and say exactly what is wrong.
-
-    Valid lines the typed decoder does not cover (media parts, rarer fields) end here too, so
-    this also records their key, digest and media."""
-
-    def problem(column: int, message: str, hint: str | None = None) -> None:
-        out.problem_count += 1
-        if len(out.problems) < MAX_REPORTED:
-            out.problems.append((lineno, column, message, hint))
-
-    if lineno == 1 and line.startswith(_BOM):
-        problem(
-            1, "the file starts with a UTF-8 byte order mark", "save the file as UTF-8 without BOM"
-        )
-        return
-    try:
-        value: Any = msgspec.json.decode(line)
-        problems, media = check_line(value, task)
-    except RecursionError:
-        problem(1, _TOO_DEEP, "flatten the request; real requests nest a few dozen levels")
-        return
-    except msgspec.DecodeError as exc:
-        text = str(exc)
-        if "truncated" in text:
-            problem(len(line.rstrip()) + 1, "invalid JSON: the line ends before the value does")
-        else:
-            reason = _BYTE_AT.sub("", text.removeprefix("JSON is malformed: ")).strip()
-            problem(_byte_column(text), f"invalid JSON: {reason}")
-        return
-    for item in problems:
-        where = format_path(item.path)
-        message = f"{where}: {item.message}" if where else item.message
-        problem(_field_column(line, item.path), message, item.hint)
-    if isinstance(value, dict) and isinstance(value.get("key"), str) and value["key"]:
-        keys.add(value["key"], value.get("request"))
-        if task is Task.GENERATE and not problems:
-            limit = max_output_tokens(value.get("request"))
-            if limit is None:
-                out.unbounded += 1
-            else:
-                out.max_output += limit
-    for use in media:
-        out.media.append((use.path, use.mime_type, lineno, 1))
-
-
-def _scan_range(
-    path: str,
-    start: int,
-    end: int,
-    task: Task,
-    digests: bool,
-    spill_to: tuple[str | None, int] = (None, 0),
-    *,
-    in_memory: bool = False,
-) -> _Partial:
-    """Check the lines in [start, end) of `path`; `start` and `end` fall on line starts.
-
-    `in_memory` keeps the digests in `_Partial.kept` instead of a spill file."""
-    decode = line_decoder(task).decode
-    digest_of = request_digest
-    sha256 = hashlib.sha256
-    out = _Partial()
-    state = _Keys(digests, spill_to, in_memory=in_memory)
-    buckets = state.buckets
-    mask = _BUCKETS - 1
-    block_keys = state.keys
-    digest_bytes = state.digest_bytes
-    pairs = state.pairs
-    keyed = 0
-    lineno = 0
-    # Output bound, generate only: the limits summed, and the lines that set none.
-    output_of = struct_max_output_tokens if task is Task.GENERATE else None
-    max_output = 0
-    unbounded = 0
-    tail = b""
-    remaining = end - start
-    with open(path, "rb", buffering=0) as handle:
-        handle.seek(start)
-        while remaining > 0:
-            block = handle.read(min(BLOCK_BYTES, remaining))
-            if not block:
-                break
-            remaining -= len(block)
-            lines = (tail + block).split(b"\n") if tail else block.split(b"\n")
-            tail = lines.pop()
-            for line in lines:
-                lineno += 1
-                try:
-                    parsed = decode(line)
-                except (msgspec.DecodeError, RecursionError):  # ValidationError is one too
-                    if line.strip():
-                        _explain(line, lineno, task, out, state)
-                    continue
-                key = parsed.key
-                value = hash(key)
-                buckets[value & mask].append(value)
-                keyed += 1
-                if output_of is not None:
-                    limit = output_of(parsed.request)
-                    if limit is None:
-                        unbounded += 1
-                    else:
-                        max_output += limit
-                if digests:
-                    digest = digest_of(parsed.request)
-                    block_keys.append(key)
-                    digest_bytes += digest
-                    pairs += sha256(key.encode() + b"\0" + digest).digest()[:8]
-            state.flush()
-        if tail:
-            lineno += 1
-            if tail.strip():
-                # The last line has no newline: the slow path handles it, once per file.
-                _explain(tail, lineno, task, out, state)
-    state.count += keyed
-    state.finish(out)
-    out.lines = lineno
-    out.max_output += max_output
-    out.unbounded += unbounded
-    return out
-
-
-def _scan_range_packed(
-    path: str, start: int, end: int, task: Task, digests: bool, spill_to: tuple[str | None, int]
-) -> bytes:
-    """`_scan_range` for a worker process: msgpack is several times cheaper than pickle for a
-    dict of a million keys, and the pool then pickles one bytes object."""
-    return msgspec.msgpack.encode(_scan_range(path, start, end, task, digests, spill_to))
 
 
 def _hash_file(path: str, result: list[Any]) -> None:
@@ -430,19 +183,19 @@ def scan_jsonl(
 
 def _scan_small(
     path: Path, size: int, task: Task, digests: bool
-) -> tuple[str, int, list[_Partial]]:
+) -> tuple[str, int, list[RangeScan]]:
     """A small input: hashed from one read and checked in this thread, digests kept in memory."""
     with open(path, "rb", buffering=0) as handle:
         data = handle.read(size + 1)
     # Checked from the same bytes' file; a file that changes meanwhile differs from its hash just
     # as it could from the threaded scan's.
-    partial = _scan_range(str(path), 0, len(data), task, digests, in_memory=True)
+    partial = scan_range(str(path), 0, len(data), task, digests, in_memory=True)
     return hashlib.sha256(data).hexdigest(), len(data), [partial]
 
 
 def _scan_large(
     path: Path, size: int, task: Task, digests: bool, project_root: Path, workers: int | None
-) -> tuple[str, int, list[_Partial]]:
+) -> tuple[str, int, list[RangeScan]]:
     """A large input: hashed by a thread while this process (and maybe a forked worker for the
     second half) checks it, digests spilled to scratch files."""
     hashed: list[Any] = []
@@ -451,25 +204,25 @@ def _scan_large(
     hasher.start()
     spill_to = (scratch_dir(project_root) if digests else None, os.getpid())
     if count == 1:
-        partials = [_scan_range(str(path), 0, size, task, digests, spill_to)]
+        partials = [scan_range(str(path), 0, size, task, digests, spill_to)]
     else:
         middle = next_line_start(str(path), size // 2, size)
         with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as pool:
             second = pool.submit(
-                _scan_range_packed, str(path), middle, size, task, digests, spill_to
+                scan_range_packed, str(path), middle, size, task, digests, spill_to
             )
-            first = _scan_range(str(path), 0, middle, task, digests, spill_to)
-            partials = [first, msgspec.msgpack.decode(second.result(), type=_Partial)]
+            first = scan_range(str(path), 0, middle, task, digests, spill_to)
+            partials = [first, msgspec.msgpack.decode(second.result(), type=RangeScan)]
     hasher.join()
     sha256, total = hashed
     return sha256, total, partials
 
 
-def _repeated_hashes(partials: list[_Partial]) -> set[int]:
+def _repeated_hashes(partials: list[RangeScan]) -> set[int]:
     """Key hashes seen more than once, over all ranges: a set per bucket, so at most 1/16 of the
     keys are Python ints at any moment."""
     repeated: set[int] = set()
-    for index in range(_BUCKETS):
+    for index in range(BUCKETS):
         values = array("q")
         for part in partials:
             values.frombytes(part.buckets[index])
@@ -483,7 +236,7 @@ def _repeated_hashes(partials: list[_Partial]) -> set[int]:
 
 
 def _merge(
-    partials: list[_Partial], diagnostics: list[Diagnostic], shown: str
+    partials: list[RangeScan], diagnostics: list[Diagnostic], shown: str
 ) -> tuple[list[tuple[str, str | None, int, int]], int]:
     """Join the workers' problems and media uses, renumbering lines."""
     offset = 0

@@ -1,5 +1,8 @@
 """The web view under uvicorn: in the foreground (`reconciler ui`) or in a background thread
-(tests, the benchmark), always on an address the caller chose (127.0.0.1 unless told)."""
+(tests, the benchmark), always on an address the caller chose (127.0.0.1 unless told).
+
+Binding and the background thread are the emulator's runner's (`reconciler.emulator.serving`):
+the emulator may import nothing from the rest of reconciler, so the one copy lives there."""
 
 from __future__ import annotations
 
@@ -11,29 +14,16 @@ from collections.abc import Callable, Iterator
 import uvicorn
 from starlette.applications import Starlette
 
+from reconciler.emulator.serving import bind, serving_in_thread
+
+__all__ = ["bind", "running_ui", "serve"]
+
 
 def _server(app: Starlette, host: str, port: int) -> uvicorn.Server:
     config = uvicorn.Config(
         app, host=host, port=port, log_level="warning", lifespan="off", access_log=False
     )
     return uvicorn.Server(config)
-
-
-def bind(host: str, port: int) -> socket.socket:
-    """A listening-ready socket on `host:port` (0: a free port).
-
-    Raises:
-        OSError: the address is in use or cannot be bound.
-    """
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError:
-        sock.close()
-        raise
-    return sock
 
 
 def serve(app: Starlette, sock: socket.socket, on_ready: Callable[[], None] | None = None) -> None:
@@ -62,25 +52,5 @@ def running_ui(app: Starlette, host: str = "127.0.0.1") -> Iterator[str]:
     """Serve `app` on a free port of `host` in a background thread; yields its base URL."""
     sock = bind(host, 0)
     port = sock.getsockname()[1]
-    server = _server(app, host, port)
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            server.run(sockets=[sock])
-        except BaseException as exc:  # surfaced to the caller below
-            errors.append(exc)
-
-    thread = threading.Thread(target=run, name=f"ui:{port}", daemon=True)
-    thread.start()
-    while not server.started:
-        if errors or not thread.is_alive():
-            sock.close()
-            raise RuntimeError(f"the web view failed to start: {errors[0] if errors else 'exit'}")
-        threading.Event().wait(0.005)
-    try:
+    with serving_in_thread(_server(app, host, port), sock, "the web view"):
         yield f"http://{host}:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()

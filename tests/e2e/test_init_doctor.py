@@ -72,7 +72,12 @@ def test_init_makes_a_project_that_validates_doctors_and_applies(tmp_path: Path)
     manifest = (root / "manifests" / "questions.yaml").read_text()
     assert manifest.startswith("#") and "file: data/questions.jsonl" in manifest
     assert (root / "data" / "questions.jsonl").read_text().count("\n") == 2
-    assert (root / ".gitignore").read_text().splitlines() == [".reconciler/", "*.lock", "*.backup"]
+    assert (root / ".gitignore").read_text().splitlines() == [
+        ".reconciler/",
+        "*.lock",
+        "*.backup",
+        "*.journal",
+    ]
     assert _run(root, "validate").returncode == 0
     doctor = _run(root, "doctor")
     assert doctor.returncode == 0, doctor.stdout + doctor.stderr
@@ -94,7 +99,7 @@ def test_init_adds_only_missing_lines_to_an_existing_gitignore(tmp_path: Path) -
     assert _run(tmp_path, "init", "--name", "first-job").returncode == 0
     assert (
         tmp_path / ".gitignore"
-    ).read_text() == "node_modules/\n*.lock\n.reconciler/\n*.backup\n"
+    ).read_text() == "node_modules/\n*.lock\n.reconciler/\n*.backup\n*.journal\n"
     assert (tmp_path / "manifests" / "first-job.yaml").exists()
 
 

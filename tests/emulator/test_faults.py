@@ -116,6 +116,29 @@ def test_request_error_rate_fails_some_requests_deterministically(
     ]
 
 
+def test_request_errors_follow_the_seed_and_creation_order_not_the_random_job_id(
+    tmp_path: Path,
+) -> None:
+    requests = [text_request(f"k{i}", f"prompt {i}") for i in range(40)]
+
+    def failed_keys_of_two_jobs(data_dir: Path) -> list[list[str]]:
+        with running_emulator(data_dir, job_seconds=0.1, request_error_rate=0.5, seed=3) as emu:
+            client = make_client(emu)
+            runs = []
+            for attempt in range(2):
+                source = upload_jsonl(client, data_dir.parent / f"in{attempt}.jsonl", requests)
+                name = client.batches.create(model=MODEL, src=source.name).name
+                job = wait_for_end(client, name)
+                lines = client.files.download(file=job.dest.file_name).splitlines()
+                runs.append([json.loads(x)["key"] for x in lines if "error" in json.loads(x)])
+            return runs
+
+    first = failed_keys_of_two_jobs(tmp_path / "a" / "emulator")
+    second = failed_keys_of_two_jobs(tmp_path / "b" / "emulator")
+    assert first == second, "the same seed and the same calls must fail the same requests"
+    assert first[0] != first[1], "the next job (a retry) draws its failures afresh"
+
+
 def test_forced_failed_and_expired_jobs(emu: EmulatorHandle) -> None:
     client = make_client(emu)
     emu.configure(fail_next_jobs=1, expire_next_jobs=1)

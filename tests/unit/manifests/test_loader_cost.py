@@ -14,6 +14,8 @@ import pytest
 from reconciler import yamlsafe
 from reconciler.config import Project
 from reconciler.manifests.loader import load
+from reconciler.yamlsafe import parsers
+from reconciler.yamlsafe.read import pack
 
 MANIFESTS = 12
 
@@ -54,14 +56,14 @@ def test_clean_manifests_are_never_parsed_by_the_careful_parser(
     """The position-keeping parser is for diagnostics; a clean project needs none."""
     write_manifests(tmp_project)
     careful = 0
-    real = yamlsafe._careful_documents
+    real = parsers.careful_documents
 
     def counting(text: str, shown: str) -> tuple[list[yamlsafe.YamlDocument], list[object]]:
         nonlocal careful
         careful += 1
         return real(text, shown)  # type: ignore[return-value]
 
-    monkeypatch.setattr(yamlsafe, "_careful_documents", counting)
+    monkeypatch.setattr(parsers, "careful_documents", counting)
     result = load(tmp_project)
     assert result.desired is not None and len(result.desired.resources) == MANIFESTS
     assert careful == 0
@@ -78,13 +80,13 @@ def user_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def count_parses(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Every text the fast parser is given, in order (the real parser still parses it)."""
     parsed: list[str] = []
-    real = yamlsafe._fast_documents
+    real = parsers.fast_documents
 
     def counting(text: str, shown: str) -> list[yamlsafe.YamlDocument] | None:
         parsed.append(shown)
         return real(text, shown)
 
-    monkeypatch.setattr(yamlsafe, "_fast_documents", counting)
+    monkeypatch.setattr(parsers, "fast_documents", counting)
     return parsed
 
 
@@ -150,7 +152,7 @@ def test_a_cache_this_user_did_not_write_is_not_trusted(
     forged_path = tmp_project.root / "forged.yaml"
     forged_path.write_text(real_text.replace("results/m3.jsonl", "results/forged.jsonl"))
     forged, _ = yamlsafe.read_yaml_documents(forged_path, "forged.yaml", fast=True)
-    packed = yamlsafe._pack(forged)
+    packed = pack(forged)
     assert packed is not None
     forged_path.unlink()
     # A cache entry for the real text that holds the forged documents, signed by its writer.

@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 
 from reconciler.manifests.loader import load
-from reconciler.yamlsafe import _c_loader, read_yaml_documents
+from reconciler.yamlsafe import read_yaml_documents
+from reconciler.yamlsafe.parsers import c_loader
 
 FIXTURE_PROJECT = Path(__file__).parent / "fixtures" / "project"
 
-needs_clib = pytest.mark.skipif(_c_loader() is None, reason="ruamel.yaml.clib not installed")
+needs_clib = pytest.mark.skipif(c_loader() is None, reason="ruamel.yaml.clib not installed")
 YAML_FILES = sorted(p for p in FIXTURE_PROJECT.rglob("*") if p.suffix in (".yaml", ".yml"))
 
 

@@ -12,6 +12,7 @@ from reconciler.live.snapshot import Live, LiveJob
 from reconciler.live.tags import IdentityTag, project_token
 from reconciler.manifests.desired import Desired, DesiredResource, SourceDigest
 from reconciler.manifests.model import BatchJobManifest
+from reconciler.plan import Action, Plan, make_plan
 from reconciler.state.document import (
     AttemptPurpose,
     InputRecord,
@@ -226,3 +227,14 @@ def job(
 
 def live(*jobs: LiveJob) -> Live:
     return Live(observed_at=T0 + timedelta(hours=2), jobs={j.name: j for j in jobs})
+
+
+def plan(d: Desired, s: State, lv: Live | None = None, **kwargs: object) -> Plan:
+    """`make_plan` at T0, against no live jobs unless given."""
+    return make_plan(d, s, lv or live(), created_at=T0, **kwargs)  # type: ignore[arg-type]
+
+
+def only(p: Plan) -> Action:
+    """The plan's one action (the test planned one resource)."""
+    assert len(p.actions) == 1, p.actions
+    return p.actions[0]

@@ -8,8 +8,17 @@ from dataclasses import replace
 from reconciler.live.snapshot import Live
 from reconciler.plan import ActionKind, Reason
 from reconciler.state.document import JobState
-from tests.unit.plan.factories import attempt, desired, live, record, resource, results, state
-from tests.unit.plan.test_planner_rows import only, plan
+from tests.unit.plan.factories import (
+    attempt,
+    desired,
+    live,
+    only,
+    plan,
+    record,
+    resource,
+    results,
+    state,
+)
 
 
 def _on(snapshot: Live, endpoint: str) -> Live:

@@ -7,29 +7,20 @@ import hashlib
 import json
 
 from reconciler.live.snapshot import Live
-from reconciler.manifests.desired import Desired
-from reconciler.plan import Action, ActionKind, Plan, Reason, make_plan
+from reconciler.plan import ActionKind, Reason
 from reconciler.state.document import JobState, State
 from tests.unit.plan.factories import (
-    T0,
     attempt,
     desired,
     job,
     live,
+    only,
+    plan,
     record,
     resource,
     results,
     state,
 )
-
-
-def plan(d: Desired, s: State, lv: Live | None = None, **kwargs: object) -> Plan:
-    return make_plan(d, s, lv or live(), created_at=T0, **kwargs)  # type: ignore[arg-type]
-
-
-def only(p: Plan) -> Action:
-    assert len(p.actions) == 1, p.actions
-    return p.actions[0]
 
 
 def test_priority_is_not_part_of_the_spec_hash() -> None:

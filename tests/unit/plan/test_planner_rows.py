@@ -5,11 +5,9 @@ from __future__ import annotations
 import pytest
 
 from reconciler.errors import PlanError
-from reconciler.live.snapshot import Live
-from reconciler.manifests.desired import Desired
-from reconciler.plan import Action, ActionKind, Plan, Reason, make_plan
+from reconciler.plan import ActionKind, Reason
 from reconciler.plan.actions import DiffChange
-from reconciler.state.document import AttemptPurpose, JobState, State
+from reconciler.state.document import AttemptPurpose, JobState
 from tests.unit.plan.factories import (
     T0,
     attempt,
@@ -17,21 +15,13 @@ from tests.unit.plan.factories import (
     job,
     key_digests,
     live,
+    only,
+    plan,
     record,
     resource,
     results,
     state,
 )
-
-
-def plan(d: Desired, s: State, lv: Live | None = None, **kwargs: object) -> Plan:
-    return make_plan(d, s, lv or live(), created_at=T0, **kwargs)  # type: ignore[arg-type]
-
-
-def only(p: Plan) -> Action:
-    assert len(p.actions) == 1, p.actions
-    return p.actions[0]
-
 
 # --- present / absent / no matching job: create ----------------------------------------------
 

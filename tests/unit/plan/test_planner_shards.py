@@ -11,12 +11,13 @@ from tests.unit.plan.factories import (
     desired,
     job,
     live,
+    only,
+    plan,
     record,
     resource,
     results,
     state,
 )
-from tests.unit.plan.test_planner_rows import only, plan
 
 SHARDS = {"max_requests": 4}
 
