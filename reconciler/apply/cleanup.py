@@ -76,10 +76,10 @@ async def clean_after_collect(context: ApplyContext, name: str, number: int) -> 
             context.storage.freed(sizes[item.file_name])
             context.emit(EventKind.STEP, name, f"deleted input {item.file_name}")
         elif item.kept is not None:
+            # The expected outcome for every generated results file, so a step, not a
+            # warning: the apply summary and `status` list them once.
             context.report.kept_files.append(f"{item.file_name} ({name}): {item.kept}")
-            context.emit(
-                EventKind.WARNING, name, f"kept results file {item.file_name}: {item.kept}"
-            )
+            context.emit(EventKind.STEP, name, f"kept results file {item.file_name}: {item.kept}")
         else:
             context.emit(EventKind.STEP, name, f"deleted results file {item.file_name}")
 

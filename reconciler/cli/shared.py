@@ -30,6 +30,9 @@ from reconciler.state.document import State
 if TYPE_CHECKING:
     from reconciler.render.spend import ResourceCost
 
+_KEPT_SHOWN = 3
+"""How many kept results files the apply summary names before "and N more"."""
+
 
 def render(
     plan: Plan, output_format: str, *, color: bool, costs: Mapping[str, ResourceCost] | None = None
@@ -206,9 +209,13 @@ def _tell_outcome(
             f"{', '.join(report.waiting)}. The next `reconciler apply` creates them."
         )
     if report.kept_files:
+        # Expected, not a fault (the service refuses to delete the results files it
+        # generates): one line however many jobs, the first few named; `status` has them all.
+        shown = "; ".join(report.kept_files[:_KEPT_SHOWN])
+        more = len(report.kept_files) - _KEPT_SHOWN
         lines.append(
-            f"{len(report.kept_files)} results file(s) the service would not delete: "
-            + "; ".join(report.kept_files)
+            f"{len(report.kept_files)} results file(s) the service would not delete: {shown}"
+            + (f"; and {more} more (`reconciler status` lists them)" if more > 0 else "")
         )
     lines.append(f"{verb.capitalize()} complete.")
     if isinstance(reporter, JsonReporter):
