@@ -11,11 +11,13 @@ after 48 h. A failed delete never fails the resource: its results are already sa
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from datetime import datetime
 
-from reconciler.apply.context import ApplyContext
+from reconciler.apply.context import ApplyContext, crash_point
 from reconciler.apply.events import EventKind
+from reconciler.config import Cleanup
 from reconciler.errors import PermanentServiceError, ServiceError
 from reconciler.state.document import JobAttempt, ResourceRecord
 
@@ -34,6 +36,45 @@ async def clean_after_collect(context: ApplyContext, name: str, number: int) -> 
         for attempt in group:
             if attempt.output_file and not attempt.output_deleted_at and not attempt.output_kept:
                 await _delete_output(context, name, attempt.output_file)
+
+
+async def clean_what_was_left(context: ApplyContext) -> None:
+    """Finish cleanups an earlier run left: files of collected attempts that are not recorded
+    as deleted or kept (that run was killed between a delete and its record, or before the
+    delete; or a delete failed). An attempt with nothing left makes no call; a file already
+    gone counts as deleted (`delete_file` is idempotent)."""
+    settings = context.project.config.cleanup
+    if not (settings.inputs or settings.results):
+        return
+    targets = context.options.targets
+    left = [
+        (name, number)
+        for name, record in context.store.state.resources.items()
+        if record.results is not None
+        and (not targets or name in targets)
+        and name not in context.report.failures
+        for number in record.results.from_attempts
+        if _has_files_left(record.attempt_group(number), settings)
+    ]
+    semaphore = asyncio.Semaphore(max(1, context.options.parallelism))
+
+    async def clean(name: str, number: int) -> None:
+        async with semaphore:
+            await clean_after_collect(context, name, number)
+
+    async with asyncio.TaskGroup() as group:
+        for name, number in left:
+            group.create_task(clean(name, number))
+
+
+def _has_files_left(group: Sequence[JobAttempt], settings: Cleanup) -> bool:
+    if not group or not all(a.state.is_terminal for a in group):
+        return False
+    return any(
+        (settings.inputs and a.input_file and a.input_deleted_at is None)
+        or (settings.results and a.output_file and not a.output_deleted_at and not a.output_kept)
+        for a in group
+    )
 
 
 def _inputs_done(context: ApplyContext, group: Sequence[JobAttempt]) -> list[str]:
@@ -56,6 +97,7 @@ async def _delete_input(context: ApplyContext, name: str, file_name: str) -> Non
     except ServiceError as exc:
         context.emit(EventKind.WARNING, name, f"could not delete input {file_name}: {exc}")
         return
+    crash_point("input-deleted")
     context.storage.freed(size)
     now = context.clock.now()
     await context.store.update_record(name, lambda r: _mark_input(r, file_name, now))
@@ -75,6 +117,7 @@ async def _delete_output(context: ApplyContext, name: str, file_name: str) -> No
     except ServiceError as exc:
         context.emit(EventKind.WARNING, name, f"could not delete results {file_name}: {exc}")
         return
+    crash_point("results-file-deleted")
     now = context.clock.now()
     await context.store.update_record(name, lambda r: _mark_output(r, file_name, deleted=now))
     context.emit(EventKind.STEP, name, f"deleted results file {file_name}")
