@@ -10,6 +10,7 @@ import random
 import signal
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -228,3 +229,46 @@ def test_a_hostile_journal_is_refused_with_a_message_naming_it(
     with pytest.raises(StateFormatError, match=words) as err:
         local(path).read()
     assert str(path) in err.value.message
+
+
+def _fold_then_die_at(path: str, count: int, step: str) -> None:
+    """Journal `count` writes under the lock, then die (SIGKILL) inside the fold on release:
+    `replace` before the new document is renamed into place, `unlink` after it, before the
+    journal is removed."""
+    backend = local(Path(path))
+    state = backend.read()
+    real = getattr(os, step)
+
+    def die_at_the_fold(target: Any, *args: Any, **kwargs: Any) -> Any:
+        text = str(target)
+        if (step == "unlink" and text.endswith(journal.SUFFIX)) or (
+            step == "replace" and str(args[0]) == path
+        ):
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real(target, *args, **kwargs)
+
+    with backend.lock(LockInfo.new("doomed apply")):
+        for i in range(count):
+            state = backend.write(state.with_resource(record(f"k{i}")), state.serial)
+        setattr(os, step, die_at_the_fold)  # this forked child only
+
+
+@pytest.mark.parametrize("step", ["replace", "unlink"])
+def test_a_writer_killed_while_folding_its_journal_loses_no_acknowledged_write(
+    tmp_path: Path, step: str
+) -> None:
+    path = tmp_path / "s.json"
+    _started(path)
+    child = FORK.Process(target=_fold_then_die_at, args=(str(path), 4, step))
+    child.start()
+    child.join(20)
+    assert child.exitcode == -signal.SIGKILL
+    assert _journal(path).exists()
+    after = local(path)
+    state = after.read()
+    assert {"a", "b", "k0", "k1", "k2", "k3"} == set(state.resources)
+    with after.lock(LockInfo.new("next apply"), timeout=10):
+        state = after.write(state.with_resource(record("next")), state.serial)
+    assert not _journal(path).exists()
+    assert codec.decode(path.read_bytes(), source="s") == state
+    assert "next" in state.resources
