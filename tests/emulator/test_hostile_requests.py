@@ -83,3 +83,19 @@ def test_an_input_line_too_deep_or_too_long_to_parse_is_a_per_request_error(
     assert ended.dest is not None and ended.dest.file_name is not None
     lines = client.files.download(file=ended.dest.file_name).decode().splitlines()
     assert len(lines) == 2 and all('"error"' in line for line in lines)
+
+
+@pytest.mark.parametrize("size", ["-5", "abc", "1.5"])
+def test_an_upload_declaring_an_impossible_size_is_refused(emu: EmulatorHandle, size: str) -> None:
+    headers = {
+        **KEY,
+        "X-Goog-Upload-Protocol": "resumable",
+        "X-Goog-Upload-Command": "start",
+        "X-Goog-Upload-Header-Content-Length": size,
+        "X-Goog-Upload-Header-Content-Type": "jsonl",
+    }
+    started = httpx.post(
+        f"{emu.base_url}/upload/v1beta/files", json={"file": {}}, headers=headers, timeout=30
+    )
+    assert "Invalid upload size" in _invalid_argument(started)
+    assert "x-goog-upload-url" not in started.headers
