@@ -24,6 +24,15 @@ DEFAULT_STATE = "state/reconciler.state.json"
 ENV_PREFIX = "RECONCILER_"
 
 
+VERTEX_LOCATION_PATTERN = r"^[a-z][a-z0-9-]{0,62}$"
+"""A Vertex region (`us-central1`, `global`). The SDK sends the credentials to the host
+`https://<location>-aiplatform.googleapis.com/`, so a location with `.`, `/`, `?`, `#` or `@`
+would name another host: only a DNS label is taken."""
+VERTEX_PROJECT_PATTERN = r"^[a-z0-9][a-z0-9.:-]{0,99}$"
+"""A Google Cloud project id or number (domain-scoped ids have `.` and `:`): a path segment of
+every Vertex URL, so never `/`, `?` or `#`."""
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
@@ -41,9 +50,9 @@ class VertexSettings(_Strict):
     the config: Application Default Credentials (`gcloud auth application-default login`, or a
     service-account key file named by GOOGLE_APPLICATION_CREDENTIALS), read by the SDK."""
 
-    project: str | None = None
+    project: Annotated[str, Field(pattern=VERTEX_PROJECT_PATTERN)] | None = None
     """The Google Cloud project; default GOOGLE_CLOUD_PROJECT."""
-    location: str | None = None
+    location: Annotated[str, Field(pattern=VERTEX_LOCATION_PATTERN)] | None = None
     """The Vertex AI region, e.g. `us-central1`; default GOOGLE_CLOUD_LOCATION."""
     staging: Annotated[str, Field(pattern=r"^gs://[a-z0-9][a-z0-9._-]{1,220}(/.*)?$")] | None = None
     """`gs://bucket/prefix` where local inputs are staged (content-addressed, never uploaded
@@ -90,6 +99,9 @@ class Limits(_Strict):
     Developer API usage tier (shipped as reconciler/plan/limits.json, with its source and date);
     each setting here overrides its entry."""
 
+    # Strict: `tier: true` or `storage_bytes: "10"` is a mistake to report, not a 1 or a 10.
+    model_config = ConfigDict(strict=True)
+
     tier: Annotated[int, Field(ge=1, le=3)] = 1
     """The project's Developer API usage tier (1, 2 or 3): picks the default enqueued-token
     limit of each model (e.g. gemini-2.5-flash: 3 M tokens at tier 1, 400 M at tier 2, 1 B at
@@ -107,6 +119,9 @@ class Limits(_Strict):
 
 class Cleanup(_Strict):
     """What apply deletes from the service once a job's results are collected."""
+
+    # Strict: only true or false decides a deletion; `inputs: "no"` or `results: 1` is refused.
+    model_config = ConfigDict(strict=True)
 
     inputs: bool = True
     """Delete the input files reconciler uploaded, once every job that reads them has ended

@@ -17,8 +17,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from reconciler.apply.context import ApplyContext
+from reconciler.apply.context import ApplyContext, crash_point
 from reconciler.apply.events import EventKind
+from reconciler.config import Cleanup
 from reconciler.errors import PermanentServiceError, ServiceError
 from reconciler.manifests.bigquery_uri import is_bigquery
 from reconciler.state.document import JobAttempt, ResourceRecord
@@ -84,6 +85,56 @@ async def clean_after_collect(context: ApplyContext, name: str, number: int) -> 
             context.emit(EventKind.STEP, name, f"deleted results file {item.file_name}")
 
 
+async def clean_what_was_left(context: ApplyContext) -> None:
+    """Finish cleanups an earlier run left: files of collected attempts that are not recorded
+    as deleted or kept (that run was killed between a delete and its record, or before the
+    delete; or a delete failed). An attempt with nothing left makes no call; a file already
+    gone counts as deleted (`delete_file` is idempotent)."""
+    settings = context.project.config.cleanup
+    if not (settings.inputs or settings.results):
+        return
+    targets = context.options.targets
+    left = [
+        (name, number)
+        for name, record in context.store.state.resources.items()
+        if record.results is not None
+        and (not targets or name in targets)
+        and name not in context.report.failures
+        for number in record.results.from_attempts
+        if _has_files_left(record.attempt_group(number), settings)
+    ]
+    semaphore = asyncio.Semaphore(max(1, context.options.parallelism))
+
+    async def clean(name: str, number: int) -> None:
+        async with semaphore:
+            await clean_after_collect(context, name, number)
+
+    async with asyncio.TaskGroup() as group:
+        for name, number in left:
+            group.create_task(clean(name, number))
+
+
+def _has_files_left(group: Sequence[JobAttempt], settings: Cleanup) -> bool:
+    if not group or not all(a.state.is_terminal for a in group):
+        return False
+    return any(
+        (
+            settings.inputs
+            and a.input_file
+            and a.input_deleted_at is None
+            and not is_bigquery(a.input_file)
+        )
+        or (
+            settings.results
+            and a.output_file
+            and not a.output_deleted_at
+            and not a.output_kept
+            and not is_bigquery(a.output_file)
+        )
+        for a in group
+    )
+
+
 def _inputs_done(context: ApplyContext, group: Sequence[JobAttempt]) -> list[str]:
     """The group's input files not deleted yet and read by no job that may still run (an
     upload is reused by later attempts while the service has it)."""
@@ -109,6 +160,7 @@ async def _delete_input(context: ApplyContext, name: str, file_name: str) -> _De
     except ServiceError as exc:
         context.emit(EventKind.WARNING, name, f"could not delete input {file_name}: {exc}")
         return None
+    crash_point("input-deleted")
     return _Deleted(file_name, is_input=True, at=context.clock.now())
 
 
@@ -122,6 +174,7 @@ async def _delete_output(context: ApplyContext, name: str, file_name: str) -> _D
     except ServiceError as exc:
         context.emit(EventKind.WARNING, name, f"could not delete results {file_name}: {exc}")
         return None
+    crash_point("results-file-deleted")
     return _Deleted(file_name, is_input=False, at=context.clock.now())
 
 

@@ -16,6 +16,7 @@ from typing import assert_never
 
 from reconciler.apply import collect, create, maintain
 from reconciler.apply.capacity import CapacityQueue
+from reconciler.apply.cleanup import clean_what_was_left
 from reconciler.apply.context import ApplyContext, ApplyReport, crash_point
 from reconciler.apply.converge import converge, unsettled
 from reconciler.apply.events import EventKind
@@ -64,7 +65,8 @@ async def _apply_plan(context: ApplyContext, plan: Plan) -> ApplyReport:
     await execute(plan.actions, live)
     if context.options.wait:
         await converge(context, started, execute, capacity)
-    else:
+    await clean_what_was_left(context)
+    if not context.options.wait:
         context.report.unsettled = unsettled(context.store.state, context.options.targets)
         context.report.waiting = sorted(capacity.queued)
     if context.report.failures:

@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import Sequence
 from datetime import datetime
 
-from reconciler.apply.context import ApplyContext
+from reconciler.apply.context import ApplyContext, crash_point
 from reconciler.apply.events import EventKind
 from reconciler.apply.outputs import WrittenResults, previous_results, read_results, write_results
 from reconciler.apply.records import (
@@ -158,6 +158,7 @@ async def set_priority(context: ApplyContext, action: Action, live: Live) -> Non
             context.emit(EventKind.STEP, resource.name, f"priority of {job_name} set to {priority}")
         else:
             context.emit(EventKind.STEP, resource.name, f"{job_name} has ended: priority kept")
+        crash_point("priority-set")
     await record_live_states(context, live, action.resource, action.job_names)
     # Only the in-place fields: the record's spec (and so its jobs' standing) is unchanged.
     in_place = resource.in_place_fields()

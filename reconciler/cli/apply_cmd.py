@@ -34,6 +34,7 @@ from reconciler.manifests.desired import Desired
 from reconciler.plan import planfile
 from reconciler.plan.actions import Plan
 from reconciler.plan.guardrails import raise_for_violations
+from reconciler.plan.planner import settings_sha256
 from reconciler.state.backend import StateBackend
 from reconciler.state.document import State
 
@@ -137,7 +138,9 @@ def _verified_saved_plan(
     is set), made against this state and these manifests, and every action one the planner
     derives now from the manifests, state and live jobs (planfile.verified_plan)."""
     saved = planfile.loads(path.read_bytes(), signing_key=planfile.signing_key(os.environ))
-    planfile.check_plan_current(saved, state, desired.manifests_sha256)
+    planfile.check_plan_current(
+        saved, state, desired.manifests_sha256, settings_sha256(project.config)
+    )
     request = PlanRequest(saved.targets, saved.force_replace, saved.refresh_only)
     _, derived = plan_against_live(project, desired, state, backend, request, system_clock())
     return planfile.verified_plan(saved, derived)

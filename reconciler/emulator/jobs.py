@@ -164,7 +164,7 @@ def _file_line(
     # per-request error (gRPC 3) and the job still SUCCEEDS, as the service does.
     try:
         item = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # also too deep, or an integer too long
         return {
             "error": {
                 "code": model.INVALID_ARGUMENT,

@@ -56,6 +56,6 @@ def split_related(content_type: str, body: bytes) -> tuple[Any, bytes, str | Non
     data_headers, data = _part(cleaned[1])
     try:
         meta = json.loads(meta_raw) if meta_raw.strip() else {}
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # also too deep, or an integer too long
         raise ValueError(f"Invalid JSON payload received. {exc}") from exc
     return meta, data, data_headers.get("content-type")

@@ -103,13 +103,22 @@ def version(request: Request) -> str:
     return found
 
 
-def page_args(request: Request, settings: EmulatorSettings) -> tuple[int, PageToken | None]:
+def page_size(request: Request, default: int) -> int:
+    """The list call's `pageSize`: 0 or absent is the default, a larger one than the service
+    serves is lowered to MAX_PAGE_SIZE, and a negative one is refused (Google's pagination
+    rules, AIP-158: https://google.aip.dev/158)."""
     raw_size = request.query_params.get("pageSize") or request.query_params.get("page_size")
     try:
-        size = int(raw_size) if raw_size else settings.page_size
+        size = int(raw_size) if raw_size else default
     except ValueError as exc:
         raise Reject(wire.error(400, f"Invalid pageSize {raw_size!r}")) from exc
-    size = min(max(size, 1), MAX_PAGE_SIZE) if size > 0 else settings.page_size
+    if size < 0:
+        raise Reject(wire.error(400, f"pageSize must not be negative, got {size}"))
+    return min(size, MAX_PAGE_SIZE) if size > 0 else default
+
+
+def page_args(request: Request, settings: EmulatorSettings) -> tuple[int, PageToken | None]:
+    size = page_size(request, settings.page_size)
     token_text = request.query_params.get("pageToken") or request.query_params.get("page_token")
     try:
         token = PageToken.decode(token_text) if token_text else None
@@ -118,13 +127,24 @@ def page_args(request: Request, settings: EmulatorSettings) -> tuple[int, PageTo
     return size, token
 
 
+MAX_REQUEST_BYTES = 20 * 1024 * 1024
+"""The largest JSON request the service reads: inline batch requests must stay under 20 MB
+(https://ai.google.dev/gemini-api/docs/batch-mode); larger ones get Google's payload error."""
+
+
 async def json_body(request: Request) -> Any:
     raw = await request.body()
+    if len(raw) > MAX_REQUEST_BYTES:
+        raise Reject(
+            wire.error(400, f"Request payload size exceeds the limit: {MAX_REQUEST_BYTES} bytes.")
+        )
     if not raw.strip():
         return {}
     try:
         return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:
+        # ValueError: not JSON, not UTF-8, or an integer past Python's digit limit;
+        # RecursionError: nested deeper than the parser goes. Google answers each with a 400.
         raise Reject(wire.error(400, f"Invalid JSON payload received. {exc}")) from exc
 
 

@@ -152,6 +152,8 @@ class FileRoutes:
             declared = int(size_text) if size_text not in (None, "") else None
         except (TypeError, ValueError):
             return wire.error(400, f"Invalid upload size {size_text!r}")
+        if declared is not None and declared < 0:  # a byte count: never negative
+            return wire.error(400, f"Invalid upload size {size_text!r}")
         upload = await self._new_upload(
             meta, declared, request.headers.get("x-goog-upload-header-content-type")
         )

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from reconciler.emulator import wire
-from reconciler.emulator.plumbing import MAX_PAGE_SIZE, EmulatorState, guard, version
+from reconciler.emulator.plumbing import EmulatorState, guard, page_size, version
 from reconciler.emulator.routes_batches import METHODS, BatchRoutes
 
 _DEFAULT_MODELS_PAGE = 50
@@ -56,12 +56,7 @@ class ModelRoutes:
     async def list(self, request: Request) -> Response:
         version(request)
         await guard(self.s, request, "models.list")
-        raw_size = request.query_params.get("pageSize") or request.query_params.get("page_size")
-        try:
-            size = int(raw_size) if raw_size else _DEFAULT_MODELS_PAGE
-        except ValueError:
-            return wire.error(400, f"Invalid pageSize {raw_size!r}")
-        size = min(max(size, 1), MAX_PAGE_SIZE) if size > 0 else _DEFAULT_MODELS_PAGE
+        size = page_size(request, _DEFAULT_MODELS_PAGE)
         start = _offset(request.query_params.get("pageToken"))
         models = self.s.catalogue.all()
         if start < 0 or start > len(models):

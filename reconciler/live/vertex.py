@@ -485,7 +485,7 @@ def _rewrite_predictions(raw: Path, dest: Path) -> tuple[str, int]:
             number += 1
             try:
                 prediction = json.loads(text)
-            except json.JSONDecodeError:
+            except (ValueError, RecursionError):  # not JSON, too deep, or an int too long
                 prediction = {"status": f"prediction line {number} is not JSON"}
             line = vertex_convert.result_line(
                 prediction if isinstance(prediction, dict) else {}, number

@@ -12,10 +12,11 @@ credentials never go there.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from reconciler.config import VertexSettings
+from reconciler.config import VERTEX_LOCATION_PATTERN, VERTEX_PROJECT_PATTERN, VertexSettings
 from reconciler.errors import ConfigError
 
 PROJECT_VARIABLE = "GOOGLE_CLOUD_PROJECT"
@@ -85,6 +86,17 @@ def vertex_target(settings: VertexSettings, environ: Mapping[str, str]) -> Verte
             hint="e.g. vertex: {project: my-project, location: us-central1, "
             "staging: gs://my-bucket/reconciler}",
         )
+    for name, value, variable, pattern in (
+        ("project", project, PROJECT_VARIABLE, VERTEX_PROJECT_PATTERN),
+        ("location", location, LOCATION_VARIABLE, VERTEX_LOCATION_PATTERN),
+    ):
+        # The environment is checked as the file is: the location becomes part of the host
+        # the credentials go to.
+        if not re.fullmatch(pattern, value):
+            raise ConfigError(
+                f"`vertex.{name}` (or {variable}) {value!r} is not a Google Cloud {name}",
+                hint="e.g. vertex: {project: my-project, location: us-central1}",
+            )
     assert settings.staging is not None
     base_url = (settings.base_url or "").strip().rstrip("/") or None
     embedded = base_url is not None and base_url.lower() == EMBEDDED

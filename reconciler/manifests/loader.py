@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +42,7 @@ from reconciler.yamlsafe import JsonPath, YamlDocument, read_yaml_documents
 
 MANIFEST_SUFFIXES = (".yaml", ".yml")
 MAX_INLINE_BYTES = 20 * 10**6
-"""The service takes inline requests only below 20 MB per create call (measured as compact JSON)."""
+"""The service takes inline requests only below 20 MB per create call (measured as sent)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -394,10 +395,16 @@ def _inline_source(
         limit = 0 if task is Task.EMBED else max_output_tokens(request)
         output_bound = None if output_bound is None or limit is None else output_bound + limit
     payload = canonical_json(requests)
-    if len(payload) >= MAX_INLINE_BYTES:
+    # Measured as the SDK sends them (json.dumps: spaces after separators, non-ASCII escaped as
+    # \uXXXX, up to twice the UTF-8 size): the service counts the request it receives.
+    sent = (
+        len(payload) if len(payload) >= MAX_INLINE_BYTES else len(json.dumps(requests, default=str))
+    )
+    if sent >= MAX_INLINE_BYTES:
         diagnostics.append(
             Diagnostic(
-                f"inline requests are {len(payload):,} bytes as JSON; the service takes less than {MAX_INLINE_BYTES:,}",
+                f"inline requests are {sent:,} bytes as the SDK sends them (JSON); the service "
+                f"takes less than {MAX_INLINE_BYTES:,}",
                 document.at(base),
                 hint="move them to a JSONL file and use `source.file`",
             )

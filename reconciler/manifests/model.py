@@ -163,6 +163,11 @@ class Source(_Strict):
         return self
 
 
+Priority = Annotated[int, Field(strict=True, ge=-(2**63), lt=2**63)]
+"""A batch priority: an int64, and an integer in the YAML (`true` or `"5"` is refused, not read
+as 1 or 5)."""
+
+
 class JobConfig(_Strict):
     """Options sent to the service with the job (the SDK's CreateBatchJobConfig and the batch's
     own fields). Changing any of them makes a new job, except `priority`."""
@@ -170,7 +175,7 @@ class JobConfig(_Strict):
     display_name: Annotated[str, Field(max_length=100)] | None = None
     """Human-readable job name shown by the service; reconciler appends its identity tag."""
 
-    priority: int | None = None
+    priority: Priority | None = None
     """The older spelling of `spec.priority` (same meaning, also changed in place); write
     `spec.priority` instead. Setting both is an error."""
 
@@ -261,7 +266,7 @@ class BatchJobSpec(_Strict):
     config: JobConfig = Field(default_factory=JobConfig)
     """Options passed to the service with the job (e.g. `display_name`). Changing them makes a new job."""
 
-    priority: Annotated[int, Field(ge=-(2**63), lt=2**63)] | None = None
+    priority: Priority | None = None
     """Batch priority (int64): the service processes jobs with a higher value first; negative
     values are allowed; unset means the service default, 0. Changed in place: a job still
     pending or running gets the new value through the service's update call (no new job), and

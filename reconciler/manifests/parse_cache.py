@@ -69,6 +69,7 @@ class ParseCache:
     lookup, written once by `save` when the run parsed something new."""
 
     def __init__(self, root: Path) -> None:
+        self.root = root
         self.path = root / CACHE_FILE
         self._key: bytes | None = None
         self._stored: dict[str, bytes] | None = None
@@ -119,11 +120,25 @@ class ParseCache:
             entries.setdefault(digest, packed)
         payload = msgspec.msgpack.encode((_stamp(), entries))
         data = hmac.digest(self._key, payload, "sha256") + payload
-        temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        # The folder comes with the checkout and may hold symlinks a pull request planted:
+        # nothing is written unless the folder is really inside the project, and the temporary
+        # file is a new file (a name chosen here, O_EXCL, no symlink followed).
+        temporary = self.path.with_name(f".{self.path.name}.{secrets.token_hex(8)}.tmp")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            temporary.write_bytes(data)
+            if not _inside(self.path.parent, self.root):
+                return
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+            with os.fdopen(os.open(temporary, flags, 0o600), "wb") as handle:
+                handle.write(data)
             os.replace(temporary, self.path)
         except OSError:
             with contextlib.suppress(OSError):
                 temporary.unlink()
+
+
+def _inside(directory: Path, root: Path) -> bool:
+    """Whether `directory`, symlinks resolved, is `root/.reconciler/…` itself (no link out)."""
+    resolved = directory.resolve()
+    expected = root.resolve() / directory.relative_to(root)
+    return resolved == expected

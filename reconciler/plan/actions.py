@@ -286,6 +286,9 @@ class Plan:
     admission: Admission | None = None
     """How the new jobs fit the concurrent-job limit (None: plans made without it). For display
     only: apply admits jobs from the service's state each round."""
+    settings_sha256: str = ""
+    """Apply refuses the plan if the settings that steer what apply does changed since
+    (`planner.settings_sha256`: where it runs, what it deletes, its limits and prices)."""
     format_version: int = PLAN_FORMAT_VERSION
 
     @property

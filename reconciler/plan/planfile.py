@@ -137,12 +137,15 @@ def _from_version_1(body: Any) -> Any:
     return {**body, "actions": actions, "format_version": PLAN_FORMAT_VERSION}
 
 
-def check_plan_current(plan: Plan, state: State, manifests_sha256: str) -> None:
-    """Refuse a saved plan made against another state or other manifests, as Terraform does.
+def check_plan_current(
+    plan: Plan, state: State, manifests_sha256: str, settings_sha256: str
+) -> None:
+    """Refuse a saved plan made against another state, other manifests or other settings, as
+    Terraform does.
 
     Raises:
-        StalePlanError: a different lineage ("does not match the state"), or a different serial
-            or manifests hash ("stale").
+        StalePlanError: a different lineage ("does not match the state"), or a different serial,
+            manifests hash or settings hash ("stale").
     """
     # A state that was never written gets a fresh lineage on every read, so a plan made before
     # the first apply cannot name it: as Terraform, accept it while the state is still empty.
@@ -170,12 +173,21 @@ def check_plan_current(plan: Plan, state: State, manifests_sha256: str) -> None:
             "saved plan is stale: the manifests changed since it was made",
             hint="make a new plan from the current manifests",
         )
+    if plan.settings_sha256 != settings_sha256:
+        raise StalePlanError(
+            "saved plan is stale: the settings of reconciler.yaml (or their RECONCILER_* and flag "
+            "overrides) changed since it was made",
+            hint="make a new plan under the settings apply runs with",
+        )
 
 
 def _what_it_does(action: Action) -> tuple[Any, ...]:
     """The fields of an action the executor acts on: a saved action must equal its derivation
-    in all of them. Counts, costs, reasons and details only describe, so they may differ."""
+    in all of them. Counts, costs, reasons and details only describe, so they may differ; an
+    UPDATE's diff is what it sets in place (the priority), so a reviewer's values must be the
+    ones applied."""
     return (
+        action.diff if action.kind is ActionKind.UPDATE else (),
         action.kind,
         action.resource,
         action.job_names,

@@ -7,6 +7,8 @@ why lives in the rules; what it carries lives in plan.builders and plan.workload
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -172,7 +174,7 @@ def plan_now(
     Raises:
         PlanError: a target or a forced replace names no resource.
     """
-    return make_plan(
+    made = make_plan(
         desired,
         state,
         live,
@@ -187,3 +189,18 @@ def plan_now(
         guardrails=config.guardrails,
         limits=resolve_limits(config),
     )
+    return replace(made, settings_sha256=settings_sha256(config))
+
+
+_PACING_SETTINGS = frozenset({"parallelism", "poll", "manifests", "state"})
+"""Settings that change how fast apply works, not what it does (the manifests and the state
+are bound to a saved plan by their own checks)."""
+
+
+def settings_sha256(config: ProjectConfig) -> str:
+    """The digest of the settings a saved plan was approved under: the endpoint and Vertex
+    target (which service and project the jobs go to), `cleanup` (what is deleted), `limits`,
+    guardrails, prices, the output root. A plan reviewed for one of them must not be applied
+    under another. The config holds no secret (keys come from the environment)."""
+    steering = config.model_dump(mode="json", exclude=set(_PACING_SETTINGS))
+    return hashlib.sha256(json.dumps(steering, sort_keys=True).encode()).hexdigest()

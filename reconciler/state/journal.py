@@ -12,10 +12,13 @@ and every reader replays the lines over the document. When the command releases 
 the journal outgrows the document) the document is rewritten with every change and the journal
 removed, so outside a running command the file alone is the whole state (what git commits).
 
-A line whose checksum does not match, or that has no newline, is the torn end of a write that
-never returned: it and whatever follows are ignored, and the next append cuts them off. Lines at
-or below the document's serial were already folded into it by a rewrite that was killed before
-it removed the journal; they are skipped.
+The last line, when its checksum does not match or it has no newline, is the torn end of a write
+that never returned: it is ignored, and the next append cuts it off. A damaged line anywhere
+else cannot be a torn write (nothing is appended after one without cutting it off first), so the
+journal is refused as corrupt rather than dropping the acknowledged entries after it; so is a
+line whose checksum matches a body that is not an entry. Lines at or below the document's serial
+were already folded into it by a rewrite that was killed before it removed the journal; they are
+skipped.
 """
 
 from __future__ import annotations
@@ -33,6 +36,10 @@ from reconciler.state.document import FORMAT_VERSION, State
 from reconciler.state.migrations import StateFormatError
 
 SUFFIX = ".journal"
+
+_RESTORE_HINT = (
+    f"restore the state from its backup, or delete the `{SUFFIX}` file to drop the changes it holds"
+)
 
 
 def encode_entry(old: State, new: State) -> bytes:
@@ -61,26 +68,47 @@ def replay(raw: dict[str, Any], journal: bytes, *, source: str) -> int:
         StateError: an entry of a newer format version than this reconciler writes.
     """
     valid = 0
+    number = 1
     while True:
         end = journal.find(b"\n", valid)
         if end < 0:
-            return valid
-        entry = _entry(journal[valid:end])
+            return valid  # nothing, or a torn tail without its newline
+        entry = _entry(journal[valid:end], source=source, number=number)
         if entry is None:
-            return valid  # a torn tail: nothing after it was ever acknowledged
+            if end + 1 < len(journal):
+                raise StateFormatError(
+                    f"{source} is corrupt: line {number} of its journal (`{SUFFIX}`) is damaged "
+                    "(its checksum does not match) and acknowledged entries follow it",
+                    hint=_RESTORE_HINT,
+                )
+            return valid  # a torn last line: that write never returned
         _apply(raw, entry, source=source)
         valid = end + 1
+        number += 1
 
 
-def _entry(line: bytes) -> dict[str, Any] | None:
+def _entry(line: bytes, *, source: str, number: int) -> dict[str, Any] | None:
+    """The entry on one line; None when its checksum does not match (a torn or damaged line).
+
+    Raises:
+        StateFormatError: the checksum matches but the body is not an entry (written by hand).
+    """
     digest, _, body = line.partition(b" ")
     if hashlib.sha256(body).hexdigest().encode() != digest:
         return None
     try:
         entry = loads_bounded(body, max_depth=None)
-    except (UnicodeDecodeError, json.JSONDecodeError, JsonLimitError):
-        return None
-    return entry if isinstance(entry, dict) else None
+    except (UnicodeDecodeError, json.JSONDecodeError, JsonLimitError) as exc:
+        raise StateFormatError(
+            f"{source} is corrupt: line {number} of its journal (`{SUFFIX}`) is not JSON: {exc}",
+            hint=_RESTORE_HINT,
+        ) from None
+    if not isinstance(entry, dict):
+        raise StateFormatError(
+            f"{source} is corrupt: line {number} of its journal (`{SUFFIX}`) is not an entry",
+            hint=_RESTORE_HINT,
+        )
+    return entry
 
 
 def _apply(raw: dict[str, Any], entry: dict[str, Any], *, source: str) -> None:
@@ -101,8 +129,7 @@ def _apply(raw: dict[str, Any], entry: dict[str, Any], *, source: str) -> None:
         raise StateFormatError(
             f"{where} does not follow the document (entry serial {serial} of lineage "
             f"{entry.get('lineage')!r} over serial {current})",
-            hint=f"restore the state from its backup, or delete the `{SUFFIX}` file to drop the "
-            "changes it holds",
+            hint=_RESTORE_HINT,
         )
     resources, records, unset = raw.get("resources"), entry.get("set"), entry.get("unset")
     if not (isinstance(resources, dict) and isinstance(records, dict) and isinstance(unset, list)):

@@ -15,6 +15,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from reconciler.jsonsafe import loads_bounded
+
 MAX_INLINE_IMAGE_BYTES = 4 << 20
 """Base64 images larger than this are not put into a page as data: URLs (the page would weigh
 more than the browser should hold for a list); the row says an image was left out."""
@@ -141,7 +143,7 @@ def _embedding_size(response: Mapping[str, Any]) -> int | None:
 def result_view(line: int, raw: bytes) -> ResultView:
     """The view of one raw results line (never raises: a bad line is shown as a note)."""
     try:
-        data = json.loads(raw)
+        data = loads_bounded(raw)  # too deep or too long: a ValueError, not a crash
     except ValueError:
         return ResultView(line, None, notes=("this line is not JSON",))
     if not isinstance(data, Mapping):
@@ -217,7 +219,7 @@ def prompt_text(request: object) -> str:
 def input_prompt(raw: bytes) -> tuple[str | None, str]:
     """(key, prompt text) of one input JSONL line: `{"key": ..., "request": {...}}`."""
     try:
-        data = json.loads(raw)
+        data = loads_bounded(raw)  # too deep or too long: a ValueError, not a crash
     except ValueError:
         return None, ""
     if not isinstance(data, Mapping):
@@ -242,7 +244,7 @@ def is_failure(raw: bytes) -> bool:
     if b'"error"' not in raw and b'"status"' not in raw:
         return False
     try:
-        data = json.loads(raw)
+        data = loads_bounded(raw)  # too deep or too long: a ValueError, not a crash
     except ValueError:
         return True
     return isinstance(data, Mapping) and (

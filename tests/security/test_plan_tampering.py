@@ -126,3 +126,65 @@ def test_plan_signed_with_another_key_is_refused(
     document["hmac_sha256"] = "0" * 64
     with pytest.raises(PlanError, match="signature does not match"):
         planfile.loads(json.dumps(document).encode(), signing_key=b"other")
+
+
+@pytest.mark.parametrize(
+    "changed",
+    [
+        "cleanup: {results: false}\n",
+        *(
+            pytest.param(setting, marks=pytest.mark.slow)
+            for setting in (
+                "cleanup: {inputs: false}\n",
+                "limits: {tier: 3}\n",
+                "guardrails: {max_concurrent_jobs: 1}\n",
+                "vertex: {project: other-project, location: us-central1}\n",
+                "prices: {gemini-2.5-flash: {input_per_million: 100}}\n",
+            )
+        ),
+    ],
+)
+def test_a_plan_applied_under_other_settings_is_refused(
+    slow_emulator: EmulatorHandle, tmp_path: Path, changed: str
+) -> None:
+    """What apply deletes, where it runs and what it may spend were reviewed with the plan."""
+    root = write_project(tmp_path / "p", "state: state/reconciler.state.json\n")
+    env = {"RECONCILER_ENDPOINT": slow_emulator.base_url}
+    plan_file = tmp_path / "plan.bin"
+    assert run_cli(root, "plan", "--out", str(plan_file), env=env).returncode == 0
+    (root / "reconciler.yaml").write_text("state: state/reconciler.state.json\n" + changed)
+
+    refused = run_cli(root, "apply", str(plan_file), "--no-wait", env=env)
+
+    assert refused.returncode == 1, refused.stderr
+    assert "saved plan is stale: the settings of reconciler.yaml" in refused.stderr
+    assert slow_emulator.calls().get("batches.create_generate", 0) == 0
+
+
+@pytest.mark.slow
+def test_a_forged_priority_in_a_saved_update_is_refused(
+    slow_emulator: EmulatorHandle, tmp_path: Path
+) -> None:
+    root = tmp_path / "repo"
+    env, _ = _two_running_jobs(root, slow_emulator.base_url)
+    manifest = root / "manifests" / "poems.yaml"
+    manifest.write_text(manifest.read_text().replace("spec:\n", "spec:\n  priority: 5\n"))
+    plan_file = tmp_path / "plan.bin"
+    assert run_cli(root, "plan", "--out", str(plan_file), env=env).returncode == 0
+    reviewed = plan_file.read_bytes()
+    document = json.loads(reviewed)
+    (update,) = [a for a in document["plan"]["actions"] if a["kind"] == "update"]
+    (entry,) = [d for d in update["diff"] if d["path"].endswith("priority")]
+    assert entry["new"] == 5
+    entry["new"] = 9_000  # the reviewer sees 9000; the manifests say 5
+    plan_file.write_bytes(_reseal(document))
+
+    refused = run_cli(root, "apply", str(plan_file), "--no-wait", env=env)
+
+    assert refused.returncode == 1, refused.stderr
+    assert "saved plan is stale" in refused.stderr and "update" in refused.stderr
+    assert slow_emulator.calls().get("batches.update", 0) == 0
+    plan_file.write_bytes(reviewed)  # the plan as made applies, and sets what it showed
+    applied = run_cli(root, "apply", str(plan_file), "--no-wait", env=env)
+    assert applied.returncode == 0, applied.stderr
+    assert "set to 5" in applied.stdout + applied.stderr

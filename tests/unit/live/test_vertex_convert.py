@@ -3,6 +3,9 @@ Developer API result lines."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 from google.genai import types
 
 from reconciler.live.tags import IdentityTag
@@ -59,3 +62,23 @@ def test_prediction_lines_become_result_lines_keyed_as_sent() -> None:
     assert ok == {"key": "k1", "response": {"candidates": []}}
     assert failed == {"key": "k2", "error": {"code": 13, "message": "quota"}}
     assert unkeyed["key"] == "3"
+
+
+@pytest.mark.hostile_input
+def test_prediction_lines_that_cannot_be_parsed_become_failed_result_lines(
+    tmp_path: Path,
+) -> None:
+    import json as json_module
+
+    from reconciler.live.vertex import _rewrite_predictions
+
+    raw = tmp_path / "predictions.jsonl"
+    raw.write_bytes(
+        b"[" * 100_000 + b"]" * 100_000 + b"\n" + b'{"a": ' + b"9" * 5_000 + b"}\n" + b"\xff{\n"
+    )
+    _rewrite_predictions(raw, tmp_path / "results.jsonl")
+    lines = [
+        json_module.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()
+    ]
+    assert len(lines) == 3
+    assert all("not JSON" in json_module.dumps(line) for line in lines)

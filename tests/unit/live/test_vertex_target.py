@@ -83,3 +83,53 @@ def test_an_emulated_vertex_without_a_bigquery_emulator_never_reaches_google() -
 
     with pytest.raises(ConfigError, match=r"vertex\.bigquery_url"):
         BigQuery(None, beside_emulator=True).table("bq://my-project.evals.prompts")
+
+
+# The SDK sends Application Default Credentials to https://<location>-aiplatform.googleapis.com/:
+# each of these would move that host elsewhere (or the path of every call).
+HOSTILE_LOCATIONS = [
+    "evil.example/x?",
+    "evil.example#",
+    "user@evil.example/",
+    "us-central1.evil.example",
+    "us-central1:443",
+    "US-CENTRAL1",
+]
+HOSTILE_PROJECTS = ["a/../../b", "p?x=1", "p#f", "p/locations/other"]
+
+
+@pytest.mark.parametrize("location", HOSTILE_LOCATIONS)
+def test_a_location_that_would_change_the_credentials_host_is_refused_in_the_file(
+    location: str,
+) -> None:
+    with pytest.raises(ValueError, match="location"):
+        VertexSettings(project="p", location=location, staging=STAGING)
+
+
+@pytest.mark.parametrize("project", HOSTILE_PROJECTS)
+def test_a_project_that_would_change_the_path_is_refused_in_the_file(project: str) -> None:
+    with pytest.raises(ValueError, match="project"):
+        VertexSettings(project=project, location="us-central1", staging=STAGING)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("GOOGLE_CLOUD_LOCATION", v) for v in HOSTILE_LOCATIONS]
+    + [("GOOGLE_CLOUD_PROJECT", v) for v in HOSTILE_PROJECTS],
+)
+def test_a_hostile_project_or_location_from_the_environment_is_refused(
+    variable: str, value: str
+) -> None:
+    environ = {"GOOGLE_CLOUD_PROJECT": "p", "GOOGLE_CLOUD_LOCATION": "us-central1", variable: value}
+    with pytest.raises(ConfigError, match=variable) as refused:
+        vertex_target(VertexSettings(staging=STAGING), environ)
+    assert refused.value.hint is not None
+
+
+@pytest.mark.parametrize(
+    ("project", "location"),
+    [("my-project-123", "us-central1"), ("example.com:my-project", "global"), ("123456", "eu")],
+)
+def test_real_project_ids_and_regions_are_taken(project: str, location: str) -> None:
+    target = vertex_target(VertexSettings(project=project, location=location, staging=STAGING), {})
+    assert (target.project, target.location) == (project, location)

@@ -169,3 +169,64 @@ def test_a_cache_this_user_did_not_write_is_not_trusted(
     result = load(tmp_project)
     assert result.desired is not None
     assert result.desired.resources["m3"].manifest.spec.output == "results/m3.jsonl"
+
+
+@pytest.mark.hostile_input
+def test_a_truncated_or_bit_flipped_cache_is_ignored(
+    tmp_project: Project, user_cache: Path
+) -> None:
+    from reconciler.manifests.parse_cache import CACHE_FILE
+
+    write_manifests(tmp_project)
+    expected = load(tmp_project).desired
+    whole = (tmp_project.root / CACHE_FILE).read_bytes()
+    flipped = bytearray(whole)
+    flipped[-1] ^= 0x01
+    for damaged in (whole[: len(whole) // 2], bytes(flipped), b"", whole[:31]):
+        (tmp_project.root / CACHE_FILE).write_bytes(damaged)
+        assert load(tmp_project).desired == expected
+
+
+@pytest.mark.hostile_input
+@pytest.mark.parametrize("key", [b"", b"short", b"x" * 64], ids=["empty", "short", "long"])
+def test_a_key_file_of_the_wrong_size_disables_the_cache_without_an_error(
+    tmp_project: Project, user_cache: Path, key: bytes
+) -> None:
+    from reconciler.manifests.parse_cache import _key_file
+
+    _key_file().parent.mkdir(parents=True)
+    _key_file().write_bytes(key)
+    write_manifests(tmp_project)
+    first = load(tmp_project)
+    assert first.desired is not None and load(tmp_project).desired == first.desired
+    assert _key_file().read_bytes() == key  # another user's key is never overwritten
+
+
+@pytest.mark.hostile_input
+def test_symlinks_planted_in_the_checkout_never_make_the_cache_write_outside_it(
+    tmp_project: Project, user_cache: Path, tmp_path: Path
+) -> None:
+    """A pull request can commit `.reconciler/cache/<temporary name>` as a link to a file of
+    the user's, or `.reconciler` itself as a link to a folder elsewhere."""
+    import os
+
+    from reconciler.manifests.parse_cache import CACHE_FILE
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    cache_dir = tmp_project.root / CACHE_FILE.parent
+    cache_dir.mkdir(parents=True)
+    for pid in {os.getpid(), *range(1, 200)}:  # the names writers used: a pid
+        (cache_dir / f".{CACHE_FILE.name}.{pid}.tmp").symlink_to(victim)
+    write_manifests(tmp_project)
+    load(tmp_project)
+    assert victim.read_text() == "precious"
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    for entry in sorted((tmp_project.root / ".reconciler").rglob("*"), reverse=True):
+        entry.unlink() if not entry.is_dir() or entry.is_symlink() else entry.rmdir()
+    (tmp_project.root / ".reconciler").rmdir()
+    (tmp_project.root / ".reconciler").symlink_to(elsewhere)
+    load(tmp_project)
+    assert not any(p.is_file() for p in elsewhere.rglob("*"))

@@ -371,3 +371,19 @@ def test_a_priority_set_in_both_spellings_is_refused_naming_the_one_to_keep(
     where, message, _ = found[0]
     assert where.startswith("manifests/m.yaml:")
     assert "keep `spec.priority` and remove `spec.config.priority`" in message
+
+
+def test_inline_requests_are_measured_as_the_sdk_sends_them(tmp_project: Project) -> None:
+    """15 MB of UTF-8 text is 30 MB on the wire: the SDK escapes every non-ASCII character."""
+    big = "語" * 1_000_000  # 3 bytes in UTF-8, 6 as \\u8a9e
+    requests = "\n".join(
+        f"      - contents: [{{parts: [{{text: {'&big ' + big if i == 0 else '*big'}}}]}}]"
+        for i in range(5)
+    )
+    text = manifest("wide-inline", source="requests:\n" + requests)
+    (tmp_project.root / "manifests" / "m.yaml").write_text(text, encoding="utf-8")
+    found = _errors(tmp_project, tmp_project.root / "manifests")
+    assert len(found) == 1
+    where, message, _ = found[0]
+    assert where == "manifests/m.yaml:9:7"
+    assert "inline requests are 30,000," in message and "as the SDK sends them" in message

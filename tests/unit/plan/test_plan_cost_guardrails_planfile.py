@@ -264,17 +264,19 @@ def test_saved_plan_for_another_lineage_is_refused_as_not_matching() -> None:
     p, s, d = _sample_plan()
     other = s.model_copy(update={"lineage": "other"})
     with pytest.raises(StalePlanError, match="does not match the given state"):
-        check_plan_current(p, other, d.manifests_sha256)
+        check_plan_current(p, other, d.manifests_sha256, p.settings_sha256)
 
 
 def test_saved_plan_for_an_older_serial_or_other_manifests_is_stale() -> None:
     p, s, d = _sample_plan()
-    check_plan_current(p, s, d.manifests_sha256)
+    check_plan_current(p, s, d.manifests_sha256, p.settings_sha256)
     assert p.state_lineage == LINEAGE
     with pytest.raises(StalePlanError, match=r"stale.*serial"):
-        check_plan_current(p, s.model_copy(update={"serial": s.serial + 1}), d.manifests_sha256)
+        check_plan_current(p, s.model_copy(update={"serial": s.serial + 1}), d.manifests_sha256, "")
     with pytest.raises(StalePlanError, match=r"stale.*manifests"):
-        check_plan_current(replace(p), s, "0" * 64)
+        check_plan_current(replace(p), s, "0" * 64, p.settings_sha256)
+    with pytest.raises(StalePlanError, match=r"stale.*settings of reconciler.yaml"):
+        check_plan_current(p, s, d.manifests_sha256, "0" * 64)
 
 
 def test_importing_plan_and_render_does_not_import_the_sdk() -> None:
