@@ -39,6 +39,7 @@ from reconciler.state.document import (
     ResourceRecord,
     ResultsRecord,
     State,
+    TokenUsage,
 )
 from reconciler.state.registry import open_backend
 from tests.fixtures.postgres import find_bindir, run_postgres
@@ -67,6 +68,12 @@ def settled_record(i: int) -> ResourceRecord:
         updated_at=T0 + timedelta(microseconds=633186),
         ended_at=T0 + timedelta(microseconds=633186),
         output_file=f"files/batch-{job.removeprefix('batches/')}",
+        endpoint="gemini",
+        usage=TokenUsage(
+            prompt=129, output=195, thinking=803, responses=3, model="gemini-2.5-flash"
+        ),
+        cost_usd=0.00152925,
+        collected_at=T0 + timedelta(seconds=1),
     )
     return ResourceRecord(
         name=name,

@@ -18,7 +18,7 @@ import os
 import random
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -41,6 +41,7 @@ from reconciler.state.backend import (
 )
 from reconciler.state.document import FORMAT_VERSION, State
 from reconciler.state.migrations import StateFormatError
+from reconciler.state.stored_form import DETAILS_BLOB
 
 _StatKey = tuple[int, int, int, int]
 _WRITE_BUFFER = 1 << 20
@@ -95,6 +96,9 @@ class LocalBackend:
         self._document_bytes = 0
         self._document_current = False
         """Whether the document file is at FORMAT_VERSION (only then may the journal extend it)."""
+        self._present: set[str] = set()
+        """Details blobs known to be stored (read or written by this backend): a rewrite of
+        the whole document stores only the others."""
 
     @property
     def location(self) -> str:
@@ -129,7 +133,7 @@ class LocalBackend:
             raw = codec.parse(data, source=source)
             self._document_current = raw.get("format_version") == FORMAT_VERSION
             self._journal_valid = journal.replay(raw, entries, source=source)
-            state = codec.decode_raw(raw, source=source)
+            state = codec.decode_raw(raw, source=source, blobs=self._details)
         except StateFormatError as exc:
             hint = exc.hint or (
                 f"the previous version is in {self.backup_path}; inspect it and copy it over "
@@ -141,6 +145,23 @@ class LocalBackend:
         self._document_bytes = len(data)
         self._cache = (key, state)
         return state
+
+    def _details(self, addresses: Collection[str]) -> dict[str, bytes]:
+        """The details blobs of `addresses` that exist (a `BlobSource` for decoding)."""
+        found: dict[str, bytes] = {}
+        directory = self.blobs_dir / DETAILS_BLOB
+        for address in addresses:
+            try:
+                check_blob(DETAILS_BLOB, address)
+                found[address] = (directory / address).read_bytes()
+            except (StateError, FileNotFoundError, NotADirectoryError):
+                continue  # decoding names the missing blob and how to restore it
+            except OSError as exc:
+                raise StateError(
+                    f"cannot read blob {directory / address}: {exc.strerror}"
+                ) from None
+        self._present.update(found)
+        return found
 
     def _journal_key(self) -> _StatKey | None:
         try:
@@ -175,14 +196,15 @@ class LocalBackend:
             if stored is not None and stored.same_content(state):
                 return detached(stored)
             new = detached(state.model_copy(update={"serial": stored_serial + 1}))
-            entry = (
+            entry, blobs = (
                 journal.encode_entry(stored, new)
                 if stored is not None and self._journaling and self._document_current
-                else b""
+                else (b"", [])
             )
             if entry and self._journal_valid + len(entry) <= max(
                 _JOURNAL_MIN, self._document_bytes
             ):
+                self.put_blobs(blobs)  # durable before the line that refers to them
                 self._append(entry, dir_fd)
             else:
                 self._rewrite(new, dir_fd)
@@ -192,6 +214,8 @@ class LocalBackend:
     def _rewrite(self, state: State, dir_fd: int) -> None:
         """Replace the document with `state` and drop the journal it now contains."""
         parts = codec.encode_parts(state)
+        blobs = codec.state_blobs(state)
+        self.put_blobs([blob for address, blob in blobs.items() if address not in self._present])
         self._replace(parts, dir_fd)
         self._document_bytes = sum(map(len, parts))
         self._document_current = True
@@ -403,6 +427,7 @@ class LocalBackend:
                 os.fsync(dir_fd)
             finally:
                 os.close(dir_fd)
+        self._present.update(b.sha256 for b in blobs if b.kind == DETAILS_BLOB)
 
     def get_blob(self, kind: str, sha256: str) -> bytes | None:
         check_blob(kind, sha256)

@@ -53,8 +53,8 @@ def test_file_is_json_with_one_line_per_record_in_sorted_order(tmp_path: Path) -
     text = path.read_text()
     data = json.loads(text)
     lines = text.splitlines()
-    assert lines[lines.index('  "resources": {') + 1].startswith('    "a": {"spec_hash":')
-    assert lines[lines.index('  "resources": {') + 2].startswith('    "b": {"spec_hash":')
+    assert lines[lines.index('  "resources": {') + 1].startswith('    "a": {"applied":')
+    assert lines[lines.index('  "resources": {') + 2].startswith('    "b": {"applied":')
     assert (
         data["serial"] == 1 and data["lineage"] == "lin" and list(data["resources"]) == ["a", "b"]
     )
