@@ -12,11 +12,12 @@ The line also leaves out what decoding can derive again, each rule written once 
 (a value is left out only when it equals what its rule derives, else it is spelled out, null
 included): the attempt's spec hash where it is the record's, the tag's standard form (only the
 project token is kept), `updated_at` equal to `ended_at`, `created_at` in the same second as
-`intent_at`, the output file the Developer API names after the job, the input file and request
-count of a whole-source attempt, `collected_at` of the collected attempts, the endpoint
-`gemini`, the usage's model where it is the record's, and the results' `from_attempts` when
-they come from the newest attempt. Times are stored to the second (UTC, `Z`): sub-second precision was
-never read, and it made every timestamp 7 characters longer.
+`intent_at`, the output file the Developer API names after a file job, the input file and
+request count of a whole-source attempt, `collected_at` of the collected attempts, the
+endpoint `gemini`, the usage's model where it is the record's, and the results'
+`from_attempts` when they come from the newest attempt. Times are stored to the second (UTC,
+`Z`): nothing reads a finer one (the results check allows seconds of clock slack), and it made
+every timestamp 7 characters longer.
 
 Decoding accepts the details spelled out in the record as well (format 5 and older, migrated,
 and `state pull`'s self-contained form), so old states load and are rewritten on the next write.
@@ -193,6 +194,8 @@ class _Facts:
 
     input_file: str | None
     requests: int | None
+    inline: bool
+    """The source went inline (its jobs' results come back inline, not as a file)."""
     collected_at: datetime | str | None
     collected: Collection[int]
     model: str | None
@@ -203,6 +206,7 @@ class _Facts:
         return cls(
             input_file=record.input.file_name if record.input is not None else None,
             requests=_requests(record.replacing),
+            inline=_inline(record.replacing),
             collected_at=_second(results.collected_at) if results is not None else None,
             collected=results.from_attempts if results is not None else (),
             model=_model(record.replacing),
@@ -220,6 +224,7 @@ class _Facts:
         return cls(
             input_file=source.get("file_name") if isinstance(source, dict) else None,
             requests=_requests(replacing),
+            inline=_inline(replacing),
             collected_at=results.get("collected_at"),
             collected=collected if isinstance(collected, list) else (),
             model=_model(replacing),
@@ -230,6 +235,11 @@ def _requests(replacing: Mapping[str, Any]) -> int | None:
     source = replacing.get("source")
     count = source.get("requests") if isinstance(source, dict) else None
     return count if isinstance(count, int) and not isinstance(count, bool) else None
+
+
+def _inline(replacing: Mapping[str, Any]) -> bool:
+    source = replacing.get("source")
+    return isinstance(source, dict) and source.get("inline") is True
 
 
 def _model(replacing: Mapping[str, Any]) -> str | None:
@@ -259,7 +269,7 @@ def _created(facts: _Facts, attempt: Any) -> Any:
 
 def _output(facts: _Facts, attempt: Any) -> Any:
     job = _get(attempt, "job_name")
-    if isinstance(job, str) and job.startswith(_JOBS_PREFIX):
+    if not facts.inline and isinstance(job, str) and job.startswith(_JOBS_PREFIX):
         return _OUTPUT_PREFIX + job.removeprefix(_JOBS_PREFIX)
     return None
 

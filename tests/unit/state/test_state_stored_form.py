@@ -68,7 +68,8 @@ def records(draw: st.DrawFn, name: str) -> ResourceRecord:
     if model is not None:
         replacing["model"] = model
     if requests is not None:
-        replacing["source"] = {"requests": requests, "sha256": "c" * 64}
+        inline = draw(st.booleans())
+        replacing["source"] = {"inline": inline, "requests": requests, "sha256": "c" * 64}
     source = draw(
         st.none()
         | st.builds(
