@@ -12,13 +12,14 @@ so a crashed run never blocks the next; the lock file's content names the holder
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import fcntl
 import os
 import random
 import shutil
 import tempfile
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -49,6 +50,23 @@ _JOURNAL_MIN = 1 << 20
 """Bytes a journal may always grow to before it is folded; beyond, up to the document's size
 (so folding costs at most as much again as the appends did)."""
 
+
+_SYNCFS_FROM = 16
+"""From this many new blobs in one call, one `syncfs` syncs them all (see `put_blobs`)."""
+
+
+def _find_syncfs() -> Callable[[int], int] | None:
+    """Linux's syncfs(2) (every dirty page and rename of one file system, waited for), or None
+    where the C library has none."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        function: Callable[[int], int] = libc.syncfs
+    except (OSError, AttributeError):
+        return None
+    return function
+
+
+_syncfs = _find_syncfs()
 
 _Keys = tuple[_StatKey, _StatKey | None]
 """The identities of the document file and of its journal (None: no journal)."""
@@ -301,7 +319,7 @@ class LocalBackend:
         os.replace(tmp_backup, self.backup_path)
 
     @staticmethod
-    def _write_temp(target: Path, data: Sequence[bytes]) -> str:
+    def _write_temp(target: Path, data: Sequence[bytes], *, sync: bool = True) -> str:
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
         try:
             # The parts are mostly cached record lines: a large buffer writes them with few
@@ -309,7 +327,8 @@ class LocalBackend:
             with os.fdopen(fd, "wb", buffering=_WRITE_BUFFER) as f:
                 f.writelines(data)
                 f.flush()
-                os.fsync(f.fileno())
+                if sync:
+                    os.fsync(f.fileno())
             os.chmod(tmp, 0o644)  # mkstemp makes 0600; the state file is meant to be shared
         except BaseException:
             with contextlib.suppress(OSError):
@@ -412,14 +431,27 @@ class LocalBackend:
         for blob in blobs:
             check_blob(blob.kind, blob.sha256, blob.data)
         directories: set[Path] = set()
-        for blob in blobs:
-            target = self.blobs_dir / blob.kind / blob.sha256
-            if target.exists():
-                continue  # content-addressed: same name, same bytes
+        # Content-addressed: an existing name holds the same bytes, and is never rewritten.
+        placed = ((blob, self.blobs_dir / blob.kind / blob.sha256) for blob in blobs)
+        new = [(blob, target) for blob, target in placed if not target.exists()]
+        # A group commit of many new resources brings many blobs: one file system sync for
+        # all of them instead of one per file (each a journal commit: 65 s for 10,000 on this
+        # loaded machine). Few blobs are synced one by one, not flushing others' writes.
+        syncfs = _syncfs if len(new) >= _SYNCFS_FROM else None
+        together = syncfs is not None
+        for blob, target in new:
             target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self._write_temp(target, (blob.data,))
+            tmp = self._write_temp(target, (blob.data,), sync=not together)
             os.replace(tmp, target)
             directories.add(target.parent)
+        if syncfs is not None and directories:
+            dir_fd = os.open(min(directories), os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                if syncfs(dir_fd) != 0:
+                    raise OSError(ctypes.get_errno(), "syncfs failed", str(min(directories)))
+            finally:
+                os.close(dir_fd)
+            directories = set()  # the renames are synced with everything else
         # Each file is synced as it is written; the renames need one sync per directory.
         for directory in sorted(directories):
             dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)

@@ -230,3 +230,13 @@ def test_a_missing_details_blob_is_refused_naming_the_blob_file(tmp_path: Path) 
         local(path).read()
     assert f"blob {DETAILS_BLOB}/{blob.name}, which is missing" in str(caught.value)
     assert caught.value.hint is not None and "commit the `blobs/` directory" in caught.value.hint
+
+
+def test_many_new_blobs_in_one_call_are_stored_with_one_file_system_sync(tmp_path: Path) -> None:
+    backend = local(tmp_path / "s.json")
+    blobs = [codec.record_blob(_settled(f"eval-{i:05d}")) for i in range(40)]
+    assert all(blob is not None for blob in blobs)
+    backend.put_blobs([b for b in blobs if b is not None])
+    for blob in blobs:
+        assert blob is not None and backend.get_blob(blob.kind, blob.sha256) == blob.data
+    assert not list((tmp_path / "blobs" / DETAILS_BLOB).glob(".*.tmp"))
