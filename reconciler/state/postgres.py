@@ -10,10 +10,10 @@ tombstones); each record is a row of `reconciler_state_records`, as `codec.encod
 stores it. A write runs in one transaction that locks the workspace's row, checks the serial
 (optimistic concurrency) and sends only the records that changed, with the details blobs they
 refer to (`state.stored_form`), so its cost follows the change, not the size of the state.
-Rows of an older format version are all rewritten by the first write. A workspace written before format version 5 holds the whole
-document in its row; it is read as such and converted by its first write. The state lock is a *session* advisory lock held
-on a dedicated connection for the lock's lifetime, so it dies with the process; who holds it is
-recorded in a lock table. The password never appears in a message: see `postgres_url.redact_url`.
+Rows of an older format version are all rewritten by the first write. A workspace written
+before format version 5 holds the whole document in its row; it is read as such and converted
+by its first write. The state lock is a *session* advisory lock held on a dedicated connection
+for the lock's lifetime, so it dies with the process; who holds it is recorded in a lock table. The password never appears in a message: see `postgres_url.redact_url`.
 """
 
 from __future__ import annotations
