@@ -160,7 +160,7 @@ def states(draw: st.DrawFn) -> State:
     return state
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(states())
 def test_decoding_the_stored_form_gives_the_state_back_at_the_stored_precision(
     state: State,
