@@ -24,6 +24,7 @@ from reconciler.errors import ConfigError, StateError
 from reconciler.manifests.model import RESOURCE_NAME_PATTERN
 from reconciler.state import codec
 from reconciler.state.document import State
+from reconciler.state.request_keys import details_source
 
 
 def _say(message: str) -> None:
@@ -102,10 +103,11 @@ def mv(obj: CliContext, old: str, new: str, lock_timeout: str) -> None:
 @state.command("pull")
 @click.pass_obj
 def pull(obj: CliContext) -> None:
-    """Print the whole state document (JSON) as stored."""
+    """Print the whole state document (JSON), each record's details spelled out (not referred
+    to as blobs), so the output can be pushed to any backend."""
     with opened_backend(obj.project()) as backend:
         current = backend.read()
-    sys.stdout.buffer.write(codec.encode(current))
+    sys.stdout.buffer.write(codec.self_contained(current))
     sys.stdout.flush()
 
 
@@ -126,8 +128,10 @@ def push(obj: CliContext, file: Path, force: bool, lock_timeout: str) -> None:
         data = sys.stdin.buffer.read() if str(file) == "-" else file.read_bytes()
     except OSError as exc:
         raise StateError(f"cannot read {source}: {exc.strerror}") from None
-    pushed = codec.decode(data, source=source)
     with locked_backend(obj.project(), lock_timeout) as backend:
+        # A document that refers to details blobs (a committed state file) finds them in the
+        # backend's blob store; `state pull` output spells them out.
+        pushed = codec.decode(data, source=source, blobs=details_source(backend))
         current = backend.read()
         exists = current.serial > 0
         if exists and pushed.lineage != current.lineage:

@@ -27,6 +27,9 @@ from reconciler import __version__
 from reconciler.clock import Clock, SystemClock
 from reconciler.errors import StateError, StateLockedError
 from reconciler.state.document import State
+from reconciler.state.stored_form import Blob
+
+__all__ = ["Blob"]  # defined beside the codec, which produces the records' details blobs
 
 LineageFactory = Callable[[], str]
 Sleep = Callable[[float], None]
@@ -227,15 +230,6 @@ class StateLocker(Protocol):
             StateLockedError: the holder is alive on this host and `force` is false.
         """
         ...
-
-
-@dataclass(frozen=True, slots=True)
-class Blob:
-    """One content-addressed blob to store: its kind (a plain name), sha256 and bytes."""
-
-    kind: str
-    sha256: str
-    data: bytes
 
 
 class BlobStore(Protocol):

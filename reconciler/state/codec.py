@@ -5,18 +5,22 @@ record on a line of its own under `resources` (by sorted name), as compact JSON 
 A change to one resource changes one line, so the file diffs well in git; equal documents
 always encode to equal bytes (the backends rely on that to skip writes).
 
-A record leaves out its name (the key it is filed under says it), its attempts' spec hash where
-it is the record's, and every field that holds its default value (decoding fills those in): a settled resource then takes about half the bytes of
-the fully spelled-out form. A future version that changes a default must migrate documents
-that relied on the old one.
+A record leaves out its name (the key it is filed under says it), every field that holds its
+default value, and what decoding derives again; its applied spec and input live in a
+content-addressed details blob beside the state (`state.stored_form` says which fields go
+where). A future version that changes a default must migrate documents that relied on the old
+one. A document refers to blobs, so whoever stores a record stores its blob first
+(`changed_records(...).blobs`, `state_blobs`); `self_contained` spells them out instead.
 
-Decoding migrates older format versions and validates; it never returns a half-read document.
+Decoding migrates older format versions, reads the details blobs through the caller's
+`BlobSource` and validates; it never returns a half-read document.
 """
 
 from __future__ import annotations
 
 import json
 import weakref
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -26,28 +30,35 @@ from reconciler.jsonsafe import JsonLimitError, loads_bounded
 from reconciler.state.document import ResourceRecord, State
 from reconciler.state.integrity import check_integrity
 from reconciler.state.migrations import StateFormatError, migrate
+from reconciler.state.stored_form import (
+    REF_FIELD,
+    Blob,
+    BlobSource,
+    expand_records,
+    no_blobs,
+    stored_form,
+)
 
 # Apply writes the whole document after every group of steps, but a step changes one record.
 # Records are immutable and unchanged ones are carried over as the same objects, so each one's
 # encoded line is cached by identity (a weak reference evicts the entry when the record dies,
 # before its id can be reused): a write then joins cached bytes instead of re-encoding every
 # record, and the PostgreSQL backend sends exactly the lines that are new.
-_records: dict[int, tuple[weakref.ref[ResourceRecord], bytes, bytes]] = {}
-"""Per live record: (weak reference, its stored JSON, its document line with indent and name)."""
+_Entry = tuple[weakref.ref[ResourceRecord], bytes, bytes, Blob | None]
+_records: dict[int, _Entry] = {}
+"""Per live record: (weak reference, its stored JSON, its document line with indent and name,
+its details blob)."""
 
 
-def _cached(record: ResourceRecord) -> tuple[weakref.ref[ResourceRecord], bytes, bytes]:
+def _cached(record: ResourceRecord) -> _Entry:
     key = id(record)
     hit = _records.get(key)
     if hit is not None and hit[0]() is record:
         return hit
-    dumped = record.model_dump(mode="json", exclude_defaults=True, exclude={"name"})
-    for attempt in dumped.get("attempts", ()):
-        if attempt["spec_hash"] == record.spec_hash:
-            del attempt["spec_hash"]  # the record's own: decoding fills it back in
+    dumped, blob = stored_form(record)
     stored = msgspec.json.encode(dumped, order="sorted")
     line = b"    " + msgspec.json.encode(record.name) + b": " + stored + b",\n"
-    entry = (weakref.ref(record, lambda _ref: _records.pop(key, None)), stored, line)
+    entry = (weakref.ref(record, lambda _ref: _records.pop(key, None)), stored, line, blob)
     _records[key] = entry
     return entry
 
@@ -69,16 +80,68 @@ def stored_record(key: str, record: ResourceRecord) -> bytes:
 
 
 def encode_record(record: ResourceRecord) -> bytes:
-    """One record as stored: compact JSON, sorted keys, without its name and default fields."""
+    """One record as stored: compact JSON, sorted keys, without its name, default and derived
+    fields, its details replaced by their blob's address (see `state.stored_form`)."""
     return _cached(record)[1]
 
 
-def changed_records(old: State, new: State) -> tuple[list[tuple[str, bytes]], list[str]]:
-    """What a write from `old` to `new` must store: (name, stored JSON) of every record that is
-    new or encodes differently, and the names of records that are gone. Unchanged records are
-    the same objects (checked by identity first), so this costs the change plus one pass."""
+def record_blob(record: ResourceRecord) -> Blob | None:
+    """The details blob the record's stored form refers to (None: it has no details). A write
+    stores it before (or with) the line that refers to it."""
+    return _cached(record)[3]
+
+
+def state_blobs(state: State) -> dict[str, Blob]:
+    """Every details blob the document refers to, by address (records may share one)."""
+    blobs: dict[str, Blob] = {}
+    for record in state.resources.values():
+        blob = _cached(record)[3]
+        if blob is not None:
+            blobs[blob.sha256] = blob
+    return blobs
+
+
+def self_contained(state: State) -> bytes:
+    """The document with every record's details spelled out instead of referred to (what
+    `state pull` prints): it decodes without the blobs, so it can be pushed anywhere."""
+    head, tail = _header(state)
+    lines = []
+    for name in sorted(state.resources):
+        record = state.resources[name]
+        form = json.loads(_cached(record)[1])
+        blob = _cached(record)[3]
+        if blob is not None:
+            del form[REF_FIELD]
+            form.update(json.loads(blob.data))
+        lines.append(
+            b"    %s: %s,\n"
+            % (msgspec.json.encode(name), msgspec.json.encode(form, order="sorted"))
+        )
+    if not lines:
+        return head + b"{},\n" + tail
+    lines[-1] = lines[-1][:-2] + b"\n"
+    return b"".join([head, b"{\n", *lines, b"  },\n", tail])
+
+
+@dataclass(frozen=True, slots=True)
+class Changes:
+    """What a write from one document to the next must store."""
+
+    records: list[tuple[str, bytes]]
+    """(name, stored JSON) of every record that is new or encodes differently."""
+    gone: list[str]
+    """The names of records that are gone."""
+    blobs: list[Blob]
+    """The details blobs the changed records refer to: stored before (or in the same
+    transaction as) the records, so no stored record ever refers to a missing blob."""
+
+
+def changed_records(old: State, new: State) -> Changes:
+    """What a write from `old` to `new` must store. Unchanged records are the same objects
+    (checked by identity first), so this costs the change plus one pass."""
     before = old.resources
     changed = []
+    blobs: dict[str, Blob] = {}
     for name, record in new.resources.items():
         previous = before.get(name)
         if previous is record:
@@ -86,8 +149,11 @@ def changed_records(old: State, new: State) -> tuple[list[tuple[str, bytes]], li
         line = stored_record(name, record)
         if previous is None or stored_record(name, previous) != line:
             changed.append((name, line))
+            blob = record_blob(record)
+            if blob is not None and (previous is None or record_blob(previous) != blob):
+                blobs[blob.sha256] = blob
     gone = [name for name in before if name not in new.resources]
-    return changed, gone
+    return Changes(changed, gone, list(blobs.values()))
 
 
 def _header(state: State) -> tuple[bytes, bytes]:
@@ -139,19 +205,22 @@ def encode(state: State) -> bytes:
     return b"".join(encode_parts(state))
 
 
-def decode(data: bytes | str, *, source: str) -> State:
+def decode(data: bytes | str, *, source: str, blobs: BlobSource = no_blobs) -> State:
     """Parse, migrate and validate a stored document.
 
     Args:
         data: the stored bytes (or text, as PostgreSQL returns it).
         source: where it came from, for messages.
+        blobs: where the records' details blobs are read from (a self-contained document
+            needs none).
 
     Raises:
         StateFormatError: not JSON (or beyond jsonsafe's limits), not an object, not a valid
-            state document, or one that fails `integrity.check_integrity`.
+            state document, one that fails `integrity.check_integrity`, or one whose details
+            blob is missing.
         StateError: a newer format version than this reconciler supports.
     """
-    return decode_raw(parse(data, source=source), source=source)
+    return decode_raw(parse(data, source=source), source=source, blobs=blobs)
 
 
 def parse(data: bytes | str, *, source: str) -> dict[str, Any]:
@@ -171,12 +240,12 @@ def parse(data: bytes | str, *, source: str) -> dict[str, Any]:
     return raw
 
 
-def decode_raw(raw: dict[str, Any], *, source: str) -> State:
+def decode_raw(raw: dict[str, Any], *, source: str, blobs: BlobSource = no_blobs) -> State:
     """Migrate and validate a parsed document (see `decode`); `raw` may be modified."""
     migrated = migrate(raw, source=source)
     resources = migrated.get("resources")
     if isinstance(resources, dict):
-        _name_records(resources, source=source)
+        expand_records(resources, source=source, blobs=blobs)
     try:
         state = State.model_validate(migrated)
     except ValidationError as exc:
@@ -187,24 +256,3 @@ def decode_raw(raw: dict[str, Any], *, source: str) -> State:
         ) from None
     check_integrity(state, source=source)
     return state
-
-
-def _name_records(resources: dict[str, Any], *, source: str) -> None:
-    """Give every stored record its name back (the key it is filed under), and its attempts
-    the record's spec hash where they leave it out."""
-    for key, record in resources.items():
-        if not isinstance(record, dict):
-            continue  # validation names it
-        spec_hash = record.get("spec_hash")
-        attempts = record.get("attempts")
-        if spec_hash is not None and isinstance(attempts, list):
-            for attempt in attempts:
-                if isinstance(attempt, dict):
-                    attempt.setdefault("spec_hash", spec_hash)
-        named = record.setdefault("name", key)
-        if named != key:
-            raise StateFormatError(
-                f"{source} is corrupt: record `{key}` names itself `{named}`; a record's key "
-                "and name must agree",
-                hint="restore the state from its backup or version control, or fix the name",
-            )

@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-FORMAT_VERSION = 5
+FORMAT_VERSION = 6
 
 
 class _Doc(BaseModel):
@@ -187,7 +187,7 @@ class ResultsRecord(_Doc):
     sha256: str
     bytes: int
     succeeded: int
-    failed: int
+    failed: int = 0
     collected_at: datetime
     from_attempts: tuple[int, ...] = ()
     """Attempt numbers whose results are merged into this copy."""

@@ -5,8 +5,10 @@ and syncing per apply step). While a command holds the state lock, `LocalBackend
 write's change to `<state>.journal` instead, one line per write, synced before the write
 returns:
 
-    <sha256 of the JSON, hex> {"format_version":5,"lineage":"…","serial":8,"project":…,
+    <sha256 of the JSON, hex> {"format_version":6,"lineage":"…","serial":8,"project":…,
     "tombstones":{…},"set":{"<name>":<record as codec stores it>,…},"unset":["<name>",…]}
+
+(the details blobs its records refer to are stored, synced, before the line is appended)
 
 and every reader replays the lines over the document. When the command releases the lock (or
 the journal outgrows the document) the document is rewritten with every change and the journal
@@ -34,6 +36,7 @@ from reconciler.jsonsafe import JsonLimitError, loads_bounded
 from reconciler.state import codec
 from reconciler.state.document import FORMAT_VERSION, State
 from reconciler.state.migrations import StateFormatError
+from reconciler.state.stored_form import Blob
 
 SUFFIX = ".journal"
 
@@ -42,9 +45,11 @@ _RESTORE_HINT = (
 )
 
 
-def encode_entry(old: State, new: State) -> bytes:
-    """The journal line that takes `old` to `new` (whose serial is the next one)."""
-    changed, gone = codec.changed_records(old, new)
+def encode_entry(old: State, new: State) -> tuple[bytes, list[Blob]]:
+    """The journal line that takes `old` to `new` (whose serial is the next one), and the
+    details blobs its records refer to (stored before the line is appended)."""
+    changes = codec.changed_records(old, new)
+    changed, gone = changes.records, changes.gone
     head: dict[str, Any] = {
         "format_version": new.format_version,
         "lineage": new.lineage,
@@ -55,7 +60,7 @@ def encode_entry(old: State, new: State) -> bytes:
     }
     records = b",".join(msgspec.json.encode(name) + b":" + line for name, line in changed)
     body = msgspec.json.encode(head)[:-1] + b',"set":{' + records + b"}}"
-    return hashlib.sha256(body).hexdigest().encode() + b" " + body + b"\n"
+    return hashlib.sha256(body).hexdigest().encode() + b" " + body + b"\n", changes.blobs
 
 
 def replay(raw: dict[str, Any], journal: bytes, *, source: str) -> int:

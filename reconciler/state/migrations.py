@@ -17,7 +17,12 @@ fields, which service files apply deleted after collecting (`input_deleted_at`,
 `output_deleted_at`) or could not delete (`output_kept`). Version 5 changes the encoding, not the
 fields: one record per line, each without its `name` (its key) and without fields at their
 defaults (see `state.codec`). A record may still spell its name out; it must equal its key. The
-PostgreSQL backend stores version 5 as one row per record (`state.postgres`).
+PostgreSQL backend stores version 5 as one row per record (`state.postgres`). Version 6 moves
+each record's applied spec, input and key digest address (`replacing`, `in_place`, `input`,
+`key_digests_ref`) into a content-addressed blob its line refers to (`applied`), stores times
+to the second, and leaves out attempt fields decoding derives (see `state.stored_form`); a
+record may still spell all of these out, so a version 5 document is a valid version 6 one and
+is rewritten in the new form on the next write.
 """
 
 from __future__ import annotations
@@ -59,7 +64,60 @@ def _v4_to_v5(doc: RawDocument) -> RawDocument:
     return {**doc, "format_version": 5}
 
 
-MIGRATIONS: Mapping[int, Migration] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5}
+V6_DERIVED = (
+    "updated_at",
+    "created_at",
+    "output_file",
+    "input_file",
+    "request_count",
+    "collected_at",
+    "endpoint",
+)
+"""The attempt fields version 6 derives where a record leaves them out (`state.stored_form`);
+version 5 left them out only at their default, None."""
+
+
+def _v5_to_v6(doc: RawDocument) -> RawDocument:
+    """Version 6 reads a record's details spelled out as well as from its blob, but a field it
+    leaves out means "derived" where version 5's meant "default": every such field a version 5
+    record left out is spelled out at its default (None, or no attempts for `from_attempts`)."""
+    resources = doc.get("resources")
+    if not isinstance(resources, dict):
+        return {**doc, "format_version": 6}
+    migrated = {}
+    for name, record in resources.items():
+        if isinstance(record, dict):
+            record = _v6_record(record)
+        migrated[name] = record
+    return {**doc, "format_version": 6, "resources": migrated}
+
+
+def _v6_record(record: RawDocument) -> RawDocument:
+    record = dict(record)
+    results = record.get("results")
+    if isinstance(results, dict):
+        record["results"] = {"from_attempts": [], **results}
+    attempts = record.get("attempts")
+    if isinstance(attempts, list):
+        record["attempts"] = [_v6_attempt(a) if isinstance(a, dict) else a for a in attempts]
+    return record
+
+
+def _v6_attempt(attempt: RawDocument) -> RawDocument:
+    attempt = {**dict.fromkeys(V6_DERIVED), **attempt}
+    usage = attempt.get("usage")
+    if isinstance(usage, dict):
+        attempt["usage"] = {"model": None, **usage}
+    return attempt
+
+
+MIGRATIONS: Mapping[int, Migration] = {
+    1: _v1_to_v2,
+    2: _v2_to_v3,
+    3: _v3_to_v4,
+    4: _v4_to_v5,
+    5: _v5_to_v6,
+}
 """Migration from version N (the key) to N+1. Each must set `format_version` to N+1."""
 
 

@@ -8,11 +8,12 @@ cancel and forget the other's jobs as "removed from the manifests". Tables are c
 use. The workspace's row holds the document without its records (lineage, serial, project,
 tombstones); each record is a row of `reconciler_state_records`, as `codec.encode_record`
 stores it. A write runs in one transaction that locks the workspace's row, checks the serial
-(optimistic concurrency) and sends only the records that changed, so its cost follows the
-change, not the size of the state. A workspace written before format version 5 holds the whole
-document in its row; it is read as such and converted by its first write. The state lock is a *session* advisory lock held
-on a dedicated connection for the lock's lifetime, so it dies with the process; who holds it is
-recorded in a lock table. The password never appears in a message: see `postgres_url.redact_url`.
+(optimistic concurrency) and sends only the records that changed, with the details blobs they
+refer to (`state.stored_form`), so its cost follows the change, not the size of the state.
+Rows of an older format version are all rewritten by the first write. A workspace written
+before format version 5 holds the whole document in its row; it is read as such and converted
+by its first write. The state lock is a *session* advisory lock held on a dedicated connection
+for the lock's lifetime, so it dies with the process; who holds it is recorded in a lock table. The password never appears in a message: see `postgres_url.redact_url`.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import contextlib
 import hashlib
 import json
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -44,8 +45,9 @@ from reconciler.state.backend import (
     refuse_live_holder,
     retry_lock,
 )
-from reconciler.state.document import State
+from reconciler.state.document import FORMAT_VERSION, State
 from reconciler.state.postgres_url import parse_url
+from reconciler.state.stored_form import DETAILS_BLOB
 
 CONNECT_TIMEOUT_SECONDS = 10
 
@@ -231,8 +233,18 @@ class PostgresBackend:
         if row is None:
             return None
         source = f"PostgreSQL state {self.location}"
+
+        def details(addresses: Collection[str]) -> dict[str, bytes]:
+            found = conn.execute(
+                "SELECT sha256, data FROM reconciler_state_blobs"
+                " WHERE workspace = %s AND kind = %s AND sha256 = ANY(%s)",
+                (self.workspace, DETAILS_BLOB, list(addresses)),
+            ).fetchall()
+            return {str(address): bytes(data) for address, data in found}
+
         if int(row[0]) < ROWS_FORMAT:
-            return codec.decode(row[1], source=source)  # the whole document in one row
+            # The whole document in one row.
+            return codec.decode(row[1], source=source, blobs=details)
         raw = codec.parse(row[1], source=source)
         records = conn.execute(
             "SELECT name, record FROM reconciler_state_records WHERE workspace = %s",
@@ -241,7 +253,7 @@ class PostgresBackend:
         # One parse of all records (as one JSON object) instead of one per row.
         joined = ",".join(f"{json.dumps(name)}:{record}" for name, record in records)
         raw["resources"] = codec.parse("{" + joined + "}", source=source)
-        return codec.decode_raw(raw, source=source)
+        return codec.decode_raw(raw, source=source, blobs=details)
 
     # -- write --------------------------------------------------------------------------------
 
@@ -271,8 +283,9 @@ class PostgresBackend:
                 if stored is not None and stored.same_content(state):
                     return detached(stored)
                 new = detached(state.model_copy(update={"serial": stored_serial + 1}))
-                rows_form = row is not None and int(row[2]) >= ROWS_FORMAT
-                self._write_records(conn, stored if rows_form else None, new)
+                # Rows of an older format are all rewritten in the current one.
+                current_rows = row is not None and int(row[2]) >= FORMAT_VERSION
+                self._write_records(conn, stored if current_rows else None, new)
                 self._write_header(conn, new, exists=row is not None)
                 self._on_staged()
         except pg_errors.UniqueViolation:
@@ -290,8 +303,10 @@ class PostgresBackend:
     def _write_records(
         self, conn: psycopg.Connection[Any], stored: State | None, new: State
     ) -> None:
-        """Bring the record rows from `stored` (None: not stored as rows yet) to `new`."""
+        """Bring the record rows from `stored` (None: not stored as current rows yet) to `new`,
+        with the details blobs the rows refer to, in the caller's transaction."""
         if stored is None:
+            self._insert_blobs(conn, list(codec.state_blobs(new).values()))
             # A new workspace, or one converted from the one-row form: every record, by COPY.
             conn.execute(
                 "DELETE FROM reconciler_state_records WHERE workspace = %s", (self.workspace,)
@@ -304,8 +319,10 @@ class PostgresBackend:
                         (self.workspace, name, codec.stored_record(name, record).decode())
                     )
             return
-        lines, gone = codec.changed_records(stored, new)
-        changed = [(self.workspace, name, line.decode()) for name, line in lines]
+        changes = codec.changed_records(stored, new)
+        gone = changes.gone
+        self._insert_blobs(conn, changes.blobs)
+        changed = [(self.workspace, name, line.decode()) for name, line in changes.records]
         if changed:
             conn.cursor().executemany(
                 "INSERT INTO reconciler_state_records (workspace, name, record)"
@@ -317,6 +334,14 @@ class PostgresBackend:
             conn.execute(
                 "DELETE FROM reconciler_state_records WHERE workspace = %s AND name = ANY(%s)",
                 (self.workspace, gone),
+            )
+
+    def _insert_blobs(self, conn: psycopg.Connection[Any], blobs: Sequence[Blob]) -> None:
+        if blobs:
+            conn.cursor().executemany(
+                "INSERT INTO reconciler_state_blobs (workspace, kind, sha256, data)"
+                " VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                [(self.workspace, b.kind, b.sha256, b.data) for b in blobs],
             )
 
     def _write_header(self, conn: psycopg.Connection[Any], new: State, *, exists: bool) -> None:
@@ -462,11 +487,7 @@ class PostgresBackend:
         if not blobs:
             return
         try:
-            self._connection().cursor().executemany(
-                "INSERT INTO reconciler_state_blobs (workspace, kind, sha256, data)"
-                " VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                [(self.workspace, b.kind, b.sha256, b.data) for b in blobs],
-            )
+            self._insert_blobs(self._connection(), blobs)
         except psycopg.Error as exc:
             self._fail("storing a blob", exc)
 

@@ -1,4 +1,5 @@
-"""Typed storage of request keys and key digests in the state backend's blob side-store.
+"""Typed storage of request keys and key digests in the state backend's blob side-store, and
+reading records' details blobs through the blob protocol.
 
 Two kinds of content-addressed blobs live beside the state: the request keys one job (a shard or
 a partial run) sent, in the order it sent them, and a resource's per-key digest index of the
@@ -10,10 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from reconciler.state.backend import Blob, BlobStore
 from reconciler.state.document import State
+from reconciler.state.stored_form import DETAILS_BLOB, BlobSource
 
 REQUEST_KEYS_BLOB = "request-keys"
 KEY_DIGESTS_BLOB = "key-digests"
@@ -69,3 +71,14 @@ def load_key_digests(blobs: BlobStore, state: State) -> dict[str, dict[str, str]
             if blob:
                 result[name] = {str(k): str(v) for k, v in json.loads(blob).items()}
     return result
+
+
+def details_source(blobs: BlobStore) -> BlobSource:
+    """Records' details blobs read through the blob protocol, for decoding a document the
+    backend did not read itself (`state push` of a committed state file)."""
+
+    def found(addresses: Collection[str]) -> dict[str, bytes]:
+        loaded = {address: blobs.get_blob(DETAILS_BLOB, address) for address in addresses}
+        return {address: data for address, data in loaded.items() if data is not None}
+
+    return found

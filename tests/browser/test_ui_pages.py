@@ -80,7 +80,8 @@ def test_results_viewer_shows_prompt_answer_and_finds_a_request_by_key(
 
 def test_results_viewer_filters_to_the_failed_requests(demo: Demo, browser: Any) -> None:
     failed = {
-        name: record["results"]["failed"] for name, record in demo.state()["resources"].items()
+        name: record["results"].get("failed", 0)
+        for name, record in demo.state()["resources"].items()
     }
     name = FAILING
     assert failed[name] > 0

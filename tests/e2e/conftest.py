@@ -7,7 +7,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,7 @@ import pytest
 
 from reconciler.emulator import EmulatorHandle, running_emulator
 from reconciler.state import codec, journal
+from reconciler.state.stored_form import DETAILS_BLOB
 
 
 def service_client(emulator: EmulatorHandle) -> Any:
@@ -93,14 +94,21 @@ class Project:
 
     def state(self) -> dict[str, Any]:
         """The state as the full document: the file with any journal a killed apply left
-        replayed, decoded (the file leaves out each record's name and its fields at their
-        defaults), then spelled out with every field."""
+        replayed, decoded (the file leaves out each record's name, its fields at their
+        defaults or derivable, and keeps its details in blobs beside it), then spelled out
+        with every field."""
         path = self.root / "state" / "reconciler.state.json"
         raw = codec.parse(path.read_bytes(), source="state")
         entries = path.with_name(path.name + journal.SUFFIX)
         if entries.exists():
             journal.replay(raw, entries.read_bytes(), source="state")
-        full: dict[str, Any] = codec.decode_raw(raw, source="state").model_dump(mode="json")
+        details = path.parent / "blobs" / DETAILS_BLOB
+
+        def blobs(addresses: Collection[str]) -> dict[str, bytes]:
+            return {a: (details / a).read_bytes() for a in addresses if (details / a).exists()}
+
+        decoded = codec.decode_raw(raw, source="state", blobs=blobs)
+        full: dict[str, Any] = decoded.model_dump(mode="json")
         return full
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from reconciler.errors import StateError
 from reconciler.manifests.scratch import SCRATCH_DIR
-from reconciler.state.codec import decode, encode
+from reconciler.state.codec import decode, encode, self_contained
 from reconciler.state.document import JobAttempt, ResourceRecord, State
 
 from .conftest import run_cli
@@ -133,7 +133,8 @@ def test_state_record_filed_under_another_name_is_refused() -> None:
 
 
 def test_two_records_claiming_one_job_are_refused() -> None:
-    data = encode(_state(a=_record("a", "batches/1"), b=_record("b", "batches/1")))
+    # Self-contained (details spelled out, as `state pull` prints): no blob store needed.
+    data = self_contained(_state(a=_record("a", "batches/1"), b=_record("b", "batches/1")))
     with pytest.raises(StateError, match="record `b` claims job batches/1, which record `a`"):
         decode(data, source="state.json")
 
@@ -158,7 +159,7 @@ def test_a_resource_written_twice_in_the_state_file_is_refused_not_silently_drop
 def test_malformed_blob_reference_is_refused() -> None:
     record = _record("a").model_copy(update={"key_digests_ref": "../../etc/passwd"})
     with pytest.raises(StateError, match="key_digests_ref"):
-        decode(encode(_state(a=record)), source="state.json")
+        decode(self_contained(_state(a=record)), source="state.json")
 
 
 def test_key_spills_live_under_the_project_and_dead_runs_leftovers_go(tmp_path: Path) -> None:

@@ -119,7 +119,11 @@ def test_pull_prints_the_document_and_push_of_an_edit_round_trips(project: Path)
     seed(project, SETTING, "alpha")
     pulled = run(project, "state", "pull")
     assert pulled.returncode == 0, pulled.stderr
-    assert pulled.stdout == (project / SETTING).read_bytes()
+    # The records' details are spelled out (the file refers to them as blobs): the pulled
+    # document needs no blob store to be read or pushed.
+    assert b'"applied"' in (project / SETTING).read_bytes()
+    assert b'"applied"' not in pulled.stdout
+    assert codec.decode(pulled.stdout, source="pulled") == stored(project, SETTING)
     edited = codec.decode(pulled.stdout, source="pulled").without_resource("alpha")
     (project / "edited.json").write_bytes(codec.encode(edited))
     pushed = run(project, "state", "push", "edited.json")
@@ -140,7 +144,7 @@ def test_push_refuses_another_lineage_even_with_force(project: Path) -> None:
 
 def test_push_refuses_an_older_serial_unless_forced(project: Path) -> None:
     first = seed(project, SETTING, "alpha")
-    old = codec.encode(first)
+    old = codec.encode(first)  # refers to its details blobs: push reads them from the backend
     run(project, "state", "rm", "alpha")
     refused = run(project, "state", "push", "-", stdin=old)
     assert refused.returncode == 1 and b"older than the stored state's 2" in refused.stderr
@@ -241,3 +245,14 @@ def test_corrupt_state_via_cli_points_at_the_backup(project: Path) -> None:
     err = result.stderr.decode()
     assert "is corrupt: not valid JSON" in err
     assert f"Hint: the previous version is in {(project / SETTING).resolve()}.backup" in err
+
+
+def test_a_missing_details_blob_is_one_clear_error_not_a_traceback(project: Path) -> None:
+    seed(project, SETTING, "alpha")
+    (blob,) = (project / "state" / "blobs" / "applied").iterdir()
+    blob.unlink()
+    result = run(project, "state", "list")
+    assert result.returncode == 1 and result.stdout == b""
+    assert f"blob applied/{blob.name}, which is missing".encode() in result.stderr
+    assert b"restore the missing blob from version control" in result.stderr
+    assert b"Traceback" not in result.stderr

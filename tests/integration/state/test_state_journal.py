@@ -15,13 +15,13 @@ from typing import Any
 import pytest
 
 from reconciler.clock import SystemClock
-from reconciler.state import codec, journal
+from reconciler.state import journal
 from reconciler.state import local as local_module
 from reconciler.state.backend import LockInfo
 from reconciler.state.document import State
 from reconciler.state.local import LocalBackend
 from reconciler.state.migrations import StateFormatError
-from tests.integration.state.helpers import record
+from tests.integration.state.helpers import decode_file, record, write_file
 
 FORK = multiprocessing.get_context("fork")
 
@@ -60,7 +60,7 @@ def test_writes_under_the_lock_are_journaled_and_folded_into_the_file_on_release
         assert len(_journal(path).read_bytes().splitlines()) == 2
         assert local(path).read() == state  # another reader replays the journal
     assert not _journal(path).exists()
-    assert codec.decode(path.read_bytes(), source="s") == state
+    assert decode_file(path) == state
     assert path.with_name("s.json.backup").read_bytes() == document  # the state before the lock
 
 
@@ -71,7 +71,7 @@ def test_a_torn_last_entry_is_ignored_and_cut_off_by_the_next_write(tmp_path: Pa
     with writer.lock(LockInfo.new("apply")):
         state = writer.write(state.with_resource(record("c")), state.serial)
         whole = _journal(path).read_bytes()
-        torn = journal.encode_entry(state, state.model_copy(update={"serial": state.serial + 1}))
+        torn = journal.encode_entry(state, state.model_copy(update={"serial": state.serial + 1}))[0]
         with open(_journal(path), "ab") as f:
             f.write(torn[: len(torn) // 2])  # a write that never returned
         assert local(path).read() == state
@@ -86,8 +86,8 @@ def test_entries_the_document_already_holds_are_skipped(tmp_path: Path) -> None:
     path = tmp_path / "s.json"
     before = _started(path)
     after = before.with_resource(record("c")).model_copy(update={"serial": before.serial + 1})
-    path.write_bytes(codec.encode(after))
-    _journal(path).write_bytes(journal.encode_entry(before, after))
+    write_file(path, after)
+    _journal(path).write_bytes(journal.encode_entry(before, after)[0])
     assert local(path).read() == after
 
 
@@ -97,7 +97,7 @@ def test_a_journal_that_does_not_follow_the_document_is_refused_as_corrupt(
     path = tmp_path / "s.json"
     before = _started(path)
     later = before.with_resource(record("c")).model_copy(update={"serial": before.serial + 2})
-    _journal(path).write_bytes(journal.encode_entry(before, later))
+    _journal(path).write_bytes(journal.encode_entry(before, later)[0])
     with pytest.raises(StateFormatError, match=r"journal .* does not follow the document") as err:
         local(path).read()
     assert err.value.hint is not None and "delete the `.journal` file" in err.value.hint
@@ -144,7 +144,7 @@ def test_every_acknowledged_write_of_a_killed_locked_writer_survives(tmp_path: P
     with after.lock(LockInfo.new("next apply"), timeout=10):
         pass
     assert not _journal(path).exists()
-    assert codec.decode(path.read_bytes(), source="s") == state
+    assert decode_file(path) == state
 
 
 def _locked_journal_of_three(path: Path) -> tuple[State, bytes]:
@@ -270,5 +270,5 @@ def test_a_writer_killed_while_folding_its_journal_loses_no_acknowledged_write(
     with after.lock(LockInfo.new("next apply"), timeout=10):
         state = after.write(state.with_resource(record("next")), state.serial)
     assert not _journal(path).exists()
-    assert codec.decode(path.read_bytes(), source="s") == state
+    assert decode_file(path) == state
     assert "next" in state.resources

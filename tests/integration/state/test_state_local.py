@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import time
@@ -9,15 +10,18 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.state_writes import settled_record
 from reconciler.clock import SystemClock
 from reconciler.config import ProjectConfig
 from reconciler.errors import ConfigError, StateError
+from reconciler.state import codec
 from reconciler.state.backend import LockInfo
-from reconciler.state.document import State
+from reconciler.state.document import FORMAT_VERSION, JobState, ResourceRecord, State
 from reconciler.state.local import LocalBackend
 from reconciler.state.migrations import StateFormatError
 from reconciler.state.registry import open_backend
-from tests.integration.state.helpers import project_for, record
+from reconciler.state.stored_form import DETAILS_BLOB
+from tests.integration.state.helpers import decode_file, project_for, record
 
 
 def local(path: Path) -> LocalBackend:
@@ -53,8 +57,8 @@ def test_file_is_json_with_one_line_per_record_in_sorted_order(tmp_path: Path) -
     text = path.read_text()
     data = json.loads(text)
     lines = text.splitlines()
-    assert lines[lines.index('  "resources": {') + 1].startswith('    "a": {"spec_hash":')
-    assert lines[lines.index('  "resources": {') + 2].startswith('    "b": {"spec_hash":')
+    assert lines[lines.index('  "resources": {') + 1].startswith('    "a": {"applied":')
+    assert lines[lines.index('  "resources": {') + 2].startswith('    "b": {"applied":')
     assert (
         data["serial"] == 1 and data["lineage"] == "lin" and list(data["resources"]) == ["a", "b"]
     )
@@ -148,3 +152,91 @@ def test_blobs_live_beside_the_state(tmp_path: Path) -> None:
     sha = hashlib.sha256(b"x").hexdigest()
     backend.put_blob("key-digests", sha, b"x")
     assert (tmp_path / "state" / "blobs" / "key-digests" / sha).read_bytes() == b"x"
+
+
+def _settled(name: str, state: JobState = JobState.SUCCEEDED) -> ResourceRecord:
+    """A settled resource as apply records it (see benchmarks.state_writes)."""
+    base = settled_record(int(name.rsplit("-", 1)[1]))
+    attempt = base.attempts[0].model_copy(update={"state": state})
+    return base.model_copy(update={"attempts": (attempt,)})
+
+
+@pytest.mark.parametrize("locked", [False, True], ids=["rewrite", "journal-folded"])
+def test_a_change_to_one_resource_changes_one_line_of_the_committed_file(
+    tmp_path: Path, locked: bool
+) -> None:
+    path = tmp_path / "s.json"
+    backend = local(path)
+    state = backend.read()
+    for i in range(5):
+        state = state.with_resource(_settled(f"eval-{i:05d}"))
+    state = backend.write(state, 0)
+    before = path.read_text().splitlines()
+    changed = state.with_resource(_settled("eval-00002", JobState.FAILED))
+    with backend.lock(LockInfo.new("apply")) if locked else contextlib.nullcontext():
+        backend.write(changed, state.serial)
+    after = path.read_text().splitlines()
+    assert len(after) == len(before)
+    differ = [(old, new) for old, new in zip(before, after, strict=True) if old != new]
+    assert [old.split(":")[0].strip() for old, _ in differ] == ['"eval-00002"', '"serial"']
+    assert '"state":"FAILED"' in differ[0][1]  # what changed is readable on the line itself
+
+
+def test_every_details_blob_the_file_refers_to_is_stored_beside_it(tmp_path: Path) -> None:
+    path = tmp_path / "s.json"
+    backend = local(path)
+    state = backend.write(backend.read().with_resource(_settled("eval-00000")), 0)
+    with backend.lock(LockInfo.new("apply")):
+        state = backend.write(state.with_resource(_settled("eval-00001")), state.serial)
+        # Under the lock the change is a journal line; its blob is already stored.
+        assert set(decode_file(path).resources) == {"eval-00000"}
+        assert codec.encode(local(path).read()) == codec.encode(state)
+    refs = {r["applied"] for r in json.loads(path.read_text())["resources"].values()}
+    assert refs == {p.name for p in (tmp_path / "blobs" / DETAILS_BLOB).iterdir()}
+    assert codec.encode(decode_file(path)) == codec.encode(state)
+
+
+def test_a_version_five_file_is_read_and_rewritten_in_the_current_form_by_the_next_write(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "s.json"
+    old = settled_record(0)
+    v5_line = old.model_dump(mode="json", exclude_defaults=True, exclude={"name"})
+    path.write_text(
+        json.dumps(
+            {"format_version": 5, "lineage": "lin", "serial": 4, "resources": {old.name: v5_line}},
+            indent=2,
+        )
+    )
+    backend = local(path)
+    state = backend.read()
+    assert state.resources == {old.name: old}  # microseconds and all, as version 5 wrote them
+    stored = backend.write(state.with_resource(_settled("eval-00001")), 4)
+    document = json.loads(path.read_text())
+    assert document["format_version"] == FORMAT_VERSION
+    assert all(set(r) == {"applied", "attempts", "results"} for r in document["resources"].values())
+    assert local(path).read() == decode_file(path)
+    assert codec.encode(decode_file(path)) == codec.encode(stored)
+    assert path.with_name("s.json.backup").exists()  # the version 5 file, kept once
+
+
+def test_a_missing_details_blob_is_refused_naming_the_blob_file(tmp_path: Path) -> None:
+    path = tmp_path / "s.json"
+    backend = local(path)
+    backend.write(backend.read().with_resource(_settled("eval-00000")), 0)
+    (blob,) = (tmp_path / "blobs" / DETAILS_BLOB).iterdir()
+    blob.unlink()
+    with pytest.raises(StateFormatError) as caught:
+        local(path).read()
+    assert f"blob {DETAILS_BLOB}/{blob.name}, which is missing" in str(caught.value)
+    assert caught.value.hint is not None and "commit the `blobs/` directory" in caught.value.hint
+
+
+def test_many_new_blobs_in_one_call_are_stored_with_one_file_system_sync(tmp_path: Path) -> None:
+    backend = local(tmp_path / "s.json")
+    blobs = [codec.record_blob(_settled(f"eval-{i:05d}")) for i in range(40)]
+    assert all(blob is not None for blob in blobs)
+    backend.put_blobs([b for b in blobs if b is not None])
+    for blob in blobs:
+        assert blob is not None and backend.get_blob(blob.kind, blob.sha256) == blob.data
+    assert not list((tmp_path / "blobs" / DETAILS_BLOB).glob(".*.tmp"))

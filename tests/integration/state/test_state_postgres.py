@@ -10,10 +10,13 @@ import psycopg
 import pytest
 
 from reconciler.errors import StateError
+from reconciler.state import codec
 from reconciler.state.backend import LockInfo
 from reconciler.state.document import FORMAT_VERSION
+from reconciler.state.migrations import StateFormatError
 from reconciler.state.postgres import PostgresBackend
 from reconciler.state.registry import open_backend
+from reconciler.state.stored_form import DETAILS_BLOB
 from tests.fixtures.postgres import PostgresServer
 from tests.integration.state.helpers import project_for, record
 
@@ -120,11 +123,17 @@ def test_workspace_row_holds_serial_and_lineage_and_each_record_a_row_of_its_own
             " FROM reconciler_state WHERE workspace = 'row'"
         ).fetchone()
         records = conn.execute(
-            "SELECT name, record::jsonb ->> 'spec_hash' FROM reconciler_state_records"
+            "SELECT name, record::jsonb ->> 'applied' FROM reconciler_state_records"
             " WHERE workspace = 'row'"
         ).fetchall()
+        blobs = conn.execute(
+            "SELECT kind, sha256 FROM reconciler_state_blobs WHERE workspace = 'row'"
+        ).fetchall()
     assert row == (1, stored.lineage, FORMAT_VERSION, {})
-    assert records == [("a", "a" * 64)]
+    blob = codec.record_blob(record("a"))
+    assert blob is not None
+    assert records == [("a", blob.sha256)]
+    assert blobs == [(DETAILS_BLOB, blob.sha256)]  # written in the same transaction
     backend.close()
 
 
@@ -184,4 +193,65 @@ def test_a_version_four_one_row_state_is_read_and_converted_to_rows_by_its_first
     fresh = backend_at(tmp_path, f"{postgres_url}?workspace=ws-v4")
     assert fresh.read() == written
     backend.close()
+    fresh.close()
+
+
+def test_version_five_rows_are_read_and_all_rewritten_in_the_current_form_by_the_first_write(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """Version 5 stored each record spelled out (its details and spec hash on the row, fields
+    at their defaults left out); the first write brings every row, changed or not, to format 6."""
+    old = record("a", attempts=1)
+    v5_row = old.model_dump(mode="json", exclude_defaults=True, exclude={"name"})
+    header = {"format_version": 5, "lineage": "old", "serial": 3, "resources": {}, "tombstones": {}}
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        backend_at(tmp_path, f"{postgres_url}?workspace=ws-v5").read()  # creates the tables
+        conn.execute(
+            "INSERT INTO reconciler_state (workspace, lineage, serial, format_version, document)"
+            " VALUES ('ws-v5', 'old', 3, 5, %s)",
+            (json.dumps(header),),
+        )
+        conn.execute(
+            "INSERT INTO reconciler_state_records (workspace, name, record)"
+            " VALUES ('ws-v5', 'a', %s)",
+            (json.dumps(v5_row),),
+        )
+    backend = backend_at(tmp_path, f"{postgres_url}?workspace=ws-v5")
+    state = backend.read()
+    assert state.resources == {"a": old}
+    written = backend.write(state.with_resource(record("b")), 3)
+    with psycopg.connect(postgres_url) as conn:
+        rows: dict[str, str] = dict(
+            conn.execute(
+                "SELECT name, record FROM reconciler_state_records WHERE workspace = 'ws-v5'"
+            ).fetchall()
+        )
+        version = conn.execute(
+            "SELECT format_version FROM reconciler_state WHERE workspace = 'ws-v5'"
+        ).fetchone()
+    assert version == (FORMAT_VERSION,)
+    assert rows == {name: codec.encode_record(written.resources[name]).decode() for name in "ab"}
+    fresh = backend_at(tmp_path, f"{postgres_url}?workspace=ws-v5")
+    assert fresh.read() == written
+    backend.close()
+    fresh.close()
+
+
+def test_a_missing_details_blob_is_a_clear_error_naming_it(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    backend = backend_at(tmp_path, f"{postgres_url}?workspace=lost-blob")
+    backend.write(backend.read().with_resource(record("a")), 0)
+    backend.close()
+    blob = codec.record_blob(record("a"))
+    assert blob is not None
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute("DELETE FROM reconciler_state_blobs WHERE workspace = 'lost-blob'")
+    fresh = backend_at(tmp_path, f"{postgres_url}?workspace=lost-blob")
+    with pytest.raises(StateFormatError) as caught:
+        fresh.read()
+    assert f"record `a` keeps its applied spec and input in blob applied/{blob.sha256}" in str(
+        caught.value
+    )
+    assert caught.value.hint is not None and "restore the missing blob" in caught.value.hint
     fresh.close()

@@ -23,6 +23,7 @@ from reconciler.state.document import (
     TokenUsage,
 )
 from reconciler.state.migrations import StateFormatError, migrate
+from reconciler.state.stored_form import BlobSource
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -82,6 +83,12 @@ def full_record() -> ResourceRecord:
     )
 
 
+def blobs_of(*states: State) -> BlobSource:
+    """The details blobs of `states`, as a backend would hand them to decoding."""
+    stored = {a: b.data for state in states for a, b in codec.state_blobs(state).items()}
+    return lambda addresses: {a: stored[a] for a in addresses if a in stored}
+
+
 def sample() -> State:
     return (
         State(lineage="l", serial=4)
@@ -92,20 +99,24 @@ def sample() -> State:
 
 def test_encoding_puts_each_record_on_its_own_line_by_sorted_name_and_round_trips() -> None:
     data = codec.encode(sample())
+    blob_a, blob_b = (codec.record_blob(sample().resources[n]) for n in "ab")
+    assert blob_a is not None and blob_b is not None
     assert data.decode() == (
         "{\n"
         f'  "format_version": {FORMAT_VERSION},\n'
         '  "lineage": "l",\n'
         '  "resources": {\n'
-        '    "a": {"spec_hash":"ha"},\n'
-        '    "b": {"spec_hash":"hb"}\n'
+        f'    "a": {{"applied":"{blob_a.sha256}"}},\n'
+        f'    "b": {{"applied":"{blob_b.sha256}"}}\n'
         "  },\n"
         '  "serial": 4,\n'
         '  "tombstones": {}\n'
         "}\n"
     )
-    assert codec.decode(data, source="s") == sample()
-    assert codec.encode(codec.decode(data, source="s")) == data
+    assert blob_a.data == b'{"spec_hash":"ha"}'
+    decoded = codec.decode(data, source="s", blobs=blobs_of(sample()))
+    assert decoded == sample()
+    assert codec.encode(decoded) == data
 
 
 def test_tombstones_and_project_are_one_line_each() -> None:
@@ -122,7 +133,7 @@ def test_a_record_leaves_out_its_name_its_defaults_and_its_attempts_own_spec_has
     record = ResourceRecord(name="a", spec_hash="h1", attempts=(older, attempt))
     stored = json.loads(codec.encode_record(record))
     assert stored == {
-        "spec_hash": "h1",
+        "applied": codec.record_blob(record).sha256,
         "attempts": [
             {
                 "number": 2,
@@ -130,12 +141,13 @@ def test_a_record_leaves_out_its_name_its_defaults_and_its_attempts_own_spec_has
                 "spec_hash": "h0",
                 "intent_at": "2026-01-01T00:00:00Z",
                 "state": "FAILED",
+                "endpoint": None,
             },
-            {"number": 1, "tag": "t", "intent_at": "2026-01-01T00:00:00Z"},
+            {"number": 1, "tag": "t", "intent_at": "2026-01-01T00:00:00Z", "endpoint": None},
         ],
     }
     state = State(lineage="l").with_resource(record)
-    assert codec.decode(codec.encode(state), source="s") == state
+    assert codec.decode(codec.encode(state), source="s", blobs=blobs_of(state)) == state
 
 
 def test_a_record_that_spells_out_another_name_than_its_key_is_refused() -> None:
@@ -146,7 +158,7 @@ def test_a_record_that_spells_out_another_name_than_its_key_is_refused() -> None
 
 
 def test_version_four_document_with_every_field_set_loads_unchanged() -> None:
-    """Version 4 spelled out every field and each record's name; version 5 reads it as is."""
+    """Version 4 spelled out every field and each record's name; version 6 reads it as is."""
     record = full_record()
     v4 = {
         "format_version": 4,
@@ -166,7 +178,7 @@ def test_version_four_document_with_every_field_set_loads_unchanged() -> None:
         {"gone": 2},
     )
     again = codec.encode(state)
-    assert codec.decode(again, source="s") == state
+    assert codec.decode(again, source="s", blobs=blobs_of(state)) == state
     assert len(again) < len(json.dumps(v4, indent=2, sort_keys=True))
 
 
@@ -235,7 +247,7 @@ def test_version_one_state_loads_with_every_attempt_a_first_run() -> None:
         },
     }
     state = codec.decode(json.dumps(v1), source="s")
-    assert state.format_version == FORMAT_VERSION == 5
+    assert state.format_version == FORMAT_VERSION == 6
     attempt = state.resources["a"].attempts[0]
     assert (attempt.rerun, attempt.request_count, attempt.job_name) == (0, None, "batches/1")
     # Version 3: no project id was recorded and nothing was tombstoned.
