@@ -26,7 +26,7 @@ from typing import Any
 import msgspec
 from pydantic import ValidationError
 
-from reconciler.jsonsafe import JsonLimitError, loads_bounded
+from reconciler.jsonsafe import JsonDuplicateKeyError, JsonLimitError, loads_bounded
 from reconciler.state.document import ResourceRecord, State
 from reconciler.state.integrity import check_integrity
 from reconciler.state.migrations import StateFormatError, migrate
@@ -232,7 +232,13 @@ def parse(data: bytes | str, *, source: str) -> dict[str, Any]:
     try:
         # Depth is bounded by the schema and checked per free-form field by check_integrity;
         # a whole-document walk would add a second pass over a large state on every read.
-        raw: Any = loads_bounded(data, max_depth=None)
+        raw: Any = loads_bounded(data, max_depth=None, unique_keys=True)
+    except JsonDuplicateKeyError as exc:
+        raise StateFormatError(
+            f"{source} is corrupt: {exc} (a merge of two branches may have written a record "
+            "twice); keep the one that names the job the service has, or run `reconciler "
+            "state pull` from a backend that is right, and try again"
+        ) from None
     except (UnicodeDecodeError, json.JSONDecodeError, JsonLimitError) as exc:
         raise StateFormatError(f"{source} is corrupt: not valid JSON ({exc})") from None
     if not isinstance(raw, dict):

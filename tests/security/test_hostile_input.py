@@ -139,12 +139,6 @@ def test_two_records_claiming_one_job_are_refused() -> None:
         decode(data, source="state.json")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="state/codec.parse reads with json.loads, whose last duplicate key wins; refusing "
-    "duplicates needs an object_pairs_hook (or a msgspec pass) on the state read path, which "
-    "the state-compact and scale-apply work owns and measures",
-)
 def test_a_resource_written_twice_in_the_state_file_is_refused_not_silently_dropped() -> None:
     """A git merge of two branches that each added a record can leave the same name twice: one
     of them must not vanish on the next read (and then from the file on the next write)."""
