@@ -6,76 +6,31 @@ from __future__ import annotations
 import json
 import signal
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from reconciler.apply.context import CRASH_HOOK_ENV
-from reconciler.emulator import EmulatorHandle, running_emulator
+from reconciler.emulator import EmulatorHandle
 from reconciler.live.tags import parse_tag
 from tests.e2e.conftest import Project, file_job_spec, git, jsonl, text_request
-from tests.fixtures.gcs import emulator_credentials, storage_client, storage_server
+from tests.e2e.vertex_env import (
+    BUCKET,
+    gcs,
+    staged,
+    vertex_emulator,
+    vertex_jobs,
+    vertex_project,
+    vproject,
+)
+from tests.fixtures.gcs import storage_client
 
-BUCKET = "vertex-staging"
+__all__ = ["gcs", "vertex_emulator", "vproject"]  # fixtures, used by name
+
 PNG = bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
     "1f15c4890000000d49444154789c6360000002000001e221bc330000000049454e44ae426082"
 )
-
-
-@pytest.fixture
-def gcs() -> Iterator[str]:
-    with storage_server(BUCKET) as host:
-        yield host
-
-
-@pytest.fixture
-def vertex_emulator(tmp_path: Path, gcs: str) -> Iterator[EmulatorHandle]:
-    with running_emulator(tmp_path / "emulator", job_seconds=0.6, storage_url=gcs) as handle:
-        yield handle
-
-
-def _vertex_project(
-    root: Path, emulator_url: str, gcs: str, *, project_id: str = "", extra: str = ""
-) -> Project:
-    root.mkdir(parents=True)
-    git(root, "init", "-q", "-b", "main")
-    proj = Project(root, "vertex")
-    owner = f"project: {project_id}\n" if project_id else ""
-    proj.write(
-        "reconciler.yaml",
-        f"{owner}manifests: manifests\nstate: state/reconciler.state.json\n"
-        "poll:\n  initial_seconds: 0.2\n  max_seconds: 0.5\n"
-        "vertex:\n  project: demo\n  location: us-central1\n"
-        f"  staging: gs://{BUCKET}/reconciler\n  base_url: {emulator_url}\n"
-        f"  storage_url: {gcs}\n{extra}",
-    )
-    return proj
-
-
-@pytest.fixture
-def vproject(tmp_path: Path, vertex_emulator: EmulatorHandle, gcs: str) -> Project:
-    return _vertex_project(tmp_path / "repo", vertex_emulator.base_url, gcs)
-
-
-def _vertex_jobs(emulator: EmulatorHandle) -> list[object]:
-    from google import genai
-    from google.genai import types
-
-    client = genai.Client(
-        vertexai=True,
-        project="demo",
-        location="us-central1",
-        credentials=emulator_credentials(),
-        http_options=types.HttpOptions(base_url=emulator.base_url),
-    )
-    return list(client.batches.list())
-
-
-def _staged(gcs: str, folder: str) -> list[str]:
-    bucket = storage_client(gcs).bucket(BUCKET)
-    return sorted(blob.name for blob in bucket.list_blobs(prefix=f"reconciler/{folder}/"))
 
 
 def _eval_input(project: Project, count: int = 3, word: str = "prompt") -> None:
@@ -104,8 +59,8 @@ def test_vertex_file_job_applies_collects_and_prints_results(
     assert attempt["endpoint"] == "vertex"
     assert attempt["output_file"].startswith(f"gs://{BUCKET}/reconciler/outputs/eval/")
     assert vproject.state()["resources"]["eval"]["results"]["succeeded"] == 3
-    assert _staged(gcs, "inputs") == []  # cleanup.inputs: deleted once collected
-    [job] = _vertex_jobs(vertex_emulator)
+    assert staged(gcs, "inputs") == []  # cleanup.inputs: deleted once collected
+    [job] = vertex_jobs(vertex_emulator)
     assert parse_tag(job.display_name) is not None  # type: ignore[attr-defined]
     assert vproject.run("plan", "--detailed-exitcode").returncode == 0
 
@@ -138,7 +93,7 @@ def test_vertex_stages_an_unchanged_input_once_and_a_changed_one_again(
     tmp_path: Path, vertex_emulator: EmulatorHandle, gcs: str
 ) -> None:
     # Staged inputs kept after collection (cleanup.inputs deletes them by default).
-    vproject = _vertex_project(
+    vproject = vertex_project(
         tmp_path / "kept", vertex_emulator.base_url, gcs, extra="cleanup:\n  inputs: false\n"
     )
     _eval_input(vproject)
@@ -146,7 +101,7 @@ def test_vertex_stages_an_unchanged_input_once_and_a_changed_one_again(
     vproject.manifest("copy", file_job_spec("data/eval.jsonl", "results/copy.jsonl"))
     vproject.commit()
     assert vproject.run("apply", "--auto-approve", "--wait").returncode == 0
-    assert len(_staged(gcs, "inputs")) == 1  # two resources, one content: one object
+    assert len(staged(gcs, "inputs")) == 1  # two resources, one content: one object
 
     _eval_input(vproject, word="changed")
     vproject.commit("edit")
@@ -154,7 +109,7 @@ def test_vertex_stages_an_unchanged_input_once_and_a_changed_one_again(
     assert planned.returncode == 2, planned.stdout
     assert vproject.run("apply", "--auto-approve", "--wait").returncode == 0
 
-    assert len(_staged(gcs, "inputs")) == 2
+    assert len(staged(gcs, "inputs")) == 2
     lines = (vproject.root / "results/eval.jsonl").read_text()
     assert "changed 1" in lines
 
@@ -197,7 +152,7 @@ def test_vertex_reads_a_gcs_source_in_place_and_plans_again_when_the_object_chan
 
     assert vproject.run("apply", "--auto-approve", "--wait").returncode == 0
     assert vproject.run("plan", "--detailed-exitcode").returncode == 0
-    assert _staged(gcs, "inputs") == []  # referenced in place, never copied
+    assert staged(gcs, "inputs") == []  # referenced in place, never copied
     assert blob.exists()  # and never deleted by cleanup: it is the user's object
     first = (vproject.root / "results/remote.jsonl").read_text()
     assert "remote 1" in first
@@ -260,7 +215,7 @@ def test_vertex_apply_killed_at_a_step_converges_without_duplicate_jobs(
 
     assert again.returncode == 0, again.stderr
     assert vproject.run("plan", "--detailed-exitcode").returncode == 0
-    assert len(_vertex_jobs(vertex_emulator)) == 1
+    assert len(vertex_jobs(vertex_emulator)) == 1
     assert len((vproject.root / "results/eval.jsonl").read_text().splitlines()) == 3
     assert [a["number"] for a in vproject.state()["resources"]["eval"]["attempts"]] == [1]
 
@@ -270,7 +225,7 @@ def test_two_projects_on_one_vertex_project_each_keep_their_own_jobs(
     tmp_path: Path, vertex_emulator: EmulatorHandle, gcs: str
 ) -> None:
     projects = [
-        _vertex_project(tmp_path / name, vertex_emulator.base_url, gcs, project_id=name)
+        vertex_project(tmp_path / name, vertex_emulator.base_url, gcs, project_id=name)
         for name in ("team-a", "team-b")
     ]
     for proj in projects:
@@ -286,6 +241,6 @@ def test_two_projects_on_one_vertex_project_each_keep_their_own_jobs(
     assert projects[1].run("plan", "--detailed-exitcode").returncode == 0
     owners = Counter(
         parse_tag(job.display_name).project  # type: ignore[attr-defined]
-        for job in _vertex_jobs(vertex_emulator)
+        for job in vertex_jobs(vertex_emulator)
     )
     assert len(owners) == 2 and set(owners.values()) == {1}
