@@ -18,6 +18,7 @@ from tests.e2e.vertex_env import (
     BUCKET,
     gcs,
     staged,
+    vertex_client,
     vertex_emulator,
     vertex_jobs,
     vertex_project,
@@ -57,11 +58,12 @@ def test_vertex_file_job_applies_collects_and_prints_results(
     assert all(line["response"]["candidates"] for line in lines)
     attempt = vproject.state()["resources"]["eval"]["attempts"][0]
     assert attempt["endpoint"] == "vertex"
-    assert attempt["output_file"].startswith(f"gs://{BUCKET}/reconciler/outputs/eval/")
+    token = parse_tag(attempt["tag"]).project
+    assert attempt["output_file"].startswith(f"gs://{BUCKET}/reconciler/outputs/{token}/eval/")
     assert vproject.state()["resources"]["eval"]["results"]["succeeded"] == 3
     assert staged(gcs, "inputs") == []  # cleanup.inputs: deleted once collected
     [job] = vertex_jobs(vertex_emulator)
-    assert parse_tag(job.display_name) is not None  # type: ignore[attr-defined]
+    assert parse_tag(job.display_name) is not None
     assert vproject.run("plan", "--detailed-exitcode").returncode == 0
 
 
@@ -137,6 +139,43 @@ def test_vertex_multimodal_request_reads_local_and_gcs_media(vproject: Project, 
     ]
     assert line["key"] == "pets" and "response" in line, line
     assert line["response"]["usageMetadata"]["promptTokenCount"] > 2 * 258  # two images read
+
+
+def test_vertex_image_generation_collects_results_and_extracts_the_images(
+    vproject: Project, gcs: str
+) -> None:
+    # The seed guide's image job: an image model asked for text and images; Vertex answers
+    # with `inlineData` parts, which collection writes out as files, as on the Developer API.
+    config = {"responseModalities": ["TEXT", "IMAGE"]}
+    prompts = {"mountain": "A serene mountain landscape", "city": "A futuristic city"}
+    vproject.write(
+        "data/images.jsonl",
+        jsonl(
+            [
+                {"key": key, "request": {**text_request(text), "generationConfig": config}}
+                for key, text in prompts.items()
+            ]
+        ),
+    )
+    vproject.manifest(
+        "images",
+        file_job_spec("data/images.jsonl", "results/images/", model="gemini-2.5-flash-image"),
+    )
+    vproject.commit()
+
+    applied = vproject.run("apply", "--auto-approve", "--wait")
+
+    assert applied.returncode == 0, applied.stderr
+    folder = vproject.root / "results/images"
+    lines = [json.loads(x) for x in (folder / "results.jsonl").read_text().splitlines()]
+    assert sorted(line["key"] for line in lines) == sorted(prompts)
+    for line in lines:
+        parts = line["response"]["candidates"][0]["content"]["parts"]
+        assert not any("inlineData" in part for part in parts), "the image stayed inline"
+        [image] = [part["file"]["path"] for part in parts if "file" in part]
+        assert (folder / image).read_bytes().startswith(PNG[:8])
+    assert vproject.state()["resources"]["images"]["attempts"][0]["endpoint"] == "vertex"
+    assert vproject.run("plan", "--detailed-exitcode").returncode == 0
 
 
 @pytest.mark.slow  # ~20 s: five CLI runs; the digest rules are unit-tested in test_vertex_sources.py
@@ -220,27 +259,59 @@ def test_vertex_apply_killed_at_a_step_converges_without_duplicate_jobs(
     assert [a["number"] for a in vproject.state()["resources"]["eval"]["attempts"]] == [1]
 
 
-@pytest.mark.slow  # ~25 s: two projects, five CLI runs
-def test_two_projects_on_one_vertex_project_each_keep_their_own_jobs(
+OPEN = ("JOB_STATE_PENDING", "JOB_STATE_RUNNING")
+
+
+def _job_state(emulator: EmulatorHandle, name: str) -> str:
+    client = vertex_client(emulator)
+    state = str(client.batches.get(name=name).state.name)
+    client.close()
+    return state
+
+
+@pytest.mark.slow  # ~60 s: two projects, seven CLI runs
+def test_two_vertex_projects_with_the_same_job_each_adopt_replace_clean_and_destroy_their_own(
     tmp_path: Path, vertex_emulator: EmulatorHandle, gcs: str
 ) -> None:
-    projects = [
+    # One Vertex project, one staging prefix, the same resource name, model and input: each
+    # project adopts, replaces, cleans up and destroys only its own jobs and staged objects.
+    a, b = (
         vertex_project(tmp_path / name, vertex_emulator.base_url, gcs, project_id=name)
         for name in ("team-a", "team-b")
-    ]
-    for proj in projects:
+    )
+    for proj in (a, b):
         _eval_input(proj)
         proj.manifest("eval", file_job_spec("data/eval.jsonl", "results/eval.jsonl"))
         proj.commit()
-        assert proj.run("apply", "--auto-approve", "--wait").returncode == 0
+    vertex_emulator.configure(job_seconds=300)
+    assert b.run("apply", "--auto-approve", "--no-wait").returncode == 0
+    [theirs] = [x["job_name"] for x in b.state()["resources"]["eval"]["attempts"]]
+    their_input = b.state()["resources"]["eval"]["input"]["file_name"]
+    vertex_emulator.configure(job_seconds=0.6)
 
-    (projects[0].root / "manifests/eval.yaml").unlink()
-    projects[0].commit("remove")
-    assert projects[0].run("apply", "--auto-approve", "--wait").returncode == 0
+    # A crash after the create: the next apply adopts its own job, never B's identical one.
+    killed = a.run("apply", "--auto-approve", "--wait", env={CRASH_HOOK_ENV: "job-created"})
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    adopted = a.run("apply", "--auto-approve", "--wait")
+    assert adopted.returncode == 0, adopted.stderr
+    [ours] = [x["job_name"] for x in a.state()["resources"]["eval"]["attempts"]]
+    assert ours != theirs, "A adopted B's job"
+    assert len(vertex_jobs(vertex_emulator)) == 2
 
-    assert projects[1].run("plan", "--detailed-exitcode").returncode == 0
-    owners = Counter(
-        parse_tag(job.display_name).project  # type: ignore[attr-defined]
-        for job in vertex_jobs(vertex_emulator)
-    )
-    assert len(owners) == 2 and set(owners.values()) == {1}
+    # A collected and deleted its staged input; B's running job still reads its own.
+    assert their_input in [f"gs://{BUCKET}/{name}" for name in staged(gcs, "inputs")]
+    assert a.state()["resources"]["eval"]["input"]["file_name"] != their_input
+
+    replaced = a.run("apply", "--auto-approve", "--wait", "--replace", "eval")
+    assert replaced.returncode == 0, replaced.stderr
+    assert _job_state(vertex_emulator, theirs) in OPEN, "B's job was touched"
+    assert b.run("plan", "--detailed-exitcode").returncode == 0, "B sees A's jobs as its own"
+
+    destroyed = b.run("destroy", "--auto-approve")
+    assert destroyed.returncode == 0, destroyed.stderr
+    assert _job_state(vertex_emulator, theirs) == "JOB_STATE_CANCELLED"
+    assert {_job_state(vertex_emulator, x["job_name"]) for x in a.state()["resources"]["eval"][
+        "attempts"]} == {"JOB_STATE_SUCCEEDED"}  # fmt: skip
+    assert a.run("plan", "--detailed-exitcode").returncode == 0
+    owners = Counter(parse_tag(job.display_name).project for job in vertex_jobs(vertex_emulator))
+    assert sorted(owners.values()) == [1, 2], owners
