@@ -27,7 +27,7 @@ from reconciler.errors import ConfigError, ExitCode, ReconcilerError
 from reconciler.live.gemini import BatchService
 from reconciler.live.snapshot import InlineResult
 from reconciler.manifests.desired import Desired
-from reconciler.plan.cost import default_price_table
+from reconciler.plan.cost import project_price_table
 from reconciler.ui.app import UiSources, create_app, host_names
 from reconciler.ui.files import ATTEMPT_OUTPUTS_DIR
 from reconciler.ui.server import bind, serve
@@ -53,7 +53,7 @@ class _Reader:
     def __init__(self, project: Project) -> None:
         self.project = project
         self.clock = system_clock()
-        self.prices = default_price_table().with_overrides(project.config.prices)
+        self.prices = project_price_table(project.config.endpoint, project.config.prices)
         # One reader at a time: a page load may start the embedded emulator's adapter, and
         # two at once would only do the same work twice.
         self.lock = threading.Lock()
