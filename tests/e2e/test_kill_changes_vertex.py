@@ -43,11 +43,18 @@ __all__ = ["gcs", "vertex_emulator", "vproject"]  # fixtures, used by name
 VERTEX_CHANGES: dict[str, Change] = {"create": Change(None, prompts(3), attempts=1), **CHANGES}
 REPRESENTATIVE = "job-created"
 """The step each kind of change is killed at in the default run."""
+VARIANTS = frozenset({"sharded-create", "sharded-rerun"})
+"""Kinds whose representative case only repeats another's (sharded-incremental stands for
+them): the slow suite alone runs them."""
 
 
 def _cases(kinds: list[str], points: list[str]) -> list[object]:
     return [
-        pytest.param(kind, point, marks=() if point == REPRESENTATIVE else pytest.mark.slow)
+        pytest.param(
+            kind,
+            point,
+            marks=() if point == REPRESENTATIVE and kind not in VARIANTS else pytest.mark.slow,
+        )
         for kind in kinds
         for point in points
     ]
@@ -109,7 +116,9 @@ def test_vertex_retry_of_failed_requests_killed_at_any_step_lands_on_the_next_ap
     assert staged(gcs, "inputs") == []
 
 
-@pytest.mark.parametrize("how", ["destroy", "manifest-removed"])
+@pytest.mark.parametrize(
+    "how", ["destroy", pytest.param("manifest-removed", marks=pytest.mark.slow)]
+)
 def test_vertex_destroy_killed_after_the_cancel_forgets_the_resource_next_time(
     vproject: Project, vertex_emulator: EmulatorHandle, gcs: str, how: str
 ) -> None:

@@ -315,3 +315,93 @@ def test_two_vertex_projects_with_the_same_job_each_adopt_replace_clean_and_dest
     assert a.run("plan", "--detailed-exitcode").returncode == 0
     owners = Counter(parse_tag(job.display_name).project for job in vertex_jobs(vertex_emulator))
     assert sorted(owners.values()) == [1, 2], owners
+
+
+@pytest.mark.slow  # ~15 s: five CLI runs on two endpoints
+def test_switching_a_project_from_gemini_to_vertex_reruns_only_what_was_not_collected(
+    tmp_path: Path, vertex_emulator: EmulatorHandle, gcs: str
+) -> None:
+    # The emulator serves both protocols: the project first runs on the Developer API (its
+    # URL as the endpoint), then on Vertex with the same manifests and state.
+    proj = vertex_project(tmp_path / "repo", vertex_emulator.base_url, gcs)
+    proj.endpoint = vertex_emulator.base_url
+    _eval_input(proj)
+    proj.manifest("done", file_job_spec("data/eval.jsonl", "results/done.jsonl"))
+    proj.commit()
+    assert proj.run("apply", "--auto-approve", "--wait").returncode == 0
+    vertex_emulator.configure(job_seconds=300)  # the next job is still running at the switch
+    proj.manifest("open", file_job_spec("data/eval.jsonl", "results/open.jsonl"))
+    proj.commit("add open")
+    assert proj.run("apply", "--auto-approve", "--no-wait").returncode == 0
+    before = proj.state()["resources"]
+    assert before["done"]["attempts"][0]["cost_usd"] is not None
+    vertex_emulator.configure(job_seconds=0.6)
+
+    proj.endpoint = "vertex"
+    planned = proj.run("plan", "--detailed-exitcode")
+
+    assert planned.returncode == 2, planned.stderr
+    assert "open" in planned.stdout and "its job ran on another endpoint" in planned.stdout
+    document = json.loads(proj.run("plan", "--format", "json").stdout)
+    changes = {
+        a["resource"]: (a["kind"], a["reason"]) for a in document["actions"] if a["kind"] != "noop"
+    }
+    assert changes == {"open": ("recreate", "endpoint_changed")}, changes
+    applied = proj.run("apply", "--auto-approve", "--wait")
+    assert applied.returncode == 0, applied.stderr
+
+    after = proj.state()["resources"]
+    assert after["done"] == before["done"], "the collected resource was touched"
+    old, new = after["open"]["attempts"]
+    assert old == before["open"]["attempts"][0], "the Developer API attempt was lost"
+    assert (old["endpoint"], new["endpoint"]) == ("gemini", "vertex")
+    assert new["output_file"].startswith(f"gs://{BUCKET}/")
+    assert after["open"]["results"]["succeeded"] == 3
+    assert (proj.root / "results/done.jsonl").read_text().count("\n") == 3
+    assert proj.run("plan", "--detailed-exitcode").returncode == 0
+
+
+@pytest.mark.slow  # ~20 s: seven CLI runs, every command a user runs, each checked
+def test_a_service_account_key_never_reaches_state_plans_logs_events_or_errors(
+    vproject: Project, vertex_emulator: EmulatorHandle, tmp_path: Path
+) -> None:
+    marker = "SECRET-KEY-MATERIAL-7f3a"
+    key = tmp_path / "key.json"
+    key.write_text(
+        json.dumps(
+            {
+                "type": "service_account",
+                "project_id": "demo",
+                "private_key_id": f"{marker}-id",
+                "private_key": f"-----BEGIN PRIVATE KEY-----\n{marker}\n-----END PRIVATE KEY-----\n",
+                "client_email": "runner@demo.iam.gserviceaccount.com",
+                "token_uri": "https://oauth2.googleapis.com/token",
+            }
+        )
+    )
+    env = {"GOOGLE_APPLICATION_CREDENTIALS": str(key)}
+    _eval_input(vproject)
+    vproject.manifest("eval", file_job_spec("data/eval.jsonl", "results/eval.jsonl"))
+    vproject.manifest("broken", file_job_spec("data/eval.jsonl", "results/broken.jsonl",
+                                              model="gemini-0-unknown"))  # fmt: skip
+    vproject.commit()
+    vertex_emulator.configure(fail_next_jobs=1, accept_unknown_models=False)
+
+    said = [
+        vproject.run("-v", "validate", env=env),
+        vproject.run("-v", "plan", "--out", str(vproject.root / "plan.bin"), env=env),
+        vproject.run("-v", "apply", "--auto-approve", "--wait", "--format", "json", env=env),
+        vproject.run("-v", "apply", "--auto-approve", "--wait", env=env),
+        vproject.run("-v", "status", env=env),
+        vproject.run("-v", "results", "eval", "--print", env=env),
+        vproject.run("-v", "destroy", "--auto-approve", env=env),
+    ]
+
+    assert any(run.returncode != 0 for run in said), [(r.args, r.returncode) for r in said]
+    for run in said:
+        assert marker not in run.stdout + run.stderr, run.args
+        assert "Traceback" not in run.stderr, run.stderr
+    written = [p for p in vproject.root.rglob("*") if p.is_file() and ".git" not in p.parts]
+    assert any(p.name == "plan.bin" for p in written)
+    for path in written:
+        assert marker.encode() not in path.read_bytes(), path
