@@ -236,29 +236,6 @@ def test_vertex_refuses_inline_sources_embeddings_and_priority_at_validate(
     assert "no `task: embed`" in err and "no batch priority" in err
 
 
-@pytest.mark.slow  # ~15 s each: five CLI runs against the emulators
-@pytest.mark.parametrize(
-    "point",
-    ["input-uploaded", "intent-recorded", "job-created", "job-recorded", "results-downloaded"],
-)
-def test_vertex_apply_killed_at_a_step_converges_without_duplicate_jobs(
-    vproject: Project, vertex_emulator: EmulatorHandle, point: str
-) -> None:
-    _eval_input(vproject)
-    vproject.manifest("eval", file_job_spec("data/eval.jsonl", "results/eval.jsonl"))
-    vproject.commit()
-
-    killed = vproject.run("apply", "--auto-approve", "--wait", env={CRASH_HOOK_ENV: point})
-    assert killed.returncode == -signal.SIGKILL, killed.stderr
-    again = vproject.run("apply", "--auto-approve", "--wait")
-
-    assert again.returncode == 0, again.stderr
-    assert vproject.run("plan", "--detailed-exitcode").returncode == 0
-    assert len(vertex_jobs(vertex_emulator)) == 1
-    assert len((vproject.root / "results/eval.jsonl").read_text().splitlines()) == 3
-    assert [a["number"] for a in vproject.state()["resources"]["eval"]["attempts"]] == [1]
-
-
 OPEN = ("JOB_STATE_PENDING", "JOB_STATE_RUNNING")
 
 
