@@ -48,16 +48,25 @@ VARIANTS = frozenset({"sharded-create", "sharded-rerun"})
 them): the slow suite alone runs them."""
 
 
+ORPHANED_UPLOADS = pytest.mark.xfail(
+    strict=True,
+    reason="a sharded create killed after its first upload leaves staged objects no attempt "
+    "records (the next run stages other names), and Vertex's staged objects never expire as "
+    "Files API uploads do; not fixed yet (issue #19)",
+)
+
+
 def _cases(kinds: list[str], points: list[str]) -> list[object]:
-    return [
-        pytest.param(
-            kind,
-            point,
-            marks=() if point == REPRESENTATIVE and kind not in VARIANTS else pytest.mark.slow,
-        )
-        for kind in kinds
-        for point in points
-    ]
+    cases: list[object] = []
+    for kind in kinds:
+        for point in points:
+            marks: list[pytest.MarkDecorator] = (
+                [] if point == REPRESENTATIVE and kind not in VARIANTS else [pytest.mark.slow]
+            )
+            if (kind, point) == ("sharded-create", "input-uploaded"):
+                marks.append(ORPHANED_UPLOADS)
+            cases.append(pytest.param(kind, point, marks=marks))
+    return cases
 
 
 @pytest.mark.parametrize(("kind", "point"), _cases(list(VERTEX_CHANGES), POINTS))
