@@ -38,7 +38,7 @@ from reconciler.live.snapshot import InlineResult, Live, LiveJob
 from reconciler.manifests.desired import DesiredResource
 from reconciler.manifests.model import Task
 from reconciler.plan.actions import Action, Reason
-from reconciler.plan.cost import PriceTable, default_price_table
+from reconciler.plan.cost import PriceTable, project_price_table
 from reconciler.state.document import (
     AttemptPurpose,
     JobAttempt,
@@ -99,7 +99,8 @@ async def collect(context: ApplyContext, action: Action, live: Live) -> None:
     collected_at = context.clock.now()
     previous = record.results.from_attempts if record.results else ()
     partial = group[0].purpose is not AttemptPurpose.FULL
-    prices = default_price_table().with_overrides(context.project.config.prices)
+    config = context.project.config
+    prices = project_price_table(config.endpoint, config.prices)
 
     def record_results(record: ResourceRecord) -> ResourceRecord:
         results = ResultsRecord(

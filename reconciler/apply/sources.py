@@ -18,6 +18,7 @@ from reconciler.apply.inputs import PreparedInput, prepare_inputs
 from reconciler.apply.outputs import previous_results, read_results
 from reconciler.errors import StateError
 from reconciler.live.snapshot import Live
+from reconciler.live.tags import project_token
 from reconciler.manifests.desired import DesiredResource
 from reconciler.plan.cost import parse_size
 from reconciler.plan.limits import resolve_limits
@@ -150,6 +151,7 @@ async def upload_media(context: ApplyContext, resource: DesiredResource) -> None
                 context.project.root / item.path,
                 display_name=f"rc-media-{item.sha256[:12]}",
                 mime_type=item.mime_type,
+                owner=project_token(context.store.state.identity),
             )
             media.uris[item.path] = (uploaded.uri or uploaded.name, item.mime_type)
             context.emit(EventKind.STEP, resource.name, f"uploaded {item.path} as {uploaded.name}")
@@ -183,6 +185,7 @@ async def upload_input(
             display_name=f"rc-{resource.name}-{resource.source.sha256[:12]}",
             mime_type="jsonl",
             progress=context.transfer_progress(resource.name, Phase.UPLOADING, str(prepared.file)),
+            owner=project_token(context.store.state.identity),
         )
     crash_point("input-uploaded")
     context.emit(EventKind.STEP, resource.name, f"uploaded input as {uploaded.name}")

@@ -24,7 +24,7 @@ from reconciler.live.gcs import check_access
 from reconciler.live.gemini import AdapterSettings, BatchService
 from reconciler.live.snapshot import Live
 from reconciler.manifests.desired import DesiredResource
-from reconciler.plan.cost import default_price_table
+from reconciler.plan.cost import project_price_table
 
 FILES_STORAGE_LIMIT = 20 * 1024**3
 """The Files API's storage per project (20 GB): uploads past it are refused."""
@@ -58,7 +58,7 @@ def model_problem(model: str, task: str, config: ProjectConfig) -> str | None:
     the project says it uses).
     """
     name = model.removeprefix("models/")
-    if default_price_table().with_overrides(config.prices).price_for(name) is None:
+    if project_price_table(config.endpoint, config.prices).price_for(name) is None:
         return f"{name} is not a known batch model (add it to `prices:` if it is new)"
     if (task == "embed") != ("embedding" in name):
         return f"{name} does not serve task `{task}`"

@@ -63,10 +63,10 @@ def plan(
     color = obj.color and sys.stdout.isatty()
     costs = None
     if output_format == "markdown":
-        from reconciler.plan.cost import default_price_table
+        from reconciler.plan.cost import project_price_table
         from reconciler.render.spend import resource_costs
 
-        prices = default_price_table().with_overrides(project.config.prices)
+        prices = project_price_table(project.config.endpoint, project.config.prices)
         costs = resource_costs(desired, state, prices)
     click.echo(render(made, output_format, color=color, costs=costs), nl=False)
     raise_for_violations(made)

@@ -176,7 +176,7 @@ def import_(obj: CliContext, name: str, job_name: str, lock_timeout: str) -> int
 @click.pass_obj
 def status(obj: CliContext, output_format: str) -> int:
     """Per resource: desired vs recorded vs live state, attempts, results and the next action."""
-    from reconciler.plan.cost import default_price_table
+    from reconciler.plan.cost import project_price_table
     from reconciler.render.status import render_status_json, render_status_text, status_rows
 
     project = obj.project()
@@ -185,7 +185,7 @@ def status(obj: CliContext, output_format: str) -> int:
     with opened_backend(project) as backend:
         state = backend.read()
         live, made = plan_against_live(project, desired, state, backend, PlanRequest(), clock)
-    prices = default_price_table().with_overrides(project.config.prices)
+    prices = project_price_table(project.config.endpoint, project.config.prices)
     rows = status_rows(desired, state, live, made, prices)
     if output_format == "json":
         click.echo(render_status_json(rows))

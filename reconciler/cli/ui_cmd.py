@@ -31,7 +31,7 @@ from reconciler.live.gemini import BatchService
 from reconciler.live.snapshot import InlineResult, Live
 from reconciler.manifests.desired import Desired
 from reconciler.plan.actions import Plan
-from reconciler.plan.cost import default_price_table
+from reconciler.plan.cost import project_price_table
 from reconciler.state.backend import StateBackend
 from reconciler.state.document import State
 from reconciler.ui.app import UiSources, create_app, host_names
@@ -87,7 +87,7 @@ class _Reader:
     def __init__(self, project: Project, clock: Clock | None = None) -> None:
         self.project = project
         self.clock = clock or system_clock()
-        self.prices = default_price_table().with_overrides(project.config.prices)
+        self.prices = project_price_table(project.config.endpoint, project.config.prices)
         # One reader at a time: a page load may start the embedded emulator's adapter, and
         # two at once would only do the same work twice.
         self.lock = threading.Lock()

@@ -251,10 +251,17 @@ class GeminiAdapter:
     # -- files ---------------------------------------------------------------------------------
 
     async def upload_file(
-        self, path: Path, *, display_name: str, mime_type: str, progress: Progress | None = None
+        self,
+        path: Path,
+        *,
+        display_name: str,
+        mime_type: str,
+        progress: Progress | None = None,
+        owner: str | None = None,
     ) -> LiveFile:
         """Upload `path` (resumable protocol, the body streamed from disk; transfer.py);
-        `progress` is told the bytes sent, a few times a second."""
+        `progress` is told the bytes sent, a few times a second. `owner` is not needed: every
+        upload is a new file of its own name."""
         call = "files.upload"
         with self._boundary.mapping(call):
             file = await self._transfers.upload(

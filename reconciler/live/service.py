@@ -36,8 +36,18 @@ class BatchService(Protocol):
     async def get_model(self, name: str) -> LiveModel | None: ...
 
     async def upload_file(
-        self, path: Path, *, display_name: str, mime_type: str, progress: Progress | None = None
-    ) -> LiveFile: ...
+        self,
+        path: Path,
+        *,
+        display_name: str,
+        mime_type: str,
+        progress: Progress | None = None,
+        owner: str | None = None,
+    ) -> LiveFile:
+        """Upload `path`. `owner` is the uploading project's token (`tags.project_token`): a
+        service that stores uploads where other projects' can share a name (Vertex's
+        content-addressed staging) keeps each project's apart by it."""
+        ...
 
     async def download_file(
         self,

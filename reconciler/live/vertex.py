@@ -5,12 +5,14 @@ apply and the planner do not know which service they talk to: this adapter answe
 `ServiceError`s. What differs, inside this module:
 
 - Inputs: Vertex has no Files API. `upload_file` stages a local file in Cloud Storage under
-  `<staging>/inputs/<sha256>.<ext>`, content-addressed: an object already there (same name,
-  same size) is not uploaded again. The returned `LiveFile` is named by its gs:// URI, which
-  the create call and media parts (`fileData.fileUri`) use as they use `files/...` names.
+  `<staging>/inputs/<project>/<sha256>.<ext>`, content-addressed within the project (its
+  token, as in tags.py): an object already there (same name, same size) is not uploaded
+  again. The returned `LiveFile` is named by its gs:// URI, which the create call and media
+  parts (`fileData.fileUri`) use as they use `files/...` names.
 - Jobs: `batchPredictionJobs`, created with the identity tag in `displayName` and as labels
-  (vertex_convert.py), writing to `<staging>/outputs/<resource>`; the SDK's create is resent
-  only when the answer proves no job was made, exactly as on the Developer API (adapter.py).
+  (vertex_convert.py), writing to `<staging>/outputs/<project>/<resource>`; the SDK's create
+  is resent only when the answer proves no job was made, exactly as on the Developer API
+  (adapter.py).
 - Results: a job's `predictions.jsonl` is downloaded and each line rewritten as a Developer
   API result line (`key` + `response` or `error`), so collection is unchanged.
 - BigQuery (vertex_bigquery.py): a `bq://` source table is passed to the create call as is
@@ -269,14 +271,25 @@ class VertexAdapter:
     # -- files ---------------------------------------------------------------------------------
 
     async def upload_file(
-        self, path: Path, *, display_name: str, mime_type: str, progress: Progress | None = None
+        self,
+        path: Path,
+        *,
+        display_name: str,
+        mime_type: str,
+        progress: Progress | None = None,
+        owner: str | None = None,
     ) -> LiveFile:
-        """Stage `path` under `<staging>/inputs/<sha256>.<ext>`; an object already there with
-        the same size is the same content and is not uploaded again. `progress` is not told
-        anything: Cloud Storage uploads go through its client in one call."""
+        """Stage `path` under `<staging>/inputs/<owner>/<sha256>.<ext>`; an object already
+        there with the same size is the same content and is not uploaded again. `progress` is
+        not told anything: Cloud Storage uploads go through its client in one call.
+
+        The owner's folder keeps projects sharing a staging prefix apart: each project's
+        cleanup deletes the inputs its own collected jobs read, which must never be an object
+        another project's running job reads or is about to read."""
         digest, size = await asyncio.to_thread(_measure, path)
         extension = _EXTENSIONS.get(mime_type) or path.suffix.lstrip(".") or "bin"
-        uri = self._staged(f"inputs/{digest}.{extension}")
+        folder = f"inputs/{owner}" if owner else "inputs"
+        uri = self._staged(f"{folder}/{digest}.{extension}")
         content_type = "application/jsonl" if extension == "jsonl" else mime_type
 
         def stage() -> ObjectFacts:
@@ -375,7 +388,8 @@ class VertexAdapter:
                 f"Vertex AI batch jobs have no {', '.join(sorted(batch_fields))}", call=call
             )
         tag = parse_tag(display_name)
-        folder = tag.resource if tag is not None else "jobs"
+        # Per project and resource, as the staged inputs are per project (upload_file).
+        folder = "jobs" if tag is None else f"{tag.project or 'shared'}/{tag.resource}"
         once = types.HttpOptions(
             retry_options=types.HttpRetryOptions(attempts=1),
             extra_body={"labels": vertex_convert.labels_for(display_name)},

@@ -1,4 +1,4 @@
-"""Costs: the shipped price table, its overrides, the bytes -> tokens rule of thumb, and what
+"""Costs: the shipped price tables (the Developer API's, Vertex AI's), their overrides, the bytes -> tokens rule of thumb, and what
 the tokens a job's results reported cost.
 
 Estimates say so: tokens are guessed from bytes (about 4 bytes per token for English text in
@@ -49,13 +49,20 @@ class PriceTable:
     models: Mapping[str, ModelPrice] = field(default_factory=lambda: MappingProxyType({}))
     batch_discount: float = 0.5
     """Batch price = standard price x this."""
+    label: str = ""
+    """Which table this is, when not the Developer API's (empty); printed after the date."""
+
+    @property
+    def stamp(self) -> str:
+        """What a plan's cost line says the prices are: the date, and the table's label."""
+        return f"{self.as_of} ({self.label})" if self.label else self.as_of
 
     def with_overrides(self, overrides: Mapping[str, ModelPrice]) -> PriceTable:
         """This table with the project's `prices:` entries taking precedence."""
         if not overrides:
             return self
         merged = {**self.models, **overrides}
-        return PriceTable(self.as_of, MappingProxyType(merged), self.batch_discount)
+        return PriceTable(self.as_of, MappingProxyType(merged), self.batch_discount, self.label)
 
     def price_for(self, model: str) -> ModelPrice | None:
         """The price of `model` (`models/` prefix and version suffixes tolerated), or None.
@@ -109,16 +116,31 @@ class PriceTable:
         return per_million / 1_000_000 * self.batch_discount
 
 
+_TABLES = {"vertex": "prices_vertex.json"}
+"""Endpoints billed from their own table; every other endpoint (the Developer API, its
+emulator, a URL serving its protocol) is priced from prices.json."""
+
+
 @functools.cache
-def default_price_table() -> PriceTable:
-    """The table shipped as reconciler/plan/prices.json (package data, read once)."""
-    raw = json.loads(resources.files("reconciler.plan").joinpath("prices.json").read_text("utf-8"))
-    models = {name: ModelPrice.model_validate(entry) for name, entry in raw["models"].items()}
+def default_price_table(endpoint: str = "gemini") -> PriceTable:
+    """The table shipped for `endpoint` (a project's `endpoint` setting): Vertex AI's
+    reconciler/plan/prices_vertex.json, else the Developer API's prices.json (package data,
+    each read once)."""
+    name = _TABLES.get(endpoint.strip().lower(), "prices.json")
+    raw = json.loads(resources.files("reconciler.plan").joinpath(name).read_text("utf-8"))
+    models = {model: ModelPrice.model_validate(entry) for model, entry in raw["models"].items()}
     return PriceTable(
         as_of=str(raw["as_of"]),
         models=MappingProxyType(models),
         batch_discount=float(raw["batch_discount"]),
+        label=str(raw.get("label", "")),
     )
+
+
+def project_price_table(endpoint: str, overrides: Mapping[str, ModelPrice]) -> PriceTable:
+    """The prices a project plans and records costs with: its endpoint's table, then its
+    `prices:` overrides."""
+    return default_price_table(endpoint).with_overrides(overrides)
 
 
 def estimate_tokens(n_bytes: int) -> int:

@@ -21,7 +21,7 @@ from reconciler.manifests.desired import Desired
 from reconciler.plan import builders
 from reconciler.plan.actions import Action, Plan, Reason, summarise
 from reconciler.plan.admission import plan_admission, token_budget
-from reconciler.plan.cost import PriceTable, default_price_table
+from reconciler.plan.cost import PriceTable, default_price_table, project_price_table
 from reconciler.plan.guardrails import evaluate_guardrails
 from reconciler.plan.limits import ServiceLimits, resolve_limits
 from reconciler.plan.rules import REFRESH_ONLY_KINDS, decide
@@ -121,7 +121,7 @@ def make_plan(
         assert planned is not None, f"no rule decided {name}"
         actions.append(planned)
     frozen = tuple(actions)
-    summary = summarise(frozen, price_table_as_of=table.as_of)
+    summary = summarise(frozen, price_table_as_of=table.stamp)
     checks = guardrails or Guardrails()
     violations = evaluate_guardrails(frozen, summary, checks, limits)
     tokens = (
@@ -164,8 +164,8 @@ def plan_now(
     destroy: bool = False,
     results_checks: Mapping[str, ResultsCheck] = EMPTY_RESULTS_CHECKS,
 ) -> Plan:
-    """The plan of this project at `now`: `make_plan` with the project's price table (shipped
-    prices plus `prices` overrides) and its guardrails.
+    """The plan of this project at `now`: `make_plan` with the project's price table (its
+    endpoint's shipped prices plus `prices` overrides) and its guardrails.
 
     Every caller that plans for a project (`plan`, `apply`, apply's converge loop) goes through
     here, so no plan is priced or checked differently from the one a reviewer saw. Still pure:
@@ -185,7 +185,7 @@ def plan_now(
         refresh_only=refresh_only,
         destroy=destroy,
         results_checks=results_checks,
-        prices=default_price_table().with_overrides(config.prices),
+        prices=project_price_table(config.endpoint, config.prices),
         guardrails=config.guardrails,
         limits=resolve_limits(config),
     )
