@@ -8,7 +8,9 @@ For each N, a fresh project of N file-source manifests (2-5 requests each, their
 them) and a fresh emulator process; then, in order, each a `python -m reconciler` subprocess:
 `validate`, `plan` (the service empty), `apply --no-wait` (upload and create every job),
 `apply --wait` (the jobs have ended by then: collect every result) and `plan` again (a no-op).
-Per step: wall time, the step's peak RSS (its own rusage, from wait4), API calls counted by the
+Per step: wall time, the step's CPU time and peak RSS (its own rusage, from wait4), the
+emulator process's CPU time during the step (from /proc: a superlinear emulator slows apply
+down as surely as apply's own work), API calls counted by the
 emulator (`/_emulator/calls`), state writes (the state's serial before and after) and the state's
 size on disk afterwards (the document and its blobs). Then the growth per added resource between
 successive N, in ms: a straight line is linear scaling, a rising one is not.
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -53,6 +56,8 @@ class Step:
     state_writes: int | None
     state_bytes: int
     exit_code: int
+    emulator_cpu_seconds: float = 0.0
+    """The emulator process's CPU time during the step."""
 
     @property
     def total_calls(self) -> int:
@@ -99,6 +104,16 @@ def _state_bytes(root: Path) -> int:
     return sum(path.stat().st_size for path in state_dir.rglob("*") if path.is_file())
 
 
+def _process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) process `pid` has used so far, from /proc (0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    # After the command name: state is field 3, utime and stime are fields 14 and 15.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _run(root: Path, base_url: str, args: Sequence[str]) -> _harness.Measured:
     """One CLI run against the emulator, measured alone."""
     argv = [sys.executable, "-m", "reconciler", "-C", str(root), *args]
@@ -127,7 +142,9 @@ def measure(
                 continue
             emulator.reset_calls()
             before = _state_serial(root) or 0
+            emulator_cpu = _process_cpu(emulator.process.pid)
             run = _run(root, emulator.base_url, args)
+            emulator_cpu = _process_cpu(emulator.process.pid) - emulator_cpu
             if run.exit_code not in (0, 2):
                 raise RuntimeError(
                     f"{name} at N={resources} exited {run.exit_code}:\n{run.stderr_tail}"
@@ -139,6 +156,7 @@ def measure(
                     resources=resources,
                     seconds=run.seconds,
                     cpu_seconds=run.cpu_seconds,
+                    emulator_cpu_seconds=emulator_cpu,
                     peak_kib=run.peak_kib,
                     calls=emulator.calls(),
                     state_writes=None if after is None else after - before,
@@ -156,7 +174,7 @@ def report(runs: dict[int, list[Step]]) -> list[str]:
             writes = "?" if step.state_writes is None else str(step.state_writes)
             lines.append(
                 f"scale    N={resources:<6} {step.name:<16} {step.seconds:7.2f} s "
-                f"{step.seconds / resources * 1000:6.2f} ms/res  cpu {step.cpu_seconds:6.2f} s  peak {_harness.mib(step.peak_kib):6.0f} MiB  "
+                f"{step.seconds / resources * 1000:6.2f} ms/res  cpu {step.cpu_seconds:6.2f} s  emulator cpu {step.emulator_cpu_seconds:6.2f} s  peak {_harness.mib(step.peak_kib):6.0f} MiB  "
                 f"{step.total_calls:6} calls  {writes:>6} state writes  "
                 f"state {step.state_bytes / 1024:8.0f} KiB ({step.state_bytes / resources:5.0f} B/res)"
                 f"  exit {step.exit_code}"
@@ -182,6 +200,7 @@ def figures(runs: dict[int, list[Step]]) -> dict[str, Any]:
                 "step": s.name,
                 "seconds": s.seconds,
                 "cpu_seconds": s.cpu_seconds,
+                "emulator_cpu_seconds": s.emulator_cpu_seconds,
                 "peak_kib": s.peak_kib,
                 "calls": s.calls,
                 "state_writes": s.state_writes,

@@ -137,21 +137,14 @@ def _has_files_left(group: Sequence[JobAttempt], settings: Cleanup) -> bool:
 
 def _inputs_done(context: ApplyContext, group: Sequence[JobAttempt]) -> list[str]:
     """The group's input files not deleted yet and read by no job that may still run (an
-    upload is reused by later attempts while the service has it)."""
+    upload is reused by later attempts while the service has it). The store indexes the inputs
+    of open attempts: asking costs the group, not a pass over every record."""
     candidates = {
         a.input_file
         for a in group
         if a.input_file and a.input_deleted_at is None and not is_bigquery(a.input_file)
     }
-    if not candidates:
-        return []
-    still_needed = {
-        a.input_file
-        for record in context.store.state.resources.values()
-        for a in record.attempts
-        if a.input_file in candidates and not a.state.is_terminal
-    }
-    return sorted(f for f in candidates - still_needed if f)
+    return sorted(f for f in candidates if f and not context.store.input_in_use(f))
 
 
 async def _delete_input(context: ApplyContext, name: str, file_name: str) -> _Deleted | None:

@@ -46,7 +46,7 @@ from reconciler.state.document import (
     InputRecord,
     JobAttempt,
     JobState,
-    State,
+    ResourceRecord,
 )
 from reconciler.state.request_keys import request_keys_blob
 
@@ -254,18 +254,21 @@ async def _record_intents(
     ]
     replaced = {(i.number, i.shard, i.rerun) for i in intents}
 
-    def add_intents(state: State) -> State:
-        record = (
-            record_for(state, resource, digests_ref) if to_spec else state.resources[resource.name]
-        )
+    def add_intents(existing: ResourceRecord | None) -> ResourceRecord:
+        if to_spec:
+            record = record_for(existing, resource, digests_ref)
+        elif existing is None:
+            raise KeyError(resource.name)
+        else:
+            record = existing
         kept = tuple(a for a in record.attempts if (a.number, a.shard, a.rerun) not in replaced)
         update: dict[str, object] = {"attempts": (*kept, *intents)}
         if input_record is not None:
             update["input"] = input_record
-        return state.with_resource(record.model_copy(update=update))
+        return record.model_copy(update=update)
 
     blobs = [b for b in (blob, *(run.keys_blob for run in runs)) if b is not None]
-    await context.store.update(add_intents, blobs=blobs)
+    await context.store.upsert_record(resource.name, add_intents, blobs=blobs)
     crash_point("intent-recorded")
     return list(zip(intents, tags, strict=True))
 

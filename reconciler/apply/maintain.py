@@ -27,7 +27,7 @@ from reconciler.live.snapshot import Live, LiveJob
 from reconciler.live.tags import IdentityTag, parse_tag
 from reconciler.manifests.desired import DesiredResource
 from reconciler.plan.actions import Action, Reason
-from reconciler.state.document import JobAttempt, JobState, ResourceRecord, State
+from reconciler.state.document import JobAttempt, JobState, ResourceRecord
 
 
 async def adopt(context: ApplyContext, action: Action, live: Live) -> None:
@@ -138,11 +138,13 @@ async def update(context: ApplyContext, action: Action) -> None:
 
     # Attempts keep the spec hash they ran under: the record's spec_hash moving to the
     # desired spec is what tells the planner these results now answer it (no re-run needed).
-    def bring_up_to_date(state: State) -> State:
-        record = record_for(state, resource, digests_ref)
-        return state.with_resource(record.model_copy(update={"results": new_results}))
+    def bring_up_to_date(record: ResourceRecord | None) -> ResourceRecord:
+        brought = record_for(record, resource, digests_ref)
+        return brought.model_copy(update={"results": new_results})
 
-    await context.store.update(bring_up_to_date, blobs=(blob,) if blob is not None else ())
+    await context.store.upsert_record(
+        resource.name, bring_up_to_date, blobs=(blob,) if blob is not None else ()
+    )
     context.emit(EventKind.STEP, resource.name, f"updated ({action.reason.text})")
 
 

@@ -12,16 +12,18 @@ from reconciler.apply.context import ApplyContext
 from reconciler.live.snapshot import Live, LiveJob
 from reconciler.manifests.desired import DesiredResource
 from reconciler.state.backend import Blob
-from reconciler.state.document import ResourceRecord, State
+from reconciler.state.document import ResourceRecord
 from reconciler.state.request_keys import key_digests_blob
 
 AttemptKey = tuple[int, int | None, int]
 """(attempt number, shard, rerun): what identifies one job's attempt within a record."""
 
 
-def record_for(state: State, resource: DesiredResource, digests_ref: str | None) -> ResourceRecord:
-    """The resource's record brought to the desired spec, keeping its history."""
-    existing = state.resources.get(resource.name)
+def record_for(
+    existing: ResourceRecord | None, resource: DesiredResource, digests_ref: str | None
+) -> ResourceRecord:
+    """The resource's record (`existing`, None: none yet) brought to the desired spec, keeping
+    its history."""
     base = existing or ResourceRecord(name=resource.name, spec_hash=resource.spec_hash)
     return base.model_copy(
         update={
@@ -103,7 +105,8 @@ async def bring_to_spec(context: ApplyContext, resource: DesiredResource) -> Non
     """Record the desired spec (and its key digests) on the resource, creating the record."""
     blob = await digests_blob(resource)
     digests_ref = blob.sha256 if blob is not None else None
-    await context.store.update(
-        lambda state: state.with_resource(record_for(state, resource, digests_ref)),
+    await context.store.upsert_record(
+        resource.name,
+        lambda record: record_for(record, resource, digests_ref),
         blobs=(blob,) if blob is not None else (),
     )

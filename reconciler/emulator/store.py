@@ -18,6 +18,7 @@ import secrets
 import shutil
 import sqlite3
 import string
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,7 +46,29 @@ CREATE TABLE IF NOT EXISTS batches (
     input_tokens INTEGER NOT NULL DEFAULT 0, fault_seed INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS batches_order ON batches (create_time DESC, id DESC);
+CREATE INDEX IF NOT EXISTS files_expiry ON files (expire_time);
+CREATE INDEX IF NOT EXISTS batches_open ON batches (create_time + MIN(job_seconds, expire_after))
+    WHERE state IS NULL;
+CREATE INDEX IF NOT EXISTS batches_open_model
+    ON batches (model, create_time + MIN(job_seconds, expire_after)) WHERE state IS NULL;
+BEGIN IMMEDIATE;
+CREATE TABLE IF NOT EXISTS totals (
+    id INTEGER PRIMARY KEY CHECK (id = 0), file_bytes INTEGER NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS files_added AFTER INSERT ON files
+    BEGIN UPDATE totals SET file_bytes = file_bytes + NEW.size_bytes; END;
+CREATE TRIGGER IF NOT EXISTS files_removed AFTER DELETE ON files
+    BEGIN UPDATE totals SET file_bytes = file_bytes - OLD.size_bytes; END;
+CREATE TRIGGER IF NOT EXISTS files_resized AFTER UPDATE OF size_bytes ON files
+    BEGIN UPDATE totals SET file_bytes = file_bytes - OLD.size_bytes + NEW.size_bytes; END;
+INSERT OR IGNORE INTO totals VALUES (0, (SELECT COALESCE(SUM(size_bytes), 0) FROM files));
+COMMIT;
 """
+# The counts every create asks for (open jobs, a model's enqueued tokens) and the expiry sweep
+# of every Files call read only the rows they need through these indexes, and the bytes stored
+# (asked by every upload) are kept summed by triggers: scanning the whole table made each call
+# cost the number of jobs or files ever made (O(N^2) over a large apply). The sum starts from
+# the files already there when a data dir made before it is opened.
 _ADDED_COLUMNS = (
     ("files", "active_time", "REAL NOT NULL DEFAULT 0"),
     ("batches", "priority", "INTEGER NOT NULL DEFAULT 0"),
@@ -64,12 +87,11 @@ def new_id(length: int) -> str:
 
 @contextlib.contextmanager
 def sqlite_transaction(path: Path, *, immediate: bool = False) -> Iterator[sqlite3.Connection]:
-    """One connection, one transaction; `immediate` takes the write lock up front so a
-    read-check-write sequence cannot interleave with another process doing the same."""
-    db = sqlite3.connect(path, timeout=30.0, isolation_level=None)
+    """One transaction on the calling thread's connection to `path`; `immediate` takes the
+    write lock up front so a read-check-write sequence cannot interleave with another process
+    doing the same."""
+    db = _connection(path)
     try:
-        db.execute("PRAGMA busy_timeout=30000")
-        db.execute("PRAGMA synchronous=NORMAL")
         db.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
         try:
             yield db
@@ -77,8 +99,56 @@ def sqlite_transaction(path: Path, *, immediate: bool = False) -> Iterator[sqlit
             db.execute("ROLLBACK")
             raise
         db.execute("COMMIT")
-    finally:
-        db.close()
+    except BaseException:
+        _discard(path, db)  # whatever state it was left in, the next transaction starts afresh
+        raise
+
+
+_MAX_CONNECTIONS = 4
+"""Connections one thread keeps open (a process serves one data dir, two with Vertex)."""
+_threads = threading.local()
+
+
+def _connection(path: Path) -> sqlite3.Connection:
+    """The calling thread's open connection to the database file at `path`.
+
+    Opening a connection and setting its pragmas for every transaction was most of the
+    emulator's CPU per call. A connection is kept per thread (sqlite3 connections are not
+    shared between threads) and per file: keyed by the file's inode, so a data dir removed and
+    made again at the same path is never read through a connection to the removed file.
+    """
+    cache: dict[tuple[Path, int, int], sqlite3.Connection] = _threads.__dict__.setdefault(
+        "connections", {}
+    )
+    try:
+        st = os.stat(path)
+        key = (path, st.st_dev, st.st_ino)
+    except FileNotFoundError:
+        key = None
+    db = cache.get(key) if key is not None else None
+    if db is not None:
+        return db
+    db = sqlite3.connect(path, timeout=30.0, isolation_level=None)
+    db.execute("PRAGMA busy_timeout=30000")
+    db.execute("PRAGMA synchronous=NORMAL")
+    if key is None:  # made by this connect: no other connection can be to it yet
+        st = os.stat(path)
+        key = (path, st.st_dev, st.st_ino)
+    for old in [k for k in cache if k[0] == path]:  # to a file since removed
+        cache.pop(old).close()
+    while len(cache) >= _MAX_CONNECTIONS:
+        cache.pop(next(iter(cache))).close()  # the oldest
+    cache[key] = db
+    return db
+
+
+def _discard(path: Path, db: sqlite3.Connection) -> None:
+    cache: dict[tuple[Path, int, int], sqlite3.Connection] = _threads.__dict__.get(
+        "connections", {}
+    )
+    for key in [k for k, v in cache.items() if v is db]:
+        del cache[key]
+    db.close()
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,6 +296,10 @@ class Store:
 
     def purge_expired_files(self, now: float) -> None:
         """Files vanish 48 h (scaled) after creation, as the service deletes them."""
+        with self.transaction() as db:  # the common case, nothing expired, takes no write lock
+            expired = db.execute("SELECT 1 FROM files WHERE expire_time <= ? LIMIT 1", (now,))
+            if expired.fetchone() is None:
+                return
         with self.transaction(immediate=True) as db:
             ids = [r[0] for r in db.execute("SELECT id FROM files WHERE expire_time <= ?", (now,))]
             db.execute("DELETE FROM files WHERE expire_time <= ?", (now,))
@@ -234,7 +308,7 @@ class Store:
 
     def used_bytes(self) -> int:
         with self.transaction() as db:
-            files = db.execute("SELECT COALESCE(SUM(size_bytes), 0) FROM files").fetchone()[0]
+            files = db.execute("SELECT file_bytes FROM totals").fetchone()[0]
             pending = db.execute(
                 "SELECT COALESCE(SUM(COALESCE(declared_size, received)), 0) FROM uploads"
             ).fetchone()[0]

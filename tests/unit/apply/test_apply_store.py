@@ -6,13 +6,14 @@ import asyncio
 import random
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from reconciler.apply.store import StateStore
+from reconciler.apply.store import RecordChange, StateStore
 from reconciler.clock import FakeClock
-from reconciler.state.document import ResourceRecord, State
+from reconciler.state.document import JobAttempt, JobState, ResourceRecord, State
 from reconciler.state.local import LocalBackend
 from reconciler.state.request_keys import key_digests_blob
 
@@ -133,3 +134,107 @@ def test_blobs_of_a_change_are_stored_before_the_state_write_that_refers_to_them
     assert present and all(present)
     assert store.writes == len(present) < len(blobs)
     assert sorted(backend.read().resources) == sorted(f"r{i}" for i in range(20))
+
+
+def _attempt(input_file: str, state: JobState) -> JobAttempt:
+    return JobAttempt(
+        number=1,
+        tag="t",
+        spec_hash="h" * 64,
+        input_file=input_file,
+        job_name=None if state is JobState.UNKNOWN else "batches/j",
+        state=state,
+        intent_at=datetime(2026, 1, 1, tzinfo=UTC),
+    )
+
+
+def _reading(name: str, input_file: str, state: JobState) -> RecordChange:
+    def change(record: ResourceRecord | None) -> ResourceRecord:
+        base = record or ResourceRecord(name=name, spec_hash="h" * 64)
+        return base.model_copy(update={"attempts": (_attempt(input_file, state),)})
+
+    return change
+
+
+def test_an_input_is_in_use_while_an_attempt_that_may_still_run_reads_it(tmp_path: Path) -> None:
+    backend = _backend(tmp_path)
+    store = StateStore(backend, backend.read())
+
+    async def main() -> list[tuple[bool, bool]]:
+        seen = []
+        await store.upsert_record("a", _reading("a", "files/in-a", JobState.UNKNOWN))
+        await store.upsert_record("b", _reading("b", "files/shared", JobState.RUNNING))
+        await store.upsert_record("c", _reading("c", "files/shared", JobState.PENDING))
+        seen.append((store.input_in_use("files/in-a"), store.input_in_use("files/shared")))
+        await store.upsert_record("a", _reading("a", "files/in-a", JobState.SUCCEEDED))
+        await store.upsert_record("b", _reading("b", "files/shared", JobState.FAILED))
+        seen.append((store.input_in_use("files/in-a"), store.input_in_use("files/shared")))
+        await store.forget("c")
+        seen.append((store.input_in_use("files/in-a"), store.input_in_use("files/shared")))
+        return seen
+
+    assert asyncio.run(main()) == [(True, True), (False, True), (False, False)]
+    # A store opened on the saved state knows the same (indexed from the records once).
+    reopened = StateStore(backend, backend.read())
+    assert not reopened.input_in_use("files/shared")
+
+
+def test_the_index_follows_whole_document_changes_too(tmp_path: Path) -> None:
+    backend = _backend(tmp_path)
+    store = StateStore(backend, backend.read())
+    record = _reading("a", "files/in", JobState.RUNNING)(None)
+
+    asyncio.run(store.update(lambda state: state.with_resource(record)))
+
+    assert store.input_in_use("files/in")
+
+
+def test_a_change_of_one_record_compares_only_that_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A commit costs its changes, not the document: the records it compares (to find what
+    to write) do not grow with the number of records in the state."""
+    compared: list[int] = []
+    original = ResourceRecord.__eq__
+
+    def counting(self: ResourceRecord, other: object) -> bool:
+        compared[-1] += 1
+        return original(self, other)
+
+    monkeypatch.setattr(ResourceRecord, "__eq__", counting)
+    for size in (10, 1000):
+        backend = _backend(tmp_path / str(size))
+        records = {f"r{i}": ResourceRecord(name=f"r{i}", spec_hash="h" * 64) for i in range(size)}
+        store = StateStore(backend, backend.read().model_copy(update={"resources": records}))
+        compared.append(0)
+
+        async def main(store: StateStore) -> None:
+            await asyncio.gather(
+                *(
+                    store.upsert_record(f"r{i}", _reading(f"r{i}", "f", JobState.RUNNING))
+                    for i in range(3)
+                )
+            )
+
+        asyncio.run(main(store))
+        assert all(store.state.resources[f"r{i}"].attempts for i in range(3))
+    assert compared[0] == compared[1] <= 2 * 3  # the store's check, the backend's
+
+
+def test_a_change_that_renames_its_record_fails_alone(tmp_path: Path) -> None:
+    backend = _backend(tmp_path)
+    store = StateStore(backend, backend.read())
+
+    async def main() -> tuple[State | BaseException, ...]:
+        return await asyncio.gather(
+            store.upsert_record("a", lambda _: ResourceRecord(name="b", spec_hash="h" * 64)),
+            store.upsert_record("c", lambda _: ResourceRecord(name="c", spec_hash="h" * 64)),
+            store.update_record("missing", lambda record: record),
+            return_exceptions=True,
+        )
+
+    outcomes = asyncio.run(main())
+
+    assert isinstance(outcomes[0], ValueError)
+    assert isinstance(outcomes[2], KeyError)
+    assert sorted(backend.read().resources) == ["c"]
