@@ -147,6 +147,7 @@ async def upload_media(context: ApplyContext, resource: DesiredResource) -> None
         for item in resource.media:
             if item.path in media.uris:
                 continue
+            await context.store.store_identity()  # the upload is filed under it
             uploaded = await context.adapter.upload_file(
                 context.project.root / item.path,
                 display_name=f"rc-media-{item.sha256[:12]}",
@@ -172,6 +173,7 @@ async def upload_input(
             if reused is not None:
                 return reused, None
     n_bytes = await asyncio.to_thread(lambda: prepared.file.stat().st_size if prepared.file else 0)
+    await context.store.store_identity()  # the upload is filed under it
     async with context.storage.reserve(
         context.adapter,
         resolve_limits(context.project.config),

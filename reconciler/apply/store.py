@@ -132,6 +132,26 @@ class StateStore:
 
         return await self.upsert_record(name, existing)
 
+    async def store_identity(self) -> None:
+        """Persist the state once if it was never stored, before the first thing at the service
+        carries its identity (`State.identity`, the lineage when no project id is set). A run
+        killed after uploading under a fresh lineage would otherwise leave objects no later run
+        can tell are its own: the next read makes up another lineage (on Vertex, staged inputs
+        live under the identity's folder and never expire)."""
+        if self._state.serial:
+            return
+        async with self._lock:
+            if self.lost is not None:
+                raise self.lost
+            if self._state.serial:
+                return
+            try:
+                self._state = await asyncio.to_thread(self._backend.write, self._state, 0)
+            except (ReconcilerError, OSError) as exc:
+                self.lost = StateWriteLostError(exc)
+                raise self.lost from None
+            self.writes += 1
+
     async def forget(self, name: str) -> State:
         """Drop `name`'s record, leaving a tombstone (State.without_resource), and persist."""
         return await self._enqueue(_Queued(self._future(), (), name=name))

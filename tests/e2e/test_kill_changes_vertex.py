@@ -48,14 +48,6 @@ VARIANTS = frozenset({"sharded-create", "sharded-rerun"})
 them): the slow suite alone runs them."""
 
 
-ORPHANED_UPLOADS = pytest.mark.xfail(
-    strict=True,
-    reason="a sharded create killed after its first upload leaves staged objects no attempt "
-    "records (the next run stages other names), and Vertex's staged objects never expire as "
-    "Files API uploads do; not fixed yet (issue #19)",
-)
-
-
 def _cases(kinds: list[str], points: list[str]) -> list[object]:
     cases: list[object] = []
     for kind in kinds:
@@ -63,8 +55,6 @@ def _cases(kinds: list[str], points: list[str]) -> list[object]:
             marks: list[pytest.MarkDecorator] = (
                 [] if point == REPRESENTATIVE and kind not in VARIANTS else [pytest.mark.slow]
             )
-            if (kind, point) == ("sharded-create", "input-uploaded"):
-                marks.append(ORPHANED_UPLOADS)
             cases.append(pytest.param(kind, point, marks=marks))
     return cases
 

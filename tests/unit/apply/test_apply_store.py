@@ -238,3 +238,29 @@ def test_a_change_that_renames_its_record_fails_alone(tmp_path: Path) -> None:
     assert isinstance(outcomes[0], ValueError)
     assert isinstance(outcomes[2], KeyError)
     assert sorted(backend.read().resources) == ["c"]
+
+
+def test_a_state_never_stored_is_stored_once_before_its_identity_is_used(tmp_path: Path) -> None:
+    """Uploads are filed under the state's identity (its lineage when no project id is set):
+    a run killed after one must leave a state whose lineage the next run reads back, not a
+    fresh one made up again."""
+    counter = iter(range(100))
+    backend = LocalBackend(
+        tmp_path / "state.json",
+        clock=FakeClock(),
+        lineage_factory=lambda: f"lineage-{next(counter)}",
+        sleep=time.sleep,
+        rng=random.Random(0),
+    )
+    store = StateStore(backend, backend.read())
+    assert store.state.lineage != backend.read().lineage  # never stored: made up on each read
+
+    async def main() -> None:
+        await asyncio.gather(store.store_identity(), store.store_identity())
+        await store.store_identity()
+
+    asyncio.run(main())
+
+    assert store.writes == 1
+    assert backend.read().lineage == store.state.lineage
+    assert backend.read().serial == store.state.serial == 1
