@@ -224,6 +224,24 @@ class Terminal:
                 self.process.kill()
                 pytest.fail(f"{text!r} never appeared on the terminal:\n{self.output}")
 
+    def wait_until_reading_the_terminal(self) -> None:
+        """Wait until the process is blocked reading its standard input (Linux: the `read`
+        system call on fd 0 in /proc/<pid>/syscall). A Ctrl-C typed between the prompt's text
+        appearing and that read is a race inside CPython's input(): the signal's flag is set
+        after its last check and the read then blocks until a key comes. A person never types
+        within those microseconds; a test does, unless it waits for the read."""
+        syscall = Path(f"/proc/{self.process.pid}/syscall")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                fields = syscall.read_text().split()
+            except OSError:
+                return  # no /proc (not Linux): nothing to wait for
+            if fields[:2] == ["0", "0x0"]:  # read(0, ...): blocked at the prompt
+                return
+            self._read(0.05)
+        pytest.fail(f"the process never read its terminal:\n{self.output}")
+
     def ctrl_c(self) -> int:
         """Type Ctrl-C; the exit code once the process has ended and its output is read."""
         os.write(self._master, b"\x03")
@@ -271,6 +289,7 @@ def test_ctrl_c_at_the_confirmation_prompt_exits_130_and_changes_nothing(
     before = _world(project, emulator)
     terminal = Terminal(project, emulator.base_url, command)
     terminal.wait_for(question)
+    terminal.wait_until_reading_the_terminal()
 
     _assert_one_line(terminal, terminal.ctrl_c())
 
