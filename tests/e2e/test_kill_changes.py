@@ -40,8 +40,25 @@ def _jobs(emulator: EmulatorHandle) -> JobCounts:
     return found
 
 
-@pytest.mark.parametrize("point", POINTS)
-@pytest.mark.parametrize("kind", list(CHANGES))
+def _kill_cases() -> list[object]:
+    """Every change kind x every crash point. The default run takes a diagonal of the table
+    (each point once, each kind at least once, the kinds rotating over the points); the rest
+    run in the slow suite (`pytest -m slow`), which CI runs when time allows."""
+    kinds = list(CHANGES)
+    cases: list[object] = []
+    for i, point in enumerate(POINTS):
+        for j, kind in enumerate(kinds):
+            diagonal = j == i % len(kinds)
+            marks = [] if diagonal else [pytest.mark.slow]
+            cases.append(pytest.param(kind, point, marks=marks, id=f"{kind}-{point}"))
+    return cases
+
+
+REFUSED_UPLOAD_DEFAULT = "sharded-incremental"
+"""The refused-upload case the default run keeps: sharded and incremental, the most steps."""
+
+
+@pytest.mark.parametrize(("kind", "point"), _kill_cases())
 def test_a_change_killed_at_any_step_lands_on_the_next_apply(
     project: Project, emulator: EmulatorHandle, kind: str, point: str
 ) -> None:
@@ -60,7 +77,14 @@ def test_a_change_killed_at_any_step_lands_on_the_next_apply(
     assert_converged(project, change, _jobs(emulator))
 
 
-@pytest.mark.parametrize("kind", [k for k, c in CHANGES.items() if c.before is not None])
+@pytest.mark.parametrize(
+    "kind",
+    [
+        pytest.param(k, marks=[] if k == REFUSED_UPLOAD_DEFAULT else [pytest.mark.slow])
+        for k, c in CHANGES.items()
+        if c.before is not None
+    ],
+)
 def test_a_change_whose_upload_is_refused_stays_visible_until_it_lands(
     project: Project, emulator: EmulatorHandle, kind: str
 ) -> None:

@@ -43,9 +43,10 @@ __all__ = ["gcs", "vertex_emulator", "vproject"]  # fixtures, used by name
 VERTEX_CHANGES: dict[str, Change] = {"create": Change(None, prompts(3), attempts=1), **CHANGES}
 REPRESENTATIVE = "job-created"
 """The step each kind of change is killed at in the default run."""
-VARIANTS = frozenset({"sharded-create", "sharded-rerun"})
-"""Kinds whose representative case only repeats another's (sharded-incremental stands for
-them): the slow suite alone runs them."""
+VARIANTS = frozenset({"replace", "incremental", "sharded-create", "sharded-rerun"})
+"""Kinds whose representative case only repeats another's on this endpoint (create and
+sharded-incremental stand for them; the Developer API's table runs every kind by default): the
+slow suite alone runs them."""
 
 
 def _cases(kinds: list[str], points: list[str]) -> list[object]:
