@@ -26,6 +26,7 @@ from reconciler.errors import (
     ServiceError,
     TransientServiceError,
 )
+from reconciler.live import vertex_convert
 from reconciler.live.snapshot import LiveFile
 from reconciler.manifests.bigquery_uri import TableRef, parse_table
 from reconciler.manifests.remote import RemoteTable
@@ -35,8 +36,6 @@ EMULATOR_VARIABLE: Final = "BIGQUERY_EMULATOR_HOST"
 _SCOPE: Final = "https://www.googleapis.com/auth/bigquery.readonly"
 _TIMEOUT: Final = 60.0
 _TRANSIENT: Final = frozenset({408, 429, 500, 502, 503, 504})
-_FAILED_CODE: Final = 13
-"""A failed row carries only a message (`status`); INTERNAL stands for its code."""
 
 
 class BigQueryError(Exception):
@@ -137,18 +136,13 @@ class BigQuery:
 
 
 def result_line(row: dict[str, Any], number: int) -> dict[str, Any]:
-    """A result line (`key` + `response` or `error`) for one results-table row; `number`
-    counts from 1 and stands in for a missing `key` column."""
+    """A result line (`key` + `response` or `error`) for one results-table row, as for a line
+    of a predictions file; `number` counts from 1 and stands in for a missing `key` column.
+    A table's `key` column may hold any type: it becomes text."""
     key = row.get("key")
-    line: dict[str, Any] = {"key": str(key) if key not in (None, "") else str(number)}
-    status = row.get("status")
-    response = row.get("response")
-    if status or not isinstance(response, dict):
-        message = status if isinstance(status, str) and status else "no response"
-        line["error"] = {"code": _FAILED_CODE, "message": message}
-    else:
-        line["response"] = response
-    return line
+    return vertex_convert.result_line(
+        {**row, "key": str(key) if key not in (None, "") else None}, number
+    )
 
 
 def service_error(exc: BigQueryError, call: str) -> ServiceError:
