@@ -47,20 +47,7 @@ async def clean_after_collect(context: ApplyContext, name: str, number: int) -> 
         return
     group = record.attempt_group(number)
     inputs = _inputs_done(context, group) if settings.inputs else []
-    outputs = (
-        [
-            a.output_file
-            for a in group
-            if a.output_file
-            and not a.output_deleted_at
-            and not a.output_kept
-            # A BigQuery table is the results themselves (the job wrote the manifest's
-            # output there): never deleted.
-            and not is_bigquery(a.output_file)
-        ]
-        if settings.results
-        else []
-    )
+    outputs = [f for a in group if (f := _output_left(a))] if settings.results else []
     if not inputs and not outputs:
         return
     sizes = {file_name: _recorded_size(record, file_name) for file_name in inputs}
@@ -118,33 +105,35 @@ def _has_files_left(group: Sequence[JobAttempt], settings: Cleanup) -> bool:
     if not group or not all(a.state.is_terminal for a in group):
         return False
     return any(
-        (
-            settings.inputs
-            and a.input_file
-            and a.input_deleted_at is None
-            and not is_bigquery(a.input_file)
-        )
-        or (
-            settings.results
-            and a.output_file
-            and not a.output_deleted_at
-            and not a.output_kept
-            and not is_bigquery(a.output_file)
-        )
+        (settings.inputs and _input_left(a)) or (settings.results and _output_left(a))
         for a in group
     )
+
+
+def _input_left(attempt: JobAttempt) -> str | None:
+    """The attempt's uploaded input if it is not recorded as deleted. A BigQuery source table
+    is the user's data: never a candidate."""
+    name = attempt.input_file
+    if not name or attempt.input_deleted_at is not None or is_bigquery(name):
+        return None
+    return name
+
+
+def _output_left(attempt: JobAttempt) -> str | None:
+    """The attempt's results file if it is neither deleted nor kept. A BigQuery table is the
+    results themselves (the job wrote the manifest's output there): never deleted."""
+    name = attempt.output_file
+    if not name or attempt.output_deleted_at or attempt.output_kept or is_bigquery(name):
+        return None
+    return name
 
 
 def _inputs_done(context: ApplyContext, group: Sequence[JobAttempt]) -> list[str]:
     """The group's input files not deleted yet and read by no job that may still run (an
     upload is reused by later attempts while the service has it). The store indexes the inputs
     of open attempts: asking costs the group, not a pass over every record."""
-    candidates = {
-        a.input_file
-        for a in group
-        if a.input_file and a.input_deleted_at is None and not is_bigquery(a.input_file)
-    }
-    return sorted(f for f in candidates if f and not context.store.input_in_use(f))
+    candidates = {f for a in group if (f := _input_left(a))}
+    return sorted(f for f in candidates if not context.store.input_in_use(f))
 
 
 async def _delete_input(context: ApplyContext, name: str, file_name: str) -> _Deleted | None:
