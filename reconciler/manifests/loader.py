@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -191,8 +192,15 @@ def _load_document(
     spec = manifest.spec
     _check_output(project, where, output_root, document, spec.output, diagnostics)
     _check_model(project, document, manifest, diagnostics)
-    if project.config.endpoint.strip().lower() == vertex_rules.ENDPOINT:
+    on_vertex = project.config.endpoint.strip().lower() == vertex_rules.ENDPOINT
+    vertex = project.config.vertex
+    if on_vertex:
         diagnostics.extend(vertex_rules.vertex_problems(manifest, document))
+        diagnostics.extend(
+            vertex_rules.emulated_bigquery_problems(
+                manifest, document, emulated=bool(vertex.base_url), bigquery_url=_bigquery(project)
+            )
+        )
     else:
         diagnostics.extend(vertex_rules.non_vertex_problems(manifest, document))
     source: SourceDigest | None
@@ -211,6 +219,18 @@ def _load_document(
         source, media = _inline_source(
             where.root, document, spec.source.requests or [], spec.task, diagnostics
         )
+    if source is not None and on_vertex:
+        local = spec.source.file is not None
+        diagnostics.extend(
+            vertex_rules.limit_problems(
+                manifest,
+                document,
+                requests=source.request_count if local else 0,
+                n_bytes=source.bytes if local else 0,
+                location=_vertex_location(project),
+            )
+        )
+        manifest = vertex_rules.vertex_shards(manifest)
     if source is None or len(_errors(diagnostics)) > before:
         return None
     resource = DesiredResource(
@@ -222,6 +242,16 @@ def _load_document(
         spec_hash="",
     )
     return dataclasses.replace(resource, spec_hash=resource_spec_hash(resource))
+
+
+def _vertex_location(project: Project) -> str | None:
+    """The Vertex region as `live.vertex_target` resolves it (the file, else the environment)."""
+    return project.config.vertex.location or os.environ.get("GOOGLE_CLOUD_LOCATION")
+
+
+def _bigquery(project: Project) -> str | None:
+    """The BigQuery emulator an emulated Vertex would use (`live.vertex_target`'s rule)."""
+    return project.config.vertex.bigquery_url or os.environ.get("BIGQUERY_EMULATOR_HOST") or None
 
 
 def resource_spec_hash(resource: DesiredResource) -> str:

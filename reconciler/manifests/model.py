@@ -6,6 +6,7 @@ Field docstrings are written for users: they become the JSON Schema descriptions
 from __future__ import annotations
 
 import enum
+import math
 import re
 from pathlib import PurePosixPath, PureWindowsPath
 from typing import Annotated, Any, Literal
@@ -248,6 +249,19 @@ class Shards(_Strict):
     def max_bytes_value(self) -> int:
         """`max_bytes` in bytes."""
         return parse_size(self.max_bytes)
+
+    def jobs_for(self, requests: int, n_bytes: int) -> int:
+        """How many jobs `requests` requests of `n_bytes` split into under these limits (0 for
+        no requests)."""
+        if requests <= 0:
+            return 0
+        try:
+            max_bytes = self.max_bytes_value()
+        except ValueError:
+            # Validation owns this error; an unparseable size means "do not split on size".
+            max_bytes = 0
+        by_bytes = math.ceil(n_bytes / max_bytes) if max_bytes > 0 else 1
+        return max(1, math.ceil(requests / self.max_requests), by_bytes)
 
 
 class BatchJobSpec(_Strict):

@@ -12,6 +12,10 @@ A BigQuery table is digested from its metadata (tables.get: last modified time, 
 etag), not its content. Caveats: a rewrite that leaves all four unchanged is not seen, and rows
 still in the streaming buffer are not in `numRows`/`numBytes` (they change `etag` and the
 modified time only once BigQuery commits them).
+
+What only the service knows of such a source is checked against Vertex's limits here too (an
+object past 1 GB, a table past 200,000 rows: manifests/vertex_rules.LIMITS), since a source
+read in place cannot be split into shards.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from dataclasses import dataclass
 
 from reconciler.errors import Diagnostic
 from reconciler.manifests.desired import Desired, DesiredResource, SourceDigest
+from reconciler.manifests.vertex_rules import remote_problem
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +117,22 @@ def with_remote_sources(
                         else "upload the JSONL there first"
                     )
                     + ", or check the credentials' access",
+                )
+            )
+            continue
+        past = (
+            remote_problem(uri, rows=facts.num_rows)
+            if isinstance(facts, RemoteTable)
+            else remote_problem(uri, size=facts.size)
+        )
+        if past is not None:
+            # Read in place, so never split into shards: Vertex would refuse the job.
+            problems.append(
+                Diagnostic(
+                    f"resource `{name}`: source {past}",
+                    resource.location,
+                    hint="split it into several objects or tables, one resource each, or use "
+                    "a local `source.file`, which apply splits into shards",
                 )
             )
             continue
