@@ -30,8 +30,10 @@ from starlette.responses import JSONResponse, Response
 
 from reconciler.emulator import catalogue, jobs, vertex_bigquery, vertex_storage, wire
 from reconciler.emulator.plumbing import EmulatorState, Reject, guard, json_body
+from reconciler.emulator.settings import EmulatorSettings
 from reconciler.emulator.store import new_id
 from reconciler.emulator.vertex_jobs import (
+    MAX_REQUESTS_KEY,
     PENDING,
     RUNNING,
     SUCCEEDED,
@@ -174,6 +176,41 @@ def _checked_output(body: dict[str, Any]) -> dict[str, Any]:
     return {"predictionsFormat": "jsonl", "gcsDestination": {"outputUriPrefix": prefix}}
 
 
+def _check_limits(stored: dict[str, Any], settings: EmulatorSettings, services: Services) -> None:
+    """What Vertex refuses at create that only the storage knows: a Cloud Storage input past
+    `vertex_max_input_bytes`, and a BigQuery destination whose dataset is missing or whose
+    table exists ("the Dataset must exist and table must not exist"). Skipped for a service
+    the emulator was not given (the job then fails when it runs, as before)."""
+    for uri in gcs_inputs(stored):
+        if services.storage is None:
+            break
+        try:
+            size = int(vertex_storage.object_metadata(services.storage, uri).get("size") or 0)
+        except vertex_storage.StorageError:
+            continue  # a missing input fails the job when it runs
+        if size > settings.vertex_max_input_bytes:
+            raise _bad(
+                "inputConfig.gcsSource.uris",
+                f"The input file {uri} is {size:,} bytes; a batch prediction job's input "
+                f"file may be at most {settings.vertex_max_input_bytes:,} bytes.",
+            )
+    table = bigquery_output(stored)
+    if table is None or services.bigquery is None:
+        return
+    field = "outputConfig.bigqueryDestination.outputUri"
+    try:
+        if not vertex_bigquery.dataset_exists(services.bigquery, table):
+            raise _bad(field, f"The dataset of {table} does not exist.")
+        if vertex_bigquery.table_exists(services.bigquery, table):
+            raise _bad(
+                field,
+                f"The table {table} already exists: a batch prediction job writes to a new "
+                "table, and the dataset must exist while the table must not.",
+            )
+    except vertex_bigquery.BigQueryError:
+        return  # BigQuery unreachable: the job fails when it runs
+
+
 def job_json(job: VertexJob, now: float) -> dict[str, Any]:
     """The BatchPredictionJob resource as Vertex writes it."""
     state, end = job.phase(now)
@@ -278,6 +315,8 @@ class VertexRoutes:
             )
 
         model_id, stored = _check_create(body, known)
+        await run_in_threadpool(_check_limits, stored, settings, self._storage())
+        stored[MAX_REQUESTS_KEY] = settings.vertex_max_requests
         now = self.s.clock()
         job = VertexJob(
             id=str(secrets.randbelow(9 * 10**18) + 10**18),  # Vertex ids are 19 digits

@@ -41,6 +41,12 @@ class EmulatorSettings:
     """Per-file size limit of the Files API (2 GB)."""
     storage_quota_bytes: int = 20 * GIB
     """Total bytes of live files (20 GB per project)."""
+    vertex_max_requests: int = 200_000
+    """Vertex: requests (input lines or source rows) in one batch prediction job; a job past it
+    ends FAILED (Google's Gemini batch page, "Quotas and limits": 200,000)."""
+    vertex_max_input_bytes: int = 1_000_000_000
+    """Vertex: bytes of one Cloud Storage input file; create answers 400 past it (the same
+    page: 1 GB)."""
     max_concurrent_jobs: int = 100
     """Pending + running jobs allowed; create answers 429 RESOURCE_EXHAUSTED past it."""
     max_enqueued_tokens: int = 0

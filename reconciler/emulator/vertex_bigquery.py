@@ -7,8 +7,10 @@ failed request, empty when it succeeded) and `processed_time`. The emulator does
 against a real BigQuery emulator (bqemulator) over BigQuery's REST API, with the standard
 library only (the emulator stays standalone: no google-cloud-bigquery import).
 
-A destination table that does not exist is created (its dataset must exist, as on BigQuery);
-one that exists is appended to. Where BigQuery is: the emulator setting `bigquery_url`, else
+A destination table is created by the job (its dataset must exist); Vertex refuses a table
+that exists ("the Dataset must exist and table must not exist", `BigQueryDestination.outputUri`
+in Vertex's API reference): create answers 400 for one, and a job that finds its table made
+by someone else meanwhile ends FAILED. Where BigQuery is: the emulator setting `bigquery_url`, else
 `BIGQUERY_EMULATOR_HOST`, else nothing (a job naming a table then fails).
 """
 
@@ -129,19 +131,47 @@ def rows(base: str, uri: str) -> Iterator[dict[str, Any]]:
             return
 
 
-def ensure_table(base: str, uri: str, columns: list[dict[str, Any]]) -> None:
-    """Create the destination table with `columns` unless it exists (its dataset must)."""
+def table_exists(base: str, uri: str) -> bool:
+    """Whether the table exists (tables.get)."""
     try:
         _call(base, _path(uri))
-        return
     except BigQueryError as exc:
-        if exc.status != 404:
-            raise
+        if exc.status == 404:
+            return False
+        raise
+    return True
+
+
+def dataset_exists(base: str, uri: str) -> bool:
+    """Whether the table's dataset exists (datasets.get)."""
+    try:
+        _call(base, _path(uri).rsplit("/tables/", 1)[0])
+    except BigQueryError as exc:
+        if exc.status == 404:
+            return False
+        raise
+    return True
+
+
+def row_count(base: str, uri: str) -> int:
+    """The table's rows as tables.get reports them (`numRows`)."""
+    found = _call(base, _path(uri))
+    return int(found.get("numRows") or 0)
+
+
+def create_table(base: str, uri: str, columns: list[dict[str, Any]]) -> None:
+    """Create the destination table with `columns` (tables.insert); its dataset must exist.
+
+    Raises:
+        BigQueryError: the table exists (409), as Vertex refuses to write one that does.
+    """
     project, dataset, table = split_table(uri)
     body = {
         "tableReference": {"projectId": project, "datasetId": dataset, "tableId": table},
         "schema": {"fields": columns},
     }
+    if table_exists(base, uri):
+        raise BigQueryError(409, f"Already Exists: Table {project}:{dataset}.{table}")
     path = _path(uri).rsplit("/", 1)[0]
     _call(base, path, body)
 

@@ -69,6 +69,10 @@ _COLUMNS = (
 )
 
 
+MAX_REQUESTS_KEY = "_maxRequests"
+DEFAULT_MAX_REQUESTS = 200_000
+
+
 @dataclass(frozen=True, slots=True)
 class VertexJob:
     id: str
@@ -98,6 +102,12 @@ class VertexJob:
     @property
     def name(self) -> str:
         return f"{self.parent}/batchPredictionJobs/{self.id}"
+
+    @property
+    def max_requests(self) -> int:
+        """The requests this job may have (`vertex_max_requests` when it was created, kept in
+        its stored body under a key no answer carries)."""
+        return int(self.body.get(MAX_REQUESTS_KEY, DEFAULT_MAX_REQUESTS))
 
     def phase(self, now: float) -> tuple[str, float | None]:
         """(state, end time) at `now`, from the row alone."""
@@ -315,10 +325,14 @@ def _run(store: VertexStore, job: VertexJob, end: float, services: Services) -> 
             return cached[uri]
 
         try:
-            lines = (
-                _answer(job, item, file_exists, end)
-                for item in _inputs(job, Path(scratch), services)
-            )
+            items = _inputs(job, Path(scratch), services)
+            if items.count > job.max_requests:
+                return _with(
+                    job,
+                    error=f"The batch prediction job has {items.count:,} requests, more than "
+                    f"the {job.max_requests:,} a job may have.",
+                )
+            lines = (_answer(job, item, file_exists, end) for item in items)
             if table is not None:
                 assert services.bigquery is not None
                 success, failed = _write_table(services.bigquery, table, source_table, lines)
@@ -334,17 +348,38 @@ def _run(store: VertexStore, job: VertexJob, end: float, services: Services) -> 
     return _with(job, success_count=success, failed_count=failed, output_dir=directory)
 
 
-def _inputs(job: VertexJob, scratch: Path, services: Services) -> Iterator[dict[str, Any] | str]:
-    """The job's input items: parsed rows of a source table, or raw lines of JSONL files."""
+@dataclass(slots=True)
+class _Inputs:
+    """A job's input items (parsed rows of a source table, or raw lines of JSONL files, read
+    from the copies in scratch) and how many there are, known before any is answered."""
+
+    count: int
+    items: Iterator[dict[str, Any] | str]
+
+    def __iter__(self) -> Iterator[dict[str, Any] | str]:
+        return self.items
+
+
+def _inputs(job: VertexJob, scratch: Path, services: Services) -> _Inputs:
     table = bigquery_input(job.body)
     if table is not None:
         assert services.bigquery is not None
-        yield from vertex_bigquery.rows(services.bigquery, table)
-        return
+        base = services.bigquery
+        return _Inputs(vertex_bigquery.row_count(base, table), vertex_bigquery.rows(base, table))
     assert services.storage is not None
+    files: list[Path] = []
+    count = 0
     for index, uri in enumerate(gcs_inputs(job.body)):
         source = scratch / f"input-{index}.jsonl"
         vertex_storage.download(services.storage, uri, source)
+        files.append(source)
+        with source.open(encoding="utf-8") as lines:
+            count += sum(1 for raw in lines if raw.strip())
+    return _Inputs(count, _lines(files))
+
+
+def _lines(files: list[Path]) -> Iterator[str]:
+    for source in files:
         with source.open(encoding="utf-8") as lines:
             for raw in lines:
                 if raw.strip():
@@ -377,8 +412,8 @@ _TABLE_BATCH = 500
 def _write_table(
     base: str, table: str, source_table: str | None, lines: Iterator[dict[str, Any]]
 ) -> tuple[int, int]:
-    """Append every answered line to `table` (created with the source's columns and the
-    result columns when missing), in batches."""
+    """Write every answered line to `table`, which the job creates (with the source's columns
+    and the result columns; one that exists ends the job FAILED, as on Vertex), in batches."""
     success = failed = 0
     columns: list[dict[str, Any]] | None = None
     if source_table is not None:
@@ -399,7 +434,7 @@ def _write_table(
             ]
         if not kinds:
             every = [*columns, *vertex_bigquery.RESULT_COLUMNS]
-            vertex_bigquery.ensure_table(base, table, every)
+            vertex_bigquery.create_table(base, table, every)
             kinds = {column["name"]: column.get("type", "STRING") for column in every}
         if line.get("status"):
             failed += 1
