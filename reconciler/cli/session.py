@@ -16,10 +16,12 @@ from reconciler.config import Project
 from reconciler.errors import ConfigError, Diagnostic, ManifestError, Severity
 from reconciler.live.gemini import AdapterSettings, BatchService, open_adapter, remote_objects
 from reconciler.live.snapshot import Live
+from reconciler.manifests.bigquery_uri import is_bigquery
 from reconciler.manifests.desired import Desired
 from reconciler.manifests.loader import load_desired, resource_spec_hash
 from reconciler.manifests.models_catalogue import service_model_problem
 from reconciler.manifests.remote import Remote, remote_uris, with_remote_sources
+from reconciler.manifests.vertex_rules import existing_table_problem
 from reconciler.plan.actions import Plan
 from reconciler.plan.planner import plan_now
 from reconciler.state.backend import LockInfo, StateBackend
@@ -143,17 +145,57 @@ def plan_against_live(
     """
     check = not (request.destroy or request.refresh_only)
 
-    async def read(adapter: BatchService) -> tuple[Live, list[Diagnostic]]:
+    tables = sorted(output_tables(desired)) if check else []
+
+    async def read(adapter: BatchService) -> tuple[Live, list[Diagnostic], set[str]]:
         # Files are listed when the plan may upload inputs: `plan` counts them against the
         # project's Files storage (limits.storage_bytes).
         uploads = check and any(r.manifest.spec.source.file for r in desired.resources.values())
         live = await adapter.snapshot(include_files=uploads)
-        return live, (await _model_diagnostics(adapter, desired) if check else [])
+        problems = await _model_diagnostics(adapter, desired) if check else []
+        existing = {uri for uri in tables if await adapter.get_file(uri) is not None}
+        return live, problems, existing
 
-    live, problems = run_with_adapter(project, clock, read)
+    live, problems, existing = run_with_adapter(project, clock, read)
     if any(d.severity is Severity.ERROR for d in problems):
         raise ManifestError(problems)
-    return live, build_plan(project, desired, state, live, backend, request, clock)
+    plan = build_plan(project, desired, state, live, backend, request, clock)
+    refused = existing_table_problems(plan, desired, existing)
+    if refused:
+        raise ManifestError(refused)
+    return live, plan
+
+
+def output_tables(desired: Desired) -> set[str]:
+    """The BigQuery output tables (Vertex) of `desired`."""
+    return {
+        r.manifest.spec.output
+        for r in desired.resources.values()
+        if is_bigquery(r.manifest.spec.output)
+    }
+
+
+def existing_table_problems(plan: Plan, desired: Desired, existing: set[str]) -> list[Diagnostic]:
+    """A diagnostic per action that would create a job writing to a BigQuery table that
+    exists: Vertex refuses it (manifests/vertex_rules.DESTINATION_SOURCE), so `plan` says so
+    before anything is uploaded, rather than apply failing at the create."""
+    found: list[Diagnostic] = []
+    for action in plan.actions:
+        resource = desired.resources.get(action.resource)
+        if resource is None or not action.kind.creates_job:
+            continue
+        table = resource.manifest.spec.output
+        if table in existing:
+            message, hint = existing_table_problem(table)
+            found.append(
+                Diagnostic(
+                    f"resource `{action.resource}` would run a job ({action.kind.value}, "
+                    f"because {action.reason.text}), but {message}",
+                    resource.location,
+                    hint=hint,
+                )
+            )
+    return found
 
 
 async def _model_diagnostics(adapter: BatchService, desired: Desired) -> list[Diagnostic]:

@@ -4,8 +4,8 @@ With `endpoint: vertex` a manifest may use only what Vertex's `batchPredictionJo
 Gemini models: generate requests from a JSONL file (staged to Cloud Storage) or a JSONL object
 already in Cloud Storage (`source.gcs`) or a BigQuery table (`source.bigquery`), both read in
 place (so their failed requests cannot be re-run alone); results go to a local path, a gs://
-prefix or a BigQuery table (`output: bq://...`, where rows are appended, so their failed
-requests cannot be re-run alone either). On any other endpoint `source.gcs`, `source.bigquery`
+prefix or a BigQuery table (`output: bq://...`, a new table the job creates, so its failed
+requests cannot be re-run alone into it either). On any other endpoint `source.gcs`, `source.bigquery`
 and bq:// outputs are refused. Vertex has no
 inline requests, the SDK's batch embeddings are Developer API only, and Vertex jobs have no
 batch priority. Each refusal names the manifest's file:line and the way out.
@@ -129,7 +129,7 @@ def vertex_problems(manifest: BatchJobManifest, document: YamlDocument) -> list[
             for field, value in (("gcs", spec.source.gcs), ("bigquery", spec.source.bigquery))
             if value is not None
         ),
-        "a BigQuery `output` is only appended to" if is_bigquery(spec.output) else None,
+        "a BigQuery `output` is one job's new table" if is_bigquery(spec.output) else None,
     )
     if in_place is not None and spec.policy.retry_failed_requests:
         found.append(
@@ -253,6 +253,18 @@ def emulated_bigquery_problems(
                 )
             )
     return found
+
+
+def existing_table_problem(table: str) -> tuple[str, str]:
+    """What to say of a job about to write to the BigQuery table `table` that already exists:
+    (message, hint). Vertex creates a job's output table and refuses one that exists."""
+    return (
+        f"its output {table} already exists, and Vertex AI writes a job's results only to a "
+        f"new table (the dataset must exist and the table must not: {DESTINATION_SOURCE})",
+        "drop the table once its rows are no longer needed (`bq rm -t "
+        f"{table.removeprefix('bq://').replace('.', ':', 1)}`), or name another table in "
+        "`output` (another table makes a new job)",
+    )
 
 
 def remote_problem(uri: str, *, size: int | None = None, rows: int | None = None) -> str | None:

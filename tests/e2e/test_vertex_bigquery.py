@@ -112,16 +112,40 @@ def test_a_bigquery_table_runs_into_a_bigquery_table_and_a_changed_table_plans_a
     assert vproject.run("plan", "--detailed-exitcode").returncode == 0
 
     insert_rows(bigquery, BQ_PROJECT, dataset, "prompts", _requests(1, "another"))
-    planned = vproject.run("plan", "--detailed-exitcode")
+    refused = vproject.run("plan", "--detailed-exitcode")
 
-    assert planned.returncode == 2, planned.stderr
-    assert "eval" in planned.stdout and "source" in planned.stdout
+    # The new job would write `answers` again, which Vertex refuses: it writes only new tables.
+    assert refused.returncode == 1, refused.stdout
+    assert f"{out} already exists" in refused.stderr and "manifests/eval.yaml" in refused.stderr
+    assert "Traceback" not in refused.stderr
 
-    delete_table(bigquery, BQ_PROJECT, dataset, "answers")  # someone else dropped it
+    delete_table(bigquery, BQ_PROJECT, dataset, "answers")  # the user drops it
     gone = vproject.run("results", "eval", "--print")
 
     assert gone.returncode == 1
     assert f"results in {out} cannot be read" in gone.stderr and "Traceback" not in gone.stderr
+    planned = vproject.run("plan", "--detailed-exitcode")
+    assert planned.returncode == 2, planned.stderr
+    assert "eval" in planned.stdout and "source" in planned.stdout
+
+
+def test_a_first_job_into_a_table_that_already_exists_is_refused_at_plan(
+    vproject: Project, bigquery: str, dataset: str
+) -> None:
+    create_request_table(bigquery, BQ_PROJECT, dataset, "prompts", _requests(1))
+    create_request_table(bigquery, BQ_PROJECT, dataset, "taken", [])  # someone else's table
+    vproject.manifest(
+        "eval", _bq_spec(f"bigquery: {_table(dataset, 'prompts')}", _table(dataset, "taken"))
+    )
+    vproject.commit()
+
+    refused = vproject.run("apply", "--auto-approve")
+
+    assert refused.returncode == 1
+    assert "already exists" in refused.stderr and "bq rm -t" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    state = vproject.root / "state" / "reconciler.state.json"
+    assert not state.exists() or "eval" not in vproject.state()["resources"]  # nothing created
 
 
 @pytest.mark.slow  # ~15 s: two CLI runs and a job

@@ -98,7 +98,7 @@ def test_a_source_is_one_of_file_requests_gcs_or_bigquery(tmp_project: Project) 
     assert "exactly one of" in message and "bigquery" in message
 
 
-def test_rows_appended_to_a_bigquery_output_cannot_be_retried_alone(tmp_project: Project) -> None:
+def test_a_bigquery_output_cannot_retry_failed_requests_alone(tmp_project: Project) -> None:
     project = _write(
         tmp_project,
         "vertex",
