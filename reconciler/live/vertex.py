@@ -14,11 +14,14 @@ apply and the planner do not know which service they talk to: this adapter answe
   is resent only when the answer proves no job was made, exactly as on the Developer API
   (adapter.py).
 - Results: a job's `predictions.jsonl` is downloaded and each line rewritten as a Developer
-  API result line (`key` + `response` or `error`), so collection is unchanged.
+  API result line (`key` + `response` or `error`; vertex_convert.rewrite_predictions), so
+  collection is unchanged.
 - BigQuery (vertex_bigquery.py): a `bq://` source table is passed to the create call as is
   (its metadata digested for `plan` through `remote_objects`); a `bq://` output is the job's
   own destination (`create_job(destination=...)`), and "downloading" it reads its rows back
   as result lines, which collection counts without copying them anywhere.
+- Cloud Storage calls, their errors and staged objects as `LiveFile`s are vertex_storage.py's;
+  the SDK client is built by vertex_client.py.
 - No inline requests, no embeddings (the SDK's `create_embeddings` is Developer API only), no
   batch priority: validate refuses those manifests first (manifests/vertex_rules.py); the
   adapter refuses them too, as a `PermanentServiceError`.
@@ -28,12 +31,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import json
 import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import Final, TypeVar
 
 import httpx2
 from google import genai
@@ -44,9 +45,7 @@ from reconciler.errors import (
     ConfigError,
     PermanentServiceError,
     ServiceError,
-    TransientServiceError,
 )
-from reconciler.hashing import sha256_file
 from reconciler.live import vertex_convert
 from reconciler.live.boundary import (
     Boundary,
@@ -63,14 +62,13 @@ from reconciler.live.vertex_bigquery import (
     table_file,
     write_result_lines,
 )
-from reconciler.live.vertex_storage import ObjectFacts, Storage
-from reconciler.live.vertex_target import VERTEX_API_VERSION, VertexTarget
+from reconciler.live.vertex_storage import ObjectFacts, Storage, live_file, measure, storage_error
+from reconciler.live.vertex_target import VertexTarget
 from reconciler.manifests.bigquery_uri import is_bigquery
 from reconciler.manifests.remote import Remote, RemoteObject
 
 T = TypeVar("T")
 
-_TRANSIENT_STORAGE: Final = frozenset({408, 429, 500, 502, 503, 504})
 _EXTENSIONS: Final = {"jsonl": "jsonl", "application/jsonl": "jsonl"}
 _GENERATE: Final = "batchGenerateContent"
 
@@ -81,48 +79,6 @@ async def remote_objects(service: object, uris: Sequence[str]) -> dict[str, Remo
     if isinstance(service, VertexAdapter):
         return await service.remote_objects(uris)
     return dict.fromkeys(uris)
-
-
-def placeholder_credentials() -> Any:
-    """Credentials for an emulator: a fixed token that never expires, so the SDK neither asks
-    Google for one nor sends real ones (`AnonymousCredentials` has no token, and the SDK tries
-    to refresh it)."""
-    from google.oauth2.credentials import Credentials
-
-    return Credentials(token="emulator")  # type: ignore[no-untyped-call]
-
-
-def build_vertex_client(
-    target: VertexTarget, settings: AdapterSettings, *, http: httpx2.AsyncClient | None = None
-) -> genai.Client:
-    """A Vertex-mode client making one attempt per call (the adapter retries, as client.py's)."""
-    options = types.HttpOptions(
-        api_version=VERTEX_API_VERSION,
-        timeout=int(settings.request_timeout * 1000),
-        retry_options=types.HttpRetryOptions(attempts=1),
-        httpx_async_client=http,
-    )
-    credentials = None
-    if target.base_url is not None:
-        options.base_url = target.base_url
-        credentials = placeholder_credentials()
-    # credentials=None: the SDK loads Application Default Credentials itself, when first needed.
-    return genai.Client(
-        vertexai=True,
-        project=target.project,
-        location=target.location,
-        credentials=credentials,
-        http_options=options,
-    )
-
-
-def _storage_error(exc: Exception, call: str) -> ServiceError:
-    code = getattr(exc, "code", None)
-    status = code if isinstance(code, int) else None
-    message = f"{type(exc).__name__}: {exc}".splitlines()[0]
-    if status is None or status in _TRANSIENT_STORAGE:
-        return TransientServiceError(message, call=call, status_code=status)
-    return PermanentServiceError(message, call=call, status_code=status)
 
 
 class VertexAdapter:
@@ -171,7 +127,7 @@ class VertexAdapter:
         except BigQueryError as exc:
             raise service_error(exc, call) from exc
         except Exception as exc:  # google-cloud-storage and google-auth raise many types
-            raise _storage_error(exc, call) from exc
+            raise storage_error(exc, call) from exc
 
     def _staged(self, what: str) -> str:
         return f"gs://{self._target.bucket}/{self._target.prefix}{what}"
@@ -235,7 +191,7 @@ class VertexAdapter:
         if not name.startswith("gs://"):
             return None
         facts = await self._in_storage("storage.get", lambda: self._storage.facts(name))
-        return None if facts is None else _live_file(facts)
+        return None if facts is None else live_file(facts)
 
     async def remote_objects(self, uris: Sequence[str]) -> dict[str, Remote | None]:
         """The Cloud Storage facts of each `source.gcs` object and the BigQuery metadata of
@@ -286,7 +242,7 @@ class VertexAdapter:
         The owner's folder keeps projects sharing a staging prefix apart: each project's
         cleanup deletes the inputs its own collected jobs read, which must never be an object
         another project's running job reads or is about to read."""
-        digest, size = await asyncio.to_thread(_measure, path)
+        digest, size = await asyncio.to_thread(measure, path)
         extension = _EXTENSIONS.get(mime_type) or path.suffix.lstrip(".") or "bin"
         folder = f"inputs/{owner}" if owner else "inputs"
         uri = self._staged(f"{folder}/{digest}.{extension}")
@@ -299,7 +255,7 @@ class VertexAdapter:
             return self._storage.upload(uri, path, content_type)
 
         facts = await self._in_storage("storage.upload", stage)
-        return _live_file(facts)
+        return live_file(facts)
 
     async def download_file(
         self,
@@ -332,7 +288,7 @@ class VertexAdapter:
         raw = dest.with_name(dest.name + ".vertex")
         try:
             await self._in_storage("storage.download", lambda: self._storage.download(name, raw))
-            return await asyncio.to_thread(_rewrite_predictions, raw, dest)
+            return await asyncio.to_thread(vertex_convert.rewrite_predictions, raw, dest)
         except ServiceError as exc:
             if exc.status_code == 404:
                 raise PermanentServiceError(
@@ -466,46 +422,3 @@ class VertexAdapter:
 
 def _is_vertex_job(name: str) -> bool:
     return "/batchPredictionJobs/" in name
-
-
-def _measure(path: Path) -> tuple[str, int]:
-    return sha256_file(path), path.stat().st_size
-
-
-def _live_file(facts: ObjectFacts) -> LiveFile:
-    # Staged objects do not expire: reuse is limited only by their existence.
-    return LiveFile(
-        name=facts.uri,
-        display_name=facts.uri.rsplit("/", 1)[-1],
-        size_bytes=facts.size,
-        sha256_b64=None,
-        state="ACTIVE",
-        expiration_time=None,
-        source="UPLOADED",
-        uri=facts.uri,
-        create_time=facts.created,
-    )
-
-
-def _rewrite_predictions(raw: Path, dest: Path) -> tuple[str, int]:
-    """Vertex prediction lines -> Developer API result lines in `dest`; (sha256, bytes)."""
-    sha = hashlib.sha256()
-    size = 0
-    number = 0
-    with raw.open("rb") as source, dest.open("wb") as sink:
-        for text in source:
-            if not text.strip():
-                continue
-            number += 1
-            try:
-                prediction = json.loads(text)
-            except (ValueError, RecursionError):  # not JSON, too deep, or an int too long
-                prediction = {"status": f"prediction line {number} is not JSON"}
-            line = vertex_convert.result_line(
-                prediction if isinstance(prediction, dict) else {}, number
-            )
-            data = (json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
-            sink.write(data)
-            sha.update(data)
-            size += len(data)
-    return sha.hexdigest(), size

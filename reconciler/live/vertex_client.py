@@ -13,19 +13,56 @@ import logging
 import random
 import socket
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+import httpx2
+from google import genai
+from google.genai import types
 
 from reconciler.clock import Clock
 from reconciler.errors import ConfigError
 from reconciler.live.http import wide_read_client
 from reconciler.live.settings import AdapterSettings
-from reconciler.live.vertex import VertexAdapter, build_vertex_client
-from reconciler.live.vertex_target import VertexTarget, vertex_target
+from reconciler.live.vertex import VertexAdapter
+from reconciler.live.vertex_target import VERTEX_API_VERSION, VertexTarget, vertex_target
 
 if TYPE_CHECKING:
     from reconciler.config import Project
 
 logger = logging.getLogger(__name__)
+
+
+def placeholder_credentials() -> Any:
+    """Credentials for an emulator: a fixed token that never expires, so the SDK neither asks
+    Google for one nor sends real ones (`AnonymousCredentials` has no token, and the SDK tries
+    to refresh it)."""
+    from google.oauth2.credentials import Credentials
+
+    return Credentials(token="emulator")  # type: ignore[no-untyped-call]
+
+
+def build_vertex_client(
+    target: VertexTarget, settings: AdapterSettings, *, http: httpx2.AsyncClient | None = None
+) -> genai.Client:
+    """A Vertex-mode client making one attempt per call (the adapter retries, as client.py's)."""
+    options = types.HttpOptions(
+        api_version=VERTEX_API_VERSION,
+        timeout=int(settings.request_timeout * 1000),
+        retry_options=types.HttpRetryOptions(attempts=1),
+        httpx_async_client=http,
+    )
+    credentials = None
+    if target.base_url is not None:
+        options.base_url = target.base_url
+        credentials = placeholder_credentials()
+    # credentials=None: the SDK loads Application Default Credentials itself, when first needed.
+    return genai.Client(
+        vertexai=True,
+        project=target.project,
+        location=target.location,
+        credentials=credentials,
+        http_options=options,
+    )
 
 
 def open_vertex(

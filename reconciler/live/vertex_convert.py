@@ -19,6 +19,9 @@ Pure (the SDK's `BatchJob` is only read). What it maps:
 
 from __future__ import annotations
 
+import hashlib
+import json
+from pathlib import Path
 from typing import Any
 
 from google.genai import types
@@ -97,3 +100,25 @@ def result_line(prediction: dict[str, Any], number: int) -> dict[str, Any]:
     else:
         line["response"] = response
     return line
+
+
+def rewrite_predictions(raw: Path, dest: Path) -> tuple[str, int]:
+    """Vertex prediction lines -> Developer API result lines in `dest`; (sha256, bytes)."""
+    sha = hashlib.sha256()
+    size = 0
+    number = 0
+    with raw.open("rb") as source, dest.open("wb") as sink:
+        for text in source:
+            if not text.strip():
+                continue
+            number += 1
+            try:
+                prediction = json.loads(text)
+            except (ValueError, RecursionError):  # not JSON, too deep, or an int too long
+                prediction = {"status": f"prediction line {number} is not JSON"}
+            line = result_line(prediction if isinstance(prediction, dict) else {}, number)
+            data = (json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+            sink.write(data)
+            sha.update(data)
+            size += len(data)
+    return sha.hexdigest(), size

@@ -11,11 +11,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
-from reconciler.errors import ConfigError
+from reconciler.errors import (
+    ConfigError,
+    PermanentServiceError,
+    ServiceError,
+    TransientServiceError,
+)
+from reconciler.hashing import sha256_file
+from reconciler.live.snapshot import LiveFile
 
 SCHEME = "gs://"
+_TRANSIENT: Final = frozenset({408, 429, 500, 502, 503, 504})
+"""Statuses of a Cloud Storage failure worth trying again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,3 +125,34 @@ class Storage:
             )
             for blob in self._bucket(bucket).list_blobs(prefix=prefix)
         ]
+
+
+def storage_error(exc: Exception, call: str) -> ServiceError:
+    """A Cloud Storage client failure as the adapter's errors: busy or unreachable is
+    transient."""
+    code = getattr(exc, "code", None)
+    status = code if isinstance(code, int) else None
+    message = f"{type(exc).__name__}: {exc}".splitlines()[0]
+    if status is None or status in _TRANSIENT:
+        return TransientServiceError(message, call=call, status_code=status)
+    return PermanentServiceError(message, call=call, status_code=status)
+
+
+def measure(path: Path) -> tuple[str, int]:
+    """(sha256 hex, size) of a file about to be staged."""
+    return sha256_file(path), path.stat().st_size
+
+
+def live_file(facts: ObjectFacts) -> LiveFile:
+    # Staged objects do not expire: reuse is limited only by their existence.
+    return LiveFile(
+        name=facts.uri,
+        display_name=facts.uri.rsplit("/", 1)[-1],
+        size_bytes=facts.size,
+        sha256_b64=None,
+        state="ACTIVE",
+        expiration_time=None,
+        source="UPLOADED",
+        uri=facts.uri,
+        create_time=facts.created,
+    )

@@ -70,13 +70,13 @@ def test_prediction_lines_that_cannot_be_parsed_become_failed_result_lines(
 ) -> None:
     import json as json_module
 
-    from reconciler.live.vertex import _rewrite_predictions
+    from reconciler.live.vertex_convert import rewrite_predictions
 
     raw = tmp_path / "predictions.jsonl"
     raw.write_bytes(
         b"[" * 100_000 + b"]" * 100_000 + b"\n" + b'{"a": ' + b"9" * 5_000 + b"}\n" + b"\xff{\n"
     )
-    _rewrite_predictions(raw, tmp_path / "results.jsonl")
+    rewrite_predictions(raw, tmp_path / "results.jsonl")
     lines = [
         json_module.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()
     ]
