@@ -1,8 +1,8 @@
 """`reconciler doctor`: is this setup ready for a real run? One line per check, before any job.
 
 It reads and lists, never creates: the key's presence (never its value), the endpoint (one
-listing of jobs and files), the manifests' models, the quota in use, gs:// access and the
-installed extras.
+listing of jobs and files), the manifests' models, the quota in use, gs:// access, BigQuery
+tables on Vertex (each source readable, each output's dataset there) and the installed extras.
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ from reconciler.config import Project, ProjectConfig
 from reconciler.errors import ExitCode, ReconcilerError
 from reconciler.live.endpoint import API_KEY_VARIABLES, EndpointKind, endpoint_kind
 from reconciler.live.gcs import check_access
-from reconciler.live.gemini import AdapterSettings, BatchService
+from reconciler.live.gemini import AdapterSettings, BatchService, TableCheck, bigquery_checks
 from reconciler.live.snapshot import Live
+from reconciler.manifests.bigquery_uri import is_bigquery
 from reconciler.manifests.desired import DesiredResource
 from reconciler.plan.cost import project_price_table
 
@@ -179,7 +180,35 @@ def run_checks(project: Project, environ: Mapping[str, str]) -> list[Check]:
     checks.append(endpoint)
     if live is not None:
         checks += quota_checks(project.config, live)
+        checks += _bigquery_checks(project, resources)
     return checks
+
+
+def _bigquery_checks(project: Project, resources: list[DesiredResource]) -> list[Check]:
+    """One line per BigQuery source table and output table (Vertex), checked with the
+    credentials and endpoint a run uses: readable, dataset there, or what to do."""
+    sources = sorted({s for r in resources if (s := r.manifest.spec.source.bigquery)})
+    outputs = sorted({o for r in resources if is_bigquery(o := r.manifest.spec.output)})
+    if not sources and not outputs:
+        return []
+
+    async def look(adapter: BatchService) -> list[TableCheck]:
+        return await bigquery_checks(adapter, sources, outputs)
+
+    try:
+        found = run_with_adapter(project, system_clock(), look, settings=_PROBE_SETTINGS)
+    except ReconcilerError as exc:
+        return [Check("bigquery", Outcome.FAIL, exc.message)]
+    return [
+        Check(
+            f"bigquery {check.role}",
+            Outcome.OK if check.ok else Outcome.FAIL,
+            f"{check.uri}: {check.detail}"
+            if check.ok
+            else f"{check.uri}: {check.access.value}: {check.detail}",
+        )
+        for check in found
+    ]
 
 
 @click.command("doctor")
@@ -187,8 +216,8 @@ def run_checks(project: Project, environ: Mapping[str, str]) -> list[Check]:
 def doctor(ctx: CliContext) -> int:
     """Check that this project is ready to run: the API key is set (never printed), the
     endpoint answers, each manifest's model supports batch, the quota in use (jobs running,
-    Files storage), gs:// outputs are reachable, and the extras the outputs and the state need
-    are installed. One line per check; exit status 1 if any failed. Creates nothing.
+    Files storage), gs:// outputs are reachable, BigQuery source tables are readable and output
+    datasets exist (Vertex), and the extras the outputs and the state need are installed. One line per check; exit status 1 if any failed. Creates nothing.
     """
     checks = run_checks(ctx.project(), os.environ)
     for check in checks:

@@ -58,6 +58,7 @@ from reconciler.live.transfer import DownloadFollower, Progress
 from reconciler.live.vertex_bigquery import (
     BigQuery,
     BigQueryError,
+    TableCheck,
     service_error,
     table_file,
     write_result_lines,
@@ -79,6 +80,17 @@ async def remote_objects(service: object, uris: Sequence[str]) -> dict[str, Remo
     if isinstance(service, VertexAdapter):
         return await service.remote_objects(uris)
     return dict.fromkeys(uris)
+
+
+async def bigquery_checks(
+    service: object, sources: Sequence[str], outputs: Sequence[str]
+) -> list[TableCheck]:
+    """`doctor`'s BigQuery checks: each source table readable, each output table's dataset
+    there (and whether the table is), with the credentials and endpoint a run uses. Only
+    Vertex reads BigQuery (validate refuses tables elsewhere), so another service has none."""
+    if not isinstance(service, VertexAdapter):
+        return []
+    return await service.bigquery_checks(sources, outputs)
 
 
 class VertexAdapter:
@@ -212,6 +224,21 @@ class VertexAdapter:
             return found
 
         return await self._in_storage("storage.get", look)
+
+    async def bigquery_checks(
+        self, sources: Sequence[str], outputs: Sequence[str]
+    ) -> list[TableCheck]:
+        """See the module-level `bigquery_checks`.
+
+        Raises:
+            ConfigError: an emulated Vertex without a BigQuery emulator.
+        """
+
+        def look() -> list[TableCheck]:
+            found = [self._bigquery.check_source(uri) for uri in sources]
+            return found + [self._bigquery.check_output(uri) for uri in outputs]
+
+        return await asyncio.to_thread(look)
 
     async def inline_results(self, job_name: str) -> list[InlineResult]:
         """Vertex jobs have no inline output."""

@@ -2,7 +2,8 @@
 
 Plain BigQuery REST (v2) over `requests`, which google-auth already brings: `tables.get` for
 change detection (manifests/remote.py digests what it answers) and `tabledata.list`, paged,
-to stream a results table. Google's host gets Application Default Credentials through
+to stream a results table, and `check_source` / `check_output` for `doctor` (tables.get,
+datasets.get). Google's host gets Application Default Credentials through
 google-auth's `AuthorizedSession`; an emulator (`VertexTarget.bigquery_url`) gets no
 credentials at all. The calls are synchronous: the adapter runs them in worker threads.
 
@@ -14,9 +15,11 @@ column, when present, names the request.
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import json
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Final
 
@@ -133,6 +136,91 @@ class BigQuery:
             token = page.get("pageToken")
             if not token or not page.get("rows"):
                 return
+
+    def check_source(self, uri: str) -> TableCheck:
+        """Whether the credentials reconciler runs with can read the source table `uri`."""
+        ref = parse_table(uri)
+        found, problem = self._probe(_table_path(ref))
+        if problem is not None:
+            return TableCheck("source", uri, problem, _READ_HINT)
+        if found is None:
+            return TableCheck(
+                "source", uri, Access.MISSING, "create it (a `request` JSON column) first"
+            )
+        rows = _number(found.get("numRows"))
+        return TableCheck("source", uri, Access.OK, f"readable ({rows or 0:,} rows)")
+
+    def check_output(self, uri: str) -> TableCheck:
+        """Whether the output table's dataset exists and can be seen, and whether the table
+        does (a job creates it; Vertex refuses one that exists)."""
+        ref = parse_table(uri)
+        dataset = f"{ref.project}.{ref.dataset}"
+        found, problem = self._probe(f"projects/{ref.project}/datasets/{ref.dataset}")
+        if problem is not None:
+            return TableCheck("output", uri, problem, f"dataset {dataset}: {_WRITE_HINT}")
+        if found is None:
+            return TableCheck(
+                "output",
+                uri,
+                Access.MISSING,
+                f"dataset {dataset} does not exist: create it (`bq mk --dataset "
+                f"{ref.project}:{ref.dataset}`) in the jobs' region",
+            )
+        table, problem = self._probe(_table_path(ref))
+        if problem is not None:
+            return TableCheck("output", uri, problem, _WRITE_HINT)
+        if table is None:
+            return TableCheck(
+                "output", uri, Access.OK, f"dataset {dataset} exists; the job creates the table"
+            )
+        return TableCheck(
+            "output",
+            uri,
+            Access.OK,
+            f"dataset {dataset} exists, and so does the table: an earlier job's results, or "
+            "in the way of a new job (Vertex writes only new tables; `plan` refuses one)",
+        )
+
+    def _probe(self, path: str) -> tuple[dict[str, Any] | None, Access | None]:
+        """GET `path`: (its answer or None when it does not exist, None) or (None, why not)."""
+        try:
+            return self._get(path), None
+        except BigQueryError as exc:
+            return None, Access.DENIED if exc.code == 403 else Access.FAILED
+
+
+class Access(enum.StrEnum):
+    """What a BigQuery check found."""
+
+    OK = "ok"
+    MISSING = "not found"
+    DENIED = "permission denied"
+    FAILED = "unreachable or refused"
+
+
+@dataclass(frozen=True, slots=True)
+class TableCheck:
+    """One line of `doctor`: a source table or an output table (with its dataset)."""
+
+    role: str
+    """`source` or `output`."""
+    uri: str
+    access: Access
+    detail: str
+
+    @property
+    def ok(self) -> bool:
+        return self.access is Access.OK
+
+
+_READ_HINT: Final = (
+    "grant the credentials reconciler runs with (Application Default Credentials) BigQuery "
+    "Data Viewer on the table, and Vertex AI's service agent too"
+)
+_WRITE_HINT: Final = (
+    "grant the credentials reconciler runs with (Application Default Credentials) and Vertex "
+    "AI's service agent BigQuery Data Editor on the dataset"
+)
 
 
 def result_line(row: dict[str, Any], number: int) -> dict[str, Any]:

@@ -217,3 +217,35 @@ def test_validate_refuses_bigquery_off_vertex_and_malformed_table_uris(
     assert expected in checked.stderr + checked.stdout
     assert "manifests/eval.yaml:" in checked.stderr + checked.stdout
     assert "Traceback" not in checked.stderr
+
+
+def test_doctor_checks_each_source_table_and_output_dataset_with_the_runs_credentials(
+    vproject: Project, bigquery: str, dataset: str
+) -> None:
+    create_request_table(bigquery, BQ_PROJECT, dataset, "prompts", _requests(3))
+    vproject.manifest(
+        "good", _bq_spec(f"bigquery: {_table(dataset, 'prompts')}", _table(dataset, "answers"))
+    )
+    missing = _table(dataset, "no_such_table")
+    elsewhere = f"bq://{BQ_PROJECT}.ds_missing.answers"
+    vproject.manifest("bad", _bq_spec(f"bigquery: {missing}", elsewhere))
+    vproject.commit()
+
+    doctor = vproject.run("doctor")
+
+    assert doctor.returncode == 1, doctor.stdout
+    lines = doctor.stdout.splitlines()
+    assert f"ok    bigquery source: {_table(dataset, 'prompts')}: readable (3 rows)" in lines
+    assert any(
+        line.startswith(f"FAIL  bigquery source: {missing}: not found: create it") for line in lines
+    )
+    assert (
+        f"ok    bigquery output: {_table(dataset, 'answers')}: dataset {BQ_PROJECT}.{dataset} "
+        "exists; the job creates the table"
+    ) in lines
+    assert any(
+        line.startswith(f"FAIL  bigquery output: {elsewhere}: not found: dataset")
+        and f"bq mk --dataset {BQ_PROJECT}:ds_missing" in line
+        for line in lines
+    )
+    assert "Traceback" not in doctor.stderr

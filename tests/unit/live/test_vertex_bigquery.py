@@ -72,3 +72,42 @@ def test_written_result_lines_are_hashed_and_measured_as_written(tmp_path: Path)
     data = dest.read_bytes()
     assert (sha256, size) == (hashlib.sha256(data).hexdigest(), len(data))
     assert [json.loads(line)["key"] for line in data.splitlines()] == ["a", "b"]
+
+
+def test_a_bigquery_that_refuses_the_credentials_is_reported_as_permission_denied() -> None:
+    """bqemulator has no access control, so Google's 403 answer comes from a stand-in server
+    that answers every call as BigQuery does for credentials without access."""
+    import http.server
+    import threading
+
+    from reconciler.live.vertex_bigquery import Access, BigQuery
+
+    class Forbidden(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = json.dumps(
+                {"error": {"code": 403, "message": "Access Denied: Table p: permission denied"}}
+            ).encode()
+            self.send_response(403)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Forbidden)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        bigquery = BigQuery(f"http://127.0.0.1:{server.server_address[1]}")
+        source = bigquery.check_source("bq://my-project.evals.prompts")
+        output = bigquery.check_output("bq://my-project.evals.answers")
+    finally:
+        server.shutdown()
+        thread.join()
+
+    assert (source.access, output.access) == (Access.DENIED, Access.DENIED)
+    assert "BigQuery Data Viewer" in source.detail and "service agent" in source.detail
+    assert "BigQuery Data Editor on the dataset" in output.detail
+    assert not source.ok and not output.ok
