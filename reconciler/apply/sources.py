@@ -204,8 +204,9 @@ async def upload_input(
 
 
 def shard_max_bytes(resource: DesiredResource) -> int:
-    """The manifest's `shards.max_bytes` in bytes (validation has already checked it parses)."""
+    """The manifest's `shards.max_bytes` in bytes, capped at the endpoint's limit when unset
+    (`DesiredResource.shards`; validation has already checked it parses)."""
     try:
-        return parse_size(resource.manifest.spec.shards.max_bytes)
+        return parse_size(resource.shards.max_bytes)
     except ValueError:
         return 0

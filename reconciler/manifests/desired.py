@@ -8,7 +8,7 @@ from typing import Any
 
 from reconciler.errors import SourceLocation
 from reconciler.manifests.bigquery_uri import is_bigquery
-from reconciler.manifests.model import BatchJobManifest
+from reconciler.manifests.model import BatchJobManifest, Shards
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +65,15 @@ class DesiredResource:
     """Hex sha256 over the replacing fields (model, task, config but its priority, source content,
     media content).
     Equal hashes mean the job need not be created again."""
+    service_shards: Shards | None = None
+    """The shard sizes the endpoint's own limits impose where they are below the manifest's
+    defaults (Vertex: manifests/vertex_rules.vertex_shards); None: the manifest's. Not a field
+    of the spec: the manifest, its hashes and its in-place fields stay as written."""
+
+    @property
+    def shards(self) -> Shards:
+        """The shard sizes `plan` counts jobs by and `apply` splits the input by."""
+        return self.service_shards or self.manifest.spec.shards
 
     def replacing_fields(self) -> dict[str, Any]:
         """The fields whose change makes a new job, as recorded in state and diffed in plans."""

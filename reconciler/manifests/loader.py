@@ -230,7 +230,6 @@ def _load_document(
                 location=_vertex_location(project),
             )
         )
-        manifest = vertex_rules.vertex_shards(manifest)
     if source is None or len(_errors(diagnostics)) > before:
         return None
     resource = DesiredResource(
@@ -240,6 +239,7 @@ def _load_document(
         source=source,
         media=media,
         spec_hash="",
+        service_shards=vertex_rules.vertex_shards(spec.shards) if on_vertex else None,
     )
     return dataclasses.replace(resource, spec_hash=resource_spec_hash(resource))
 

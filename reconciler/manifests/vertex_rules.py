@@ -11,8 +11,9 @@ inline requests, the SDK's batch embeddings are Developer API only, and Vertex j
 batch priority. Each refusal names the manifest's file:line and the way out.
 
 Vertex's batch limits are one table (`LIMITS`), each figure with its source: `validate` refuses
-a manifest past one, the loader caps the default shard sizes at them (so `plan` shards a large
-input into jobs Vertex takes), and `with_remote_sources` checks what only the service knows
+a manifest past one, the loader caps the default shard sizes at them
+(`DesiredResource.service_shards`, so `plan` and `apply` split a large input into jobs Vertex
+takes), and `with_remote_sources` checks what only the service knows
 (a `source.gcs` object's size, a `source.bigquery` table's rows) when `plan` reads them.
 """
 
@@ -144,20 +145,17 @@ def vertex_problems(manifest: BatchJobManifest, document: YamlDocument) -> list[
     return found
 
 
-def vertex_shards(manifest: BatchJobManifest) -> BatchJobManifest:
-    """`manifest` with the shard sizes it leaves unset capped at Vertex's limits, so `plan`
-    splits a large input into jobs Vertex takes (`shards.max_bytes` defaults to 1 GiB, past
-    Vertex's 1 GB). Sizes the manifest sets are checked by `limit_problems`, never changed."""
-    shards = manifest.spec.shards
+def vertex_shards(shards: Shards) -> Shards | None:
+    """The shard sizes to split by on Vertex when a manifest leaves one unset and its default
+    is past Vertex's limit (`shards.max_bytes` defaults to 1 GiB, past Vertex's 1 GB), so `plan`
+    and `apply` make jobs Vertex takes; None when the manifest's own sizes fit. Sizes the
+    manifest sets are checked by `limit_problems`, never changed."""
     update: dict[str, int] = {}
     if "max_requests" not in shards.model_fields_set and shards.max_requests > MAX_REQUESTS.value:
         update["max_requests"] = MAX_REQUESTS.value
     if "max_bytes" not in shards.model_fields_set and _bytes(shards) > MAX_INPUT_BYTES.value:
         update["max_bytes"] = MAX_INPUT_BYTES.value
-    if not update:
-        return manifest
-    spec = manifest.spec.model_copy(update={"shards": shards.model_copy(update=update)})
-    return manifest.model_copy(update={"spec": spec})
+    return shards.model_copy(update=update) if update else None
 
 
 def limit_problems(
@@ -194,7 +192,7 @@ def limit_problems(
             )
         )
     if is_bigquery(spec.output):
-        jobs = vertex_shards(manifest).spec.shards.jobs_for(requests, n_bytes)
+        jobs = (vertex_shards(spec.shards) or spec.shards).jobs_for(requests, n_bytes)
         if jobs > 1:
             found.append(
                 Diagnostic(

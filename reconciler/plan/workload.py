@@ -81,8 +81,8 @@ def _priced(
 
 def shard_count(resource: DesiredResource, requests: int, n_bytes: int) -> int:
     """How many jobs `requests` requests of `n_bytes` split into under the manifest's limits
-    (on Vertex, the loader has capped the unset ones at Vertex's: manifests/vertex_rules)."""
-    return resource.manifest.spec.shards.jobs_for(requests, n_bytes)
+    (on Vertex, unset ones capped at Vertex's: `DesiredResource.shards`)."""
+    return resource.shards.jobs_for(requests, n_bytes)
 
 
 def attempt_workload(

@@ -99,22 +99,26 @@ def test_default_shard_sizes_are_capped_at_vertex_limits_so_plan_splits_a_large_
 ) -> None:
     on_vertex = load(_write(tmp_project, VERTEX)).desired
     assert on_vertex is not None
-    vertex_shards = on_vertex.resources["job"].manifest.spec.shards
+    vertex = on_vertex.resources["job"]
     developer = load(_write(tmp_project, "endpoint: emulator\n")).desired
     assert developer is not None
-    developer_shards = developer.resources["job"].manifest.spec.shards
+    gemini = developer.resources["job"]
 
     # 1.05 GB in one input: one job under the default 1 GiB, two under Vertex's 1 GB.
-    assert developer_shards.jobs_for(1000, 1_050_000_000) == 1
-    assert vertex_shards.jobs_for(1000, 1_050_000_000) == 2
-    assert vertex_shards.max_bytes_value() == MAX_INPUT_BYTES.value
+    assert gemini.shards.jobs_for(1000, 1_050_000_000) == 1
+    assert vertex.shards.jobs_for(1000, 1_050_000_000) == 2
+    assert vertex.shards.max_bytes_value() == MAX_INPUT_BYTES.value
+    # The manifest stays as written: its hashes and in-place fields do not depend on the
+    # endpoint, so switching endpoints shows no shard change.
+    assert vertex.manifest.spec.shards == gemini.manifest.spec.shards
+    assert vertex.in_place_fields()["shards"] == gemini.in_place_fields()["shards"]
 
 
 def test_sizes_a_vertex_manifest_sets_within_the_limits_are_kept(tmp_project: Project) -> None:
     extra = "  shards:\n    max_requests: 500\n    max_bytes: 10MB\n"
     desired = load(_write(tmp_project, VERTEX, extra=extra)).desired
     assert desired is not None
-    shards = desired.resources["job"].manifest.spec.shards
+    shards = desired.resources["job"].shards
     assert (shards.max_requests, shards.max_bytes_value()) == (500, 10_000_000)
 
 
