@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from reconciler.apply.sources import shard_max_bytes
 from reconciler.config import Project, load_project
 from reconciler.errors import Diagnostic
 from reconciler.manifests.loader import load, resource_spec_hash
@@ -112,6 +113,8 @@ def test_default_shard_sizes_are_capped_at_vertex_limits_so_plan_splits_a_large_
     # endpoint, so switching endpoints shows no shard change.
     assert vertex.manifest.spec.shards == gemini.manifest.spec.shards
     assert vertex.in_place_fields()["shards"] == gemini.in_place_fields()["shards"]
+    # apply closes a shard's file by the same size the plan counted jobs by.
+    assert (shard_max_bytes(vertex), shard_max_bytes(gemini)) == (10**9, 2**30)
 
 
 def test_sizes_a_vertex_manifest_sets_within_the_limits_are_kept(tmp_project: Project) -> None:
