@@ -69,8 +69,9 @@ COMMANDS: dict[str, LazyCommand] = {
         "doctor",
         "Check that this project is ready to run: the API key is set (never printed), the "
         "endpoint answers, each manifest's model supports batch, the quota in use (jobs "
-        "running, Files storage), gs:// outputs are reachable, and the extras the outputs and "
-        "the state need are installed.",
+        "running, Files storage), gs:// outputs are reachable, BigQuery source tables are "
+        "readable and output datasets exist (Vertex), and the extras the outputs and the state "
+        "need are installed.",
     ),
     "emulator": LazyCommand(
         "reconciler.cli.emulator_cmd",

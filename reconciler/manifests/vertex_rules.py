@@ -5,16 +5,16 @@ Gemini models: generate requests from a JSONL file (staged to Cloud Storage) or 
 already in Cloud Storage (`source.gcs`) or a BigQuery table (`source.bigquery`), both read in
 place (so their failed requests cannot be re-run alone); results go to a local path, a gs://
 prefix or a BigQuery table (`output: bq://...`, a new table the job creates, so its failed
-requests cannot be re-run alone into it either). On any other endpoint `source.gcs`, `source.bigquery`
-and bq:// outputs are refused. Vertex has no
-inline requests, the SDK's batch embeddings are Developer API only, and Vertex jobs have no
-batch priority. Each refusal names the manifest's file:line and the way out.
+requests cannot be re-run alone into it either). On any other endpoint `source.gcs`,
+`source.bigquery` and bq:// outputs are refused. Vertex has no inline requests, the SDK's
+batch embeddings are Developer API only, and Vertex jobs have no batch priority. Each refusal
+names the manifest's file:line and the way out.
 
 Vertex's batch limits are one table (`LIMITS`), each figure with its source: `validate` refuses
 a manifest past one, the loader caps the default shard sizes at them
 (`DesiredResource.service_shards`, so `plan` and `apply` split a large input into jobs Vertex
-takes), and `with_remote_sources` checks what only the service knows
-(a `source.gcs` object's size, a `source.bigquery` table's rows) when `plan` reads them.
+takes), and `with_remote_sources` checks what only the service knows (a `source.gcs` object's
+size, a `source.bigquery` table's rows) when `plan` reads them.
 """
 
 from __future__ import annotations
