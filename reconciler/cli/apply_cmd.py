@@ -118,6 +118,7 @@ def apply(
                 backend,
                 PlanRequest(targets, force_replace, refresh_only),
                 clock,
+                check_output_tables=True,
             )
             if output_format == "text":
                 color = obj.color and sys.stdout.isatty()
@@ -142,5 +143,7 @@ def _verified_saved_plan(
         saved, state, desired.manifests_sha256, settings_sha256(project.config)
     )
     request = PlanRequest(saved.targets, saved.force_replace, saved.refresh_only)
-    _, derived = plan_against_live(project, desired, state, backend, request, system_clock())
+    _, derived = plan_against_live(
+        project, desired, state, backend, request, system_clock(), check_output_tables=True
+    )
     return planfile.verified_plan(saved, derived)

@@ -59,6 +59,7 @@ def plan(
             backend,
             PlanRequest(targets, force_replace, refresh_only),
             clock,
+            check_output_tables=True,
         )
     color = obj.color and sys.stdout.isatty()
     costs = None

@@ -135,17 +135,21 @@ def plan_against_live(
     backend: StateBackend,
     request: PlanRequest,
     clock: Clock,
+    *,
+    check_output_tables: bool = False,
 ) -> tuple[Live, Plan]:
     """Read the live jobs (one paginated list), check every model with the service (unless
-    destroying or only refreshing), and plan against them.
+    destroying or only refreshing), and plan against them. `check_output_tables` (`plan`,
+    `apply`): also look up each BigQuery output table and refuse a plan that would create a
+    job into one that exists (`status` and the web view show such a plan as it is).
 
     Raises:
         ManifestError: a resource names a model the service does not know, or one whose
-            batch methods do not fit its task -- before anything is uploaded or created.
+            batch methods do not fit its task, or (`check_output_tables`) would write a table
+            that exists -- before anything is uploaded or created.
     """
     check = not (request.destroy or request.refresh_only)
-
-    tables = sorted(output_tables(desired)) if check else []
+    tables = sorted(output_tables(desired)) if check and check_output_tables else []
 
     async def read(adapter: BatchService) -> tuple[Live, list[Diagnostic], set[str]]:
         # Files are listed when the plan may upload inputs: `plan` counts them against the

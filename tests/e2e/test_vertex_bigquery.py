@@ -118,6 +118,8 @@ def test_a_bigquery_table_runs_into_a_bigquery_table_and_a_changed_table_plans_a
     assert refused.returncode == 1, refused.stdout
     assert f"{out} already exists" in refused.stderr and "manifests/eval.yaml" in refused.stderr
     assert "Traceback" not in refused.stderr
+    shown = vproject.run("status")  # status shows the plan as it is, refusing nothing
+    assert shown.returncode == 0 and "eval" in shown.stdout, shown.stderr
 
     delete_table(bigquery, BQ_PROJECT, dataset, "answers")  # the user drops it
     gone = vproject.run("results", "eval", "--print")
