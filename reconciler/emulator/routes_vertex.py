@@ -315,6 +315,14 @@ class VertexRoutes:
             )
 
         model_id, stored = _check_create(body, known)
+        if parent.endswith("/locations/global") and (
+            bigquery_input(stored) or bigquery_output(stored)
+        ):
+            raise _bad(
+                "inputConfig",
+                "Batch prediction in location global does not support BigQuery tables as "
+                "input or output.",
+            )
         await run_in_threadpool(_check_limits, stored, settings, self._storage())
         stored[MAX_REQUESTS_KEY] = settings.vertex_max_requests
         now = self.s.clock()

@@ -184,3 +184,25 @@ def test_two_jobs_write_two_new_tables(
     ended = [wait_for_end(strict, name) for name in names]
 
     assert [job.state for job in ended] == [types.JobState.JOB_STATE_SUCCEEDED] * 2
+
+
+def test_bigquery_in_the_global_location_is_refused_at_create(
+    tmp_path: Path, gcs: str, bigquery: str, dataset: str
+) -> None:
+    src = _put(gcs, "in/one.jsonl", 1)
+    with running_emulator(
+        tmp_path / "emu", job_seconds=JOB_SECONDS, storage_url=gcs, bigquery_url=bigquery
+    ) as handle:
+        client = genai.Client(
+            vertexai=True,
+            project="proj",
+            location="global",
+            credentials=emulator_credentials(),
+            http_options=types.HttpOptions(base_url=handle.base_url),
+        )
+        with pytest.raises(errors.ClientError) as refused:
+            _create(client, src, f"bq://{BQ_PROJECT}.{dataset}.answers")
+        job = _create(client, src, f"gs://{BUCKET}/out")  # Cloud Storage is fine there
+
+    assert refused.value.code == 400 and "location global" in str(refused.value)
+    assert job.name is not None and "/locations/global/" in job.name
