@@ -1,0 +1,177 @@
+"""A raw protocol probe of names, methods, query parameters, authentication and the resumable
+upload protocol, each answered as the service answers.
+
+The table's row and runner: tests/emulator/probing.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from reconciler.emulator import EmulatorHandle, running_emulator
+from tests.emulator.probing import MODEL, UPLOAD_START, Probe, check_probe, probe_names
+
+PROBES = [
+    # ---- names ----
+    Probe("batch-not-found", "GET", "/v1beta/batches/nope", 404, "NOT_FOUND", "batches/nope"),
+    # `..` percent-encoded: a client removes literal dot segments before sending, the server
+    # decodes these back to `batches/../files`, which names nothing.
+    Probe("dot-segments", "GET", "/v1beta/batches/%2E%2E/files", 404, "NOT_FOUND"),
+    Probe("batch-under-files", "GET", "/v1beta/files/{batch_id}", 404, "NOT_FOUND"),
+    Probe("nested-name", "GET", "/v1beta/batches/a/b", 404, "NOT_FOUND"),
+    Probe("unknown-verb", "POST", "/v1beta/{batch}:pause", 404, "NOT_FOUND", "'pause'"),
+    Probe("unknown-model-method", "POST", f"/v1beta/models/{MODEL}:batchDance", 404, "NOT_FOUND"),
+    Probe("unknown-version", "GET", "/v9/files", 404, "NOT_FOUND", "v9"),
+    Probe(
+        "file-id-ends-in-a-dash",
+        "POST",
+        "/upload/v1beta/files",
+        400,
+        "INVALID_ARGUMENT",
+        body={"file": {"name": "files/bad-"}},
+        headers=UPLOAD_START,
+        violations=(("file.name", "lower-case alphanumerics or dashes"),),
+    ),
+    Probe(
+        "display-name-over-512",
+        "POST",
+        "/upload/v1beta/files",
+        400,
+        "INVALID_ARGUMENT",
+        body={"file": {"displayName": "d" * 513}},
+        headers=UPLOAD_START,
+        violations=(("file.display_name", "no more than 512 characters"),),
+    ),
+    # ---- methods ----
+    Probe("put-on-a-file", "PUT", "/v1beta/files/{file_id}", 405, "UNIMPLEMENTED"),
+    Probe("post-on-batches", "POST", "/v1beta/batches", 405, "UNIMPLEMENTED"),
+    Probe("delete-on-models", "DELETE", f"/v1beta/models/{MODEL}", 405, "UNIMPLEMENTED"),
+    # ---- query parameters ----
+    Probe(
+        "unknown-query-parameter",
+        "GET",
+        "/v1beta/files?colour=red",
+        400,
+        "INVALID_ARGUMENT",
+        violations=(
+            (
+                None,
+                "Unknown name \"colour\": Cannot bind query parameter. Field 'colour' could not"
+                " be found in request message.",
+            ),
+        ),
+    ),
+    Probe(
+        "list-parameter-on-get",
+        "GET",
+        "/v1beta/{batch}?pageSize=3",
+        400,
+        "INVALID_ARGUMENT",
+        'Unknown name "pageSize": Cannot bind query parameter.',
+    ),
+    Probe(
+        "page-size-not-a-number",
+        "GET",
+        "/v1beta/batches?pageSize=ten",
+        400,
+        "INVALID_ARGUMENT",
+        violations=(("page_size", "Invalid value at 'page_size' (TYPE_INT32), \"ten\""),),
+    ),
+    Probe("negative-page-size", "GET", "/v1beta/files?pageSize=-1", 400, "INVALID_ARGUMENT"),
+    Probe(
+        "page-token-not-issued",
+        "GET",
+        "/v1beta/files?pageToken=bm9wZQ",
+        400,
+        "INVALID_ARGUMENT",
+        violations=(("page_token", "Invalid page token"),),
+    ),
+    Probe(
+        "page-token-of-another-collection",
+        "GET",
+        "/v1beta/batches?pageToken={files_token}",
+        400,
+        "INVALID_ARGUMENT",
+        "Invalid page token",
+    ),
+    Probe(
+        "return-partial-success",
+        "GET",
+        "/v1beta/batches?returnPartialSuccess=true",
+        501,
+        "UNIMPLEMENTED",
+    ),
+    Probe("alt-unknown", "GET", "/v1beta/files?alt=xml", 400, "INVALID_ARGUMENT", "'alt'"),
+    Probe("alt-proto", "GET", "/v1beta/files?$alt=proto", 501, "UNIMPLEMENTED", "alt=proto"),
+    Probe(
+        "update-mask-of-an-immutable-field",
+        "PATCH",
+        "/v1beta/{batch}:updateGenerateContentBatch?updateMask=model",
+        400,
+        "INVALID_ARGUMENT",
+        body={"model": "models/x"},
+        violations=(("update_mask", "'model' cannot be updated"),),
+    ),
+    # ---- authentication ----
+    Probe(
+        "no-key",
+        "GET",
+        "/v1beta/files",
+        403,
+        "PERMISSION_DENIED",
+        "unregistered callers",
+        headers={"x-goog-api-key": ""},
+    ),
+    # ---- resumable uploads ----
+    Probe(
+        "upload-session-unknown",
+        "POST",
+        "/upload/v1beta/files?upload_id=nope&upload_protocol=resumable",
+        404,
+        "NOT_FOUND",
+        raw=b"x",
+        headers={"X-Goog-Upload-Command": "upload, finalize", "X-Goog-Upload-Offset": "0"},
+    ),
+    Probe(
+        "upload-wrong-offset",
+        "POST",
+        "{upload_url}",
+        400,
+        "INVALID_ARGUMENT",
+        "does not match 0 bytes received",
+        raw=b"abc",
+        headers={"X-Goog-Upload-Command": "upload", "X-Goog-Upload-Offset": "5"},
+    ),
+    Probe(
+        "upload-finalized-short",
+        "POST",
+        "{upload_url}",
+        400,
+        "INVALID_ARGUMENT",
+        "finalized after 1 of 3 bytes",
+        raw=b"a",
+        headers={"X-Goog-Upload-Command": "upload, finalize", "X-Goog-Upload-Offset": "0"},
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def emu(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorHandle]:
+    root: Path = tmp_path_factory.mktemp("probe")
+    with running_emulator(root / "emulator", job_seconds=60, page_size=1) as handle:
+        yield handle
+
+
+@pytest.fixture(scope="module")
+def names(emu: EmulatorHandle) -> dict[str, str]:
+    return probe_names(emu)
+
+
+@pytest.mark.parametrize("probe", PROBES, ids=[p.id for p in PROBES])
+def test_the_emulator_refuses_as_the_service_does(
+    emu: EmulatorHandle, names: dict[str, str], probe: Probe
+) -> None:
+    check_probe(emu, names, probe)
