@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from reconciler.emulator import EmulatorHandle, running_emulator
-from tests.emulator.probing import MODEL, UPLOAD_START, Probe, check_probe, probe_names
+from tests.emulator.probing import KEY, MODEL, UPLOAD_START, Probe, check_probe, probe_names
 
 PROBES = [
     # ---- names ----
@@ -175,3 +176,14 @@ def test_the_emulator_refuses_as_the_service_does(
     emu: EmulatorHandle, names: dict[str, str], probe: Probe
 ) -> None:
     check_probe(emu, names, probe)
+
+
+def test_download_without_alt_media_answers_the_empty_json_response(
+    emu: EmulatorHandle, names: dict[str, str]
+) -> None:
+    """`files/{id}:download` is a media method: its bytes come with `alt=media`; without it
+    the method answers its JSON response, which has no fields."""
+    url = f"{emu.base_url}/v1beta/files/{names['file_id']}:download"
+    plain = httpx.get(url, headers=KEY)
+    assert (plain.status_code, plain.json()) == (200, {})
+    assert plain.headers["content-type"].startswith("application/json")
