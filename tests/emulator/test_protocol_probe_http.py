@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from reconciler.emulator import EmulatorHandle, running_emulator
-from tests.emulator.probing import KEY, MODEL, UPLOAD_START, Probe, check_probe, probe_names
+from tests.emulator.probing import CREATE, KEY, MODEL, UPLOAD_START, Probe, check_probe, probe_names
 
 PROBES = [
     # ---- names ----
@@ -105,6 +105,14 @@ PROBES = [
         501,
         "UNIMPLEMENTED",
     ),
+    Probe(
+        "fields-not-a-selector",
+        "GET",
+        "/v1beta/files?fields=files(name",
+        400,
+        "INVALID_ARGUMENT",
+        "unclosed '('",
+    ),
     Probe("alt-unknown", "GET", "/v1beta/files?alt=xml", 400, "INVALID_ARGUMENT", "'alt'"),
     Probe("alt-proto", "GET", "/v1beta/files?$alt=proto", 501, "UNIMPLEMENTED", "alt=proto"),
     Probe(
@@ -187,3 +195,62 @@ def test_download_without_alt_media_answers_the_empty_json_response(
     plain = httpx.get(url, headers=KEY)
     assert (plain.status_code, plain.json()) == (200, {})
     assert plain.headers["content-type"].startswith("application/json")
+
+
+@pytest.mark.parametrize(
+    ("query", "header", "top", "item"),
+    [
+        ("fields=files(name,sizeBytes)", None, {"files"}, {"name", "sizeBytes"}),
+        ("$fields=files/name,nextPageToken", None, {"files", "nextPageToken"}, {"name"}),
+        ("fields=files.size_bytes", None, {"files"}, {"sizeBytes"}),
+        ("", "files.name", {"files"}, {"name"}),
+        ("fields=files(*)", None, {"files"}, None),
+    ],
+    ids=["group", "dollar-and-slash", "snake-case-and-dot", "x-goog-fieldmask", "star"],
+)
+def test_fields_keeps_only_the_selected_fields(
+    emu: EmulatorHandle,
+    names: dict[str, str],
+    query: str,
+    header: str | None,
+    top: set[str],
+    item: set[str] | None,
+) -> None:
+    """The `fields` system parameter (or the X-Goog-FieldMask header) filters a JSON answer;
+    `item` None: every field of each file is kept."""
+    headers = {**KEY, **({"X-Goog-FieldMask": header} if header else {})}
+    full = httpx.get(f"{emu.base_url}/v1beta/files", headers=KEY).json()
+    got = httpx.get(f"{emu.base_url}/v1beta/files?{query}", headers=headers).json()
+    assert set(got) == top
+    want = (
+        full["files"]
+        if item is None
+        else [{key: value for key, value in file.items() if key in item} for file in full["files"]]
+    )
+    assert got["files"] == want
+
+
+def test_both_spellings_of_a_field_are_the_same_field(emu: EmulatorHandle) -> None:
+    """The proto-JSON parser takes camelCase and snake_case names alike, mixed in one body."""
+    body = {
+        "batch": {
+            "display_name": "snake",
+            "inputConfig": {
+                "requests": {
+                    "requests": [
+                        {
+                            "request": {
+                                "contents": [{"parts": [{"text": "hi"}]}],
+                                "generation_config": {"temperature": 0.1},
+                                "systemInstruction": {"parts": [{"text": "be brief"}]},
+                            },
+                            "metadata": {"key": "k"},
+                        }
+                    ]
+                }
+            },
+        }
+    }
+    created = httpx.post(emu.base_url + CREATE, json=body, headers=KEY)
+    assert created.status_code == 200, created.text
+    assert created.json()["metadata"]["displayName"] == "snake"
