@@ -25,6 +25,7 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import functools
 import json
 import re
 from collections.abc import Iterator, Mapping
@@ -69,12 +70,14 @@ class Message:
     fields: Mapping[str, Field] = dataclasses.field(default_factory=dict)
     open: bool = False
 
+    @functools.cached_property
+    def _by_json_name(self) -> dict[str, tuple[str, Field]]:
+        names = {_camel(name): (name, field) for name, field in self.fields.items()}
+        return names | {name: (name, field) for name, field in self.fields.items()}
+
     def lookup(self, json_name: str) -> tuple[str, Field] | None:
         """The proto name and field of a JSON name in either spelling."""
-        for name, field in self.fields.items():
-            if json_name in (name, _camel(name)):
-                return name, field
-        return None
+        return self._by_json_name.get(json_name)
 
 
 def _camel(snake: str) -> str:
