@@ -38,6 +38,8 @@ CHUNK_GRANULARITY = 8 * 1024 * 1024
 MAX_FILE_ID = 40
 _FILE_ID = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?")
 MAX_DISPLAY_NAME = 512
+_CHUNK_COMMANDS = frozenset({"upload", "finalize", "query"})
+"""What a session's requests may say in X-Goog-Upload-Command (protocol §2.1)."""
 _TOP_LEVEL_TYPES = frozenset(
     {"application", "audio", "font", "image", "model", "text", "video", "message", "multipart"}
 )
@@ -121,6 +123,18 @@ class FileRoutes:
             await guard(self.s, request, "files.upload_multipart")
             return await self._upload_multipart(request)
         await guard(self.s, request, "files.upload_start")
+        if protocol != "resumable":
+            return wire.error(
+                400,
+                f"Unsupported X-Goog-Upload-Protocol {protocol!r}: this endpoint takes"
+                " resumable (X-Goog-Upload-Command: start) or multipart uploads.",
+            )
+        command = request.headers.get("x-goog-upload-command", "").strip().lower()
+        if command != "start":
+            return wire.error(
+                400,
+                f"A resumable upload starts with X-Goog-Upload-Command: start, got {command!r}.",
+            )
         return await self._upload_start(request)
 
     async def _new_upload(
@@ -230,6 +244,13 @@ class FileRoutes:
             c.strip().lower()
             for c in request.headers.get("x-goog-upload-command", "upload").split(",")
         }
+        if unknown := sorted(commands - _CHUNK_COMMANDS):
+            return wire.error(
+                400,
+                f"Unsupported X-Goog-Upload-Command {', '.join(unknown)!r} on an upload session:"
+                " expected upload, finalize or query.",
+                headers=fail,
+            )
         if "query" in commands:
             return Response(
                 b"",
