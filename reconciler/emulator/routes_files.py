@@ -12,19 +12,21 @@ from __future__ import annotations
 import base64
 import hashlib
 import mimetypes
+import re
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 
-from reconciler.emulator import multipart, validation, wire
+from reconciler.emulator import multipart, query, validation, wire
 from reconciler.emulator.plumbing import (
     EmulatorState,
     Reject,
     base_url,
     guard,
     json_body,
+    next_page_token,
     page_args,
     pick,
     version,
@@ -34,6 +36,10 @@ from reconciler.emulator.store import FileRow, UploadRow, new_id
 
 CHUNK_GRANULARITY = 8 * 1024 * 1024
 MAX_FILE_ID = 40
+_FILE_ID = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?")
+MAX_DISPLAY_NAME = 512
+_CHUNK_COMMANDS = frozenset({"upload", "finalize", "query"})
+"""What a session's requests may say in X-Goog-Upload-Command (protocol §2.1)."""
 _TOP_LEVEL_TYPES = frozenset(
     {"application", "audio", "font", "image", "model", "text", "video", "message", "multipart"}
 )
@@ -65,14 +71,34 @@ def processing_seconds(mime: str, settings: EmulatorSettings) -> float:
 
 
 def check_file_id(file_id: str) -> None:
-    if (
-        len(file_id) > MAX_FILE_ID
-        or not file_id.replace("-", "").isalnum()
-        or file_id.lower() != file_id
-    ):
+    """A chosen file id: "up to 40 characters that are lowercase alphanumeric or dashes (-).
+    The ID cannot start or end with a dash." (File.name in googleapis' v1beta file.proto)."""
+    if not _FILE_ID.fullmatch(file_id):
         raise Reject(
-            wire.error(
-                400, "File name must be lower-case alphanumerics or dashes, at most 40 characters."
+            wire.bad_request(
+                [
+                    (
+                        "file.name",
+                        "File name must be lower-case alphanumerics or dashes (not first or"
+                        " last), at most 40 characters.",
+                    )
+                ]
+            )
+        )
+
+
+def check_display_name(display: Any) -> None:
+    """ "The display name must be no more than 512 characters in length" (File.display_name)."""
+    if isinstance(display, str) and len(display) > MAX_DISPLAY_NAME:
+        raise Reject(
+            wire.bad_request(
+                [
+                    (
+                        "file.display_name",
+                        f"The display name must be no more than {MAX_DISPLAY_NAME} characters"
+                        f" in length, got {len(display)}.",
+                    )
+                ]
             )
         )
 
@@ -97,6 +123,18 @@ class FileRoutes:
             await guard(self.s, request, "files.upload_multipart")
             return await self._upload_multipart(request)
         await guard(self.s, request, "files.upload_start")
+        if protocol != "resumable":
+            return wire.error(
+                400,
+                f"Unsupported X-Goog-Upload-Protocol {protocol!r}: this endpoint takes"
+                " resumable (X-Goog-Upload-Command: start) or multipart uploads.",
+            )
+        command = request.headers.get("x-goog-upload-command", "").strip().lower()
+        if command != "start":
+            return wire.error(
+                400,
+                f"A resumable upload starts with X-Goog-Upload-Command: start, got {command!r}.",
+            )
         return await self._upload_start(request)
 
     async def _new_upload(
@@ -133,6 +171,7 @@ class FileRoutes:
                 )
             )
         display = pick(meta, "displayName", "display_name")
+        check_display_name(display)
         upload = UploadRow(
             new_id(32), file_id, None if display is None else str(display), mime, declared, 0, now
         )
@@ -142,7 +181,7 @@ class FileRoutes:
     async def _upload_start(self, request: Request) -> Response:
         api_version = version(request)
         body = await json_body(request)
-        if violations := validation.upload_start(body):
+        if violations := validation.upload_start(body, api_version):
             return wire.bad_request(violations)
         meta = pick(body, "file") or {}
         size_text = request.headers.get("x-goog-upload-header-content-length") or pick(
@@ -172,7 +211,7 @@ class FileRoutes:
 
     async def _upload_multipart(self, request: Request) -> Response:
         """One `multipart/related` request: JSON metadata, then the bytes."""
-        version(request)
+        api_version = version(request)
         limit = self.s.settings.get().max_file_bytes
         body = await request.body()
         if len(body) > limit + 64 * 1024:
@@ -183,7 +222,7 @@ class FileRoutes:
             )
         except ValueError as exc:
             return wire.error(400, str(exc))
-        if violations := validation.upload_start(meta_body):
+        if violations := validation.upload_start(meta_body, api_version):
             return wire.bad_request(violations)
         meta = pick(meta_body, "file") or {}
         upload = await self._new_upload(meta, len(data), data_type)
@@ -205,6 +244,13 @@ class FileRoutes:
             c.strip().lower()
             for c in request.headers.get("x-goog-upload-command", "upload").split(",")
         }
+        if unknown := sorted(commands - _CHUNK_COMMANDS):
+            return wire.error(
+                400,
+                f"Unsupported X-Goog-Upload-Command {', '.join(unknown)!r} on an upload session:"
+                " expected upload, finalize or query.",
+                headers=fail,
+            )
         if "query" in commands:
             return Response(
                 b"",
@@ -304,7 +350,7 @@ class FileRoutes:
         file_id, _, verb = name.partition(":")
         if verb == "download" and request.method == "GET":
             await guard(self.s, request, "files.download")
-            return await self._download(file_id)
+            return await self._download(request, file_id)
         if verb:
             await guard(self.s, request, "files.unknown")
             return wire.error(404, f"Method {verb!r} not found.")
@@ -327,10 +373,14 @@ class FileRoutes:
         file_id, _, verb = str(request.path_params["name"]).partition(":")
         if verb != "download":
             return wire.error(404, f"Method {verb!r} not found.")
-        return await self._download(file_id)
+        return await self._download(request, file_id)
 
-    async def _download(self, file_id: str) -> Response:
+    async def _download(self, request: Request, file_id: str) -> Response:
         file = await self._live_file(file_id)
+        if query.alt(request.query_params) != "media":
+            # Without alt=media the method answers its JSON response, DownloadFileResponse,
+            # which has no fields: the bytes come only as media.
+            return JSONResponse({})
         if file.source != "GENERATED" and not self.s.settings.get().download_uploaded_files:
             # "Files created by `upload` can't be downloaded" (SDK files.download docstring).
             return wire.error(
@@ -345,7 +395,7 @@ class FileRoutes:
     async def files_list(self, request: Request) -> Response:
         await guard(self.s, request, "files.list")
         version(request)
-        size, token = page_args(request, self.s.settings.get())
+        size, token = page_args(request, self.s.settings.get(), "files")
         now = self.s.clock()
         await run_in_threadpool(self.s.store.purge_expired_files, now)
         items, next_token = await run_in_threadpool(self.s.store.list_files, size, token)
@@ -353,7 +403,7 @@ class FileRoutes:
         if items:
             body["files"] = [wire.file_json(f, base_url(request), now) for f in items]
         if next_token is not None:
-            body["nextPageToken"] = next_token.encode()
+            body["nextPageToken"] = next_page_token("files", next_token)
         return JSONResponse(body)
 
     # ---- register --------------------------------------------------------------------------
@@ -361,14 +411,14 @@ class FileRoutes:
     async def register(self, request: Request) -> Response:
         """`files:register`: Cloud Storage objects as REGISTERED files (the SDK sends OAuth
         credentials: `files.register_files(auth=...)` requires them)."""
-        version(request)
+        api_version = version(request)
         await guard(self.s, request, "files.register")
         if not request.headers.get("authorization", "").lower().startswith("bearer "):
             return wire.error(
                 401, "Request is missing required authentication credential.", "UNAUTHENTICATED"
             )
         body = await json_body(request)
-        if violations := validation.register_files(body):
+        if violations := validation.register_files(body, api_version):
             return wire.bad_request(violations)
         uris = pick(body, "uris")
         if not isinstance(uris, list) or not uris:

@@ -1,124 +1,238 @@
-"""Unknown-field checks of request bodies, worded as the service's proto-JSON parser words them.
+"""The request messages of the Files and Batches routes, for `protojson` to read bodies against.
 
-The service parses a JSON body into its proto message and refuses any name the message does not
-have: 400 INVALID_ARGUMENT, `Invalid JSON payload received. Unknown name "bogusField" at 'batch':
-Cannot find field.`, with one google.rpc.BadRequest field violation per unknown name. Both
-spellings of a field (camelCase and snake_case) are the same field to that parser.
-
-The field sets are the messages' fields as the SDK's generated converters write them
-(google/genai/batches.py, files.py) plus the output-only fields of the resources (which the
-service accepts and ignores on input). Request lines inside JSONL files are not checked here:
-they are read when the job runs, and a bad line is a per-request error.
+Field sets and types are the v1beta messages: `File` and `CreateFileRequest` from googleapis'
+`google/ai/generativelanguage/v1beta/file.proto` and `file_service.proto`; `Content`, `Part`,
+`Blob`, `FileData` from `content.proto`; the batch messages (`GenerateContentBatch`,
+`InputConfig`, `InlinedRequest(s)`, `EmbedContentBatch`, …) from the v1beta discovery document
+and the SDK's generated converters (google/genai/batches.py, files.py, models.py), which also
+give `GenerateContentRequest`'s top-level fields. Output-only fields are fields all the same:
+the service reads and ignores them. Messages this emulator does not model field by field
+(`GenerationConfig`, `Tool`, `SafetySetting`, the outputs, …) are `open`: checked as objects
+only, so a valid name in them is never refused. Request lines inside JSONL files are not checked
+here: they are read when the job runs, and a bad line is a per-request error.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-
-def _both(*camel: str) -> frozenset[str]:
-    """Each name in camelCase and in snake_case."""
-    snake = ("".join(f"_{c.lower()}" if c.isupper() else c for c in name) for name in camel)
-    return frozenset(camel) | frozenset(snake)
+from reconciler.emulator.protojson import Field, Message, Schema, Violation
 
 
-_BATCH = _both(
-    "name",
-    "model",
-    "displayName",
-    "inputConfig",
-    "output",
-    "createTime",
-    "endTime",
-    "updateTime",
-    "batchStats",
-    "state",
-    "priority",
-    "webhookConfig",
-)
-_INPUT_CONFIG = _both("fileName", "requests")
-_INLINED_REQUESTS = _both("requests")
-_INLINED_REQUEST = _both("request", "metadata")
-_GENERATE_REQUEST = _both(
-    "model",
-    "contents",
-    "systemInstruction",
-    "tools",
-    "toolConfig",
-    "safetySettings",
-    "generationConfig",
-    "cachedContent",
-    "labels",
-    "serviceTier",
-    "store",
-)
-_EMBED_REQUEST = _both("model", "content", "taskType", "title", "outputDimensionality")
-_UPLOAD_FILE = _both(
-    "name",
-    "displayName",
-    "mimeType",
-    "sizeBytes",
-    "createTime",
-    "updateTime",
-    "expirationTime",
-    "sha256Hash",
-    "uri",
-    "downloadUri",
-    "state",
-    "source",
-    "videoMetadata",
-    "error",
+def _m(kind: str, ref: str = "", repeated: bool = False) -> Field:
+    return Field(kind, ref, repeated)
+
+
+_STRING = _m("string")
+_TIME = _m("timestamp")
+_OPEN = (
+    "GenerationConfig",
+    "Tool",
+    "ToolConfig",
+    "SafetySetting",
+    "GenerateContentBatchOutput",
+    "EmbedContentBatchOutput",
+    "BatchStats",
+    "EmbedContentBatchStats",
+    "WebhookConfig",
+    "VideoMetadata",
+    "Status",
+    "PartSubMessage",
 )
 
-Violation = tuple[str, str]
+
+def _batch(name: str, input_config: str, output: str, stats: str) -> Message:
+    return Message(
+        name,
+        {
+            "name": _STRING,
+            "model": _STRING,
+            "display_name": _STRING,
+            "input_config": _m("message", input_config),
+            "output": _m("message", output),
+            "create_time": _TIME,
+            "end_time": _TIME,
+            "update_time": _TIME,
+            "batch_stats": _m("message", stats),
+            "state": _m("enum", "BatchState"),
+            "priority": _m("int64"),
+            "webhook_config": _m("message", "WebhookConfig"),
+        },
+    )
 
 
-def _unknown(body: Any, known: frozenset[str], where: str) -> Iterator[Violation]:
-    if not isinstance(body, dict):
-        return
-    for name in body:
-        if name not in known:
-            at = f" at '{where}'" if where else ""
-            yield (
-                where or name,
-                f'Invalid JSON payload received. Unknown name "{name}"{at}: Cannot find field.',
-            )
+_PART_OPEN = (
+    "function_call",
+    "function_response",
+    "executable_code",
+    "code_execution_result",
+    "video_metadata",
+    "part_metadata",
+    "media_resolution",
+    "audio_metadata",
+    "audio_transcription",
+    "document_metadata",
+    "media_processing",
+    "speech_metadata",
+    "spreadsheet_metadata",
+    "tool_call",
+    "tool_response",
+)
+
+_MESSAGES = {
+    "BatchGenerateContentRequest": Message(
+        "BatchGenerateContentRequest", {"batch": _m("message", "GenerateContentBatch")}
+    ),
+    "AsyncBatchEmbedContentRequest": Message(
+        "AsyncBatchEmbedContentRequest", {"batch": _m("message", "EmbedContentBatch")}
+    ),
+    "GenerateContentBatch": _batch(
+        "GenerateContentBatch", "InputConfig", "GenerateContentBatchOutput", "BatchStats"
+    ),
+    "EmbedContentBatch": _batch(
+        "EmbedContentBatch",
+        "InputEmbedContentConfig",
+        "EmbedContentBatchOutput",
+        "EmbedContentBatchStats",
+    ),
+    "InputConfig": Message(
+        "InputConfig",
+        {"file_name": _STRING, "requests": _m("message", "InlinedRequests")},
+    ),
+    "InputEmbedContentConfig": Message(
+        "InputEmbedContentConfig",
+        {"file_name": _STRING, "requests": _m("message", "InlinedEmbedContentRequests")},
+    ),
+    "InlinedRequests": Message(
+        "InlinedRequests", {"requests": _m("message", "InlinedRequest", repeated=True)}
+    ),
+    "InlinedEmbedContentRequests": Message(
+        "InlinedEmbedContentRequests",
+        {"requests": _m("message", "InlinedEmbedContentRequest", repeated=True)},
+    ),
+    "InlinedRequest": Message(
+        "InlinedRequest",
+        {"request": _m("message", "GenerateContentRequest"), "metadata": _m("struct")},
+    ),
+    "InlinedEmbedContentRequest": Message(
+        "InlinedEmbedContentRequest",
+        {"request": _m("message", "EmbedContentRequest"), "metadata": _m("struct")},
+    ),
+    "GenerateContentRequest": Message(
+        "GenerateContentRequest",
+        {
+            "model": _STRING,
+            "contents": _m("message", "Content", repeated=True),
+            "system_instruction": _m("message", "Content"),
+            "tools": _m("message", "Tool", repeated=True),
+            "tool_config": _m("message", "ToolConfig"),
+            "safety_settings": _m("message", "SafetySetting", repeated=True),
+            "generation_config": _m("message", "GenerationConfig"),
+            "cached_content": _STRING,
+            "labels": _m("struct"),
+            "service_tier": _m("value"),
+            "store": _m("bool"),
+        },
+    ),
+    "EmbedContentRequest": Message(
+        "EmbedContentRequest",
+        {
+            "model": _STRING,
+            "content": _m("message", "Content"),
+            "task_type": _m("enum", "TaskType"),
+            "title": _STRING,
+            "output_dimensionality": _m("int32"),
+        },
+    ),
+    "Content": Message("Content", {"parts": _m("message", "Part", repeated=True), "role": _STRING}),
+    "Part": Message(
+        "Part",
+        {
+            "text": _STRING,
+            "inline_data": _m("message", "Blob"),
+            "file_data": _m("message", "FileData"),
+            "thought": _m("bool"),
+            "thought_signature": _m("bytes"),
+            **{name: _m("message", "PartSubMessage") for name in _PART_OPEN},
+        },
+    ),
+    "Blob": Message("Blob", {"mime_type": _STRING, "data": _m("bytes")}),
+    "FileData": Message("FileData", {"mime_type": _STRING, "file_uri": _STRING}),
+    "CreateFileRequest": Message("CreateFileRequest", {"file": _m("message", "File")}),
+    "File": Message(
+        "File",
+        {
+            "name": _STRING,
+            "display_name": _STRING,
+            "mime_type": _STRING,
+            "size_bytes": _m("int64"),
+            "create_time": _TIME,
+            "update_time": _TIME,
+            "expiration_time": _TIME,
+            "sha256_hash": _m("bytes"),
+            "uri": _STRING,
+            "download_uri": _STRING,
+            "state": _m("enum", "FileState"),
+            "source": _m("enum", "FileSource"),
+            "video_metadata": _m("message", "VideoMetadata"),
+            "error": _m("message", "Status"),
+        },
+    ),
+    "RegisterFilesRequest": Message("RegisterFilesRequest", {"uris": _m("string", repeated=True)}),
+    **{name: Message(name, open=True) for name in _OPEN},
+}
+
+_ENUMS = {
+    "BatchState": frozenset(
+        "BATCH_STATE_" + s
+        for s in (
+            "UNSPECIFIED",
+            "PENDING",
+            "RUNNING",
+            "SUCCEEDED",
+            "FAILED",
+            "CANCELLED",
+            "EXPIRED",
+        )
+    ),
+    "TaskType": frozenset(
+        {
+            "TASK_TYPE_UNSPECIFIED",
+            "RETRIEVAL_QUERY",
+            "RETRIEVAL_DOCUMENT",
+            "SEMANTIC_SIMILARITY",
+            "CLASSIFICATION",
+            "CLUSTERING",
+            "QUESTION_ANSWERING",
+            "FACT_VERIFICATION",
+            "CODE_RETRIEVAL_QUERY",
+        }
+    ),
+    "FileState": frozenset({"STATE_UNSPECIFIED", "PROCESSING", "ACTIVE", "FAILED"}),
+    "FileSource": frozenset({"SOURCE_UNSPECIFIED", "UPLOADED", "GENERATED", "REGISTERED"}),
+}
+
+SCHEMA = Schema("google.ai.generativelanguage", _MESSAGES, _ENUMS)
 
 
-def create_batch(body: Any, embed: bool) -> list[Violation]:
-    """Unknown names in a `batchGenerateContent` / `asyncBatchEmbedContent` body."""
-    found = list(_unknown(body, _both("batch"), ""))
-    batch = body.get("batch") if isinstance(body, dict) else None
-    found += _unknown(batch, _BATCH, "batch")
-    if not isinstance(batch, dict):
-        return found
-    config = batch.get("inputConfig", batch.get("input_config"))
-    found += _unknown(config, _INPUT_CONFIG, "batch.input_config")
-    wrapper = config.get("requests") if isinstance(config, dict) else None
-    found += _unknown(wrapper, _INLINED_REQUESTS, "batch.input_config.requests")
-    items = wrapper.get("requests") if isinstance(wrapper, dict) else None
-    request_fields = _EMBED_REQUEST if embed else _GENERATE_REQUEST
-    for index, item in enumerate(items if isinstance(items, list) else []):
-        where = f"batch.input_config.requests.requests[{index}]"
-        found += _unknown(item, _INLINED_REQUEST, where)
-        if isinstance(item, dict):
-            found += _unknown(item.get("request"), request_fields, f"{where}.request")
-    return found
+def create_batch(
+    body: Any, embed: bool, version: str = "v1beta", *, accept_unknown: bool = False
+) -> list[Violation]:
+    """Problems of a `batchGenerateContent` / `asyncBatchEmbedContent` body
+    (`accept_unknown`: the emulator's leniency setting, unknown names let through)."""
+    root = "AsyncBatchEmbedContentRequest" if embed else "BatchGenerateContentRequest"
+    return SCHEMA.check(body, root, version, accept_unknown=accept_unknown)
 
 
-def update_batch(body: Any) -> list[Violation]:
-    """Unknown names in an update body (a batch resource)."""
-    return list(_unknown(body, _BATCH, ""))
+def update_batch(body: Any, embed: bool, version: str = "v1beta") -> list[Violation]:
+    """Problems of an update body (the batch resource itself)."""
+    return SCHEMA.check(body, "EmbedContentBatch" if embed else "GenerateContentBatch", version)
 
 
-def upload_start(body: Any) -> list[Violation]:
-    """Unknown names in the metadata of an upload (`{"file": File}`)."""
-    found = list(_unknown(body, _both("file"), ""))
-    if isinstance(body, dict):
-        found += _unknown(body.get("file"), _UPLOAD_FILE, "file")
-    return found
+def upload_start(body: Any, version: str = "v1beta") -> list[Violation]:
+    """Problems of an upload's metadata (`{"file": File}`)."""
+    return SCHEMA.check(body, "CreateFileRequest", version)
 
 
-def register_files(body: Any) -> list[Violation]:
-    return list(_unknown(body, _both("uris"), ""))
+def register_files(body: Any, version: str = "v1beta") -> list[Violation]:
+    return SCHEMA.check(body, "RegisterFilesRequest", version)

@@ -9,6 +9,7 @@ counters as JSON strings with zero counters omitted, the batch wrapped in a long
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 from starlette.responses import JSONResponse
@@ -55,9 +56,10 @@ def error(
     return JSONResponse({"error": inner}, status_code=code, headers=headers)
 
 
-def bad_request(violations: list[tuple[str, str]]) -> JSONResponse:
+def bad_request(violations: Sequence[tuple[str | None, str]]) -> JSONResponse:
     """400 INVALID_ARGUMENT naming each bad field, as google.rpc.BadRequest field violations
-    (the message repeats the descriptions, one per line, as the service's does)."""
+    (the message repeats the descriptions, one per line, as the service's does; a violation of
+    the body's root has no `field`, as the service writes it)."""
     return error(
         400,
         "\n".join(description for _, description in violations),
@@ -66,6 +68,8 @@ def bad_request(violations: list[tuple[str, str]]) -> JSONResponse:
                 "@type": _RPC + "BadRequest",
                 "fieldViolations": [
                     {"field": field, "description": description}
+                    if field is not None
+                    else {"description": description}
                     for field, description in violations
                 ],
             }
