@@ -21,7 +21,7 @@ from reconciler.manifests.loader import load_desired, resource_spec_hash
 from reconciler.manifests.models_catalogue import service_model_problem
 from reconciler.manifests.remote import Remote, remote_uris, with_remote_sources
 from reconciler.plan.actions import Plan
-from reconciler.plan.planner import plan_now
+from reconciler.plan.planner import key_digests_wanted, plan_now
 from reconciler.state.backend import LockInfo, StateBackend
 from reconciler.state.document import State
 from reconciler.state.registry import open_backend
@@ -117,7 +117,9 @@ def build_plan(
         state,
         live,
         now=clock.now(),
-        previous_key_digests=load_key_digests(backend, state),
+        previous_key_digests=load_key_digests(
+            backend, state, key_digests_wanted(desired, state, request.force_replace)
+        ),
         targets=request.targets,
         force_replace=request.force_replace,
         refresh_only=request.refresh_only,

@@ -17,6 +17,7 @@ import errno
 import fcntl
 import os
 import random
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Collection, Iterator, Sequence
@@ -50,6 +51,9 @@ _JOURNAL_MIN = 1 << 20
 """Bytes a journal may always grow to before it is folded; beyond, up to the document's size
 (so folding costs at most as much again as the appends did)."""
 
+
+_SHA256_NAME = re.compile(r"^[0-9a-f]{64}$")
+"""A blob's file name: its content's sha256."""
 
 _SYNCFS_FROM = 16
 """From this many new blobs in one call, one `syncfs` syncs them all (see `put_blobs`)."""
@@ -165,19 +169,36 @@ class LocalBackend:
         return state
 
     def _details(self, addresses: Collection[str]) -> dict[str, bytes]:
-        """The details blobs of `addresses` that exist (a `BlobSource` for decoding)."""
+        """The details blobs of `addresses` that exist (a `BlobSource` for decoding).
+
+        A read of the state reads one per record: relative to one directory descriptor, with
+        plain system calls (pathlib's per-call overhead was most of the cost at 10,000)."""
         found: dict[str, bytes] = {}
         directory = self.blobs_dir / DETAILS_BLOB
-        for address in addresses:
-            try:
-                check_blob(DETAILS_BLOB, address)
-                found[address] = (directory / address).read_bytes()
-            except (StateError, FileNotFoundError, NotADirectoryError):
-                continue  # decoding names the missing blob and how to restore it
-            except OSError as exc:
-                raise StateError(
-                    f"cannot read blob {directory / address}: {exc.strerror}"
-                ) from None
+        try:
+            dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except (FileNotFoundError, NotADirectoryError):
+            return found  # decoding names the missing blobs and how to restore them
+        except OSError as exc:
+            raise StateError(f"cannot read blob directory {directory}: {exc.strerror}") from None
+        try:
+            for address in addresses:
+                if not _SHA256_NAME.fullmatch(address):
+                    continue  # not a blob address: decoding names it as missing
+                try:
+                    fd = os.open(address, os.O_RDONLY | os.O_CLOEXEC, dir_fd=dir_fd)
+                except (FileNotFoundError, NotADirectoryError):
+                    continue
+                except OSError as exc:
+                    raise StateError(
+                        f"cannot read blob {directory / address}: {exc.strerror}"
+                    ) from None
+                try:
+                    found[address] = _read_fd(fd)
+                finally:
+                    os.close(fd)
+        finally:
+            os.close(dir_fd)
         self._present.update(found)
         return found
 
