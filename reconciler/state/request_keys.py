@@ -15,10 +15,11 @@ from collections.abc import Collection, Mapping, Sequence
 
 from reconciler.state.backend import Blob, BlobStore
 from reconciler.state.document import State
-from reconciler.state.stored_form import DETAILS_BLOB, BlobSource
 
-REQUEST_KEYS_BLOB = "request-keys"
-KEY_DIGESTS_BLOB = "key-digests"
+# The kinds are named beside what garbage collection keeps; re-exported for the callers here.
+from reconciler.state.references import KEY_DIGESTS_BLOB as KEY_DIGESTS_BLOB
+from reconciler.state.references import REQUEST_KEYS_BLOB as REQUEST_KEYS_BLOB
+from reconciler.state.stored_form import DETAILS_BLOB, BlobSource
 
 
 def request_keys_blob(keys: Sequence[str]) -> Blob:
