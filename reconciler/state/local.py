@@ -663,8 +663,11 @@ def _write_blob(dir_fd: int, blob: Blob, *, sync: bool) -> None:
 
 
 def _read_fd(fd: int) -> bytes:
-    chunks = []
-    offset = 0
+    first = os.pread(fd, 65536, 0)
+    if len(first) < 65536:
+        return first  # a regular file reads short only at its end: one call per small blob
+    chunks = [first]
+    offset = len(first)
     while chunk := os.pread(fd, 65536, offset):
         chunks.append(chunk)
         offset += len(chunk)
