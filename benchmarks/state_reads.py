@@ -14,15 +14,18 @@ expired), so the plan is a no-op for every resource.
 
 Per backend: `reconciler plan --detailed-exitcode` and `reconciler status` as subprocesses
 (wall time, CPU time, peak RSS), then, in this process, one cold read of the state (a new
-backend: no cache) and the key digests the plan loads, each with what it asked of the storage
-(local: read system calls; PostgreSQL: statements sent). PostgreSQL runs on a
-throwaway cluster as the integration tests start one; without the server binaries it is skipped.
+backend: no cache), the key digests the plan loads and a garbage collection of the blobs (as
+every writing command runs on releasing the lock; here it finds nothing to delete), each with
+what it asked of the storage (local: read system calls; PostgreSQL: statements sent).
+PostgreSQL runs on a throwaway cluster as the integration tests start one; without the server
+binaries it is skipped.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import os
 import sys
 import tempfile
@@ -39,7 +42,7 @@ from reconciler.clock import SystemClock
 from reconciler.config import load_project
 from reconciler.manifests.desired import DesiredResource
 from reconciler.plan.planner import key_digests_wanted
-from reconciler.state.backend import Blob, StateBackend, new_lineage
+from reconciler.state.backend import Blob, LockInfo, StateBackend, new_lineage
 from reconciler.state.document import (
     InputRecord,
     JobAttempt,
@@ -65,8 +68,6 @@ def settled(resource: DesiredResource, index: int, results: Path) -> tuple[Resou
     results.parent.mkdir(parents=True, exist_ok=True)
     results.write_bytes(data)
     os.utime(results, (T0.timestamp(), T0.timestamp()))
-    import hashlib
-
     digests = key_digests_blob(dict(resource.source.key_digests.items()))
     job = f"batches/expired{index:08d}"
     file_name = f"files/in{index:08d}"
@@ -188,15 +189,19 @@ def inner_reads(root: Path) -> dict[str, float]:
     backend: StateBackend = open_backend(project, clock=SystemClock())
     local = not project.config.state.startswith("postgresql:")
     try:
-        for step in ("read", "key digests"):
+        for step in ("read", "key digests", "gc"):
             counter = _Counted()
             watch = counter.reads() if local else counter.statements()
             began, began_cpu = time.perf_counter(), time.process_time()
             with watch:
                 if step == "read":
                     state = backend.read()
-                else:
+                elif step == "key digests":
                     load_key_digests(backend, state, key_digests_wanted(desired, state))
+                else:
+                    with backend.lock(LockInfo.new("benchmark gc")):
+                        collected = backend.collect_garbage()
+                    assert collected.removed == 0 and collected.skipped is None, collected
             figures[f"{step} s"] = time.perf_counter() - began
             figures[f"{step} cpu s"] = time.process_time() - began_cpu
             figures[f"{step} requests"] = counter.count
@@ -271,7 +276,8 @@ def main() -> None:
                     f"{inner['read cpu s']:.2f} s, {inner['read requests']:.0f} {unit}); "
                     f"key digests {inner['key digests s']:.3f} s (cpu "
                     f"{inner['key digests cpu s']:.3f} s, {inner['key digests requests']:.0f} "
-                    f"{unit})",
+                    f"{unit}); a collection of the blobs that removes none {inner['gc s']:.2f} s "
+                    f"(cpu {inner['gc cpu s']:.2f} s, {inner['gc requests']:.0f} {unit})",
                     flush=True,
                 )
                 if args.inner:
