@@ -583,17 +583,19 @@ class LocalBackend:
 
     def _other_states(self) -> list[str]:
         """Other state files sharing this directory (and so `blobs/`), known by their lock,
-        journal or backup files."""
+        journal or backup files beside a document that reads like a state (a project's
+        `Pipfile.lock` or `uv.lock` is no state's)."""
         ours = {self.lock_path.name, self.journal_path.name, self.backup_path.name}
-        found = []
+        found = set()
         for entry in os.scandir(self.path.parent):
             name = entry.name
             if name in ours or name.startswith(".") or not entry.is_file():
                 continue
             for suffix in (".lock", journal.SUFFIX, ".backup"):
-                if name.endswith(suffix):
-                    found.append(str(self.path.parent / name.removesuffix(suffix)))
-        return sorted(set(found))
+                other = self.path.parent / name.removesuffix(suffix)
+                if name.endswith(suffix) and other != self.path and _looks_like_state(other):
+                    found.add(str(other))
+        return sorted(found)
 
     def _older_references(self, details: set[str], known: set[str]) -> set[str]:
         """What the document, its journal and its backup may refer to (every sha256-shaped
@@ -629,6 +631,17 @@ class LocalBackend:
 
 
 _DIRECTORY_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+
+
+def _looks_like_state(path: Path) -> bool:
+    """Whether `path` (or its backup) begins as a state document does: the lineage is among
+    its first fields."""
+    for candidate in (path, path.with_name(path.name + ".backup")):
+        with contextlib.suppress(OSError), open(candidate, "rb") as f:
+            head = f.read(512)
+            if head.lstrip().startswith(b"{") and b'"lineage"' in head:
+                return True
+    return False
 
 
 def _exists(name: str, dir_fd: int) -> bool:

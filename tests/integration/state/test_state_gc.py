@@ -163,3 +163,15 @@ def test_local_collection_leaves_a_blob_directory_another_state_shares(tmp_path:
     assert collected.removed == 0
     assert collected.skipped is not None and "theirs.state.json" in collected.skipped
     assert open_backend(project_for(tmp_path, "state/theirs.state.json")).read().resources["t"]
+
+
+def test_local_collection_is_not_stopped_by_lock_files_of_other_tools(tmp_path: Path) -> None:
+    (tmp_path / "Pipfile").write_text("[packages]\n")
+    (tmp_path / "Pipfile.lock").write_text("{}\n")
+    (tmp_path / "uv.lock").write_text("version = 1\n")
+    backend = open_backend(project_for(tmp_path, "reconciler.state.json"))
+    backend.write(backend.read().with_resource(record("a")), 0)
+    backend.put_blobs([_orphan(1)])
+    with backend.lock(LockInfo.new("reconciler state gc")):
+        collected = backend.collect_garbage()
+    assert collected.skipped is None and collected.removed == 1
