@@ -175,3 +175,29 @@ def test_local_collection_is_not_stopped_by_lock_files_of_other_tools(tmp_path: 
     with backend.lock(LockInfo.new("reconciler state gc")):
         collected = backend.collect_garbage()
     assert collected.skipped is None and collected.removed == 1
+
+
+def test_a_local_read_racing_a_collection_reads_the_new_state_again(tmp_path: Path) -> None:
+    setting = "state/reconciler.state.json"
+    writer = open_backend(project_for(tmp_path, setting))
+    state = writer.write(writer.read().with_resource(record("a", "1" * 64)), 0)
+    reader = open_backend(project_for(tmp_path, setting))
+    details = reader._details  # type: ignore[attr-defined]
+    raced: list[bool] = []
+
+    def racing(addresses: object) -> object:
+        # Between reading the document and its blobs, two commands change `a` (the second
+        # version's blobs outlive the backup) and collect the first version's blob.
+        if not raced:
+            raced.append(True)
+            current = state
+            for spec in ("2", "3"):
+                with writer.lock(LockInfo.new("reconciler apply")):
+                    current = writer.write(
+                        current.with_resource(record("a", spec * 64)), current.serial
+                    )
+        return details(addresses)
+
+    reader._details = racing  # type: ignore[attr-defined]
+    assert reader.read().resources["a"].spec_hash == "3" * 64
+    assert raced
