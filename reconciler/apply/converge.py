@@ -22,7 +22,7 @@ from reconciler.apply.poll import Sighting, first_sightings, next_pause, summed_
 from reconciler.errors import ReconcilerError
 from reconciler.live.snapshot import Live, LiveJob
 from reconciler.plan.actions import Action, ActionKind, Plan
-from reconciler.plan.planner import plan_now
+from reconciler.plan.planner import key_digests_wanted, plan_now
 from reconciler.plan.situation import tag_index
 from reconciler.state.document import JobState, State
 from reconciler.state.request_keys import load_key_digests
@@ -58,7 +58,8 @@ async def converge(
         live = await context.adapter.snapshot(include_files=False)
         sightings = first_sightings(sightings, live)
         state = context.store.state
-        digests = await asyncio.to_thread(load_key_digests, context.store.backend, state)
+        wanted = key_digests_wanted(context.desired, state)
+        digests = await asyncio.to_thread(load_key_digests, context.store.backend, state, wanted)
         plan = plan_now(
             context.project.config,
             context.desired,

@@ -114,7 +114,9 @@ async def keys_to_run(
         case AttemptPurpose.INCREMENTAL:
             state = context.store.state
             record = state.resources[resource.name]
-            recorded = await asyncio.to_thread(load_key_digests, context.store.backend, state)
+            recorded = await asyncio.to_thread(
+                load_key_digests, context.store.backend, state, (resource.name,)
+            )
             previous = recorded.get(resource.name, {})
             current = resource.source.key_digests
             if not current or record.results is None:

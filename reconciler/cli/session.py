@@ -23,7 +23,7 @@ from reconciler.manifests.models_catalogue import service_model_problem
 from reconciler.manifests.remote import Remote, remote_uris, with_remote_sources
 from reconciler.manifests.vertex_rules import existing_table_problem
 from reconciler.plan.actions import Plan
-from reconciler.plan.planner import plan_now
+from reconciler.plan.planner import key_digests_wanted, plan_now
 from reconciler.state.backend import LockInfo, StateBackend
 from reconciler.state.document import State
 from reconciler.state.registry import open_backend
@@ -119,7 +119,9 @@ def build_plan(
         state,
         live,
         now=clock.now(),
-        previous_key_digests=load_key_digests(backend, state),
+        previous_key_digests=load_key_digests(
+            backend, state, key_digests_wanted(desired, state, request.force_replace)
+        ),
         targets=request.targets,
         force_replace=request.force_replace,
         refresh_only=request.refresh_only,

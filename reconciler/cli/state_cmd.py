@@ -1,4 +1,4 @@
-"""`reconciler state list|show|rm|mv|pull|push` and `reconciler force-unlock`.
+"""`reconciler state list|show|rm|mv|pull|push|gc` and `reconciler force-unlock`.
 
 stdout carries only the artefact (names, a record, the document); messages go to stderr.
 Commands that write take the state lock (`--lock-timeout` to wait for it) and write with the
@@ -98,6 +98,25 @@ def mv(obj: CliContext, old: str, new: str, lock_timeout: str) -> None:
             raise StateError(f"a resource named {new!r} is already in the state")
         stored = backend.write(current.with_resource_renamed(old, new), current.serial)
     _say(f"Moved {old} to {new} (serial {stored.serial}).")
+
+
+@state.command("gc")
+@lock_timeout_option
+@click.pass_obj
+def gc(obj: CliContext, lock_timeout: str) -> None:
+    """Delete the stored blobs (applied specs, key digests, request keys) no record refers to.
+
+    Commands that write the state (apply, destroy, import, state rm|mv|push) do this when they
+    finish; run it after restoring an older state by hand, or to see what is left."""
+    with locked_backend(obj.project(), lock_timeout) as backend:
+        collected = backend.collect_garbage()
+    if collected.skipped is not None:
+        _say(f"Nothing collected: {collected.skipped}.")
+        return
+    _say(
+        f"Removed {collected.removed} blob(s) no record refers to "
+        f"({collected.removed_bytes / 1024:.1f} KiB); kept {collected.kept}."
+    )
 
 
 @state.command("pull")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from types import MappingProxyType
@@ -26,7 +26,7 @@ from reconciler.plan.guardrails import evaluate_guardrails
 from reconciler.plan.limits import ServiceLimits, resolve_limits
 from reconciler.plan.rules import REFRESH_ONLY_KINDS, decide
 from reconciler.plan.situation import Context, Situation, situation, tag_index
-from reconciler.state.document import State
+from reconciler.state.document import AttemptPurpose, State
 from reconciler.state.results_check import ResultsCheck
 
 EMPTY_KEY_DIGESTS: Mapping[str, Mapping[str, str]] = MappingProxyType({})
@@ -58,6 +58,33 @@ def _check_names(
         raise PlanError(f"--replace names no resource in the manifests: {unknown_replace}")
 
 
+def key_digests_wanted(
+    desired: Desired, state: State, force_replace: Collection[str] = ()
+) -> frozenset[str]:
+    """The resources whose recorded key digests (`previous_key_digests`) the plan may read: the
+    caller loads only these, one blob each, rather than one per record on every plan.
+
+    The plan reads a resource's digests only to list its changed requests and size an
+    incremental run: when its source changed (the spec hash covers the source content, so an
+    equal hash means equal digests and nothing to list), when `--replace` names it, or when
+    an attempt of it runs incrementally (its lost create or a resubmission is sized from
+    them). Every other resource plans the same with its digests left out.
+    """
+    forced = set(force_replace)
+    wanted = set()
+    for name, record in state.resources.items():
+        resource = desired.resources.get(name)
+        if resource is None or record.key_digests_ref is None:
+            continue
+        if (
+            resource.spec_hash != record.spec_hash
+            or name in forced
+            or any(a.purpose is AttemptPurpose.INCREMENTAL for a in record.attempts)
+        ):
+            wanted.add(name)
+    return frozenset(wanted)
+
+
 def make_plan(
     desired: Desired,
     state: State,
@@ -78,8 +105,9 @@ def make_plan(
 
     Args:
         previous_key_digests: per resource, the request-key index of the source last applied
-            (loaded by the caller from `ResourceRecord.key_digests_ref`); enables request-level
-            diffs and incremental re-runs. Missing entries just mean "not known".
+            (loaded by the caller from `ResourceRecord.key_digests_ref`, for the resources
+            `key_digests_wanted` names); enables request-level diffs and incremental re-runs.
+            Missing entries just mean "not known".
         targets: restrict the plan to these resources (`--target`); empty means all.
         force_replace: resources to replace even if unchanged (`--replace`).
         refresh_only: plan only adopt/refresh/collect, never a create, replace or cancel.

@@ -77,6 +77,9 @@ def status_rows(
     """One row per resource known to the manifests or the state, sorted by name; with `prices`,
     each with its estimated and actual cost."""
     rows: list[StatusRow] = []
+    # By resource, once: a lookup per row through `Plan.action_for` scans every action, which
+    # made status quadratic (7 s of its 19 s CPU at 10,000 resources). The first action wins.
+    actions = {a.resource: a for a in reversed(plan.actions)} if plan else {}
     for name in sorted(set(desired.resources) | set(state.resources)):
         cost = resource_cost(name, desired, state, prices) if prices is not None else None
         actual = cost.actual if cost is not None else None
@@ -85,7 +88,7 @@ def status_rows(
         group = record.attempt_group(record.current_number) if record else ()
         current = group[0] if group else None
         listed = [live.jobs[a.job_name] for a in group if a.job_name and a.job_name in live.jobs]
-        action = plan.action_for(name) if plan else None
+        action = actions.get(name)
         results = record.results if record else None
         rows.append(
             StatusRow(

@@ -27,9 +27,12 @@ from reconciler import __version__
 from reconciler.clock import Clock, SystemClock
 from reconciler.errors import StateError, StateLockedError
 from reconciler.state.document import State
+from reconciler.state.references import Collected
 from reconciler.state.stored_form import Blob
 
-__all__ = ["Blob"]  # defined beside the codec, which produces the records' details blobs
+# Blob is defined beside the codec, which produces the records' details blobs; Collected beside
+# what a collection keeps.
+__all__ = ["Blob", "Collected"]
 
 LineageFactory = Callable[[], str]
 Sleep = Callable[[float], None]
@@ -260,7 +263,21 @@ class BlobStore(Protocol):
         ...
 
 
-class StateBackend(StateReader, StateWriter, StateLocker, BlobStore, Protocol):
+class BlobCollector(Protocol):
+    """Garbage collection of the blob store."""
+
+    def collect_garbage(self) -> Collected:
+        """Delete every blob no record of the stored state refers to (`state.references`);
+        the caller holds the state lock. Backends also collect on their own when a lock under
+        which they wrote is released. A kill at any point leaves a state that reads.
+
+        Raises:
+            StateError: the state or the blob store could not be read, or a blob not deleted.
+        """
+        ...
+
+
+class StateBackend(StateReader, StateWriter, StateLocker, BlobStore, BlobCollector, Protocol):
     """Everything a command needs from where the state lives."""
 
     @property

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import random
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import replace
@@ -47,7 +48,16 @@ from reconciler.state.backend import (
 )
 from reconciler.state.document import FORMAT_VERSION, State
 from reconciler.state.postgres_url import parse_url
+from reconciler.state.references import (
+    BLOB_KINDS,
+    Collected,
+    detail_references,
+    garbage,
+    tokens,
+)
 from reconciler.state.stored_form import DETAILS_BLOB
+
+_log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_SECONDS = 10
 
@@ -126,6 +136,9 @@ class PostgresBackend:
         # The last state read or written: lets a write decide "unchanged" without fetching
         # and decoding the stored document (apply writes after every step).
         self._cache: State | None = None
+        self._locked = False
+        self._wrote_locked = False
+        """A write under the current lock changed the state: releasing it collects garbage."""
 
     @property
     def location(self) -> str:
@@ -298,6 +311,7 @@ class PostgresBackend:
         except psycopg.Error as exc:
             self._fail("writing the state", exc)
         self._cache = new
+        self._wrote_locked |= self._locked
         return detached(new)
 
     def _write_records(
@@ -387,10 +401,24 @@ class PostgresBackend:
             rng=self._rng,
             location=self.location,
         )
+        self._locked, self._wrote_locked = True, False
         try:
             yield info
         finally:
+            self._locked = False
+            if self._wrote_locked:
+                self._collect_quietly()
             self._release(conn, info)
+
+    def _collect_quietly(self) -> None:
+        """Collect garbage on releasing a lock under which this backend wrote: the command's
+        work is stored already, so a failure here is only logged (`state gc` reports it)."""
+        try:
+            collected = self.collect_garbage()
+        except StateError as exc:
+            _log.debug("blob collection of %s failed: %s", self.location, exc)
+            return
+        _log.debug("blob collection of %s: %s", self.location, collected)
 
     def _try_lock(self, info: LockInfo) -> psycopg.Connection[Any]:
         # A dedicated connection: the session advisory lock lives exactly as long as it does,
@@ -490,6 +518,58 @@ class PostgresBackend:
             self._insert_blobs(self._connection(), blobs)
         except psycopg.Error as exc:
             self._fail("storing a blob", exc)
+
+    def collect_garbage(self) -> Collected:
+        """Delete the workspace's blobs no record refers to (`state.references`), in one
+        transaction that holds the workspace's row (no write interleaves; a kill before COMMIT
+        deletes nothing). A read runs in one snapshot, so it never sees the records of one
+        version and the blobs of another."""
+        conn = self._connection()
+        try:
+            with conn.transaction():
+                row = conn.execute(
+                    "SELECT serial FROM reconciler_state WHERE workspace = %s FOR UPDATE",
+                    (self.workspace,),
+                ).fetchone()
+                if row is None:
+                    return Collected(skipped=f"no state in {self.location} refers to any blob yet")
+                keep = detail_references(self._stored_at(conn, int(row[0])))
+                # The details addresses are on the records' rows (or, before ROWS_FORMAT, in
+                # the document): scanned as text, not decoded again.
+                texts = conn.execute(
+                    "SELECT document FROM reconciler_state WHERE workspace = %s UNION ALL"
+                    " SELECT record FROM reconciler_state_records WHERE workspace = %s",
+                    (self.workspace, self.workspace),
+                ).fetchall()
+                keep |= tokens("\n".join(str(text) for (text,) in texts).encode())
+                stored = conn.execute(
+                    "SELECT kind, sha256, octet_length(data) FROM reconciler_state_blobs"
+                    " WHERE workspace = %s AND kind = ANY(%s)",
+                    (self.workspace, list(BLOB_KINDS)),
+                ).fetchall()
+                sizes = {(str(k), str(a)): int(n) for k, a, n in stored}
+                removed = removed_bytes = 0
+                for kind in BLOB_KINDS:
+                    doomed = garbage((a for k, a in sizes if k == kind), keep)
+                    if not doomed:
+                        continue
+                    conn.execute(
+                        "DELETE FROM reconciler_state_blobs"
+                        " WHERE workspace = %s AND kind = %s AND sha256 = ANY(%s)",
+                        (self.workspace, kind, doomed),
+                    )
+                    removed += len(doomed)
+                    removed_bytes += sum(sizes[kind, a] for a in doomed)
+                self._on_collecting()
+        except psycopg.Error as exc:
+            self._fail("collecting unreferenced blobs", exc)
+        return Collected(removed=removed, removed_bytes=removed_bytes, kept=len(sizes) - removed)
+
+    def _on_collecting(self) -> None:
+        """Called inside a collection's transaction after its deletions, before COMMIT.
+
+        A no-op; the kill tests stop the process here to prove nothing is deleted then.
+        """
 
     def get_blob(self, kind: str, sha256: str) -> bytes | None:
         check_blob(kind, sha256)

@@ -15,10 +15,11 @@ from collections.abc import Collection, Mapping, Sequence
 
 from reconciler.state.backend import Blob, BlobStore
 from reconciler.state.document import State
-from reconciler.state.stored_form import DETAILS_BLOB, BlobSource
 
-REQUEST_KEYS_BLOB = "request-keys"
-KEY_DIGESTS_BLOB = "key-digests"
+# The kinds are named beside what garbage collection keeps; re-exported for the callers here.
+from reconciler.state.references import KEY_DIGESTS_BLOB as KEY_DIGESTS_BLOB
+from reconciler.state.references import REQUEST_KEYS_BLOB as REQUEST_KEYS_BLOB
+from reconciler.state.stored_form import DETAILS_BLOB, BlobSource
 
 
 def request_keys_blob(keys: Sequence[str]) -> Blob:
@@ -58,15 +59,19 @@ def store_key_digests(blobs: BlobStore, digests: Mapping[str, str]) -> str:
     return blob.sha256
 
 
-def load_key_digests(blobs: BlobStore, state: State) -> dict[str, dict[str, str]]:
-    """Per resource, the key digest index recorded for its applied source (for the planner).
+def load_key_digests(
+    blobs: BlobStore, state: State, names: Collection[str] | None = None
+) -> dict[str, dict[str, str]]:
+    """Per resource of `names` (None: every one), the key digest index recorded for its applied
+    source (for the planner, which names those it reads: `plan.planner.key_digests_wanted`).
 
     A resource without an index, or whose blob is missing or empty, is left out: the planner
     then treats every request as changed.
     """
     result: dict[str, dict[str, str]] = {}
-    for name, record in state.resources.items():
-        if record.key_digests_ref:
+    for name in state.resources if names is None else names:
+        record = state.resources.get(name)
+        if record is not None and record.key_digests_ref:
             blob = blobs.get_blob(KEY_DIGESTS_BLOB, record.key_digests_ref)
             if blob:
                 result[name] = {str(k): str(v) for k, v in json.loads(blob).items()}

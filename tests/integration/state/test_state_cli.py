@@ -256,3 +256,19 @@ def test_a_missing_details_blob_is_one_clear_error_not_a_traceback(project: Path
     assert f"blob applied/{blob.name}, which is missing".encode() in result.stderr
     assert b"restore the missing blob from version control" in result.stderr
     assert b"Traceback" not in result.stderr
+
+
+def test_gc_removes_blobs_no_record_refers_to_and_says_how_many(project: Path) -> None:
+    seed(project, SETTING, "alpha")
+    blobs = project / "state" / "blobs" / "request-keys"
+    blobs.mkdir(parents=True)
+    orphan = blobs / ("0" * 64)
+    orphan.write_bytes(b"[]")  # not its content's hash: collection never reads what it deletes
+    result = run(project, "state", "gc")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == b""
+    assert b"Removed 1 blob(s) no record refers to" in result.stderr
+    assert b"kept 1" in result.stderr  # alpha's details
+    assert not orphan.exists()
+    assert run(project, "state", "gc").stderr.startswith(b"Removed 0 blob(s)")
+    assert stored(project, SETTING).resources.keys() == {"alpha"}
