@@ -19,9 +19,8 @@ from datetime import datetime
 
 from reconciler.apply.context import ApplyContext, crash_point
 from reconciler.apply.events import EventKind
-from reconciler.config import Cleanup
 from reconciler.errors import PermanentServiceError, ServiceError
-from reconciler.manifests.bigquery_uri import is_bigquery
+from reconciler.plan.cleanup import PendingDelete, group_files_left, input_left, output_left
 from reconciler.state.document import JobAttempt, ResourceRecord
 
 
@@ -47,7 +46,7 @@ async def clean_after_collect(context: ApplyContext, name: str, number: int) -> 
         return
     group = record.attempt_group(number)
     inputs = _inputs_done(context, group) if settings.inputs else []
-    outputs = [f for a in group if (f := _output_left(a))] if settings.results else []
+    outputs = [f for a in group if (f := output_left(a))] if settings.results else []
     if not inputs and not outputs:
         return
     sizes = {file_name: _recorded_size(record, file_name) for file_name in inputs}
@@ -72,24 +71,24 @@ async def clean_after_collect(context: ApplyContext, name: str, number: int) -> 
             context.emit(EventKind.STEP, name, f"deleted results file {item.file_name}")
 
 
-async def clean_what_was_left(context: ApplyContext) -> None:
-    """Finish cleanups an earlier run left: files of collected attempts that are not recorded
-    as deleted or kept (that run was killed between a delete and its record, or before the
-    delete; or a delete failed). An attempt with nothing left makes no call; a file already
-    gone counts as deleted (`delete_file` is idempotent)."""
+async def clean_what_was_left(context: ApplyContext, planned: Sequence[PendingDelete]) -> None:
+    """Finish cleanups an earlier run left, as the plan listed them (`Plan.cleanup`): files of
+    collected attempts that are not recorded as deleted or kept (that run was killed between a
+    delete and its record, or before the delete; or a delete failed). Only the attempts the
+    plan names are swept, so apply deletes nothing the plan did not show; one cleaned since (by
+    this run's collect) makes no call; a file already gone counts as deleted (`delete_file` is
+    idempotent)."""
     settings = context.project.config.cleanup
     if not (settings.inputs or settings.results):
         return
-    targets = context.options.targets
-    left = [
-        (name, number)
-        for name, record in context.store.state.resources.items()
-        if record.results is not None
-        and (not targets or name in targets)
-        and name not in context.report.failures
-        for number in record.results.from_attempts
-        if _has_files_left(record.attempt_group(number), settings)
-    ]
+    state = context.store.state
+    left = sorted(
+        (item.resource, item.attempt)
+        for item in {(p.resource, p.attempt): p for p in planned}.values()
+        if item.resource in state.resources
+        and item.resource not in context.report.failures
+        and group_files_left(state.resources[item.resource].attempt_group(item.attempt), settings)
+    )
     semaphore = asyncio.Semaphore(max(1, context.options.parallelism))
 
     async def clean(name: str, number: int) -> None:
@@ -101,38 +100,11 @@ async def clean_what_was_left(context: ApplyContext) -> None:
             group.create_task(clean(name, number))
 
 
-def _has_files_left(group: Sequence[JobAttempt], settings: Cleanup) -> bool:
-    if not group or not all(a.state.is_terminal for a in group):
-        return False
-    return any(
-        (settings.inputs and _input_left(a)) or (settings.results and _output_left(a))
-        for a in group
-    )
-
-
-def _input_left(attempt: JobAttempt) -> str | None:
-    """The attempt's uploaded input if it is not recorded as deleted. A BigQuery source table
-    is the user's data: never a candidate."""
-    name = attempt.input_file
-    if not name or attempt.input_deleted_at is not None or is_bigquery(name):
-        return None
-    return name
-
-
-def _output_left(attempt: JobAttempt) -> str | None:
-    """The attempt's results file if it is neither deleted nor kept. A BigQuery table is the
-    results themselves (the job wrote the manifest's output there): never deleted."""
-    name = attempt.output_file
-    if not name or attempt.output_deleted_at or attempt.output_kept or is_bigquery(name):
-        return None
-    return name
-
-
 def _inputs_done(context: ApplyContext, group: Sequence[JobAttempt]) -> list[str]:
     """The group's input files not deleted yet and read by no job that may still run (an
     upload is reused by later attempts while the service has it). The store indexes the inputs
     of open attempts: asking costs the group, not a pass over every record."""
-    candidates = {f for a in group if (f := _input_left(a))}
+    candidates = {f for a in group if (f := input_left(a))}
     return sorted(f for f in candidates if not context.store.input_in_use(f))
 
 
