@@ -22,6 +22,7 @@ from reconciler.apply.records import (
     digests_blob,
     record_for,
     record_live_states,
+    service_base_url,
     with_job,
 )
 from reconciler.apply.sources import (
@@ -249,6 +250,7 @@ async def _record_intents(
             request_keys_file=run.keys_ref,
             model=run.model,
             endpoint=context.adapter.endpoint_kind,
+            base_url=service_base_url(context.project.config),
         )
         for run, tag in zip(runs, tags, strict=True)
     ]

@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-FORMAT_VERSION = 6
+FORMAT_VERSION = 7
 
 
 class _Doc(BaseModel):
@@ -149,7 +149,12 @@ class JobAttempt(_Doc):
     policy may resubmit it, and its results are never written."""
     endpoint: str | None = None
     """The endpoint kind this job was created on (`gemini`, `vertex`, ...); None: recorded before
-    version 4, when only the Gemini Developer API existed."""
+    version 4, when only the Gemini Developer API existed. The embedded emulator and an
+    emulator or proxy at a URL speak the Gemini API: they are `gemini`, with `base_url`."""
+    base_url: str | None = None
+    """Where the job was created when it was not Google's own host: `emulator` (the embedded
+    emulator; its port changes every run) or the endpoint's URL (scheme, host, port and path:
+    never credentials or a query). None: Google's host, or recorded before version 7."""
     usage: TokenUsage | None = None
     """Tokens this job's results reported, summed when they were collected; None: not collected
     (or collected before version 4)."""

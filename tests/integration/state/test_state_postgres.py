@@ -93,7 +93,7 @@ def test_newer_format_version_in_the_row_is_refused(tmp_path: Path, postgres_url
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         conn.execute(
             "UPDATE reconciler_state SET document = replace(document,"
-            f" '\"format_version\": {FORMAT_VERSION}', '\"format_version\": 7')"
+            f" '\"format_version\": {FORMAT_VERSION}', '\"format_version\": {FORMAT_VERSION + 1}')"
             " WHERE workspace = 'newer'"
         )
     with pytest.raises(StateError, match="format version 7, newer than this reconciler supports"):
