@@ -14,13 +14,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from reconciler.apply.context import ApplyContext, crash_point
 from reconciler.apply.events import EventKind
 from reconciler.errors import PermanentServiceError, ServiceError
-from reconciler.plan.cleanup import PendingDelete, group_files_left, input_left, output_left
+from reconciler.plan.cleanup import (
+    PendingDelete,
+    group_files_left,
+    input_left,
+    media_left,
+    output_left,
+)
 from reconciler.state.document import JobAttempt, ResourceRecord
 
 
@@ -32,6 +38,7 @@ class _Deleted:
     is_input: bool
     at: datetime | None = None
     kept: str | None = None
+    is_media: bool = False
 
 
 async def clean_after_collect(context: ApplyContext, name: str, number: int) -> None:
@@ -47,19 +54,25 @@ async def clean_after_collect(context: ApplyContext, name: str, number: int) -> 
     group = record.attempt_group(number)
     inputs = _inputs_done(context, group) if settings.inputs else []
     outputs = [f for a in group if (f := output_left(a))] if settings.results else []
-    if not inputs and not outputs:
+    media = settings.inputs and any(media_left(a) for a in group)
+    if not inputs and not outputs and not media:
         return
     sizes = {file_name: _recorded_size(record, file_name) for file_name in inputs}
-    done = await asyncio.gather(
-        *(_delete_input(context, name, file_name) for file_name in inputs),
-        *(_delete_output(context, name, file_name) for file_name in outputs),
+    done, media_done = await asyncio.gather(
+        asyncio.gather(
+            *(_delete_input(context, name, file_name) for file_name in inputs),
+            *(_delete_output(context, name, file_name) for file_name in outputs),
+        ),
+        _delete_media(context, name, group) if media else _nothing(),
     )
-    deleted = [d for d in done if d is not None]
+    deleted = [d for d in (*done, *media_done) if d is not None]
     if not deleted:
         return
     await context.store.update_record(name, lambda r: _mark(r, deleted))
     for item in deleted:
-        if item.is_input:
+        if item.is_media:
+            context.emit(EventKind.STEP, name, f"deleted media {item.file_name}")
+        elif item.is_input:
             context.storage.freed(sizes[item.file_name])
             context.emit(EventKind.STEP, name, f"deleted input {item.file_name}")
         elif item.kept is not None:
@@ -108,6 +121,39 @@ def _inputs_done(context: ApplyContext, group: Sequence[JobAttempt]) -> list[str
     return sorted(f for f in candidates if not context.store.input_in_use(f))
 
 
+async def _nothing() -> list[_Deleted]:
+    return []
+
+
+async def _delete_media(
+    context: ApplyContext, name: str, group: Sequence[JobAttempt]
+) -> list[_Deleted]:
+    """Delete the group's media uploads that no job that may still run references and no
+    create of this run has claimed, under the media lock (a create never picks an upload that
+    is being deleted, and the run's later creates upload the content again)."""
+    media = context.media
+    async with media.lock:
+        names = sorted({f for a in group for f in media_left(a)})
+        free = [
+            f
+            for f in names
+            if not context.store.input_in_use(f)
+            and media.claimed[f] <= 0
+            and f not in media.deleted
+        ]
+        done = await asyncio.gather(*(_delete_input(context, name, f) for f in free))
+        deleted = [replace(d, is_media=True) for d in done if d is not None]
+        for item in deleted:
+            media.forget(item.file_name)
+        # Deleted earlier in this run under another resource's record: record it here too.
+        deleted += [
+            _Deleted(f, is_input=True, at=context.clock.now(), is_media=True)
+            for f in names
+            if f in media.deleted and f not in free
+        ]
+    return deleted
+
+
 async def _delete_input(context: ApplyContext, name: str, file_name: str) -> _Deleted | None:
     try:
         await context.adapter.delete_file(file_name)
@@ -145,11 +191,19 @@ def _recorded_size(record: ResourceRecord, file_name: str) -> int:
 
 def _mark(record: ResourceRecord, deleted: Sequence[_Deleted]) -> ResourceRecord:
     """`record` with each attempt's input and results files marked as `deleted` says."""
-    inputs = {d.file_name: d for d in deleted if d.is_input}
+    inputs = {d.file_name: d for d in deleted if d.is_input and not d.is_media}
     outputs = {d.file_name: d for d in deleted if not d.is_input}
+    media = {d.file_name: d for d in deleted if d.is_media}
 
     def marked(attempt: JobAttempt) -> JobAttempt:
         update: dict[str, object] = {}
+        if any(m.file_name in media and m.deleted_at is None for m in attempt.media):
+            update["media"] = tuple(
+                m.model_copy(update={"deleted_at": media[m.file_name].at})
+                if m.file_name in media and m.deleted_at is None
+                else m
+                for m in attempt.media
+            )
         gone = inputs.get(attempt.input_file or "")
         if gone is not None and attempt.input_deleted_at is None:
             update["input_deleted_at"] = gone.at

@@ -27,6 +27,8 @@ class FileRole(enum.StrEnum):
     """An input file reconciler uploaded (`cleanup.inputs`)."""
     RESULTS = "results"
     """The results file the service wrote (`cleanup.results`)."""
+    MEDIA = "media"
+    """A local media file reconciler uploaded for the job's requests (`cleanup.inputs`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,23 +59,33 @@ def output_left(attempt: JobAttempt) -> str | None:
     return name
 
 
+def media_left(attempt: JobAttempt) -> tuple[str, ...]:
+    """The media uploads of the attempt not recorded as deleted."""
+    return tuple(m.file_name for m in attempt.media if m.deleted_at is None)
+
+
 def group_files_left(group: Sequence[JobAttempt], settings: Cleanup) -> bool:
     """Whether an ended attempt group still has a file the settings delete (an input still read
     by another job is counted: the caller asks whether it is in use)."""
     if not group or not all(a.state.is_terminal for a in group):
         return False
     return any(
-        (settings.inputs and input_left(a)) or (settings.results and output_left(a)) for a in group
+        (settings.inputs and (input_left(a) or media_left(a)))
+        or (settings.results and output_left(a))
+        for a in group
     )
 
 
 def inputs_in_use(state: State) -> frozenset[str]:
-    """Input files an attempt whose job may still run reads (never deleted under it)."""
+    """Input and media files an attempt whose job may still run reads (never deleted under
+    it)."""
     return frozenset(
-        a.input_file
+        name
         for record in state.resources.values()
         for a in record.attempts
-        if a.input_file and not a.state.is_terminal
+        if not a.state.is_terminal
+        for name in (a.input_file, *(m.file_name for m in a.media))
+        if name
     )
 
 
@@ -107,9 +119,12 @@ def _group_pending(
     seen: set[str] = set()
     found: list[PendingDelete] = []
     for attempt in group:
-        candidates = []
+        candidates: list[tuple[str, FileRole]] = []
         if settings.inputs and (file := input_left(attempt)) and file not in in_use:
             candidates.append((file, FileRole.INPUT))
+        if settings.inputs:
+            media = (f for f in media_left(attempt) if f not in in_use)
+            candidates.extend((file, FileRole.MEDIA) for file in media)
         if settings.results and (file := output_left(attempt)):
             candidates.append((file, FileRole.RESULTS))
         for file, role in candidates:

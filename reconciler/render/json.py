@@ -147,7 +147,7 @@ class CleanupDocument(_Doc):
     resource: str
     attempt: int
     file_name: str
-    role: Literal["input", "results"]
+    role: Literal["input", "results", "media"]
 
 
 class PlanDocument(_Doc):

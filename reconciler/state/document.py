@@ -91,6 +91,22 @@ class InputRecord(_Doc):
         return tuple(names)
 
 
+class MediaUpload(_Doc):
+    """A local media file (an image a request names by `fileData.path`) as uploaded for a job."""
+
+    file_name: str
+    """The service's name for it (`files/abc`; on Vertex its staged `gs://` object)."""
+    uri: str
+    """What the job's requests reference (`fileData.fileUri`)."""
+    sha256: str
+    """Of the local file's content: the same content is the same upload."""
+    expires_at: datetime | None = None
+    """When the service deletes it on its own (48 h after upload on the Developer API)."""
+    deleted_at: datetime | None = None
+    """When apply deleted it, once the job's results were collected and no job that may still
+    run referenced it (`cleanup.inputs`)."""
+
+
 class TokenUsage(_Doc):
     """Tokens a job's collected results report (`usageMetadata`), summed over its results."""
 
@@ -170,6 +186,9 @@ class JobAttempt(_Doc):
     output_deleted_at: datetime | None = None
     """When apply deleted this job's results file (`output_file`) after collecting it
     (`cleanup.results`)."""
+    media: tuple[MediaUpload, ...] = ()
+    """The uploaded media its requests reference, recorded with its intent, so they are
+    deleted as its input is (`cleanup.inputs`) and never while a job that reads them may run."""
     output_kept: str | None = None
     """Why this job's results file could not be deleted (the service refuses ids over 40
     characters, python-genai #1759); it expires at the service after 48 h. Not tried again."""

@@ -25,7 +25,8 @@ record may still spell all of these out, so a version 5 document is a valid vers
 is rewritten in the new form on the next write. Version 7 records per attempt where the job was
 created when that was not Google's own host (`base_url`: `emulator`, or an endpoint URL), so a
 reader of the state can tell an emulator's jobs from the service's; earlier attempts did not
-record it.
+record it. Version 7 also records per attempt the media uploads its requests reference
+(`media`), which version 6 never recorded (they were left to expire).
 """
 
 from __future__ import annotations

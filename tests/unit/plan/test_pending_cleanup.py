@@ -7,7 +7,7 @@ from reconciler.config import Cleanup
 from reconciler.manifests.desired import Desired
 from reconciler.plan.cleanup import FileRole, PendingDelete, pending_cleanup
 from reconciler.plan.planfile import verified_plan
-from reconciler.state.document import JobState, State
+from reconciler.state.document import JobState, MediaUpload, State
 from tests.unit.plan.factories import T0, attempt, live, plan, record, resource, results, state
 
 ALL = Cleanup()
@@ -94,3 +94,34 @@ def test_a_saved_plan_approves_only_the_deletions_it_lists() -> None:
     done = _collected(input_deleted_at=T0, output_deleted_at=T0)
     now = plan(_desired(done), done, live(), cleanup=ALL)
     assert verified_plan(forged, now).cleanup == ()
+
+
+def _with_media(s: State, name: str, *, deleted: bool = False, running: bool = False) -> State:
+    record = s.resources[name]
+    upload = MediaUpload(
+        file_name="files/cat",
+        uri="https://service/files/cat",
+        sha256="c" * 64,
+        deleted_at=T0 if deleted else None,
+    )
+    state_of = JobState.RUNNING if running else JobState.SUCCEEDED
+    attempts = tuple(
+        a.model_copy(update={"media": (upload,), "state": state_of}) for a in record.attempts
+    )
+    return s.with_resource(record.model_copy(update={"attempts": attempts}))
+
+
+def test_media_uploads_of_a_collected_attempt_are_pending_as_inputs_are() -> None:
+    s = _with_media(_collected(input_deleted_at=T0, output_deleted_at=T0), "eval")
+    assert pending_cleanup(s, ALL) == (PendingDelete("eval", 1, "files/cat", FileRole.MEDIA),)
+    assert pending_cleanup(s, Cleanup(inputs=False)) == ()
+    done = _with_media(_collected(input_deleted_at=T0, output_deleted_at=T0), "eval", deleted=True)
+    assert pending_cleanup(done, ALL) == ()
+
+
+def test_media_another_running_job_references_is_not_pending() -> None:
+    s = _with_media(_collected(input_deleted_at=T0, output_deleted_at=T0), "eval")
+    other = resource("other")
+    s = s.with_resource(record(other, attempt(other)))
+    s = _with_media(s, "other", running=True)
+    assert pending_cleanup(s, ALL) == ()
