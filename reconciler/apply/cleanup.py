@@ -48,6 +48,7 @@ async def clean_after_collect(context: ApplyContext, name: str, number: int) -> 
     of them: a crash before it leaves files recorded as present that are gone, which the next
     run's delete finds already done."""
     settings = context.project.config.cleanup
+    context.report.collected.add((name, number))
     record = context.store.state.resources.get(name)
     if record is None:
         return
@@ -88,19 +89,20 @@ async def clean_what_was_left(context: ApplyContext, planned: Sequence[PendingDe
     """Finish cleanups an earlier run left, as the plan listed them (`Plan.cleanup`): files of
     collected attempts that are not recorded as deleted or kept (that run was killed between a
     delete and its record, or before the delete; or a delete failed). Only the attempts the
-    plan names are swept, so apply deletes nothing the plan did not show; one cleaned since (by
-    this run's collect) makes no call; a file already gone counts as deleted (`delete_file` is
-    idempotent)."""
+    plan names, and those this run collected (whose deletes failed), are swept: apply deletes
+    nothing its plan did not show or approve; one cleaned since makes no call; a file already
+    gone counts as deleted (`delete_file` is idempotent)."""
     settings = context.project.config.cleanup
     if not (settings.inputs or settings.results):
         return
     state = context.store.state
+    pairs = {(p.resource, p.attempt) for p in planned} | context.report.collected
     left = sorted(
-        (item.resource, item.attempt)
-        for item in {(p.resource, p.attempt): p for p in planned}.values()
-        if item.resource in state.resources
-        and item.resource not in context.report.failures
-        and group_files_left(state.resources[item.resource].attempt_group(item.attempt), settings)
+        (name, number)
+        for name, number in pairs
+        if name in state.resources
+        and name not in context.report.failures
+        and group_files_left(state.resources[name].attempt_group(number), settings)
     )
     semaphore = asyncio.Semaphore(max(1, context.options.parallelism))
 

@@ -62,6 +62,9 @@ class ApplyReport:
     """Resources whose jobs wait for capacity (jobs, enqueued tokens, storage) for the next apply."""
     kept_files: list[str] = field(default_factory=list)
     """Service files apply could not delete after collecting (`file: why`)."""
+    collected: set[tuple[str, int]] = field(default_factory=set)
+    """(resource, attempt) this run collected and cleaned up after: the sweep at the end tries
+    again what failed (a collect's cleanup is part of what its plan approved)."""
 
 
 @dataclass(slots=True)
