@@ -14,14 +14,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from reconciler.apply.context import ApplyContext, crash_point
 from reconciler.apply.events import EventKind
-from reconciler.config import Cleanup
 from reconciler.errors import PermanentServiceError, ServiceError
-from reconciler.manifests.bigquery_uri import is_bigquery
+from reconciler.plan.cleanup import (
+    PendingDelete,
+    group_files_left,
+    input_left,
+    media_left,
+    output_left,
+)
 from reconciler.state.document import JobAttempt, ResourceRecord
 
 
@@ -33,6 +38,7 @@ class _Deleted:
     is_input: bool
     at: datetime | None = None
     kept: str | None = None
+    is_media: bool = False
 
 
 async def clean_after_collect(context: ApplyContext, name: str, number: int) -> None:
@@ -42,25 +48,32 @@ async def clean_after_collect(context: ApplyContext, name: str, number: int) -> 
     of them: a crash before it leaves files recorded as present that are gone, which the next
     run's delete finds already done."""
     settings = context.project.config.cleanup
+    context.report.collected.add((name, number))
     record = context.store.state.resources.get(name)
     if record is None:
         return
     group = record.attempt_group(number)
     inputs = _inputs_done(context, group) if settings.inputs else []
-    outputs = [f for a in group if (f := _output_left(a))] if settings.results else []
-    if not inputs and not outputs:
+    outputs = [f for a in group if (f := output_left(a))] if settings.results else []
+    media = settings.inputs and any(media_left(a) for a in group)
+    if not inputs and not outputs and not media:
         return
     sizes = {file_name: _recorded_size(record, file_name) for file_name in inputs}
-    done = await asyncio.gather(
-        *(_delete_input(context, name, file_name) for file_name in inputs),
-        *(_delete_output(context, name, file_name) for file_name in outputs),
+    done, media_done = await asyncio.gather(
+        asyncio.gather(
+            *(_delete_input(context, name, file_name) for file_name in inputs),
+            *(_delete_output(context, name, file_name) for file_name in outputs),
+        ),
+        _delete_media(context, name, group) if media else _nothing(),
     )
-    deleted = [d for d in done if d is not None]
+    deleted = [d for d in (*done, *media_done) if d is not None]
     if not deleted:
         return
     await context.store.update_record(name, lambda r: _mark(r, deleted))
     for item in deleted:
-        if item.is_input:
+        if item.is_media:
+            context.emit(EventKind.STEP, name, f"deleted media {item.file_name}")
+        elif item.is_input:
             context.storage.freed(sizes[item.file_name])
             context.emit(EventKind.STEP, name, f"deleted input {item.file_name}")
         elif item.kept is not None:
@@ -72,24 +85,25 @@ async def clean_after_collect(context: ApplyContext, name: str, number: int) -> 
             context.emit(EventKind.STEP, name, f"deleted results file {item.file_name}")
 
 
-async def clean_what_was_left(context: ApplyContext) -> None:
-    """Finish cleanups an earlier run left: files of collected attempts that are not recorded
-    as deleted or kept (that run was killed between a delete and its record, or before the
-    delete; or a delete failed). An attempt with nothing left makes no call; a file already
+async def clean_what_was_left(context: ApplyContext, planned: Sequence[PendingDelete]) -> None:
+    """Finish cleanups an earlier run left, as the plan listed them (`Plan.cleanup`): files of
+    collected attempts that are not recorded as deleted or kept (that run was killed between a
+    delete and its record, or before the delete; or a delete failed). Only the attempts the
+    plan names, and those this run collected (whose deletes failed), are swept: apply deletes
+    nothing its plan did not show or approve; one cleaned since makes no call; a file already
     gone counts as deleted (`delete_file` is idempotent)."""
     settings = context.project.config.cleanup
     if not (settings.inputs or settings.results):
         return
-    targets = context.options.targets
-    left = [
+    state = context.store.state
+    pairs = {(p.resource, p.attempt) for p in planned} | context.report.collected
+    left = sorted(
         (name, number)
-        for name, record in context.store.state.resources.items()
-        if record.results is not None
-        and (not targets or name in targets)
+        for name, number in pairs
+        if name in state.resources
         and name not in context.report.failures
-        for number in record.results.from_attempts
-        if _has_files_left(record.attempt_group(number), settings)
-    ]
+        and group_files_left(state.resources[name].attempt_group(number), settings)
+    )
     semaphore = asyncio.Semaphore(max(1, context.options.parallelism))
 
     async def clean(name: str, number: int) -> None:
@@ -101,39 +115,45 @@ async def clean_what_was_left(context: ApplyContext) -> None:
             group.create_task(clean(name, number))
 
 
-def _has_files_left(group: Sequence[JobAttempt], settings: Cleanup) -> bool:
-    if not group or not all(a.state.is_terminal for a in group):
-        return False
-    return any(
-        (settings.inputs and _input_left(a)) or (settings.results and _output_left(a))
-        for a in group
-    )
-
-
-def _input_left(attempt: JobAttempt) -> str | None:
-    """The attempt's uploaded input if it is not recorded as deleted. A BigQuery source table
-    is the user's data: never a candidate."""
-    name = attempt.input_file
-    if not name or attempt.input_deleted_at is not None or is_bigquery(name):
-        return None
-    return name
-
-
-def _output_left(attempt: JobAttempt) -> str | None:
-    """The attempt's results file if it is neither deleted nor kept. A BigQuery table is the
-    results themselves (the job wrote the manifest's output there): never deleted."""
-    name = attempt.output_file
-    if not name or attempt.output_deleted_at or attempt.output_kept or is_bigquery(name):
-        return None
-    return name
-
-
 def _inputs_done(context: ApplyContext, group: Sequence[JobAttempt]) -> list[str]:
     """The group's input files not deleted yet and read by no job that may still run (an
     upload is reused by later attempts while the service has it). The store indexes the inputs
     of open attempts: asking costs the group, not a pass over every record."""
-    candidates = {f for a in group if (f := _input_left(a))}
+    candidates = {f for a in group if (f := input_left(a))}
     return sorted(f for f in candidates if not context.store.input_in_use(f))
+
+
+async def _nothing() -> list[_Deleted]:
+    return []
+
+
+async def _delete_media(
+    context: ApplyContext, name: str, group: Sequence[JobAttempt]
+) -> list[_Deleted]:
+    """Delete the group's media uploads that no job that may still run references and no
+    create of this run has claimed, under the media lock (a create never picks an upload that
+    is being deleted, and the run's later creates upload the content again)."""
+    media = context.media
+    async with media.lock:
+        names = sorted({f for a in group for f in media_left(a)})
+        free = [
+            f
+            for f in names
+            if not context.store.input_in_use(f)
+            and media.claimed[f] <= 0
+            and f not in media.deleted
+        ]
+        done = await asyncio.gather(*(_delete_input(context, name, f) for f in free))
+        deleted = [replace(d, is_media=True) for d in done if d is not None]
+        for item in deleted:
+            media.forget(item.file_name)
+        # Deleted earlier in this run under another resource's record: record it here too.
+        deleted += [
+            _Deleted(f, is_input=True, at=context.clock.now(), is_media=True)
+            for f in names
+            if f in media.deleted and f not in free
+        ]
+    return deleted
 
 
 async def _delete_input(context: ApplyContext, name: str, file_name: str) -> _Deleted | None:
@@ -173,11 +193,19 @@ def _recorded_size(record: ResourceRecord, file_name: str) -> int:
 
 def _mark(record: ResourceRecord, deleted: Sequence[_Deleted]) -> ResourceRecord:
     """`record` with each attempt's input and results files marked as `deleted` says."""
-    inputs = {d.file_name: d for d in deleted if d.is_input}
+    inputs = {d.file_name: d for d in deleted if d.is_input and not d.is_media}
     outputs = {d.file_name: d for d in deleted if not d.is_input}
+    media = {d.file_name: d for d in deleted if d.is_media}
 
     def marked(attempt: JobAttempt) -> JobAttempt:
         update: dict[str, object] = {}
+        if any(m.file_name in media and m.deleted_at is None for m in attempt.media):
+            update["media"] = tuple(
+                m.model_copy(update={"deleted_at": media[m.file_name].at})
+                if m.file_name in media and m.deleted_at is None
+                else m
+                for m in attempt.media
+            )
         gone = inputs.get(attempt.input_file or "")
         if gone is not None and attempt.input_deleted_at is None:
             update["input_deleted_at"] = gone.at

@@ -13,6 +13,7 @@ import asyncio
 import os
 import random
 import signal
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from reconciler.errors import ReconcilerError
 from reconciler.live.gemini import BatchService, Progress
 from reconciler.live.snapshot import BatchStats
 from reconciler.manifests.desired import Desired, DesiredResource
+from reconciler.state.document import MediaUpload
 
 CRASH_HOOK_ENV = "RECONCILER_TEST_CRASH_AT"
 """Kill tests name a step here; the process SIGKILLs itself right after that step."""
@@ -60,17 +62,40 @@ class ApplyReport:
     """Resources whose jobs wait for capacity (jobs, enqueued tokens, storage) for the next apply."""
     kept_files: list[str] = field(default_factory=list)
     """Service files apply could not delete after collecting (`file: why`)."""
+    collected: set[tuple[str, int]] = field(default_factory=set)
+    """(resource, attempt) this run collected and cleaned up after: the sweep at the end tries
+    again what failed (a collect's cleanup is part of what its plan approved)."""
 
 
 @dataclass(slots=True)
 class MediaUploads:
-    """Local media path -> (uploaded file URI, MIME type), uploaded once per run.
+    """Local media path -> the upload its requests reference in this run, uploaded (or found at
+    the service) once per run, and which uploads creates and cleanups are busy with.
 
-    The lock makes concurrent creates that share a media file upload it once, not once each.
+    The lock makes concurrent creates that share a media file upload it once, not once each,
+    and cleanup deletes media under it too, so a create never picks an upload being deleted.
+    `claimed` counts the creates that reference an upload and have not recorded their intents
+    yet (the state cannot protect it from cleanup before that); `deleted` holds the uploads this
+    run deleted, which the run's listing of the service still shows.
     """
 
-    uris: dict[str, tuple[str, str]] = field(default_factory=dict)
+    uploads: dict[str, MediaUpload] = field(default_factory=dict)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    claimed: Counter[str] = field(default_factory=Counter)
+    deleted: set[str] = field(default_factory=set)
+    mime: dict[str, str] = field(default_factory=dict)
+    """Path -> the MIME type its requests declare the upload with."""
+
+    @property
+    def uris(self) -> dict[str, tuple[str, str]]:
+        """Path -> (URI, MIME type), what request lines are rewritten with."""
+        return {path: (m.uri, self.mime[path]) for path, m in self.uploads.items()}
+
+    def forget(self, file_name: str) -> None:
+        """A cleanup deleted `file_name`: later creates of this run upload the content again."""
+        self.deleted.add(file_name)
+        for path in [p for p, m in self.uploads.items() if m.file_name == file_name]:
+            del self.uploads[path]
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,10 +22,13 @@ from reconciler.apply.records import (
     digests_blob,
     record_for,
     record_live_states,
+    service_base_url,
     with_job,
 )
 from reconciler.apply.sources import (
     keys_to_run,
+    media_records,
+    release_media,
     shard_input,
     shard_max_bytes,
     upload_input,
@@ -71,6 +74,16 @@ class _Run:
 
 
 async def create(context: ApplyContext, action: Action, live: Live) -> None:
+    """Create the jobs of `action`'s next attempt (`_create`); the media uploads it claimed are
+    released however it ends (its recorded intents protect them from cleanup from then on)."""
+    claims: list[str] = []
+    try:
+        await _create(context, action, live, claims)
+    finally:
+        release_media(context, claims)
+
+
+async def _create(context: ApplyContext, action: Action, live: Live, claims: list[str]) -> None:
     """Create the jobs of `action`'s next attempt (every shard, or only some of them).
 
     Every input is uploaded first; then one state write records every job's intent and moves
@@ -90,7 +103,7 @@ async def create(context: ApplyContext, action: Action, live: Live) -> None:
     lost = _lost_intents(context, resource.name, number, action.reason)
     if action.shards_to_create or lost:
         again = action.shards_to_create or lost
-        await _rerun_shards(context, live, resource, number, purpose, again)
+        await _rerun_shards(context, live, resource, number, purpose, again, claims)
         return
     only_keys = await keys_to_run(context, resource, purpose)
     if only_keys is not None and not only_keys:
@@ -107,7 +120,7 @@ async def create(context: ApplyContext, action: Action, live: Live) -> None:
         intents = await _record_intents(context, resource, [run], input_record=None, to_spec=True)
         await _create_recorded(context, resource, run, *intents[0])
         return
-    await upload_media(context, resource)
+    claims.extend(await upload_media(context, live, resource))
     staging = context.staging(resource.name) / f"attempt-{number}"
     inputs = await asyncio.to_thread(
         prepare_inputs,
@@ -160,6 +173,7 @@ async def _rerun_shards(
     number: int,
     purpose: AttemptPurpose,
     shards: Sequence[int | None],
+    claims: list[str],
 ) -> None:
     """Run these shards of attempt `number` again alone: each one that ended badly, went
     missing, or whose create never reached the service (None: an unsharded attempt's only
@@ -172,7 +186,7 @@ async def _rerun_shards(
             f"{resource.name}: attempt {number} records no shard {missing[0]}; plan again"
         )
     context.phase(resource.name, Phase.PREPARING)
-    await upload_media(context, resource)
+    claims.extend(await upload_media(context, live, resource))
     staging = context.staging(resource.name) / f"attempt-{number}-rerun"
     runs = []
     for index in shards:
@@ -234,6 +248,7 @@ async def _record_intents(
     token = project_token(context.store.state.identity)
     tags = [_tag(resource, run, token) for run in runs]
     now = context.clock.now()
+    media = media_records(context, resource)
     intents = [
         JobAttempt(
             number=run.number,
@@ -249,6 +264,8 @@ async def _record_intents(
             request_keys_file=run.keys_ref,
             model=run.model,
             endpoint=context.adapter.endpoint_kind,
+            base_url=service_base_url(context.project.config),
+            media=media,
         )
         for run, tag in zip(runs, tags, strict=True)
     ]

@@ -65,7 +65,7 @@ async def _apply_plan(context: ApplyContext, plan: Plan) -> ApplyReport:
     await execute(plan.actions, live)
     if context.options.wait:
         await converge(context, started, execute, capacity)
-    await clean_what_was_left(context)
+    await clean_what_was_left(context, plan.cleanup)
     if not context.options.wait:
         context.report.unsettled = unsettled(context.store.state, context.options.targets)
         context.report.waiting = sorted(capacity.queued)

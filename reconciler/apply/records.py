@@ -7,8 +7,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from datetime import datetime
+from urllib.parse import urlsplit, urlunsplit
 
 from reconciler.apply.context import ApplyContext
+from reconciler.config import ProjectConfig
 from reconciler.live.snapshot import Live, LiveJob
 from reconciler.manifests.desired import DesiredResource
 from reconciler.state.backend import Blob
@@ -17,6 +19,22 @@ from reconciler.state.request_keys import key_digests_blob
 
 AttemptKey = tuple[int, int | None, int]
 """(attempt number, shard, rerun): what identifies one job's attempt within a record."""
+
+
+def service_base_url(config: ProjectConfig) -> str | None:
+    """Where this project's jobs are created, as `JobAttempt.base_url` records it: `emulator`
+    for an embedded emulator, the URL of any other endpoint without its credentials or query
+    (the state must hold no secret), None for Google's own hosts."""
+    endpoint = config.endpoint.strip()
+    where = config.vertex.base_url if endpoint.lower() == "vertex" else endpoint
+    if where is None or where.strip().lower() in ("gemini", "vertex"):
+        return None
+    if where.strip().lower() == "emulator":
+        return "emulator"
+    parts = urlsplit(where.strip())
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
 
 
 def record_for(

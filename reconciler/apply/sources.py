@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import assert_never
 
@@ -19,13 +19,14 @@ from reconciler.apply.outputs import previous_results, read_results
 from reconciler.errors import StateError
 from reconciler.live.snapshot import Live
 from reconciler.live.tags import project_token
-from reconciler.manifests.desired import DesiredResource
+from reconciler.manifests.desired import DesiredResource, MediaRef
 from reconciler.plan.cost import parse_size
 from reconciler.plan.limits import resolve_limits
 from reconciler.state.document import (
     AttemptPurpose,
     InputRecord,
     JobAttempt,
+    MediaUpload,
     ResourceRecord,
 )
 from reconciler.state.request_keys import load_key_digests, load_request_keys
@@ -142,22 +143,89 @@ def _failed_keys(
         ]
 
 
-async def upload_media(context: ApplyContext, resource: DesiredResource) -> None:
-    """Upload every local media file a request references (once per content per run)."""
+def media_display_name(token: str, sha256: str) -> str:
+    """The display name of a media upload: the project's token and the content's digest, so
+    an upload a killed run never recorded is found again by the next run that needs it."""
+    return f"rc-media-{token}-{sha256[:12]}"
+
+
+async def upload_media(context: ApplyContext, live: Live, resource: DesiredResource) -> list[str]:
+    """Have every local media file a request references at the service, and claim it for this
+    create (`MediaUploads.claimed`): the claimed names, for `release_media` once the intents are
+    recorded.
+
+    Once per content per run; an upload still at the service (this project's display name,
+    active, of the same size, not expiring before the job likely runs: Developer API uploads
+    expire after 48 h) is referenced again rather than uploaded twice, recorded or not. Vertex
+    stages uploads content-addressed, so uploading again finds the object there."""
     media = context.media
+    claimed: list[str] = []
     async with media.lock:
         for item in resource.media:
-            if item.path in media.uris:
-                continue
-            await context.store.store_identity()  # the upload is filed under it
-            uploaded = await context.adapter.upload_file(
-                context.project.root / item.path,
-                display_name=f"rc-media-{item.sha256[:12]}",
-                mime_type=item.mime_type,
-                owner=project_token(context.store.state.identity),
+            current = media.uploads.get(item.path)
+            if current is None or not _lasts(context, current.expires_at):
+                current = await _media_upload(context, live, resource.name, item)
+                media.uploads[item.path] = current
+                media.mime[item.path] = item.mime_type
+            media.claimed[current.file_name] += 1
+            claimed.append(current.file_name)
+    return claimed
+
+
+def release_media(context: ApplyContext, claimed: list[str]) -> None:
+    """A create recorded its intents (which keep its media from cleanup), or gave up: its
+    claims on this run's media uploads end."""
+    for file_name in claimed:
+        context.media.claimed[file_name] -= 1
+
+
+def media_records(context: ApplyContext, resource: DesiredResource) -> tuple[MediaUpload, ...]:
+    """The media uploads the intents of `resource` record (claimed by `upload_media`)."""
+    uploads = context.media.uploads
+    found = {
+        uploads[i.path].file_name: uploads[i.path] for i in resource.media if i.path in uploads
+    }
+    return tuple(found[name] for name in sorted(found))
+
+
+def _lasts(context: ApplyContext, expires_at: datetime | None) -> bool:
+    return expires_at is None or expires_at > context.clock.now() + _UPLOAD_REUSE_MARGIN
+
+
+async def _media_upload(
+    context: ApplyContext, live: Live, name: str, item: MediaRef
+) -> MediaUpload:
+    await context.store.store_identity()  # the upload is filed under it
+    display_name = media_display_name(project_token(context.store.state.identity), item.sha256)
+    for found in live.files.values():
+        if (
+            found.display_name == display_name
+            and found.size_bytes == item.bytes
+            and found.state == "ACTIVE"
+            and found.name not in context.media.deleted
+            and _lasts(context, found.expiration_time)
+        ):
+            return MediaUpload(
+                file_name=found.name,
+                uri=found.uri or found.name,
+                sha256=item.sha256,
+                expires_at=found.expiration_time,
             )
-            media.uris[item.path] = (uploaded.uri or uploaded.name, item.mime_type)
-            context.emit(EventKind.STEP, resource.name, f"uploaded {item.path} as {uploaded.name}")
+    uploaded = await context.adapter.upload_file(
+        context.project.root / item.path,
+        display_name=display_name,
+        mime_type=item.mime_type,
+        owner=project_token(context.store.state.identity),
+    )
+    crash_point("media-uploaded")
+    context.media.deleted.discard(uploaded.name)  # Vertex: the same object, staged again
+    context.emit(EventKind.STEP, name, f"uploaded {item.path} as {uploaded.name}")
+    return MediaUpload(
+        file_name=uploaded.name,
+        uri=uploaded.uri or uploaded.name,
+        sha256=item.sha256,
+        expires_at=uploaded.expiration_time,
+    )
 
 
 async def upload_input(

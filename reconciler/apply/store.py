@@ -54,7 +54,14 @@ class _OpenInputs:
     def of(record: ResourceRecord | None) -> set[str]:
         if record is None:
             return set()
-        return {a.input_file for a in record.attempts if a.input_file and not a.state.is_terminal}
+        # Media uploads are read like inputs: never deleted under a job that may still run.
+        return {
+            name
+            for a in record.attempts
+            if not a.state.is_terminal
+            for name in (a.input_file, *(m.file_name for m in a.media))
+            if name
+        }
 
     def add(self, name: str, record: ResourceRecord | None) -> None:
         for file_name in self.of(record):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -25,6 +24,8 @@ from reconciler.manifests import vertex_rules
 from reconciler.manifests.bigquery_uri import is_bigquery
 from reconciler.manifests.confinement import check_output_confinement
 from reconciler.manifests.desired import Desired, DesiredResource, MediaRef, SourceDigest
+from reconciler.manifests.inline_size import LIMIT_BYTES as INLINE_LIMIT_BYTES
+from reconciler.manifests.inline_size import inline_body_bytes
 from reconciler.manifests.jsonl import scan_jsonl
 from reconciler.manifests.key_digests import HexDigests, keys_sha256
 from reconciler.manifests.model import BatchJobManifest, Task
@@ -42,8 +43,6 @@ from reconciler.manifests.requests import (
 from reconciler.yamlsafe import JsonPath, YamlDocument, read_yaml_documents
 
 MANIFEST_SUFFIXES = (".yaml", ".yml")
-MAX_INLINE_BYTES = 20 * 10**6
-"""The service takes inline requests only below 20 MB per create call (measured as sent)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,9 +215,7 @@ def _load_document(
             where, document, spec.source.file, spec.task, diagnostics, key_digests
         )
     else:
-        source, media = _inline_source(
-            where.root, document, spec.source.requests or [], spec.task, diagnostics
-        )
+        source, media = _inline_source(where.root, document, manifest, diagnostics)
     if source is not None and on_vertex:
         local = spec.source.file is not None
         diagnostics.extend(
@@ -367,15 +364,18 @@ def _file_source(
 def _inline_source(
     root: Path,
     document: YamlDocument,
-    requests: list[dict[str, Any]],
-    task: Task,
+    manifest: BatchJobManifest,
     diagnostics: list[Diagnostic],
 ) -> tuple[SourceDigest | None, tuple[MediaRef, ...]]:
+    spec = manifest.spec
+    requests: list[dict[str, Any]] = spec.source.requests or []
+    task = spec.task
     base: JsonPath = ("spec", "source", "requests")
     digests: dict[str, bytes] = {}
     first_at: dict[str, JsonPath] = {}
     media: dict[str, MediaRef] = {}
     output_bound: int | None = 0
+    sent: list[tuple[str, dict[str, Any]]] = []
     ok = True
     for index, item in enumerate(requests):
         item_path: JsonPath = (*base, index)
@@ -406,6 +406,7 @@ def _inline_source(
             ok = False
             continue
         first_at[key] = item_path
+        sent.append((key, request))
         problems, uses = check_request(request, task, request_path)
         for found in problems:
             diagnostics.append(
@@ -425,16 +426,19 @@ def _inline_source(
         limit = 0 if task is Task.EMBED else max_output_tokens(request)
         output_bound = None if output_bound is None or limit is None else output_bound + limit
     payload = canonical_json(requests)
-    # Measured as the SDK sends them (json.dumps: spaces after separators, non-ASCII escaped as
-    # \uXXXX, up to twice the UTF-8 size): the service counts the request it receives.
-    sent = (
-        len(payload) if len(payload) >= MAX_INLINE_BYTES else len(json.dumps(requests, default=str))
+    body = inline_body_bytes(
+        sent,
+        embed=task is Task.EMBED,
+        display_name=spec.config.display_name or manifest.metadata.name,
+        priority=spec.job_priority,
+        media_mime={path: ref.mime_type for path, ref in media.items()},
     )
-    if sent >= MAX_INLINE_BYTES:
+    if body >= INLINE_LIMIT_BYTES:
         diagnostics.append(
             Diagnostic(
-                f"inline requests are {sent:,} bytes as the SDK sends them (JSON); the service "
-                f"takes less than {MAX_INLINE_BYTES:,}",
+                f"inline requests make a create call of {body:,} bytes as the SDK sends it "
+                f"(each request wrapped with its key, in the batch envelope); the service "
+                f"takes less than {INLINE_LIMIT_BYTES:,}",
                 document.at(base),
                 hint="move them to a JSONL file and use `source.file`",
             )

@@ -16,6 +16,7 @@ from datetime import datetime
 from pydantic import JsonValue
 from pydantic.dataclasses import dataclass
 
+from reconciler.plan.cleanup import PendingDelete
 from reconciler.plan.kinds import ActionKind, Reason
 from reconciler.state.document import AttemptPurpose
 
@@ -37,8 +38,9 @@ __all__ = [
     "summarise",
 ]
 
-PLAN_FORMAT_VERSION = 2
-"""2: `Action.shards` became `shards_to_create` and `shards_given_up` (plan.planfile reads 1)."""
+PLAN_FORMAT_VERSION = 3
+"""2: `Action.shards` became `shards_to_create` and `shards_given_up` (plan.planfile reads 1).
+3: `Plan.cleanup`, the files apply deletes (a version 2 plan approved none)."""
 
 
 class DiffChange(enum.StrEnum):
@@ -289,12 +291,17 @@ class Plan:
     settings_sha256: str = ""
     """Apply refuses the plan if the settings that steer what apply does changed since
     (`planner.settings_sha256`: where it runs, what it deletes, its limits and prices)."""
+    cleanup: tuple[PendingDelete, ...] = ()
+    """Service files of collected attempts apply deletes, which an earlier run left (killed
+    before recording a delete, or a delete that failed): apply deletes these and no others of
+    its sweep (plan.cleanup)."""
     format_version: int = PLAN_FORMAT_VERSION
 
     @property
     def has_changes(self) -> bool:
-        """What `--detailed-exitcode` reports as 2."""
-        return self.summary.has_changes
+        """What `--detailed-exitcode` reports as 2: an action that changes something, or a file
+        to delete."""
+        return self.summary.has_changes or bool(self.cleanup)
 
     def action_for(self, resource: str) -> Action | None:
         for action in self.actions:

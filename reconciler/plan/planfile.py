@@ -35,7 +35,7 @@ and the apply job, and apply refuses any saved plan that key did not sign."""
 _ADAPTER: TypeAdapter[Plan] = TypeAdapter(Plan)
 # A plan saved by the previous release (CI planned, then the tool was upgraded before apply) is
 # still applied: version 1 differs only in how it names an action's shards.
-_READABLE_VERSIONS = (1, PLAN_FORMAT_VERSION)
+_READABLE_VERSIONS = (1, 2, PLAN_FORMAT_VERSION)
 
 
 def _canonical(value: Any) -> bytes:
@@ -111,6 +111,9 @@ def loads(data: bytes, *, signing_key: bytes | None = None) -> Plan:
         raise PlanError("saved plan file is corrupt: its checksum does not match its content")
     if version == 1:
         body = _from_version_1(body)
+    if version in (1, 2) and isinstance(body, dict):
+        # Before version 3 a plan listed no deletions: it approved none.
+        body = {**body, "format_version": PLAN_FORMAT_VERSION, "cleanup": []}
     try:
         return _ADAPTER.validate_python(body)
     except ValidationError as exc:
@@ -206,7 +209,8 @@ def verified_plan(saved: Plan, derived: Plan) -> Plan:
     `derived` is the plan of the current manifests, state and live jobs with the saved plan's
     targets, replacements and refresh-only. Every saved action other than NOOP must equal its
     derivation (`_what_it_does`); apply then runs the derived actions, so nothing the file says
-    beyond "which of these" reaches the executor.
+    beyond "which of these" reaches the executor. Deletions likewise: the derived ones the saved
+    plan lists (one done since is simply not there any more; one the file adds is not derived).
 
     Raises:
         StalePlanError: a saved action the derivation does not produce (the service or state
@@ -232,9 +236,11 @@ def verified_plan(saved: Plan, derived: Plan) -> Plan:
             )
         approved.append(now)
     actions = tuple(sorted(approved, key=lambda a: a.resource))
+    listed = set(saved.cleanup)
     return dataclasses.replace(
         derived,
         actions=actions,
+        cleanup=tuple(item for item in derived.cleanup if item in listed),
         summary=summarise(actions, price_table_as_of=derived.summary.price_table_as_of),
     )
 

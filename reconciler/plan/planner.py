@@ -14,13 +14,14 @@ from dataclasses import replace
 from datetime import datetime
 from types import MappingProxyType
 
-from reconciler.config import Guardrails, ProjectConfig
+from reconciler.config import Cleanup, Guardrails, ProjectConfig
 from reconciler.errors import PlanError
 from reconciler.live.snapshot import Live
 from reconciler.manifests.desired import Desired
 from reconciler.plan import builders
 from reconciler.plan.actions import Action, Plan, Reason, summarise
 from reconciler.plan.admission import plan_admission, token_budget
+from reconciler.plan.cleanup import pending_cleanup
 from reconciler.plan.cost import PriceTable, default_price_table, project_price_table
 from reconciler.plan.guardrails import evaluate_guardrails
 from reconciler.plan.limits import ServiceLimits, resolve_limits
@@ -100,6 +101,7 @@ def make_plan(
     prices: PriceTable | None = None,
     guardrails: Guardrails | None = None,
     limits: ServiceLimits | None = None,
+    cleanup: Cleanup | None = None,
 ) -> Plan:
     """Decide one action per resource (DESIGN §5) and total them up.
 
@@ -119,6 +121,9 @@ def make_plan(
         limits: the service's quotas (plan.limits): enqueued tokens per model in
             `Plan.admission`, and a job larger than its model's limit is a violation. None:
             only the concurrent-job limit of `guardrails` is counted.
+        cleanup: what apply deletes after collecting; the files of collected attempts it has
+            left to delete become `Plan.cleanup`. None: none planned (`plan_now` passes the
+            project's settings; every plan apply runs is made there).
 
     Raises:
         PlanError: a target or a forced replace names no resource.
@@ -175,6 +180,8 @@ def make_plan(
         force_replace=tuple(sorted(force_replace)),
         refresh_only=refresh_only,
         admission=admission,
+        # A destroy forgets the records: apply's sweep finds nothing of theirs left to delete.
+        cleanup=() if destroy or cleanup is None else pending_cleanup(state, cleanup, targets),
     )
 
 
@@ -216,6 +223,7 @@ def plan_now(
         prices=project_price_table(config.endpoint, config.prices),
         guardrails=config.guardrails,
         limits=resolve_limits(config),
+        cleanup=config.cleanup,
     )
     return replace(made, settings_sha256=settings_sha256(config))
 

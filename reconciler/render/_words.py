@@ -78,7 +78,20 @@ def plan_line(plan: Plan) -> str:
         for kind, n in plan.summary.counts.items()
         if n and kind is not ActionKind.NOOP
     ]
+    if plan.cleanup:
+        parts.append(f"{len(plan.cleanup)} service file(s) to delete")
     return "Plan: " + ", ".join(parts) + "."
+
+
+def cleanup_lines(plan: Plan) -> list[str]:
+    """One line per service file apply deletes that an earlier run left (`Plan.cleanup`)."""
+    return [
+        f"delete {item.role.value} file {item.file_name} of {item.resource} attempt {item.attempt}"
+        for item in plan.cleanup
+    ]
+
+
+CLEANUP_HEADING = "Left to delete by an earlier run (collected, not recorded as deleted):"
 
 
 def value(v: JsonValue) -> str:

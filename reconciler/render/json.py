@@ -140,6 +140,16 @@ class ViolationDocument(_Doc):
     resource: str | None
 
 
+class CleanupDocument(_Doc):
+    """A service file apply deletes that an earlier run left (collected, not recorded as
+    deleted)."""
+
+    resource: str
+    attempt: int
+    file_name: str
+    role: Literal["input", "results", "media"]
+
+
 class PlanDocument(_Doc):
     """A reconciler plan (`reconciler plan --format json`)."""
 
@@ -164,6 +174,8 @@ class PlanDocument(_Doc):
     """One per resource in scope, sorted by resource name (no-ops included)."""
     summary: SummaryDocument
     violations: list[ViolationDocument]
+    cleanup: list[CleanupDocument] = []
+    """Service files apply deletes besides its actions' (`summary.has_changes` counts them)."""
 
 
 def _action(action: Action) -> ActionDocument:
@@ -248,6 +260,12 @@ def plan_document(plan: Plan) -> PlanDocument:
         violations=[
             ViolationDocument(guardrail=v.guardrail, message=v.message, resource=v.resource)
             for v in plan.violations
+        ],
+        cleanup=[
+            CleanupDocument(
+                resource=c.resource, attempt=c.attempt, file_name=c.file_name, role=c.role.value
+            )
+            for c in plan.cleanup
         ],
     )
 

@@ -13,8 +13,10 @@ from typing import assert_never
 
 from reconciler.plan.actions import Action, ActionKind, DiffChange, Plan
 from reconciler.render._words import (
+    CLEANUP_HEADING,
     about,
     admission_line,
+    cleanup_lines,
     cost_line,
     headline,
     money,
@@ -123,6 +125,10 @@ def _spend_table(costs: Mapping[str, ResourceCost]) -> list[str]:
     return rows
 
 
+_CLEANUP_SHOWN = 20
+"""Deletions listed in a comment at most (the rest counted): the comment has a size limit."""
+
+
 def render_markdown(
     plan: Plan,
     *,
@@ -143,6 +149,12 @@ def render_markdown(
     fits = admission_line(plan)
     if fits:
         head += [fits, ""]
+    if plan.cleanup:
+        head += [f"_{CLEANUP_HEADING}_", ""]
+        head += [f"- {html.escape(line)}" for line in cleanup_lines(plan)[:_CLEANUP_SHOWN]]
+        if len(plan.cleanup) > _CLEANUP_SHOWN:
+            head.append(f"- … and {len(plan.cleanup) - _CLEANUP_SHOWN} more")
+        head.append("")
     if plan.violations:
         head += ["### Guardrail violations", "", "Apply will refuse this plan:", ""]
         for v in plan.violations:

@@ -6,8 +6,10 @@ from typing import assert_never
 
 from reconciler.plan.actions import ActionKind, Plan
 from reconciler.render._words import (
+    CLEANUP_HEADING,
     admission_line,
     body_lines,
+    cleanup_lines,
     cost_line,
     headline,
     plan_line,
@@ -69,6 +71,10 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
         out.append(f"{paint(colour, symbol)} {paint(_BOLD, action.resource)}")
         for line in body_lines(action):
             out.append(f"      {paint(_SIGN_COLOUR[line.sign], line.sign)} {line.text}".rstrip())
+        out.append("")
+    if plan.cleanup:
+        out.append(CLEANUP_HEADING)
+        out.extend(paint(_RED, f"  - {line}") for line in cleanup_lines(plan))
         out.append("")
     out.append(paint(_BOLD, plan_line(plan)))
     if plan.summary.jobs or plan.summary.unpriced_models:

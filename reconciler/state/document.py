@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-FORMAT_VERSION = 6
+FORMAT_VERSION = 7
 
 
 class _Doc(BaseModel):
@@ -91,6 +91,22 @@ class InputRecord(_Doc):
         return tuple(names)
 
 
+class MediaUpload(_Doc):
+    """A local media file (an image a request names by `fileData.path`) as uploaded for a job."""
+
+    file_name: str
+    """The service's name for it (`files/abc`; on Vertex its staged `gs://` object)."""
+    uri: str
+    """What the job's requests reference (`fileData.fileUri`)."""
+    sha256: str
+    """Of the local file's content: the same content is the same upload."""
+    expires_at: datetime | None = None
+    """When the service deletes it on its own (48 h after upload on the Developer API)."""
+    deleted_at: datetime | None = None
+    """When apply deleted it, once the job's results were collected and no job that may still
+    run referenced it (`cleanup.inputs`)."""
+
+
 class TokenUsage(_Doc):
     """Tokens a job's collected results report (`usageMetadata`), summed over its results."""
 
@@ -149,7 +165,12 @@ class JobAttempt(_Doc):
     policy may resubmit it, and its results are never written."""
     endpoint: str | None = None
     """The endpoint kind this job was created on (`gemini`, `vertex`, ...); None: recorded before
-    version 4, when only the Gemini Developer API existed."""
+    version 4, when only the Gemini Developer API existed. The embedded emulator and an
+    emulator or proxy at a URL speak the Gemini API: they are `gemini`, with `base_url`."""
+    base_url: str | None = None
+    """Where the job was created when it was not Google's own host: `emulator` (the embedded
+    emulator; its port changes every run) or the endpoint's URL (scheme, host, port and path:
+    never credentials or a query). None: Google's host, or recorded before version 7."""
     usage: TokenUsage | None = None
     """Tokens this job's results reported, summed when they were collected; None: not collected
     (or collected before version 4)."""
@@ -165,6 +186,9 @@ class JobAttempt(_Doc):
     output_deleted_at: datetime | None = None
     """When apply deleted this job's results file (`output_file`) after collecting it
     (`cleanup.results`)."""
+    media: tuple[MediaUpload, ...] = ()
+    """The uploaded media its requests reference, recorded with its intent, so they are
+    deleted as its input is (`cleanup.inputs`) and never while a job that reads them may run."""
     output_kept: str | None = None
     """Why this job's results file could not be deleted (the service refuses ids over 40
     characters, python-genai #1759); it expires at the service after 48 h. Not tried again."""

@@ -22,7 +22,11 @@ each record's applied spec, input and key digest address (`replacing`, `in_place
 `key_digests_ref`) into a content-addressed blob its line refers to (`applied`), stores times
 to the second, and leaves out attempt fields decoding derives (see `state.stored_form`); a
 record may still spell all of these out, so a version 5 document is a valid version 6 one and
-is rewritten in the new form on the next write.
+is rewritten in the new form on the next write. Version 7 records per attempt where the job was
+created when that was not Google's own host (`base_url`: `emulator`, or an endpoint URL), so a
+reader of the state can tell an emulator's jobs from the service's; earlier attempts did not
+record it. Version 7 also records per attempt the media uploads its requests reference
+(`media`), which version 6 never recorded (they were left to expire).
 """
 
 from __future__ import annotations
@@ -111,12 +115,19 @@ def _v6_attempt(attempt: RawDocument) -> RawDocument:
     return attempt
 
 
+def _v6_to_v7(doc: RawDocument) -> RawDocument:
+    """No attempt recorded where it was created: `base_url` None says "Google's host, or not
+    recorded", which is all a version 6 document knows."""
+    return {**doc, "format_version": 7}
+
+
 MIGRATIONS: Mapping[int, Migration] = {
     1: _v1_to_v2,
     2: _v2_to_v3,
     3: _v3_to_v4,
     4: _v4_to_v5,
     5: _v5_to_v6,
+    6: _v6_to_v7,
 }
 """Migration from version N (the key) to N+1. Each must set `format_version` to N+1."""
 

@@ -93,10 +93,11 @@ def test_newer_format_version_in_the_row_is_refused(tmp_path: Path, postgres_url
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         conn.execute(
             "UPDATE reconciler_state SET document = replace(document,"
-            f" '\"format_version\": {FORMAT_VERSION}', '\"format_version\": 7')"
+            f" '\"format_version\": {FORMAT_VERSION}', '\"format_version\": {FORMAT_VERSION + 1}')"
             " WHERE workspace = 'newer'"
         )
-    with pytest.raises(StateError, match="format version 7, newer than this reconciler supports"):
+    newer = f"format version {FORMAT_VERSION + 1}, newer than this reconciler supports"
+    with pytest.raises(StateError, match=newer):
         backend_at(tmp_path, f"{postgres_url}?workspace=newer").read()
     backend.close()
 
@@ -200,7 +201,7 @@ def test_version_five_rows_are_read_and_all_rewritten_in_the_current_form_by_the
     tmp_path: Path, postgres_url: str
 ) -> None:
     """Version 5 stored each record spelled out (its details and spec hash on the row, fields
-    at their defaults left out); the first write brings every row, changed or not, to format 6."""
+    at their defaults left out); the first write brings every row, changed or not, to the current format."""
     old = record("a", attempts=1)
     v5_row = old.model_dump(mode="json", exclude_defaults=True, exclude={"name"})
     header = {"format_version": 5, "lineage": "old", "serial": 3, "resources": {}, "tombstones": {}}

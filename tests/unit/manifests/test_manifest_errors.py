@@ -310,7 +310,7 @@ def test_oversize_inline_payload_is_refused_before_any_call(tmp_project: Project
     assert len(found) == 1
     where, message, hint = found[0]
     assert where == "manifests/m.yaml:9:7"
-    assert "inline requests are 25,000," in message and "less than 20,000,000" in message
+    assert "create call of 25,002," in message and "less than 20,000,000" in message
     assert hint == "move them to a JSONL file and use `source.file`"
 
 
@@ -386,4 +386,4 @@ def test_inline_requests_are_measured_as_the_sdk_sends_them(tmp_project: Project
     assert len(found) == 1
     where, message, _ = found[0]
     assert where == "manifests/m.yaml:9:7"
-    assert "inline requests are 30,000," in message and "as the SDK sends them" in message
+    assert "create call of 30,000," in message and "as the SDK sends it" in message

@@ -243,7 +243,7 @@ def _sample_plan() -> tuple:
 def test_plan_file_round_trips() -> None:
     p, _, _ = _sample_plan()
     assert loads(dumps(p)) == p
-    assert json.loads(dumps(p))["format_version"] == 2
+    assert json.loads(dumps(p))["format_version"] == 3
 
 
 def test_plan_file_refuses_tampering_and_other_versions() -> None:

@@ -51,6 +51,7 @@ def full_record() -> ResourceRecord:
         model="gemini-2.5-flash-lite",
         results_unusable="r",
         endpoint="vertex",
+        base_url="emulator",
         usage=TokenUsage(prompt=1, output=2, thinking=3, cached=4, tool_use_prompt=5, responses=6),
         cost_usd=0.5,
         collected_at=T0,
@@ -247,7 +248,7 @@ def test_version_one_state_loads_with_every_attempt_a_first_run() -> None:
         },
     }
     state = codec.decode(json.dumps(v1), source="s")
-    assert state.format_version == FORMAT_VERSION == 6
+    assert state.format_version == FORMAT_VERSION == 7
     attempt = state.resources["a"].attempts[0]
     assert (attempt.rerun, attempt.request_count, attempt.job_name) == (0, None, "batches/1")
     # Version 3: no project id was recorded and nothing was tombstoned.
@@ -302,3 +303,38 @@ def test_missing_or_broken_migration_is_refused() -> None:
         migrate({"format_version": 0}, source="s", steps={}, current=1)
     with pytest.raises(StateFormatError, match="produced version 0, expected 1"):
         migrate({"format_version": 0}, source="s", steps={0: lambda d: d}, current=1)
+
+
+def test_a_version_six_document_loads_with_no_base_url_and_is_written_as_version_seven() -> None:
+    """Version 7 adds where an attempt was created (`base_url`); version 6 never recorded it."""
+    v6 = {
+        "format_version": 6,
+        "lineage": "l",
+        "serial": 2,
+        "resources": {
+            "a": {
+                "spec_hash": "h",
+                "attempts": [
+                    {
+                        "number": 1,
+                        "tag": "t",
+                        "job_name": "batches/1",
+                        "state": "RUNNING",
+                        "intent_at": "2026-01-01T00:00:00Z",
+                        "endpoint": None,
+                    }
+                ],
+            }
+        },
+    }
+    state = codec.decode(json.dumps(v6), source="s")
+    (attempt,) = state.resources["a"].attempts
+    assert (attempt.endpoint, attempt.base_url) == (None, None)
+    assert b'"format_version": 7,' in codec.encode(state)
+
+
+def test_a_recorded_base_url_round_trips() -> None:
+    record = full_record()
+    state = State(lineage="l", serial=1).with_resource(record)
+    decoded = codec.decode(codec.encode(state), source="s", blobs=blobs_of(state))
+    assert decoded.resources["a"].attempts[0].base_url == "emulator"
