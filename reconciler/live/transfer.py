@@ -319,6 +319,22 @@ class Transfers:
                 raise failure from None
         raise AssertionError("unreachable: the last attempt returns or raises")
 
+    # -- delete --------------------------------------------------------------------------------
+
+    async def delete(self, name: str) -> bool:
+        """Delete file `name` with the SDK's request sent by this client; False when the SDK's
+        builder is not reachable (the caller uses the SDK's public call). An error answer is
+        raised as the SDK would raise it. The SDK's own call built and validated its response
+        model for an empty answer: a third of the CPU of apply's collect went to the two
+        deletes per job."""
+        route = self._route("delete", f"files/{name.removeprefix('files/')}")
+        if route is None:
+            return False
+        http, request = route
+        response = await http.delete(request.url, headers=request.headers, timeout=request.timeout)
+        await raise_for_status(response)
+        return True
+
     # -- download ------------------------------------------------------------------------------
 
     async def download(

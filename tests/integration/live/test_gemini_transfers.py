@@ -158,13 +158,18 @@ def test_without_the_sdk_internals_the_public_sdk_calls_are_used(
         adapter = adapter_for(emulator.base_url)
         try:
             file = await adapter.upload_file(source, display_name="x", mime_type="jsonl")
-            return await adapter.download_file(file.name, dest)
+            copied = await adapter.download_file(file.name, dest)
+            await adapter.delete_file(file.name)
+            await adapter.delete_file(file.name)  # gone already: still fine
+            assert await adapter.get_file(file.name) is None
+            return copied
         finally:
             await adapter.aclose()
 
     digest, size = asyncio.run(main())
     assert digest == hashlib.sha256(source.read_bytes()).hexdigest() and size == dest.stat().st_size
     assert emulator.calls()["files.upload_chunk"] == 2, "the SDK's 8 MiB chunks"
+    assert emulator.calls()["files.delete"] == 2
 
 
 # --- against a scripted server -------------------------------------------------------------------
