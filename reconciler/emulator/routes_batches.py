@@ -28,7 +28,8 @@ from reconciler.emulator.plumbing import (
     pick,
     version,
 )
-from reconciler.emulator.store import BatchRow, new_id
+from reconciler.emulator.settings import EmulatorSettings
+from reconciler.emulator.store import BatchRow, PageToken, new_id
 
 METHODS = {catalogue.GENERATE: "generate", catalogue.EMBED: "embed"}
 _UPDATE_VERBS = {"updateGenerateContentBatch": "generate", "updateEmbedContentBatch": "embed"}
@@ -123,32 +124,54 @@ class BatchRoutes:
         raw_priority = pick(batch, "priority")
         priority = 0 if raw_priority is None else parse_priority(raw_priority, "batch.priority")
         now = self.s.clock()
-        active = await run_in_threadpool(self.s.store.open_batches_due_before, now)
-        if active >= settings.max_concurrent_jobs:
+        batch_id = new_id(36)
+        # The store work of a create runs in two worker-thread hops (before and after the row
+        # is made on the loop), not one per query: the hand-offs were most of a create's CPU.
+        pinned = await run_in_threadpool(
+            self._pin_input, now, settings, batch_id, file_name, inline_items
+        )
+        if isinstance(pinned, Response):
+            return pinned
+        display = pick(batch, "displayName", "display_name")
+        row = self.new_row(batch_id, kind, model_id, display, pinned, priority, now)
+        return await run_in_threadpool(self._insert_checked, row, now, settings)
+
+    def _pin_input(
+        self,
+        now: float,
+        settings: EmulatorSettings,
+        batch_id: str,
+        file_name: Any,
+        inline_items: Any,
+    ) -> Response | tuple[str | None, int]:
+        """429 when the open jobs already reach the limit; else the job's input pinned (in a
+        worker thread)."""
+        cap = settings.max_concurrent_jobs
+        active = self.s.store.open_batches_due_before(now)
+        if active >= cap:
             return wire.error(
                 429,
-                f"Too many concurrent batch jobs ({active}); the limit is"
-                f" {settings.max_concurrent_jobs}.",
+                f"Too many concurrent batch jobs ({active}); the limit is {cap}.",
                 details=wire.quota_details(
-                    "batch_concurrent_requests",
-                    settings.retry_delay_seconds,
-                    settings.max_concurrent_jobs,
+                    "batch_concurrent_requests", settings.retry_delay_seconds, cap
                 ),
             )
-        batch_id = new_id(36)
-        file_id, count = await self.store_input(batch_id, file_name, inline_items)
-        display = pick(batch, "displayName", "display_name")
-        row = self.new_row(batch_id, kind, model_id, display, (file_id, count), priority, now)
-        row = dataclasses.replace(row, input_tokens=await self._input_tokens(row))
-        if refused := await self._over_token_quota(row, now, counted=False):
-            await run_in_threadpool(self.s.store.discard_input, batch_id)
+        return self._store_input(batch_id, file_name, inline_items)
+
+    def _insert_checked(self, row: BatchRow, now: float, settings: EmulatorSettings) -> Response:
+        """Store the new job unless a quota refuses it, and answer its Operation (in a worker
+        thread)."""
+        store = self.s.store
+        row = dataclasses.replace(row, input_tokens=self._input_tokens(row))
+        if refused := self._over_token_quota(row, now, counted=False):
+            store.discard_input(row.id)
             return refused
-        await run_in_threadpool(self.s.store.insert_batch, row)
+        store.insert_batch(row)
         # Creates run concurrently: checked again with this job counted, so the cap is never
         # passed (two racing creates may both be refused, as a busy service may refuse them).
         cap = settings.max_concurrent_jobs
-        if await run_in_threadpool(self.s.store.open_batches_due_before, now) > cap:
-            await run_in_threadpool(self.s.store.delete_batch, batch_id)
+        if store.open_batches_due_before(now) > cap:
+            store.delete_batch(row.id)
             return wire.error(
                 429,
                 f"Too many concurrent batch jobs; the limit is {cap}.",
@@ -156,33 +179,29 @@ class BatchRoutes:
                     "batch_concurrent_requests", settings.retry_delay_seconds, cap
                 ),
             )
-        if refused := await self._over_token_quota(row, now, counted=True):
-            await run_in_threadpool(self.s.store.delete_batch, batch_id)
+        if refused := self._over_token_quota(row, now, counted=True):
+            store.delete_batch(row.id)
             return refused
-        row = await run_in_threadpool(jobs.settle, self.s.store, row, now)  # job_seconds=0
+        row = jobs.settle(store, row, now)  # job_seconds=0
         return JSONResponse(wire.operation_json(row, now, None))
 
-    async def _input_tokens(self, row: BatchRow) -> int:
+    def _input_tokens(self, row: BatchRow) -> int:
         """The job's estimated input tokens: its input's bytes / 4, rounded up. An inline job's
         requests count as the `{"key", "request"}` lines a file job would send."""
         if not row.inline:
-            path = self.s.store.input_snapshot(row.id)
-            size = await run_in_threadpool(lambda: path.stat().st_size)
+            size = self.s.store.input_snapshot(row.id).stat().st_size
         else:
-            blob = self.s.store.inline_blob(row.id, "requests")
-            items = json.loads(await run_in_threadpool(blob.read_text))
+            items = json.loads(self.s.store.inline_blob(row.id, "requests").read_text())
             size = len(json.dumps([_as_line(item) for item in items], separators=(",", ":")))
         return -(-size // BYTES_PER_TOKEN)
 
-    async def _over_token_quota(
-        self, row: BatchRow, now: float, *, counted: bool
-    ) -> Response | None:
+    def _over_token_quota(self, row: BatchRow, now: float, *, counted: bool) -> Response | None:
         """429 RESOURCE_EXHAUSTED when `row`'s tokens do not fit its model's enqueued-token
         quota beside the open jobs of that model (`counted`: `row` is already among them)."""
         limit = self.s.settings.get().max_enqueued_tokens
         if limit <= 0:
             return None
-        open_tokens = await run_in_threadpool(self.s.store.open_tokens_due_before, now, row.model)
+        open_tokens = self.s.store.open_tokens_due_before(now, row.model)
         total = open_tokens + (0 if counted else row.input_tokens)
         if total <= limit:
             return None
@@ -241,14 +260,18 @@ class BatchRoutes:
         self, batch_id: str, file_name: Any, inline_items: Any
     ) -> tuple[str | None, int]:
         """Pin the job's input: the file's bytes, or the inline requests; (file id, count)."""
+        return await run_in_threadpool(self._store_input, batch_id, file_name, inline_items)
+
+    def _store_input(
+        self, batch_id: str, file_name: Any, inline_items: Any
+    ) -> tuple[str | None, int]:
+        """`store_input` in a worker thread."""
         if file_name is not None:
             file_id = str(file_name).removeprefix("files/")
-            file = await run_in_threadpool(self.s.store.get_file, file_id)
-            if file is None:
+            if self.s.store.get_file(file_id) is None:
                 raise Reject(wire.error(404, f"File {file_name} not found."))
-            await run_in_threadpool(self.s.store.snapshot_input, file_id, batch_id)
-            count = await run_in_threadpool(_count_lines, self.s.store.input_snapshot(batch_id))
-            return file_id, count
+            self.s.store.snapshot_input(file_id, batch_id)
+            return file_id, _count_lines(self.s.store.input_snapshot(batch_id))
         if not isinstance(inline_items, list) or not inline_items:
             raise Reject(
                 wire.bad_request(
@@ -261,19 +284,21 @@ class BatchRoutes:
                 )
             )
         items = [item if isinstance(item, dict) else {"request": item} for item in inline_items]
-        await run_in_threadpool(
-            self.s.store.inline_blob(batch_id, "requests").write_text,
-            json.dumps(items, separators=(",", ":")),
+        self.s.store.inline_blob(batch_id, "requests").write_text(
+            json.dumps(items, separators=(",", ":"))
         )
         return None, len(items)
 
     async def _settled(self, batch_id: str, now: float) -> BatchRow:
         # One `now` for settling and rendering: with two clock reads a job could be settled as
         # RUNNING and rendered as SUCCEEDED, without its output.
-        batch = await run_in_threadpool(self.s.store.get_batch, batch_id)
+        return await run_in_threadpool(self._settled_now, batch_id, now)
+
+    def _settled_now(self, batch_id: str, now: float) -> BatchRow:
+        batch = self.s.store.get_batch(batch_id)
         if batch is None:
             raise Reject(wire.error(404, f"Batch batches/{batch_id} not found."))
-        return await run_in_threadpool(jobs.settle, self.s.store, batch, now)
+        return jobs.settle(self.s.store, batch, now)
 
     async def item(self, request: Request) -> Response:
         version(request)
@@ -302,9 +327,12 @@ class BatchRoutes:
         if verb:
             return wire.error(404, f"Method {verb!r} not found.")
         now = self.s.clock()
-        batch = await self._settled(batch_id, now)
-        responses = await run_in_threadpool(jobs.inline_responses, self.s.store, batch)
+        batch, responses = await run_in_threadpool(self._settled_with_responses, batch_id, now)
         return JSONResponse(wire.operation_json(batch, now, responses))
+
+    def _settled_with_responses(self, batch_id: str, now: float) -> tuple[BatchRow, Any]:
+        batch = self._settled_now(batch_id, now)
+        return batch, jobs.inline_responses(self.s.store, batch)
 
     async def _update(self, request: Request, batch_id: str, verb: str) -> Response:
         """`PATCH batches/{id}:update{Generate,Embed}ContentBatch?updateMask=priority`: the
@@ -344,6 +372,13 @@ class BatchRoutes:
             batch = await self._settled(batch_id, now)
         return JSONResponse(wire.batch_json(batch, now))
 
+    def _settled_page(
+        self, size: int, token: PageToken | None, now: float
+    ) -> tuple[list[BatchRow], PageToken | None]:
+        """One page of jobs, each settled as of `now` (one worker-thread hop for the page)."""
+        items, next_token = self.s.store.list_batches(size, token)
+        return [jobs.settle(self.s.store, b, now) for b in items], next_token
+
     async def list(self, request: Request) -> Response:
         await guard(self.s, request, "batches.list")
         version(request)
@@ -355,9 +390,8 @@ class BatchRoutes:
             # (the discovery document's description of batches.list).
             return wire.error(501, "returnPartialSuccess is not supported for batches.")
         size, token = page_args(request, self.s.settings.get(), "batches")
-        items, next_token = await run_in_threadpool(self.s.store.list_batches, size, token)
         now = self.s.clock()
-        settled = [await run_in_threadpool(jobs.settle, self.s.store, b, now) for b in items]
+        settled, next_token = await run_in_threadpool(self._settled_page, size, token, now)
         body: dict[str, Any] = {}
         if settled:
             body["operations"] = [wire.operation_json(b, now, None) for b in settled]

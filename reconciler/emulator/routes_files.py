@@ -154,13 +154,29 @@ class FileRoutes:
         check_file_id(file_id)
         mime = str(mime_header or pick(meta, "mimeType", "mime_type") or "application/octet-stream")
         check_mime(mime, settings)
-        now = self.s.clock()
+        display = pick(meta, "displayName", "display_name")
+        check_display_name(display)
+        upload = UploadRow(
+            new_id(32),
+            file_id,
+            None if display is None else str(display),
+            mime,
+            declared,
+            0,
+            self.s.clock(),
+        )
+        # One worker-thread hop for the session's store work, not one per query.
+        await run_in_threadpool(self._open_session, upload, settings)
+        return upload
+
+    def _open_session(self, upload: UploadRow, settings: EmulatorSettings) -> None:
+        """Store `upload` unless its file id is taken or the storage quota is full (in a worker
+        thread)."""
         store = self.s.store
-        await run_in_threadpool(store.purge_expired_files, now)
-        if await run_in_threadpool(store.file_exists, file_id):
-            raise Reject(wire.error(409, f"File files/{file_id} already exists."))
-        used = await run_in_threadpool(store.used_bytes)
-        if used + (declared or 0) > settings.storage_quota_bytes:
+        store.purge_expired_files(upload.create_time)
+        if store.file_exists(upload.file_id):
+            raise Reject(wire.error(409, f"File files/{upload.file_id} already exists."))
+        if store.used_bytes() + (upload.declared_size or 0) > settings.storage_quota_bytes:
             raise Reject(
                 wire.error(
                     429,
@@ -170,13 +186,7 @@ class FileRoutes:
                     ),
                 )
             )
-        display = pick(meta, "displayName", "display_name")
-        check_display_name(display)
-        upload = UploadRow(
-            new_id(32), file_id, None if display is None else str(display), mime, declared, 0, now
-        )
-        await run_in_threadpool(store.start_upload, upload)
-        return upload
+        store.start_upload(upload)
 
     async def _upload_start(self, request: Request) -> Response:
         api_version = version(request)
@@ -267,9 +277,14 @@ class FileRoutes:
                 headers=fail,
             )
         received = await self._receive(request, upload, fail)
+        finalizing = "finalize" in commands and (
+            upload.declared_size is None or received == upload.declared_size
+        )
+        if not finalizing:
+            await run_in_threadpool(self.s.store.set_upload_received, upload.id, received)
         if "finalize" not in commands:
             return Response(b"", headers={"X-Goog-Upload-Status": "active"})
-        if upload.declared_size is not None and received != upload.declared_size:
+        if not finalizing:
             return wire.error(
                 400,
                 f"Upload finalized after {received} of {upload.declared_size} bytes.",
@@ -277,7 +292,7 @@ class FileRoutes:
             )
         progress = self.s.hashers.pop(upload.id, None)
         digest = progress[1].digest() if progress is not None and progress[0] == received else None
-        file = await run_in_threadpool(self._finalize, upload, received, digest)
+        file = await run_in_threadpool(self._received_and_final, upload, received, digest)
         # The SDK reads json['file'] from the final reply (pitfall 6).
         return JSONResponse(
             {"file": wire.file_json(file, base_url(request), self.s.clock())},
@@ -307,8 +322,14 @@ class FileRoutes:
                     sha.update(piece)
         if sha is not None:
             self.s.hashers[upload.id] = (received, sha)
-        await run_in_threadpool(self.s.store.set_upload_received, upload.id, received)
         return received
+
+    def _received_and_final(
+        self, upload: UploadRow, received: int, digest: bytes | None
+    ) -> FileRow:
+        """Record the bytes received, then turn the session into a file: one worker-thread hop."""
+        self.s.store.set_upload_received(upload.id, received)
+        return self._finalize(upload, received, digest)
 
     def _finalize(self, upload: UploadRow, size: int, digest: bytes | None) -> FileRow:
         if digest is None:
@@ -338,11 +359,23 @@ class FileRoutes:
     # ---- get / list / delete / download ----------------------------------------------------
 
     async def _live_file(self, file_id: str) -> FileRow:
-        await run_in_threadpool(self.s.store.purge_expired_files, self.s.clock())
-        file = await run_in_threadpool(self.s.store.get_file, file_id)
+        return await run_in_threadpool(self._live_file_now, file_id)
+
+    def _live_file_now(self, file_id: str) -> FileRow:
+        self.s.store.purge_expired_files(self.s.clock())
+        file = self.s.store.get_file(file_id)
         if file is None:
             raise Reject(wire.error(404, f"File files/{file_id} not found."))
         return file
+
+    def _delete_live_file(self, file_id: str) -> Response:
+        """`files.delete` in one worker-thread hop: the expiry sweep, the look-up, the delete."""
+        file = self._live_file_now(file_id)
+        if len(file_id) > MAX_FILE_ID and file.undeletable:
+            # python-genai #1759: result ids are 42 chars, DeleteFileRequest allows 40.
+            return wire.error(400, _TOO_LONG)
+        self.s.store.delete_file(file_id)
+        return JSONResponse({})
 
     async def file_item(self, request: Request) -> Response:
         version(request)
@@ -356,12 +389,7 @@ class FileRoutes:
             return wire.error(404, f"Method {verb!r} not found.")
         if request.method == "DELETE":
             await guard(self.s, request, "files.delete")
-            file = await self._live_file(file_id)
-            if len(file_id) > MAX_FILE_ID and file.undeletable:
-                # python-genai #1759: result ids are 42 chars, DeleteFileRequest allows 40.
-                return wire.error(400, _TOO_LONG)
-            await run_in_threadpool(self.s.store.delete_file, file_id)
-            return JSONResponse({})
+            return await run_in_threadpool(self._delete_live_file, file_id)
         await guard(self.s, request, "files.get")
         file = await self._live_file(file_id)
         return JSONResponse(wire.file_json(file, base_url(request), self.s.clock()))

@@ -290,8 +290,13 @@ class GeminiAdapter:
     async def delete_file(self, name: str) -> None:
         """Delete a file; one already gone (404, or the 403 the service sometimes sends for
         missing files -- protocol §4) counts as deleted."""
+
+        async def send() -> None:
+            if not await self._transfers.delete(name):
+                await self._aio.files.delete(name=name)
+
         try:
-            await self._idempotent("files.delete", lambda: self._aio.files.delete(name=name))
+            await self._idempotent("files.delete", send)
         except PermanentServiceError as exc:
             if exc.status_code not in (403, 404):
                 raise

@@ -15,8 +15,10 @@ Failures are left as the SDK, httpx2 or the disk raised them; the adapter maps t
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
+import secrets
 from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import Final, Protocol
@@ -59,6 +61,11 @@ class DownloadFollower(Protocol):
 
 Progress = Callable[[int, int | None], None]
 """Told (bytes done, bytes in all when known) while a transfer runs."""
+
+ONE_REQUEST_BYTES: Final = 1 << 20
+"""Files up to this size go up in one `multipart/related` request (Google's upload protocol,
+`X-Goog-Upload-Protocol: multipart`) instead of a resumable session's start and upload: half
+the calls for the small inputs most jobs have, and nothing to resume in a MiB."""
 
 PROGRESS_EVERY: Final = 0.25
 """Seconds between two progress calls of one transfer, at most four a second: a call per
@@ -169,6 +176,16 @@ class Transfers:
         progress: Progress | None,
     ) -> types.File:
         size = (await asyncio.to_thread(path.stat)).st_size
+        if size <= ONE_REQUEST_BYTES:
+            return await self._upload_in_one(
+                http,
+                start,
+                path,
+                size,
+                display_name=display_name,
+                mime_type=mime_type,
+                progress=progress,
+            )
         headers = {
             "Content-Type": "application/json",
             "X-Goog-Upload-Protocol": "resumable",
@@ -199,6 +216,55 @@ class Transfers:
         status = response.headers.get("x-goog-upload-status")
         if status != "final":
             raise ValueError(f"the upload was not finalised (X-Goog-Upload-Status: {status})")
+        return file_from_rest(response.json()["file"])
+
+    async def _upload_in_one(
+        self,
+        http: httpx2.AsyncClient,
+        start: SdkRequest,
+        path: Path,
+        size: int,
+        *,
+        display_name: str,
+        mime_type: str,
+        progress: Progress | None,
+    ) -> types.File:
+        """Upload a small file in one multipart request: the metadata the resumable start
+        would send, then the bytes. Retried as the start is; as with a lost final answer of a
+        resumable upload, a lost answer can leave an orphan file that expires (protocol §5)."""
+        data = await asyncio.to_thread(path.read_bytes)
+        if len(data) != size:
+            raise OSError(f"{path} changed while it was being uploaded")
+        meta = {"file": {"display_name": display_name, "mime_type": mime_type, "size_bytes": size}}
+        boundary = secrets.token_hex(16)
+        while boundary.encode() in data:  # a boundary must not occur in the parts
+            boundary = secrets.token_hex(16)
+        body = b"".join(
+            (
+                f"--{boundary}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n".encode(),
+                json.dumps(meta).encode(),
+                f"\r\n--{boundary}\r\nContent-Type: {mime_type}\r\n\r\n".encode(),
+                data,
+                f"\r\n--{boundary}--\r\n".encode(),
+            )
+        )
+        headers = {
+            **{k: v for k, v in start.headers.items() if k.lower() != "content-type"},
+            "Content-Type": f"multipart/related; boundary={boundary}",
+            "X-Goog-Upload-Protocol": "multipart",
+        }
+        if progress is not None:
+            progress(0, size)
+        async for attempt in self._retrier.calls(
+            is_transient, self._retrier.settings.retry_attempts
+        ):
+            with attempt:
+                response = await http.post(
+                    start.url, content=body, headers=headers, timeout=start.timeout
+                )
+                await raise_for_status(response)
+        if progress is not None:
+            progress(size, size)
         return file_from_rest(response.json()["file"])
 
     async def _send_upload(
@@ -252,6 +318,22 @@ class Transfers:
             except (*HTTP_FAILURES, ValueError):
                 raise failure from None
         raise AssertionError("unreachable: the last attempt returns or raises")
+
+    # -- delete --------------------------------------------------------------------------------
+
+    async def delete(self, name: str) -> bool:
+        """Delete file `name` with the SDK's request sent by this client; False when the SDK's
+        builder is not reachable (the caller uses the SDK's public call). An error answer is
+        raised as the SDK would raise it. The SDK's own call built and validated its response
+        model for an empty answer: a third of the CPU of apply's collect went to the two
+        deletes per job."""
+        route = self._route("delete", f"files/{name.removeprefix('files/')}")
+        if route is None:
+            return False
+        http, request = route
+        response = await http.delete(request.url, headers=request.headers, timeout=request.timeout)
+        await raise_for_status(response)
+        return True
 
     # -- download ------------------------------------------------------------------------------
 

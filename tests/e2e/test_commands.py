@@ -115,7 +115,7 @@ def test_an_unchanged_input_is_not_uploaded_again_for_a_resubmit(
     assert project.run("apply", "--auto-approve", "--wait").returncode == 0
 
     calls = emulator.calls()
-    assert calls.get("files.upload_start") == 1
+    assert calls.get("files.upload_multipart") == 1
     assert calls.get("batches.create_generate") == 2
 
 

@@ -99,7 +99,7 @@ def test_ctrl_c_mid_upload_exits_130_with_one_line_and_the_next_apply_creates_on
     # Every call waits, so the upload is still under way when the signal comes.
     emulator.configure(latency_seconds=0.4)
     process = _start_apply(project, emulator.base_url)
-    _when(lambda: emulator.calls().get("files.upload_chunk", 0) > 0, process)
+    _when(lambda: emulator.calls().get("files.upload_multipart", 0) > 0, process)
 
     err = _interrupt(process)
 

@@ -157,7 +157,7 @@ def test_uploads_past_the_files_storage_wait_for_collected_inputs_to_be_deleted(
     assert result.returncode == 0, result.stderr[-3000:]
     assert "would pass the project's Files storage" in result.stderr
     assert all(project.state()["resources"][n]["results"] is not None for n in names)
-    assert emulator.calls()["files.upload_start"] == 4, "none refused by the service"
+    assert emulator.calls()["files.upload_multipart"] == 4, "none refused by the service"
 
 
 def test_an_upload_that_can_never_fit_the_storage_fails_its_resource_with_the_numbers(

@@ -88,6 +88,41 @@ def test_upload_is_one_start_and_one_request_and_download_one_get(
     )
 
 
+@pytest.mark.parametrize("api_version", ["v1", "v1beta"])
+def test_a_small_upload_is_one_multipart_request_whatever_its_bytes(
+    emulator: EmulatorHandle, tmp_path: Path, api_version: str
+) -> None:
+    # Bytes that look like multipart framing must come back unchanged.
+    content = b'{"key": "k"}\r\n--boundary\r\n\r\n' + payload(transfer.ONE_REQUEST_BYTES - 40)
+    source = tmp_path / "in.jsonl"
+    source.write_bytes(content)
+    dest = tmp_path / "copy.jsonl"
+    sent: list[tuple[int, int | None]] = []
+
+    async def main() -> Any:
+        adapter = adapter_for(emulator.base_url, api_version)
+        try:
+            file = await adapter.upload_file(
+                source,
+                display_name="small",
+                mime_type="jsonl",
+                progress=lambda done, total: sent.append((done, total)),
+            )
+            await adapter.download_file(file.name, dest)
+            return file
+        finally:
+            await adapter.aclose()
+
+    file = asyncio.run(main())
+    assert source.stat().st_size <= transfer.ONE_REQUEST_BYTES
+    assert file.size_bytes == len(content) and file.display_name == "small"
+    assert dest.read_bytes() == content
+    assert sent[0] == (0, len(content)) and sent[-1] == (len(content), len(content))
+    calls = emulator.calls()
+    assert calls.get("files.upload_multipart") == 1
+    assert "files.upload_start" not in calls and "files.upload_chunk" not in calls
+
+
 def test_transfers_leave_httpcore_read_size_of_the_process_alone(
     emulator: EmulatorHandle, tmp_path: Path
 ) -> None:
@@ -123,13 +158,18 @@ def test_without_the_sdk_internals_the_public_sdk_calls_are_used(
         adapter = adapter_for(emulator.base_url)
         try:
             file = await adapter.upload_file(source, display_name="x", mime_type="jsonl")
-            return await adapter.download_file(file.name, dest)
+            copied = await adapter.download_file(file.name, dest)
+            await adapter.delete_file(file.name)
+            await adapter.delete_file(file.name)  # gone already: still fine
+            assert await adapter.get_file(file.name) is None
+            return copied
         finally:
             await adapter.aclose()
 
     digest, size = asyncio.run(main())
     assert digest == hashlib.sha256(source.read_bytes()).hexdigest() and size == dest.stat().st_size
     assert emulator.calls()["files.upload_chunk"] == 2, "the SDK's 8 MiB chunks"
+    assert emulator.calls()["files.delete"] == 2
 
 
 # --- against a scripted server -------------------------------------------------------------------
