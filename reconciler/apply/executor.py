@@ -62,9 +62,12 @@ async def _apply_plan(context: ApplyContext, plan: Plan) -> ApplyReport:
                     continue
                 group.create_task(_guarded(context, semaphore, capacity, action, live))
 
+    async def run_one(action: Action, live: Live) -> None:
+        await _guarded(context, semaphore, capacity, action, live)
+
     await execute(plan.actions, live)
     if context.options.wait:
-        await converge(context, started, execute, capacity)
+        await converge(context, started, execute, capacity, run_one)
     await clean_what_was_left(context)
     if not context.options.wait:
         context.report.unsettled = unsettled(context.store.state, context.options.targets)
