@@ -147,8 +147,12 @@ def plan_against_live(
         # Files are listed when the plan may upload inputs: `plan` counts them against the
         # project's Files storage (limits.storage_bytes).
         uploads = check and any(r.manifest.spec.source.file for r in desired.resources.values())
-        live = await adapter.snapshot(include_files=uploads)
-        return live, (await _model_diagnostics(adapter, desired) if check else [])
+        # The model check does not wait for the listing: both are reads.
+        listing = adapter.snapshot(include_files=uploads)
+        if not check:
+            return await listing, []
+        live, problems = await asyncio.gather(listing, _model_diagnostics(adapter, desired))
+        return live, problems
 
     live, problems = run_with_adapter(project, clock, read)
     if any(d.severity is Severity.ERROR for d in problems):
@@ -159,7 +163,8 @@ def plan_against_live(
 async def _model_diagnostics(adapter: BatchService, desired: Desired) -> list[Diagnostic]:
     """One `models.get` per distinct model; a diagnostic per resource whose model is wrong."""
     specs = {name: r.manifest.spec for name, r in desired.resources.items()}
-    answers = {m: await adapter.get_model(m) for m in sorted({s.model for s in specs.values()})}
+    models = sorted({s.model for s in specs.values()})
+    answers = dict(zip(models, await asyncio.gather(*map(adapter.get_model, models)), strict=True))
     found: list[Diagnostic] = []
     for name, spec in specs.items():
         answer = answers[spec.model]
