@@ -4,16 +4,23 @@ Each round is one paginated `list` of the service's jobs and one pure re-plan; o
 actions (collect, adopt, refresh, resubmit and recreate per policy) and the approved creates
 still waiting for capacity (capacity.py) are carried out, never a create or cancel the user did
 not approve. Waits back off exponentially with jitter, and are cut short when the service's
-request counts, or how long this project's jobs took, say a job is about to end (poll.py). A
-round that carried out follow-ups and left nothing running or waiting is followed at once by
-the last re-plan, not by a wait: the run ends as soon as the last result is collected.
+request counts, or how long this project's jobs took, say a job is about to end (poll.py).
+
+Collects are pipelined: a settled job's collect starts in the background and polling goes on for
+the rest, so a download never holds back the next poll, and a job that ends during a long collect
+is seen at the next poll, not after it. A resource being collected is left out of the rounds
+until its collect ends. Once nothing runs, waits or is left but collects, converge waits for
+them and re-plans at once (no poll interval after the last collect): the run ends as soon as
+the last result is collected. That last re-plan reuses the round's listing when the round only
+collected: jobs that ended do not change, and the lock keeps any other run from creating jobs.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from typing import Any
 
 from reconciler.apply.capacity import CapacityQueue
 from reconciler.apply.context import ApplyContext
@@ -39,23 +46,53 @@ FOLLOW_UP_KINDS = frozenset(
 )
 
 Execute = Callable[[Sequence[Action], Live], Awaitable[None]]
-"""Carries out actions against one live snapshot (the executor's dispatch)."""
+"""Carries out one round's actions against its live snapshot (admission, then the executor's
+dispatch), returning when all have ended."""
+RunOne = Callable[[Action, Live], Coroutine[Any, Any, None]]
+"""Carries out one action (no admission: it creates no job); its failure is recorded against its
+resource, as in a round."""
 
 
 async def converge(
-    context: ApplyContext, started: float, execute: Execute, capacity: CapacityQueue
+    context: ApplyContext,
+    started: float,
+    execute: Execute,
+    capacity: CapacityQueue,
+    run_one: RunOne,
 ) -> None:
     """Poll, re-plan and execute follow-ups (and the creates `capacity` holds back) until
     nothing runs, waits or is left to do, or the timeout (measured from `started`, a monotonic
-    time) passes."""
+    time) passes. Collects run through `run_one` in the background; the rest through `execute`."""
+    collecting: dict[str, asyncio.Task[None]] = {}
+    try:
+        # Leaving the group waits for the collects still under way (after a timeout).
+        async with asyncio.TaskGroup() as background:
+            await _rounds(context, started, execute, capacity, run_one, background, collecting)
+    except BaseExceptionGroup as group:
+        # The rounds' own failure (the service unreachable, a lost state write) is raised as
+        # it was before collects ran in the background; several failures stay a group.
+        raise (group.exceptions[0] if len(group.exceptions) == 1 else group) from None
+
+
+async def _rounds(
+    context: ApplyContext,
+    started: float,
+    execute: Execute,
+    capacity: CapacityQueue,
+    run_one: RunOne,
+    background: asyncio.TaskGroup,
+    collecting: dict[str, asyncio.Task[None]],
+) -> None:
     clock, options, report = context.clock, context.options, context.report
     delay = context.project.config.poll.initial_seconds
     max_delay = context.project.config.poll.max_seconds
     timeout = options.timeout_seconds
     rechecking = False
+    reuse: Live | None = None
     sightings: dict[str, Sighting] = {}
     while True:
-        live = await context.adapter.snapshot(include_files=False)
+        live = reuse or await context.adapter.snapshot(include_files=False)
+        reuse = None
         sightings = first_sightings(sightings, live)
         state = context.store.state
         wanted = key_digests_wanted(context.desired, state)
@@ -72,21 +109,42 @@ async def converge(
                 check_local_results, context.project.root, state
             ),
         )
+        for name in [n for n, task in collecting.items() if task.done()]:
+            del collecting[name]
         queued = capacity.queued
         follow_ups = [
             a
             for a in plan.actions
             if (a.kind in FOLLOW_UP_KINDS or (a.kind.creates_job and a.resource in queued))
             and a.resource not in report.failures
+            and a.resource not in collecting
         ]
         acting = [a for a in follow_ups if a.kind is not ActionKind.REFRESH]
-        await execute(follow_ups, live)
-        running = unsettled(context.store.state, options.targets)
+        for action in follow_ups:
+            if action.kind is ActionKind.COLLECT:
+                collecting[action.resource] = background.create_task(run_one(action, live))
+        await execute([a for a in follow_ups if a.kind is not ActionKind.COLLECT], live)
+        # A resource being collected is no longer waited for: its job has ended.
+        running = [
+            n for n in unsettled(context.store.state, options.targets) if n not in collecting
+        ]
         elapsed = clock.monotonic() - started
         _report_progress(context, live, running, elapsed)
-        if not running and not acting and not capacity.queued:
+        if not running and not acting and not collecting and not capacity.queued:
             _fail_settled_without_results(context, plan)
             return
+        if (acting or collecting) and not running and not capacity.queued and not rechecking:
+            # What is left is collecting what ended: once the collects are done the fleet may
+            # be settled, so re-plan at once rather than after a poll interval. Once in a row,
+            # so a follow-up that keeps failing still waits between rounds.
+            only_collects = all(a.kind is ActionKind.COLLECT for a in acting)
+            if collecting:
+                await asyncio.wait(collecting.values())
+            # Jobs that ended do not change, and no other run creates jobs while we hold the
+            # lock: after collects alone, this round's listing is as good as a new one.
+            reuse = live if only_collects else None
+            rechecking = True
+            continue
         if timeout is not None and elapsed >= timeout:
             report.unsettled = running
             report.waiting = sorted(capacity.queued)
@@ -97,12 +155,6 @@ async def converge(
                 "The next `reconciler apply` collects them.",
             )
             return
-        if acting and not running and not capacity.queued and not rechecking:
-            # What this round did (a collect, most often) may have settled the fleet: re-plan
-            # now rather than after a full poll interval. Once in a row, so a follow-up that
-            # keeps failing still waits between rounds.
-            rechecking = True
-            continue
         rechecking = False
         state = context.store.state
         pause = next_pause(

@@ -25,15 +25,20 @@ from reconciler.live.snapshot import Live
 from reconciler.plan.actions import Action, ActionKind, Plan
 
 
-async def apply_plan(context: ApplyContext, plan: Plan) -> ApplyReport:
+async def apply_plan(context: ApplyContext, plan: Plan, live: Live | None = None) -> ApplyReport:
     """Execute `plan`; with wait, converge until every job settles or the timeout passes.
+
+    `live`: the listing `plan` was made against, to run it on instead of listing again; the
+    caller hands it only when it is fresh and was taken under the lock this run holds (so a
+    job a killed run left is in it, and is adopted, as in a new listing). Without the files
+    a job-creating plan needs, the service is listed again.
 
     Raises:
         ApplyError: one or more resources failed (the others were carried out).
         StateWriteLostError: a step could not be saved; the run stopped at once.
     """
     try:
-        return await _apply_plan(context, plan)
+        return await _apply_plan(context, plan, live)
     except ExceptionGroup as group:
         lost = group.subgroup(StateWriteLostError)
         if lost is None:
@@ -46,10 +51,13 @@ def _first(group: BaseExceptionGroup[StateWriteLostError]) -> StateWriteLostErro
     return first if isinstance(first, StateWriteLostError) else _first(first)
 
 
-async def _apply_plan(context: ApplyContext, plan: Plan) -> ApplyReport:
+async def _apply_plan(context: ApplyContext, plan: Plan, listed: Live | None) -> ApplyReport:
     started = context.clock.monotonic()
     needs_files = any(a.kind.creates_job for a in plan.actions)
-    live = await context.adapter.snapshot(include_files=needs_files)
+    if listed is not None and (listed.files_listed or not needs_files):
+        live = listed
+    else:
+        live = await context.adapter.snapshot(include_files=needs_files)
     semaphore = asyncio.Semaphore(max(1, context.options.parallelism))
     capacity = CapacityQueue()
 
@@ -62,9 +70,12 @@ async def _apply_plan(context: ApplyContext, plan: Plan) -> ApplyReport:
                     continue
                 group.create_task(_guarded(context, semaphore, capacity, action, live))
 
+    async def run_one(action: Action, live: Live) -> None:
+        await _guarded(context, semaphore, capacity, action, live)
+
     await execute(plan.actions, live)
     if context.options.wait:
-        await converge(context, started, execute, capacity)
+        await converge(context, started, execute, capacity, run_one)
     await clean_what_was_left(context, plan.cleanup)
     if not context.options.wait:
         context.report.unsettled = unsettled(context.store.state, context.options.targets)

@@ -30,6 +30,7 @@ from reconciler.cli.shared import (
 )
 from reconciler.config import Project
 from reconciler.errors import ConfigError, ExitCode
+from reconciler.live.snapshot import Live
 from reconciler.manifests.desired import Desired
 from reconciler.plan import planfile
 from reconciler.plan.actions import Plan
@@ -108,10 +109,10 @@ def apply(
                 raise ConfigError(
                     "--target, --replace and --refresh-only are set when planning, not with a saved plan"
                 )
-            made = _verified_saved_plan(project, desired, state, backend, planfile_path)
+            listed, made = _verified_saved_plan(project, desired, state, backend, planfile_path)
             approved = True
         else:
-            _, made = plan_against_live(
+            listed, made = plan_against_live(
                 project,
                 desired,
                 state,
@@ -129,21 +130,31 @@ def apply(
         if not approved:
             click.echo("Apply cancelled.", err=True)
             return ExitCode.ERROR
-        return execute(obj, project, desired, backend, made, options, output_format=output_format)
+        return execute(
+            obj,
+            project,
+            desired,
+            backend,
+            made,
+            options,
+            output_format=output_format,
+            listed=listed,
+        )
 
 
 def _verified_saved_plan(
     project: Project, desired: Desired, state: State, backend: StateBackend, path: Path
-) -> Plan:
+) -> tuple[Live, Plan]:
     """The saved plan at `path`, checked before anything runs: signed (when RECONCILER_PLAN_KEY
     is set), made against this state and these manifests, and every action one the planner
-    derives now from the manifests, state and live jobs (planfile.verified_plan)."""
+    derives now from the manifests, state and live jobs (planfile.verified_plan); with the
+    listing it was checked against."""
     saved = planfile.loads(path.read_bytes(), signing_key=planfile.signing_key(os.environ))
     planfile.check_plan_current(
         saved, state, desired.manifests_sha256, settings_sha256(project.config)
     )
     request = PlanRequest(saved.targets, saved.force_replace, saved.refresh_only)
-    _, derived = plan_against_live(
+    listed, derived = plan_against_live(
         project, desired, state, backend, request, system_clock(), check_output_tables=True
     )
-    return planfile.verified_plan(saved, derived)
+    return listed, planfile.verified_plan(saved, derived)

@@ -5,7 +5,8 @@ request counts, elapsed time, why it failed) and draws them as a rich table. It 
 clock itself: `update` and `render` take the time, so the rich `Live` display that redraws it
 (reporting.py) ticks the elapsed times four times a second between events, and tests draw it
 at fixed times. Events arrive on the event loop's thread and frames are drawn on rich's refresh
-thread, hence the lock.
+thread, hence the lock. rich is imported when a frame is drawn: off a terminal (CI, the plain
+reporter's `stats_text`) it is never needed.
 """
 
 from __future__ import annotations
@@ -13,13 +14,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-
-from rich.console import Group, RenderableType
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING
 
 from reconciler.apply.events import Event, EventKind, Phase, Transfer
 from reconciler.live.snapshot import BatchStats
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+    from rich.text import Text
 
 _STYLE = {
     Phase.PREPARING: "cyan",
@@ -139,6 +141,10 @@ class LiveView:
                     return
 
     def render(self, now: float) -> RenderableType:
+        from rich.console import Group
+        from rich.table import Table
+        from rich.text import Text
+
         with self._lock:
             table = Table(box=None, pad_edge=False, expand=False, show_header=True)
             table.add_column("resource", style="bold", no_wrap=True)
@@ -150,6 +156,8 @@ class LiveView:
             return Group(Text(self.title, style="bold"), table, self._footer(now))
 
     def _footer(self, now: float) -> Text:
+        from rich.text import Text
+
         tally: dict[str, int] = {}
         for row in self.rows.values():
             key = "failed" if row.failure else (row.phase.value if row.phase else "waiting")
@@ -207,6 +215,8 @@ def _enter(row: Row, event: Event, now: float) -> None:
 
 
 def _cells(row: Row, now: float) -> tuple[Text, Text, str]:
+    from rich.text import Text
+
     elapsed = clock_text(row.elapsed(now)) if row.started is not None else ""
     if row.failure is not None:
         return Text("failed", style="bold red"), Text(row.failure, style="red"), elapsed

@@ -157,8 +157,11 @@ def plan_against_live(
         # Files are listed when the plan may upload inputs: `plan` counts them against the
         # project's Files storage (limits.storage_bytes).
         uploads = check and any(r.manifest.spec.source.file for r in desired.resources.values())
-        live = await adapter.snapshot(include_files=uploads)
-        problems = await _model_diagnostics(adapter, desired) if check else []
+        # The model check does not wait for the listing: both are reads.
+        listing = adapter.snapshot(include_files=uploads)
+        if not check:
+            return await listing, [], set()
+        live, problems = await asyncio.gather(listing, _model_diagnostics(adapter, desired))
         existing = {uri for uri in tables if await adapter.get_file(uri) is not None}
         return live, problems, existing
 
@@ -207,7 +210,8 @@ def existing_table_problems(plan: Plan, desired: Desired, existing: set[str]) ->
 async def _model_diagnostics(adapter: BatchService, desired: Desired) -> list[Diagnostic]:
     """One `models.get` per distinct model; a diagnostic per resource whose model is wrong."""
     specs = {name: r.manifest.spec for name, r in desired.resources.items()}
-    answers = {m: await adapter.get_model(m) for m in sorted({s.model for s in specs.values()})}
+    models = sorted({s.model for s in specs.values()})
+    answers = dict(zip(models, await asyncio.gather(*map(adapter.get_model, models)), strict=True))
     found: list[Diagnostic] = []
     for name, spec in specs.items():
         answer = answers[spec.model]

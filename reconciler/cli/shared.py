@@ -15,20 +15,26 @@ import click
 from reconciler.apply.context import ApplyContext, ApplyOptions, ApplyReport
 from reconciler.apply.store import StateStore
 from reconciler.cli.context import INTERRUPTED, CliContext, format_option
-from reconciler.cli.event_stream import JsonReporter
 from reconciler.cli.reporting import PlainReporter, RichReporter
 from reconciler.cli.session import run_with_adapter, system_clock
 from reconciler.clock import Clock
 from reconciler.config import Project
 from reconciler.errors import ApplyError, ConfigError, ExitCode
 from reconciler.live.gemini import BatchService
+from reconciler.live.snapshot import Live
 from reconciler.manifests.desired import Desired
 from reconciler.plan.actions import Plan
 from reconciler.state.backend import StateBackend
 from reconciler.state.document import State
 
 if TYPE_CHECKING:
+    from reconciler.cli.event_stream import JsonReporter
     from reconciler.render.spend import ResourceCost
+
+LISTING_REUSE_SECONDS = 10.0
+"""How old the plan's listing may be for apply to run on it rather than list again: no prompt
+was answered in between (a person reading the plan takes longer), so only the seconds the plan
+took have passed; under the lock, no other run created or adopted a job meanwhile."""
 
 _KEPT_SHOWN = 3
 """How many kept results files the apply summary names before "and N more"."""
@@ -124,6 +130,7 @@ def execute(
     *,
     verb: Operation = "apply",
     output_format: str = "text",
+    listed: Live | None = None,
 ) -> int:
     """Run `plan` with the executor under the held `backend`, reporting to stderr (a live view
     on a terminal, timestamped lines elsewhere) or, with `output_format` "json", as JSON lines
@@ -131,9 +138,13 @@ def execute(
 
     Ctrl-C stops the run at once: the state holds every step that finished (a write under way
     completes first), one line says how many jobs go on at the service, and the exit code is
-    130, as a shell's for SIGINT."""
+    130, as a shell's for SIGINT.
+
+    `listed`: the listing `plan` was made against, under the lock `backend` holds; apply runs
+    on it instead of listing again while it is younger than `LISTING_REUSE_SECONDS`."""
     clock = system_clock()
-    reporter = _reporter(obj, plan, verb, output_format, clock)
+    json_out = _json_reporter(plan, verb, clock) if output_format == "json" else None
+    reporter = json_out or _terminal_reporter(obj, plan, verb, clock)
     # Imported here: the executor pulls in every apply stage, which `plan` and `status` (these
     # commands share the CLI's import) never run.
     from reconciler.apply.executor import apply_plan
@@ -152,7 +163,8 @@ def execute(
             options=options,
             report=report,
         )
-        await apply_plan(context, plan)
+        fresh = listed is not None and age_seconds(listed, clock) <= LISTING_REUSE_SECONDS
+        await apply_plan(context, plan, listed if fresh else None)
 
     try:
         with contextlib.ExitStack() as stack:
@@ -167,35 +179,44 @@ def execute(
             f"interrupted: {sum(running.values())} job(s) keep running at the service; "
             "run `reconciler apply` to resume"
         )
-        if isinstance(reporter, JsonReporter):
-            reporter.outcome("interrupted", line, unsettled=sorted(running))
+        if json_out is not None:
+            json_out.outcome("interrupted", line, unsettled=sorted(running))
         click.echo(line, err=True)
         raise click.exceptions.Exit(INTERRUPTED) from None
     except ApplyError as failed:
-        if isinstance(reporter, JsonReporter):
-            reporter.outcome(
+        if json_out is not None:
+            json_out.outcome(
                 "failed", str(failed), failed=sorted(report.failures), unsettled=report.unsettled
             )
         raise
-    _tell_outcome(reporter, report, verb)
+    _tell_outcome(json_out, report, verb)
     return ExitCode.OK
 
 
-def _reporter(
-    obj: CliContext, plan: Plan, verb: Operation, output_format: str, clock: Clock
-) -> PlainReporter | RichReporter | JsonReporter:
-    if output_format == "json":
-        reporter = JsonReporter(sys.stdout, clock)
-        reporter.begin(plan, verb)
-        return reporter
+def age_seconds(live: Live, clock: Clock) -> float:
+    """How long ago `live` was listed, by `clock`."""
+    return (clock.now() - live.observed_at).total_seconds()
+
+
+def _json_reporter(plan: Plan, verb: Operation, clock: Clock) -> JsonReporter:
+    # Imported here: its pydantic line models are for `--format json` runs only.
+    from reconciler.cli.event_stream import JsonReporter
+
+    reporter = JsonReporter(sys.stdout, clock)
+    reporter.begin(plan, verb)
+    return reporter
+
+
+def _terminal_reporter(
+    obj: CliContext, plan: Plan, verb: Operation, clock: Clock
+) -> PlainReporter | RichReporter:
     if sys.stderr.isatty():
         return RichReporter(plan, title=f"reconciler {verb}", color=obj.color, clock=clock)
     return PlainReporter(color=False, clock=clock)
 
 
-def _tell_outcome(
-    reporter: PlainReporter | RichReporter | JsonReporter, report: ApplyReport, verb: Operation
-) -> None:
+def _tell_outcome(json_out: JsonReporter | None, report: ApplyReport, verb: Operation) -> None:
+    """The run's last lines: on stderr, or as the JSON stream's outcome line."""
     lines = []
     if report.unsettled:
         lines.append(
@@ -218,8 +239,8 @@ def _tell_outcome(
             + (f"; and {more} more (`reconciler status` lists them)" if more > 0 else "")
         )
     lines.append(f"{verb.capitalize()} complete.")
-    if isinstance(reporter, JsonReporter):
-        reporter.outcome(
+    if json_out is not None:
+        json_out.outcome(
             "complete", " ".join(lines), unsettled=report.unsettled, waiting=report.waiting
         )
         return

@@ -18,14 +18,39 @@ the order a call flows through them:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 from reconciler.live.adapter import GeminiAdapter
 from reconciler.live.boundary import CREATE_RESENDABLE_STATUS, RETRYABLE_STATUS
 from reconciler.live.client import build_client, connect, open_adapter
 from reconciler.live.service import BatchService
 from reconciler.live.settings import MAX_PAGE_SIZE, AdapterSettings, Task
 from reconciler.live.transfer import DownloadFollower, Progress
-from reconciler.live.vertex import bigquery_checks, remote_objects
 from reconciler.live.vertex_bigquery import Access, TableCheck
+
+if TYPE_CHECKING:
+    from reconciler.manifests.remote import Remote
+
+
+async def remote_objects(service: BatchService, uris: Sequence[str]) -> dict[str, Remote | None]:
+    """`source.gcs` objects and `source.bigquery` tables as the service sees them (vertex.py).
+    Imported when asked: only projects with such sources do, and a Gemini run never loads the
+    Vertex modules (their BigQuery and Cloud Storage clients)."""
+    from reconciler.live.vertex import remote_objects as look
+
+    return await look(service, uris)
+
+
+async def bigquery_checks(
+    service: BatchService, sources: Sequence[str], outputs: Sequence[str]
+) -> list[TableCheck]:
+    """`doctor`'s checks of BigQuery source tables and output datasets (vertex.py), imported
+    when asked like `remote_objects`."""
+    from reconciler.live.vertex import bigquery_checks as check
+
+    return await check(service, sources, outputs)
+
 
 __all__ = [
     "CREATE_RESENDABLE_STATUS",

@@ -182,6 +182,23 @@ def test_no_wait_submits_and_a_later_apply_collects(
     assert _jobs_by_resource(emulator, project) == Counter({"eval": 1})
 
 
+def test_apply_runs_on_the_listing_its_plan_was_made_against(
+    project: Project, emulator: EmulatorHandle
+) -> None:
+    project.write("data/eval.jsonl", _texts(2))
+    project.manifest("eval", file_job_spec("data/eval.jsonl", "results/eval.jsonl"))
+    project.commit()
+    emulator.reset_calls()
+
+    submitted = project.run("apply", "--auto-approve", "--no-wait")
+
+    assert submitted.returncode == 0, submitted.stderr
+    calls = emulator.calls()
+    # One listing of jobs and files, taken under the lock for the plan, serves the run too.
+    assert (calls["batches.list"], calls["files.list"], calls["models.get"]) == (1, 1, 1)
+    assert _jobs_by_resource(emulator, project) == Counter({"eval": 1})
+
+
 def test_a_failed_job_is_resubmitted_per_policy(project: Project, emulator: EmulatorHandle) -> None:
     emulator.configure(fail_next_jobs=1)
     project.write("data/eval.jsonl", _texts(2))

@@ -3,6 +3,7 @@ waits, resubmits per policy, fails what policy gives up on, and stops at the tim
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 
 from reconciler.apply.capacity import CapacityQueue
@@ -15,7 +16,7 @@ from reconciler.clock import FakeClock
 from reconciler.live.snapshot import Live
 from reconciler.plan.actions import Action, ActionKind
 from reconciler.state.document import JobState
-from tests.integration.apply.harness import Stages, only, plan_now, result_lines
+from tests.integration.apply.harness import Stages, only, plan_now, result_lines, wait_settled
 
 
 def _file_spec(extra: str = "") -> str:
@@ -33,7 +34,10 @@ async def _create_then_converge(context: ApplyContext) -> None:
         for action in actions:
             await dispatch(context, action, live)
 
-    await converge(context, context.clock.monotonic(), execute, CapacityQueue())
+    async def run_one(action: Action, live: Live) -> None:
+        await dispatch(context, action, live)
+
+    await converge(context, context.clock.monotonic(), execute, CapacityQueue(), run_one)
 
 
 def test_converge_collects_a_job_that_finishes_while_waiting(stages: Stages) -> None:
@@ -139,3 +143,72 @@ def test_converge_ends_right_after_the_last_result_is_collected_without_another_
     phases = reporter.phases("eval")
     assert phases[:3] == [Phase.PREPARING, Phase.UPLOADING, Phase.CREATING]
     assert phases[-1] is Phase.COLLECTED
+
+
+class _ListingsAtPhase(CollectingReporter):
+    """Notes how many job listings the emulator had answered when each resource settled."""
+
+    def __init__(self, stages: Stages) -> None:
+        super().__init__()
+        self.stages = stages
+        self.listings_when_collected: int | None = None
+
+    def emit(self, event: Event) -> None:
+        super().emit(event)
+        if event.phase is Phase.COLLECTED:
+            self.listings_when_collected = self.stages.emulator.calls()["batches.list"]
+
+
+def test_converge_settles_after_the_last_collect_without_listing_the_jobs_again(
+    stages: Stages,
+) -> None:
+    stages.jsonl("data/eval.jsonl", ["k0"])
+    stages.manifest("eval", _file_spec())
+    stages.options = ApplyOptions(wait=True)
+    reporter = _ListingsAtPhase(stages)
+    stages.reporter = reporter
+
+    stages.run(_create_then_converge)
+
+    assert stages.state.resources["eval"].results is not None
+    # Jobs that ended do not change: the re-plan after a round of collects alone uses that
+    # round's listing.
+    assert reporter.listings_when_collected == stages.emulator.calls()["batches.list"]
+
+
+def test_converge_keeps_polling_while_a_collect_is_under_way(stages: Stages) -> None:
+    stages.jsonl("data/quick.jsonl", ["q0"])
+    stages.jsonl("data/slow.jsonl", ["s0"])
+    stages.manifest("quick", _file_spec().replace("eval", "quick"))
+    stages.manifest("slow", _file_spec().replace("eval", "slow"))
+    stages.options = ApplyOptions(wait=True, timeout_seconds=30.0)
+
+    async def body(context: ApplyContext) -> list[str]:
+        live, plan = await plan_now(context, include_files=True)
+        await create(context, only(plan, ActionKind.CREATE, "quick"), live)
+        await wait_settled(context)
+        stages.emulator.configure(job_seconds=3600.0)
+        await create(context, only(plan, ActionKind.CREATE, "slow"), live)
+        rounds = 0
+
+        async def execute(actions: Sequence[Action], live: Live) -> None:
+            nonlocal rounds
+            rounds += 1
+            for action in actions:
+                await dispatch(context, action, live)
+
+        async def run_one(action: Action, live: Live) -> None:
+            # Held until converge has polled twice more: a converge that waited for its
+            # collects before polling again would never get there.
+            async with asyncio.timeout(20):
+                while rounds < 3:
+                    await asyncio.sleep(0.01)
+            await dispatch(context, action, live)
+
+        await converge(context, context.clock.monotonic(), execute, CapacityQueue(), run_one)
+        return context.report.unsettled
+
+    unsettled = stages.run(body)
+
+    assert stages.state.resources["quick"].results is not None
+    assert unsettled == ["slow"]

@@ -84,3 +84,19 @@ def test_an_unknown_command_is_refused_with_usage_error() -> None:
     result = CliRunner().invoke(cli, ["aply"])
     assert result.exit_code != 0
     assert "No such command 'aply'" in result.output
+
+
+def test_an_apply_against_the_developer_api_loads_neither_vertex_nor_the_json_event_models() -> (
+    None
+):
+    # What `apply` (text output) imports before its run: the executor, the stages, the
+    # adapter; the Vertex modules and the `--format json` line models are for other runs.
+    code = (
+        "import json, sys\n"
+        "import reconciler.cli.apply_cmd, reconciler.apply.executor\n"
+        "from reconciler.cli.shared import _terminal_reporter\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith(("
+        "'reconciler.live.vertex', 'reconciler.cli.event_stream', 'reconciler.render.json')))))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(done.stdout) == []
