@@ -12,7 +12,6 @@ so a crashed run never blocks the next; the lock file's content names the holder
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
 import fcntl
 import logging
@@ -21,7 +20,7 @@ import random
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -43,6 +42,7 @@ from reconciler.state.backend import (
     retry_lock,
 )
 from reconciler.state.document import FORMAT_VERSION, State
+from reconciler.state.local_files import looks_like_state, read_fd, write_blobs
 from reconciler.state.migrations import StateFormatError
 from reconciler.state.references import (
     BLOB_KINDS,
@@ -67,23 +67,6 @@ _SHA256_NAME = re.compile(r"^[0-9a-f]{64}$")
 
 _REREADS = 3
 """Reads of a state whose files changed under a failed read, before its error stands."""
-
-_SYNCFS_FROM = 16
-"""From this many new blobs in one call, one `syncfs` syncs them all (see `put_blobs`)."""
-
-
-def _find_syncfs() -> Callable[[int], int] | None:
-    """Linux's syncfs(2) (every dirty page and rename of one file system, waited for), or None
-    where the C library has none."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        function: Callable[[int], int] = libc.syncfs
-    except (OSError, AttributeError):
-        return None
-    return function
-
-
-_syncfs = _find_syncfs()
 
 _Keys = tuple[_StatKey, _StatKey | None]
 """The identities of the document file and of its journal (None: no journal)."""
@@ -228,7 +211,7 @@ class LocalBackend:
                         f"cannot read blob {directory / address}: {exc.strerror}"
                     ) from None
                 try:
-                    found[address] = _read_fd(fd)
+                    found[address] = read_fd(fd)
                 finally:
                     os.close(fd)
         finally:
@@ -439,7 +422,7 @@ class LocalBackend:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                holder = LockInfo.from_json(_read_fd(fd))
+                holder = LockInfo.from_json(read_fd(fd))
                 os.close(fd)
                 raise LockHeldError(self.location, holder) from None
             # force-unlock unlinks the file; if that happened between our open and flock we
@@ -482,7 +465,7 @@ class LocalBackend:
                 pass
             else:
                 raise StateError(f"state {self.location} is not locked")
-            holder = LockInfo.from_json(_read_fd(fd))
+            holder = LockInfo.from_json(read_fd(fd))
         finally:
             os.close(fd)
         if holder is None or holder.id != lock_id:
@@ -505,38 +488,7 @@ class LocalBackend:
     def put_blobs(self, blobs: Sequence[Blob]) -> None:
         for blob in blobs:
             check_blob(blob.kind, blob.sha256, blob.data)
-        by_kind: dict[str, list[Blob]] = {}
-        for blob in blobs:
-            by_kind.setdefault(blob.kind, []).append(blob)
-        opened: list[tuple[Path, int]] = []
-        try:
-            for kind, group in by_kind.items():
-                directory = self.blobs_dir / kind
-                directory.mkdir(parents=True, exist_ok=True)
-                opened.append((directory, os.open(directory, _DIRECTORY_FLAGS)))
-                # Content-addressed: an existing name holds the same bytes, never rewritten.
-                new = [blob for blob in group if not _exists(blob.sha256, opened[-1][1])]
-                by_kind[kind] = new
-            count = sum(map(len, by_kind.values()))
-            # A group commit of many new resources brings many blobs: one file system sync for
-            # all of them instead of one per file (each a journal commit: 65 s for 10,000 on
-            # this loaded machine). Few blobs are synced one by one, not flushing others' writes.
-            syncfs = _syncfs if count >= _SYNCFS_FROM else None
-            for (_, dir_fd), group in zip(opened, by_kind.values(), strict=True):
-                for blob in group:
-                    _write_blob(dir_fd, blob, sync=syncfs is None)
-            if count and syncfs is not None:
-                directory, dir_fd = opened[0]
-                if syncfs(dir_fd) != 0:
-                    raise OSError(ctypes.get_errno(), "syncfs failed", str(directory))
-                return  # the renames are synced with everything else
-            # Each file was synced as it was written; the renames need one sync per directory.
-            for (_, dir_fd), group in zip(opened, by_kind.values(), strict=True):
-                if group:
-                    os.fsync(dir_fd)
-        finally:
-            for _, dir_fd in opened:
-                os.close(dir_fd)
+        write_blobs(self.blobs_dir, blobs)
 
     def collect_garbage(self) -> Collected:
         """Delete the blobs neither the state (its journal replayed) nor its backup refers to.
@@ -593,7 +545,7 @@ class LocalBackend:
                 continue
             for suffix in (".lock", journal.SUFFIX, ".backup"):
                 other = self.path.parent / name.removesuffix(suffix)
-                if name.endswith(suffix) and other != self.path and _looks_like_state(other):
+                if name.endswith(suffix) and other != self.path and looks_like_state(other):
                     found.add(str(other))
         return sorted(found)
 
@@ -628,63 +580,6 @@ class LocalBackend:
             return (self.blobs_dir / kind / sha256).read_bytes()
         except FileNotFoundError:
             return None
-
-
-_DIRECTORY_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
-
-
-def _looks_like_state(path: Path) -> bool:
-    """Whether `path` (or its backup) begins as a state document does: the lineage is among
-    its first fields."""
-    for candidate in (path, path.with_name(path.name + ".backup")):
-        with contextlib.suppress(OSError), open(candidate, "rb") as f:
-            head = f.read(512)
-            if head.lstrip().startswith(b"{") and b'"lineage"' in head:
-                return True
-    return False
-
-
-def _exists(name: str, dir_fd: int) -> bool:
-    try:
-        os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-    except FileNotFoundError:
-        return False
-    return True
-
-
-def _write_blob(dir_fd: int, blob: Blob, *, sync: bool) -> None:
-    """Write `blob` under its address in the directory `dir_fd`: a temporary file of this
-    process (a collection under the lock removes those of a killed one), then a rename, so
-    the address never names a partial blob. Plain system calls: a buffered file object per
-    blob cost most of a 10,000-blob write's CPU."""
-    temporary = f".{blob.sha256}.{os.getpid()}.tmp"
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
-    fd = os.open(temporary, flags, 0o644, dir_fd=dir_fd)
-    try:
-        view = memoryview(blob.data)
-        while view:
-            view = view[os.write(fd, view) :]
-        if sync:
-            os.fsync(fd)
-    except BaseException:
-        os.close(fd)
-        with contextlib.suppress(OSError):
-            os.unlink(temporary, dir_fd=dir_fd)
-        raise
-    os.close(fd)
-    os.rename(temporary, blob.sha256, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
-
-
-def _read_fd(fd: int) -> bytes:
-    first = os.pread(fd, 65536, 0)
-    if len(first) < 65536:
-        return first  # a regular file reads short only at its end: one call per small blob
-    chunks = [first]
-    offset = len(first)
-    while chunk := os.pread(fd, 65536, offset):
-        chunks.append(chunk)
-        offset += len(chunk)
-    return b"".join(chunks)
 
 
 if TYPE_CHECKING:
