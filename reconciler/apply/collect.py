@@ -69,40 +69,30 @@ async def collect(context: ApplyContext, action: Action, live: Live) -> None:
                 record = with_live_state(record, job)
         return record
 
+    await context.store.update_record(name, settle)
     # Shards that ended badly for good (action.shards_given_up): their requests become failed lines.
     given_up = [a for a in group if a.shard is not None and a.shard in action.shards_given_up]
     needed = [jobs[a.job_name] for a in group if a not in given_up]
-    resource = context.desired.resources.get(name)
-    if resource is None or any(
-        job is None or job.state is not JobState.SUCCEEDED for job in needed
-    ):
-        await context.store.update_record(name, settle)
-        if resource is not None:
-            ended = sorted({job.state.value for job in jobs.values() if job is not None})
-            context.emit(EventKind.STEP, name, f"attempt {number} ended {'/'.join(ended)}")
-            context.phase(name, Phase.ENDED, f"attempt {number} ended {'/'.join(ended)}")
+    if any(job is None or job.state is not JobState.SUCCEEDED for job in needed):
+        ended = sorted({job.state.value for job in jobs.values() if job is not None})
+        context.emit(EventKind.STEP, name, f"attempt {number} ended {'/'.join(ended)}")
+        context.phase(name, Phase.ENDED, f"attempt {number} ended {'/'.join(ended)}")
         return
-    # How the jobs ended is recorded with their results, in one write: a run stopped before it
-    # finds the attempt open and its jobs ended at the service, and collects them, as it would
-    # have with the end recorded. Without results (not downloadable yet, a failure), the end is
-    # recorded alone.
+    resource = context.desired.resources.get(name)
+    if resource is None:
+        return
+    if action.reason is Reason.RESULTS_DRIFTED:
+        await _require_at_service(context, record, [job for job in needed if job is not None])
+    failed_lines = {
+        a.shard: await _given_up_lines(context, resource, a, len(group), jobs[a.job_name])
+        for a in given_up
+    }
     try:
-        if action.reason is Reason.RESULTS_DRIFTED:
-            await _require_at_service(context, record, [job for job in needed if job is not None])
-        failed_lines = {
-            a.shard: await _given_up_lines(context, resource, a, len(group), jobs[a.job_name])
-            for a in given_up
-        }
         collected = await _download_and_write(context, resource, record, group, jobs, failed_lines)
     except UnprovenResponses as unproven:
-        mark = unproven.mark
-        await context.store.update_record(name, lambda record: mark(settle(record)))
-        raise
-    except (ReconcilerError, OSError):
-        await context.store.update_record(name, settle)
+        await context.store.update_record(name, unproven.mark)
         raise
     if collected is None:
-        await context.store.update_record(name, settle)
         return
     written, usage = collected
     crash_point("results-written")
@@ -113,7 +103,6 @@ async def collect(context: ApplyContext, action: Action, live: Live) -> None:
     prices = project_price_table(config.endpoint, config.prices)
 
     def record_results(record: ResourceRecord) -> ResourceRecord:
-        record = settle(record)
         results = ResultsRecord(
             location=written.location,
             sha256=written.sha256,
