@@ -21,8 +21,9 @@ from reconciler.config import Project, ProjectConfig
 from reconciler.errors import ExitCode, ReconcilerError
 from reconciler.live.endpoint import API_KEY_VARIABLES, EndpointKind, endpoint_kind
 from reconciler.live.gcs import check_access
-from reconciler.live.gemini import AdapterSettings, BatchService, TableCheck, bigquery_checks
+from reconciler.live.gemini import AdapterSettings, BatchService, bigquery_checks
 from reconciler.live.snapshot import Live
+from reconciler.live.vertex_bigquery import TableCheck
 from reconciler.manifests.bigquery_uri import is_bigquery
 from reconciler.manifests.desired import DesiredResource
 from reconciler.plan.cost import project_price_table

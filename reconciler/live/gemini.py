@@ -27,9 +27,9 @@ from reconciler.live.client import build_client, connect, open_adapter
 from reconciler.live.service import BatchService
 from reconciler.live.settings import MAX_PAGE_SIZE, AdapterSettings, Task
 from reconciler.live.transfer import DownloadFollower, Progress
-from reconciler.live.vertex_bigquery import Access, TableCheck
 
 if TYPE_CHECKING:
+    from reconciler.live.vertex_bigquery import TableCheck
     from reconciler.manifests.remote import Remote
 
 
@@ -56,13 +56,11 @@ __all__ = [
     "CREATE_RESENDABLE_STATUS",
     "MAX_PAGE_SIZE",
     "RETRYABLE_STATUS",
-    "Access",
     "AdapterSettings",
     "BatchService",
     "DownloadFollower",
     "GeminiAdapter",
     "Progress",
-    "TableCheck",
     "Task",
     "bigquery_checks",
     "build_client",
