@@ -534,19 +534,20 @@ class LocalBackend:
         return Collected(removed=removed, removed_bytes=removed_bytes, kept=kept)
 
     def _other_states(self) -> list[str]:
-        """Other state files sharing this directory (and so `blobs/`), known by their lock,
-        journal or backup files beside a document that reads like a state (a project's
-        `Pipfile.lock` or `uv.lock` is no state's)."""
-        ours = {self.lock_path.name, self.journal_path.name, self.backup_path.name}
+        """Other state files sharing this directory (and so `blobs/`): documents that read like
+        a state, and those known by their lock, journal or backup files (a project's
+        `Pipfile.lock` or `uv.lock` is no state's). The document alone counts: a clone of a
+        repository has the state files and `blobs/` but not the files `.gitignore` leaves out."""
+        ours = {self.path.name, self.lock_path.name, self.journal_path.name, self.backup_path.name}
         found = set()
         for entry in os.scandir(self.path.parent):
             name = entry.name
             if name in ours or name.startswith(".") or not entry.is_file():
                 continue
-            for suffix in (".lock", journal.SUFFIX, ".backup"):
-                other = self.path.parent / name.removesuffix(suffix)
-                if name.endswith(suffix) and other != self.path and looks_like_state(other):
-                    found.add(str(other))
+            suffix = next((s for s in (".lock", journal.SUFFIX, ".backup") if name.endswith(s)), "")
+            other = self.path.parent / name.removesuffix(suffix)
+            if other != self.path and looks_like_state(other):
+                found.add(str(other))
         return sorted(found)
 
     def _older_references(self, details: set[str], known: set[str]) -> set[str]:
