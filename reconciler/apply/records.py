@@ -32,8 +32,9 @@ def service_base_url(config: ProjectConfig) -> str | None:
     if where.strip().lower() == "emulator":
         return "emulator"
     parts = urlsplit(where.strip())
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
+    # The host and port as written (an IPv6 host keeps its brackets), without the user
+    # information before the last `@`.
+    netloc = parts.netloc.rpartition("@")[2]
     return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
 
 

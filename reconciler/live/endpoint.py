@@ -93,13 +93,24 @@ def endpoint_kind(value: str) -> EndpointKind:
         return EndpointKind.EMULATOR
     if text.lower() == EndpointKind.VERTEX.value:
         return EndpointKind.VERTEX
-    parts = urlsplit(text)
-    if parts.scheme in ("http", "https") and parts.netloc:
+    if is_http_url(text):
         return EndpointKind.URL
     raise ConfigError(
-        f"setting `endpoint`: {value!r} is not `gemini`, `vertex`, `emulator` or an http(s) URL",
+        f"setting `endpoint`: {value!r} is not `gemini`, `vertex`, `emulator` or an http(s) URL"
+        " with a host (and a port from 0 to 65535, if any)",
         hint="e.g. endpoint: emulator, or endpoint: http://127.0.0.1:8765",
     )
+
+
+def is_http_url(text: str) -> bool:
+    """An http(s) URL with a host and, if it names one, a port in range: the HTTP client would
+    refuse any other only on its first request, as an internal error."""
+    parts = urlsplit(text.strip())
+    try:
+        parts.port  # noqa: B018 - parsed on access: raises for a port out of range or not a number
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
 def resolve_endpoint(
