@@ -4,6 +4,9 @@ it), a state pushed back after a collection, and two PostgreSQL workspaces with 
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -14,6 +17,8 @@ from reconciler.state.document import ResourceRecord
 from reconciler.state.registry import open_backend
 from reconciler.state.request_keys import key_digests_blob, request_keys_blob
 from tests.integration.state.helpers import OpenBackend, project_for, record
+
+FORK = multiprocessing.get_context("fork")
 
 
 def _with_blobs(backend: StateBackend, name: str, spec: str, keys: list[str]) -> ResourceRecord:
@@ -95,3 +100,45 @@ def test_collecting_one_postgres_workspace_leaves_another_with_the_same_blobs(
     assert reader.read() == b_state
     rec = b_state.resources["same"]
     assert rec.key_digests_ref and reader.get_blob("key-digests", rec.key_digests_ref) is not None
+
+
+def _write_and_die_holding_the_lock(setting: str, root: str) -> None:
+    backend = open_backend(project_for(Path(root), setting))
+    with backend.lock(LockInfo.new("reconciler apply")):
+        current = backend.read()
+        for spec in ("2", "3"):
+            current = backend.write(
+                current.with_resource(_with_blobs(backend, "a", spec, ["k", spec])),
+                current.serial,
+            )
+        os.kill(os.getpid(), signal.SIGKILL)  # the journal is never folded
+
+
+def test_a_collection_keeps_what_a_killed_commands_journal_refers_to(
+    open_state: OpenBackend, state_setting: str, tmp_path: Path
+) -> None:
+    backend = open_state()
+    backend.write(backend.read().with_resource(_with_blobs(backend, "a", "1", ["k"])), 0)
+    child = FORK.Process(
+        target=_write_and_die_holding_the_lock, args=(state_setting, str(tmp_path))
+    )
+    child.start()
+    child.join(30)
+    assert child.exitcode == -signal.SIGKILL
+    before = open_state().read()
+    assert before.serial == 3  # the killed command's two writes: readers replay the journal
+    if not state_setting.startswith("postgresql"):
+        assert Path(state_setting + ".journal").stat().st_size > 0
+
+    collector = open_state()
+    with collector.lock(LockInfo.new("reconciler state gc"), timeout=10):
+        collector.collect_garbage()
+    with collector.lock(LockInfo.new("reconciler apply"), timeout=10):
+        collector.write(before.with_resource(record("b")), before.serial)  # folds, collects
+
+    after = open_state().read()
+    assert after.resources["a"] == before.resources["a"]
+    rec = after.resources["a"]
+    assert rec.key_digests_ref and after.resources["a"].attempts[0].request_keys_file
+    assert collector.get_blob("key-digests", rec.key_digests_ref) is not None
+    assert collector.get_blob("request-keys", rec.attempts[0].request_keys_file) is not None
