@@ -49,7 +49,9 @@ def record_for(
             "spec_hash": resource.spec_hash,
             "replacing": resource.replacing_fields(),
             "in_place": resource.in_place_fields(),
-            "key_digests_ref": digests_ref or base.key_digests_ref,
+            # The digests of the source it is brought to, or none: an earlier source's would
+            # let an incremental re-run keep answers to requests that changed in between.
+            "key_digests_ref": digests_ref,
         }
     )
 
