@@ -400,10 +400,19 @@ class LocalBackend:
             yield info
         finally:
             self._journaling = False
-            self._fold_journal()
-            if self._wrote_locked:
-                self._collect_quietly()
+            # Broken by force-unlock, the lock is another command's now: folding or collecting
+            # would act under its feet (a blob it stored for its next write is garbage yet).
+            if self._still_holds(held):
+                self._fold_journal()
+                if self._wrote_locked:
+                    self._collect_quietly()
             self._release(held)
+
+    def _still_holds(self, held: _Held) -> bool:
+        try:
+            return os.path.samestat(os.fstat(held.fd), os.stat(self.lock_path))
+        except OSError:
+            return False
 
     def _collect_quietly(self) -> None:
         """Collect garbage on releasing a lock under which this backend wrote: the command's

@@ -142,3 +142,32 @@ def test_a_collection_keeps_what_a_killed_commands_journal_refers_to(
     assert rec.key_digests_ref and after.resources["a"].attempts[0].request_keys_file
     assert collector.get_blob("key-digests", rec.key_digests_ref) is not None
     assert collector.get_blob("request-keys", rec.attempts[0].request_keys_file) is not None
+
+
+def test_a_holder_broken_by_force_unlock_collects_nothing_under_the_next_holder(
+    open_state: OpenBackend,
+) -> None:
+    first = open_state()
+    state = first.write(first.read().with_resource(record("base")), 0)
+    stuck = open_state()
+    held = stuck.lock(LockInfo.new("reconciler apply"))
+    info = held.__enter__()
+    state = stuck.write(state.with_resource(record("a")), state.serial)  # it wrote: would collect
+    open_state().force_unlock(info.id, force=True)
+
+    newcomer = open_state()
+    with newcomer.lock(LockInfo.new("reconciler apply"), timeout=10):
+        current = newcomer.read()
+        digests = key_digests_blob({"k": "0" * 16})
+        newcomer.put_blobs([digests])  # stored just before the write that refers to it
+        held.__exit__(None, None, None)  # the stuck command ends now
+        current = newcomer.write(
+            current.with_resource(
+                record("b").model_copy(update={"key_digests_ref": digests.sha256})
+            ),
+            current.serial,
+        )
+
+    reader = open_state()
+    assert sorted(reader.read().resources) == ["a", "b", "base"]
+    assert reader.get_blob("key-digests", digests.sha256) is not None
