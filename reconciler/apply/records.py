@@ -32,8 +32,9 @@ def service_base_url(config: ProjectConfig) -> str | None:
     if where.strip().lower() == "emulator":
         return "emulator"
     parts = urlsplit(where.strip())
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
+    # The host and port as written (an IPv6 host keeps its brackets), without the user
+    # information before the last `@`.
+    netloc = parts.netloc.rpartition("@")[2]
     return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
 
 
@@ -48,7 +49,9 @@ def record_for(
             "spec_hash": resource.spec_hash,
             "replacing": resource.replacing_fields(),
             "in_place": resource.in_place_fields(),
-            "key_digests_ref": digests_ref or base.key_digests_ref,
+            # The digests of the source it is brought to, or none: an earlier source's would
+            # let an incremental re-run keep answers to requests that changed in between.
+            "key_digests_ref": digests_ref,
         }
     )
 

@@ -19,7 +19,7 @@ from reconciler.cli.extras import installed, needs
 from reconciler.cli.session import run_with_adapter, system_clock
 from reconciler.config import Project, ProjectConfig
 from reconciler.errors import ExitCode, ReconcilerError
-from reconciler.live.endpoint import API_KEY_VARIABLES, EndpointKind, endpoint_kind
+from reconciler.live.endpoint import API_KEY_VARIABLES, EndpointKind, endpoint_kind, shown_url
 from reconciler.live.gcs import check_access
 from reconciler.live.gemini import AdapterSettings, BatchService, bigquery_checks
 from reconciler.live.snapshot import Live
@@ -69,7 +69,7 @@ def model_problem(model: str, task: str, config: ProjectConfig) -> str | None:
 
 def _key_check(config: ProjectConfig, environ: Mapping[str, str]) -> Check:
     if endpoint_kind(config.endpoint) is not EndpointKind.GEMINI:
-        return Check("api key", Outcome.OK, f"not needed for endpoint {config.endpoint}")
+        return Check("api key", Outcome.OK, f"not needed for endpoint {shown_url(config.endpoint)}")
     for name in API_KEY_VARIABLES:
         if environ.get(name, "").strip():
             return Check("api key", Outcome.OK, f"{name} is set")
@@ -86,8 +86,8 @@ def _probe(project: Project) -> tuple[Check, Live | None]:
     try:
         live = run_with_adapter(project, system_clock(), listing, settings=_PROBE_SETTINGS)
     except ReconcilerError as exc:
-        return Check("endpoint", Outcome.FAIL, f"{project.config.endpoint}: {exc}"), None
-    return Check("endpoint", Outcome.OK, f"{project.config.endpoint} answers"), live
+        return Check("endpoint", Outcome.FAIL, f"{shown_url(project.config.endpoint)}: {exc}"), None
+    return Check("endpoint", Outcome.OK, f"{shown_url(project.config.endpoint)} answers"), live
 
 
 def quota_checks(

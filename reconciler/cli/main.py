@@ -16,6 +16,7 @@ from __future__ import annotations
 import gc
 import importlib
 import logging
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -262,13 +263,23 @@ def cli(
     """GitOps for Gemini Batch API jobs: declare jobs in git, plan, apply, collect results."""
     import os
 
-    logging.basicConfig(
-        level=logging.WARNING - 10 * min(verbose, 2),
-        format="%(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_RedactingFormatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.WARNING - 10 * min(verbose, 2), handlers=[handler])
     color = not no_color and "NO_COLOR" not in os.environ
     ctx.obj = CliContext(project_dir, endpoint, state, color, verbose, debug)
+
+
+class _RedactingFormatter(logging.Formatter):
+    """Log lines without the user information or `key=` value of any URL in them: the HTTP
+    client logs every request's URL (-vv), and an endpoint URL may carry `user:token@`."""
+
+    _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#@\s]*@")
+    _KEY = re.compile(r"(?i)([?&](?:key|api_key|access_token)=)[^&#\s\"']*")
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        return self._KEY.sub(r"\1***", self._USERINFO.sub(r"\1", text))
 
 
 def main() -> None:

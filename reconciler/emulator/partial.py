@@ -28,17 +28,22 @@ class SelectorError(ValueError):
     """A `fields` value that is not a selector."""
 
 
+MAX_DEPTH = 64
+"""How deep a selector may nest (no answer of the API is a tenth as deep); deeper is refused as a
+400 rather than recursed into."""
+
+
 def parse(selector: str) -> Selection:
     tokens = _tokens(selector)
-    selection, rest = _list(tokens)
-    if rest:
-        raise SelectorError(f"unexpected {rest[0]!r} in fields {selector!r}")
+    selection, at = _list(tokens, 0, 0)
+    if at < len(tokens):
+        raise SelectorError(f"unexpected {tokens[at]!r} in fields {selector!r}")
     return selection
 
 
 def _tokens(selector: str) -> list[str]:
-    found, at = [], 0
-    while at < len(selector.rstrip()):
+    found, at, end = [], 0, len(selector.rstrip())
+    while at < end:
         match = _TOKEN.match(selector, at)
         if match is None:
             raise SelectorError(f"invalid character at {at} in fields {selector!r}")
@@ -47,29 +52,35 @@ def _tokens(selector: str) -> list[str]:
     return found
 
 
-def _list(tokens: list[str]) -> tuple[Selection, list[str]]:
+# The parser walks `tokens` by index (slicing the list at every step made a long selector cost
+# its length squared, on the event loop) and counts its depth.
+def _list(tokens: list[str], at: int, depth: int) -> tuple[Selection, int]:
     selection: Selection = {}
     while True:
-        path, tokens = _path(tokens)
+        path, at = _path(tokens, at, depth)
         _merge(selection, path)
-        if not tokens or tokens[0] != ",":
-            return selection, tokens
-        tokens = tokens[1:]
+        if at >= len(tokens) or tokens[at] != ",":
+            return selection, at
+        at += 1
 
 
-def _path(tokens: list[str]) -> tuple[Selection, list[str]]:
-    if not tokens or not _is_name(tokens[0]):
-        raise SelectorError(f"expected a field name, got {tokens[0] if tokens else 'the end'!r}")
-    name, tokens = tokens[0], tokens[1:]
-    if tokens and tokens[0] in ("/", "."):
-        below, tokens = _path(tokens[1:])
-        return {name: below}, tokens
-    if tokens and tokens[0] == "(":
-        below, tokens = _list(tokens[1:])
-        if not tokens or tokens[0] != ")":
+def _path(tokens: list[str], at: int, depth: int) -> tuple[Selection, int]:
+    if depth > MAX_DEPTH:
+        raise SelectorError(f"fields nested deeper than {MAX_DEPTH} levels")
+    if at >= len(tokens) or not _is_name(tokens[at]):
+        raise SelectorError(
+            f"expected a field name, got {tokens[at] if at < len(tokens) else 'the end'!r}"
+        )
+    name, at = tokens[at], at + 1
+    if at < len(tokens) and tokens[at] in ("/", "."):
+        below, at = _path(tokens, at + 1, depth + 1)
+        return {name: below}, at
+    if at < len(tokens) and tokens[at] == "(":
+        below, at = _list(tokens, at + 1, depth + 1)
+        if at >= len(tokens) or tokens[at] != ")":
             raise SelectorError("unclosed '(' in fields")
-        return {name: below}, tokens[1:]
-    return {name: None}, tokens
+        return {name: below}, at + 1
+    return {name: None}, at
 
 
 def _is_name(token: str) -> bool:

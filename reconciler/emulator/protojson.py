@@ -230,7 +230,11 @@ def _integer(value: Any, low: int, high: int) -> bool:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
-        value = int(value)
+        text = value.strip()
+        digits = text.lstrip("-").lstrip("0") or "0"
+        if len(digits) > 20:  # past every range here; int() refuses thousands of digits
+            return False
+        value = -int(digits) if text.startswith("-") else int(digits)
     return isinstance(value, int) and low <= value <= high
 
 

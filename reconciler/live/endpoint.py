@@ -23,7 +23,7 @@ import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import assert_never
-from urllib.parse import SplitResult, urlsplit
+from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 from reconciler.errors import ConfigError
 
@@ -68,7 +68,7 @@ class Endpoint:
     api_version: str
 
     def __str__(self) -> str:
-        return self.base_url or self.kind.value
+        return shown_url(self.base_url) if self.base_url else self.kind.value
 
 
 def api_key_from_env(environ: Mapping[str, str]) -> str | None:
@@ -93,13 +93,32 @@ def endpoint_kind(value: str) -> EndpointKind:
         return EndpointKind.EMULATOR
     if text.lower() == EndpointKind.VERTEX.value:
         return EndpointKind.VERTEX
-    parts = urlsplit(text)
-    if parts.scheme in ("http", "https") and parts.netloc:
+    if is_http_url(text):
         return EndpointKind.URL
     raise ConfigError(
-        f"setting `endpoint`: {value!r} is not `gemini`, `vertex`, `emulator` or an http(s) URL",
+        f"setting `endpoint`: {value!r} is not `gemini`, `vertex`, `emulator` or an http(s) URL"
+        " with a host (and a port from 0 to 65535, if any)",
         hint="e.g. endpoint: emulator, or endpoint: http://127.0.0.1:8765",
     )
+
+
+def shown_url(url: str) -> str:
+    """`url` as messages and logs show it: without the user information, query and fragment,
+    any of which may carry a secret (`user:token@`, `?key=`)."""
+    parts = urlsplit(url.strip())
+    netloc = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def is_http_url(text: str) -> bool:
+    """An http(s) URL with a host and, if it names one, a port in range: the HTTP client would
+    refuse any other only on its first request, as an internal error."""
+    parts = urlsplit(text.strip())
+    try:
+        parts.port  # noqa: B018 - parsed on access: raises for a port out of range or not a number
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
 def resolve_endpoint(
@@ -181,7 +200,11 @@ def check_key_may_go_to(url: str, environ: Mapping[str, str]) -> None:
             return
         if _trusted(url, environ) and (not plain or is_loopback(host)):
             return
-    if _trusted(url, environ):
+    shown = shown_url(url)
+    if parts.username is not None or parts.password is not None:
+        why = "its URL has user information (`…@` before the host), which can disguise the host"
+        hint = "remove the user information from the endpoint URL"
+    elif _trusted(url, environ):
         why = "it is plain http to a host that is not loopback, and the key never travels in clear"
         hint = "use https for a remote endpoint"
     else:
@@ -190,7 +213,7 @@ def check_key_may_go_to(url: str, environ: Mapping[str, str]) -> None:
             "(an endpoint from reconciler.yaml could come from a pull request)"
         )
         hint = (
-            f"to send your key there, set {TRUST_VARIABLE}={url} outside the repository; "
+            f"to send your key there, set {TRUST_VARIABLE}={shown} outside the repository; "
             "to use an emulator, unset GEMINI_API_KEY/GOOGLE_API_KEY or use `endpoint: emulator`"
         )
-    raise ConfigError(f"the API key is not sent to endpoint {url}: {why}", hint=hint)
+    raise ConfigError(f"the API key is not sent to endpoint {shown}: {why}", hint=hint)

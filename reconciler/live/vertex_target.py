@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from reconciler.config import VERTEX_LOCATION_PATTERN, VERTEX_PROJECT_PATTERN, VertexSettings
 from reconciler.errors import ConfigError
+from reconciler.live.endpoint import is_http_url
 
 PROJECT_VARIABLE = "GOOGLE_CLOUD_PROJECT"
 LOCATION_VARIABLE = "GOOGLE_CLOUD_LOCATION"
@@ -100,9 +101,10 @@ def vertex_target(settings: VertexSettings, environ: Mapping[str, str]) -> Verte
     assert settings.staging is not None
     base_url = (settings.base_url or "").strip().rstrip("/") or None
     embedded = base_url is not None and base_url.lower() == EMBEDDED
-    if base_url is not None and not embedded and not base_url.startswith(("http://", "https://")):
+    if base_url is not None and not embedded and not is_http_url(base_url):
         raise ConfigError(
-            f"setting `vertex.base_url`: {base_url!r} is not `emulator` or an http(s) URL"
+            f"setting `vertex.base_url`: {base_url!r} is not `emulator` or an http(s) URL with a "
+            "host (and a port from 0 to 65535, if any)"
         )
     storage = settings.storage_url or (environ.get(STORAGE_VARIABLE) if base_url else None)
     # Like Cloud Storage: an emulator only next to an emulated Vertex, so real credentials

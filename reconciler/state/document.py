@@ -14,8 +14,9 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 FORMAT_VERSION = 7
 
@@ -171,6 +172,17 @@ class JobAttempt(_Doc):
     """Where the job was created when it was not Google's own host: `emulator` (the embedded
     emulator; its port changes every run) or the endpoint's URL (scheme, host, port and path:
     never credentials or a query). None: Google's host, or recorded before version 7."""
+
+    @field_validator("base_url")
+    @classmethod
+    def _without_credentials(cls, value: str | None) -> str | None:
+        """Whatever wrote the document (`state push`, a hand edit), the state keeps no user
+        information, query or fragment of a URL: any of them may be a secret."""
+        if value is None or not any(mark in value for mark in "@?#"):
+            return value
+        parts = urlsplit(value)
+        return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))
+
     usage: TokenUsage | None = None
     """Tokens this job's results reported, summed when they were collected; None: not collected
     (or collected before version 4)."""

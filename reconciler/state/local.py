@@ -400,10 +400,19 @@ class LocalBackend:
             yield info
         finally:
             self._journaling = False
-            self._fold_journal()
-            if self._wrote_locked:
-                self._collect_quietly()
+            # Broken by force-unlock, the lock is another command's now: folding or collecting
+            # would act under its feet (a blob it stored for its next write is garbage yet).
+            if self._still_holds(held):
+                self._fold_journal()
+                if self._wrote_locked:
+                    self._collect_quietly()
             self._release(held)
+
+    def _still_holds(self, held: _Held) -> bool:
+        try:
+            return os.path.samestat(os.fstat(held.fd), os.stat(self.lock_path))
+        except OSError:
+            return False
 
     def _collect_quietly(self) -> None:
         """Collect garbage on releasing a lock under which this backend wrote: the command's
@@ -534,19 +543,20 @@ class LocalBackend:
         return Collected(removed=removed, removed_bytes=removed_bytes, kept=kept)
 
     def _other_states(self) -> list[str]:
-        """Other state files sharing this directory (and so `blobs/`), known by their lock,
-        journal or backup files beside a document that reads like a state (a project's
-        `Pipfile.lock` or `uv.lock` is no state's)."""
-        ours = {self.lock_path.name, self.journal_path.name, self.backup_path.name}
+        """Other state files sharing this directory (and so `blobs/`): documents that read like
+        a state, and those known by their lock, journal or backup files (a project's
+        `Pipfile.lock` or `uv.lock` is no state's). The document alone counts: a clone of a
+        repository has the state files and `blobs/` but not the files `.gitignore` leaves out."""
+        ours = {self.path.name, self.lock_path.name, self.journal_path.name, self.backup_path.name}
         found = set()
         for entry in os.scandir(self.path.parent):
             name = entry.name
             if name in ours or name.startswith(".") or not entry.is_file():
                 continue
-            for suffix in (".lock", journal.SUFFIX, ".backup"):
-                other = self.path.parent / name.removesuffix(suffix)
-                if name.endswith(suffix) and other != self.path and looks_like_state(other):
-                    found.add(str(other))
+            suffix = next((s for s in (".lock", journal.SUFFIX, ".backup") if name.endswith(s)), "")
+            other = self.path.parent / name.removesuffix(suffix)
+            if other != self.path and looks_like_state(other):
+                found.add(str(other))
         return sorted(found)
 
     def _older_references(self, details: set[str], known: set[str]) -> set[str]:

@@ -406,9 +406,19 @@ class PostgresBackend:
             yield info
         finally:
             self._locked = False
-            if self._wrote_locked:
+            # Broken by force-unlock (its session terminated), the lock is another command's
+            # now: a blob it stored for its next write would be garbage yet.
+            if self._wrote_locked and self._session_alive(conn):
                 self._collect_quietly()
             self._release(conn, info)
+
+    @staticmethod
+    def _session_alive(conn: psycopg.Connection[Any]) -> bool:
+        try:
+            conn.execute("SELECT 1")
+        except psycopg.Error:
+            return False
+        return True
 
     def _collect_quietly(self) -> None:
         """Collect garbage on releasing a lock under which this backend wrote: the command's
