@@ -1,5 +1,5 @@
-"""Garbage collection against what session 7's attack list names: a blobs directory shared
-with a state checked out of git (no lock, backup or journal beside it, as `.gitignore` leaves
+"""Garbage collection beside what a collector must not take: a blobs directory shared with a
+state checked out of git (no lock, backup or journal beside it, as `.gitignore` leaves
 it), a state pushed back after a collection, and two PostgreSQL workspaces with the same blobs."""
 
 from __future__ import annotations

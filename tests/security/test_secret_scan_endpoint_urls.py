@@ -1,5 +1,5 @@
 """Secrets in the endpoint URL itself (user information, a `key=` query) and on the paths
-session 6 added (`state gc`, `state show` with `base_url`, `--format json` events, `doctor`,
+added later (`state gc`, `state show` with `base_url`, `--format json` events, `doctor`,
 errors of a refusing or unreachable endpoint): in no output and no file of the project."""
 
 from __future__ import annotations
