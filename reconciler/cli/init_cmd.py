@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +16,8 @@ from reconciler.errors import ConfigError
 _PROJECT_FILE = """\
 # The project file: its directory is the project root. Every setting can be overridden by a
 # RECONCILER_<NAME> variable or a flag; `reconciler schema --project` prints them all.
-# A stable id: it names this project in its jobs' identity tags.
+# A stable id: it names this project in its jobs' identity tags. Keep it unique among the
+# projects sharing an API key: two projects with one id would adopt each other's jobs.
 project: {project}
 manifests: manifests            # where the BatchJob manifests are
 state: state/reconciler.state.json   # commit it; or a postgresql:// URL
@@ -59,11 +61,18 @@ and journal (a locked command's writes, folded into the state file when it ends)
 _ID = re.compile(r"[^a-z0-9]+")
 
 
-def project_id(directory_name: str) -> str:
-    """A `project:` id from a directory name: lowercase, `-` for runs of anything else, at most
-    63 characters, never empty (`reconciler` stands in)."""
-    slug = _ID.sub("-", directory_name.lower()).strip("-")[:63].strip("-")
-    return slug or "reconciler"
+_SUFFIX_BYTES = 3
+"""A random suffix of 6 hex digits: two repositories cloned into directories of one name (every
+team has an `evals`) get different ids, so on one API key they never share identity tags, nor,
+without `?workspace=`, a PostgreSQL state row."""
+
+
+def project_id(directory_name: str, suffix: str | None = None) -> str:
+    """A `project:` id from a directory name and a random suffix: lowercase, `-` for runs of
+    anything else, at most 63 characters, never empty (`reconciler` stands in)."""
+    tail = suffix if suffix is not None else secrets.token_hex(_SUFFIX_BYTES)
+    slug = _ID.sub("-", directory_name.lower()).strip("-")[: 62 - len(tail)].strip("-")
+    return f"{slug or 'reconciler'}-{tail}"
 
 
 @dataclass(frozen=True, slots=True)

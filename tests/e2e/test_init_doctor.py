@@ -4,6 +4,7 @@ per check and fails, naming the cause, for each way a setup can be broken."""
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -56,10 +57,24 @@ def _failed(result: subprocess.CompletedProcess) -> list[str]:
     return [line for line in result.stdout.splitlines() if line.startswith("FAIL")]
 
 
-def test_project_id_is_derived_from_the_directory_name() -> None:
-    assert project_id("My Batch_Project") == "my-batch-project"
-    assert project_id("--") == "reconciler"
+def test_project_id_is_derived_from_the_directory_name_and_a_suffix() -> None:
+    assert project_id("My Batch_Project", "0a1b2c") == "my-batch-project-0a1b2c"
+    assert project_id("--", "0a1b2c") == "reconciler-0a1b2c"
     assert len(project_id("a" * 100)) == 63
+    assert re.fullmatch(r"a+-[0-9a-f]{6}", project_id("a" * 100))
+
+
+def test_two_directories_of_one_name_get_different_project_ids(tmp_path: Path) -> None:
+    """Two teams' `evals` repositories on one API key must not share identity tags."""
+    ids = []
+    for team in ("team-a", "team-b"):
+        root = tmp_path / team / "evals"
+        root.mkdir(parents=True)
+        assert _run(root, "init").returncode == 0
+        found = re.search(r"^project: (\S+)$", (root / "reconciler.yaml").read_text(), re.M)
+        assert found is not None and found.group(1).startswith("evals-")
+        ids.append(found.group(1))
+    assert ids[0] != ids[1]
 
 
 def test_init_makes_a_project_that_validates_doctors_and_applies(tmp_path: Path) -> None:
@@ -67,7 +82,9 @@ def test_init_makes_a_project_that_validates_doctors_and_applies(tmp_path: Path)
     root.mkdir()
     made = _run(root, "init")
     assert made.returncode == 0, made.stderr
-    assert "project: hello-batch\n" in (root / "reconciler.yaml").read_text()
+    assert re.search(
+        r"^project: hello-batch-[0-9a-f]{6}$", (root / "reconciler.yaml").read_text(), re.M
+    )
     assert "endpoint: emulator\n" in (root / "reconciler.yaml").read_text()
     manifest = (root / "manifests" / "questions.yaml").read_text()
     assert manifest.startswith("#") and "file: data/questions.jsonl" in manifest
