@@ -90,13 +90,16 @@ def test_an_apply_against_the_developer_api_loads_neither_vertex_nor_the_json_ev
     None
 ):
     # What `apply` (text output) imports before its run: the executor, the stages, the
-    # adapter; the Vertex modules and the `--format json` line models are for other runs.
+    # adapter, the text renderer; the Vertex modules, the `--format json` line models and the
+    # other renderers (the JSON plan document's models, Markdown, status) are for other runs.
     code = (
         "import json, sys\n"
         "import reconciler.cli.apply_cmd, reconciler.apply.executor\n"
         "from reconciler.cli.shared import _terminal_reporter\n"
+        "from reconciler.render.text import render_text\n"
         "print(json.dumps(sorted(m for m in sys.modules if m.startswith(("
-        "'reconciler.live.vertex', 'reconciler.cli.event_stream', 'reconciler.render.json')))))\n"
+        "'reconciler.live.vertex', 'reconciler.cli.event_stream', 'reconciler.render.json', "
+        "'reconciler.render.markdown', 'reconciler.render.status')))))\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert json.loads(done.stdout) == []
