@@ -34,7 +34,7 @@ every Vertex URL, so never `/`, `?` or `#`."""
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class EmulatorSettings(_Strict):

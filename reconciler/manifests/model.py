@@ -1,6 +1,7 @@
 """The manifest format (`apiVersion: reconciler/v1`, `kind: BatchJob`) as pydantic models.
 
-Field docstrings are written for users: they become the JSON Schema descriptions editors show.
+Field docstrings are written for users: they become the JSON Schema descriptions editors show
+(read when the schema is generated: reconciler/field_docs.py).
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def _relative_path_problem(value: str) -> str | None:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class Task(enum.StrEnum):

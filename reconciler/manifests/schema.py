@@ -1,6 +1,6 @@
 """JSON Schema documents for manifests and reconciler.yaml, generated from the pydantic models.
 
-Field docstrings become `description`s, so what an editor shows and what the code accepts
+Field docstrings become `description`s (read as the schema is generated: field_docs.py), so what an editor shows and what the code accepts
 cannot drift. The committed copies live in `schemas/`; a test keeps them up to date.
 """
 
@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 from reconciler.config import ProjectConfig
+from reconciler.field_docs import DocumentedSchema
 from reconciler.manifests.model import BatchJobManifest
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
@@ -19,7 +20,9 @@ PROJECT_SCHEMA_FILE = "schemas/project.schema.json"
 
 def manifest_schema() -> dict[str, Any]:
     """The JSON Schema of a `kind: BatchJob` manifest."""
-    schema = BatchJobManifest.model_json_schema(mode="validation")
+    schema = BatchJobManifest.model_json_schema(
+        mode="validation", schema_generator=DocumentedSchema
+    )
     return {
         "$schema": DRAFT,
         "title": "reconciler BatchJob manifest (reconciler/v1)",
@@ -29,7 +32,7 @@ def manifest_schema() -> dict[str, Any]:
 
 def project_schema() -> dict[str, Any]:
     """The JSON Schema of the project file `reconciler.yaml`."""
-    schema = ProjectConfig.model_json_schema(mode="validation")
+    schema = ProjectConfig.model_json_schema(mode="validation", schema_generator=DocumentedSchema)
     return {
         "$schema": DRAFT,
         "title": "reconciler project file (reconciler.yaml)",

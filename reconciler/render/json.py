@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
+from reconciler.field_docs import DocumentedSchema
 from reconciler.plan.actions import (
     Action,
     ActionKind,
@@ -30,7 +31,7 @@ SCHEMA_ID = "https://reconciler.dev/schemas/plan.schema.json"
 
 
 class _Doc(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class DiffDocument(_Doc):
@@ -156,7 +157,6 @@ class PlanDocument(_Doc):
     model_config = ConfigDict(
         frozen=True,
         extra="forbid",
-        use_attribute_docstrings=True,
         title="reconciler plan",
         json_schema_extra={"$id": SCHEMA_ID},
     )
@@ -277,7 +277,7 @@ def render_json(plan: Plan) -> str:
 
 def plan_json_schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of the document `render_json` writes."""
-    schema = PlanDocument.model_json_schema(mode="serialization")
+    schema = PlanDocument.model_json_schema(mode="serialization", schema_generator=DocumentedSchema)
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
 
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import subprocess
+import sys
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -100,6 +103,32 @@ def test_without_a_cached_tokenizer_model_nothing_is_counted_or_downloaded(
 
     assert offline_counter("gemini-2.5-flash") is None
     assert offline_counter("gemini-3.1-pro-preview") is None  # a Hugging Face tokenizer
+
+
+def test_without_a_cached_model_the_sdk_tokenizer_loader_is_not_even_imported(
+    tmp_path: Path,
+) -> None:
+    # The loader imports requests, urllib3, protobuf and sentencepiece (0.1-0.2 s of every
+    # plan and apply); with nothing in the cache it could only say "no". A fresh interpreter,
+    # since other tests here import the loader.
+    code = (
+        "import json, sys\n"
+        "from reconciler.live.local_tokens import offline_counter\n"
+        "counter = offline_counter('gemini-2.5-flash')\n"
+        "print(json.dumps([counter is None, sorted(m for m in sys.modules if m.startswith(("
+        "'google.genai._local_tokenizer_loader', 'sentencepiece', 'requests', 'google.protobuf"
+        "')))]))\n"
+    )
+    for cache in (tmp_path / "vertexai_tokenizer_model", None):  # an empty cache, and none
+        if cache is not None:
+            cache.mkdir()
+        env = {**os.environ, "TMPDIR": str(tmp_path)}
+        done = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+        )
+        assert json.loads(done.stdout) == [True, []]
+        if cache is not None:
+            cache.rmdir()
 
 
 def test_the_installed_sdk_keeps_the_tokenizer_names_this_relies_on() -> None:
