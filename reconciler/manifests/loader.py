@@ -134,21 +134,16 @@ def load(
 def _discover(
     project: Project, paths: Sequence[Path] | None, diagnostics: list[Diagnostic]
 ) -> list[Path]:
-    """Manifest files: each path as given (a file, or a directory searched recursively)."""
+    """Manifest files, resolved: each path as given (a file, or a directory searched
+    recursively, hidden entries and symlinked folders skipped as `Path.rglob` skips them)."""
     targets = list(paths) if paths else [project.path(project.config.manifests)]
     found: list[Path] = []
     for target in targets:
         target = target.absolute()
         if target.is_dir():
-            found.extend(
-                sorted(
-                    p
-                    for p in target.rglob("*")
-                    if p.suffix in MANIFEST_SUFFIXES and p.is_file() and not _hidden(p, target)
-                )
-            )
+            found.extend(_manifest_files(target))
         elif target.is_file():
-            found.append(target)
+            found.append(target.resolve())
         else:
             what = "manifests directory" if not paths else "path"
             diagnostics.append(
@@ -157,14 +152,39 @@ def _discover(
                     hint=None if paths else "create it, or set `manifests:` in reconciler.yaml",
                 )
             )
-    unique: dict[Path, None] = {}
-    for file in found:
-        unique.setdefault(file.resolve(), None)
-    return list(unique)
+    return list(dict.fromkeys(found))
 
 
-def _hidden(path: Path, base: Path) -> bool:
-    return any(part.startswith(".") for part in path.relative_to(base).parts)
+def _manifest_files(folder: Path) -> list[Path]:
+    """The manifest files under `folder`, resolved, in the order of their paths' parts.
+
+    One `scandir` per folder: an entry's type comes with the listing, and only symlinks are
+    resolved (the folder once, a plain file under it is that folder plus its name), where a
+    glob, an `is_file` and a `resolve` per file cost three walks of the path each."""
+    found: list[tuple[tuple[str, ...], Path]] = []
+    pending: list[tuple[str, tuple[str, ...]]] = [(os.path.realpath(folder), ())]
+    while pending:
+        real, parts = pending.pop()
+        try:
+            with os.scandir(real) as entries:
+                listed = list(entries)
+        except OSError:
+            continue
+        for entry in listed:
+            if entry.name.startswith("."):
+                continue
+            where = (*parts, entry.name)
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    pending.append((entry.path, where))
+                elif os.path.splitext(entry.name)[1] in MANIFEST_SUFFIXES and entry.is_file():
+                    symlink = entry.is_symlink()
+                    found.append(
+                        (where, Path(os.path.realpath(entry.path) if symlink else entry.path))
+                    )
+            except OSError:
+                continue
+    return [path for _, path in sorted(found, key=lambda item: item[0])]
 
 
 def _load_document(
