@@ -251,7 +251,9 @@ def _check_output(
             )
         )
         return
-    if target != output_root and output_root not in target.parents:
+    # As `output_root in target.parents`, on text: pathlib's parents cost more than the check.
+    inside = str(target).startswith(str(output_root).rstrip("/") + "/")
+    if target != output_root and not inside:
         diagnostics.append(
             Diagnostic(
                 f"output `{output}` is outside the configured output_root `{project.config.output_root}`",
