@@ -24,9 +24,10 @@ from reconciler.manifests import vertex_rules
 from reconciler.manifests.bigquery_uri import is_bigquery
 from reconciler.manifests.confinement import check_output_confinement
 from reconciler.manifests.desired import Desired, DesiredResource, MediaRef, SourceDigest
+from reconciler.manifests.discovery import discover
 from reconciler.manifests.inline_size import LIMIT_BYTES as INLINE_LIMIT_BYTES
 from reconciler.manifests.inline_size import inline_body_bytes
-from reconciler.manifests.jsonl import scan_jsonl
+from reconciler.manifests.jsonl import JsonlScan, scan_jsonl
 from reconciler.manifests.key_digests import HexDigests, keys_sha256
 from reconciler.manifests.model import BatchJobManifest, Task
 from reconciler.manifests.models_catalogue import KNOWN_MODELS, catalogue_problem
@@ -40,9 +41,8 @@ from reconciler.manifests.requests import (
     max_output_tokens,
     request_digest,
 )
+from reconciler.manifests.scan_cache import ScanCache
 from reconciler.yamlsafe import JsonPath, YamlDocument, read_yaml_documents
-
-MANIFEST_SUFFIXES = (".yaml", ".yml")
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,36 +88,40 @@ def load(
     where = ProjectPaths(project.root)
     output_root = project.path(project.config.output_root)
     cache = ParseCache(where.root)
+    inputs = ScanCache(where.root)
     diagnostics: list[Diagnostic] = []
-    files = _discover(project, paths, diagnostics)
+    files = discover(project, paths, diagnostics)
     resources: dict[str, DesiredResource] = {}
     declared: dict[str, YamlDocument] = {}
     shown_files: list[str] = []
-    for file in files:
-        shown = where.shown(file)  # discovered files are resolved
-        shown_files.append(shown)
-        documents, problems = read_yaml_documents(file, shown, fast=True, cache=cache)
-        diagnostics.extend(problems)
-        for document in documents:
-            resource = _load_document(
-                project, where, output_root, document, diagnostics, key_digests
-            )
-            if resource is None:
-                continue
-            first = declared.get(resource.name)
-            if first is not None:
-                # Both locations exact: only these two files are parsed again, carefully.
-                name_path: JsonPath = ("metadata", "name")
-                diagnostics.append(
-                    Diagnostic(
-                        f"duplicate metadata.name `{resource.name}`: also declared at {first.at(name_path)}",
-                        document.at(name_path),
-                        hint="every manifest needs its own name; it is the resource's identity in the state",
-                    )
+    try:
+        for file in files:
+            shown = where.shown(file)  # discovered files are resolved
+            shown_files.append(shown)
+            documents, problems = read_yaml_documents(file, shown, fast=True, cache=cache)
+            diagnostics.extend(problems)
+            for document in documents:
+                resource = _load_document(
+                    project, where, output_root, document, diagnostics, key_digests, inputs
                 )
-                continue
-            resources[resource.name] = resource
-            declared[resource.name] = document
+                if resource is None:
+                    continue
+                first = declared.get(resource.name)
+                if first is not None:
+                    # Both locations exact: only these two files are parsed again, carefully.
+                    name_path: JsonPath = ("metadata", "name")
+                    diagnostics.append(
+                        Diagnostic(
+                            f"duplicate metadata.name `{resource.name}`: also declared at {first.at(name_path)}",
+                            document.at(name_path),
+                            hint="every manifest needs its own name; it is the resource's identity in the state",
+                        )
+                    )
+                    continue
+                resources[resource.name] = resource
+                declared[resource.name] = document
+    finally:
+        inputs.save()
     cache.save()
     if files == [] and not diagnostics and paths:
         diagnostics.append(Diagnostic("no manifest files (*.yaml, *.yml) found in the given paths"))
@@ -131,42 +135,6 @@ def load(
     )
 
 
-def _discover(
-    project: Project, paths: Sequence[Path] | None, diagnostics: list[Diagnostic]
-) -> list[Path]:
-    """Manifest files: each path as given (a file, or a directory searched recursively)."""
-    targets = list(paths) if paths else [project.path(project.config.manifests)]
-    found: list[Path] = []
-    for target in targets:
-        target = target.absolute()
-        if target.is_dir():
-            found.extend(
-                sorted(
-                    p
-                    for p in target.rglob("*")
-                    if p.suffix in MANIFEST_SUFFIXES and p.is_file() and not _hidden(p, target)
-                )
-            )
-        elif target.is_file():
-            found.append(target)
-        else:
-            what = "manifests directory" if not paths else "path"
-            diagnostics.append(
-                Diagnostic(
-                    f"{what} `{_shown(target, project.root)}` does not exist",
-                    hint=None if paths else "create it, or set `manifests:` in reconciler.yaml",
-                )
-            )
-    unique: dict[Path, None] = {}
-    for file in found:
-        unique.setdefault(file.resolve(), None)
-    return list(unique)
-
-
-def _hidden(path: Path, base: Path) -> bool:
-    return any(part.startswith(".") for part in path.relative_to(base).parts)
-
-
 def _load_document(
     project: Project,
     where: ProjectPaths,
@@ -174,6 +142,7 @@ def _load_document(
     document: YamlDocument,
     diagnostics: list[Diagnostic],
     key_digests: bool,
+    inputs: ScanCache,
 ) -> DesiredResource | None:
     if not isinstance(document.data, dict):
         diagnostics.append(
@@ -212,7 +181,7 @@ def _load_document(
         source, media = placeholder_digest(spec.source.bigquery), ()
     elif spec.source.file is not None:
         source, media = _file_source(
-            where, document, spec.source.file, spec.task, diagnostics, key_digests
+            where, document, spec.source.file, spec.task, diagnostics, key_digests, inputs
         )
     else:
         source, media = _inline_source(where.root, document, manifest, diagnostics)
@@ -282,7 +251,9 @@ def _check_output(
             )
         )
         return
-    if target != output_root and output_root not in target.parents:
+    # As `output_root in target.parents`, on text: pathlib's parents cost more than the check.
+    inside = str(target).startswith(str(output_root).rstrip("/") + "/")
+    if target != output_root and not inside:
         diagnostics.append(
             Diagnostic(
                 f"output `{output}` is outside the configured output_root `{project.config.output_root}`",
@@ -342,6 +313,7 @@ def _file_source(
     task: Task,
     diagnostics: list[Diagnostic],
     key_digests: bool,
+    inputs: ScanCache,
 ) -> tuple[SourceDigest | None, tuple[MediaRef, ...]]:
     at: JsonPath = ("spec", "source", "file")
     target, problem = where.confine(file)
@@ -356,7 +328,15 @@ def _file_source(
             )
         )
         return None, ()
-    scan = scan_jsonl(target, task, where.root, display=where.shown(target), digests=key_digests)
+    # A clean scan of an unchanged small file is kept between runs (scan_cache).
+    kept = inputs.lookup(target, task, key_digests)
+    if isinstance(kept, JsonlScan):
+        scan = kept
+    else:
+        display = where.shown(target)
+        scan = scan_jsonl(target, task, where.root, display=display, digests=key_digests)
+        if kept is not None:
+            inputs.keep(target, task, key_digests, kept, scan)
     diagnostics.extend(scan.diagnostics)
     return (scan.digest if scan.ok else None), scan.media
 
@@ -463,13 +443,6 @@ def _manifests_sha256(resources: dict[str, DesiredResource]) -> str:
         for name, r in resources.items()
     }
     return hashlib.sha256(canonical_json(summary)).hexdigest()
-
-
-def _shown(path: Path, root: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(root.resolve()))
-    except ValueError:
-        return str(path)
 
 
 def _ordered(diagnostics: list[Diagnostic]) -> list[Diagnostic]:

@@ -1,4 +1,5 @@
-"""Parsed manifests by content hash, kept between runs in `.reconciler/cache/`.
+"""Parsed manifests by content hash, kept between runs in `.reconciler/cache/`; the sealing
+(`read_sealed`, `write_sealed`) that this cache and the input scan cache (`scan_cache`) share.
 
 A manifest unchanged since the last run is not parsed again (YAML parsing is most of a load's
 cost per manifest). Only the fast parser's documents of clean files are kept, keyed by the
@@ -34,7 +35,7 @@ def _key_file() -> Path:
     return Path(base) / "reconciler" / "parse-cache.key"
 
 
-def _user_key() -> bytes | None:
+def user_key() -> bytes | None:
     """This user's cache key, created on first use; None when it cannot be read or made."""
     path = _key_file()
     with contextlib.suppress(OSError):
@@ -57,7 +58,7 @@ def _user_key() -> bytes | None:
         return None
 
 
-def _stamp() -> str:
+def stamp() -> str:
     """Entries of another reconciler (or cache format) are not read."""
     from reconciler import __version__
 
@@ -78,24 +79,20 @@ class ParseCache:
 
     def _entries(self) -> dict[str, bytes]:
         if self._stored is None:
-            self._key = _user_key()
+            self._key = user_key()
             self._stored = self._read() if self._key is not None else {}
         return self._stored
 
     def _read(self) -> dict[str, bytes]:
         assert self._key is not None
-        try:
-            raw = self.path.read_bytes()
-        except OSError:
-            return {}
-        tag, payload = raw[: hashlib.sha256().digest_size], raw[hashlib.sha256().digest_size :]
-        if not hmac.compare_digest(tag, hmac.digest(self._key, payload, "sha256")):
+        payload = read_sealed(self.path, self._key)
+        if payload is None:
             return {}
         try:
-            stamp, entries = msgspec.msgpack.decode(payload, type=tuple[str, dict[str, bytes]])
+            version, entries = msgspec.msgpack.decode(payload, type=tuple[str, dict[str, bytes]])
         except (msgspec.DecodeError, msgspec.ValidationError):
             return {}
-        return entries if stamp == _stamp() else {}
+        return entries if version == stamp() else {}
 
     def get(self, digest: str) -> bytes | None:
         packed = self._entries().get(digest)
@@ -118,23 +115,64 @@ class ParseCache:
             if len(entries) >= budget:
                 break
             entries.setdefault(digest, packed)
-        payload = msgspec.msgpack.encode((_stamp(), entries))
-        data = hmac.digest(self._key, payload, "sha256") + payload
-        # The folder comes with the checkout and may hold symlinks a pull request planted:
-        # nothing is written unless the folder is really inside the project, and the temporary
-        # file is a new file (a name chosen here, O_EXCL, no symlink followed).
-        temporary = self.path.with_name(f".{self.path.name}.{secrets.token_hex(8)}.tmp")
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            if not _inside(self.path.parent, self.root):
-                return
-            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-            with os.fdopen(os.open(temporary, flags, 0o600), "wb") as handle:
-                handle.write(data)
-            os.replace(temporary, self.path)
-        except OSError:
-            with contextlib.suppress(OSError):
-                temporary.unlink()
+        write_sealed(self.path, self.root, self._key, msgspec.msgpack.encode((stamp(), entries)))
+
+
+def read_sealed(path: Path, key: bytes) -> bytes | None:
+    """The payload of a file `write_sealed` wrote with `key`; None when it is missing,
+    truncated, or sealed with another key (a cache that came with a checkout)."""
+    try:
+        raw = path.read_bytes()
+    except OSError:
+        return None
+    size = hashlib.sha256().digest_size
+    tag, payload = raw[:size], raw[size:]
+    if len(tag) != size or not hmac.compare_digest(tag, hmac.digest(key, payload, "sha256")):
+        return None
+    return payload
+
+
+def open_temporary(path: Path, root: Path) -> tuple[int, Path] | None:
+    """A new file beside `path` (a descriptor and its name) to be renamed onto it, or None
+    when it cannot be made safely.
+
+    The folder comes with the checkout and may hold symlinks a pull request planted: nothing is
+    made unless the folder is really inside the project, and the file is a new one (a name
+    chosen here, O_EXCL, no symlink followed)."""
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not _inside(path.parent, root):
+            return None
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        return os.open(temporary, flags, 0o600), temporary
+    except OSError:
+        return None
+
+
+def finish_sealed(
+    descriptor: int, temporary: Path, path: Path, key: bytes, payload: bytes | None
+) -> None:
+    """Seal `payload` into the file `open_temporary` made and rename it onto `path`; with no
+    payload, remove it. Never raises: a cache is best effort."""
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            if payload is not None:
+                handle.write(hmac.digest(key, payload, "sha256") + payload)
+        if payload is not None:
+            os.replace(temporary, path)
+            return
+    except OSError:
+        pass
+    with contextlib.suppress(OSError):
+        temporary.unlink()
+
+
+def write_sealed(path: Path, root: Path, key: bytes, payload: bytes) -> None:
+    """Write `payload` to `path` under `root`, sealed with `key` (best effort, never raises)."""
+    opened = open_temporary(path, root)
+    if opened is not None:
+        finish_sealed(*opened, path, key, payload)
 
 
 def _inside(directory: Path, root: Path) -> bool:
