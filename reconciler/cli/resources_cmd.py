@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
@@ -30,8 +31,13 @@ from reconciler.cli.shared import (
 from reconciler.config import Project
 from reconciler.errors import ExitCode, PlanError, StateError
 from reconciler.live import gcs
+from reconciler.live.tags import parse_tag, project_tokens
 from reconciler.manifests.bigquery_uri import is_bigquery
 from reconciler.manifests.desired import Desired
+
+if TYPE_CHECKING:
+    from reconciler.live.snapshot import LiveJob
+    from reconciler.state.document import State
 
 
 @click.command("results")
@@ -143,10 +149,22 @@ def destroy(
 @click.command("import")
 @click.argument("name")
 @click.argument("job_name", metavar="BATCH_JOB_NAME")
+@click.option(
+    "--take-over",
+    is_flag=True,
+    help="Import a job whose identity tag names another reconciler project (this project's own "
+    "job from a lost state without a `project:` id): this project then owns it, cancels it on "
+    "destroy and deletes its service files under `cleanup:`.",
+)
 @lock_timeout_option
 @click.pass_obj
-def import_(obj: CliContext, name: str, job_name: str, lock_timeout: str) -> int:
-    """Adopt an existing service job (batches/...) as the current attempt of manifest NAME."""
+def import_(obj: CliContext, name: str, job_name: str, take_over: bool, lock_timeout: str) -> int:
+    """Adopt an existing service job (batches/...) as the current attempt of manifest NAME.
+
+    A job another reconciler project made (its display name carries that project's tag) is
+    refused without --take-over: once imported, this project's destroy would cancel it and its
+    cleanup delete the results that project has yet to collect.
+    """
     project = obj.project()
     clock = system_clock()
     desired = load_project_desired(project)
@@ -165,10 +183,27 @@ def import_(obj: CliContext, name: str, job_name: str, lock_timeout: str) -> int
         job = run_with_adapter(project, clock, lambda a: a.get_job(job_name))
         if job is None:
             raise StateError(f"the service has no job {job_name}")
+        if not take_over:
+            _refuse_another_projects_job(state, job)
         record, number = imported_record(state.resources.get(name), resource, job, clock.now())
         backend.write(state.with_resource(record), state.serial)
     click.echo(f"Imported {job.name} ({job.state.value}) as attempt {number} of {name}.", err=True)
     return ExitCode.OK
+
+
+def _refuse_another_projects_job(state: State, job: LiveJob) -> None:
+    tag = parse_tag(job.display_name)
+    if tag is None or tag.project is None:
+        return  # made by hand or by a reconciler older than project tokens: nobody else's claim
+    if tag.owned_by(project_tokens(state.project, state.lineage)):
+        return
+    raise StateError(
+        f"{job.name} belongs to another reconciler project (its tag {tag} names project "
+        f"{tag.project}); imported here, this project's destroy would cancel it and its cleanup "
+        "delete results that project has not collected",
+        hint="if it is this project's own job from a state that was lost, run import again "
+        "with --take-over",
+    )
 
 
 @click.command("status")

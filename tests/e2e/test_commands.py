@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from reconciler.emulator import EmulatorHandle
+from reconciler.live.tags import project_token
 from tests.e2e.conftest import Project, file_job_spec, jsonl, service_client, text_request
 
 
@@ -82,6 +83,57 @@ def test_import_adopts_a_job_created_by_hand(project: Project, emulator: Emulato
     assert applied.returncode == 0, applied.stderr
     assert "created" not in applied.stderr
     assert len((project.root / "results/eval.jsonl").read_text().splitlines()) == 2
+
+
+def _job_tagged(project: Project, emulator: EmulatorHandle, owner: str) -> str:
+    client = service_client(emulator)
+    uploaded = client.files.upload(
+        file=str(project.root / "data/eval.jsonl"), config={"mime_type": "jsonl"}
+    )
+    job = client.batches.create(
+        model="gemini-2.5-flash",
+        src=uploaded.name,
+        config={"display_name": f"eval [rc:{owner}/eval@0123456789ab:1]"},
+    )
+    assert job.name is not None
+    return job.name
+
+
+def test_import_refuses_a_job_another_project_made_unless_taken_over(
+    project: Project, emulator: EmulatorHandle
+) -> None:
+    """Imported, another project's job would be cancelled by this one's destroy and its results
+    deleted by this one's cleanup before their owner collects them."""
+    _eval(project)
+    project.commit()
+    job_name = _job_tagged(project, emulator, "deadbeef")
+
+    refused = project.run("import", "eval", job_name)
+
+    assert refused.returncode == 1
+    assert "belongs to another reconciler project" in refused.stderr
+    assert "--take-over" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert not (project.root / "state/reconciler.state.json").exists()
+    taken = project.run("import", "eval", job_name, "--take-over")
+    assert taken.returncode == 0, taken.stderr
+    assert project.state()["resources"]["eval"]["attempts"][0]["job_name"] == job_name
+
+
+def test_import_takes_a_job_whose_tag_names_this_project(
+    project: Project, emulator: EmulatorHandle
+) -> None:
+    """A state lost and rebuilt keeps the `project:` id: the job's tag names this project."""
+    settings = project.root / "reconciler.yaml"
+    settings.write_text("project: e2e-evals\n" + settings.read_text())
+    _eval(project)
+    project.commit()
+    job_name = _job_tagged(project, emulator, project_token("e2e-evals"))
+
+    imported = project.run("import", "eval", job_name)
+
+    assert imported.returncode == 0, imported.stderr
+    assert project.state()["resources"]["eval"]["attempts"][0]["job_name"] == job_name
 
 
 def test_a_permanent_error_fails_its_resource_while_the_others_converge(
