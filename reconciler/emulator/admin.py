@@ -25,8 +25,8 @@ from reconciler.emulator.catalogue import EMBED, GENERATE, ModelInfo
 from reconciler.emulator.plumbing import EmulatorState, Reject, json_body, pick
 from reconciler.emulator.routes_batches import BatchRoutes
 from reconciler.emulator.routes_files import check_file_id, processing_seconds
+from reconciler.emulator.rows import FileRow
 from reconciler.emulator.settings import coerce_changes
-from reconciler.emulator.store import FileRow
 
 
 def _object(body: Any) -> dict[str, Any]:

@@ -31,8 +31,9 @@ from reconciler.emulator.plumbing import (
     pick,
     version,
 )
+from reconciler.emulator.rows import FileRow, UploadRow
 from reconciler.emulator.settings import EmulatorSettings
-from reconciler.emulator.store import FileRow, UploadRow, new_id
+from reconciler.emulator.store import new_id
 
 CHUNK_GRANULARITY = 8 * 1024 * 1024
 MAX_FILE_ID = 40

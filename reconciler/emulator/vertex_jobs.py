@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.emulator import model, vertex_bigquery, vertex_storage
+from reconciler.emulator.database import sqlite_transaction
 from reconciler.emulator.faults import request_fails
-from reconciler.emulator.store import sqlite_transaction
 from reconciler.emulator.wire import timestamp
 
 PENDING = "JOB_STATE_PENDING"
