@@ -12,8 +12,26 @@ import contextlib
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+
+
+def create_database(path: Path, schema: str, added: Sequence[tuple[str, str, str]]) -> None:
+    """Create the tables of `schema` in the database at `path` where missing, and the columns
+    later releases `added` ((table, column, declaration) each) to tables made before them."""
+    db = sqlite3.connect(path, timeout=30.0, isolation_level=None)
+    try:
+        # WAL lets readers in other processes proceed while one process writes; the mode
+        # is stored in the database file, so setting it once here is enough.
+        db.execute("PRAGMA busy_timeout=30000")
+        db.execute("PRAGMA journal_mode=WAL")
+        db.executescript(schema)
+        for table, column, kind in added:
+            present = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+            if column not in present:
+                db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+    finally:
+        db.close()
 
 
 @contextlib.contextmanager

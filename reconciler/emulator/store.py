@@ -20,7 +20,7 @@ import sqlite3
 import string
 from pathlib import Path
 
-from reconciler.emulator.database import sqlite_transaction
+from reconciler.emulator.database import create_database, sqlite_transaction
 from reconciler.emulator.rows import (
     ADDED_COLUMNS,
     SCHEMA,
@@ -62,19 +62,7 @@ class Store:
         for directory in (self.files_dir, self.uploads_dir, self.inline_dir, self.tmp_dir):
             directory.mkdir(parents=True, exist_ok=True)
         self._db_path = data_dir / "emulator.sqlite3"
-        db = sqlite3.connect(self._db_path, timeout=30.0, isolation_level=None)
-        try:
-            # WAL lets readers in other processes proceed while one process writes; the mode
-            # is stored in the database file, so setting it once here is enough.
-            db.execute("PRAGMA busy_timeout=30000")
-            db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(SCHEMA)
-            for table, column, kind in ADDED_COLUMNS:
-                present = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
-                if column not in present:
-                    db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
-        finally:
-            db.close()
+        create_database(self._db_path, SCHEMA, ADDED_COLUMNS)
 
     def transaction(
         self, immediate: bool = False

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reconciler.emulator.database import sqlite_transaction
+from reconciler.emulator.database import create_database, sqlite_transaction
 from reconciler.emulator.wire import timestamp
 
 PENDING = "JOB_STATE_PENDING"
@@ -43,7 +43,7 @@ CREATE TABLE IF NOT EXISTS vertex_jobs (
     fault_seed INTEGER NOT NULL DEFAULT 0
 );
 """
-_ADDED_COLUMNS = (("fault_seed", "INTEGER NOT NULL DEFAULT 0"),)
+_ADDED_COLUMNS = (("vertex_jobs", "fault_seed", "INTEGER NOT NULL DEFAULT 0"),)
 """Columns later releases added: a data dir written before them gains them on open."""
 _COLUMNS = (
     "id, parent, display_name, model, body, create_time, job_seconds, pending_seconds, "
@@ -137,17 +137,7 @@ class VertexStore:
         self._path = data_dir / "vertex.sqlite3"
         self.tmp_dir = data_dir / "blobs" / "vertex-tmp"
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self._path, timeout=30.0, isolation_level=None)
-        try:
-            db.execute("PRAGMA busy_timeout=30000")
-            db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(_SCHEMA)
-            present = {row[1] for row in db.execute("PRAGMA table_info(vertex_jobs)")}
-            for column, kind in _ADDED_COLUMNS:
-                if column not in present:
-                    db.execute(f"ALTER TABLE vertex_jobs ADD COLUMN {column} {kind}")
-        finally:
-            db.close()
+        create_database(self._path, _SCHEMA, _ADDED_COLUMNS)
 
     def transaction(
         self, immediate: bool = False
