@@ -15,15 +15,9 @@ import pytest
 from reconciler.emulator import EmulatorHandle, running_emulator
 from reconciler.live.tags import parse_tag
 from tests.e2e.conftest import Project, git
-from tests.fixtures.gcs import emulator_credentials, storage_client, storage_server
+from tests.fixtures.gcs import BUCKET, emulator_credentials, gcs, storage_client
 
-BUCKET = "vertex-staging"
-
-
-@pytest.fixture
-def gcs() -> Iterator[str]:
-    with storage_server(BUCKET) as host:
-        yield host
+__all__ = ["BUCKET", "gcs"]  # the bucket and the fixture are this module's too
 
 
 @pytest.fixture

@@ -14,15 +14,9 @@ from google.genai import errors, types
 
 from reconciler.emulator import EmulatorHandle, running_emulator
 from tests.emulator.conftest import JOB_SECONDS, wait_for_end
-from tests.fixtures.gcs import emulator_credentials, storage_client, storage_server
+from tests.fixtures.gcs import BUCKET, emulator_credentials, gcs, storage_client
 
-BUCKET = "vertex-data"
-
-
-@pytest.fixture
-def gcs() -> Iterator[str]:
-    with storage_server(BUCKET) as host:
-        yield host
+__all__ = ["gcs"]  # a fixture, used by name
 
 
 @pytest.fixture
@@ -127,8 +121,8 @@ def test_vertex_refuses_unknown_models_and_malformed_bigquery_tables_in_googles_
     with pytest.raises(errors.ClientError) as unknown:
         vertex.batches.create(
             model="no-such-model",
-            src="gs://vertex-data/x.jsonl",
-            config={"dest": "gs://vertex-data/out", "display_name": "x"},
+            src=f"gs://{BUCKET}/x.jsonl",
+            config={"dest": f"gs://{BUCKET}/out", "display_name": "x"},
         )
     assert unknown.value.code == 404 and unknown.value.status == "NOT_FOUND"
     with pytest.raises(errors.ClientError) as bq:

@@ -7,7 +7,6 @@ them with a few lines; their defaults are Google's figures."""
 from __future__ import annotations
 
 import json
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,31 +18,12 @@ from google.genai import errors, types
 from reconciler.emulator import EmulatorHandle, running_emulator
 from reconciler.emulator.settings import EmulatorSettings
 from tests.emulator.conftest import JOB_SECONDS, wait_for_end
-from tests.fixtures.bigquery import bigquery_server, create_dataset, create_request_table
-from tests.fixtures.gcs import emulator_credentials, storage_client, storage_server
+from tests.fixtures.bigquery import BQ_PROJECT, bigquery, create_request_table, dataset
+from tests.fixtures.gcs import BUCKET, emulator_credentials, gcs, storage_client
 
-BUCKET = "vertex-limits"
-BQ_PROJECT = "tables-project"
+__all__ = ["bigquery", "dataset", "gcs"]  # fixtures, used by name
+
 REQUEST = {"contents": [{"role": "user", "parts": [{"text": "hello"}]}]}
-
-
-@pytest.fixture(scope="module")
-def bigquery() -> Iterator[str]:
-    with bigquery_server() as url:
-        yield url
-
-
-@pytest.fixture
-def dataset(bigquery: str) -> str:
-    name = f"ds_{secrets.token_hex(4)}"
-    create_dataset(bigquery, BQ_PROJECT, name)
-    return name
-
-
-@pytest.fixture
-def gcs() -> Iterator[str]:
-    with storage_server(BUCKET) as host:
-        yield host
 
 
 def _client(handle: EmulatorHandle) -> genai.Client:
