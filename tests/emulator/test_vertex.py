@@ -14,7 +14,7 @@ from google.genai import errors, types
 
 from reconciler.emulator import EmulatorHandle, running_emulator
 from tests.emulator.conftest import JOB_SECONDS, wait_for_end
-from tests.fixtures.gcs import BUCKET, emulator_credentials, gcs, storage_client
+from tests.fixtures.gcs import BUCKET, gcs, storage_client, vertex_sdk
 
 __all__ = ["gcs"]  # a fixture, used by name
 
@@ -27,13 +27,7 @@ def vertex_emu(tmp_path: Path, gcs: str) -> Iterator[EmulatorHandle]:
 
 @pytest.fixture
 def vertex(vertex_emu: EmulatorHandle) -> genai.Client:
-    return genai.Client(
-        vertexai=True,
-        project="proj",
-        location="us-central1",
-        credentials=emulator_credentials(),
-        http_options=types.HttpOptions(base_url=vertex_emu.base_url),
-    )
+    return vertex_sdk(vertex_emu.base_url)
 
 
 def _put(gcs: str, name: str, lines: list[dict[str, Any]]) -> str:

@@ -15,25 +15,15 @@ import pytest
 from google import genai
 from google.genai import errors, types
 
-from reconciler.emulator import EmulatorHandle, running_emulator
+from reconciler.emulator import running_emulator
 from reconciler.emulator.settings import EmulatorSettings
 from tests.emulator.conftest import JOB_SECONDS, wait_for_end
 from tests.fixtures.bigquery import BQ_PROJECT, bigquery, create_request_table, dataset
-from tests.fixtures.gcs import BUCKET, emulator_credentials, gcs, storage_client
+from tests.fixtures.gcs import BUCKET, gcs, storage_client, vertex_sdk
 
 __all__ = ["bigquery", "dataset", "gcs"]  # fixtures, used by name
 
 REQUEST = {"contents": [{"role": "user", "parts": [{"text": "hello"}]}]}
-
-
-def _client(handle: EmulatorHandle) -> genai.Client:
-    return genai.Client(
-        vertexai=True,
-        project="proj",
-        location="us-central1",
-        credentials=emulator_credentials(),
-        http_options=types.HttpOptions(base_url=handle.base_url),
-    )
 
 
 @pytest.fixture
@@ -47,7 +37,7 @@ def strict(tmp_path: Path, gcs: str, bigquery: str) -> Iterator[genai.Client]:
         vertex_max_requests=2,
         vertex_max_input_bytes=400,
     ) as handle:
-        yield _client(handle)
+        yield vertex_sdk(handle.base_url)
 
 
 def _put(gcs: str, name: str, count: int) -> str:
@@ -173,13 +163,7 @@ def test_bigquery_in_the_global_location_is_refused_at_create(
     with running_emulator(
         tmp_path / "emu", job_seconds=JOB_SECONDS, storage_url=gcs, bigquery_url=bigquery
     ) as handle:
-        client = genai.Client(
-            vertexai=True,
-            project="proj",
-            location="global",
-            credentials=emulator_credentials(),
-            http_options=types.HttpOptions(base_url=handle.base_url),
-        )
+        client = vertex_sdk(handle.base_url, location="global")
         with pytest.raises(errors.ClientError) as refused:
             _create(client, src, f"bq://{BQ_PROJECT}.{dataset}.answers")
         job = _create(client, src, f"gs://{BUCKET}/out")  # Cloud Storage is fine there
