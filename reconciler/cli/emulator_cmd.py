@@ -65,9 +65,19 @@ def emulator() -> None:
     help="Per model: estimated input tokens (bytes/4) of open jobs before create answers 429;"
     " 0: no limit.",
 )
-@click.option("--max-file-bytes", default=_DEFAULTS.max_file_bytes, show_default=True, type=int)
 @click.option(
-    "--storage-quota-bytes", default=_DEFAULTS.storage_quota_bytes, show_default=True, type=int
+    "--max-file-bytes",
+    default=_DEFAULTS.max_file_bytes,
+    show_default=True,
+    type=int,
+    help="Largest file an upload may make; a larger one answers 400.",
+)
+@click.option(
+    "--storage-quota-bytes",
+    default=_DEFAULTS.storage_quota_bytes,
+    show_default=True,
+    type=int,
+    help="Bytes all files together may take; an upload past it answers 429.",
 )
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the fault RNG.")
 @click.option("--rate-429", default=0.0, type=float, help="Probability of 429 per call.")

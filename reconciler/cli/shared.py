@@ -66,7 +66,7 @@ def plan_options(f: click.decorators.FC) -> click.decorators.FC:
                 "targets",
                 multiple=True,
                 metavar="NAME",
-                help="Plan only this resource (repeatable).",
+                help="Only this resource (repeatable).",
             ),
             click.option(
                 "--replace",

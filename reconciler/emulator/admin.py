@@ -22,11 +22,11 @@ from starlette.responses import JSONResponse, Response
 
 from reconciler.emulator import wire
 from reconciler.emulator.catalogue import EMBED, GENERATE, ModelInfo
+from reconciler.emulator.file_rules import check_file_id, processing_seconds
 from reconciler.emulator.plumbing import EmulatorState, Reject, json_body, pick
 from reconciler.emulator.routes_batches import BatchRoutes
-from reconciler.emulator.routes_files import check_file_id, processing_seconds
+from reconciler.emulator.rows import FileRow
 from reconciler.emulator.settings import coerce_changes
-from reconciler.emulator.store import FileRow
 
 
 def _object(body: Any) -> dict[str, Any]:

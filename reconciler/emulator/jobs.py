@@ -19,8 +19,9 @@ from typing import Any
 
 from reconciler.emulator import model
 from reconciler.emulator.faults import request_fails
+from reconciler.emulator.rows import BatchRow, FileRow
 from reconciler.emulator.settings import EmulatorSettings
-from reconciler.emulator.store import BatchRow, FileRow, Store
+from reconciler.emulator.store import Store
 
 PENDING = "PENDING"
 RUNNING = "RUNNING"

@@ -20,8 +20,9 @@ from starlette.responses import Response
 from reconciler.emulator import query, wire
 from reconciler.emulator.catalogue import Catalogue
 from reconciler.emulator.faults import ConnectionRegistry, FaultInjector
+from reconciler.emulator.rows import PageToken
 from reconciler.emulator.settings import EmulatorSettings, SettingsHolder
-from reconciler.emulator.store import PageToken, Store
+from reconciler.emulator.store import Store
 
 VERSIONS = frozenset({"v1", "v1beta", "v1alpha"})
 """The SDK defaults to v1 (pitfall 1); its embedding tests use v1alpha."""

@@ -28,8 +28,9 @@ from reconciler.emulator.plumbing import (
     pick,
     version,
 )
+from reconciler.emulator.rows import BatchRow, PageToken
 from reconciler.emulator.settings import EmulatorSettings
-from reconciler.emulator.store import BatchRow, PageToken, new_id
+from reconciler.emulator.store import new_id
 
 METHODS = {catalogue.GENERATE: "generate", catalogue.EMBED: "embed"}
 _UPDATE_VERBS = {"updateGenerateContentBatch": "generate", "updateEmbedContentBatch": "embed"}

@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import mimetypes
-import re
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -20,6 +19,12 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 
 from reconciler.emulator import multipart, query, validation, wire
+from reconciler.emulator.file_rules import (
+    check_display_name,
+    check_file_id,
+    check_mime,
+    processing_seconds,
+)
 from reconciler.emulator.plumbing import (
     EmulatorState,
     Reject,
@@ -31,76 +36,18 @@ from reconciler.emulator.plumbing import (
     pick,
     version,
 )
+from reconciler.emulator.rows import FileRow, UploadRow
 from reconciler.emulator.settings import EmulatorSettings
-from reconciler.emulator.store import FileRow, UploadRow, new_id
+from reconciler.emulator.store import new_id
 
 CHUNK_GRANULARITY = 8 * 1024 * 1024
 MAX_FILE_ID = 40
-_FILE_ID = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?")
-MAX_DISPLAY_NAME = 512
 _CHUNK_COMMANDS = frozenset({"upload", "finalize", "query"})
 """What a session's requests may say in X-Goog-Upload-Command (protocol §2.1)."""
-_TOP_LEVEL_TYPES = frozenset(
-    {"application", "audio", "font", "image", "model", "text", "video", "message", "multipart"}
-)
-_BARE_TYPES = frozenset({"jsonl", "json"})
-"""Bare names the service takes as MIME types: the batch guide uploads with `mime_type='jsonl'`
-(cookbook Batch_mode.ipynb, executed against the service)."""
 _TOO_LONG = (
     "* DeleteFileRequest.name: File ID (name excluding 'files/') cannot be more than 40"
     " characters.\n"
 )
-
-
-def check_mime(mime: str, settings: EmulatorSettings) -> None:
-    """Refuse a MIME type the service does not support (`bad/mime_type`: python-genai's own
-    tests/files/test_upload.py::test_bad_mime_type expects "Unsupported MIME")."""
-    if settings.accept_any_mime_type:
-        return
-    top, slash, sub = mime.partition("/")
-    ok = (top.lower() in _TOP_LEVEL_TYPES and bool(sub)) if slash else mime in _BARE_TYPES
-    if not ok:
-        raise Reject(wire.error(400, f"Unsupported MIME type: {mime}"))
-
-
-def processing_seconds(mime: str, settings: EmulatorSettings) -> float:
-    """How long a new file stays PROCESSING: audio and video are processed, the rest not."""
-    if mime.split("/", 1)[0] in ("audio", "video"):
-        return settings.media_processing_seconds
-    return 0.0
-
-
-def check_file_id(file_id: str) -> None:
-    """A chosen file id: "up to 40 characters that are lowercase alphanumeric or dashes (-).
-    The ID cannot start or end with a dash." (File.name in googleapis' v1beta file.proto)."""
-    if not _FILE_ID.fullmatch(file_id):
-        raise Reject(
-            wire.bad_request(
-                [
-                    (
-                        "file.name",
-                        "File name must be lower-case alphanumerics or dashes (not first or"
-                        " last), at most 40 characters.",
-                    )
-                ]
-            )
-        )
-
-
-def check_display_name(display: Any) -> None:
-    """ "The display name must be no more than 512 characters in length" (File.display_name)."""
-    if isinstance(display, str) and len(display) > MAX_DISPLAY_NAME:
-        raise Reject(
-            wire.bad_request(
-                [
-                    (
-                        "file.display_name",
-                        f"The display name must be no more than {MAX_DISPLAY_NAME} characters"
-                        f" in length, got {len(display)}.",
-                    )
-                ]
-            )
-        )
 
 
 class FileRoutes:

@@ -33,20 +33,19 @@ from reconciler.emulator.plumbing import EmulatorState, Reject, guard, json_body
 from reconciler.emulator.protojson import Field, Message, Schema
 from reconciler.emulator.settings import EmulatorSettings
 from reconciler.emulator.store import new_id
-from reconciler.emulator.vertex_jobs import (
+from reconciler.emulator.vertex_jobs import Services, settle
+from reconciler.emulator.vertex_store import (
     MAX_REQUESTS_KEY,
     PENDING,
     RUNNING,
     SUCCEEDED,
     TERMINAL,
-    Services,
     VertexJob,
     VertexStore,
     bigquery_input,
     bigquery_output,
     gcs_inputs,
     gcs_output_prefix,
-    settle,
 )
 
 VERSIONS = frozenset({"v1", "v1beta1"})

@@ -15,7 +15,7 @@ from typing import Any
 from starlette.responses import JSONResponse
 
 from reconciler.emulator import jobs
-from reconciler.emulator.store import BatchRow, FileRow
+from reconciler.emulator.rows import BatchRow, FileRow
 
 _TYPE_PREFIX = "type.googleapis.com/google.ai.generativelanguage.v1main."
 _RPC = "type.googleapis.com/google.rpc."

@@ -5,8 +5,8 @@ keep the previous version as `<file>.backup`, so a kill at any instant leaves a 
 While this backend holds the state lock, a write appends its change to `<file>.journal` instead
 (synced; see `state.journal`), and releasing the lock folds the journal into the file: a write
 in a long apply costs its change, not the whole document.
-The lock is an OS-level `flock` on `<file>.lock`, which the kernel drops when the holder dies,
-so a crashed run never blocks the next; the lock file's content names the holder.
+The lock is an OS-level `flock` on `<file>.lock` (`state.local_lock`); blobs live in `blobs/`
+beside the file (`state.local_files`), collected by `state.local_collect`.
 """
 
 from __future__ import annotations
@@ -17,40 +17,32 @@ import fcntl
 import logging
 import os
 import random
-import re
 import shutil
 import tempfile
 from collections.abc import Collection, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from reconciler.clock import Clock
 from reconciler.errors import StaleWriteError, StateError
-from reconciler.state import codec, journal
+from reconciler.state import codec, journal, local_lock
 from reconciler.state.backend import (
     Blob,
     LineageFactory,
-    LockHeldError,
     LockInfo,
     Sleep,
     StateBackend,
     check_blob,
     claim,
     detached,
-    refuse_live_holder,
     retry_lock,
 )
 from reconciler.state.document import FORMAT_VERSION, State
-from reconciler.state.local_files import looks_like_state, read_fd, write_blobs
+from reconciler.state.local_collect import collect, other_states
+from reconciler.state.local_files import read_blobs, write_blobs
 from reconciler.state.migrations import StateFormatError
-from reconciler.state.references import (
-    BLOB_KINDS,
-    Collected,
-    detail_references,
-    garbage,
-    tokens,
-)
+from reconciler.state.references import Collected
 from reconciler.state.stored_form import DETAILS_BLOB
 
 _log = logging.getLogger(__name__)
@@ -62,9 +54,6 @@ _JOURNAL_MIN = 1 << 20
 (so folding costs at most as much again as the appends did)."""
 
 
-_SHA256_NAME = re.compile(r"^[0-9a-f]{64}$")
-"""A blob's file name: its content's sha256."""
-
 _REREADS = 3
 """Reads of a state whose files changed under a failed read, before its error stands."""
 
@@ -74,11 +63,6 @@ _Keys = tuple[_StatKey, _StatKey | None]
 
 def _stat_key(st: os.stat_result) -> _StatKey:
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
-
-
-@dataclass(frozen=True, slots=True)
-class _Held:
-    fd: int
 
 
 class LocalBackend:
@@ -186,37 +170,8 @@ class LocalBackend:
         return state
 
     def _details(self, addresses: Collection[str]) -> dict[str, bytes]:
-        """The details blobs of `addresses` that exist (a `BlobSource` for decoding).
-
-        A read of the state reads one per record: relative to one directory descriptor, with
-        plain system calls (pathlib's per-call overhead was most of the cost at 10,000)."""
-        found: dict[str, bytes] = {}
-        directory = self.blobs_dir / DETAILS_BLOB
-        try:
-            dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        except (FileNotFoundError, NotADirectoryError):
-            return found  # decoding names the missing blobs and how to restore them
-        except OSError as exc:
-            raise StateError(f"cannot read blob directory {directory}: {exc.strerror}") from None
-        try:
-            for address in addresses:
-                if not _SHA256_NAME.fullmatch(address):
-                    continue  # not a blob address: decoding names it as missing
-                try:
-                    fd = os.open(address, os.O_RDONLY | os.O_CLOEXEC, dir_fd=dir_fd)
-                except (FileNotFoundError, NotADirectoryError):
-                    continue
-                except OSError as exc:
-                    raise StateError(
-                        f"cannot read blob {directory / address}: {exc.strerror}"
-                    ) from None
-                try:
-                    found[address] = read_fd(fd)
-                finally:
-                    os.close(fd)
-        finally:
-            os.close(dir_fd)
-        return found
+        """The details blobs of `addresses` that exist (a `BlobSource` for decoding)."""
+        return read_blobs(self.blobs_dir / DETAILS_BLOB, addresses)
 
     def _journal_key(self) -> _StatKey | None:
         try:
@@ -402,17 +357,11 @@ class LocalBackend:
             self._journaling = False
             # Broken by force-unlock, the lock is another command's now: folding or collecting
             # would act under its feet (a blob it stored for its next write is garbage yet).
-            if self._still_holds(held):
+            if local_lock.still_holds(self.lock_path, held):
                 self._fold_journal()
                 if self._wrote_locked:
                     self._collect_quietly()
-            self._release(held)
-
-    def _still_holds(self, held: _Held) -> bool:
-        try:
-            return os.path.samestat(os.fstat(held.fd), os.stat(self.lock_path))
-        except OSError:
-            return False
+            local_lock.release(held)
 
     def _collect_quietly(self) -> None:
         """Collect garbage on releasing a lock under which this backend wrote: the command's
@@ -424,37 +373,10 @@ class LocalBackend:
             return
         _log.debug("blob collection of %s: %s", self.path, collected)
 
-    def _try_lock(self, info: LockInfo) -> _Held:
-        self.lock_path.parent.mkdir(parents=True, exist_ok=True)
-        while True:
-            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                holder = LockInfo.from_json(read_fd(fd))
-                os.close(fd)
-                raise LockHeldError(self.location, holder) from None
-            # force-unlock unlinks the file; if that happened between our open and flock we
-            # hold a lock on an orphan inode that nobody else will see, so start over.
-            try:
-                same = os.path.samestat(os.fstat(fd), os.stat(self.lock_path))
-            except FileNotFoundError:
-                same = False
-            if same:
-                break
-            os.close(fd)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, info.to_json().encode(), 0)
+    def _try_lock(self, info: LockInfo) -> int:
+        fd = local_lock.take(self.lock_path, info, location=self.location)
         self._remove_stale_temps()
-        return _Held(fd)
-
-    @staticmethod
-    def _release(held: _Held) -> None:
-        # Truncate rather than unlink: unlinking would race with a waiter that has the file
-        # open and is about to flock it.
-        with contextlib.suppress(OSError):
-            os.ftruncate(held.fd, 0)
-        os.close(held.fd)  # closing drops the flock
+        return fd
 
     def _remove_stale_temps(self) -> None:
         """Delete temp files a killed writer left; only a lock holder writes, so none is live."""
@@ -463,31 +385,7 @@ class LocalBackend:
                 leftover.unlink()
 
     def force_unlock(self, lock_id: str, *, force: bool = False) -> LockInfo:
-        try:
-            fd = os.open(self.lock_path, os.O_RDWR | os.O_CLOEXEC)
-        except FileNotFoundError:
-            raise StateError(f"state {self.location} is not locked") from None
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                pass
-            else:
-                raise StateError(f"state {self.location} is not locked")
-            holder = LockInfo.from_json(read_fd(fd))
-        finally:
-            os.close(fd)
-        if holder is None or holder.id != lock_id:
-            held_by = f"lock id {holder.id}" if holder else "a holder whose lock info is unreadable"
-            raise StateError(
-                f"lock id {lock_id} does not match the lock on {self.location} (held under "
-                f"{held_by})"
-            )
-        refuse_live_holder(holder, self.location, force=force)
-        # The stuck holder keeps its flock on the unlinked inode; everyone else now opens a
-        # fresh file. Its later writes still meet the serial check.
-        os.unlink(self.lock_path)
-        return holder
+        return local_lock.force_unlock(self.lock_path, lock_id, location=self.location, force=force)
 
     # -- blobs --------------------------------------------------------------------------------
 
@@ -500,13 +398,11 @@ class LocalBackend:
         write_blobs(self.blobs_dir, blobs)
 
     def collect_garbage(self) -> Collected:
-        """Delete the blobs neither the state (its journal replayed) nor its backup refers to.
-
-        The backup and the journal are scanned for every sha256-shaped token (whatever their
-        form), and so are the details blobs the backup names that the state does not: restoring
-        the backup must find its blobs. `blobs/` belongs to every state file of its directory,
-        so beside another one's lock, journal or backup nothing is collected."""
-        others = self._other_states()
+        """Delete the blobs neither the state (its journal replayed) nor its backup refers to
+        (see `state.local_collect`); nothing beside another state's files, since `blobs/`
+        belongs to every state file of its directory."""
+        ours = {self.path.name, self.lock_path.name, self.journal_path.name, self.backup_path.name}
+        others = other_states(self.path, ours)
         if others:
             return Collected(
                 skipped=f"{self.blobs_dir} also holds the blobs of {others[0]}: a collection "
@@ -516,66 +412,13 @@ class LocalBackend:
             stored = self._stored()
             if stored is None:
                 return Collected(skipped=f"no state file {self.path} refers to any blob yet")
-            listed: dict[str, dict[str, os.DirEntry[str]]] = {}
-            for kind in BLOB_KINDS:
-                with contextlib.suppress(FileNotFoundError):
-                    listed[kind] = {e.name: e for e in os.scandir(self.blobs_dir / kind)}
-            keep = detail_references(stored) | self._older_references(
-                set(listed.get(DETAILS_BLOB, ())), detail_references(stored)
+            return collect(
+                self.blobs_dir,
+                stored,
+                (self.path, self.journal_path, self.backup_path),
+                details=self._details,
+                on_deleted=self._on_collecting,
             )
-            removed = kept = removed_bytes = 0
-            for kind, entries in listed.items():
-                directory = self.blobs_dir / kind
-                names = [n for n in entries if _SHA256_NAME.fullmatch(n)]
-                doomed = garbage(names, keep)
-                kept += len(names) - len(doomed)
-                for name in doomed:
-                    size = entries[name].stat().st_size
-                    os.unlink(directory / name)
-                    removed, removed_bytes = removed + 1, removed_bytes + size
-                    self._on_collecting()
-                # Temporary files of a blob write that was killed: nothing refers to them, and
-                # under the lock no write of this state is running.
-                for name in entries:
-                    if name.startswith(".") and name.endswith(".tmp"):
-                        with contextlib.suppress(FileNotFoundError):
-                            os.unlink(directory / name)
-        return Collected(removed=removed, removed_bytes=removed_bytes, kept=kept)
-
-    def _other_states(self) -> list[str]:
-        """Other state files sharing this directory (and so `blobs/`): documents that read like
-        a state, and those known by their lock, journal or backup files (a project's
-        `Pipfile.lock` or `uv.lock` is no state's). The document alone counts: a clone of a
-        repository has the state files and `blobs/` but not the files `.gitignore` leaves out."""
-        ours = {self.path.name, self.lock_path.name, self.journal_path.name, self.backup_path.name}
-        found = set()
-        for entry in os.scandir(self.path.parent):
-            name = entry.name
-            if name in ours or name.startswith(".") or not entry.is_file():
-                continue
-            suffix = next((s for s in (".lock", journal.SUFFIX, ".backup") if name.endswith(s)), "")
-            other = self.path.parent / name.removesuffix(suffix)
-            if other != self.path and looks_like_state(other):
-                found.add(str(other))
-        return sorted(found)
-
-    def _older_references(self, details: set[str], known: set[str]) -> set[str]:
-        """What the document, its journal and its backup may refer to (every sha256-shaped
-        token in them), and what the details blobs only the backup or journal name refer to,
-        given the stored details blobs' addresses and what the state's records refer to."""
-        found: set[str] = set()
-        for path in (self.path, self.journal_path, self.backup_path):
-            try:
-                text = tokens(path.read_bytes())
-            except FileNotFoundError:
-                continue
-            if path == self.path:
-                known = known | text
-            found |= text
-        # A details blob only an older version names refers to key digests of its own.
-        for data in self._details((found & details) - known).values():
-            found |= tokens(data)
-        return found
 
     def _on_collecting(self) -> None:
         """Called after each blob a collection deletes.

@@ -1,5 +1,6 @@
 """The local backend's file-system primitives: content-addressed blob writes (one `syncfs` for
-many), small reads in one system call, and telling another state file from any JSON file.
+many) and reads, small reads in one system call, and telling another state file from any JSON
+file.
 Plain system calls throughout: a buffered file object per blob cost most of a 10,000-blob
 write's CPU."""
 
@@ -8,10 +9,15 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
-from collections.abc import Callable, Sequence
+import re
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 
+from reconciler.errors import StateError
 from reconciler.state.backend import Blob
+
+SHA256_NAME = re.compile(r"^[0-9a-f]{64}$")
+"""A blob's file name: its content's sha256."""
 
 SYNCFS_FROM = 16
 """From this many new blobs in one call, one `syncfs` syncs them all (see `write_blobs`)."""
@@ -110,6 +116,39 @@ def _write_blob(dir_fd: int, blob: Blob, *, sync: bool) -> None:
         raise
     os.close(fd)
     os.rename(temporary, blob.sha256, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+
+
+def read_blobs(directory: Path, addresses: Collection[str]) -> dict[str, bytes]:
+    """The blobs of `addresses` that exist in `directory` (one kind's).
+
+    A read of the state reads one per record: relative to one directory descriptor, with
+    plain system calls (pathlib's per-call overhead was most of the cost at 10,000)."""
+    found: dict[str, bytes] = {}
+    try:
+        dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except (FileNotFoundError, NotADirectoryError):
+        return found  # decoding names the missing blobs and how to restore them
+    except OSError as exc:
+        raise StateError(f"cannot read blob directory {directory}: {exc.strerror}") from None
+    try:
+        for address in addresses:
+            if not SHA256_NAME.fullmatch(address):
+                continue  # not a blob address: decoding names it as missing
+            try:
+                fd = os.open(address, os.O_RDONLY | os.O_CLOEXEC, dir_fd=dir_fd)
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            except OSError as exc:
+                raise StateError(
+                    f"cannot read blob {directory / address}: {exc.strerror}"
+                ) from None
+            try:
+                found[address] = read_fd(fd)
+            finally:
+                os.close(fd)
+    finally:
+        os.close(dir_fd)
+    return found
 
 
 def read_fd(fd: int) -> bytes:

@@ -5,25 +5,22 @@ The URL is `postgresql://user:password@host:port/db?workspace=name`; without `wo
 row is the project's id (`project:` in reconciler.yaml), and with neither the backend refuses to
 open: two repositories sharing a database must never share a row by accident, or each would
 cancel and forget the other's jobs as "removed from the manifests". Tables are created on first
-use. The workspace's row holds the document without its records (lineage, serial, project,
-tombstones); each record is a row of `reconciler_state_records`, as `codec.encode_record`
-stores it. A write runs in one transaction that locks the workspace's row, checks the serial
-(optimistic concurrency) and sends only the records that changed, with the details blobs they
-refer to (`state.stored_form`), so its cost follows the change, not the size of the state.
-Rows of an older format version are all rewritten by the first write. A workspace written
-before format version 5 holds the whole document in its row; it is read as such and converted
-by its first write. The state lock is a *session* advisory lock held on a dedicated connection
-for the lock's lifetime, so it dies with the process; who holds it is recorded in a lock table. The password never appears in a message: see `postgres_url.redact_url`.
+use (`postgres_schema`). The workspace's row holds the document without its records; each record
+is a row of its own (`postgres_rows`). A write runs in one transaction that locks the
+workspace's row, checks the serial (optimistic concurrency) and sends only the records that
+changed, with the details blobs they refer to (`state.stored_form`), so its cost follows the
+change, not the size of the state. Rows of an older format version are all rewritten by the
+first write. The state lock is a session advisory lock held on a dedicated connection
+(`postgres_lock`), so it dies with the process. The password never appears in a message: see
+`postgres_url.redact_url`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import logging
 import random
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -32,11 +29,9 @@ from psycopg import errors as pg_errors
 
 from reconciler.clock import Clock
 from reconciler.errors import StaleWriteError, StateError
-from reconciler.state import codec
 from reconciler.state.backend import (
     Blob,
     LineageFactory,
-    LockHeldError,
     LockInfo,
     Sleep,
     StateBackend,
@@ -47,6 +42,9 @@ from reconciler.state.backend import (
     retry_lock,
 )
 from reconciler.state.document import FORMAT_VERSION, State
+from reconciler.state.postgres_lock import AdvisoryLock
+from reconciler.state.postgres_rows import insert_blobs, load, write_header, write_records
+from reconciler.state.postgres_schema import ensure_schema
 from reconciler.state.postgres_url import parse_url
 from reconciler.state.references import (
     BLOB_KINDS,
@@ -55,59 +53,10 @@ from reconciler.state.references import (
     garbage,
     tokens,
 )
-from reconciler.state.stored_form import DETAILS_BLOB
 
 _log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_SECONDS = 10
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS reconciler_state (
-    workspace      text PRIMARY KEY,
-    lineage        text NOT NULL,
-    serial         bigint NOT NULL,
-    format_version integer NOT NULL,
-    document       text NOT NULL,
-    updated_at     timestamptz NOT NULL DEFAULT now()
-);
-CREATE TABLE IF NOT EXISTS reconciler_state_records (
-    workspace text NOT NULL,
-    name      text NOT NULL,
-    record    text NOT NULL,
-    PRIMARY KEY (workspace, name)
-);
-CREATE TABLE IF NOT EXISTS reconciler_state_locks (
-    workspace   text PRIMARY KEY,
-    lock_id     text NOT NULL,
-    backend_pid integer NOT NULL,
-    info        text NOT NULL,
-    locked_at   timestamptz NOT NULL DEFAULT now()
-);
-CREATE TABLE IF NOT EXISTS reconciler_state_blobs (
-    workspace text NOT NULL,
-    kind      text NOT NULL,
-    sha256    text NOT NULL,
-    data      bytea NOT NULL,
-    PRIMARY KEY (workspace, kind, sha256)
-);
-"""
-_TABLES = (
-    "reconciler_state",
-    "reconciler_state_records",
-    "reconciler_state_locks",
-    "reconciler_state_blobs",
-)
-ROWS_FORMAT = 5
-"""The first format version stored as one row per record; older rows hold the whole document."""
-# Concurrent `CREATE TABLE IF NOT EXISTS` can still collide in the catalog (unique violation on
-# pg_type), so first use serialises on this transaction-scoped advisory key.
-_SCHEMA_LOCK_KEY = 0x7265636F6E63696C  # "reconcil"
-
-
-def _advisory_key(workspace: str) -> int:
-    """A signed 64-bit advisory lock key derived from the workspace (stable across versions)."""
-    digest = hashlib.sha256(f"reconciler-state:{workspace}".encode()).digest()
-    return int.from_bytes(digest[:8], "big", signed=True)
 
 
 class PostgresBackend:
@@ -132,7 +81,7 @@ class PostgresBackend:
         self._rng = rng
         self._connect_timeout = connect_timeout
         self._conn: psycopg.Connection[Any] | None = None
-        self._key = _advisory_key(self._target.workspace)
+        self._advisory = AdvisoryLock(self._target.workspace)
         # The last state read or written: lets a write decide "unchanged" without fetching
         # and decoding the stored document (apply writes after every step).
         self._cache: State | None = None
@@ -194,31 +143,12 @@ class PostgresBackend:
         if self._conn is None:
             conn = self._connect()
             try:
-                self._ensure_schema(conn)
+                ensure_schema(conn)
             except psycopg.Error as exc:
                 conn.close()
                 self._fail("creating the state tables", exc)
             self._conn = conn
         return self._conn
-
-    @staticmethod
-    def _ensure_schema(conn: psycopg.Connection[Any]) -> None:
-        probe = "SELECT " + " OR ".join(f"to_regclass('{t}') IS NULL" for t in _TABLES)
-        row = conn.execute(probe).fetchone()
-        if row is None or not row[0]:
-            return  # the usual case: no DDL, no lock
-        with conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK_KEY,))
-            fresh = conn.execute("SELECT to_regclass('reconciler_state') IS NULL").fetchone()
-            conn.execute(_SCHEMA)
-            if fresh is not None and fresh[0]:
-                # lz4 halves the cost of writing a large document (pglz compression dominates a
-                # 1,000-resource write). PostgreSQL < 14, or a build without lz4, refuses; the
-                # default compression then stays, which is only slower.
-                with contextlib.suppress(psycopg.Error), conn.transaction():
-                    conn.execute(
-                        "ALTER TABLE reconciler_state ALTER COLUMN document SET COMPRESSION lz4"
-                    )
 
     # -- read ---------------------------------------------------------------------------------
 
@@ -238,35 +168,7 @@ class PostgresBackend:
         return claim(detached(loaded), self._project_id, self.location)
 
     def _load(self, conn: psycopg.Connection[Any]) -> State | None:
-        """The stored state (None if the workspace has none), in either storage form."""
-        row = conn.execute(
-            "SELECT format_version, document FROM reconciler_state WHERE workspace = %s",
-            (self.workspace,),
-        ).fetchone()
-        if row is None:
-            return None
-        source = f"PostgreSQL state {self.location}"
-
-        def details(addresses: Collection[str]) -> dict[str, bytes]:
-            found = conn.execute(
-                "SELECT sha256, data FROM reconciler_state_blobs"
-                " WHERE workspace = %s AND kind = %s AND sha256 = ANY(%s)",
-                (self.workspace, DETAILS_BLOB, list(addresses)),
-            ).fetchall()
-            return {str(address): bytes(data) for address, data in found}
-
-        if int(row[0]) < ROWS_FORMAT:
-            # The whole document in one row.
-            return codec.decode(row[1], source=source, blobs=details)
-        raw = codec.parse(row[1], source=source)
-        records = conn.execute(
-            "SELECT name, record FROM reconciler_state_records WHERE workspace = %s",
-            (self.workspace,),
-        ).fetchall()
-        # One parse of all records (as one JSON object) instead of one per row.
-        joined = ",".join(f"{json.dumps(name)}:{record}" for name, record in records)
-        raw["resources"] = codec.parse("{" + joined + "}", source=source)
-        return codec.decode_raw(raw, source=source, blobs=details)
+        return load(conn, self.workspace, source=f"PostgreSQL state {self.location}")
 
     # -- write --------------------------------------------------------------------------------
 
@@ -298,8 +200,8 @@ class PostgresBackend:
                 new = detached(state.model_copy(update={"serial": stored_serial + 1}))
                 # Rows of an older format are all rewritten in the current one.
                 current_rows = row is not None and int(row[2]) >= FORMAT_VERSION
-                self._write_records(conn, stored if current_rows else None, new)
-                self._write_header(conn, new, exists=row is not None)
+                write_records(conn, self.workspace, stored if current_rows else None, new)
+                write_header(conn, self.workspace, new, exists=row is not None)
                 self._on_staged()
         except pg_errors.UniqueViolation:
             # Two first writes raced to insert the row: the loser's serial 0 is stale.
@@ -313,66 +215,6 @@ class PostgresBackend:
         self._cache = new
         self._wrote_locked |= self._locked
         return detached(new)
-
-    def _write_records(
-        self, conn: psycopg.Connection[Any], stored: State | None, new: State
-    ) -> None:
-        """Bring the record rows from `stored` (None: not stored as current rows yet) to `new`,
-        with the details blobs the rows refer to, in the caller's transaction."""
-        if stored is None:
-            self._insert_blobs(conn, list(codec.state_blobs(new).values()))
-            # A new workspace, or one converted from the one-row form: every record, by COPY.
-            conn.execute(
-                "DELETE FROM reconciler_state_records WHERE workspace = %s", (self.workspace,)
-            )
-            with conn.cursor().copy(
-                "COPY reconciler_state_records (workspace, name, record) FROM STDIN"
-            ) as copy:
-                for name, record in new.resources.items():
-                    copy.write_row(
-                        (self.workspace, name, codec.stored_record(name, record).decode())
-                    )
-            return
-        changes = codec.changed_records(stored, new)
-        gone = changes.gone
-        self._insert_blobs(conn, changes.blobs)
-        changed = [(self.workspace, name, line.decode()) for name, line in changes.records]
-        if changed:
-            conn.cursor().executemany(
-                "INSERT INTO reconciler_state_records (workspace, name, record)"
-                " VALUES (%s, %s, %s) ON CONFLICT (workspace, name)"
-                " DO UPDATE SET record = EXCLUDED.record",
-                changed,
-            )
-        if gone:
-            conn.execute(
-                "DELETE FROM reconciler_state_records WHERE workspace = %s AND name = ANY(%s)",
-                (self.workspace, gone),
-            )
-
-    def _insert_blobs(self, conn: psycopg.Connection[Any], blobs: Sequence[Blob]) -> None:
-        if blobs:
-            conn.cursor().executemany(
-                "INSERT INTO reconciler_state_blobs (workspace, kind, sha256, data)"
-                " VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                [(self.workspace, b.kind, b.sha256, b.data) for b in blobs],
-            )
-
-    def _write_header(self, conn: psycopg.Connection[Any], new: State, *, exists: bool) -> None:
-        header = codec.encode_header(new).decode()
-        if not exists:
-            conn.execute(
-                "INSERT INTO reconciler_state"
-                " (workspace, lineage, serial, format_version, document)"
-                " VALUES (%s, %s, %s, %s, %s)",
-                (self.workspace, new.lineage, new.serial, new.format_version, header),
-            )
-            return
-        conn.execute(
-            "UPDATE reconciler_state SET serial = %s, format_version = %s,"
-            " document = %s, updated_at = now() WHERE workspace = %s",
-            (new.serial, new.format_version, header, self.workspace),
-        )
 
     def _stored_at(self, conn: psycopg.Connection[Any], serial: int) -> State:
         if self._cache is not None and self._cache.serial == serial:
@@ -410,7 +252,7 @@ class PostgresBackend:
             # now: a blob it stored for its next write would be garbage yet.
             if self._wrote_locked and self._session_alive(conn):
                 self._collect_quietly()
-            self._release(conn, info)
+            self._advisory.release(conn, info.id)
 
     @staticmethod
     def _session_alive(conn: psycopg.Connection[Any]) -> bool:
@@ -435,55 +277,20 @@ class PostgresBackend:
         # so a killed holder's lock is released when the server sees its socket close.
         conn = self._connect()
         try:
-            row = conn.execute("SELECT pg_try_advisory_lock(%s)", (self._key,)).fetchone()
-            if row is None or not row[0]:
-                holder_row = conn.execute(
-                    "SELECT info FROM reconciler_state_locks WHERE workspace = %s",
-                    (self.workspace,),
-                ).fetchone()
-                conn.close()
-                holder = LockInfo.from_json(holder_row[0]) if holder_row else None
-                raise LockHeldError(self.location, holder)
-            conn.execute(
-                "INSERT INTO reconciler_state_locks (workspace, lock_id, backend_pid, info)"
-                " VALUES (%s, %s, pg_backend_pid(), %s)"
-                " ON CONFLICT (workspace) DO UPDATE SET lock_id = EXCLUDED.lock_id,"
-                " backend_pid = EXCLUDED.backend_pid, info = EXCLUDED.info, locked_at = now()",
-                (self.workspace, info.id, info.to_json()),
-            )
+            self._advisory.take(conn, info, location=self.location)
         except psycopg.Error as exc:
             conn.close()
             self._fail("taking the state lock", exc)
         return conn
 
-    def _release(self, conn: psycopg.Connection[Any], info: LockInfo) -> None:
-        # Closing the session releases the advisory lock even if these statements fail (e.g.
-        # after force-unlock terminated it); the row is only holder info.
-        with contextlib.suppress(psycopg.Error):
-            conn.execute(
-                "DELETE FROM reconciler_state_locks WHERE workspace = %s AND lock_id = %s",
-                (self.workspace, info.id),
-            )
-            conn.execute("SELECT pg_advisory_unlock(%s)", (self._key,))
-        conn.close()
-
     def force_unlock(self, lock_id: str, *, force: bool = False) -> LockInfo:
         conn = self._connection()
-        unsigned = self._key & 0xFFFF_FFFF_FFFF_FFFF
         try:
-            row = conn.execute(
-                "SELECT lock_id, backend_pid, info FROM reconciler_state_locks"
-                " WHERE workspace = %s",
-                (self.workspace,),
-            ).fetchone()
-            holders = conn.execute(
-                "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted"
-                " AND classid::bigint = %s AND objid::bigint = %s AND objsubid = 1",
-                (unsigned >> 32, unsigned & 0xFFFF_FFFF),
-            ).fetchall()
+            row = self._advisory.recorded_holder(conn)
+            sessions = self._advisory.holding_sessions(conn)
         except psycopg.Error as exc:
             self._fail("reading the state lock", exc)
-        if not holders:
+        if not sessions:
             raise StateError(f"state {self.location} is not locked")
         if row is None or row[0] != lock_id:
             held_by = f"lock id {row[0]}" if row else "a holder that recorded no lock info"
@@ -496,20 +303,13 @@ class PostgresBackend:
             operation="(unknown)",
             who="(unknown)",
             host="(unknown)",
-            pid=int(row[1]),
+            pid=row[1],
             created=self._clock.now(),
             path=self.location,
         )
         refuse_live_holder(holder, self.location, force=force)
         try:
-            # Terminating the holder's session is what releases a session advisory lock; the
-            # holder's later writes (if it is merely stuck) still meet the serial check.
-            for (pid,) in holders:
-                conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
-            conn.execute(
-                "DELETE FROM reconciler_state_locks WHERE workspace = %s AND lock_id = %s",
-                (self.workspace, lock_id),
-            )
+            self._advisory.break_lock(conn, sessions, lock_id)
         except psycopg.Error as exc:
             self._fail("breaking the state lock", exc)
         return holder
@@ -525,7 +325,7 @@ class PostgresBackend:
         if not blobs:
             return
         try:
-            self._insert_blobs(self._connection(), blobs)
+            insert_blobs(self._connection(), self.workspace, blobs)
         except psycopg.Error as exc:
             self._fail("storing a blob", exc)
 

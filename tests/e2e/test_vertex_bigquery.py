@@ -5,46 +5,26 @@ BigQuery emulator (bqemulator), beside a real Cloud Storage emulator; no cloud a
 from __future__ import annotations
 
 import json
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from reconciler.emulator import EmulatorHandle, running_emulator
-from tests.e2e.conftest import Project, file_job_spec, git, jsonl, text_request
+from tests.e2e.conftest import Project, file_job_spec, jsonl, text_request
+from tests.e2e.vertex_env import vertex_project
 from tests.fixtures.bigquery import (
-    bigquery_server,
-    create_dataset,
+    BQ_PROJECT,
+    bigquery,
     create_request_table,
+    dataset,
     delete_table,
     insert_rows,
     table_rows,
 )
-from tests.fixtures.gcs import storage_server
+from tests.fixtures.gcs import BUCKET, gcs
 
-BUCKET = "vertex-staging"
-BQ_PROJECT = "tables-project"
-
-
-@pytest.fixture(scope="module")
-def bigquery() -> Iterator[str]:
-    # One server for the module: it takes seconds to start; each test has its own dataset.
-    with bigquery_server() as url:
-        yield url
-
-
-@pytest.fixture
-def dataset(bigquery: str) -> str:
-    name = f"ds_{secrets.token_hex(4)}"
-    create_dataset(bigquery, BQ_PROJECT, name)
-    return name
-
-
-@pytest.fixture
-def gcs() -> Iterator[str]:
-    with storage_server(BUCKET) as host:
-        yield host
+__all__ = ["bigquery", "dataset", "gcs"]  # fixtures, used by name
 
 
 @pytest.fixture
@@ -57,19 +37,9 @@ def vertex_emulator(tmp_path: Path, gcs: str, bigquery: str) -> Iterator[Emulato
 
 @pytest.fixture
 def vproject(tmp_path: Path, vertex_emulator: EmulatorHandle, gcs: str, bigquery: str) -> Project:
-    root = tmp_path / "repo"
-    root.mkdir(parents=True)
-    git(root, "init", "-q", "-b", "main")
-    proj = Project(root, "vertex")
-    proj.write(
-        "reconciler.yaml",
-        "manifests: manifests\nstate: state/reconciler.state.json\n"
-        "poll:\n  initial_seconds: 0.2\n  max_seconds: 0.5\n"
-        "vertex:\n  project: demo\n  location: us-central1\n"
-        f"  staging: gs://{BUCKET}/reconciler\n  base_url: {vertex_emulator.base_url}\n"
-        f"  storage_url: {gcs}\n  bigquery_url: {bigquery}\n",
+    return vertex_project(
+        tmp_path / "repo", vertex_emulator.base_url, gcs, extra=f"  bigquery_url: {bigquery}\n"
     )
-    return proj
 
 
 def _table(dataset: str, table: str) -> str:

@@ -15,15 +15,9 @@ import pytest
 from reconciler.emulator import EmulatorHandle, running_emulator
 from reconciler.live.tags import parse_tag
 from tests.e2e.conftest import Project, git
-from tests.fixtures.gcs import emulator_credentials, storage_client, storage_server
+from tests.fixtures.gcs import BUCKET, gcs, storage_client, vertex_sdk
 
-BUCKET = "vertex-staging"
-
-
-@pytest.fixture
-def gcs() -> Iterator[str]:
-    with storage_server(BUCKET) as host:
-        yield host
+__all__ = ["BUCKET", "gcs"]  # the bucket and the fixture are this module's too
 
 
 @pytest.fixture
@@ -58,16 +52,7 @@ def vproject(tmp_path: Path, vertex_emulator: EmulatorHandle, gcs: str) -> Proje
 
 def vertex_client(emulator: EmulatorHandle) -> Any:
     """The real SDK in Vertex mode on the emulator, as a user's own script would reach it."""
-    from google import genai
-    from google.genai import types
-
-    return genai.Client(
-        vertexai=True,
-        project="demo",
-        location="us-central1",
-        credentials=emulator_credentials(),
-        http_options=types.HttpOptions(base_url=emulator.base_url),
-    )
+    return vertex_sdk(emulator.base_url, project="demo")
 
 
 def vertex_jobs(emulator: EmulatorHandle) -> list[Any]:

@@ -12,7 +12,7 @@ from google import genai
 from google.genai import types
 
 from reconciler.emulator import EmulatorHandle, running_emulator
-from reconciler.emulator.store import BatchRow
+from reconciler.emulator.rows import BatchRow
 
 JOB_SECONDS = 0.3
 TERMINAL = ("JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED", "JOB_STATE_EXPIRED")

@@ -1,4 +1,5 @@
-"""The raw protocol probe's table row and runner, shared by test_protocol_probe_bodies.py and
+"""The raw protocol probe's table row, runner and shared emulator (the fixtures `emu` and
+`names`, imported by name), used by test_protocol_probe_bodies.py and
 test_protocol_probe_http.py: plain HTTP (no SDK) at the emulator's Developer API routes, each
 refusal checked against what the service answers (docs/emulator-conformance.md, "Request
 bodies" and "Query parameters and names", names the evidence for each row).
@@ -12,11 +13,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
-from reconciler.emulator import EmulatorHandle
+from reconciler.emulator import EmulatorHandle, running_emulator
 
 KEY = {"x-goog-api-key": "test"}
 MODEL = "gemini-2.5-flash"
@@ -80,7 +84,22 @@ def probe_names(emu: EmulatorHandle) -> dict[str, str]:
         }
 
 
+@pytest.fixture(scope="module")
+def emu(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorHandle]:
+    """One emulator for a probe module, listing one item per page (so a page token exists)."""
+    root: Path = tmp_path_factory.mktemp("probe")
+    with running_emulator(root / "emulator", job_seconds=60, page_size=1) as handle:
+        yield handle
+
+
+@pytest.fixture(scope="module")
+def names(emu: EmulatorHandle) -> dict[str, str]:
+    """What `Probe.path` placeholders name (`probe_names`), made once per module."""
+    return probe_names(emu)
+
+
 def check_probe(emu: EmulatorHandle, names: dict[str, str], probe: Probe) -> None:
+    """Send `probe`'s request and assert the error is the one the service answers."""
     path = probe.path.format(**names)
     url = path if path.startswith("http") else emu.base_url + path
     headers = {**KEY, **probe.headers}

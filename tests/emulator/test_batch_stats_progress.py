@@ -4,7 +4,7 @@ an even pace from the end of its pending time to its deadline, then the exact co
 from __future__ import annotations
 
 from reconciler.emulator import wire
-from reconciler.emulator.store import BatchRow
+from reconciler.emulator.rows import BatchRow
 from tests.emulator.conftest import batch_row
 
 

@@ -1,17 +1,14 @@
 """A raw protocol probe of request bodies: unknown names at every depth, wrong types, missing
 required fields, each answered as the service's proto-JSON parser answers.
 
-The table's row and runner: tests/emulator/probing.py.
+The table's row and runner, and the emulator the probes share: tests/emulator/probing.py.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
-from reconciler.emulator import EmulatorHandle, running_emulator
+from reconciler.emulator import EmulatorHandle
 from tests.emulator.probing import (
     CREATE,
     EMBED,
@@ -19,9 +16,12 @@ from tests.emulator.probing import (
     UPLOAD_START,
     Probe,
     check_probe,
+    emu,
     inline,
-    probe_names,
+    names,
 )
+
+__all__ = ["emu", "names"]  # fixtures, used by name
 
 UNKNOWN = 'Invalid JSON payload received. Unknown name "{name}"{at}: Cannot find field.'
 NOT_REPEATING = "Proto field is not repeating, cannot start list."
@@ -303,18 +303,6 @@ PROBES = [
         headers={"Authorization": "Bearer t"},
     ),
 ]
-
-
-@pytest.fixture(scope="module")
-def emu(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorHandle]:
-    root: Path = tmp_path_factory.mktemp("probe")
-    with running_emulator(root / "emulator", job_seconds=60, page_size=1) as handle:
-        yield handle
-
-
-@pytest.fixture(scope="module")
-def names(emu: EmulatorHandle) -> dict[str, str]:
-    return probe_names(emu)
 
 
 @pytest.mark.parametrize("probe", PROBES, ids=[p.id for p in PROBES])

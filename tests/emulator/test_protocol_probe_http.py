@@ -1,19 +1,27 @@
 """A raw protocol probe of names, methods, query parameters, authentication and the resumable
 upload protocol, each answered as the service answers.
 
-The table's row and runner: tests/emulator/probing.py.
+The table's row and runner, and the emulator the probes share: tests/emulator/probing.py.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import httpx
 import pytest
 
-from reconciler.emulator import EmulatorHandle, running_emulator
-from tests.emulator.probing import CREATE, KEY, MODEL, UPLOAD_START, Probe, check_probe, probe_names
+from reconciler.emulator import EmulatorHandle
+from tests.emulator.probing import (
+    CREATE,
+    KEY,
+    MODEL,
+    UPLOAD_START,
+    Probe,
+    check_probe,
+    emu,
+    names,
+)
+
+__all__ = ["emu", "names"]  # fixtures, used by name
 
 PROBES = [
     # ---- names ----
@@ -195,18 +203,6 @@ PROBES = [
         headers={"X-Goog-Upload-Command": "upload, finalize", "X-Goog-Upload-Offset": "0"},
     ),
 ]
-
-
-@pytest.fixture(scope="module")
-def emu(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorHandle]:
-    root: Path = tmp_path_factory.mktemp("probe")
-    with running_emulator(root / "emulator", job_seconds=60, page_size=1) as handle:
-        yield handle
-
-
-@pytest.fixture(scope="module")
-def names(emu: EmulatorHandle) -> dict[str, str]:
-    return probe_names(emu)
 
 
 @pytest.mark.parametrize("probe", PROBES, ids=[p.id for p in PROBES])

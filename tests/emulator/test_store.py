@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.emulator.store import FileRow, Store
+from reconciler.emulator.rows import FileRow
+from reconciler.emulator.store import Store
 
 
 def _file(file_id: str, size: int, expire: float) -> FileRow:

@@ -8,7 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from reconciler.emulator.store import Store
-from reconciler.emulator.vertex_jobs import VertexJob, VertexStore
+from reconciler.emulator.vertex_store import VertexJob, VertexStore
 from tests.emulator.conftest import batch_row
 
 

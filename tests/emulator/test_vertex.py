@@ -14,15 +14,9 @@ from google.genai import errors, types
 
 from reconciler.emulator import EmulatorHandle, running_emulator
 from tests.emulator.conftest import JOB_SECONDS, wait_for_end
-from tests.fixtures.gcs import emulator_credentials, storage_client, storage_server
+from tests.fixtures.gcs import BUCKET, gcs, storage_client, vertex_sdk
 
-BUCKET = "vertex-data"
-
-
-@pytest.fixture
-def gcs() -> Iterator[str]:
-    with storage_server(BUCKET) as host:
-        yield host
+__all__ = ["gcs"]  # a fixture, used by name
 
 
 @pytest.fixture
@@ -33,13 +27,7 @@ def vertex_emu(tmp_path: Path, gcs: str) -> Iterator[EmulatorHandle]:
 
 @pytest.fixture
 def vertex(vertex_emu: EmulatorHandle) -> genai.Client:
-    return genai.Client(
-        vertexai=True,
-        project="proj",
-        location="us-central1",
-        credentials=emulator_credentials(),
-        http_options=types.HttpOptions(base_url=vertex_emu.base_url),
-    )
+    return vertex_sdk(vertex_emu.base_url)
 
 
 def _put(gcs: str, name: str, lines: list[dict[str, Any]]) -> str:
@@ -127,8 +115,8 @@ def test_vertex_refuses_unknown_models_and_malformed_bigquery_tables_in_googles_
     with pytest.raises(errors.ClientError) as unknown:
         vertex.batches.create(
             model="no-such-model",
-            src="gs://vertex-data/x.jsonl",
-            config={"dest": "gs://vertex-data/out", "display_name": "x"},
+            src=f"gs://{BUCKET}/x.jsonl",
+            config={"dest": f"gs://{BUCKET}/out", "display_name": "x"},
         )
     assert unknown.value.code == 404 and unknown.value.status == "NOT_FOUND"
     with pytest.raises(errors.ClientError) as bq:

@@ -7,7 +7,8 @@ import pytest
 
 from reconciler.emulator.plumbing import Reject
 from reconciler.emulator.routes_vertex import _check_create, job_json
-from reconciler.emulator.vertex_jobs import VertexJob, _answer, _cell
+from reconciler.emulator.vertex_jobs import _answer, _cell
+from reconciler.emulator.vertex_store import VertexJob
 
 SOURCE = "bq://tables-project.evals.prompts"
 TABLE = "bq://tables-project.evals.answers"

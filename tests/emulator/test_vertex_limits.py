@@ -7,7 +7,6 @@ them with a few lines; their defaults are Google's figures."""
 from __future__ import annotations
 
 import json
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,44 +15,15 @@ import pytest
 from google import genai
 from google.genai import errors, types
 
-from reconciler.emulator import EmulatorHandle, running_emulator
+from reconciler.emulator import running_emulator
 from reconciler.emulator.settings import EmulatorSettings
 from tests.emulator.conftest import JOB_SECONDS, wait_for_end
-from tests.fixtures.bigquery import bigquery_server, create_dataset, create_request_table
-from tests.fixtures.gcs import emulator_credentials, storage_client, storage_server
+from tests.fixtures.bigquery import BQ_PROJECT, bigquery, create_request_table, dataset
+from tests.fixtures.gcs import BUCKET, gcs, storage_client, vertex_sdk
 
-BUCKET = "vertex-limits"
-BQ_PROJECT = "tables-project"
+__all__ = ["bigquery", "dataset", "gcs"]  # fixtures, used by name
+
 REQUEST = {"contents": [{"role": "user", "parts": [{"text": "hello"}]}]}
-
-
-@pytest.fixture(scope="module")
-def bigquery() -> Iterator[str]:
-    with bigquery_server() as url:
-        yield url
-
-
-@pytest.fixture
-def dataset(bigquery: str) -> str:
-    name = f"ds_{secrets.token_hex(4)}"
-    create_dataset(bigquery, BQ_PROJECT, name)
-    return name
-
-
-@pytest.fixture
-def gcs() -> Iterator[str]:
-    with storage_server(BUCKET) as host:
-        yield host
-
-
-def _client(handle: EmulatorHandle) -> genai.Client:
-    return genai.Client(
-        vertexai=True,
-        project="proj",
-        location="us-central1",
-        credentials=emulator_credentials(),
-        http_options=types.HttpOptions(base_url=handle.base_url),
-    )
 
 
 @pytest.fixture
@@ -67,7 +37,7 @@ def strict(tmp_path: Path, gcs: str, bigquery: str) -> Iterator[genai.Client]:
         vertex_max_requests=2,
         vertex_max_input_bytes=400,
     ) as handle:
-        yield _client(handle)
+        yield vertex_sdk(handle.base_url)
 
 
 def _put(gcs: str, name: str, count: int) -> str:
@@ -193,13 +163,7 @@ def test_bigquery_in_the_global_location_is_refused_at_create(
     with running_emulator(
         tmp_path / "emu", job_seconds=JOB_SECONDS, storage_url=gcs, bigquery_url=bigquery
     ) as handle:
-        client = genai.Client(
-            vertexai=True,
-            project="proj",
-            location="global",
-            credentials=emulator_credentials(),
-            http_options=types.HttpOptions(base_url=handle.base_url),
-        )
+        client = vertex_sdk(handle.base_url, location="global")
         with pytest.raises(errors.ClientError) as refused:
             _create(client, src, f"bq://{BQ_PROJECT}.{dataset}.answers")
         job = _create(client, src, f"gs://{BUCKET}/out")  # Cloud Storage is fine there

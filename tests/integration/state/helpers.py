@@ -2,18 +2,33 @@
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from reconciler.clock import SystemClock
 from reconciler.config import Project, ProjectConfig
 from reconciler.state import codec
 from reconciler.state.backend import StateBackend
 from reconciler.state.document import JobAttempt, JobState, ResourceRecord, State
+from reconciler.state.local import LocalBackend
 from reconciler.state.stored_form import DETAILS_BLOB, BlobSource
 
 OpenBackend = Callable[..., StateBackend]
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def local(path: Path) -> LocalBackend:
+    """A local backend on the state file `path`, its new states of lineage "lin"."""
+    return LocalBackend(
+        path,
+        clock=SystemClock(),
+        lineage_factory=lambda: "lin",
+        sleep=time.sleep,
+        rng=random.Random(0),
+    )
 
 
 def project_for(root: Path, setting: str) -> Project:

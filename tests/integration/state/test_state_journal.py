@@ -6,34 +6,20 @@ import hashlib
 import json
 import multiprocessing
 import os
-import random
 import signal
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from reconciler.clock import SystemClock
 from reconciler.state import journal
 from reconciler.state import local as local_module
 from reconciler.state.backend import LockInfo
 from reconciler.state.document import State
-from reconciler.state.local import LocalBackend
 from reconciler.state.migrations import StateFormatError
-from tests.integration.state.helpers import decode_file, record, write_file
+from tests.integration.state.helpers import decode_file, local, record, write_file
 
 FORK = multiprocessing.get_context("fork")
-
-
-def local(path: Path) -> LocalBackend:
-    return LocalBackend(
-        path,
-        clock=SystemClock(),
-        lineage_factory=lambda: "lin",
-        sleep=time.sleep,
-        rng=random.Random(0),
-    )
 
 
 def _journal(path: Path) -> Path:

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import json
-import random
-import time
 from pathlib import Path
 
 import pytest
 
 from benchmarks.state_writes import settled_record
-from reconciler.clock import SystemClock
 from reconciler.config import ProjectConfig
 from reconciler.errors import ConfigError, StateError
 from reconciler.state import codec
@@ -21,17 +18,7 @@ from reconciler.state.local import LocalBackend
 from reconciler.state.migrations import StateFormatError
 from reconciler.state.registry import open_backend
 from reconciler.state.stored_form import DETAILS_BLOB
-from tests.integration.state.helpers import decode_file, project_for, record
-
-
-def local(path: Path) -> LocalBackend:
-    return LocalBackend(
-        path,
-        clock=SystemClock(),
-        lineage_factory=lambda: "lin",
-        sleep=time.sleep,
-        rng=random.Random(0),
-    )
+from tests.integration.state.helpers import decode_file, local, project_for, record
 
 
 def test_default_setting_is_the_state_file_under_the_project_root(tmp_path: Path) -> None:
