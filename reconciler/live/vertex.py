@@ -262,7 +262,8 @@ class VertexAdapter:
         progress: Progress | None = None,
         owner: str | None = None,
     ) -> LiveFile:
-        """Stage `path` under `<staging>/inputs/<owner>/<sha256>.<ext>`; an object already
+        """Stage `path` under `<staging>/inputs/<owner>/<sha256>.<ext>` (the shape
+        `wire.is_staged_input` tells from a `source.gcs` object); an object already
         there with the same size is the same content and is not uploaded again. `progress` is
         not told anything: Cloud Storage uploads go through its client in one call.
 

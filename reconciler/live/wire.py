@@ -7,10 +7,21 @@ rule here is unit-tested with plain values; gemini.py does the SDK calls.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from reconciler.state.document import JobState
+
+_STAGED_INPUT = re.compile(r"gs://[^/]+/(?:[^?#]+/)?inputs/(?:[^/]+/)?[0-9a-f]{64}\.[A-Za-z0-9]+")
+"""How the Vertex adapter names what it stages (`<staging>/inputs/<owner>/<sha256>.<ext>`)."""
+
+
+def is_staged_input(uri: str) -> bool:
+    """Whether a `gs://` input is one reconciler staged, as opposed to a `source.gcs` object
+    Vertex read in place: the user's data, never a candidate for cleanup."""
+    return _STAGED_INPUT.fullmatch(uri) is not None
+
 
 _STATE_PREFIXES = ("BATCH_STATE_", "JOB_STATE_")
 

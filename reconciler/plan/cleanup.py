@@ -16,6 +16,7 @@ from collections.abc import Collection, Iterable, Sequence
 from pydantic.dataclasses import dataclass
 
 from reconciler.config import Cleanup
+from reconciler.live.wire import is_staged_input
 from reconciler.manifests.bigquery_uri import is_bigquery
 from reconciler.state.document import JobAttempt, State
 
@@ -42,10 +43,12 @@ class PendingDelete:
 
 
 def input_left(attempt: JobAttempt) -> str | None:
-    """The attempt's uploaded input if it is not recorded as deleted. A BigQuery source table
-    is the user's data: never a candidate."""
+    """The attempt's uploaded input if it is not recorded as deleted. A source Vertex read in
+    place (a BigQuery table, a `source.gcs` object) is the user's data: never a candidate."""
     name = attempt.input_file
     if not name or attempt.input_deleted_at is not None or is_bigquery(name):
+        return None
+    if name.startswith("gs://") and not is_staged_input(name):
         return None
     return name
 

@@ -70,6 +70,18 @@ def test_bigquery_tables_are_never_pending() -> None:
     assert pending_cleanup(s, ALL) == ()
 
 
+def test_a_cloud_storage_source_read_in_place_is_never_pending() -> None:
+    """A `source.gcs` object is the user's; only what reconciler staged is deleted."""
+    user_object = _collected(input_file="gs://data/evals/questions.jsonl")
+    assert [p.role for p in pending_cleanup(user_object, ALL)] == [FileRole.RESULTS]
+    look_alike = _collected(input_file="gs://data/inputs/questions.jsonl")
+    assert [p.role for p in pending_cleanup(look_alike, ALL)] == [FileRole.RESULTS]
+    staged = f"gs://stage/reconciler/inputs/1a2b3c4d/{'ab' * 32}.jsonl"
+    assert pending_cleanup(_collected(input_file=staged), ALL)[0] == PendingDelete(
+        "eval", 1, staged, FileRole.INPUT
+    )
+
+
 def test_targets_restrict_the_pending_cleanup() -> None:
     s = _collected("a").with_resource(_collected("b").resources["b"])
     assert {p.resource for p in pending_cleanup(s, ALL, ["b"])} == {"b"}
