@@ -121,6 +121,15 @@ _TABLES = {"vertex": "prices_vertex.json"}
 emulator, a URL serving its protocol) is priced from prices.json."""
 
 
+USD_DECIMALS = 9
+"""Dollar figures a machine reads are rounded to a billionth of a dollar: sums of per-token
+prices otherwise print binary noise (`1.7400000000000003e-05`)."""
+
+
+def round_usd(dollars: float) -> float:
+    return round(dollars, USD_DECIMALS)
+
+
 @functools.cache
 def default_price_table(endpoint: str = "gemini") -> PriceTable:
     """The table shipped for `endpoint` (a project's `endpoint` setting): Vertex AI's

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, PlainSerializer
 
 from reconciler.field_docs import DocumentedSchema
 from reconciler.plan.actions import (
@@ -23,11 +23,16 @@ from reconciler.plan.actions import (
     Plan,
     Reason,
 )
+from reconciler.plan.cost import round_usd
 from reconciler.render._words import headline, plan_line
 from reconciler.state.document import AttemptPurpose
 
 JSON_FORMAT_VERSION = 1
 SCHEMA_ID = "https://reconciler.dev/schemas/plan.schema.json"
+
+
+Usd = Annotated[float, PlainSerializer(round_usd, return_type=float)]
+"""A dollar figure, written rounded (`plan.cost.round_usd`)."""
 
 
 class _Doc(BaseModel):
@@ -99,12 +104,12 @@ class ActionDocument(_Doc):
     reused_requests: int
     bytes: int
     estimated_input_tokens: int
-    estimated_cost_usd: float | None
+    estimated_cost_usd: Usd | None
     """Batch-price input cost estimate; null when the model has no known price."""
     max_output_tokens: int | None = None
     """At most this many output tokens (thinking included), from the requests'
     `generationConfig.maxOutputTokens`; null when a request sets none (or no job is created)."""
-    max_output_cost_usd: float | None = None
+    max_output_cost_usd: Usd | None = None
     """Batch-price cost of `max_output_tokens`; null when unbounded or unpriced."""
     input_tokens_counted: bool = False
     """`estimated_input_tokens` was counted with the SDK's local tokenizer; false: bytes/4."""
@@ -122,7 +127,7 @@ class SummaryDocument(_Doc):
     reused_requests: int
     bytes: int
     estimated_input_tokens: int
-    estimated_cost_usd: float
+    estimated_cost_usd: Usd
     unpriced_models: list[str]
     price_table_as_of: str
     is_estimate: bool
@@ -130,7 +135,7 @@ class SummaryDocument(_Doc):
     `estimated_cost_usd`."""
     max_output_tokens: int | None = None
     """Sum of the job-creating actions' output bounds; null when one is unbounded."""
-    max_output_cost_usd: float | None = None
+    max_output_cost_usd: Usd | None = None
     """What that output would cost at most, beyond `estimated_cost_usd`; null when unbounded or
     a model is unpriced."""
 

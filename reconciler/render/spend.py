@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from reconciler.manifests.desired import Desired
-from reconciler.plan.cost import PriceTable
+from reconciler.plan.cost import PriceTable, round_usd
 from reconciler.plan.workload import attempt_workload
 from reconciler.render._words import money
 from reconciler.state.document import AttemptPurpose, ResourceRecord, State, TokenUsage
@@ -173,7 +173,7 @@ def _group_json(group: SpendGroup) -> dict[str, Any]:
         "key": group.key,
         "jobs": group.jobs,
         "usage": dict(group.usage),
-        "cost_usd": group.cost_usd,
+        "cost_usd": None if group.cost_usd is None else round_usd(group.cost_usd),
         "unpriced_jobs": group.unpriced_jobs,
     }
 
@@ -188,7 +188,7 @@ def render_spend_json(
         "groupings": {by: [_group_json(g) for g in groups] for by, groups in groupings},
         "total": {
             "jobs": len(jobs),
-            "cost_usd": total_cost,
+            "cost_usd": round_usd(total_cost),
             "unpriced_jobs": sum(1 for j in jobs if j.cost_usd is None),
             "usage": {name: sum(getattr(j.usage, name) for j in jobs) for name in _COUNTS},
         },

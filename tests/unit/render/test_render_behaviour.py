@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 from reconciler.plan import ActionKind, make_plan
 from reconciler.render import render_markdown, render_status_text, render_text, status_rows
 from reconciler.render._words import size, verb
-from reconciler.state.document import JobState
+from reconciler.state.document import JobState, TokenUsage
 from tests.unit.plan.factories import (
     T0,
     attempt,
@@ -127,3 +129,22 @@ def test_status_says_how_long_a_job_has_waited_and_why_its_predecessor_was_repla
     text = render_status_text((row,))
     assert "2h 5m" in text
     assert "eval: attempt 2 replaced because its job waited past policy.timeout" in text
+
+
+def test_dollar_figures_in_json_carry_no_binary_noise() -> None:
+    """Sums of per-token prices are not exact in binary; JSON readers get the rounded figure."""
+    from reconciler.render.spend import JobSpend, SpendGroup, render_spend_json
+
+    jobs = [
+        JobSpend("eval", n, None, f"batches/{n}", "gemini-2.5-flash", {}, TokenUsage(), cost, None)
+        for n, cost in enumerate((1.2e-05, 1e-06), start=1)
+    ]
+    assert sum(j.cost_usd or 0 for j in jobs) == 1.3000000000000001e-05  # the noise itself
+    group = SpendGroup("gemini-2.5-flash")
+    for spent in jobs:
+        group.add(spent)
+
+    document = json.loads(render_spend_json([("model", [group])], jobs))
+
+    assert document["total"]["cost_usd"] == 1.3e-05
+    assert document["groupings"]["model"][0]["cost_usd"] == 1.3e-05
