@@ -25,12 +25,12 @@ BIG = bytes(range(256)) * (4 << 12)  # 4 MiB
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    connections: set[int]
+    connections: list[tuple[str, int]]
     received: list[bytes]
 
     def setup(self) -> None:
         super().setup()
-        self.server.connections.add(id(self.connection))  # type: ignore[attr-defined]
+        self.server.connections.append(self.client_address)  # type: ignore[attr-defined]
 
     def do_GET(self) -> None:
         if self.path == "/big":
@@ -87,10 +87,10 @@ class Handler(BaseHTTPRequestHandler):
 def server() -> Iterator[tuple[str, ThreadingHTTPServer]]:
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     httpd.daemon_threads = True
-    httpd.connections = set()  # type: ignore[attr-defined]
+    httpd.connections = []  # type: ignore[attr-defined]
     httpd.received = []  # type: ignore[attr-defined]
     httpd.released = threading.Event()  # type: ignore[attr-defined]
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{httpd.server_address[1]}", httpd
