@@ -116,6 +116,11 @@ class Connection(asyncio.Protocol):
             and now - self.idle_since < expiry
         )
 
+    def speaks_http11(self) -> bool:
+        """Whether TLS settled on HTTP/1.1 (or on nothing: then HTTP/1.1 it is)."""
+        tls = self._transport.get_extra_info("ssl_object") if self._transport else None
+        return tls is None or tls.selected_alpn_protocol() in (None, "http/1.1")
+
     def close(self) -> None:
         self._closed = True
         if self._transport is not None:
@@ -258,6 +263,9 @@ class Pool:
         max_idle: int = 20,
         idle_expiry: float = 5.0,
     ) -> None:
+        # HTTP/1.1 only: offered so a server that speaks HTTP/2 does not pick it (httpcore2 set
+        # the same on every connect); checked again on each connection (`_open`).
+        ssl_context.set_alpn_protocols(["http/1.1"])
         self._ssl = ssl_context
         self._slots = asyncio.Semaphore(max_connections)
         self._idle: dict[Origin, list[Connection]] = {}
@@ -341,6 +349,11 @@ class Pool:
         except OSError as exc:
             connection.close()
             raise httpx2.ConnectError(str(exc), request=request) from exc
+        if not connection.speaks_http11():
+            connection.close()
+            raise httpx2.ConnectError(
+                f"{name}:{port} chose a protocol other than HTTP/1.1", request=request
+            )
         return connection
 
     def release(self, connection: Connection, reusable: bool) -> None:

@@ -270,3 +270,74 @@ def test_every_client_of_the_process_shares_one_tls_context(
 
     asyncio.run(main())
     assert built <= 1
+
+
+@pytest.fixture
+def tls_server(tmp_path: Any) -> Iterator[tuple[str, ssl.SSLContext]]:
+    """An HTTPS server for `localhost` with a self-signed certificate that offers HTTP/2 first,
+    and a client context that trusts the certificate."""
+    cryptography = pytest.importorskip("cryptography")
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    assert cryptography
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_context.load_cert_chain(cert_file, key_file)
+    server_context.set_alpn_protocols(["h2", "http/1.1"])
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.daemon_threads = True
+    httpd.connections = []  # type: ignore[attr-defined]
+    httpd.socket = server_context.wrap_socket(httpd.socket, server_side=True)
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    client_context = ssl.create_default_context(cafile=str(cert_file))
+    client_context.set_alpn_protocols(["h2", "http/1.1"])  # as a client with HTTP/2 would
+    try:
+        yield f"https://localhost:{httpd.server_address[1]}", client_context
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_an_https_request_is_answered_over_http_1_1_with_the_certificate_checked(
+    tls_server: tuple[str, ssl.SSLContext],
+) -> None:
+    url, trusting = tls_server
+
+    async def main(context: ssl.SSLContext) -> bytes:
+        transport = http.LeanTransport(ssl_context=context)
+        async with httpx2.AsyncClient(transport=transport) as client:
+            return (await client.get(f"{url}/")).content
+
+    assert asyncio.run(main(trusting)) == b"hello"
+    with pytest.raises(httpx2.ConnectError) as caught:
+        asyncio.run(main(ssl.create_default_context()))  # the self-signed certificate: refused
+    assert isinstance(caught.value.__cause__, ssl.SSLCertVerificationError)
