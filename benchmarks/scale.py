@@ -114,9 +114,27 @@ def _process_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _run(root: Path, base_url: str, args: Sequence[str]) -> _harness.Measured:
-    """One CLI run against the emulator, measured alone."""
+def _run(
+    root: Path, base_url: str, args: Sequence[str], profile: Path | None = None
+) -> _harness.Measured:
+    """One CLI run against the emulator, measured alone; with `profile`, under py-spy (100 Hz,
+    the thread holding the GIL, collapsed stacks written there); its CPU figures then include py-spy's own."""
     argv = [sys.executable, "-m", "reconciler", "-C", str(root), *args]
+    if profile is not None:
+        spy = Path(sys.executable).with_name("py-spy")
+        argv = [
+            str(spy),
+            "record",
+            "--gil",
+            "--format",
+            "raw",
+            "--rate",
+            "100",
+            "-o",
+            str(profile),
+            "--",
+            *argv,
+        ]
     return _harness.run_measured(argv, _harness.cli_env(base_url))
 
 
@@ -127,6 +145,7 @@ def measure(
     latency: float,
     job_seconds: float,
     steps_wanted: Sequence[str] | None = None,
+    profile: Path | None = None,
 ) -> list[Step]:
     root = scratch / f"scale-{resources}"
     write_project(root, resources, parallelism)
@@ -143,7 +162,12 @@ def measure(
             emulator.reset_calls()
             before = _state_serial(root) or 0
             emulator_cpu = _process_cpu(emulator.process.pid)
-            run = _run(root, emulator.base_url, args)
+            profiled = (
+                None
+                if profile is None
+                else profile / f"{resources}-{name.replace(' ', '').replace('-', '')}.txt"
+            )
+            run = _run(root, emulator.base_url, args, profiled)
             emulator_cpu = _process_cpu(emulator.process.pid) - emulator_cpu
             if run.exit_code not in (0, 2):
                 raise RuntimeError(
@@ -220,11 +244,12 @@ def run(
     latency: float,
     job_seconds: float,
     steps_wanted: Sequence[str] | None = None,
+    profile: Path | None = None,
 ) -> dict[int, list[Step]]:
     runs: dict[int, list[Step]] = {}
     for resources in sizes:
         runs[resources] = measure(
-            resources, scratch, parallelism, latency, job_seconds, steps_wanted
+            resources, scratch, parallelism, latency, job_seconds, steps_wanted, profile
         )
         print("\n".join(report({resources: runs[resources]})), flush=True)
     return runs
@@ -245,7 +270,15 @@ def main() -> None:
         help="comma-separated subset of the steps, in their order (e.g. 'validate,plan' for the "
         "load and plan curve without the long applies)",
     )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="record each step under py-spy (`pip install py-spy`) into this directory, as "
+        "collapsed stacks named <N>-<step>.txt; CPU figures then include py-spy's own",
+    )
     args = parser.parse_args()
+    if args.profile:
+        args.profile.mkdir(parents=True, exist_ok=True)
     sizes = (
         [int(n) for n in args.sizes.split(",")]
         if args.sizes
@@ -254,7 +287,15 @@ def main() -> None:
     print(f"machine: {_harness.machine()}")
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as scratch:
         steps = args.steps.split(",") if args.steps else None
-        runs = run(sizes, Path(scratch), args.parallelism, args.latency, args.job_seconds, steps)
+        runs = run(
+            sizes,
+            Path(scratch),
+            args.parallelism,
+            args.latency,
+            args.job_seconds,
+            steps,
+            args.profile,
+        )
     lines = report(runs)
     print("\n".join(line for line in lines if "growth" in line))
     if args.json:

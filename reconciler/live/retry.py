@@ -100,27 +100,42 @@ class Retrier:
         """`send()` retried on every transient failure (a dropped connection included: the
         call changes nothing when repeated), its failures mapped to ServiceErrors by
         `boundary`."""
-        retrying = self.calls(is_transient, self.settings.retry_attempts)
         with boundary.mapping(call):
-            async for attempt in retrying:
-                with attempt:
-                    self.attempts[call] += 1
-                    answer = await send()
-        return answer
+            return await self._retried(is_transient, call, send)
 
     async def create(self, boundary: Boundary, call: str, send: Callable[[], Awaitable[T]]) -> T:
         """A job-creating `send()`, resent only when the service surely refused it
         (`create_resendable`); any other failure is mapped, `ambiguous` when the job may
         exist anyway (look it up by its tag before creating it again)."""
-        retrying = self.calls(_resend_create, self.settings.retry_attempts)
         try:
-            async for attempt in retrying:
-                with attempt:
-                    self.attempts[call] += 1
-                    answer = await send()
+            return await self._retried(_resend_create, call, send)
         except MAPPED as exc:
             raise boundary.error(exc, call, ambiguous=create_ambiguous(exc)) from exc
-        return answer
+
+    async def _retried(
+        self,
+        predicate: Callable[[BaseException], bool],
+        call: str,
+        send: Callable[[], Awaitable[T]],
+    ) -> T:
+        """`send()` tried up to `retry_attempts` times while its failure satisfies `predicate`,
+        waiting `wait_after` between tries; the last failure re-raised as it is: what `calls`
+        builds, as a plain loop. Every call of the adapter runs through it, and tenacity's
+        machinery cost as much CPU as a small request (benchmarks/RESULTS.md, Session 7)."""
+        attempts = max(1, self.settings.retry_attempts)
+        attempt = 0
+        while True:
+            attempt += 1
+            self.attempts[call] += 1
+            try:
+                return await send()
+            except Exception as exc:
+                if attempt >= attempts or not predicate(exc):
+                    raise
+                logger.info(
+                    "retrying after %s (attempt %d)", self._redact(type(exc).__name__), attempt
+                )
+                await self.clock.sleep(self.wait_after(attempt, exc))
 
     def transfers(self) -> tenacity.AsyncRetrying:
         """Retries of a whole transfer: `transfer_attempts` broken transfers (a connection lost

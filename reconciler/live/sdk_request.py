@@ -14,6 +14,9 @@ there (another SDK release, Vertex mode), it answers None and the adapter uses t
 the SDK's own. When that is not there it answers None and the caller says the call is not
 available.
 
+`model_path` and `generate_file_body` write the SDK's request for the one create the adapter
+sends itself (a generate job from an uploaded file), so its path and body are the SDK's.
+
 tests/unit/live/test_sdk_private_names.py fails when the installed SDK no longer has the
 names used here, so an upgrade that moves them is seen in CI rather than as a slow transfer.
 """
@@ -21,6 +24,7 @@ names used here, so an upgrade that moves them is seen in CI rather than as a sl
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,3 +75,30 @@ async def send_json(
     response = await send(method, path, body)
     decoded = json.loads(response.body) if response.body else {}
     return decoded if isinstance(decoded, dict) else {}
+
+
+def model_path(model: str) -> str:
+    """The resource path of `model` in a Developer API URL, as the SDK writes it
+    (`_transformers.t_model`): `models/` added unless the name has it or is a tuned model.
+
+    Raises:
+        ValueError: a name the SDK refuses to put in a URL.
+    """
+    if not model:
+        raise ValueError("model is required.")
+    if ".." in model or "?" in model or "&" in model:
+        raise ValueError("invalid model parameter.")
+    if model.startswith(("models/", "tunedModels/")):
+        return model
+    return f"models/{model}"
+
+
+def generate_file_body(
+    display_name: str, file_name: str, batch_fields: Mapping[str, object] | None
+) -> dict[str, object]:
+    """The body of `batches.create` for a generate job read from an uploaded file, as the SDK
+    sends it (`_CreateBatchJobParameters_to_mldev`, then `extra_body` merged into `batch`);
+    tests/unit/live/test_rest_jobs.py captures the SDK's own request and compares."""
+    batch: dict[str, object] = {"inputConfig": {"fileName": file_name}, "displayName": display_name}
+    batch.update(batch_fields or {})
+    return {"batch": batch}
