@@ -123,13 +123,11 @@ def test_a_small_upload_is_one_multipart_request_whatever_its_bytes(
     assert "files.upload_start" not in calls and "files.upload_chunk" not in calls
 
 
-def test_transfers_leave_httpcore_read_size_of_the_process_alone(
+def test_a_transfer_of_several_read_pieces_round_trips_through_the_adapters_client(
     emulator: EmulatorHandle, tmp_path: Path
 ) -> None:
-    """The 1 MiB reads belong to the adapter's own HTTP client (live/http.py), not the process."""
-    import httpcore2._async.http11 as http11
-
-    default_read = http11.AsyncHTTP11Connection.READ_NUM_BYTES
+    """3 MiB up and down over the adapter's own connections (live/connection.py reads up to
+    1 MiB at a time): the bytes come back whole and in order."""
     source = tmp_path / "in.jsonl"
     source.write_bytes(payload(3 << 20))
 
@@ -141,9 +139,10 @@ def test_transfers_leave_httpcore_read_size_of_the_process_alone(
         finally:
             await adapter.aclose()
 
-    digest, _ = asyncio.run(main())
-    assert default_read == http11.AsyncHTTP11Connection.READ_NUM_BYTES
+    digest, size = asyncio.run(main())
     assert digest == hashlib.sha256(source.read_bytes()).hexdigest()
+    assert size == 3 << 20
+    assert (tmp_path / "copy.jsonl").read_bytes() == source.read_bytes()
 
 
 def test_without_the_sdk_internals_the_public_sdk_calls_are_used(
