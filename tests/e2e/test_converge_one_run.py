@@ -10,8 +10,6 @@ import urllib.parse
 import urllib.request
 from collections import Counter
 
-import pytest
-
 from reconciler.emulator import EmulatorHandle
 from reconciler.live.tags import parse_tag
 from tests.e2e.conftest import Project, text_request
@@ -71,19 +69,11 @@ def _converges_under_faults(project: Project, emulator: EmulatorHandle, count: i
     assert all((project.root / f"results/{n}.jsonl").exists() for n in names)
 
 
-@pytest.mark.parametrize(
-    "count",
-    [
-        # The default run: a dozen resources, the same faults on every call they make.
-        pytest.param(12, id="12"),
-        # The full size (about 35 s on a quiet 2-core machine): the slow suite.
-        pytest.param(50, id="50", marks=pytest.mark.slow),
-    ],
-)
-def test_one_apply_over_many_resources_converges_under_faults(
-    project: Project, emulator: EmulatorHandle, count: int
+def test_one_apply_over_50_resources_converges_under_faults(
+    project: Project, emulator: EmulatorHandle
 ) -> None:
-    _converges_under_faults(project, emulator, count)
+    """About 35 s on a 2-core machine: in the default run (the brief's bound for `slow` is 60 s)."""
+    _converges_under_faults(project, emulator, 50)
 
 
 def test_one_apply_finishes_every_resource_in_waves_past_the_job_cap(
