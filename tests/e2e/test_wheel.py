@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -30,6 +32,7 @@ def _source_tree(dest: Path) -> Path:
     return dest
 
 
+@pytest.mark.slow  # ~40 s: builds the wheel, installs it and its dependencies in a clean venv
 def test_wheel_installs_cleanly_and_init_then_apply_works(tmp_path: Path) -> None:
     tree = _source_tree(tmp_path / "src")
     dist = tmp_path / "dist"
