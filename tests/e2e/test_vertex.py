@@ -179,12 +179,6 @@ def test_vertex_image_generation_collects_results_and_extracts_the_images(
 
 
 @pytest.mark.slow  # ~20 s: five CLI runs; the digest rules are unit-tested in test_vertex_sources.py
-@pytest.mark.xfail(
-    strict=True,
-    reason="product bug: after the apply, plan lists the source object read in place "
-    "(gs://vertex-staging/shared/eval.jsonl, 'input file ... of remote attempt 1') as a service "
-    "file to delete, and exits 2",
-)
 def test_vertex_reads_a_gcs_source_in_place_and_plans_again_when_the_object_changes(
     vproject: Project, gcs: str
 ) -> None:
