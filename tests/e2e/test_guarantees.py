@@ -240,9 +240,9 @@ def _job_recorded(project: Project) -> bool:
 
 
 def test_a_lost_state_write_stops_apply_at_once(project: Project, emulator: EmulatorHandle) -> None:
-    # Long enough that the other writer always comes first, however slow the machine: the apply
-    # then meets the lost write at its next step (the job's next state, or its collect).
-    emulator.configure(job_seconds=20)
+    # The job runs until the test cancels it, after the other writer wrote: however slow the
+    # machine, the apply meets the lost write at its next step (recording the job's end).
+    emulator.configure(job_seconds=3600)
     _eval(project)
     env = {k: v for k, v in os.environ.items() if not k.startswith("RECONCILER_")}
     env.update({"RECONCILER_ENDPOINT": project.endpoint, "NO_COLOR": "1"})
@@ -262,6 +262,10 @@ def test_a_lost_state_write_stops_apply_at_once(project: Project, emulator: Emul
         lock_id = json.loads(lock.read_text())["id"]
         assert project.run("force-unlock", "--force", lock_id).returncode == 0
         assert project.run("state", "rm", "eval").returncode == 0  # someone else writes
+        client = service_client(emulator)  # kept: the pager needs its client open
+        job_name = next(job.name for job in client.batches.list())
+        assert job_name is not None
+        client.batches.cancel(name=job_name)
 
         _, err = waiting.communicate(timeout=120)
     finally:
