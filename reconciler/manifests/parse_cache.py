@@ -24,6 +24,7 @@ from pathlib import Path
 
 import msgspec
 
+from reconciler.manifests.scratch import process_alive
 from reconciler.yamlsafe import CACHE_FORMAT
 
 CACHE_FILE = Path(".reconciler") / "cache" / "manifests.msgpack"
@@ -138,16 +139,30 @@ def open_temporary(path: Path, root: Path) -> tuple[int, Path] | None:
 
     The folder comes with the checkout and may hold symlinks a pull request planted: nothing is
     made unless the folder is really inside the project, and the file is a new one (a name
-    chosen here, O_EXCL, no symlink followed)."""
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    chosen here, O_EXCL, no symlink followed). It is named after this process, and those a
+    killed run left (named after a process that is gone) are removed here."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(8)}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         if not _inside(path.parent, root):
             return None
+        _remove_leftovers(path)
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
         return os.open(temporary, flags, 0o600), temporary
     except OSError:
         return None
+
+
+def _remove_leftovers(path: Path) -> None:
+    prefix, suffix = f".{path.name}.", ".tmp"
+    for entry in os.scandir(path.parent):
+        name = entry.name
+        if not (name.startswith(prefix) and name.endswith(suffix)):
+            continue
+        owner = name[len(prefix) : -len(suffix)].split("-", 1)[0]
+        if owner.isdigit() and not process_alive(int(owner)):
+            with contextlib.suppress(OSError):
+                os.unlink(entry.path)
 
 
 def finish_sealed(

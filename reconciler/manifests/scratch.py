@@ -17,7 +17,8 @@ SCRATCH_DIR = ".reconciler/tmp"
 _PREFIX = "keys-"
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether process `pid` exists (a file named after a dead one is a leftover)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -38,7 +39,7 @@ def scratch_dir(project_root: Path) -> str | None:
     with contextlib.suppress(OSError):
         for entry in directory.iterdir():
             owner = entry.name.removeprefix(_PREFIX).split("-", 1)[0]
-            if entry.name.startswith(_PREFIX) and owner.isdigit() and not _alive(int(owner)):
+            if entry.name.startswith(_PREFIX) and owner.isdigit() and not process_alive(int(owner)):
                 with contextlib.suppress(OSError):
                     entry.unlink()
     return str(directory)

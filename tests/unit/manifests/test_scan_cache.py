@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -217,3 +219,28 @@ def test_a_planted_symlink_never_makes_the_scan_cache_write_outside_the_project(
     write_project(tmp_project)
     assert load(tmp_project).desired is not None
     assert not any(p.is_file() for p in elsewhere.rglob("*"))
+
+
+def test_temporary_files_a_killed_run_left_are_removed_by_the_next_write(
+    tmp_project: Project, user_cache: Path
+) -> None:
+    """A cache file is written to a temporary beside it and renamed; a run killed in between
+    leaves the temporary, named after its process. The next run removes those of processes
+    that are gone, never one a running process is still writing."""
+    write_project(tmp_project)
+    load(tmp_project)
+    folder = (tmp_project.root / CACHE_FILE).parent
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                              capture_output=True, text=True, check=True)  # fmt: skip
+    gone = folder / f".{Path(CACHE_FILE).name}.{int(finished.stdout)}-0123456789abcdef.tmp"
+    running = folder / f".{Path(CACHE_FILE).name}.{os.getppid()}-fedcba9876543210.tmp"
+    gone.write_bytes(b"half a cache")
+    running.write_bytes(b"being written")
+    (tmp_project.root / "data" / "in0.jsonl").write_text("")  # a scan to keep: a new write
+    settle(tmp_project)
+
+    load(tmp_project)
+
+    assert not gone.exists()
+    assert running.read_bytes() == b"being written"
+    assert not [p for p in folder.iterdir() if p.name.endswith(".tmp") and p != running]
