@@ -29,7 +29,7 @@ from reconciler.cli.shared import (
     require_approval_for_json,
 )
 from reconciler.config import Project
-from reconciler.errors import ConfigError, ExitCode
+from reconciler.errors import ConfigError, ExitCode, PlanError
 from reconciler.live.snapshot import Live
 from reconciler.manifests.desired import Desired
 from reconciler.plan import planfile
@@ -142,6 +142,23 @@ def apply(
         )
 
 
+def _saved_plan_bytes(path: Path) -> bytes:
+    """The saved plan's bytes, refused unread over `planfile.MAX_FILE_BYTES`."""
+    limit = planfile.MAX_FILE_BYTES
+    too_large = f"over the {limit:,}-byte limit for a saved plan; refusing to read it"
+    try:
+        with path.open("rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            if size > limit:
+                raise PlanError(f"saved plan {path} is {size:,} bytes, {too_large}")
+            data = handle.read(limit + 1)
+    except OSError as exc:
+        raise PlanError(f"cannot read saved plan {path}: {exc.strerror or exc}") from None
+    if len(data) > limit:  # grown since, or not a regular file
+        raise PlanError(f"saved plan {path} is {too_large}")
+    return data
+
+
 def _verified_saved_plan(
     project: Project, desired: Desired, state: State, backend: StateBackend, path: Path
 ) -> tuple[Live, Plan]:
@@ -149,7 +166,7 @@ def _verified_saved_plan(
     is set), made against this state and these manifests, and every action one the planner
     derives now from the manifests, state and live jobs (planfile.verified_plan); with the
     listing it was checked against."""
-    saved = planfile.loads(path.read_bytes(), signing_key=planfile.signing_key(os.environ))
+    saved = planfile.loads(_saved_plan_bytes(path), signing_key=planfile.signing_key(os.environ))
     planfile.check_plan_current(
         saved, state, desired.manifests_sha256, settings_sha256(project.config)
     )

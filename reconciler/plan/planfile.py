@@ -29,6 +29,9 @@ from reconciler.plan.actions import PLAN_FORMAT_VERSION, Action, ActionKind, Pla
 from reconciler.state.document import State
 
 PLAN_FILE_KIND = "reconciler-plan"
+MAX_FILE_BYTES = 1 << 30
+"""The largest saved plan read: at ~1 KB an action, room for a million; a file handed over from
+elsewhere (a CI artifact) is not read into memory whatever its size."""
 PLAN_KEY_VARIABLE = "RECONCILER_PLAN_KEY"
 """The environment variable holding the signing key: set it (from a CI secret) in both the plan
 and the apply job, and apply refuses any saved plan that key did not sign."""

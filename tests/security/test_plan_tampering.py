@@ -188,3 +188,21 @@ def test_a_forged_priority_in_a_saved_update_is_refused(
     applied = run_cli(root, "apply", str(plan_file), "--no-wait", env=env)
     assert applied.returncode == 0, applied.stderr
     assert "set to 5" in applied.stdout + applied.stderr
+
+
+def test_a_saved_plan_over_the_size_limit_is_refused_unread(
+    slow_emulator: EmulatorHandle, tmp_path: Path
+) -> None:
+    """A saved plan may come from elsewhere (a CI artifact): one of any size is not read into
+    memory. A sparse file takes no disk, and would take the limit in memory if it were read."""
+    root = write_project(tmp_path / "p", "state: state/reconciler.state.json\n")
+    huge = tmp_path / "plan.bin"
+    with huge.open("wb") as handle:
+        handle.truncate(planfile.MAX_FILE_BYTES + 1)
+
+    result = run_cli(root, "apply", str(huge), env={"RECONCILER_ENDPOINT": slow_emulator.base_url})
+
+    assert result.returncode == 1, result.stderr
+    assert f"{planfile.MAX_FILE_BYTES + 1:,} bytes, over the" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (root / "state" / "reconciler.state.json").exists()
