@@ -12,31 +12,13 @@ import pytest
 
 from reconciler.apply.context import CRASH_HOOK_ENV
 from reconciler.emulator import EmulatorHandle
-from tests.e2e.conftest import Project, file_job_spec, git, jsonl, service_client
-
-PNG = bytes.fromhex(
-    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
-    "1f15c4890000000d49444154789c6360000002000001e221bc330000000049454e44ae426082"
-)
+from tests.e2e.conftest import Project, git, service_client
+from tests.e2e.test_media_uploads import _media_project
 
 
 def _files(emulator: EmulatorHandle) -> dict[str, Any]:
     client = service_client(emulator)  # held: its pager reads through it
     return {f.name: f for f in client.files.list()}
-
-
-def _media_project(project: Project) -> None:
-    (project.root / "images").mkdir()
-    (project.root / "images/cat.png").write_bytes(PNG)
-    parts = [
-        {"text": "Describe"},
-        {"fileData": {"path": "images/cat.png", "mimeType": "image/png"}},
-    ]
-    project.write(
-        "data/mm.jsonl", jsonl([{"key": "cat", "request": {"contents": [{"parts": parts}]}}])
-    )
-    project.manifest("pets", file_job_spec("data/mm.jsonl", "results/pets.jsonl"))
-    project.commit()
 
 
 @pytest.mark.slow  # four CLI runs

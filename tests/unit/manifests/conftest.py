@@ -23,3 +23,11 @@ def tmp_project(tmp_path: Path) -> Project:
     (tmp_path / "manifests").mkdir()
     (tmp_path / "data").mkdir()
     return load_project(tmp_path, environ={})
+
+
+@pytest.fixture
+def user_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A cache directory of this test's own, where the parse and scan caches keep their key."""
+    home = tmp_path / "user-cache"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home))
+    return home

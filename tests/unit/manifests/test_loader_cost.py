@@ -69,14 +69,6 @@ def test_clean_manifests_are_never_parsed_by_the_careful_parser(
     assert careful == 0
 
 
-@pytest.fixture
-def user_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A cache directory of this test's own, where the parse cache keeps its key."""
-    home = tmp_path / "user-cache"
-    monkeypatch.setenv("XDG_CACHE_HOME", str(home))
-    return home
-
-
 def count_parses(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Every text the fast parser is given, in order (the real parser still parses it)."""
     parsed: list[str] = []

@@ -22,14 +22,6 @@ from reconciler.manifests.scan_cache import CACHE_FILE, ScanCache
 INPUTS = 4
 
 
-@pytest.fixture
-def user_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A cache directory of this test's own, where the caches keep their key."""
-    home = tmp_path / "user-cache"
-    monkeypatch.setenv("XDG_CACHE_HOME", str(home))
-    return home
-
-
 def write_project(project: Project) -> None:
     for i in range(INPUTS):
         lines = [{"key": f"k{j}", "request": {"contents": [{"parts": [{"text": f"{i}{j}"}]}]}}
