@@ -24,7 +24,7 @@ from pathlib import Path
 
 import msgspec
 
-from reconciler.manifests.scratch import process_alive
+from reconciler.manifests.scratch import remove_left_by_dead
 from reconciler.yamlsafe import CACHE_FORMAT
 
 CACHE_FILE = Path(".reconciler") / "cache" / "manifests.msgpack"
@@ -146,23 +146,11 @@ def open_temporary(path: Path, root: Path) -> tuple[int, Path] | None:
         path.parent.mkdir(parents=True, exist_ok=True)
         if not _inside(path.parent, root):
             return None
-        _remove_leftovers(path)
+        remove_left_by_dead(path.parent, f".{path.name}.", ".tmp")
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
         return os.open(temporary, flags, 0o600), temporary
     except OSError:
         return None
-
-
-def _remove_leftovers(path: Path) -> None:
-    prefix, suffix = f".{path.name}.", ".tmp"
-    for entry in os.scandir(path.parent):
-        name = entry.name
-        if not (name.startswith(prefix) and name.endswith(suffix)):
-            continue
-        owner = name[len(prefix) : -len(suffix)].split("-", 1)[0]
-        if owner.isdigit() and not process_alive(int(owner)):
-            with contextlib.suppress(OSError):
-                os.unlink(entry.path)
 
 
 def finish_sealed(

@@ -36,13 +36,22 @@ def scratch_dir(project_root: Path) -> str | None:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError:
         return None
-    with contextlib.suppress(OSError):
-        for entry in directory.iterdir():
-            owner = entry.name.removeprefix(_PREFIX).split("-", 1)[0]
-            if entry.name.startswith(_PREFIX) and owner.isdigit() and not process_alive(int(owner)):
-                with contextlib.suppress(OSError):
-                    entry.unlink()
+    remove_left_by_dead(directory, _PREFIX)
     return str(directory)
+
+
+def remove_left_by_dead(directory: Path, prefix: str, suffix: str = "") -> None:
+    """Delete the files of `directory` named `<prefix><pid>-<anything><suffix>` whose process
+    `pid` is gone: what runs killed before removing their own files left behind."""
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(directory):
+            name = entry.name
+            if not (name.startswith(prefix) and name.endswith(suffix)):
+                continue
+            owner = name[len(prefix) : len(name) - len(suffix)].split("-", 1)[0]
+            if owner.isdigit() and not process_alive(int(owner)):
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
 
 
 def spill_file(directory: str | None, owner: int) -> IO[bytes]:
