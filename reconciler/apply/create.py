@@ -17,6 +17,7 @@ from typing import Any
 from reconciler.apply.context import ApplyContext, crash_point
 from reconciler.apply.events import EventKind, Phase
 from reconciler.apply.inputs import PreparedInput, prepare_inputs
+from reconciler.apply.maintain import adopt
 from reconciler.apply.records import (
     bring_to_spec,
     digests_blob,
@@ -97,7 +98,11 @@ async def _create(context: ApplyContext, action: Action, live: Live, claims: lis
     purpose = action.purpose or AttemptPurpose.FULL
     # Another model than the manifest's only for a replacement on policy.fallback_model.
     model = action.model if action.model != resource.manifest.spec.model else None
-    if action.kind is not ActionKind.REPLACE and action.job_names:
+    if action.reason is Reason.PREVIOUS_CREATE_LOST and action.job_names:
+        # The lost shards' siblings that reached the service are adopted first, so only the
+        # lost ones are created again.
+        await adopt(context, action, live)
+    elif action.kind is not ActionKind.REPLACE and action.job_names:
         # A resubmit follows jobs that ended badly: record how they ended first.
         await record_live_states(context, live, action.resource, action.job_names)
     lost = _lost_intents(context, resource.name, number, action.reason)

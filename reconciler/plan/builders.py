@@ -61,8 +61,10 @@ def create(
     next_attempt: int,
     attempt: int | None = None,
     detail: str = "",
+    adopting: tuple[str, ...] = (),
 ) -> Action:
-    """CREATE: a first job, or one whose earlier create never reached the service."""
+    """CREATE: a first job, or one whose earlier create never reached the service (adopting
+    first the jobs its sibling intents did create)."""
     return _creating(
         ActionKind.CREATE,
         s,
@@ -71,6 +73,7 @@ def create(
         detail=detail,
         attempt=attempt,
         next_attempt=next_attempt,
+        job_names=adopting,
     )
 
 

@@ -165,21 +165,17 @@ def create_unrecorded_job(s: Situation) -> Action | None:
 # -- row: present, same spec, an intent or a lost create ---------------------------------------
 
 
-def adopt_recorded_intent(s: Situation) -> Action | None:
-    """An intent of the current attempt has a live job carrying its tag -> adopt it."""
-    jobs = live_names([m for m in s.members if m.attempt.is_intent])
-    if not jobs:
-        return None
-    return builders.adopt(s, s.number, jobs)
-
-
 def create_lost_intent(s: Situation) -> Action | None:
     """An intent of the current attempt never reached the service -> create it again under
     the same attempt number (no job carries its tag, so the number is still free); of a
-    sharded attempt only the lost shards, since the others have jobs and would be paid twice."""
+    sharded attempt only the lost shards, since the others have jobs and would be paid twice.
+    Sibling intents whose jobs did reach the service are adopted by the same action: were they
+    adopted alone, the lost shards' create would wait for the next apply (a follow-up round
+    never creates what the user did not approve), and `apply --wait` would end unconverged."""
     lost = [m for m in s.members if m.lost]
     if s.resource is None or not lost:
         return None
+    adopting = live_names([m for m in s.members if m.attempt.is_intent])
     if s.sharded:
         work = shard_subset_workload(
             s.ctx.prices,
@@ -189,6 +185,8 @@ def create_lost_intent(s: Situation) -> Action | None:
             s.purpose,
         )
         detail = f"{shard_names(lost)} of attempt {s.number} never reached the service"
+        if adopting:
+            detail += f"; adopt {', '.join(adopting)}, which did"
     else:
         changes = s.changes_for(s.purpose)
         work = attempt_workload(s.ctx.prices, s.resource, s.record, s.purpose, changes)
@@ -200,7 +198,17 @@ def create_lost_intent(s: Situation) -> Action | None:
         detail=detail,
         attempt=s.number,
         next_attempt=s.number,
+        adopting=adopting,
     )
+
+
+def adopt_recorded_intent(s: Situation) -> Action | None:
+    """An intent of the current attempt has a live job carrying its tag (and none is lost)
+    -> adopt it."""
+    jobs = live_names([m for m in s.members if m.attempt.is_intent])
+    if not jobs:
+        return None
+    return builders.adopt(s, s.number, jobs)
 
 
 # -- row: present, same spec, ended badly -> resubmit (shards at once) ---------------------------
@@ -304,9 +312,10 @@ LADDER: tuple[Rule, ...] = (
     # recorded without a run of the desired spec -> settle its results, else create
     settle_results_of_unrun_spec,
     create_unrecorded_job,
-    # an intent: its job reached the service -> adopt; it did not -> create again
-    adopt_recorded_intent,
+    # an intent: its job did not reach the service -> create again (adopting its siblings'
+    # jobs); it did -> adopt
     create_lost_intent,
+    adopt_recorded_intent,
     # shards ended badly -> resubmit them at once, even while their siblings run
     resubmit_failed_shards,
     # in flight: past policy.timeout -> replace; a new priority -> update in place; else refresh

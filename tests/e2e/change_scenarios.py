@@ -79,7 +79,8 @@ def start(project: Project, change: Change) -> None:
 def assert_converged(project: Project, change: Change, jobs: JobCounts) -> None:
     """Nothing left to do, the results answer exactly the current input, and `jobs` (the
     service's, by identity tag) hold one job per attempt the state records."""
-    assert project.run("plan", "--detailed-exitcode").returncode == 0
+    plan = project.run("plan", "--detailed-exitcode")
+    assert plan.returncode == 0, plan.stdout + plan.stderr
     lines = [
         json.loads(line) for line in (project.root / "results/eval.jsonl").read_text().splitlines()
     ]

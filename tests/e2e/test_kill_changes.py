@@ -121,3 +121,26 @@ def test_a_change_whose_create_is_refused_stays_visible_until_it_lands(
     again = project.run("apply", "--auto-approve", "--wait")
     assert again.returncode == 0, again.stderr
     assert_converged(project, change, _jobs(emulator))
+
+
+@pytest.mark.parametrize("kind", ["sharded-create", "sharded-rerun"])
+def test_a_sharded_change_killed_between_its_shards_creates_lands_in_one_more_apply(
+    project: Project, emulator: EmulatorHandle, kind: str
+) -> None:
+    # Only one shard's create can reach the service before the kill (the others are refused
+    # for capacity), so the next apply finds one intent's job and the rest lost: it must adopt
+    # the one and create the rest in the same run, not adopt and stop.
+    change = CHANGES[kind]
+    start(project, change)
+    emulator.configure(max_concurrent_jobs=1)
+
+    killed = project.run("apply", "--auto-approve", "--wait", env={CRASH_HOOK_ENV: "job-created"})
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    attempt = change.attempts
+    assert sum(n for (_, a, _, _), n in _jobs(emulator).items() if a == attempt) == 1
+    emulator.configure(max_concurrent_jobs=100)
+
+    again = project.run("apply", "--auto-approve", "--wait")
+
+    assert again.returncode == 0, again.stderr
+    assert_converged(project, change, _jobs(emulator))

@@ -128,6 +128,31 @@ def test_only_the_shard_whose_create_was_lost_is_created_again() -> None:
     )
 
 
+def test_lost_shards_are_created_again_in_the_same_action_that_adopts_their_found_siblings() -> (
+    None
+):
+    # A kill between the shards' creates: shard 0's job reached the service, 1 and 2 did not.
+    # Adopting shard 0 alone would leave 1 and 2 for a later apply (a follow-up round of
+    # `apply --wait` creates nothing the user did not approve), so one action does both.
+    res = sharded()
+    intents = [
+        attempt(res, 1, shard=i, job_name=None, request_count=n) for i, n in enumerate((4, 4, 2))
+    ]
+    found = job(intents[0], name="batches/found-s0")
+    action = only(plan(desired(res), state(record(res, *intents)), live(found)))
+    assert (action.kind, action.reason) == (ActionKind.CREATE, Reason.PREVIOUS_CREATE_LOST)
+    assert (action.shards_to_create, action.jobs, action.requests) == ((1, 2), 2, 6)
+    assert action.job_names == ("batches/found-s0",)
+    assert "shards 1, 2 of attempt 1 never reached the service; adopt batches/found-s0" in (
+        action.detail
+    )
+
+    # Every intent's job found: adopt, and nothing to create.
+    every = live(*(job(a, name=f"batches/found-s{a.shard}") for a in intents))
+    action = only(plan(desired(res), state(record(res, *intents)), every))
+    assert action.kind is ActionKind.ADOPT and len(action.job_names) == 3
+
+
 def test_shard_gone_before_its_results_were_collected_runs_again_alone() -> None:
     res = sharded()
     atts = three_shards(res, JobState.SUCCEEDED, JobState.SUCCEEDED, JobState.SUCCEEDED)
