@@ -22,9 +22,8 @@ from reconciler.cli.session import (
 )
 from reconciler.errors import ConfigError, StateError
 from reconciler.manifests.model import RESOURCE_NAME_PATTERN
-from reconciler.state import codec
+from reconciler.state import portable
 from reconciler.state.document import State
-from reconciler.state.request_keys import details_source
 
 
 def _say(message: str) -> None:
@@ -122,12 +121,18 @@ def gc(obj: CliContext, lock_timeout: str) -> None:
 @state.command("pull")
 @click.pass_obj
 def pull(obj: CliContext) -> None:
-    """Print the whole state document (JSON), each record's details spelled out (not referred
-    to as blobs), so the output can be pushed to any backend."""
+    """Print the whole state document (JSON), each record's details spelled out and the blobs
+    it refers to (key digests, request keys) carried in it, so the output can be pushed to any
+    backend."""
     with opened_backend(obj.project()) as backend:
-        current = backend.read()
-    sys.stdout.buffer.write(codec.self_contained(current))
+        pulled = portable.pull(backend.read(), backend)
+    sys.stdout.buffer.write(pulled.document)
     sys.stdout.flush()
+    if pulled.missing:
+        _say(
+            f"warning: {len(pulled.missing)} blob(s) the state refers to are missing from its "
+            f"store, so the output does not carry them: {portable.describe(pulled.missing)}"
+        )
 
 
 @state.command("push")
@@ -150,7 +155,8 @@ def push(obj: CliContext, file: Path, force: bool, lock_timeout: str) -> None:
     with locked_backend(obj.project(), lock_timeout) as backend:
         # A document that refers to details blobs (a committed state file) finds them in the
         # backend's blob store; `state pull` output spells them out.
-        pushed = codec.decode(data, source=source, blobs=details_source(backend))
+        read = portable.read_pushed(data, source=source, blobs=backend)
+        pushed = read.state
         current = backend.read()
         exists = current.serial > 0
         if exists and pushed.lineage != current.lineage:
@@ -165,6 +171,8 @@ def push(obj: CliContext, file: Path, force: bool, lock_timeout: str) -> None:
                 f"{current.serial}: pushing it would undo later writes",
                 hint="pull the current state and re-apply your edit, or pass --force",
             )
+        # The blobs first: no stored state refers to a blob that is not there yet.
+        backend.put_blobs(read.blobs)
         stored = backend.write(pushed, current.serial)
     _say(f"Pushed {source} (serial {stored.serial}).")
 
