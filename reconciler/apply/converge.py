@@ -1,9 +1,9 @@
 """The converge stage: with wait, poll and re-plan until every job settles or time runs out.
 
 Each round is one paginated `list` of the service's jobs and one pure re-plan; only follow-up
-actions (collect, adopt, refresh, resubmit and recreate per policy) and the approved creates
-still waiting for capacity (capacity.py) are carried out, never a create or cancel the user did
-not approve. Waits back off exponentially with jitter, and are cut short when the service's
+actions (collect, adopt, refresh, resubmit and recreate per policy, and the replacement of a job
+stuck past `policy.timeout`) and the approved creates still waiting for capacity (capacity.py)
+are carried out, never a create or cancel the manifests' policy does not call for. Waits back off exponentially with jitter, and are cut short when the service's
 request counts, or how long this project's jobs took, say a job is about to end (poll.py).
 
 Collects are pipelined: a settled job's collect starts in the background and polling goes on for
@@ -28,7 +28,7 @@ from reconciler.apply.events import Event, EventKind, Phase
 from reconciler.apply.poll import Sighting, first_sightings, next_pause, summed_stats, typical_run
 from reconciler.errors import ReconcilerError
 from reconciler.live.snapshot import Live, LiveJob
-from reconciler.plan.actions import Action, ActionKind, Plan
+from reconciler.plan.actions import Action, ActionKind, Plan, Reason
 from reconciler.plan.planner import key_digests_wanted, plan_now
 from reconciler.plan.situation import tag_index
 from reconciler.state.document import JobState, State
@@ -115,7 +115,7 @@ async def _rounds(
         follow_ups = [
             a
             for a in plan.actions
-            if (a.kind in FOLLOW_UP_KINDS or (a.kind.creates_job and a.resource in queued))
+            if _follows_up(a, queued)
             and a.resource not in report.failures
             and a.resource not in collecting
         ]
@@ -170,6 +170,17 @@ async def _rounds(
             pause = min(pause, max(0.0, timeout - elapsed))
         await clock.sleep(pause)
         delay = min(max_delay, delay * 2)
+
+
+def _follows_up(action: Action, queued: set[str]) -> bool:
+    """Whether a round carries `action` out: a follow-up, a replacement the manifest's
+    `policy.timeout` calls for (a job created by this very run may be the one stuck: waiting on
+    it until `--timeout` would defeat the policy), or an approved create held for capacity."""
+    if action.kind in FOLLOW_UP_KINDS:
+        return True
+    if action.kind is ActionKind.REPLACE and action.reason is Reason.JOB_STUCK:
+        return True
+    return action.kind.creates_job and action.resource in queued
 
 
 def _current_jobs(state: State, live: Live, resources: Sequence[str]) -> list[LiveJob]:
