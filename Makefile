@@ -22,9 +22,10 @@ test: lint
 	.venv/bin/python -m pytest -m "not slow" -n 2 -q
 	@if [ "$${CI:-}" = true ]; then $(MAKE) --no-print-directory test-slow; fi
 
-# The slow suites alone (`@pytest.mark.slow`; .ci/run lists them).
+# The slow suites (`@pytest.mark.slow`; .ci/run lists them), and the property tests again at
+# their full example counts (the default run tries a fifth: tests/fixtures/properties.py).
 test-slow: setup
-	.venv/bin/python -m pytest -m slow -n 2 -q
+	RECONCILER_TEST_EXAMPLES=full .venv/bin/python -m pytest -m "slow or property" -n 2 -q
 
 # Lint, types and the import contracts (pyproject.toml [tool.importlinter]): no tests.
 lint: setup

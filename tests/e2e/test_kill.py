@@ -43,7 +43,20 @@ def _two_resources(project: Project) -> None:
     project.commit()
 
 
-@pytest.mark.parametrize("point", CREATE_AND_COLLECT_POINTS)
+DEFAULT_POINTS = frozenset({"job-created", "results-written"})
+"""The points this table keeps in the default run: the create whose record a kill loses (the
+duplicate paid job) and the last write of a collection. Every other point runs here in the slow
+suite (`pytest -m slow`, CI), and every point runs in the default run through
+test_kill_changes.py's diagonal."""
+
+
+@pytest.mark.parametrize(
+    "point",
+    [
+        pytest.param(point, marks=[] if point in DEFAULT_POINTS else [pytest.mark.slow])
+        for point in CREATE_AND_COLLECT_POINTS
+    ],
+)
 def test_apply_killed_at_any_step_converges_without_duplicate_jobs(
     project: Project, emulator: EmulatorHandle, point: str
 ) -> None:

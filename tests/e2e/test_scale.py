@@ -120,7 +120,16 @@ def test_a_failed_shard_is_resubmitted_alone_and_every_key_is_collected(
     assert _plan(project) == ""
 
 
-@pytest.mark.parametrize("point", ["intent-recorded", "job-created", "job-recorded"])
+@pytest.mark.parametrize(
+    "point",
+    [
+        # The default run kills where a lost record would mean a second paid job; the other
+        # points run in the slow suite (CI), and each of them in test_kill_changes.py's diagonal.
+        pytest.param("intent-recorded", marks=pytest.mark.slow),
+        "job-created",
+        pytest.param("job-recorded", marks=pytest.mark.slow),
+    ],
+)
 def test_apply_killed_while_rerunning_a_failed_shard_runs_it_exactly_once(
     project: Project, emulator: EmulatorHandle, point: str
 ) -> None:

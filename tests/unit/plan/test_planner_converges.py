@@ -7,6 +7,7 @@ import itertools
 from dataclasses import dataclass, replace
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -21,6 +22,7 @@ from reconciler.state.document import (
     ResultsRecord,
     State,
 )
+from tests.fixtures.properties import examples
 from tests.unit.plan.factories import (
     T0,
     attempt,
@@ -327,7 +329,8 @@ class Simulator:
             self.state = self.state.with_resource(rec)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.mark.property
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(worlds())
 def test_applying_a_plan_then_planning_again_yields_only_noops(world: Any) -> None:
     d, s, lv, previous = world

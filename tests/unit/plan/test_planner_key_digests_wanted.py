@@ -6,12 +6,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reconciler.plan import make_plan
 from reconciler.plan.planner import key_digests_wanted
 from reconciler.state.document import State
+from tests.fixtures.properties import examples
 from tests.unit.plan.factories import T0, desired, record, resource, state
 from tests.unit.plan.test_planner_converges import NAMES, worlds
 
@@ -25,7 +27,8 @@ def _with_refs(s: State, previous: dict[str, dict[str, str]]) -> State:
     return s
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.mark.property
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(worlds(), st.sets(st.sampled_from(NAMES)))
 def test_plan_with_only_the_wanted_key_digests_is_the_plan_with_all(
     world: Any, forced: set[str]

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 
 from reconciler.plan import Action, ActionKind, Reason, make_plan
+from tests.fixtures.properties import examples
 from tests.unit.plan.factories import T0
 from tests.unit.plan.test_planner_converges import worlds
 
@@ -24,7 +26,8 @@ def _gist(action: Action) -> tuple[object, ...]:
     )
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.mark.property
+@settings(max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(worlds())
 def test_refresh_only_never_yields_a_job_creating_or_destructive_action(world: Any) -> None:
     d, s, lv, previous = world
@@ -37,7 +40,8 @@ def test_refresh_only_never_yields_a_job_creating_or_destructive_action(world: A
         assert (action.jobs, action.requests, action.shards_to_create) == (0, 0, ())
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.mark.property
+@settings(max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(worlds())
 def test_refresh_only_does_what_the_full_plan_does_when_it_adopts_refreshes_or_collects(
     world: Any,
@@ -51,7 +55,8 @@ def test_refresh_only_does_what_the_full_plan_does_when_it_adopts_refreshes_or_c
             assert mirrored is not None and _gist(mirrored) == _gist(action)
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.mark.property
+@settings(max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(worlds())
 def test_only_job_creating_actions_carry_a_workload_and_only_collects_give_shards_up(
     world: Any,

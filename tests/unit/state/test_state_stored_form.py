@@ -25,6 +25,7 @@ from reconciler.state.document import (
 )
 from reconciler.state.migrations import V6_DERIVED, StateFormatError
 from reconciler.state.stored_form import _RULES, DETAILS_BLOB, BlobSource, standard_tag
+from tests.fixtures.properties import examples
 from tests.unit.plan.test_planner_converges import worlds
 
 T0 = datetime(2026, 12, 2, 18, 32, 46, tzinfo=UTC)
@@ -160,7 +161,8 @@ def states(draw: st.DrawFn) -> State:
     return state
 
 
-@settings(max_examples=100, deadline=None)
+@pytest.mark.property
+@settings(max_examples=examples(100), deadline=None)
 @given(states())
 def test_decoding_the_stored_form_gives_the_state_back_at_the_stored_precision(
     state: State,
@@ -179,7 +181,8 @@ def test_a_state_whose_times_are_whole_seconds_round_trips_exactly(state: State)
     assert round_trip(exact) == exact
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.mark.property
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(worlds())
 def test_plan_over_the_stored_state_is_the_plan_over_the_state_in_memory(
     world: tuple[object, State, object, dict[str, dict[str, str]]],
