@@ -7,14 +7,16 @@ import re
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from reconciler.clock import Clock, SystemClock
 from reconciler.config import Project
 from reconciler.errors import ConfigError, Diagnostic, ManifestError, Severity
-from reconciler.live.gemini import AdapterSettings, BatchService, open_adapter, remote_objects
+from reconciler.live.reading import open_reader
+from reconciler.live.rest_reads import ServiceReader
+from reconciler.live.settings import AdapterSettings
 from reconciler.live.snapshot import Live
 from reconciler.manifests.bigquery_uri import is_bigquery
 from reconciler.manifests.desired import Desired
@@ -29,6 +31,9 @@ from reconciler.state.document import State
 from reconciler.state.registry import open_backend
 from reconciler.state.request_keys import load_key_digests
 from reconciler.state.results_check import check_local_results
+
+if TYPE_CHECKING:
+    from reconciler.live.service import BatchService
 
 T = TypeVar("T")
 
@@ -87,6 +92,8 @@ def run_with_adapter(
     """Open the adapter for the project's endpoint, run `work`, close it. One event loop.
 
     `settings`: retries and timeouts (default: apply's patient ones)."""
+    # Imported here: the adapter loads the SDK, which commands that only read never need.
+    from reconciler.live.gemini import open_adapter
 
     async def main() -> T:
         async with open_adapter(project, clock=clock, settings=settings) as adapter:
@@ -153,7 +160,7 @@ def plan_against_live(
     check = not (request.destroy or request.refresh_only)
     tables = sorted(output_tables(desired)) if check and check_output_tables else []
 
-    async def read(adapter: BatchService) -> tuple[Live, list[Diagnostic], set[str]]:
+    async def read(adapter: ServiceReader) -> tuple[Live, list[Diagnostic], set[str]]:
         # Files are listed when the plan may upload inputs: `plan` counts them against the
         # project's Files storage (limits.storage_bytes).
         uploads = check and any(r.manifest.spec.source.file for r in desired.resources.values())
@@ -165,7 +172,11 @@ def plan_against_live(
         existing = {uri for uri in tables if await adapter.get_file(uri) is not None}
         return live, problems, existing
 
-    live, problems, existing = run_with_adapter(project, clock, read)
+    async def main() -> tuple[Live, list[Diagnostic], set[str]]:
+        async with open_reader(project, clock=clock) as reader:
+            return await read(reader)
+
+    live, problems, existing = asyncio.run(main())
     if any(d.severity is Severity.ERROR for d in problems):
         raise ManifestError(problems)
     plan = build_plan(project, desired, state, live, backend, request, clock)
@@ -207,7 +218,7 @@ def existing_table_problems(plan: Plan, desired: Desired, existing: set[str]) ->
     return found
 
 
-async def _model_diagnostics(adapter: BatchService, desired: Desired) -> list[Diagnostic]:
+async def _model_diagnostics(adapter: ServiceReader, desired: Desired) -> list[Diagnostic]:
     """One `models.get` per distinct model; a diagnostic per resource whose model is wrong."""
     specs = {name: r.manifest.spec for name, r in desired.resources.items()}
     models = sorted({s.model for s in specs.values()})
@@ -247,6 +258,8 @@ def load_project_desired(project: Project, paths: Sequence[str] = ()) -> Desired
     uris = remote_uris(desired)
     if not uris:
         return desired
+
+    from reconciler.live.gemini import remote_objects
 
     async def look(adapter: BatchService) -> dict[str, Remote | None]:
         return await remote_objects(adapter, uris)
