@@ -208,6 +208,10 @@ class GeminiAdapter:
             raise PermanentServiceError("the SDK's request builder is not reachable", call=call)
         return await call_json(self._http, built, method, body)
 
+    async def list_files(self) -> dict[str, LiveFile]:
+        """Every file (`files.list`)."""
+        return await self._list_files()
+
     async def _list_files(self) -> dict[str, LiveFile]:
         call = "files.list"
 

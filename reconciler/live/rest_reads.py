@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, Final, Protocol, TypeVar
 from urllib.parse import urlencode
 
@@ -48,6 +48,11 @@ class ServiceReader(Protocol):
     def endpoint_kind(self) -> str: ...
 
     async def snapshot(self, *, include_files: bool) -> Live: ...
+
+    async def list_files(self) -> Mapping[str, LiveFile] | None:
+        """Every file (`files.list`), or None where the service has no Files API (Vertex): what
+        `snapshot(include_files=True)` adds to the jobs, for a caller that listed them first."""
+        ...
 
     async def get_file(self, name: str) -> LiveFile | None: ...
 
@@ -134,8 +139,7 @@ class RestReader:
         size = self._settings.page_size
         jobs_walk = self._idempotent(JobsCall, lambda: walk_jobs(self._get, size))
         if include_files:
-            files_walk = self._idempotent(FilesCall, lambda: walk_files(self._get, size))
-            jobs, files = await _both(jobs_walk, files_walk)
+            jobs, files = await _both(jobs_walk, self.list_files())
         else:
             jobs, files = await jobs_walk, None
         return Live(
@@ -145,6 +149,10 @@ class RestReader:
             files_listed=files is not None,
             endpoint=self.endpoint_kind,
         )
+
+    async def list_files(self) -> dict[str, LiveFile]:
+        size = self._settings.page_size
+        return await self._idempotent(FilesCall, lambda: walk_files(self._get, size))
 
     async def get_file(self, name: str) -> LiveFile | None:
         """The file now, or None when the service does not have it (404, or the 403 it sends
