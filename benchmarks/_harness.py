@@ -64,8 +64,8 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def emulator(data_dir: Path, **settings: Any) -> Iterator[Emulator]:
-    """The emulator in a subprocess on a free port, stopped when the block exits."""
-    port = free_port()
+    """The emulator in a subprocess on a free port (or `port=`), stopped when the block exits."""
+    port = int(settings.pop("port", None) or free_port())
     flags: list[str] = []
     for name, value in settings.items():
         flag = "--" + name.replace("_", "-")

@@ -15,6 +15,7 @@ from reconciler.cli.session import (
     load_project_desired,
     opened_backend,
     plan_against_live,
+    service_reads,
     system_clock,
 )
 from reconciler.cli.shared import plan_options, render
@@ -48,19 +49,23 @@ def plan(
     """Show what apply would change and what it would cost."""
     project = obj.project()
     clock = system_clock()
-    desired = load_project_desired(project)
-    require_extras(project.config, desired.resources.values())
-    with opened_backend(project) as backend:
-        state = backend.read()
-        _, made = plan_against_live(
-            project,
-            desired,
-            state,
-            backend,
-            PlanRequest(targets, force_replace, refresh_only),
-            clock,
-            check_output_tables=True,
-        )
+    # The jobs listing starts first: the service answers it while the manifests and the
+    # state load here (no lock is held by `plan`, so nothing orders the two reads anyway).
+    with service_reads(project, clock) as reads:
+        desired = load_project_desired(project)
+        require_extras(project.config, desired.resources.values())
+        with opened_backend(project) as backend:
+            state = backend.read()
+            _, made = plan_against_live(
+                project,
+                desired,
+                state,
+                backend,
+                PlanRequest(targets, force_replace, refresh_only),
+                clock,
+                check_output_tables=True,
+                reads=reads,
+            )
     color = obj.color and sys.stdout.isatty()
     costs = None
     if output_format == "markdown":

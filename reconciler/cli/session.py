@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import re
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+import threading
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from reconciler.clock import Clock, SystemClock
 from reconciler.config import Project
-from reconciler.errors import ConfigError, Diagnostic, ManifestError, Severity
-from reconciler.live.gemini import AdapterSettings, BatchService, open_adapter, remote_objects
+from reconciler.errors import ConfigError, Diagnostic, ManifestError, ServiceError, Severity
+from reconciler.live.reading import open_reader
+from reconciler.live.rest_reads import ServiceReader
+from reconciler.live.settings import AdapterSettings
 from reconciler.live.snapshot import Live
 from reconciler.manifests.bigquery_uri import is_bigquery
 from reconciler.manifests.desired import Desired
@@ -29,6 +34,9 @@ from reconciler.state.document import State
 from reconciler.state.registry import open_backend
 from reconciler.state.request_keys import load_key_digests
 from reconciler.state.results_check import check_local_results
+
+if TYPE_CHECKING:
+    from reconciler.live.service import BatchService
 
 T = TypeVar("T")
 
@@ -87,6 +95,8 @@ def run_with_adapter(
     """Open the adapter for the project's endpoint, run `work`, close it. One event loop.
 
     `settings`: retries and timeouts (default: apply's patient ones)."""
+    # Imported here: the adapter loads the SDK, which commands that only read never need.
+    from reconciler.live.gemini import open_adapter
 
     async def main() -> T:
         async with open_adapter(project, clock=clock, settings=settings) as adapter:
@@ -130,6 +140,90 @@ def build_plan(
     )
 
 
+class ServiceReads:
+    """The service read on a thread of its own, started before the command needs it.
+
+    `plan` loads the manifests and the state (CPU work in this thread) and lists the jobs
+    (waiting for the service, on another connection): started first, the listing's wait
+    overlaps the loading instead of following it. The thread runs its own event loop (the
+    plan's reads are all it runs) with the reader open and the jobs walk under way; `run` hands
+    it the rest of the reads. Whatever fails there is raised by `run` in the command's thread,
+    as it was raised; `close` stops the thread and retrieves what nobody asked for, so a
+    command that fails first (a manifest error) leaves no task and no error behind.
+    """
+
+    def __init__(self, project: Project, clock: Clock) -> None:
+        self._project = project
+        self._clock = clock
+        self._ready = threading.Event()
+        self._failure: BaseException | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._reader: ServiceReader | None = None
+        self._jobs: asyncio.Future[Live] | None = None
+        self._thread = threading.Thread(target=self._serve, name="service-reads", daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        try:
+            asyncio.run(self._main())
+        except BaseException as exc:  # raised again by `run`, in the command's thread
+            self._failure = exc
+        finally:
+            self._ready.set()
+
+    async def _main(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        async with open_reader(self._project, clock=self._clock) as reader:
+            jobs = asyncio.ensure_future(reader.snapshot(include_files=False))
+            self._reader, self._jobs = reader, jobs
+            self._ready.set()
+            try:
+                await self._stop.wait()
+            finally:
+                jobs.cancel()
+                with contextlib.suppress(BaseException):
+                    await jobs  # retrieved: a failure nobody asked for is not reported
+
+    def run(self, work: Callable[[ServiceReader, Awaitable[Live]], Coroutine[Any, Any, T]]) -> T:
+        """`work(reader, jobs)` on the reads' thread, where `jobs` is the listing started
+        early (`snapshot(include_files=False)`); its result, or what it raised.
+
+        Raises:
+            ReconcilerError: opening the reader failed (e.g. no API key), or `work` failed.
+        """
+        self._ready.wait()
+        if self._failure is not None:
+            raise self._failure
+        assert self._loop is not None and self._reader is not None and self._jobs is not None
+        jobs = self._jobs
+
+        async def shielded() -> Live:
+            # The early task is awaited here, never cancelled by `work` being cancelled.
+            return await asyncio.shield(jobs)
+
+        return asyncio.run_coroutine_threadsafe(work(self._reader, shielded()), self._loop).result()
+
+    def close(self) -> None:
+        """Stop the thread (the jobs walk cancelled if it is still under way) and wait for it."""
+        loop, stop = self._loop, self._stop
+        if loop is not None and stop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop ended meanwhile
+                loop.call_soon_threadsafe(stop.set)
+        self._thread.join()
+
+
+@contextmanager
+def service_reads(project: Project, clock: Clock) -> Iterator[ServiceReads]:
+    """`ServiceReads` started now, closed when the block ends."""
+    reads = ServiceReads(project, clock)
+    try:
+        yield reads
+    finally:
+        reads.close()
+
+
 def plan_against_live(
     project: Project,
     desired: Desired,
@@ -139,11 +233,13 @@ def plan_against_live(
     clock: Clock,
     *,
     check_output_tables: bool = False,
+    reads: ServiceReads | None = None,
 ) -> tuple[Live, Plan]:
     """Read the live jobs (one paginated list), check every model with the service (unless
     destroying or only refreshing), and plan against them. `check_output_tables` (`plan`,
     `apply`): also look up each BigQuery output table and refuse a plan that would create a
-    job into one that exists (`status` and the web view show such a plan as it is).
+    job into one that exists (`status` and the web view show such a plan as it is). `reads`:
+    the service reads a caller started before loading (else they start here).
 
     Raises:
         ManifestError: a resource names a model the service does not know, or one whose
@@ -152,20 +248,26 @@ def plan_against_live(
     """
     check = not (request.destroy or request.refresh_only)
     tables = sorted(output_tables(desired)) if check and check_output_tables else []
+    # Files are listed when the plan may upload inputs: `plan` counts them against the
+    # project's Files storage (limits.storage_bytes).
+    uploads = check and any(r.manifest.spec.source.file for r in desired.resources.values())
 
-    async def read(adapter: BatchService) -> tuple[Live, list[Diagnostic], set[str]]:
-        # Files are listed when the plan may upload inputs: `plan` counts them against the
-        # project's Files storage (limits.storage_bytes).
-        uploads = check and any(r.manifest.spec.source.file for r in desired.resources.values())
-        # The model check does not wait for the listing: both are reads.
-        listing = adapter.snapshot(include_files=uploads)
+    async def read(
+        reader: ServiceReader, jobs: Awaitable[Live]
+    ) -> tuple[Live, list[Diagnostic], set[str]]:
+        listing = _listing(reader, jobs, include_files=uploads)
         if not check:
             return await listing, [], set()
-        live, problems = await asyncio.gather(listing, _model_diagnostics(adapter, desired))
-        existing = {uri for uri in tables if await adapter.get_file(uri) is not None}
+        # The model check does not wait for the listing: both are reads.
+        live, problems = await asyncio.gather(listing, _model_diagnostics(reader, desired))
+        existing = {uri for uri in tables if await reader.get_file(uri) is not None}
         return live, problems, existing
 
-    live, problems, existing = run_with_adapter(project, clock, read)
+    if reads is None:
+        with service_reads(project, clock) as started:
+            live, problems, existing = started.run(read)
+    else:
+        live, problems, existing = reads.run(read)
     if any(d.severity is Severity.ERROR for d in problems):
         raise ManifestError(problems)
     plan = build_plan(project, desired, state, live, backend, request, clock)
@@ -173,6 +275,25 @@ def plan_against_live(
     if refused:
         raise ManifestError(refused)
     return live, plan
+
+
+async def _listing(reader: ServiceReader, jobs: Awaitable[Live], *, include_files: bool) -> Live:
+    """The jobs listing and, when asked, the files listed beside it (a failure of either is
+    raised, the other walk cancelled and awaited), as `snapshot(include_files=...)` lists."""
+    if not include_files:
+        return await jobs
+    files_walk = asyncio.ensure_future(reader.list_files())
+    try:
+        live = await jobs
+        files = await files_walk
+    finally:
+        if not files_walk.done():
+            files_walk.cancel()
+            with contextlib.suppress(asyncio.CancelledError, ServiceError):
+                await files_walk
+    if files is None:
+        return live
+    return dataclasses.replace(live, files=dict(sorted(files.items())), files_listed=True)
 
 
 def output_tables(desired: Desired) -> set[str]:
@@ -207,7 +328,7 @@ def existing_table_problems(plan: Plan, desired: Desired, existing: set[str]) ->
     return found
 
 
-async def _model_diagnostics(adapter: BatchService, desired: Desired) -> list[Diagnostic]:
+async def _model_diagnostics(adapter: ServiceReader, desired: Desired) -> list[Diagnostic]:
     """One `models.get` per distinct model; a diagnostic per resource whose model is wrong."""
     specs = {name: r.manifest.spec for name, r in desired.resources.items()}
     models = sorted({s.model for s in specs.values()})
@@ -247,6 +368,8 @@ def load_project_desired(project: Project, paths: Sequence[str] = ()) -> Desired
     uris = remote_uris(desired)
     if not uris:
         return desired
+
+    from reconciler.live.gemini import remote_objects
 
     async def look(adapter: BatchService) -> dict[str, Remote | None]:
         return await remote_objects(adapter, uris)

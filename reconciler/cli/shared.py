@@ -1,6 +1,8 @@
 """Helpers shared by the commands: render a plan, the plan flags, confirm, execute a plan.
 
-Commands import this module and never each other; it imports no command and not `main`.
+Commands import this module and never each other; it imports no command and not `main`. What
+only `execute` needs (the apply stages, the adapter and with it the SDK, the terminal
+reporters) is imported when it runs: `plan` imports this module and never loads the SDK.
 """
 
 from __future__ import annotations
@@ -12,15 +14,11 @@ from typing import TYPE_CHECKING, Literal
 
 import click
 
-from reconciler.apply.context import ApplyContext, ApplyOptions, ApplyReport
-from reconciler.apply.store import StateStore
 from reconciler.cli.context import INTERRUPTED, CliContext, format_option
-from reconciler.cli.reporting import PlainReporter, RichReporter
 from reconciler.cli.session import run_with_adapter, system_clock
 from reconciler.clock import Clock
 from reconciler.config import Project
 from reconciler.errors import ApplyError, ConfigError, ExitCode
-from reconciler.live.gemini import BatchService
 from reconciler.live.snapshot import Live
 from reconciler.manifests.desired import Desired
 from reconciler.plan.actions import Plan
@@ -28,7 +26,10 @@ from reconciler.state.backend import StateBackend
 from reconciler.state.document import State
 
 if TYPE_CHECKING:
+    from reconciler.apply.context import ApplyOptions, ApplyReport
     from reconciler.cli.event_stream import JsonReporter
+    from reconciler.cli.reporting import PlainReporter, RichReporter
+    from reconciler.live.service import BatchService
     from reconciler.render.spend import ResourceCost
 
 LISTING_REUSE_SECONDS = 10.0
@@ -142,12 +143,16 @@ def execute(
 
     `listed`: the listing `plan` was made against, under the lock `backend` holds; apply runs
     on it instead of listing again while it is younger than `LISTING_REUSE_SECONDS`."""
+    # Imported here: the executor pulls in every apply stage, which `plan` and `status` (these
+    # commands share the CLI's import) never run.
+    from reconciler.apply.context import ApplyContext, ApplyReport
+    from reconciler.apply.executor import apply_plan
+    from reconciler.apply.store import StateStore
+    from reconciler.cli.reporting import RichReporter
+
     clock = system_clock()
     json_out = _json_reporter(plan, verb, clock) if output_format == "json" else None
     reporter = json_out or _terminal_reporter(obj, plan, verb, clock)
-    # Imported here: the executor pulls in every apply stage, which `plan` and `status` (these
-    # commands share the CLI's import) never run.
-    from reconciler.apply.executor import apply_plan
 
     store = StateStore(backend, backend.read())
     report = ApplyReport()
@@ -210,6 +215,8 @@ def _json_reporter(plan: Plan, verb: Operation, clock: Clock) -> JsonReporter:
 def _terminal_reporter(
     obj: CliContext, plan: Plan, verb: Operation, clock: Clock
 ) -> PlainReporter | RichReporter:
+    from reconciler.cli.reporting import PlainReporter, RichReporter
+
     if sys.stderr.isatty():
         return RichReporter(plan, title=f"reconciler {verb}", color=obj.color, clock=clock)
     return PlainReporter(color=False, clock=clock)

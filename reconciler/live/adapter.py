@@ -28,14 +28,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import random
 import typing
 import warnings
 from collections.abc import Awaitable, Callable, Coroutine, Generator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final, TypeVar
-from urllib.parse import urlencode
 
 import httpx2
 import pydantic
@@ -46,7 +44,10 @@ from reconciler.clock import Clock
 from reconciler.errors import PermanentServiceError, ServiceError
 from reconciler.live import convert
 from reconciler.live.batch_stats import StatsTap
-from reconciler.live.boundary import Boundary, malformed, raise_for_status
+from reconciler.live.boundary import Boundary
+from reconciler.live.rest_reads import walk_jobs
+from reconciler.live.rest_route import call_json
+from reconciler.live.rest_values import job_from_rest
 from reconciler.live.retry import Retrier
 from reconciler.live.sdk_request import (
     generate_file_body,
@@ -177,7 +178,8 @@ class GeminiAdapter:
         not outlive a broken connection, and the walk changes nothing)."""
         call = "batches.list"
         if self._http is not None and sdk_request(self._client, "get", "batches") is not None:
-            return await self._idempotent(call, lambda: self._walk_jobs(call))
+            size = self._settings.page_size
+            return await self._idempotent(call, lambda: walk_jobs(self._get_json, size))
 
         async def walk() -> dict[str, LiveJob]:
             jobs: dict[str, LiveJob] = {}
@@ -191,48 +193,24 @@ class GeminiAdapter:
 
         return await self._idempotent(call, walk)
 
-    async def _walk_jobs(self, call: str) -> dict[str, LiveJob]:
-        """Every page of `batches.list` as the SDK requests it (`pageSize`, then each
-        `pageToken`), each job read by `convert.job_from_rest` instead of the SDK's models."""
-        assert self._http is not None
-        jobs: dict[str, LiveJob] = {}
-        query: dict[str, str | int] = {"pageSize": self._settings.page_size}
-        while True:
-            answer = await self._send_json("get", f"batches?{urlencode(query)}", None, call)
-            operations = answer.get("operations") or []
-            if not isinstance(operations, list):
-                malformed(call, "`operations` is not a list")
-            for operation in operations:
-                job = convert.job_from_rest(operation, call)
-                jobs[job.name] = job
-            token = answer.get("nextPageToken")
-            if not token or not isinstance(token, str):
-                return jobs
-            query["pageToken"] = token
+    async def _get_json(self, path: str) -> dict[str, Any]:
+        return await self._send_json("get", path, None, "batches.list")
 
     async def _send_json(
         self, method: str, path: str, body: Mapping[str, object] | None, call: str
     ) -> dict[str, Any]:
         """One JSON call as the SDK sends it (its URL, headers and timeout: `sdk_request`) over
-        the adapter's client; a failure answer raises the SDK's `APIError`, as its calls do."""
+        the adapter's client; a failure answer raises `ErrorAnswer`, read as the SDK reads its
+        `APIError`."""
         assert self._http is not None
         built = sdk_request(self._client, method, path)
         if built is None:
             raise PermanentServiceError("the SDK's request builder is not reachable", call=call)
-        response = await self._http.request(
-            method.upper(),
-            built.url,
-            headers=built.headers,
-            content=None if body is None else json.dumps(body).encode(),
-            timeout=built.timeout,
-        )
-        await raise_for_status(response)
-        # Unreadable answers raise ValueError, as the SDK's parsing does: the boundary maps it
-        # (after a create, as one that may have made the job).
-        answer = json.loads(response.content) if response.content else {}
-        if not isinstance(answer, dict):
-            raise ValueError("the answer is not a JSON object")
-        return answer
+        return await call_json(self._http, built, method, body)
+
+    async def list_files(self) -> dict[str, LiveFile]:
+        """Every file (`files.list`)."""
+        return await self._list_files()
 
     async def _list_files(self) -> dict[str, LiveFile]:
         call = "files.list"
@@ -412,7 +390,7 @@ class GeminiAdapter:
                 return self._send_json("post", path, body, call)
 
             answer = await self._retrier.create(self._boundary, call, send)
-            return convert.job_from_rest(answer, call)
+            return job_from_rest(answer, call)
         try:
             source = (
                 convert.generate_source(file_name, inline_requests)

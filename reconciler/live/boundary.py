@@ -3,6 +3,11 @@
 No `google.genai.errors`, httpx2 or pydantic exception leaves live/ (STYLE §2, httpx's
 `map_exceptions` pattern); messages never contain the API key. Also the predicates that say
 which failures are worth retrying (gemini-batch-protocol.md §4).
+
+It does not import google.genai: the requests the adapter sends itself raise `ErrorAnswer`,
+read as the SDK reads an error answer, and the SDK's own `APIError` is recognised once the SDK
+is loaded (`_answer`), so `plan`, which reads the service without the SDK (rest_reads.py),
+never pays for importing it.
 """
 
 from __future__ import annotations
@@ -13,12 +18,12 @@ import json
 import os
 import re
 import socket
+import sys
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Final, NoReturn
+from typing import Final, NoReturn, Protocol, cast
 
 import httpx2
 import pydantic
-from google.genai import errors as genai_errors
 
 from reconciler.errors import PermanentServiceError, ServiceError, TransientServiceError
 
@@ -30,16 +35,70 @@ CREATE_RESENDABLE_STATUS: Final = frozenset({408, 429, 503})
 read it (408), was refused for quota (429), or the service was unavailable (503). A 500/502/504
 may come after the job was made, so those are ambiguous."""
 
-HTTP_FAILURES: Final = (genai_errors.APIError, httpx2.HTTPError)
-"""An error answer, or a request that failed on the way (connection, timeout, protocol)."""
 
-MAPPED: Final = (
-    *HTTP_FAILURES,
-    pydantic.ValidationError,
-    ValueError,
-    KeyError,
-)
-"""Failures of a call that `Boundary.error` turns into a ServiceError (OSError aside)."""
+class Answer(Protocol):
+    """An HTTP error answer as the SDK's `APIError` holds it (and `ErrorAnswer` alike)."""
+
+    code: int
+    status: str | None
+    message: str | None
+    details: object
+
+
+class ErrorAnswer(Exception):
+    """An error answer to a request the adapter sent itself, read exactly as the SDK reads one
+    (`google.genai.errors.APIError`): the HTTP status as `code`, the body's `status` and
+    `message` (top level, else under `error`), the whole body as `details`; the same text. So
+    it is retried, classified and worded like the SDK's own calls' failures
+    (tests/unit/live/test_error_answers.py holds the two together)."""
+
+    def __init__(self, code: int, body: object) -> None:
+        if isinstance(body, list) and len(body) == 1:
+            body = body[0]
+        self.code = code
+        self.details = body
+        self.message = _error_field(body, "message")
+        self.status = _error_field(body, "status")
+        super().__init__(f"{self.code} {self.status}. {self.details}")
+
+
+def _error_field(body: object, name: str) -> str | None:
+    """`body[name]`, else `body["error"][name]`, as the SDK reads them: None when either level
+    is not an object, and the value as the body holds it (a string, unless the body is odd:
+    only ever formatted into text)."""
+    if not isinstance(body, Mapping):
+        return None
+    inner = body.get("error", {})
+    if not isinstance(inner, Mapping):
+        return None
+    return cast(str | None, body.get(name, inner.get(name)))
+
+
+def _answer(exc: BaseException) -> Answer | None:
+    """`exc` as an error answer: ours, or the SDK's `APIError`. The SDK's class is looked up
+    only where the SDK is loaded already: an instance of it cannot exist otherwise."""
+    if isinstance(exc, ErrorAnswer):
+        return exc
+    sdk = sys.modules.get("google.genai.errors")
+    if sdk is not None and isinstance(exc, sdk.APIError):
+        return cast(Answer, exc)
+    return None
+
+
+HTTP_FAILURES: Final = (ErrorAnswer, httpx2.HTTPError)
+"""An error answer to a request the adapter sent itself, or a request that failed on the way
+(connection, timeout, protocol)."""
+
+
+def mapped_failures(*also: type[BaseException]) -> tuple[type[BaseException], ...]:
+    """Failures of a call that `Boundary.error` turns into a ServiceError (OSError aside), and
+    `also`: the SDK's `APIError` among them once the SDK is loaded (an `except` clause
+    evaluates this when an exception arrives, so the SDK's class is there whenever one of its
+    calls could have raised it)."""
+    sdk = sys.modules.get("google.genai.errors")
+    answers: tuple[type[BaseException], ...] = () if sdk is None else (sdk.APIError,)
+    return (*HTTP_FAILURES, *answers, pydantic.ValidationError, ValueError, KeyError, *also)
+
 
 _REDACTED = "<redacted>"
 
@@ -52,19 +111,21 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)s\s*$")
 
 
 def status_of(exc: BaseException) -> int | None:
-    return exc.code if isinstance(exc, genai_errors.APIError) else None
+    answer = _answer(exc)
+    return None if answer is None else answer.code
 
 
 def is_answer(exc: BaseException) -> bool:
     """True when the service answered (an HTTP error status), not a broken connection."""
-    return isinstance(exc, genai_errors.APIError)
+    return _answer(exc) is not None
 
 
 def is_transient(exc: BaseException) -> bool:
     """What the SDK's own retry predicate accepts, plus resets (a dropped connection); not a
     host that cannot be reached at all (`unreachable`)."""
-    if isinstance(exc, genai_errors.APIError):
-        return exc.code in RETRYABLE_STATUS
+    answer = _answer(exc)
+    if answer is not None:
+        return answer.code in RETRYABLE_STATUS
     return isinstance(exc, httpx2.TransportError) and not unreachable(exc)
 
 
@@ -101,9 +162,8 @@ def retry_delay_of(exc: BaseException) -> float | None:
     """The wait the service asked for: `RetryInfo.retryDelay` of a google.rpc error's
     `details` (protobuf Duration JSON, e.g. "30s" or "1.5s"), in seconds; None when the error
     carries none (or an unreadable one)."""
-    if not isinstance(exc, genai_errors.APIError):
-        return None
-    return retry_delay_in(exc.details)
+    answer = _answer(exc)
+    return None if answer is None else retry_delay_in(answer.details)
 
 
 def retry_delay_in(body: object) -> float | None:
@@ -136,8 +196,9 @@ def _duration_seconds(value: object) -> float | None:
 
 def create_resendable(exc: BaseException) -> bool:
     """True only when no job can have been created by the failed create request."""
-    if isinstance(exc, genai_errors.APIError):
-        return exc.code in CREATE_RESENDABLE_STATUS
+    answer = _answer(exc)
+    if answer is not None:
+        return answer.code in CREATE_RESENDABLE_STATUS
     # No connection was made, so no request was sent.
     return isinstance(exc, httpx2.ConnectError | httpx2.ConnectTimeout | httpx2.PoolTimeout)
 
@@ -151,9 +212,17 @@ def create_ambiguous(exc: BaseException) -> bool:
 
 
 async def raise_for_status(response: httpx2.Response) -> None:
-    """Raise the SDK's `APIError` for an error answer to a request the adapter sent itself, so
-    it is classified and reported like the SDK's own calls."""
-    await genai_errors.APIError.raise_for_async_response(response)
+    """Raise `ErrorAnswer` for an error answer to a request the adapter sent itself, as the SDK
+    raises its `APIError`: for any status but 200, with the JSON body, or the text and reason
+    when the body is not JSON."""
+    if response.status_code == 200:
+        return
+    await response.aread()
+    try:
+        body = response.json()
+    except json.JSONDecodeError:
+        body = {"message": response.text, "status": response.reason_phrase}
+    raise ErrorAnswer(response.status_code, body)
 
 
 def malformed(call: str, what: str) -> NoReturn:
@@ -216,16 +285,21 @@ class Boundary:
         """The ServiceError for `exc` raised by `call` (a name like "batches.create")."""
         if isinstance(exc, ServiceError):
             return exc
-        if isinstance(exc, genai_errors.APIError):
-            detail = exc.message or exc.status or ""
-            status = f" {exc.status}" if exc.status else ""
-            message = self.redact(f"HTTP {exc.code}{status}: {detail}".rstrip(": "))
-            if exc.code in RETRYABLE_STATUS:
+        answer = _answer(exc)
+        if answer is not None:
+            detail = answer.message or answer.status or ""
+            status = f" {answer.status}" if answer.status else ""
+            message = self.redact(f"HTTP {answer.code}{status}: {detail}".rstrip(": "))
+            if answer.code in RETRYABLE_STATUS:
                 return TransientServiceError(
-                    message, call=call, resource=resource, status_code=exc.code, ambiguous=ambiguous
+                    message,
+                    call=call,
+                    resource=resource,
+                    status_code=answer.code,
+                    ambiguous=ambiguous,
                 )
             return PermanentServiceError(
-                message, call=call, resource=resource, status_code=exc.code
+                message, call=call, resource=resource, status_code=answer.code
             )
         if isinstance(exc, httpx2.TransportError):
             return TransientServiceError(
@@ -258,5 +332,5 @@ class Boundary:
             yield
         except ServiceError:
             raise
-        except (*MAPPED, OSError) as exc:
+        except mapped_failures(OSError) as exc:
             raise self.error(exc, call) from exc

@@ -14,8 +14,8 @@ from google import genai
 from google.genai import types
 
 from reconciler.clock import Clock
-from reconciler.errors import ConfigError
 from reconciler.live.adapter import GeminiAdapter
+from reconciler.live.embedded import start_emulator
 from reconciler.live.endpoint import Endpoint, EndpointKind, endpoint_kind, resolve_endpoint
 from reconciler.live.http import shared_ssl_context, wide_read_client
 from reconciler.live.service import BatchService
@@ -123,7 +123,7 @@ async def open_adapter(
             return
         emulator_url: str | None = None
         if endpoint_kind(config.endpoint) is EndpointKind.EMULATOR:
-            emulator_url = _start_emulator(project, stack)
+            emulator_url = start_emulator(project, stack)
         endpoint = resolve_endpoint(
             config.endpoint,
             api_version=config.api_version,
@@ -136,18 +136,3 @@ async def open_adapter(
             yield adapter
         finally:
             await adapter.aclose()
-
-
-def _start_emulator(project: Project, stack: contextlib.ExitStack) -> str:
-    # Imported here: only `--endpoint emulator` needs the server stack.
-    from reconciler.emulator import running_emulator
-
-    data_dir = project.path(project.config.emulator.data_dir)
-    try:
-        data_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"cannot create the emulator data directory {data_dir}: {exc}") from None
-    emulator = stack.enter_context(
-        running_emulator(data_dir, job_seconds=project.config.emulator.job_seconds)
-    )
-    return str(emulator.base_url)

@@ -23,7 +23,7 @@ import asyncio
 import collections
 import ssl
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Final
 
 import h11
@@ -257,21 +257,31 @@ class Pool:
 
     def __init__(
         self,
-        ssl_context: ssl.SSLContext,
+        ssl_context: ssl.SSLContext | Callable[[], ssl.SSLContext],
         *,
         max_connections: int = 100,
         max_idle: int = 20,
         idle_expiry: float = 5.0,
     ) -> None:
-        # HTTP/1.1 only: offered so a server that speaks HTTP/2 does not pick it (httpcore2 set
-        # the same on every connect); checked again on each connection (`_open`).
-        ssl_context.set_alpn_protocols(["http/1.1"])
-        self._ssl = ssl_context
+        """`ssl_context`: the TLS context of https connections, or what builds it at the first
+        one (loading the trust store costs ~60 ms of CPU, which a run that speaks only plain
+        http -- the emulator -- need not pay)."""
+        self._tls = ssl_context
+        self._ssl: ssl.SSLContext | None = None
         self._slots = asyncio.Semaphore(max_connections)
         self._idle: dict[Origin, list[Connection]] = {}
         self._max_idle = max_idle
         self._expiry = idle_expiry
         self._idle_count = 0
+
+    def _context(self) -> ssl.SSLContext:
+        if self._ssl is None:
+            context = self._tls if isinstance(self._tls, ssl.SSLContext) else self._tls()
+            # HTTP/1.1 only: offered so a server that speaks HTTP/2 does not pick it (httpcore2
+            # set the same on every connect); checked again on each connection (`_open`).
+            context.set_alpn_protocols(["http/1.1"])
+            self._ssl = context
+        return self._ssl
 
     async def request(self, request: httpx2.Request) -> httpx2.Response:
         """Send `request` on a connection of its origin; the answer's body is read as it is
@@ -326,7 +336,7 @@ class Pool:
                 f"unsupported URL scheme {scheme.decode(errors='replace')!r}", request=request
             )
         name = host.decode("ascii")
-        tls = self._ssl if scheme == b"https" else None
+        tls = self._context() if scheme == b"https" else None
         sni = request.extensions.get("sni_hostname")
         connection = Connection(origin)
         loop = asyncio.get_running_loop()

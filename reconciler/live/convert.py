@@ -1,16 +1,15 @@
 """Conversion between SDK objects and the tool's values: answers -> Live values (snapshot.py),
-inline request lines -> the SDK's batch sources. Pure: no calls, no I/O."""
+inline request lines -> the SDK's batch sources. Pure: no calls, no I/O. Answers read as plain
+JSON, without the SDK's models, are rest_values.py's."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from typing import Final
 
 import pydantic
 from google.genai import types
 
-from reconciler.live.batch_stats import parse_stats
 from reconciler.live.boundary import malformed
 from reconciler.live.snapshot import (
     BatchStats,
@@ -51,65 +50,6 @@ def live_job(job: types.BatchJob, call: str, *, stats: BatchStats | None = None)
         has_inline_output=inline,
         stats=stats,
     )
-
-
-def job_from_rest(operation: object, call: str) -> LiveJob:
-    """A batch job as the Developer API answers it (an Operation: `name`, and the `GenerateContentBatch`
-    in `metadata`; camelCase JSON), read without the SDK's models: what `live_job` makes of the
-    SDK's `BatchJob` for the same answer (tests/unit/live/test_rest_jobs.py holds the two
-    together), plus its `batchStats`, which the SDK drops. Reading a `batches.list` page of 1,000
-    jobs through the SDK's conversion and pydantic models took most of a listing's CPU.
-    """
-    if not isinstance(operation, Mapping) or not isinstance(operation.get("name"), str):
-        malformed(call, "batch job without a name")
-    name: str = operation["name"]
-    if not name:
-        malformed(call, "batch job without a name")
-    metadata = operation.get("metadata")
-    if not isinstance(metadata, Mapping):
-        metadata = {}
-    output = metadata.get("output")
-    file_name = output.get("responsesFile") if isinstance(output, Mapping) else None
-    state = metadata.get("state")
-    return LiveJob(
-        name=name,
-        display_name=_text(metadata.get("displayName"), call),
-        state=job_state_from_service(state if isinstance(state, str) else None),
-        model=_text(metadata.get("model"), call),
-        create_time=_time(metadata.get("createTime"), call),
-        update_time=_time(metadata.get("updateTime"), call),
-        end_time=_time(metadata.get("endTime"), call),
-        output_file=_text(file_name, call),
-        has_inline_output=isinstance(output, Mapping) and _has_inline_output(output),
-        stats=parse_stats(metadata.get("batchStats")),
-    )
-
-
-def _has_inline_output(output: Mapping[str, object]) -> bool:
-    """Whether a job's output holds inline responses (generate or embed, either field)."""
-    for field in ("inlinedResponses", "inlinedEmbedContentResponses"):
-        wrapper = output.get(field)
-        if isinstance(wrapper, Mapping) and wrapper.get("inlinedResponses"):
-            return True
-    return False
-
-
-def _text(value: object, call: str) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    malformed(call, f"a string was expected, not {type(value).__name__}")
-
-
-def _time(value: object, call: str) -> datetime | None:
-    """An RFC 3339 timestamp (nanoseconds cut to microseconds, as pydantic reads them)."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        try:
-            return datetime.fromisoformat(value)
-        except ValueError:
-            pass
-    malformed(call, f"not a timestamp: {str(value)[:40]!r}")
 
 
 def live_file(file: types.File, call: str) -> LiveFile:

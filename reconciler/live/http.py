@@ -54,7 +54,7 @@ class LeanTransport(httpx2.AsyncBaseTransport):
 
     def __init__(self, *, ssl_context: ssl.SSLContext | None = None) -> None:
         self._pool = Pool(
-            ssl_context or shared_ssl_context(),
+            ssl_context or shared_ssl_context,
             max_connections=MAX_CONNECTIONS,
             max_idle=MAX_IDLE,
             idle_expiry=IDLE_EXPIRY,

@@ -24,12 +24,12 @@ import tenacity
 
 from reconciler.clock import Clock
 from reconciler.live.boundary import (
-    MAPPED,
     Boundary,
     create_ambiguous,
     create_resendable,
     is_answer,
     is_transient,
+    mapped_failures,
     retry_delay_of,
     unreachable,
 )
@@ -109,7 +109,7 @@ class Retrier:
         exist anyway (look it up by its tag before creating it again)."""
         try:
             return await self._retried(_resend_create, call, send)
-        except MAPPED as exc:
+        except mapped_failures() as exc:
             raise boundary.error(exc, call, ambiguous=create_ambiguous(exc)) from exc
 
     async def _retried(

@@ -25,20 +25,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from google import genai
 
+from reconciler.live.rest_route import SdkRequest, model_path
 
-@dataclass(frozen=True, slots=True)
-class SdkRequest:
-    """What the SDK would send for one request, minus the body."""
-
-    url: str
-    headers: dict[str, str]
-    timeout: float | None
-    """Seconds, from the client's `HttpOptions.timeout`."""
+__all__ = ["SdkRequest", "generate_file_body", "model_path", "sdk_request", "send_json"]
 
 
 def sdk_request(client: genai.Client, method: str, path: str) -> SdkRequest | None:
@@ -75,22 +68,6 @@ async def send_json(
     response = await send(method, path, body)
     decoded = json.loads(response.body) if response.body else {}
     return decoded if isinstance(decoded, dict) else {}
-
-
-def model_path(model: str) -> str:
-    """The resource path of `model` in a Developer API URL, as the SDK writes it
-    (`_transformers.t_model`): `models/` added unless the name has it or is a tuned model.
-
-    Raises:
-        ValueError: a name the SDK refuses to put in a URL.
-    """
-    if not model:
-        raise ValueError("model is required.")
-    if ".." in model or "?" in model or "&" in model:
-        raise ValueError("invalid model parameter.")
-    if model.startswith(("models/", "tunedModels/")):
-        return model
-    return f"models/{model}"
 
 
 def generate_file_body(

@@ -160,6 +160,10 @@ class VertexAdapter:
             endpoint=self.endpoint_kind,
         )
 
+    async def list_files(self) -> None:
+        """None: Vertex has no Files API (see `snapshot`)."""
+        return None
+
     async def _list_jobs(self) -> dict[str, LiveJob]:
         call = "batchPredictionJobs.list"
 

@@ -187,9 +187,8 @@ def _scan_small(
     """A small input: hashed from one read and checked in this thread, digests kept in memory."""
     with open(path, "rb", buffering=0) as handle:
         data = handle.read(size + 1)
-    # Checked from the same bytes' file; a file that changes meanwhile differs from its hash just
-    # as it could from the threaded scan's.
-    partial = scan_range(str(path), 0, len(data), task, digests, in_memory=True)
+    # Checked from the same bytes that are hashed: the file is read once.
+    partial = scan_range(str(path), 0, len(data), task, digests, in_memory=True, data=data)
     return hashlib.sha256(data).hexdigest(), len(data), [partial]
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import re
 from array import array
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -201,10 +202,13 @@ def scan_range(
     spill_to: tuple[str | None, int] = (None, 0),
     *,
     in_memory: bool = False,
+    data: bytes | None = None,
 ) -> RangeScan:
     """Check the lines in [start, end) of `path`; `start` and `end` fall on line starts.
 
-    `in_memory` keeps the digests in `RangeScan.kept` instead of a spill file."""
+    `in_memory` keeps the digests in `RangeScan.kept` instead of a spill file. `data`: the
+    range's bytes when the caller has read them already (a small input is read once, for its
+    hash and its check), so the file is not read again."""
     decode = line_decoder(task).decode
     digest_of = request_digest
     sha256 = hashlib.sha256
@@ -222,51 +226,57 @@ def scan_range(
     max_output = 0
     unbounded = 0
     tail = b""
-    remaining = end - start
-    with open(path, "rb", buffering=0) as handle:
-        handle.seek(start)
-        while remaining > 0:
-            block = handle.read(min(BLOCK_BYTES, remaining))
-            if not block:
-                break
-            remaining -= len(block)
-            lines = (tail + block).split(b"\n") if tail else block.split(b"\n")
-            tail = lines.pop()
-            for line in lines:
-                lineno += 1
-                try:
-                    parsed = decode(line)
-                except (msgspec.DecodeError, RecursionError):  # ValidationError is one too
-                    if line.strip():
-                        _explain(line, lineno, task, out, state)
-                    continue
-                key = parsed.key
-                value = hash(key)
-                buckets[value & mask].append(value)
-                keyed += 1
-                if output_of is not None:
-                    limit = output_of(parsed.request)
-                    if limit is None:
-                        unbounded += 1
-                    else:
-                        max_output += limit
-                if digests:
-                    digest = digest_of(parsed.request)
-                    block_keys.append(key)
-                    digest_bytes += digest
-                    pairs += sha256(key.encode() + b"\0" + digest).digest()[:8]
-            state.flush()
-        if tail:
+    for block in [data] if data is not None else _blocks(path, start, end):
+        lines = (tail + block).split(b"\n") if tail else block.split(b"\n")
+        tail = lines.pop()
+        for line in lines:
             lineno += 1
-            if tail.strip():
-                # The last line has no newline: the slow path handles it, once per file.
-                _explain(tail, lineno, task, out, state)
+            try:
+                parsed = decode(line)
+            except (msgspec.DecodeError, RecursionError):  # ValidationError is one too
+                if line.strip():
+                    _explain(line, lineno, task, out, state)
+                continue
+            key = parsed.key
+            value = hash(key)
+            buckets[value & mask].append(value)
+            keyed += 1
+            if output_of is not None:
+                limit = output_of(parsed.request)
+                if limit is None:
+                    unbounded += 1
+                else:
+                    max_output += limit
+            if digests:
+                digest = digest_of(parsed.request)
+                block_keys.append(key)
+                digest_bytes += digest
+                pairs += sha256(key.encode() + b"\0" + digest).digest()[:8]
+        state.flush()
+    if tail:
+        lineno += 1
+        if tail.strip():
+            # The last line has no newline: the slow path handles it, once per file.
+            _explain(tail, lineno, task, out, state)
     state.count += keyed
     state.finish(out)
     out.lines = lineno
     out.max_output += max_output
     out.unbounded += unbounded
     return out
+
+
+def _blocks(path: str, start: int, end: int) -> Iterator[bytes]:
+    """[start, end) of `path` in reads of up to BLOCK_BYTES."""
+    remaining = end - start
+    with open(path, "rb", buffering=0) as handle:
+        handle.seek(start)
+        while remaining > 0:
+            block = handle.read(min(BLOCK_BYTES, remaining))
+            if not block:
+                return
+            remaining -= len(block)
+            yield block
 
 
 def scan_range_packed(

@@ -69,11 +69,12 @@ class ProjectPaths:
         """As `confine(root, relative)`; the same `relative` is resolved once per run."""
         found = self._confined.get(relative)
         if found is None:
-            target = Path(self.resolve(relative))
-            if target != self.root and not str(target).startswith(self._prefix):
-                found = None, f"`{relative}` resolves to {target}, outside the project root"
+            # Compared as text (realpath's answer is normalised): one Path built per path.
+            resolved = self.resolve(relative)
+            if resolved != self._prefix[:-1] and not resolved.startswith(self._prefix):
+                found = None, f"`{relative}` resolves to {resolved}, outside the project root"
             else:
-                found = target, None
+                found = Path(resolved), None
             self._confined[relative] = found
         return found
 

@@ -24,6 +24,7 @@ _PLAIN_TAGS = {
     "tag:yaml.org,2002:bool",
     "tag:yaml.org,2002:null",
 }
+_STR_TAG = "tag:yaml.org,2002:str"
 _MAP_TAG = "tag:yaml.org,2002:map"
 _SEQ_TAG = "tag:yaml.org,2002:seq"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
@@ -90,25 +91,32 @@ class Converter:
         self.seen.add(id(node))
         self.values.setdefault(path, position(node))
         kind = type(node).__name__
+        # ruamel spells a node's tag out anew at every read of `tag`: read once per node.
+        tag = node.tag
         if kind == "MappingNode":
-            if node.tag != _MAP_TAG:
+            if tag != _MAP_TAG:
                 return self.refuse_tag(node)
             return self.mapping(node, path)
         if kind == "SequenceNode":
-            if node.tag != _SEQ_TAG:
+            if tag != _SEQ_TAG:
                 return self.refuse_tag(node)
             return [
                 self.convert(item, (*path, i), item if item.anchor else None)
                 for i, item in enumerate(node.value)
             ]
-        if node.tag == _TIMESTAMP_TAG:
+        if tag == _TIMESTAMP_TAG:
             # Manifests hold no dates; a date-looking scalar is kept as the text the user wrote.
             return node.value
-        if node.tag not in _PLAIN_TAGS:
+        if tag not in _PLAIN_TAGS:
             return self.refuse_tag(node)
-        return self.scalar(node)
+        return self.scalar(node, tag)
 
-    def scalar(self, node: Any) -> Any:
+    def scalar(self, node: Any, tag: str) -> Any:
+        """A plain scalar's value (`tag` is its tag, read once)."""
+        if tag == _STR_TAG:
+            # What the safe constructor makes of a string scalar (`construct_yaml_str` is its
+            # `construct_scalar`: the node's text), without its per-node bookkeeping.
+            return node.value
         try:
             return self.constructor.construct_object(node, deep=True)
         except ValueError:
@@ -138,7 +146,8 @@ class Converter:
         result: dict[str, Any] = {}
         first_key: dict[str, Any] = {}
         for key_node, value_node in node.value:
-            if key_node.tag == _MERGE_TAG:
+            key_tag = key_node.tag
+            if key_tag == _MERGE_TAG:
                 merged = self.convert(value_node, path, value_node)
                 sources = merged if isinstance(merged, list) else [merged]
                 for source in sources:
@@ -146,12 +155,12 @@ class Converter:
                         for k, v in source.items():
                             result.setdefault(k, v)
                 continue
-            if type(key_node).__name__ != "ScalarNode" or key_node.tag not in _PLAIN_TAGS:
+            if type(key_node).__name__ != "ScalarNode" or key_tag not in _PLAIN_TAGS:
                 self.diagnostics.append(
                     Diagnostic("mapping keys must be plain scalars", self.where(key_node))
                 )
                 continue
-            key = self.scalar(key_node)
+            key = self.scalar(key_node, key_tag)
             if not isinstance(key, str):
                 key = str(key).lower() if isinstance(key, bool) else str(key)
             if key in first_key:

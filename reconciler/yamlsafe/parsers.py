@@ -34,14 +34,29 @@ def events(text: str) -> Iterator[Any]:
 @functools.cache
 def c_loader() -> type[Any] | None:
     """libyaml's parser + composer with ruamel's safe constructor and YAML 1.2 resolver: the
-    combination `YAML(typ="safe")` builds per call, built once. None without ruamel.yaml.clib."""
+    combination `YAML(typ="safe")` builds per call, built once. None without ruamel.yaml.clib.
+
+    Its `resolve` is `VersionedResolver.resolve` over one table of YAML 1.2's implicit rules
+    built here, once: ruamel's builds that table again for every loader (one per file), asks
+    for the version twice per scalar through three failed attribute lookups, and extends the
+    table's lists in place on every lookup (which changes no answer: the added rules come after
+    the ones that match first). That was a fifth of parsing a manifest. The fast path never
+    sees a `%YAML` directive (`fast_documents` leaves those to the careful parser), so the
+    version is always ruamel's default, 1.2; tests/unit/yamlsafe/test_fast_resolver.py holds
+    the answers to ruamel's own."""
     try:
         # Imported by name: the extension ships no type information.
         CParser: Any = importlib.import_module("_ruamel_yaml").CParser
     except ImportError:
         return None
+    from ruamel.yaml.compat import _DEFAULT_YAML_VERSION
     from ruamel.yaml.constructor import SafeConstructor
-    from ruamel.yaml.resolver import VersionedResolver
+    from ruamel.yaml.nodes import ScalarNode
+    from ruamel.yaml.resolver import VersionedResolver, implicit_resolvers
+    from ruamel.yaml.tag import Tag
+
+    table = implicit_table(_DEFAULT_YAML_VERSION, implicit_resolvers)
+    anywhere = tuple(table.get(None, ()))
 
     class Loader(CParser, SafeConstructor, VersionedResolver):  # type: ignore[misc]
         def __init__(self, text: str) -> None:
@@ -50,7 +65,26 @@ def c_loader() -> type[Any] | None:
             SafeConstructor.__init__(self, loader=self)
             VersionedResolver.__init__(self, version=None, loadumper=self)
 
+        def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+            if kind is ScalarNode and implicit[0]:
+                for tag, regexp in (*table.get(value[:1], ()), *anywhere):
+                    if regexp.match(value):
+                        return Tag(suffix=tag)
+                implicit = (False, implicit[1])
+            return VersionedResolver.resolve(self, kind, value, implicit)
+
     return Loader
+
+
+def implicit_table(version: Any, rules: Any) -> dict[str | None, list[tuple[str, Any]]]:
+    """ruamel's implicit resolver rules of `version` by the first character they match (None:
+    any), in their order: what `VersionedResolver.versioned_resolver` builds per loader."""
+    table: dict[str | None, list[tuple[str, Any]]] = {}
+    for versions, tag, regexp, first in rules:
+        if version in versions:
+            for character in first or [None]:
+                table.setdefault(character, []).append((tag, regexp))
+    return table
 
 
 def fast_documents(text: str, shown: str) -> list[YamlDocument] | None:

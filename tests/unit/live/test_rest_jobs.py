@@ -3,7 +3,7 @@ the SDK's: the same request on the wire, and the same `LiveJob` from the same an
 
 The SDK is the spec here. Both sides run over one httpx2 MockTransport (STYLE §2): the real SDK
 makes its request and reads the answer with its own converters and models; the adapter, given
-the HTTP client, sends its own and reads the JSON itself (convert.job_from_rest).
+the HTTP client, sends its own and reads the JSON itself (rest_values.job_from_rest).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from google.genai import types
 
 from reconciler.clock import FakeClock
 from reconciler.errors import PermanentServiceError, TransientServiceError
-from reconciler.live import convert
+from reconciler.live import convert, rest_values
 from reconciler.live.batch_stats import parse_stats
 from reconciler.live.gemini import AdapterSettings, GeminiAdapter
 from reconciler.state.document import JobState
@@ -177,12 +177,12 @@ def test_a_job_read_from_the_answer_is_what_the_sdk_makes_of_it(operation: dict[
     job = _run(handler, sdk_reads)
     stats = parse_stats(operation.get("metadata", {}).get("batchStats"))
     expected = convert.live_job(job, "batches.get", stats=stats)
-    assert convert.job_from_rest(operation, "batches.list") == expected
+    assert rest_values.job_from_rest(operation, "batches.list") == expected
 
 
 def test_a_job_the_service_reports_in_a_state_it_does_not_know_is_unknown() -> None:
     odd = next(o for o in OPERATIONS if o["name"] == "batches/odd")
-    assert convert.job_from_rest(odd, "batches.list").state is JobState.UNKNOWN
+    assert rest_values.job_from_rest(odd, "batches.list").state is JobState.UNKNOWN
 
 
 @pytest.mark.parametrize(
@@ -197,7 +197,7 @@ def test_a_job_the_service_reports_in_a_state_it_does_not_know_is_unknown() -> N
 )
 def test_an_unreadable_job_is_a_malformed_answer(operation: object) -> None:
     with pytest.raises(PermanentServiceError, match="malformed answer"):
-        convert.job_from_rest(operation, "batches.list")
+        rest_values.job_from_rest(operation, "batches.list")
 
 
 def test_the_listing_walks_every_page_as_the_sdk_asks_for_them() -> None:

@@ -11,8 +11,26 @@ import reconciler
 
 PACKAGE = Path(reconciler.__file__).parent
 LIVE = PACKAGE / "live"
-SDK_FREE = ("snapshot", "tags", "endpoint", "wire", "settings", "writes", "http")
-"""live/ modules that apply/, plan/ and the tests may load without loading the SDK."""
+SDK_FREE = (
+    "snapshot",
+    "tags",
+    "endpoint",
+    "wire",
+    "settings",
+    "writes",
+    "http",
+    "connection",
+    "batch_stats",
+    "boundary",
+    "retry",
+    "embedded",
+    "rest_route",
+    "rest_values",
+    "rest_reads",
+    "reading",
+)
+"""live/ modules that apply/, plan/ and the tests may load without loading the SDK: the values,
+and everything `plan` reads the service with (rest_reads.py)."""
 
 
 def _imports_genai(tree: ast.AST) -> bool:
@@ -61,7 +79,7 @@ def test_the_boundary_check_recognises_every_import_spelling() -> None:
 
 
 def test_the_adapter_modules_import_the_sdk() -> None:
-    for name in ("adapter", "boundary", "client", "convert", "sdk_request", "transfer"):
+    for name in ("adapter", "client", "convert", "sdk_request", "transfer"):
         assert _imports_genai(ast.parse((LIVE / f"{name}.py").read_text(encoding="utf-8"))), name
 
 

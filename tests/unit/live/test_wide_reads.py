@@ -272,6 +272,31 @@ def test_every_client_of_the_process_shares_one_tls_context(
     assert built <= 1
 
 
+def test_plain_http_requests_build_no_tls_context(
+    server: tuple[str, ThreadingHTTPServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A plan against the emulator speaks plain http: the trust store is not loaded for it.
+    url, _ = server
+    http.shared_ssl_context.cache_clear()
+    built = 0
+    real = ssl.create_default_context
+
+    def counting(*args: Any, **kwargs: Any) -> ssl.SSLContext:
+        nonlocal built
+        built += 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ssl, "create_default_context", counting)
+    monkeypatch.setattr(httpx2, "create_ssl_context", counting)
+
+    async def main() -> int:
+        async with http.wide_read_client() as client:
+            return (await client.get(f"{url}/")).status_code
+
+    assert asyncio.run(main()) == 200
+    assert built == 0
+
+
 @pytest.fixture
 def tls_server(tmp_path: Any) -> Iterator[tuple[str, ssl.SSLContext]]:
     """An HTTPS server for `localhost` with a self-signed certificate that offers HTTP/2 first,

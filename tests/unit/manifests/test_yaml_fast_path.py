@@ -102,3 +102,48 @@ def test_duplicate_names_are_located_exactly_in_both_files(tmp_path: Path) -> No
     [problem] = result.errors
     assert str(problem.location) == "manifests/b.yaml:5:11"
     assert "also declared at manifests/a.yaml:4:11" in problem.message
+
+
+SCALARS = [
+    "", "~", "null", "Null", "NULL", "true", "True", "FALSE", "yes", "Yes", "no", "on", "off",
+    "0", "-1", "+12", "0o17", "0x1F", "017", "1_000", "3.5", "-.5", "1e3", "6.8523015e+5",
+    ".inf", "-.Inf", ".NaN", "2001-12-14", "2001-12-14t21:59:43.10-05:00", "2001-12-14 21:59:43",
+    "12:30:00", "190:20:30", "=", "<<", "gemini-2.5-flash", "data/in.jsonl", "x", "1.2.3",
+]  # fmt: skip
+
+
+@needs_clib
+@pytest.mark.parametrize("value", SCALARS)
+def test_the_fast_loaders_tags_are_ruamels_for_every_plain_and_quoted_scalar(value: str) -> None:
+    # The fast loader resolves plain scalars from one table built once (parsers.c_loader);
+    # ruamel's own VersionedResolver, fresh as it is for each `YAML(typ="safe")` load, is the
+    # spec -- asked twice, since its table grows as it is used.
+    from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
+    from ruamel.yaml.resolver import VersionedResolver
+
+    loader_class = c_loader()
+    assert loader_class is not None
+    ours = loader_class("a: 1\n")
+    theirs = VersionedResolver(version=None)
+    try:
+        for _ in range(2):
+            for implicit in ((True, False), (False, True), (False, False)):
+                assert ours.resolve(ScalarNode, value, implicit) == theirs.resolve(
+                    ScalarNode, value, implicit
+                ), implicit
+        for kind in (MappingNode, SequenceNode):
+            assert ours.resolve(kind, None, (False, False)) == theirs.resolve(
+                kind, None, (False, False)
+            )
+    finally:
+        ours.dispose()
+
+
+@needs_clib
+def test_a_file_of_every_scalar_kind_reads_alike_fast_and_careful(tmp_path: Path) -> None:
+    path = tmp_path / "m.yaml"
+    path.write_text("".join(f"k{i}: {v}\n" for i, v in enumerate(SCALARS) if v not in ("", "=")))
+    fast_docs, fast_problems = read_yaml_documents(path, "m.yaml", fast=True)
+    careful_docs, careful_problems = read_yaml_documents(path, "m.yaml")
+    assert fast_problems == careful_problems  # `<<` is a merge key, refused by both
+    assert [d.data for d in fast_docs] == [d.data for d in careful_docs]
