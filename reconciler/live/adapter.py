@@ -206,8 +206,11 @@ class GeminiAdapter:
                 job = convert.job_from_rest(operation, call)
                 jobs[job.name] = job
             token = answer.get("nextPageToken")
-            if not token or not isinstance(token, str):
+            if token is None or token == "":
                 return jobs
+            if not isinstance(token, str):
+                # Read as the last page, the jobs after it would look gone from the service.
+                malformed(call, "`nextPageToken` is not a string")
             query["pageToken"] = token
 
     async def _send_json(

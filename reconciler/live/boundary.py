@@ -38,6 +38,7 @@ MAPPED: Final = (
     pydantic.ValidationError,
     ValueError,
     KeyError,
+    RecursionError,
 )
 """Failures of a call that `Boundary.error` turns into a ServiceError (OSError aside)."""
 
@@ -177,7 +178,15 @@ def transport_failure(exc: httpx2.TransportError) -> str:
     name = type(exc).__name__
     if isinstance(exc, httpx2.TimeoutException):
         return f"{host} did not answer in time ({name})"
+    if isinstance(exc, httpx2.RemoteProtocolError):
+        # The host was reached and sent what is not HTTP (or hung up mid-answer); the parser's
+        # words may quote the bytes it choked on, so they are cut short.
+        return f"{host} sent a broken answer: {_shortened(_root_cause(exc))} ({name})"
     return f"cannot reach {host}: {_root_cause(exc)} ({name})"
+
+
+def _shortened(text: str, limit: int = 160) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _root_cause(exc: BaseException) -> str:
@@ -235,10 +244,23 @@ class Boundary:
                 hint=NETWORK_HINT,
                 ambiguous=ambiguous,
             )
-        if isinstance(exc, pydantic.ValidationError | json.JSONDecodeError | KeyError | ValueError):
+        if isinstance(
+            exc,
+            pydantic.ValidationError
+            | json.JSONDecodeError
+            | KeyError
+            | ValueError
+            | RecursionError,
+        ):
             # The SDK raises ValueError/KeyError for answers it cannot use (an upload that never
-            # finalises, a missing upload URL, an unparsable body).
-            message = self.redact(f"malformed answer: {type(exc).__name__}: {exc}")
+            # finalises, a missing upload URL, an unparsable body); JSON nested deeper than the
+            # parser's recursion goes raises RecursionError wherever the answer is decoded.
+            words = (
+                "JSON nested too deeply"
+                if isinstance(exc, RecursionError)
+                else _shortened(" ".join(f"{type(exc).__name__}: {exc}".split()), 400)
+            )
+            message = self.redact(f"malformed answer: {words}")
             if ambiguous:
                 return TransientServiceError(message, call=call, resource=resource, ambiguous=True)
             return PermanentServiceError(message, call=call, resource=resource)
