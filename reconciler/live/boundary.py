@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import json
 import os
 import re
 import socket
@@ -33,13 +32,22 @@ may come after the job was made, so those are ambiguous."""
 HTTP_FAILURES: Final = (genai_errors.APIError, httpx2.HTTPError)
 """An error answer, or a request that failed on the way (connection, timeout, protocol)."""
 
-MAPPED: Final = (
-    *HTTP_FAILURES,
+UNREADABLE: Final = (
     pydantic.ValidationError,
     ValueError,
     KeyError,
     RecursionError,
+    TypeError,
+    AttributeError,
+    IndexError,
 )
+"""What reading an answer raises when it is not what it should be: the SDK raises ValueError or
+KeyError for answers it cannot use (an upload that never finalises, a missing upload URL, an
+unparsable body), and its converters TypeError, AttributeError or IndexError where a field has
+another shape (a list where an object belongs); JSON nested deeper than the parser's recursion
+raises RecursionError wherever it is decoded."""
+
+MAPPED: Final = (*HTTP_FAILURES, *UNREADABLE)
 """Failures of a call that `Boundary.error` turns into a ServiceError (OSError aside)."""
 
 _REDACTED = "<redacted>"
@@ -224,7 +232,7 @@ class Boundary:
     ) -> ServiceError:
         """The ServiceError for `exc` raised by `call` (a name like "batches.create")."""
         if isinstance(exc, ServiceError):
-            return exc
+            return self.scrubbed(exc)
         if isinstance(exc, genai_errors.APIError):
             detail = exc.message or exc.status or ""
             status = f" {exc.status}" if exc.status else ""
@@ -244,17 +252,7 @@ class Boundary:
                 hint=NETWORK_HINT,
                 ambiguous=ambiguous,
             )
-        if isinstance(
-            exc,
-            pydantic.ValidationError
-            | json.JSONDecodeError
-            | KeyError
-            | ValueError
-            | RecursionError,
-        ):
-            # The SDK raises ValueError/KeyError for answers it cannot use (an upload that never
-            # finalises, a missing upload URL, an unparsable body); JSON nested deeper than the
-            # parser's recursion goes raises RecursionError wherever the answer is decoded.
+        if isinstance(exc, UNREADABLE):
             words = (
                 "JSON nested too deeply"
                 if isinstance(exc, RecursionError)
@@ -274,11 +272,33 @@ class Boundary:
             resource=resource,
         )
 
+    def scrubbed(self, exc: ServiceError) -> ServiceError:
+        """`exc`, raised inside a call (`malformed` words what an answer held), with the
+        secrets out of its message."""
+        message = self.redact(exc.message)
+        if message != exc.message:
+            exc.message = message
+            exc.args = (message,)
+        return exc
+
     @contextlib.contextmanager
     def mapping(self, call: str) -> Iterator[None]:
         try:
             yield
-        except ServiceError:
+        except ServiceError as exc:
+            self.scrubbed(exc)
             raise
         except (*MAPPED, OSError) as exc:
             raise self.error(exc, call) from exc
+
+    @contextlib.contextmanager
+    def made_anyway(self, call: str) -> Iterator[None]:
+        """Around reading the job a create's success answer holds: an unreadable one means the
+        job was most likely made, so the failure is ambiguous (look it up by its tag before
+        creating it again), not a refusal."""
+        try:
+            yield
+        except PermanentServiceError as exc:
+            raise TransientServiceError(
+                self.redact(exc.message), call=call, ambiguous=True
+            ) from exc

@@ -108,8 +108,9 @@ def _time(value: object, call: str) -> datetime | None:
         try:
             return datetime.fromisoformat(value)
         except ValueError:
-            pass
-    malformed(call, f"not a timestamp: {str(value)[:40]!r}")
+            # Not quoted: a value cut short could hold part of a secret no redaction matches.
+            malformed(call, f"not a timestamp ({len(value)} characters)")
+    malformed(call, f"a timestamp was expected, not {type(value).__name__}")
 
 
 def live_file(file: types.File, call: str) -> LiveFile:

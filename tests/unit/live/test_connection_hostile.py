@@ -331,3 +331,73 @@ def test_a_listing_page_of_the_wrong_shape_is_a_malformed_answer(body: bytes, wo
     assert error.message.startswith("malformed answer: ") and words in error.message
     assert "\n" not in error.message
     assert requests == 1
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"name": "batches/x", "metadata": {"output": [1]}}',
+        b'{"name": "batches/x", "metadata": {"output": {"inlinedResponses": 5}}}',
+        b'{"name": ["batches/x"]}',
+    ],
+    ids=["output a list", "inline responses a number", "name a list"],
+)
+def test_a_job_whose_fields_have_other_shapes_is_a_malformed_answer(body: bytes) -> None:
+    """The SDK's converters raise AttributeError or TypeError on such answers: a ServiceError,
+    not an internal error."""
+    error, requests = _failure(_answer(body), _get)
+
+    assert isinstance(error, PermanentServiceError)
+    assert error.message.startswith("malformed answer: ")
+    assert requests == 1
+
+
+def _error_answer(status: int, body: bytes) -> Serve:
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = b"HTTP/1.1 %d Odd\r\nConnection: close\r\nContent-Length: %d\r\n\r\n"
+        writer.write(head % (status, len(body)) + body)
+        await writer.drain()
+
+    return serve
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b'{"error": "boom"}', b"[1, 2]", b"null", b'{"error": {"message": 5, "status": 7}}'],
+    ids=["error a string", "a list", "null", "fields of other types"],
+)
+@pytest.mark.parametrize(("status", "transient"), [(503, True), (400, False)])
+def test_an_error_answer_of_any_shape_is_its_status(
+    body: bytes, status: int, transient: bool
+) -> None:
+    error, requests = _failure(_error_answer(status, body), _listing)
+
+    assert error.status_code == status
+    assert error.message.startswith(f"HTTP {status}")
+    assert isinstance(error, TransientServiceError) is transient
+    assert requests == (ATTEMPTS if transient else 1)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"{}", b'{"name": 5}', b'{"name": "batches/x", "metadata": {"createTime": "noon"}}'],
+    ids=["no name", "a name that is a number", "a time that is not one"],
+)
+def test_a_create_answered_with_success_but_no_readable_job_may_have_made_it(body: bytes) -> None:
+    """A 200 says the job was made: an answer that cannot be read is no refusal."""
+    error, requests = _failure(_answer(body), _create)
+
+    assert isinstance(error, TransientServiceError) and error.ambiguous
+    assert error.message.startswith("malformed answer: ")
+    assert requests == 1
+
+
+def test_what_an_answer_held_is_scrubbed_of_the_key_in_a_malformed_answer() -> None:
+    """The words of a malformed answer never quote what the answer held: a value cut short
+    could hold part of the key, which no redaction of the whole key finds."""
+    for held in (KEY, "x" * 20 + KEY):
+        body = b'{"operations": [{"name": "batches/x", "metadata": {"createTime": "%s"}}]}'
+        error, _ = _failure(_answer(body % held.encode()), _listing)
+
+        assert error.message == f"malformed answer: not a timestamp ({len(held)} characters)"
+        assert KEY[:12] not in error.message
