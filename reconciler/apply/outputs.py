@@ -24,7 +24,7 @@ import msgspec
 
 from reconciler.apply.files import atomic_file, fsync_directory, iter_jsonl_lines
 from reconciler.apply.summary import Tally, UsageSum, tally_file, tally_line, tally_raw
-from reconciler.errors import ConfigError
+from reconciler.errors import ConfigError, ReconcilerError
 from reconciler.hashing import sha256_file
 from reconciler.live import gcs
 from reconciler.manifests.bigquery_uri import is_bigquery
@@ -219,7 +219,7 @@ def write_results(
                 writer.write(item)
                 writer.write(b"\n")
                 continue
-            decoded: dict[str, Any] = _decoder.decode(item) if isinstance(item, bytes) else item
+            decoded: dict[str, Any] = _decoded(item) if isinstance(item, bytes) else item
             tally_line(decoded, tally)
             if folder is not None:
                 decoded = _extract_images(decoded, folder)
@@ -320,9 +320,24 @@ def _upload_to_gcs(results: Path, folder: Path | None, target: OutputTarget) -> 
 def read_results(location: Path) -> Iterator[dict[str, Any]]:
     """Every result line of a local results copy, decoded."""
     for line in iter_jsonl_lines(location):
-        decoded = _decoder.decode(line)
+        decoded = _decoded(line)
         if isinstance(decoded, dict):
             yield decoded
+
+
+def _decoded(line: bytes) -> Any:
+    """One results line decoded.
+
+    Raises:
+        ReconcilerError: the line is not JSON, or nested deeper than the decoder goes (the
+            service's file: a RecursionError would read as a bug of ours).
+    """
+    try:
+        return _decoder.decode(line)
+    except msgspec.DecodeError as exc:
+        raise ReconcilerError(f"a results line is not JSON: {exc}") from None
+    except RecursionError:
+        raise ReconcilerError("a results line is not JSON: nested too deeply") from None
 
 
 @contextlib.contextmanager

@@ -180,12 +180,12 @@ def _decode_outcome(line: bytes) -> _Outcome:
         return _outcome_decoder.decode(line)
     except msgspec.ValidationError:
         pass
-    except msgspec.DecodeError as exc:
-        raise ReconcilerError(f"a results line is not JSON: {exc}") from None
+    except (msgspec.DecodeError, RecursionError) as exc:
+        raise ReconcilerError(f"a results line is not JSON: {_why(exc)}") from None
     try:
         plain = _counted_decoder.decode(line)
-    except msgspec.DecodeError as exc:
-        raise ReconcilerError(f"a results line is not a JSON object: {exc}") from None
+    except (msgspec.DecodeError, RecursionError) as exc:
+        raise ReconcilerError(f"a results line is not a JSON object: {_why(exc)}") from None
     return _Outcome(key=plain.key, error=plain.error, status=plain.status)
 
 
@@ -222,8 +222,8 @@ def _tally_block(block: bytes | memoryview, tally: Tally) -> None:
         outcomes = _outcome_decoder.decode_lines(block)
     except msgspec.ValidationError:
         outcomes = _counted_lines(block)
-    except msgspec.DecodeError as exc:
-        raise ReconcilerError(f"the results file is not JSON Lines: {exc}") from None
+    except (msgspec.DecodeError, RecursionError) as exc:
+        raise ReconcilerError(f"the results file is not JSON Lines: {_why(exc)}") from None
     # One comprehension over the block: the loop's per-line bytecode is a quarter of the cost.
     failed = [o for o in outcomes if o.error is not None or o.status is not None]
     tally.succeeded += len(outcomes) - len(failed)
@@ -241,8 +241,8 @@ def _counted_lines(block: bytes | memoryview) -> list[_Outcome]:
     """
     try:
         counted = _counted_decoder.decode_lines(block)
-    except msgspec.DecodeError as exc:
-        raise ReconcilerError(f"the results file is not JSON Lines: {exc}") from None
+    except (msgspec.DecodeError, RecursionError) as exc:
+        raise ReconcilerError(f"the results file is not JSON Lines: {_why(exc)}") from None
     lines = bytes(block).split(b"\n")
     outcomes: list[_Outcome] = []
     for plain, line in zip(counted, (ln for ln in lines if ln.strip()), strict=False):
@@ -464,6 +464,12 @@ def key_of(line: bytes) -> str:
     """
     try:
         key = _outcome_decoder.decode(line).key
-    except msgspec.DecodeError as exc:
-        raise ReconcilerError(f"a results line is not JSON: {exc}") from None
+    except (msgspec.DecodeError, RecursionError) as exc:
+        raise ReconcilerError(f"a results line is not JSON: {_why(exc)}") from None
     return str(key)
+
+
+def _why(exc: Exception) -> str:
+    """The decoder's words; a line nested deeper than the decoder's recursion goes (the
+    service's file, not ours) raises RecursionError, which says nothing useful."""
+    return "nested too deeply" if isinstance(exc, RecursionError) else str(exc)

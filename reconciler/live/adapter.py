@@ -390,7 +390,8 @@ class GeminiAdapter:
                 return self._send_json("post", path, body, call)
 
             answer = await self._retrier.create(self._boundary, call, send)
-            return job_from_rest(answer, call)
+            with self._boundary.made_anyway(call):
+                return job_from_rest(answer, call)
         try:
             source = (
                 convert.generate_source(file_name, inline_requests)
@@ -404,7 +405,8 @@ class GeminiAdapter:
         job = await self._retrier.create(
             self._boundary, call, lambda: self._send_create(model, source, display_name, once)
         )
-        return convert.live_job(job, call)
+        with self._boundary.made_anyway(call):
+            return convert.live_job(job, call)
 
     async def _send_create(
         self,

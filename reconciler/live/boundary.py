@@ -36,6 +36,22 @@ read it (408), was refused for quota (429), or the service was unavailable (503)
 may come after the job was made, so those are ambiguous."""
 
 
+UNREADABLE: Final = (
+    pydantic.ValidationError,
+    ValueError,
+    KeyError,
+    RecursionError,
+    TypeError,
+    AttributeError,
+    IndexError,
+)
+"""What reading an answer raises when it is not what it should be: the SDK raises ValueError or
+KeyError for answers it cannot use (an upload that never finalises, a missing upload URL, an
+unparsable body), and its converters TypeError, AttributeError or IndexError where a field has
+another shape (a list where an object belongs); JSON nested deeper than the parser's recursion
+raises RecursionError wherever it is decoded."""
+
+
 class Answer(Protocol):
     """An HTTP error answer as the SDK's `APIError` holds it (and `ErrorAnswer` alike)."""
 
@@ -97,7 +113,7 @@ def mapped_failures(*also: type[BaseException]) -> tuple[type[BaseException], ..
     calls could have raised it)."""
     sdk = sys.modules.get("google.genai.errors")
     answers: tuple[type[BaseException], ...] = () if sdk is None else (sdk.APIError,)
-    return (*HTTP_FAILURES, *answers, pydantic.ValidationError, ValueError, KeyError, *also)
+    return (*HTTP_FAILURES, *answers, *UNREADABLE, *also)
 
 
 _REDACTED = "<redacted>"
@@ -246,7 +262,15 @@ def transport_failure(exc: httpx2.TransportError) -> str:
     name = type(exc).__name__
     if isinstance(exc, httpx2.TimeoutException):
         return f"{host} did not answer in time ({name})"
+    if isinstance(exc, httpx2.RemoteProtocolError):
+        # The host was reached and sent what is not HTTP (or hung up mid-answer); the parser's
+        # words may quote the bytes it choked on, so they are cut short.
+        return f"{host} sent a broken answer: {_shortened(_root_cause(exc))} ({name})"
     return f"cannot reach {host}: {_root_cause(exc)} ({name})"
+
+
+def _shortened(text: str, limit: int = 160) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _root_cause(exc: BaseException) -> str:
@@ -284,7 +308,7 @@ class Boundary:
     ) -> ServiceError:
         """The ServiceError for `exc` raised by `call` (a name like "batches.create")."""
         if isinstance(exc, ServiceError):
-            return exc
+            return self.scrubbed(exc)
         answer = _answer(exc)
         if answer is not None:
             detail = answer.message or answer.status or ""
@@ -309,10 +333,13 @@ class Boundary:
                 hint=NETWORK_HINT,
                 ambiguous=ambiguous,
             )
-        if isinstance(exc, pydantic.ValidationError | json.JSONDecodeError | KeyError | ValueError):
-            # The SDK raises ValueError/KeyError for answers it cannot use (an upload that never
-            # finalises, a missing upload URL, an unparsable body).
-            message = self.redact(f"malformed answer: {type(exc).__name__}: {exc}")
+        if isinstance(exc, UNREADABLE):
+            words = (
+                "JSON nested too deeply"
+                if isinstance(exc, RecursionError)
+                else _shortened(" ".join(f"{type(exc).__name__}: {exc}".split()), 400)
+            )
+            message = self.redact(f"malformed answer: {words}")
             if ambiguous:
                 return TransientServiceError(message, call=call, resource=resource, ambiguous=True)
             return PermanentServiceError(message, call=call, resource=resource)
@@ -326,11 +353,33 @@ class Boundary:
             resource=resource,
         )
 
+    def scrubbed(self, exc: ServiceError) -> ServiceError:
+        """`exc`, raised inside a call (`malformed` words what an answer held), with the
+        secrets out of its message."""
+        message = self.redact(exc.message)
+        if message != exc.message:
+            exc.message = message
+            exc.args = (message,)
+        return exc
+
     @contextlib.contextmanager
     def mapping(self, call: str) -> Iterator[None]:
         try:
             yield
-        except ServiceError:
+        except ServiceError as exc:
+            self.scrubbed(exc)
             raise
         except mapped_failures(OSError) as exc:
             raise self.error(exc, call) from exc
+
+    @contextlib.contextmanager
+    def made_anyway(self, call: str) -> Iterator[None]:
+        """Around reading the job a create's success answer holds: an unreadable one means the
+        job was most likely made, so the failure is ambiguous (look it up by its tag before
+        creating it again), not a refusal."""
+        try:
+            yield
+        except PermanentServiceError as exc:
+            raise TransientServiceError(
+                self.redact(exc.message), call=call, ambiguous=True
+            ) from exc

@@ -35,6 +35,17 @@ READ_BYTES: Final = 1 << 20
 MAX_HEADER_BYTES: Final = 100 << 10
 """Largest response head accepted (httpcore2's limit)."""
 
+MAX_ANSWER_BYTES: Final = 512 << 20
+"""Largest body of an answer that is not a media download (`alt=media`), all of which the SDK
+or the adapter reads into memory: a `batches.list` page is well under a MiB, and the largest
+JSON answer is a job's inline responses. A server that sends more (or a chunked body that never
+ends) is refused instead of filling memory."""
+
+MIN_ANSWER_RATE: Final = 64 << 10
+"""Bytes a second an answer must average once its read timeout has passed: the timeout bounds
+each wait for the next piece, so a server trickling a byte at a time would otherwise hold a
+request forever. A 1 GiB download may take 4.5 hours at this pace; one slower is broken."""
+
 Origin = tuple[bytes, bytes, int]
 """(scheme, host, port) of a connection."""
 
@@ -63,6 +74,10 @@ class Connection(asyncio.Protocol):
         self._reader: asyncio.Future[None] | None = None
         self._writer: asyncio.Future[None] | None = None
         self._writing_paused = False
+        self._answer_started = 0.0
+        self._answer_bytes = 0
+        """When the current request was written, and the bytes of its answer read since: the
+        answer's pace (`MIN_ANSWER_RATE`)."""
 
     # -- asyncio.Protocol ---------------------------------------------------------------------
 
@@ -153,6 +168,8 @@ class Connection(asyncio.Protocol):
                 await self._drain(write_timeout, request)
         self._write(self._h11.send(h11.EndOfMessage()), request)
         await self._drain(write_timeout, request)
+        self._answer_started = self.loop.time()
+        self._answer_bytes = 0
         read_timeout = timeouts.get("read")
         while True:
             event = await self.next_event(read_timeout, request)
@@ -188,7 +205,9 @@ class Connection(asyncio.Protocol):
             if event is not h11.NEED_DATA:
                 return event
             if self._chunks:
-                h11_connection.receive_data(self._take())
+                data = self._take()
+                self._answer_bytes += len(data)
+                h11_connection.receive_data(data)
             elif self._closed:
                 if self._lost is not None:
                     raise httpx2.ReadError(self._lost_words("connection lost"), request=request)
@@ -200,7 +219,20 @@ class Connection(asyncio.Protocol):
                 h11_connection.receive_data(b"")
             else:
                 self._reader = self.loop.create_future()
-                await self._wait(self._reader, timeout, httpx2.ReadTimeout, request)
+                wait = self._read_wait(timeout)
+                slow = wait is not None and timeout is not None and wait < timeout
+                words = (
+                    f"the answer came slower than {MIN_ANSWER_RATE >> 10} KiB/s" if slow else None
+                )
+                await self._wait(self._reader, wait, httpx2.ReadTimeout, request, words)
+
+    def _read_wait(self, timeout: float | None) -> float | None:
+        """How long the next read may wait: the read timeout, or less when the answer so far
+        is behind `MIN_ANSWER_RATE` by the end of it (a trickle times out as a silence does)."""
+        if timeout is None:
+            return None
+        pace_end = self._answer_started + timeout + self._answer_bytes / MIN_ANSWER_RATE
+        return max(0.0, min(timeout, pace_end - self.loop.time()))
 
     def _take(self) -> bytes:
         """What has arrived, up to `READ_BYTES` joined (one chunk as it came)."""
@@ -226,6 +258,7 @@ class Connection(asyncio.Protocol):
         timeout: float | None,
         error: type[httpx2.TimeoutException],
         request: httpx2.Request,
+        words: str | None = None,
     ) -> None:
         if timeout is None:
             await future
@@ -234,7 +267,7 @@ class Connection(asyncio.Protocol):
         try:
             await future
         except _Expired:
-            raise error(f"timed out after {timeout:g} s", request=request) from None
+            raise error(words or f"timed out after {timeout:g} s", request=request) from None
         finally:
             timer.cancel()
 
@@ -262,6 +295,7 @@ class Pool:
         max_connections: int = 100,
         max_idle: int = 20,
         idle_expiry: float = 5.0,
+        max_answer_bytes: int = MAX_ANSWER_BYTES,
     ) -> None:
         """`ssl_context`: the TLS context of https connections, or what builds it at the first
         one (loading the trust store costs ~60 ms of CPU, which a run that speaks only plain
@@ -273,6 +307,7 @@ class Pool:
         self._max_idle = max_idle
         self._expiry = idle_expiry
         self._idle_count = 0
+        self._max_answer = max_answer_bytes
 
     def _context(self) -> ssl.SSLContext:
         if self._ssl is None:
@@ -301,7 +336,7 @@ class Pool:
         return httpx2.Response(
             status_code=head.status_code,
             headers=head.headers.raw_items(),
-            stream=_Body(self, connection, request),
+            stream=_Body(self, connection, request, None if _media(request) else self._max_answer),
             extensions={"http_version": b"HTTP/1.1", "reason_phrase": head.reason},
         )
 
@@ -388,13 +423,29 @@ def _default_port(scheme: bytes) -> int:
     return 443 if scheme == b"https" else 80
 
 
+def _media(request: httpx2.Request) -> bool:
+    """Whether the request asks for a file's bytes (`alt=media`, Google's APIs' convention for a
+    media download), which are streamed to disk, not read into memory."""
+    alt: str | None = request.url.params.get("alt")
+    return alt == "media"
+
+
+class AnswerTooLargeError(ValueError):
+    """An answer that is not a media download grew past its limit: the boundary words it as a
+    malformed answer (not retried; after a create, one that may have made the job)."""
+
+
 class _Body(httpx2.AsyncByteStream):
     """An answer's body, read from its connection as it is iterated."""
 
-    def __init__(self, pool: Pool, connection: Connection, request: httpx2.Request) -> None:
+    def __init__(
+        self, pool: Pool, connection: Connection, request: httpx2.Request, limit: int | None
+    ) -> None:
         self._pool = pool
         self._connection: Connection | None = connection
         self._request = request
+        self._limit = limit
+        """Most bytes of body read (None: a media download, streamed to disk by its reader)."""
         self._ended = False
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
@@ -402,10 +453,15 @@ class _Body(httpx2.AsyncByteStream):
         if connection is None:
             return
         timeout = _timeouts(self._request).get("read")
+        limit = self._limit
+        read = 0
         try:
             while True:
                 event = await connection.next_event(timeout, self._request)
                 if isinstance(event, h11.Data):
+                    read += len(event.data)
+                    if limit is not None and read > limit:
+                        raise AnswerTooLargeError(f"the answer is over {limit:,} bytes")
                     yield bytes(event.data)
                 elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
                     self._ended = True

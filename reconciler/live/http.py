@@ -22,7 +22,7 @@ from typing import Final
 
 import httpx2
 
-from reconciler.live.connection import READ_BYTES, Pool
+from reconciler.live.connection import MAX_ANSWER_BYTES, READ_BYTES, Pool
 
 __all__ = ["READ_BYTES", "LeanTransport", "shared_ssl_context", "wide_read_client"]
 
@@ -52,12 +52,18 @@ class LeanTransport(httpx2.AsyncBaseTransport):
     """An httpx2 transport over connection.py's pool: HTTP/1.1, certificates checked with the
     process's one TLS context, httpx2's default limits."""
 
-    def __init__(self, *, ssl_context: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+        max_answer_bytes: int = MAX_ANSWER_BYTES,
+    ) -> None:
         self._pool = Pool(
             ssl_context or shared_ssl_context,
             max_connections=MAX_CONNECTIONS,
             max_idle=MAX_IDLE,
             idle_expiry=IDLE_EXPIRY,
+            max_answer_bytes=max_answer_bytes,
         )
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:

@@ -93,8 +93,11 @@ async def _items(
         for item in items:
             yield item
         token = answer.get("nextPageToken")
-        if not token or not isinstance(token, str):
+        if token is None or token == "":
             return
+        if not isinstance(token, str):
+            # Read as the last page, the jobs after it would look gone from the service.
+            malformed(call, "`nextPageToken` is not a string")
         query["pageToken"] = token
 
 

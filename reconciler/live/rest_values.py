@@ -116,8 +116,9 @@ def _integer(value: object, call: str) -> int | None:
         try:
             return int(value.strip())
         except ValueError:
-            pass
-    malformed(call, f"not an integer: {str(value)[:40]!r}")
+            # Not quoted: a value cut short could hold part of a secret no redaction matches.
+            malformed(call, f"not an integer ({len(value)} characters)")
+    malformed(call, f"an integer was expected, not {type(value).__name__}")
 
 
 def _member(value: object, members: frozenset[str], call: str) -> str | None:
@@ -138,5 +139,6 @@ def _time(value: object, call: str) -> datetime | None:
         try:
             return datetime.fromisoformat(value)
         except ValueError:
-            pass
-    malformed(call, f"not a timestamp: {str(value)[:40]!r}")
+            # Not quoted: a value cut short could hold part of a secret no redaction matches.
+            malformed(call, f"not a timestamp ({len(value)} characters)")
+    malformed(call, f"a timestamp was expected, not {type(value).__name__}")

@@ -21,6 +21,7 @@ import hmac
 import os
 import secrets
 from pathlib import Path
+from stat import S_ISREG
 
 import msgspec
 
@@ -119,11 +120,28 @@ class ParseCache:
         write_sealed(self.path, self.root, self._key, msgspec.msgpack.encode((stamp(), entries)))
 
 
+MAX_SEALED_BYTES = 1 << 30
+"""The largest cache file read: far above what a project's manifests or small inputs need."""
+
+
 def read_sealed(path: Path, key: bytes) -> bytes | None:
     """The payload of a file `write_sealed` wrote with `key`; None when it is missing,
-    truncated, or sealed with another key (a cache that came with a checkout)."""
+    truncated, or sealed with another key (a cache that came with a checkout).
+
+    Only a regular file of at most `MAX_SEALED_BYTES` is read, and never through a symlink: a
+    checkout may plant `/dev/zero`, a FIFO or a huge file at the cache's name, which would
+    otherwise be read until memory runs out (or forever)."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
     try:
-        raw = path.read_bytes()
+        descriptor = os.open(path, flags)
+    except OSError:
+        return None
+    try:
+        with os.fdopen(descriptor, "rb") as handle:
+            stat = os.fstat(handle.fileno())
+            if not S_ISREG(stat.st_mode) or stat.st_size > MAX_SEALED_BYTES:
+                return None
+            raw = handle.read(MAX_SEALED_BYTES + 1)
     except OSError:
         return None
     size = hashlib.sha256().digest_size

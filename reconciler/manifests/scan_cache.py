@@ -9,7 +9,8 @@ Never stale: ctime cannot be set back (`os.utime` sets mtime only, and changes c
 entry is kept only when the file's mtime and ctime are older than the file system's clock at
 the time the file was read (git's "racily clean" rule): a write after the read then changes
 ctime even on a file system with coarse timestamps. That clock is read from the file system
-itself (the cache's new file, made before the first read), never from this machine's clock.
+itself (the cache's new file, made before the first read), never from this machine's clock;
+an input on another file system (whose clock was not read) is not kept.
 
 Kept only: scans without any diagnostic (warnings included, so every message comes from a
 scan), without local media (their files are checked and hashed on every run), of files small
@@ -79,6 +80,9 @@ class ScanCache:
         self._clock_ns: int | None = None
         """The file system's time before this run's first read of an input (the new cache
         file's mtime); None until then, or when no cache file can be made (nothing is kept)."""
+        self._clock_device: int | None = None
+        """The device of that file system: only inputs on it are kept, as only its clock was
+        read (a mount inside the project, say NFS, stamps files with its server's clock)."""
 
     def _entries(self) -> dict[str, _Entry]:
         if self._stored is None:
@@ -123,6 +127,7 @@ class ScanCache:
             or scan.media
             or stat[2] > INLINE_MAX_BYTES
             or stat[2] != digest.bytes
+            or stat[0] != self._clock_device
             or max(stat[3], stat[4]) >= clock  # racily clean: re-read next time
             or (digests and not isinstance(kept_digests, HexDigests))
         ):
@@ -148,9 +153,10 @@ class ScanCache:
         self._temporary = open_temporary(self.path, self.root)
         if self._temporary is not None:
             try:
-                self._clock_ns = os.fstat(self._temporary[0]).st_mtime_ns
+                made = os.fstat(self._temporary[0])
             except OSError:
-                self._clock_ns = None
+                return
+            self._clock_ns, self._clock_device = made.st_mtime_ns, made.st_dev
 
     def save(self) -> None:
         """Write the entries this run used or kept, plus as many older ones (other branches'

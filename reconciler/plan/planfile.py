@@ -19,13 +19,14 @@ import hashlib
 import hmac
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
 from pydantic import TypeAdapter, ValidationError
 
 from reconciler.errors import PlanError, StalePlanError
 from reconciler.jsonsafe import JsonLimitError, loads_bounded
 from reconciler.plan.actions import PLAN_FORMAT_VERSION, Action, ActionKind, Plan, summarise
+from reconciler.plan.cleanup import PendingDelete
 from reconciler.state.document import State
 
 PLAN_FILE_KIND = "reconciler-plan"
@@ -115,8 +116,9 @@ def loads(data: bytes, *, signing_key: bytes | None = None) -> Plan:
     if version == 1:
         body = _from_version_1(body)
     if version in (1, 2) and isinstance(body, dict):
-        # Before version 3 a plan listed no deletions: it approved none.
-        body = {**body, "format_version": PLAN_FORMAT_VERSION, "cleanup": []}
+        # Before version 3 a plan listed no deletions: it approved none. Its version stays on
+        # it: `verified_plan` holds an older plan only to what that version said.
+        body = {**body, "format_version": version, "cleanup": []}
     try:
         return _ADAPTER.validate_python(body)
     except ValidationError as exc:
@@ -140,7 +142,7 @@ def _from_version_1(body: Any) -> Any:
             named = "shards_given_up" if action.get("kind") == "collect" else "shards_to_create"
             action[named] = shards
         actions.append(action)
-    return {**body, "actions": actions, "format_version": PLAN_FORMAT_VERSION}
+    return {**body, "actions": actions}
 
 
 def check_plan_current(
@@ -187,6 +189,21 @@ def check_plan_current(
         )
 
 
+_DESCRIBED_AT_THE_TIME: Final = frozenset(
+    {
+        "detail",
+        "estimated_input_tokens",
+        "input_tokens_counted",
+        "estimated_cost_usd",
+        "max_output_cost_usd",
+    }
+)
+"""The fields of an action an honest saved plan may give otherwise than its derivation at apply:
+the sentence about the live jobs at that moment, and the estimates, which depend on whether the
+local tokenizer's model file was cached where each ran and on the price table of the release
+that ran (a plan saved by the previous release is still applied). Apply reads none of them."""
+
+
 def _what_it_does(action: Action) -> tuple[Any, ...]:
     """The fields of an action the executor acts on: a saved action must equal its derivation
     in all of them. Counts, costs, reasons and details only describe, so they may differ; an
@@ -211,15 +228,19 @@ def verified_plan(saved: Plan, derived: Plan) -> Plan:
 
     `derived` is the plan of the current manifests, state and live jobs with the saved plan's
     targets, replacements and refresh-only. Every saved action other than NOOP must equal its
-    derivation (`_what_it_does`); apply then runs the derived actions, so nothing the file says
-    beyond "which of these" reaches the executor. Deletions likewise: the derived ones the saved
-    plan lists (one done since is simply not there any more; one the file adds is not derived).
+    derivation (`_what_it_does`), and in a plan of this format version in every other field too
+    but the ones described at the time (`_DESCRIBED_AT_THE_TIME`); apply then runs the derived
+    actions, so nothing the file says beyond "which of these" reaches the executor. A saved
+    NOOP approves nothing (the job may have moved on since). Deletions: exactly the derived
+    ones (`_verified_cleanup`).
 
     Raises:
         StalePlanError: a saved action the derivation does not produce (the service or state
-            moved on since, or the file was forged), naming the resource and both actions.
+            moved on since, or the file was forged), naming the resource and both actions, or
+            the field that differs; a deletion the derivation does not make, or leaves out.
     """
     derived_by_resource = {action.resource: action for action in derived.actions}
+    exact = saved.format_version >= PLAN_FORMAT_VERSION
     approved: list[Action] = []
     seen: set[str] = set()
     for action in saved.actions:
@@ -229,23 +250,95 @@ def verified_plan(saved: Plan, derived: Plan) -> Plan:
         if action.kind is ActionKind.NOOP:
             continue
         now = derived_by_resource.get(action.resource)
-        if now is None or _what_it_does(now) != _what_it_does(action):
+        if (
+            now is None
+            or now.kind is not action.kind
+            or (not exact and _what_it_does(now) != _what_it_does(action))
+        ):
             planned_now = "nothing" if now is None else _describe(now)
             raise StalePlanError(
                 f"saved plan is stale: it would {_describe(action)} of {action.resource!r}, "
                 f"but the current manifests, state and service call for {planned_now}",
-                hint="make a new plan: the service or the state moved on since this one, or "
-                "the file was altered",
+                hint=_STALE_HINT,
             )
+        if exact:
+            _refuse_other_fields(action, now)
         approved.append(now)
     actions = tuple(sorted(approved, key=lambda a: a.resource))
-    listed = set(saved.cleanup)
     return dataclasses.replace(
         derived,
         actions=actions,
-        cleanup=tuple(item for item in derived.cleanup if item in listed),
+        cleanup=_verified_cleanup(saved, derived, exact=exact),
         summary=summarise(actions, price_table_as_of=derived.summary.price_table_as_of),
     )
+
+
+_STALE_HINT: Final = (
+    "make a new plan: the service or the state moved on since this one, or the file was altered"
+)
+
+
+def _refuse_other_fields(saved: Action, derived: Action) -> None:
+    """A saved action is its derivation in every field but the ones described at the time:
+    what a reviewer read (requests, model, diff, reason...) is what the file says apply does.
+
+    Raises:
+        StalePlanError: naming the first field that differs, with both values.
+    """
+    for field in dataclasses.fields(saved):
+        name = field.name
+        if name in _DESCRIBED_AT_THE_TIME:
+            continue
+        was, now = getattr(saved, name), getattr(derived, name)
+        if was != now:
+            raise StalePlanError(
+                f"saved plan is stale: its {_describe(saved)} of {saved.resource!r} says "
+                f"`{name}` is {_shown(was)}, but the current manifests, state and service give "
+                f"{_shown(now)}",
+                hint=_STALE_HINT,
+            )
+
+
+def _verified_cleanup(saved: Plan, derived: Plan, *, exact: bool) -> tuple[PendingDelete, ...]:
+    """The deletions apply runs for a saved plan: exactly the derived ones. The state (whose
+    serial the plan matched) alone decides them, so an honest plan lists the same; a plan of
+    a version before deletions were listed approved none.
+
+    Raises:
+        StalePlanError: a deletion the derivation does not make, one listed twice, or (in a
+            plan of this version) a derived one the file leaves out, naming the file.
+    """
+    if not exact:
+        return ()
+    derived_set = set(derived.cleanup)
+    seen: set[PendingDelete] = set()
+    for item in saved.cleanup:
+        if item in seen:
+            raise StalePlanError(f"saved plan lists the deletion of {_deletion(item)} twice")
+        seen.add(item)
+        if item not in derived_set:
+            raise StalePlanError(
+                f"saved plan is stale: it would delete {_deletion(item)}, which the current "
+                "state does not leave to delete",
+                hint=_STALE_HINT,
+            )
+    for item in derived.cleanup:
+        if item not in seen:
+            raise StalePlanError(
+                f"saved plan is stale: it leaves out the deletion of {_deletion(item)}, which "
+                "the current state leaves to delete",
+                hint=_STALE_HINT,
+            )
+    return derived.cleanup
+
+
+def _deletion(item: PendingDelete) -> str:
+    return f"{item.role.value} file {item.file_name} of {item.resource!r} attempt {item.attempt}"
+
+
+def _shown(value: object, limit: int = 120) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _describe(action: Action) -> str:

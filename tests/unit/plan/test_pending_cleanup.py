@@ -3,7 +3,10 @@ rules apply's cleanup follows (settings, ended groups, inputs still read, BigQue
 
 from __future__ import annotations
 
+import pytest
+
 from reconciler.config import Cleanup
+from reconciler.errors import StalePlanError
 from reconciler.manifests.desired import Desired
 from reconciler.plan.cleanup import FileRole, PendingDelete, pending_cleanup
 from reconciler.plan.planfile import verified_plan
@@ -96,16 +99,17 @@ def test_the_plan_counts_pending_cleanup_as_a_change() -> None:
     assert not plan(_desired(done), done, live(), cleanup=ALL).has_changes
 
 
-def test_a_saved_plan_approves_only_the_deletions_it_lists() -> None:
+def test_a_saved_plan_approves_exactly_the_deletions_it_lists() -> None:
     s = _collected()
     derived = plan(_desired(s), s, live(), cleanup=ALL)
-    saved = plan(_desired(s), s, live(), cleanup=Cleanup(results=False))
-    approved = verified_plan(saved, derived)
-    assert [p.role for p in approved.cleanup] == [FileRole.INPUT]
-    forged = plan(_desired(s), s, live(), cleanup=ALL)
+    assert verified_plan(derived, derived).cleanup == derived.cleanup
+    narrowed = plan(_desired(s), s, live(), cleanup=Cleanup(results=False))
+    with pytest.raises(StalePlanError, match="leaves out the deletion of results file"):
+        verified_plan(narrowed, derived)
     done = _collected(input_deleted_at=T0, output_deleted_at=T0)
     now = plan(_desired(done), done, live(), cleanup=ALL)
-    assert verified_plan(forged, now).cleanup == ()
+    with pytest.raises(StalePlanError, match="would delete input file"):
+        verified_plan(derived, now)
 
 
 def _with_media(s: State, name: str, *, deleted: bool = False, running: bool = False) -> State:
