@@ -77,7 +77,7 @@ def report_left_to_expire(context: ApplyContext, name: str, files: Sequence[str]
     for file_name in files:
         # The expected outcome for every generated results file, so a step, not a warning:
         # the apply summary and `status` list them once.
-        context.report.kept_files.append(f"{file_name} ({name}): {LEFT_TO_EXPIRE}")
+        context.report.kept_files.append(f"{file_name} ({name})")
         context.emit(EventKind.STEP, name, f"results file {file_name} left to expire")
 
 
