@@ -49,11 +49,9 @@ class _Deleted:
     is_media: bool = False
 
 
-LEFT_TO_EXPIRE = (
-    "the Files API refuses to delete results files (ids over 40 characters, python-genai "
-    "#1759); left to expire: it expires after 48 h"
-)
-"""What a results file the service would refuse to delete is recorded as (`output_kept`)."""
+LEFT_TO_EXPIRE = "undeletable (id over 40 characters); expires after 48 h"
+"""What a results file the service would refuse to delete is recorded as (`output_kept`): kept
+short, it is on every settled resource's line of the committed state (python-genai #1759)."""
 
 
 def mark_left_to_expire(attempt: JobAttempt, settings: Cleanup) -> JobAttempt:
