@@ -26,7 +26,12 @@ from datetime import datetime
 from reconciler.apply.context import ApplyContext, crash_point
 from reconciler.apply.events import EventKind
 from reconciler.config import Cleanup
-from reconciler.errors import PermanentServiceError, ServiceError
+from reconciler.errors import (
+    PermanentServiceError,
+    ReconcilerError,
+    ServiceError,
+    StateWriteLostError,
+)
 from reconciler.live.wire import refuses_delete
 from reconciler.plan.cleanup import (
     PendingDelete,
@@ -83,9 +88,18 @@ def clean_later(context: ApplyContext, name: str, number: int) -> None:
     """Hand the cleanup of a collected attempt to the background (apply.background): its
     results are durable and recorded, so nothing but the run's end waits for the deletes."""
     context.report.collected.add((name, number))
-    context.background.start(
-        lambda: clean_after_collect(context, name, number), context.options.parallelism
-    )
+
+    async def clean() -> None:
+        try:
+            await clean_after_collect(context, name, number)
+        except StateWriteLostError:
+            raise  # the run stops, as when a stage loses a write
+        except ReconcilerError as exc:
+            # A failed cleanup never fails the resource: its results are safe. The sweep at
+            # the run's end, or the next apply, finishes it.
+            context.emit(EventKind.WARNING, name, f"cleanup of attempt {number} failed: {exc}")
+
+    context.background.start(clean, context.options.parallelism)
 
 
 async def clean_after_collect(context: ApplyContext, name: str, number: int) -> None:

@@ -12,7 +12,9 @@ from reconciler.apply.cleanup import LEFT_TO_EXPIRE
 from reconciler.apply.collect import collect
 from reconciler.apply.context import ApplyContext
 from reconciler.apply.create import create
+from reconciler.apply.events import EventKind
 from reconciler.config import Cleanup
+from reconciler.errors import ReconcilerError
 from reconciler.plan.actions import ActionKind, Plan
 from reconciler.state.document import JobAttempt
 from tests.integration.apply.harness import Stages, only, plan_now, wait_settled
@@ -133,3 +135,27 @@ def test_a_collect_returns_before_its_deletes_and_the_run_waits_for_them(
 
     assert seen["results"] is not None and seen["input_deleted_at"] is None
     assert _attempt(stages).input_deleted_at is not None
+
+
+def test_a_cleanup_that_fails_in_the_background_warns_and_fails_no_resource(
+    stages: Stages,
+) -> None:
+    _project(stages)
+
+    async def body(context: ApplyContext) -> None:
+        live, plan = await plan_now(context)
+        adapter: Any = context.adapter
+
+        async def broken_delete(name: str) -> None:
+            raise ReconcilerError(f"cannot reach the disk holding {name}")
+
+        adapter.delete_file = broken_delete
+        await collect(context, only(plan, ActionKind.COLLECT, "eval"), live)
+        await context.background.drain()
+        assert context.report.failures == {}
+
+    stages.run(body)
+
+    assert _attempt(stages).input_deleted_at is None
+    warnings = [e.message for e in stages.reporter.events if e.kind is EventKind.WARNING]
+    assert any("cleanup of attempt 1 failed: cannot reach the disk" in w for w in warnings)
