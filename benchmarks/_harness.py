@@ -70,7 +70,7 @@ def emulator(data_dir: Path, **settings: Any) -> Iterator[Emulator]:
     for name, value in settings.items():
         flag = "--" + name.replace("_", "-")
         if isinstance(value, bool):
-            flags += [flag] if value else []
+            flags += [flag] if value else ["--no-" + name.replace("_", "-")]
         else:
             flags += [flag, str(value)]
     process = subprocess.Popen(

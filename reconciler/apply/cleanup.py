@@ -4,10 +4,16 @@ reconciler.yaml), and record what was deleted or could not be, so nothing is del
 Inputs reconciler uploaded go once every job that reads them has ended and the attempt's
 results are collected; a later job needing the same input (a retry, an incremental re-run)
 finds it gone and uploads it again (apply.sources). Results files go where the service allows:
-it refuses ids over 40 characters (python-genai #1759, every `files/batch-...` it generates),
-so those are recorded as kept, listed in the apply summary and by `status`, and left to expire
-after 48 h. A failed delete never fails the resource: its results are already safe. A
-BigQuery source or output table (Vertex) is the user's data, never a candidate.
+the Files API refuses to delete ids over 40 characters (python-genai #1759), and every results
+file it generates is one (`files/batch-<36-character job id>`), so no delete is sent for them:
+the collect records each as left to expire (48 h) in the same write as the results
+(`mark_left_to_expire`), the apply summary and `status` list them, and `plan` never shows them
+as deletes. A failed delete never fails the resource: its results are already safe. A BigQuery
+source or output table (Vertex) is the user's data, never a candidate.
+
+The deletes run in the background (`clean_later`, apply.background), after the results are
+durable and recorded: they hold no parallelism slot a download or create could use, and only
+the run's end waits for the last of them.
 """
 
 from __future__ import annotations
@@ -19,7 +25,14 @@ from datetime import datetime
 
 from reconciler.apply.context import ApplyContext, crash_point
 from reconciler.apply.events import EventKind
-from reconciler.errors import PermanentServiceError, ServiceError
+from reconciler.config import Cleanup
+from reconciler.errors import (
+    PermanentServiceError,
+    ReconcilerError,
+    ServiceError,
+    StateWriteLostError,
+)
+from reconciler.live.wire import refuses_delete
 from reconciler.plan.cleanup import (
     PendingDelete,
     group_files_left,
@@ -39,6 +52,54 @@ class _Deleted:
     at: datetime | None = None
     kept: str | None = None
     is_media: bool = False
+
+
+LEFT_TO_EXPIRE = "undeletable (id over 40 characters); expires after 48 h"
+"""What a results file the service would refuse to delete is recorded as (`output_kept`): kept
+short, it is on every settled resource's line of the committed state (python-genai #1759)."""
+
+
+def mark_left_to_expire(attempt: JobAttempt, settings: Cleanup) -> JobAttempt:
+    """`attempt` with its results file recorded as left to expire, when `cleanup.results` would
+    delete it but the Files API refuses to (`refuses_delete`). The collect records it with the
+    results, in the same state write: no delete known to fail is sent, now or by a later run."""
+    name = attempt.output_file
+    if (
+        not settings.results
+        or not name
+        or attempt.output_deleted_at is not None
+        or attempt.output_kept is not None
+        or not refuses_delete(name)
+    ):
+        return attempt
+    return attempt.model_copy(update={"output_kept": LEFT_TO_EXPIRE})
+
+
+def report_left_to_expire(context: ApplyContext, name: str, files: Sequence[str]) -> None:
+    """Tell the user which results files stay at the service until they expire."""
+    for file_name in files:
+        # The expected outcome for every generated results file, so a step, not a warning:
+        # the apply summary and `status` list them once.
+        context.report.kept_files.append(f"{file_name} ({name})")
+        context.emit(EventKind.STEP, name, f"results file {file_name} left to expire")
+
+
+def clean_later(context: ApplyContext, name: str, number: int) -> None:
+    """Hand the cleanup of a collected attempt to the background (apply.background): its
+    results are durable and recorded, so nothing but the run's end waits for the deletes."""
+    context.report.collected.add((name, number))
+
+    async def clean() -> None:
+        try:
+            await clean_after_collect(context, name, number)
+        except StateWriteLostError:
+            raise  # the run stops, as when a stage loses a write
+        except ReconcilerError as exc:
+            # A failed cleanup never fails the resource: its results are safe. The sweep at
+            # the run's end, or the next apply, finishes it.
+            context.emit(EventKind.WARNING, name, f"cleanup of attempt {number} failed: {exc}")
+
+    context.background.start(clean, context.options.parallelism)
 
 
 async def clean_after_collect(context: ApplyContext, name: str, number: int) -> None:
@@ -77,10 +138,10 @@ async def clean_after_collect(context: ApplyContext, name: str, number: int) -> 
             context.storage.freed(sizes[item.file_name])
             context.emit(EventKind.STEP, name, f"deleted input {item.file_name}")
         elif item.kept is not None:
-            # The expected outcome for every generated results file, so a step, not a
-            # warning: the apply summary and `status` list them once.
             context.report.kept_files.append(f"{item.file_name} ({name}): {item.kept}")
-            context.emit(EventKind.STEP, name, f"kept results file {item.file_name}: {item.kept}")
+            context.emit(
+                EventKind.WARNING, name, f"kept results file {item.file_name}: {item.kept}"
+            )
         else:
             context.emit(EventKind.STEP, name, f"deleted results file {item.file_name}")
 
@@ -170,7 +231,7 @@ async def _delete_output(context: ApplyContext, name: str, file_name: str) -> _D
     try:
         await context.adapter.delete_file(file_name)
     except PermanentServiceError as exc:
-        # The service refuses to delete generated results files (ids over 40 characters).
+        # Refused for a reason `refuses_delete` does not know: recorded, never sent again.
         why = f"the service refused to delete it ({exc.status_code}); it expires after 48 h"
         return _Deleted(file_name, is_input=False, kept=why)
     except ServiceError as exc:

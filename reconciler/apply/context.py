@@ -2,9 +2,10 @@
 
 The stages (create, collect, maintain, converge) are functions over this context and the live
 snapshot of the round they run in; nothing is an optional field filled in later. The context
-holds three mutable parts on purpose, each owned by one concern: the ApplyReport (what the run did,
+holds four mutable parts on purpose, each owned by one concern: the ApplyReport (what the run did,
 appended to by every stage through `emit` and by dispatch on failure), the per-run cache of
-uploaded media, and the per-run count of Files storage (apply.storage).
+uploaded media, the per-run count of Files storage (apply.storage), and the work handed off to
+the background (apply.background: collects' cleanups), drained before the run ends.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from reconciler.apply.background import Background
 from reconciler.apply.events import Event, EventKind, Phase, Reporter, Transfer
 from reconciler.apply.outputs import OutputTarget, resolve_output
 from reconciler.apply.storage import StorageLedger
@@ -115,6 +117,8 @@ class ApplyContext:
     media: MediaUploads = field(default_factory=MediaUploads)
     storage: StorageLedger = field(default_factory=StorageLedger)
     """This run's count of the project's Files storage (apply.storage)."""
+    background: Background = field(default_factory=Background)
+    """Work handed off by the stages (collects' cleanups), drained before the run ends."""
 
     def emit(self, kind: EventKind, resource: str | None, message: str) -> None:
         """Tell the reporter; a resource's STEP is also a line of the report."""

@@ -76,6 +76,9 @@ async def _apply_plan(context: ApplyContext, plan: Plan, listed: Live | None) ->
     await execute(plan.actions, live)
     if context.options.wait:
         await converge(context, started, execute, capacity, run_one)
+    # The collects' cleanups (apply.background) end before the sweep, which retries their
+    # failed deletes.
+    await context.background.drain()
     await clean_what_was_left(context, plan.cleanup)
     if not context.options.wait:
         context.report.unsettled = unsettled(context.store.state, context.options.targets)

@@ -40,6 +40,9 @@ _IMAGE_EXTENSIONS = {
 _decoder = msgspec.json.Decoder()
 _encoder = msgspec.json.Encoder()
 _WRITE_BUFFER = 1 << 20
+_SUMMARY_BESIDE_FSYNC_BYTES = 1 << 20
+"""Results up to this size are summarised, then synced: starting a thread to overlap the two
+costs more than the summary of so few lines."""
 """Output is hashed and written in ~1 MiB pieces: per-line write and hash calls cost more than
 the bytes they move."""
 
@@ -266,14 +269,19 @@ def keep_downloaded(
     assert can_keep_in_place(target) and target.local_path is not None
     tally = summary if summary is not None else Tally()
     with downloaded.open("rb+") as handle:
-        # fsync releases the GIL: the disk writes back while the summary reads the page cache.
-        syncing = threading.Thread(target=os.fsync, args=(handle.fileno(),), daemon=True)
-        syncing.start()
-        try:
-            if summary is None:
-                tally_file(downloaded, tally)
-        finally:
-            syncing.join()
+        if summary is None and size <= _SUMMARY_BESIDE_FSYNC_BYTES:
+            tally_file(downloaded, tally)  # a small file: a thread would cost more
+            os.fsync(handle.fileno())
+        else:
+            # fsync releases the GIL: the disk writes back while the summary reads the page
+            # cache.
+            syncing = threading.Thread(target=os.fsync, args=(handle.fileno(),), daemon=True)
+            syncing.start()
+            try:
+                if summary is None:
+                    tally_file(downloaded, tally)
+            finally:
+                syncing.join()
         if size and handle.seek(-1, os.SEEK_END) >= 0 and handle.read(1) != b"\n":
             handle.write(b"\n")  # the last line gets its line break, as write_results gives it
             handle.flush()

@@ -20,6 +20,10 @@ from reconciler.state.request_keys import key_digests_blob
 AttemptKey = tuple[int, int | None, int]
 """(attempt number, shard, rerun): what identifies one job's attempt within a record."""
 
+_DIGESTS_ON_THE_LOOP = 1024
+"""A key digest index up to this many keys is encoded on the event loop (~1 µs a key); a larger
+one in a thread, so the loop keeps serving the other transfers."""
+
 
 def service_base_url(config: ProjectConfig) -> str | None:
     """Where this project's jobs are created, as `JobAttempt.base_url` records it: `emulator`
@@ -119,6 +123,8 @@ async def digests_blob(resource: DesiredResource) -> Blob | None:
     digests = resource.source.key_digests
     if not digests:
         return None
+    if len(digests) <= _DIGESTS_ON_THE_LOOP:  # microseconds: less than a thread hop costs
+        return key_digests_blob(digests)
     return await asyncio.to_thread(key_digests_blob, digests)
 
 

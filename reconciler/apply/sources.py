@@ -242,7 +242,7 @@ async def upload_input(
             reused = await usable_file(context, live, previous.file_name)
             if reused is not None:
                 return reused, None
-    n_bytes = await asyncio.to_thread(lambda: prepared.file.stat().st_size if prepared.file else 0)
+    n_bytes = prepared.file.stat().st_size if prepared.file else 0  # a stat: no thread hop
     await context.store.store_identity()  # the upload is filed under it
     async with context.storage.reserve(
         context.adapter,

@@ -384,6 +384,11 @@ class ResultsFollower:
         self.summary: Tally | None = None
         """The counts of the last download it followed to its end."""
 
+    @property
+    def following(self) -> bool:
+        """Whether a second process follows a download now (`abandon` then stops it)."""
+        return self._process is not None
+
     def begin(self, dest: Path, length: int | None) -> bool:
         """Start following `dest` if it will be large; True if this follower hashes it."""
         self.abandon()

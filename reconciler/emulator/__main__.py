@@ -9,13 +9,16 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import typing
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from reconciler.emulator.server import serve
 from reconciler.emulator.settings import EmulatorSettings
 
 
-def main() -> None:
+def parse(argv: Sequence[str] | None = None) -> tuple[dict[str, Any], EmulatorSettings]:
+    """The runner's own options (host, port, data dir, log level) and the settings."""
     parser = argparse.ArgumentParser(prog="python -m reconciler.emulator", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
@@ -26,18 +29,28 @@ def main() -> None:
         flag = "--" + field.name.replace("_", "-")
         kind = hints[field.name]
         if kind is bool:
-            parser.add_argument(flag, dest=field.name, action="store_true")
+            # --name / --no-name, defaulting as the settings do: a plain store_true made every
+            # setting whose default is True (undeletable_result_files) False unless named.
+            parser.add_argument(
+                flag, dest=field.name, action=argparse.BooleanOptionalAction, default=field.default
+            )
         else:
             convert = kind if kind in (int, float) else str
             parser.add_argument(flag, dest=field.name, type=convert, default=field.default)
-    args = vars(parser.parse_args())
-    host, port, data_dir, log_level = (
-        args.pop("host"),
-        args.pop("port"),
-        args.pop("data_dir"),
-        args.pop("log_level"),
+    args = vars(parser.parse_args(argv))
+    runner = {name: args.pop(name) for name in ("host", "port", "data_dir", "log_level")}
+    return runner, EmulatorSettings(**args)
+
+
+def main() -> None:
+    runner, settings = parse()
+    serve(
+        runner["data_dir"],
+        settings,
+        host=runner["host"],
+        port=runner["port"],
+        log_level=runner["log_level"],
     )
-    serve(data_dir, EmulatorSettings(**args), host=host, port=port, log_level=log_level)
 
 
 if __name__ == "__main__":

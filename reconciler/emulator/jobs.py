@@ -140,9 +140,13 @@ def _complete_file(store: Store, batch: BatchRow, end: float) -> None:
         finally:
             if lines is not None:
                 lines.close()
+    # As the service: `batch-<job id>`, 42 characters, which files.delete refuses (python-genai
+    # #1759). Lenient (`undeletable_result_files=False`): an id within the 40 characters it
+    # deletes, as a service that fixed that would name it, so clients' deletes can succeed.
+    output_id = f"batch-{batch.id}" if batch.undeletable_results else f"batch-{batch.id[:34]}"
     output = FileRow(
-        id=f"batch-{batch.id}",
-        display_name=f"batch-{batch.id}",
+        id=output_id,
+        display_name=output_id,
         mime_type="application/jsonl",
         size_bytes=size,
         sha256=base64.b64encode(sha.digest()).decode(),

@@ -83,7 +83,8 @@ class EmulatorSettings:
     """Quirk (python-genai #1909, #1886): inline responses reordered and without `metadata`."""
     undeletable_result_files: bool = True
     """As the service (python-genai #1759): deleting a `files/batch-*` results file (an id over
-    40 characters) answers 400; False lets such files be deleted."""
+    40 characters) answers 400; False names results files with ids of 40 characters
+    (`batch-` + the job id's first 34), which can be deleted."""
     retry_delay_seconds: float = 1.0
     """The `RetryInfo.retryDelay` of an injected 429."""
     media_processing_seconds: float = 1.0

@@ -23,6 +23,23 @@ def is_staged_input(uri: str) -> bool:
     return _STAGED_INPUT.fullmatch(uri) is not None
 
 
+FILE_ID_DELETE_LIMIT = 40
+"""The longest file id (the name without `files/`) the Files API deletes. `files.delete` of a
+longer one answers 400 "DeleteFileRequest.name: File ID ... cannot be more than 40 characters"
+(python-genai #1759, open; the SDK sends the name as given, and `files.get` and the download
+accept such ids). Every results file a batch job writes is `files/batch-<36-character job id>`,
+a 42-character id: none can be deleted; each expires 48 h after it was written."""
+
+
+def refuses_delete(file_name: str) -> bool:
+    """Whether the Files API refuses to delete `file_name` whatever its state (an id over
+    FILE_ID_DELETE_LIMIT characters), so a delete would be a call known to fail. A `gs://`
+    object or a BigQuery table (Vertex) is not a Files API file."""
+    if not file_name.startswith("files/"):
+        return False
+    return len(file_name.removeprefix("files/")) > FILE_ID_DELETE_LIMIT
+
+
 _STATE_PREFIXES = ("BATCH_STATE_", "JOB_STATE_")
 
 _STATE_ALIASES: Mapping[str, JobState] = {

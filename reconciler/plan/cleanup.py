@@ -1,11 +1,13 @@
 """Pure: which service files the state says are left to delete (`cleanup:` in reconciler.yaml).
 
 After collecting an attempt, apply deletes the inputs no running job reads and the results
-files the service lets go, and records each deletion (apply.cleanup). A run killed between
-collect and that record, or a delete that failed, leaves files the state still calls present:
-the next apply deletes them. The plan lists them (`Plan.cleanup`), so `plan` never says "no
-changes" while apply would delete something, and apply of a saved plan deletes exactly what
-the plan listed. The predicates live here, not in apply, so the planner reads them with no I/O.
+files the service lets go, and records each deletion (apply.cleanup); a results file the Files
+API refuses to delete is recorded as left to expire with the results, and never listed here.
+A run killed between collect and that record, or a delete that failed, leaves files the state
+still calls present: the next apply deletes them. The plan lists them (`Plan.cleanup`), so
+`plan` never says "no changes" while apply would delete something, and apply of a saved plan
+deletes exactly what the plan listed. The predicates live here, not in apply, so the planner
+reads them with no I/O.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import Collection, Iterable, Sequence
 from pydantic.dataclasses import dataclass
 
 from reconciler.config import Cleanup
-from reconciler.live.wire import is_staged_input
+from reconciler.live.wire import is_staged_input, refuses_delete
 from reconciler.manifests.bigquery_uri import is_bigquery
 from reconciler.state.document import JobAttempt, State
 
@@ -54,12 +56,14 @@ def input_left(attempt: JobAttempt) -> str | None:
 
 
 def output_left(attempt: JobAttempt) -> str | None:
-    """The attempt's results file if it is neither deleted nor kept. A BigQuery table is the
-    results themselves (the job wrote the manifest's output there): never deleted."""
+    """The attempt's results file if it is neither deleted nor kept, and the service would
+    delete it. A BigQuery table is the results themselves (the job wrote the manifest's output
+    there): never deleted. A file the Files API refuses to delete (`refuses_delete`: every
+    results file it generates) is left to expire, not listed as a delete apply would send."""
     name = attempt.output_file
     if not name or attempt.output_deleted_at or attempt.output_kept or is_bigquery(name):
         return None
-    return name
+    return None if refuses_delete(name) else name
 
 
 def media_left(attempt: JobAttempt) -> tuple[str, ...]:

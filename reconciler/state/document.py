@@ -202,8 +202,9 @@ class JobAttempt(_Doc):
     """The uploaded media its requests reference, recorded with its intent, so they are
     deleted as its input is (`cleanup.inputs`) and never while a job that reads them may run."""
     output_kept: str | None = None
-    """Why this job's results file could not be deleted (the service refuses ids over 40
-    characters, python-genai #1759); it expires at the service after 48 h. Not tried again."""
+    """Why this job's results file is left at the service: it refuses to delete ids over 40
+    characters (python-genai #1759), so no delete is sent, or it refused one. It expires there
+    after 48 h; never tried again."""
 
     @property
     def is_intent(self) -> bool:

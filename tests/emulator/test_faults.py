@@ -258,6 +258,21 @@ def test_undeletable_result_files_answer_400_on_delete(emu: EmulatorHandle, tmp_
     assert client.files.get(name=job.dest.file_name).source.name == "GENERATED"
 
 
+def test_lenient_result_files_have_ids_within_forty_characters_and_delete(
+    emu: EmulatorHandle, tmp_path: Path
+) -> None:
+    client = make_client(emu)
+    emu.configure(undeletable_result_files=False)
+    source = upload_jsonl(client, tmp_path / "in.jsonl", [text_request("a", "b")])
+    job = wait_for_end(client, client.batches.create(model=MODEL, src=source.name).name)
+    file_id = job.dest.file_name.removeprefix("files/")
+    assert file_id.startswith("batch-") and len(file_id) == 40
+    assert client.files.download(file=job.dest.file_name)
+    client.files.delete(name=job.dest.file_name)
+    with pytest.raises(errors.ClientError):
+        client.files.get(name=job.dest.file_name)
+
+
 def test_admin_endpoint_reads_and_changes_settings_and_counts(emu: EmulatorHandle) -> None:
     admin = f"{emu.base_url}/_emulator"
     assert httpx.get(f"{admin}/settings").json()["rate_503"] == 0.0

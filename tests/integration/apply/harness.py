@@ -117,6 +117,8 @@ class Stages:
             try:
                 return await body(context)
             finally:
+                # What a stage handed off (a collect's cleanup) ends before the client closes.
+                await context.background.drain()
                 await adapter.aclose()
 
         return asyncio.run(main())
