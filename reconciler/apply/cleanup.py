@@ -39,6 +39,7 @@ from reconciler.plan.cleanup import (
     input_left,
     media_left,
     output_left,
+    owners,
 )
 from reconciler.state.document import JobAttempt, ResourceRecord
 
@@ -157,13 +158,14 @@ async def clean_what_was_left(context: ApplyContext, planned: Sequence[PendingDe
     if not (settings.inputs or settings.results):
         return
     state = context.store.state
+    owned = owners(state)
     pairs = {(p.resource, p.attempt) for p in planned} | context.report.collected
     left = sorted(
         (name, number)
         for name, number in pairs
         if name in state.resources
         and name not in context.report.failures
-        and group_files_left(state.resources[name].attempt_group(number), settings)
+        and group_files_left(state.resources[name].attempt_group(number), settings, owned)
     )
     semaphore = asyncio.Semaphore(max(1, context.options.parallelism))
 
@@ -180,7 +182,8 @@ def _inputs_done(context: ApplyContext, group: Sequence[JobAttempt]) -> list[str
     """The group's input files not deleted yet and read by no job that may still run (an
     upload is reused by later attempts while the service has it). The store indexes the inputs
     of open attempts: asking costs the group, not a pass over every record."""
-    candidates = {f for a in group if (f := input_left(a))}
+    owned = owners(context.store.state)
+    candidates = {f for a in group if (f := input_left(a, owned))}
     return sorted(f for f in candidates if not context.store.input_in_use(f))
 
 

@@ -8,19 +8,25 @@ rule here is unit-tested with plain values; gemini.py does the SDK calls.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from reconciler.state.document import JobState
 
-_STAGED_INPUT = re.compile(r"gs://[^/]+/(?:[^?#]+/)?inputs/(?:[^/]+/)?[0-9a-f]{64}\.[A-Za-z0-9]+")
+_STAGED_INPUT = re.compile(
+    r"gs://[^/]+/(?:[^?#]+/)?inputs/(?P<owner>[^/]+)/[0-9a-f]{64}\.[A-Za-z0-9]+"
+)
 """How the Vertex adapter names what it stages (`<staging>/inputs/<owner>/<sha256>.<ext>`)."""
 
 
-def is_staged_input(uri: str) -> bool:
-    """Whether a `gs://` input is one reconciler staged, as opposed to a `source.gcs` object
-    Vertex read in place: the user's data, never a candidate for cleanup."""
-    return _STAGED_INPUT.fullmatch(uri) is not None
+def is_staged_input(uri: str, owners: Collection[str]) -> bool:
+    """Whether a `gs://` input is one reconciler staged for a project whose tokens are
+    `owners` (`live.tags.project_tokens`), as opposed to a `source.gcs` object Vertex read in
+    place: the user's data, never a candidate for cleanup. The name's shape alone is not
+    enough: a data lake may name its objects by their sha256 under an `inputs/` folder, so the
+    owner folder must be this project's own."""
+    match = _STAGED_INPUT.fullmatch(uri)
+    return match is not None and match["owner"] in owners
 
 
 FILE_ID_DELETE_LIMIT = 40

@@ -18,6 +18,7 @@ from collections.abc import Collection, Iterable, Sequence
 from pydantic.dataclasses import dataclass
 
 from reconciler.config import Cleanup
+from reconciler.live.tags import project_tokens
 from reconciler.live.wire import is_staged_input, refuses_delete
 from reconciler.manifests.bigquery_uri import is_bigquery
 from reconciler.state.document import JobAttempt, State
@@ -44,13 +45,20 @@ class PendingDelete:
     role: FileRole
 
 
-def input_left(attempt: JobAttempt) -> str | None:
+def owners(state: State) -> frozenset[str]:
+    """The tokens this project's staged inputs are filed under (`<staging>/inputs/<token>/`):
+    its project id's and its lineage's, as its jobs' tags carry."""
+    return project_tokens(state.project, state.lineage)
+
+
+def input_left(attempt: JobAttempt, owned: Collection[str]) -> str | None:
     """The attempt's uploaded input if it is not recorded as deleted. A source Vertex read in
-    place (a BigQuery table, a `source.gcs` object) is the user's data: never a candidate."""
+    place (a BigQuery table, a `source.gcs` object) is the user's data: never a candidate; a
+    `gs://` input is one only when staged in a folder of this project's (`owned`: `owners`)."""
     name = attempt.input_file
     if not name or attempt.input_deleted_at is not None or is_bigquery(name):
         return None
-    if name.startswith("gs://") and not is_staged_input(name):
+    if name.startswith("gs://") and not is_staged_input(name, owned):
         return None
     return name
 
@@ -71,13 +79,15 @@ def media_left(attempt: JobAttempt) -> tuple[str, ...]:
     return tuple(m.file_name for m in attempt.media if m.deleted_at is None)
 
 
-def group_files_left(group: Sequence[JobAttempt], settings: Cleanup) -> bool:
+def group_files_left(
+    group: Sequence[JobAttempt], settings: Cleanup, owned: Collection[str]
+) -> bool:
     """Whether an ended attempt group still has a file the settings delete (an input still read
     by another job is counted: the caller asks whether it is in use)."""
     if not group or not all(a.state.is_terminal for a in group):
         return False
     return any(
-        (settings.inputs and (input_left(a) or media_left(a)))
+        (settings.inputs and (input_left(a, owned) or media_left(a)))
         or (settings.results and output_left(a))
         for a in group
     )
@@ -104,6 +114,7 @@ def pending_cleanup(
     if not (settings.inputs or settings.results):
         return ()
     in_use = inputs_in_use(state) if settings.inputs else frozenset()
+    owned = owners(state)
     pending: list[PendingDelete] = []
     for name in sorted(state.resources):
         record = state.resources[name]
@@ -111,8 +122,8 @@ def pending_cleanup(
             continue
         for number in sorted(set(record.results.from_attempts)):
             group = record.attempt_group(number)
-            if group_files_left(group, settings):
-                pending.extend(_group_pending(name, number, group, settings, in_use))
+            if group_files_left(group, settings, owned):
+                pending.extend(_group_pending(name, number, group, settings, in_use, owned))
     return tuple(pending)
 
 
@@ -122,12 +133,13 @@ def _group_pending(
     group: Iterable[JobAttempt],
     settings: Cleanup,
     in_use: frozenset[str],
+    owned: frozenset[str],
 ) -> list[PendingDelete]:
     seen: set[str] = set()
     found: list[PendingDelete] = []
     for attempt in group:
         candidates: list[tuple[str, FileRole]] = []
-        if settings.inputs and (file := input_left(attempt)) and file not in in_use:
+        if settings.inputs and (file := input_left(attempt, owned)) and file not in in_use:
             candidates.append((file, FileRole.INPUT))
         if settings.inputs:
             media = (f for f in media_left(attempt) if f not in in_use)

@@ -8,7 +8,7 @@ import pytest
 from reconciler.config import Cleanup
 from reconciler.errors import StalePlanError
 from reconciler.manifests.desired import Desired
-from reconciler.plan.cleanup import FileRole, PendingDelete, pending_cleanup
+from reconciler.plan.cleanup import FileRole, PendingDelete, owners, pending_cleanup
 from reconciler.plan.planfile import verified_plan
 from reconciler.state.document import JobState, MediaUpload, State
 from tests.unit.plan.factories import T0, attempt, live, plan, record, resource, results, state
@@ -79,7 +79,9 @@ def test_a_cloud_storage_source_read_in_place_is_never_pending() -> None:
     assert [p.role for p in pending_cleanup(user_object, ALL)] == [FileRole.RESULTS]
     look_alike = _collected(input_file="gs://data/inputs/questions.jsonl")
     assert [p.role for p in pending_cleanup(look_alike, ALL)] == [FileRole.RESULTS]
-    staged = f"gs://stage/reconciler/inputs/1a2b3c4d/{'ab' * 32}.jsonl"
+    collected = _collected(input_file="gs://x/y.jsonl")
+    token = sorted(owners(collected))[0]
+    staged = f"gs://stage/reconciler/inputs/{token}/{'ab' * 32}.jsonl"
     assert pending_cleanup(_collected(input_file=staged), ALL)[0] == PendingDelete(
         "eval", 1, staged, FileRole.INPUT
     )
