@@ -17,6 +17,7 @@ import signal
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from reconciler.apply.background import Background
 from reconciler.apply.events import Event, EventKind, Phase, Reporter, Transfer
@@ -26,10 +27,13 @@ from reconciler.apply.store import StateStore
 from reconciler.clock import Clock
 from reconciler.config import Project
 from reconciler.errors import ReconcilerError
-from reconciler.live.gemini import BatchService, Progress
+from reconciler.live.service import BatchService
 from reconciler.live.snapshot import BatchStats
 from reconciler.manifests.desired import Desired, DesiredResource
 from reconciler.state.document import MediaUpload
+
+if TYPE_CHECKING:
+    from reconciler.live.transfer import Progress
 
 CRASH_HOOK_ENV = "RECONCILER_TEST_CRASH_AT"
 """Kill tests name a step here; the process SIGKILLs itself right after that step."""

@@ -17,7 +17,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from reconciler.errors import ReconcilerError, TransientServiceError
-from reconciler.live.gemini import BatchService
+from reconciler.live.service import BatchService
 from reconciler.live.snapshot import Live
 from reconciler.plan.limits import ServiceLimits
 from reconciler.state.document import State

@@ -27,7 +27,7 @@ from reconciler.cli.session import (
 from reconciler.clock import Clock
 from reconciler.config import Project
 from reconciler.errors import ConfigError, ExitCode, ReconcilerError
-from reconciler.live.gemini import BatchService
+from reconciler.live.service import BatchService
 from reconciler.live.snapshot import InlineResult, Live
 from reconciler.manifests.desired import Desired
 from reconciler.plan.actions import Plan

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Protocol
 
 from reconciler.live.settings import Task
 from reconciler.live.snapshot import InlineResult, Live, LiveFile, LiveJob, LiveModel
-from reconciler.live.transfer import DownloadFollower, Progress
 
 
 class BatchService(Protocol):
@@ -84,7 +83,10 @@ class BatchService(Protocol):
 
 
 if TYPE_CHECKING:
+    # Types only: transfer.py loads the SDK, which commands that merely name the protocol
+    # (status, results, the web view) do not need.
     from reconciler.live.adapter import GeminiAdapter
+    from reconciler.live.transfer import DownloadFollower, Progress
     from reconciler.live.vertex import VertexAdapter
 
     _gemini: type[BatchService] = GeminiAdapter

@@ -58,11 +58,8 @@ def test_validate_on_an_empty_project_imports_neither_the_sdk_nor_the_server_sta
     assert _modules_imported_by(["validate"], tmp_path) == []
 
 
-def test_plan_against_the_service_imports_neither_the_sdk_nor_the_apply_stages(
-    tmp_path: Path,
-) -> None:
-    # A plan that reads everything it can: the jobs, the files (the manifest uploads an input)
-    # and the model, from the embedded emulator (whose server stack this run needs).
+def _emulated_project(tmp_path: Path) -> Path:
+    """A project of one job uploading an input, against the embedded emulator."""
     (tmp_path / "reconciler.yaml").write_text("manifests: manifests\nendpoint: emulator\n")
     (tmp_path / "manifests").mkdir()
     (tmp_path / "data").mkdir()
@@ -72,8 +69,22 @@ def test_plan_against_the_service_imports_neither_the_sdk_nor_the_apply_stages(
         "apiVersion: reconciler/v1\nkind: BatchJob\nmetadata: {name: job}\n"
         "spec: {model: gemini-2.5-flash, source: {file: data/in.jsonl}, output: out/job.jsonl}\n"
     )
+    return tmp_path
+
+
+def test_plan_against_the_service_imports_neither_the_sdk_nor_the_apply_stages(
+    tmp_path: Path,
+) -> None:
+    # A plan that reads everything it can: the jobs, the files (the manifest uploads an input)
+    # and the model, from the embedded emulator (whose server stack this run needs).
     heavy = ("google.genai", "deepdiff", "rich", "reconciler.apply")
-    assert _modules_imported_by(["plan"], tmp_path, heavy) == []
+    assert _modules_imported_by(["plan"], _emulated_project(tmp_path), heavy) == []
+
+
+@pytest.mark.parametrize("args", [["status"], ["state", "list"], ["cost"]], ids=" ".join)
+def test_commands_that_only_read_import_no_sdk(tmp_path: Path, args: list[str]) -> None:
+    # The test suites and CI run these hundreds of times; each SDK import costs ~1 s of CPU.
+    assert _modules_imported_by(args, _emulated_project(tmp_path), ("google.genai",)) == []
 
 
 @pytest.mark.parametrize("name", sorted(COMMANDS))
