@@ -157,8 +157,11 @@ class ServiceReads:
         self._clock = clock
         self._ready = threading.Event()
         self._failure: BaseException | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
+        # The loop and its stop signal exist before the thread starts, so `close` can always
+        # reach them: a command that fails at once (a manifest error) may close before the
+        # thread has run a line, and a stop it could not send left `close` joining forever.
+        self._loop = asyncio.new_event_loop()
+        self._stop = asyncio.Event()
         self._reader: ServiceReader | None = None
         self._jobs: asyncio.Future[Live] | None = None
         self._thread = threading.Thread(target=self._serve, name="service-reads", daemon=True)
@@ -166,15 +169,14 @@ class ServiceReads:
 
     def _serve(self) -> None:
         try:
-            asyncio.run(self._main())
+            with asyncio.Runner(loop_factory=lambda: self._loop) as runner:
+                runner.run(self._main())
         except BaseException as exc:  # raised again by `run`, in the command's thread
             self._failure = exc
         finally:
             self._ready.set()
 
     async def _main(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
         async with open_reader(self._project, clock=self._clock) as reader:
             jobs = asyncio.ensure_future(reader.snapshot(include_files=False))
             self._reader, self._jobs = reader, jobs
@@ -206,11 +208,10 @@ class ServiceReads:
         return asyncio.run_coroutine_threadsafe(work(self._reader, shielded()), self._loop).result()
 
     def close(self) -> None:
-        """Stop the thread (the jobs walk cancelled if it is still under way) and wait for it."""
-        loop, stop = self._loop, self._stop
-        if loop is not None and stop is not None and not loop.is_closed():
-            with contextlib.suppress(RuntimeError):  # the loop ended meanwhile
-                loop.call_soon_threadsafe(stop.set)
+        """Stop the thread (the jobs walk cancelled if it is still under way) and wait for it;
+        a stop sent before the loop runs is carried out as soon as it does."""
+        with contextlib.suppress(RuntimeError):  # the loop is closed: the thread has ended
+            self._loop.call_soon_threadsafe(self._stop.set)
         self._thread.join()
 
 
