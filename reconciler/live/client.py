@@ -15,8 +15,8 @@ from google.genai import types
 
 from reconciler.clock import Clock
 from reconciler.live.adapter import GeminiAdapter
-from reconciler.live.embedded import start_emulator
-from reconciler.live.endpoint import Endpoint, EndpointKind, endpoint_kind, resolve_endpoint
+from reconciler.live.embedded import developer_endpoint
+from reconciler.live.endpoint import Endpoint, EndpointKind, endpoint_kind
 from reconciler.live.http import shared_ssl_context, wide_read_client
 from reconciler.live.service import BatchService
 from reconciler.live.settings import AdapterSettings
@@ -121,15 +121,7 @@ async def open_adapter(
             finally:
                 await vertex.aclose()
             return
-        emulator_url: str | None = None
-        if endpoint_kind(config.endpoint) is EndpointKind.EMULATOR:
-            emulator_url = start_emulator(project, stack)
-        endpoint = resolve_endpoint(
-            config.endpoint,
-            api_version=config.api_version,
-            environ=environ,
-            emulator_base_url=emulator_url,
-        )
+        endpoint = developer_endpoint(project, stack, environ)
         logger.debug("batch service endpoint: %s", endpoint)
         adapter = connect(endpoint, clock=clock, settings=settings, rng=rng)
         try:

@@ -13,8 +13,8 @@ from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING
 
 from reconciler.clock import Clock
-from reconciler.live.embedded import start_emulator
-from reconciler.live.endpoint import EndpointKind, endpoint_kind, resolve_endpoint
+from reconciler.live.embedded import developer_endpoint
+from reconciler.live.endpoint import EndpointKind, endpoint_kind
 from reconciler.live.http import wide_read_client
 from reconciler.live.rest_reads import RestReader, ServiceReader
 from reconciler.live.rest_route import developer_route
@@ -48,15 +48,7 @@ async def open_reader(
             yield vertex
         return
     with contextlib.ExitStack() as stack:
-        emulator_url: str | None = None
-        if endpoint_kind(config.endpoint) is EndpointKind.EMULATOR:
-            emulator_url = start_emulator(project, stack)
-        endpoint = resolve_endpoint(
-            config.endpoint,
-            api_version=config.api_version,
-            environ=environ,
-            emulator_base_url=emulator_url,
-        )
+        endpoint = developer_endpoint(project, stack, environ)
         settings = settings or AdapterSettings()
         reader = RestReader(
             developer_route(endpoint, settings, environ),
