@@ -77,19 +77,35 @@ class Project:
         git(self.root, "add", "-A")
         git(self.root, "commit", "-q", "-m", message, "--allow-empty")
 
-    def run(
-        self, *args: str, env: dict[str, str] | None = None, timeout: float = 120
-    ) -> subprocess.CompletedProcess[str]:
+    def _env(self, env: dict[str, str] | None) -> dict[str, str]:
+        """The CLI's environment: this test's endpoint, no colour, none of the caller's
+        RECONCILER_ settings, then `env`."""
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("RECONCILER_")}
         full_env.update({"RECONCILER_ENDPOINT": self.endpoint, "NO_COLOR": "1"})
         full_env.update(env or {})
+        return full_env
+
+    def run(
+        self, *args: str, env: dict[str, str] | None = None, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "reconciler", "-C", str(self.root), *args],
             capture_output=True,
             text=True,
             timeout=timeout,
-            env=full_env,
+            env=self._env(env),
             stdin=subprocess.DEVNULL,
+        )
+
+    def start(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+        """The CLI as `run` runs it, in the background (stdout and stderr piped)."""
+        return subprocess.Popen(
+            [sys.executable, "-m", "reconciler", "-C", str(self.root), *args],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=self._env(env),
         )
 
     def state(self) -> dict[str, Any]:

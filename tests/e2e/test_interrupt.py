@@ -32,16 +32,7 @@ RESUME_HINT = "run `reconciler apply` to resume"
 
 
 def _start_apply(project: Project, endpoint: str) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RECONCILER_")}
-    env.update({"RECONCILER_ENDPOINT": endpoint, "NO_COLOR": "1"})
-    return subprocess.Popen(
-        [sys.executable, "-m", "reconciler", "-C", str(project.root), *APPLY],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
+    return project.start(*APPLY, env={"RECONCILER_ENDPOINT": endpoint})
 
 
 def _when(condition: Callable[[], bool], process: subprocess.Popen[str]) -> None:

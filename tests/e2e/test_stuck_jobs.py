@@ -3,28 +3,10 @@ replaced exactly once, on the fallback model, and the replacement's results are 
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 
 from reconciler.emulator import EmulatorHandle
 from tests.e2e.conftest import Project, file_job_spec, jsonl, service_client, text_request
-
-
-def _start(project: Project, *args: str) -> subprocess.Popen[str]:
-    """The CLI as `Project.run` runs it, in the background."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RECONCILER_")}
-    env.update({"RECONCILER_ENDPOINT": project.endpoint, "NO_COLOR": "1"})
-    return subprocess.Popen(
-        [sys.executable, "-m", "reconciler", "-C", str(project.root), *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        text=True,
-        env=env,
-    )
-
 
 POLICY = "  policy:\n    timeout:\n      pending: 1s\n    fallback_model: gemini-2.5-flash-lite\n"
 
@@ -81,7 +63,7 @@ def test_a_job_stuck_while_apply_waits_is_replaced_by_that_same_apply(
     project.commit()
     client = service_client(emulator)
 
-    waiting = _start(project, "apply", "--auto-approve", "--wait", "--timeout", "120s")
+    waiting = project.start("apply", "--auto-approve", "--wait", "--timeout", "120s")
     try:
         deadline = time.monotonic() + 60
         while not list(client.batches.list()) and time.monotonic() < deadline:
