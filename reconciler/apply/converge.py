@@ -3,8 +3,9 @@
 Each round is one paginated `list` of the service's jobs and one pure re-plan; only follow-up
 actions (collect, adopt, refresh, resubmit and recreate per policy, and the replacement of a job
 stuck past `policy.timeout`) and the approved creates still waiting for capacity (capacity.py)
-are carried out, never a create or cancel the manifests' policy does not call for. Waits back off exponentially with jitter, and are cut short when the service's
-request counts, or how long this project's jobs took, say a job is about to end (poll.py).
+are carried out, never a create or cancel the manifests' policy does not call for. Waits back
+off exponentially with jitter, and are cut short when the service's request counts, or how long
+this project's jobs took, say a job is about to end (poll.py).
 
 Collects are pipelined: a settled job's collect starts in the background and polling goes on for
 the rest, so a download never holds back the next poll, and a job that ends during a long collect
